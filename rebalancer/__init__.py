@@ -1,0 +1,7 @@
+"""rebalancer: keep a declared ladder of limit orders standing on an /open/api exchange.
+
+The flow is job file → ladder → diff → plan → executor → exchange; see DESIGN.md. Importing this package is
+kept cheap on purpose: heavy modules (requests, SQLAlchemy, APScheduler) are imported where they are used.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""The exception tree. Each branch says what the caller should do next::
+
+    RebalancerError
+    ├── ConfigError                 fix the job file or the command line
+    │   ├── JobFileError            every problem of one or more files, each with file:line:col
+    │   └── CredentialsMissing      an environment variable named by the job is not set
+    ├── ExchangeError               something the exchange (or the way to it) said or failed to say
+    │   ├── TransientError          retry later: system error, upgrade, 5xx, connection refused before sending
+    │   │   └── RateLimited         slow down; ``retry_after`` seconds when the server said so
+    │   ├── AuthError               fix the keys or the IP binding; retrying will not help
+    │   ├── ClockError              the request ``time`` was refused; ``offset_ms`` when it could be measured
+    │   ├── AccountError            the account cannot trade (frozen, locked)
+    │   ├── RequestError            the request itself is wrong (a bug: missing or illegal parameter)
+    │   ├── BadResponse             the answer cannot be understood; treat like transient, but report loudly
+    │   ├── RejectedError           the exchange refused an order or a cancel: report, carry on
+    │   └── OutcomeUnknown          a write was sent and its answer lost: read the book back, never re-send blindly
+    ├── UnsafePlanError             the plan must not be sent (stale, or a guard refused it)
+    └── StateError                  the state store or the sandbox world is unavailable or held by another process
+
+Transport exceptions are mapped into this tree in one place: ``rebalancer.exchange.client``.
+Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class RebalancerError(Exception):
+    """Base of every error rebalancer raises on purpose; its message is one line fit for the user."""
+
+
+class ConfigError(RebalancerError):
+    """The job file or the command line is wrong: fix it, nothing was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem of a job file, positioned at the offending key or value (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class JobFileError(ConfigError):
+    """One or more job files are invalid; ``problems`` lists every problem found, in file order."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CredentialsMissing(ConfigError):
+    """An environment variable that should hold an API credential is not set (the message names the variable)."""
+
+
+class ExchangeError(RebalancerError):
+    """Raised for anything the exchange said or failed to say. ``code`` is the exchange's code as text, if any."""
+
+    def __init__(self, message: str, *, endpoint: str = "", code: str | None = None) -> None:
+        self.endpoint = endpoint
+        self.code = code
+        prefix = f"{endpoint}: " if endpoint else ""
+        suffix = f" (code {code})" if code is not None else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+
+
+class TransientError(ExchangeError):
+    """A temporary failure: the same request may succeed later."""
+
+
+class RateLimited(TransientError):
+    """The exchange asked us to slow down."""
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, code=code)
+        self.retry_after = retry_after
+
+
+class AuthError(ExchangeError):
+    """The keys, the signature or the IP binding were refused."""
+
+
+class ClockError(ExchangeError):
+    """The request's ``time`` was refused as too old or too new."""
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", code: str | None = None, offset_ms: int | None = None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, code=code)
+        self.offset_ms = offset_ms
+
+
+class AccountError(ExchangeError):
+    """The account may not trade right now (frozen, locked by the administrator)."""
+
+
+class RequestError(ExchangeError):
+    """The exchange says the request is malformed: a bug in the caller, not a market condition."""
+
+
+class BadResponse(ExchangeError):
+    """The answer could not be understood (not JSON, wrong shape, missing fields)."""
+
+
+class RejectedError(ExchangeError):
+    """The exchange refused one order or cancel (balance, precision, minimum, band, missing order)."""
+
+
+class OutcomeUnknown(ExchangeError):
+    """A write was sent but its answer was lost: whether it took effect can only be learnt by reading back."""
+
+
+class UnsafePlanError(RebalancerError):
+    """The plan must not be sent: it is stale, or a guard refused it."""
+
+
+class StateError(RebalancerError):
+    """The state store or the sandbox world cannot be used (missing, corrupt, or held by another process)."""

@@ -1,0 +1,165 @@
+"""The Job value: a validated job file, as frozen dataclasses with Decimal fields.
+
+``rebalancer.jobfile`` builds it from YAML; the ladder, the runner and the daemon only ever see this value.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rebalancer.models import Side
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A distance or size given either absolutely or as a percentage (``percent=True``: ``value`` is in %)."""
+
+    value: Decimal
+    percent: bool = False
+
+    def of(self, base: Decimal) -> Decimal:
+        """The absolute amount: ``value`` itself, or ``value`` percent of ``base``."""
+        return base * self.value / 100 if self.percent else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+
+class Spacing(str, enum.Enum):
+    """How ladder levels are spaced: ``step`` apart (linear) or each ``step`` percent beyond the last (geometric)."""
+
+    LINEAR = "linear"
+    GEOMETRIC = "geometric"
+
+
+class ReferenceKind(str, enum.Enum):
+    """Which market price the ladder hangs from."""
+
+    MID = "mid"
+    BID = "bid"
+    ASK = "ask"
+    LAST = "last"
+    FIXED = "fixed"
+
+
+class Ownership(str, enum.Enum):
+    """Which open orders a job may cancel: every order on the symbol, or only the ones it placed."""
+
+    SYMBOL = "symbol"
+    TRACKED = "tracked"
+
+
+class OnStop(str, enum.Enum):
+    """What the daemon does with a job's orders when it stops or the job is removed."""
+
+    KEEP = "keep"
+    CANCEL = "cancel"
+
+
+class TimeUnit(str, enum.Enum):
+    """Unit of the signed ``time`` parameter."""
+
+    MS = "ms"
+    S = "s"
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """Where the exchange is and how to talk to it. Credentials are *names* of environment variables."""
+
+    url: str = "sandbox"
+    api_key_env: str = "REBALANCER_API_KEY"
+    secret_key_env: str = "REBALANCER_SECRET_KEY"
+    time_unit: TimeUnit = TimeUnit.MS
+    page_size: int = 1000
+    insecure: bool = False
+
+    @property
+    def is_sandbox(self) -> bool:
+        """True when the job uses the embedded simulated exchange."""
+        return self.url == "sandbox"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When the daemon runs a pass: every ``every_seconds`` or on a ``cron`` expression, plus random ``jitter``."""
+
+    every_seconds: Decimal | None = Decimal(30)
+    cron: str | None = None
+    jitter_seconds: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The reference price: a market price (``kind``) or a fixed ``price``."""
+
+    kind: ReferenceKind = ReferenceKind.MID
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SideLadder:
+    """One side of the ladder. Exactly one of ``size_step`` / ``size_factor`` may be set (neither: flat sizes)."""
+
+    levels: int
+    first: Amount
+    step: Amount
+    size: Decimal
+    spacing: Spacing = Spacing.LINEAR
+    size_step: Decimal | None = None
+    size_factor: Decimal | None = None
+    max_notional: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FixedOrder:
+    """An order the job wants standing at a fixed price, beside (or instead of) the ladder."""
+
+    side: Side
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """How far an open order may stray from its target and still be kept (percent of the target, or absolute)."""
+
+    price: Amount = Amount(Decimal("0.1"), percent=True)
+    size: Amount = Amount(Decimal(10), percent=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Guards: at most ``max_orders`` targets, none farther than ``band`` from the reference, optional post-only."""
+
+    max_orders: int | None = None
+    band: Amount | None = None
+    post_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A validated job file. ``source`` is the file path and ``source_hash`` the sha256 of its bytes."""
+
+    name: str
+    symbol: str
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    schedule: Schedule = field(default_factory=Schedule)
+    reference: Reference = field(default_factory=Reference)
+    buy: SideLadder | None = None
+    sell: SideLadder | None = None
+    orders: tuple[FixedOrder, ...] = ()
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    limits: Limits = field(default_factory=Limits)
+    ownership: Ownership = Ownership.SYMBOL
+    on_stop: OnStop = OnStop.KEEP
+    paused: bool = False
+    version: int = 1
+    source: str = ""
+    source_hash: str = ""
+
+    def side(self, side: Side) -> SideLadder | None:
+        """The ladder of one side, if the job declares it."""
+        return self.buy if side is Side.BUY else self.sell
