@@ -27,14 +27,14 @@ class Amount:
         return f"{self.value}%" if self.percent else str(self.value)
 
 
-class Spacing(str, enum.Enum):
+class Spacing(enum.StrEnum):
     """How ladder levels are spaced: ``step`` apart (linear) or each ``step`` percent beyond the last (geometric)."""
 
     LINEAR = "linear"
     GEOMETRIC = "geometric"
 
 
-class ReferenceKind(str, enum.Enum):
+class ReferenceKind(enum.StrEnum):
     """Which market price the ladder hangs from."""
 
     MID = "mid"
@@ -44,21 +44,21 @@ class ReferenceKind(str, enum.Enum):
     FIXED = "fixed"
 
 
-class Ownership(str, enum.Enum):
+class Ownership(enum.StrEnum):
     """Which open orders a job may cancel: every order on the symbol, or only the ones it placed."""
 
     SYMBOL = "symbol"
     TRACKED = "tracked"
 
 
-class OnStop(str, enum.Enum):
+class OnStop(enum.StrEnum):
     """What the daemon does with a job's orders when it stops or the job is removed."""
 
     KEEP = "keep"
     CANCEL = "cancel"
 
 
-class TimeUnit(str, enum.Enum):
+class TimeUnit(enum.StrEnum):
     """Unit of the signed ``time`` parameter."""
 
     MS = "ms"

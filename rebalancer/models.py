@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 ZERO = Decimal(0)
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     """Order side, spelled as the exchange spells it."""
 
     BUY = "BUY"

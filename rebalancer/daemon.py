@@ -1,0 +1,365 @@
+"""``rebalancer run``: every job on its schedule (APScheduler 3.x), until SIGTERM/SIGINT; SIGHUP reloads.
+
+The daemon only decides *when*: each tick calls ``runner.run_pass``. One pass per job at a time, late passes
+coalesced, failing jobs backed off without holding up the others, a lease in the state store so that two daemons
+never reconcile one job at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rebalancer.errors import RebalancerError
+from rebalancer.exchange import Exchange
+from rebalancer.job import Job, OnStop
+from rebalancer.metrics import Metrics
+from rebalancer.runner import PassReport, cancel_plan_job, run_pass
+from rebalancer.state import StateStore
+
+log = logging.getLogger("rebalancer.daemon")
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+STOP_WAIT_SECONDS = 30.0
+ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
+
+
+def _default_opener(job: Job) -> contextlib.AbstractContextManager[Exchange]:
+    from rebalancer.connect import open_exchange
+
+    return open_exchange(job)
+
+
+@dataclass
+class JobSlot:
+    """A scheduled job and what the daemon keeps about it between passes."""
+
+    job: Job
+    exchange: Exchange
+    closer: contextlib.ExitStack
+    failures: int = 0
+    not_before: float = 0.0
+    passes: int = 0
+    running: threading.Lock = field(default_factory=threading.Lock)
+
+
+def backoff_delay(
+    failures: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS
+) -> float:
+    """Seconds to wait after ``failures`` consecutive failed passes: exponential, capped, with ±20 % jitter."""
+    if failures <= 0:
+        return 0.0
+    delay = min(cap, base * 2 ** (failures - 1))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def interval_seconds(job: Job) -> float:
+    """The job's nominal period, for leases and grace times (cron jobs count as one minute)."""
+    return float(job.schedule.every_seconds) if job.schedule.every_seconds is not None else 60.0
+
+
+def make_trigger(job: Job) -> Any:
+    """The APScheduler trigger of a job's ``schedule``."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    jitter = float(job.schedule.jitter_seconds) or None
+    if job.schedule.cron:
+        trigger = CronTrigger.from_crontab(job.schedule.cron, timezone=UTC)
+        trigger.jitter = jitter
+        return trigger
+    return IntervalTrigger(seconds=interval_seconds(job), jitter=jitter, timezone=UTC)
+
+
+class Daemon:
+    """Schedules passes of a set of jobs; ``start`` / ``reload`` / ``stop`` are called from the main thread."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        metrics: Metrics | None = None,
+        opener: ExchangeOpener = _default_opener,
+        holder: str | None = None,
+        stop_wait: float = STOP_WAIT_SECONDS,
+    ) -> None:
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self._opener = opener
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self._stop_wait = stop_wait
+        self._slots: dict[str, JobSlot] = {}
+        self._lock = threading.RLock()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=16)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    @property
+    def jobs(self) -> dict[str, Job]:
+        """The jobs now scheduled, by name."""
+        with self._lock:
+            return {name: slot.job for name, slot in self._slots.items()}
+
+    def ready(self) -> bool:
+        """True once the scheduler runs and every job has finished its first pass."""
+        with self._lock:
+            return self._scheduler.running and all(slot.passes > 0 for slot in self._slots.values())
+
+    def start(self, jobs: Sequence[Job]) -> None:
+        """Connect every job's exchange (all or nothing), schedule them with a first pass now, start the clock."""
+        slots = [self._open(job) for job in jobs] if jobs else []
+        with self._lock:
+            for slot in slots:
+                self._schedule(slot)
+        self._scheduler.start()
+
+    def reload(self, jobs: Sequence[Job]) -> None:
+        """Bring the schedule in line with ``jobs``: add new ones, replace changed ones, stop removed ones."""
+        wanted = {job.name: job for job in jobs}
+        with self._lock:
+            current = dict(self._slots)
+        for name, slot in current.items():
+            if name not in wanted:
+                log.info("job removed", extra={"job": name})
+                self._unschedule(name)
+                self._on_stop(slot)
+                self._close(slot)
+        for name, job in wanted.items():
+            old = current.get(name)
+            if old is not None and old.job == job:
+                continue
+            try:
+                slot = self._open(job)
+            except RebalancerError as exc:
+                log.error(
+                    "job not (re)loaded, keeping the old version", extra={"job": name, "error": str(exc)}
+                )
+                continue
+            if old is not None:
+                self._unschedule(name)
+                self._close(old)
+                log.info("job changed", extra={"job": name})
+            else:
+                log.info("job added", extra={"job": name})
+            with self._lock:
+                self._schedule(slot)
+
+    def stop(self) -> None:
+        """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self._stop_wait
+        with self._lock:
+            slots = list(self._slots.values())
+            self._slots.clear()
+        for slot in slots:
+            if slot.running.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                slot.running.release()
+            else:
+                log.warning("pass still running at stop; not waiting longer", extra={"job": slot.job.name})
+        for slot in slots:
+            self._on_stop(slot)
+            self._close(slot)
+
+    def run_pass_now(self, name: str) -> PassReport | None:
+        """One pass of ``name`` with every daemon rule (pause, backoff, lease, metrics); None when skipped."""
+        with self._lock:
+            slot = self._slots.get(name)
+        if slot is None:
+            return None
+        with slot.running:
+            return self._pass(slot)
+
+    def _pass(self, slot: JobSlot) -> PassReport | None:
+        job = slot.job
+        if job.paused or self.store.is_paused(job.name):
+            log.info("pass skipped: job paused", extra={"job": job.name})
+            slot.passes += 1
+            return None
+        if time.monotonic() < slot.not_before:
+            self.metrics.missed.labels(job.name).inc()
+            log.info(
+                "pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures}
+            )
+            return None
+        ttl = max(60.0, 3 * interval_seconds(job))
+        if not self.store.acquire_lease(job.name, self.holder, ttl):
+            holder = self.store.lease_holder(job.name)
+            log.warning(
+                "pass skipped: job held by another process", extra={"job": job.name, "holder": holder}
+            )
+            self.metrics.passes.labels(job.name, "lease_held").inc()
+            slot.passes += 1
+            return None
+        started = time.monotonic()
+        try:
+            report = run_pass(job, slot.exchange, self.store, apply=True, mode="run")
+        except RebalancerError as exc:
+            slot.failures += 1
+            delay = backoff_delay(slot.failures)
+            slot.not_before = time.monotonic() + delay
+            self.metrics.passes.labels(job.name, "error").inc()
+            log.error(
+                "pass failed",
+                extra={
+                    "job": job.name,
+                    "error": str(exc),
+                    "failures": slot.failures,
+                    "retry_in_s": round(delay, 1),
+                },
+            )
+            return None
+        finally:
+            slot.passes += 1
+            self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
+        self._account(slot, report)
+        return report
+
+    def _account(self, slot: JobSlot, report: PassReport) -> None:
+        job = slot.job
+        execution = report.execution
+        placed = execution.count("placed") if execution else 0
+        cancelled = execution.count("cancelled") if execution else 0
+        rejected = execution.rejected if execution else ()
+        self.metrics.passes.labels(job.name, report.result).inc()
+        self.metrics.placed.labels(job.name).inc(placed)
+        self.metrics.cancelled.labels(job.name).inc(cancelled)
+        for outcome in rejected:
+            self.metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
+        owned = report.plan.summary.get("keep", 0) + placed
+        self.metrics.open_orders.labels(job.name).set(owned)
+        if report.failed:
+            slot.failures += 1
+            slot.not_before = time.monotonic() + backoff_delay(slot.failures)
+        else:
+            slot.failures = 0
+            self.metrics.last_success.labels(job.name).set(time.time())
+        log.info(
+            "pass",
+            extra={
+                "job": job.name,
+                "result": report.result,
+                "placed": placed,
+                "cancelled": cancelled,
+                "kept": report.plan.summary.get("keep", 0),
+                "rejected": len(rejected),
+                "duration_ms": report.duration_ms,
+            },
+        )
+
+    def _open(self, job: Job) -> JobSlot:
+        closer = contextlib.ExitStack()
+        try:
+            exchange = closer.enter_context(self._opener(job))
+        except BaseException:
+            closer.close()
+            raise
+        return JobSlot(job=job, exchange=exchange, closer=closer)
+
+    def _schedule(self, slot: JobSlot) -> None:
+        name = slot.job.name
+        self._slots[name] = slot
+        grace = max(1, int(interval_seconds(slot.job) / 2))
+        self._scheduler.add_job(
+            self._tick,
+            make_trigger(slot.job),
+            args=[name],
+            id=name,
+            name=name,
+            next_run_time=datetime.now(UTC),
+            misfire_grace_time=grace,
+            replace_existing=True,
+        )
+
+    def _unschedule(self, name: str) -> None:
+        with self._lock:
+            slot = self._slots.pop(name, None)
+        with contextlib.suppress(Exception):
+            self._scheduler.remove_job(name)
+        if slot is not None and slot.running.acquire(timeout=self._stop_wait):
+            slot.running.release()
+
+    def _tick(self, name: str) -> None:
+        with self._lock:
+            slot = self._slots.get(name)
+        if slot is None or not slot.running.acquire(blocking=False):
+            return
+        try:
+            self._pass(slot)
+        except Exception:
+            log.exception("pass crashed", extra={"job": name})
+        finally:
+            slot.running.release()
+
+    def _on_skipped(self, event: Any) -> None:
+        name = getattr(event, "job_id", "?")
+        self.metrics.missed.labels(name).inc()
+        log.warning("pass skipped: the previous one overran or the daemon was late", extra={"job": name})
+
+    def _on_stop(self, slot: JobSlot) -> None:
+        job = slot.job
+        if job.on_stop is not OnStop.CANCEL:
+            with contextlib.suppress(RebalancerError):
+                self.store.release_lease(job.name, self.holder)
+            return
+        try:
+            report = run_pass(cancel_plan_job(job), slot.exchange, self.store, apply=True, mode="stop")
+            cancelled = report.execution.count("cancelled") if report.execution else 0
+            log.info("on_stop: cancelled the job's orders", extra={"job": job.name, "cancelled": cancelled})
+        except RebalancerError as exc:
+            log.error("on_stop: cancel failed", extra={"job": job.name, "error": str(exc)})
+        finally:
+            with contextlib.suppress(RebalancerError):
+                self.store.release_lease(job.name, self.holder)
+
+    def _close(self, slot: JobSlot) -> None:
+        with contextlib.suppress(Exception):
+            slot.closer.close()
+        self.metrics.forget(slot.job.name)
+
+
+def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _default_opener) -> bool:
+    """Every job once, one after another (for cron users); True when every pass succeeded."""
+    ok = True
+    for job in jobs:
+        if job.paused or store.is_paused(job.name):
+            log.info("pass skipped: job paused", extra={"job": job.name})
+            continue
+        try:
+            with opener(job) as exchange:
+                report = run_pass(job, exchange, store, apply=True, mode="once")
+        except RebalancerError as exc:
+            log.error("pass failed", extra={"job": job.name, "error": str(exc)})
+            ok = False
+            continue
+        execution = report.execution
+        log.info(
+            "pass",
+            extra={
+                "job": job.name,
+                "result": report.result,
+                "placed": execution.count("placed") if execution else 0,
+                "cancelled": execution.count("cancelled") if execution else 0,
+                "kept": report.plan.summary.get("keep", 0),
+                "duration_ms": report.duration_ms,
+            },
+        )
+        ok = ok and not report.failed
+    return ok

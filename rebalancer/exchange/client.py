@@ -1,0 +1,202 @@
+"""``OpenApiClient``: the ``Exchange`` protocol over HTTP, for every /open/api deployment (the sandbox too).
+
+Endpoints live here; how a request travels (signing, limits, retries, error mapping) lives in ``transport``,
+and how an answer becomes model values lives in ``parse``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from rebalancer.errors import ConfigError, RequestError
+from rebalancer.exchange.parse import (
+    Depth,
+    parse_account,
+    parse_batch_answer,
+    parse_depth,
+    parse_order_info,
+    parse_orders_page,
+    parse_symbols,
+    parse_ticker,
+)
+from rebalancer.exchange.profile import ExchangeProfile
+from rebalancer.exchange.ratelimit import KeyLimiter
+from rebalancer.exchange.transport import Transport, WriteHook, mask
+from rebalancer.models import Balances, BatchAnswer, Order, OrderStatus, SymbolRules, Target, Ticker
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+"""mass_replaceV2 takes at most this many cancels and this many placements per request."""
+
+KEPT_STATUSES = frozenset(
+    {OrderStatus.INITIAL, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_PENDING}
+)
+"""Statuses ``open_orders`` returns: the open ones and cancel-pending (which the diff treats specially)."""
+
+MAX_PAGES = 100_000
+"""A backstop against a server that keeps answering with new ids forever."""
+
+
+def mass_cancel_json(order_ids: Sequence[str]) -> str:
+    """The ``mass_cancel`` parameter: a compact JSON array, numeric ids as JSON numbers."""
+    ids: list[int | str] = [int(i) if i.isascii() and i.isdigit() else i for i in order_ids]
+    return json.dumps(ids, separators=(",", ":"))
+
+
+def mass_place_json(rules: SymbolRules, targets: Sequence[Target]) -> str:
+    """The ``mass_place`` parameter: compact JSON limit orders, decimals formatted to the symbol's precision.
+
+    A price or volume finer than the symbol allows raises ``RequestError``: rounding is the ladder's job, and
+    rounding here could make an order more aggressive.
+    """
+    orders = []
+    for target in targets:
+        try:
+            price, volume = rules.format_price(target.price), rules.format_volume(target.volume)
+        except ValueError as error:
+            raise RequestError(f"{target.level}: {error}", endpoint="mass_replaceV2") from None
+        orders.append({"side": target.side.value, "type": "1", "volume": volume, "price": price})
+    return json.dumps(orders, separators=(",", ":"))
+
+
+class OpenApiClient:
+    """The HTTP ``Exchange`` of one account on one /open/api deployment.
+
+    One ``requests.Session`` (keep-alive) per client; clients of one API key share a rate limiter unless
+    ``limiter`` is given. ``on_write`` is called after every write with the endpoint, the parameters sent
+    (without ``api_key`` and ``sign``) and the decoded answer or the error text, for the state store.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        secret_key: str,
+        profile: ExchangeProfile | None = None,
+        *,
+        limiter: KeyLimiter | None = None,
+        insecure: bool = False,
+        on_write: WriteHook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key or not secret_key:
+            raise ConfigError("the API key and the secret key must not be empty")
+        self.profile = profile or ExchangeProfile()
+        self.transport = Transport(
+            base_url,
+            api_key,
+            secret_key,
+            self.profile,
+            limiter=limiter,
+            insecure=insecure,
+            on_write=on_write,
+            sleep=sleep,
+        )
+        self._rules: dict[str, SymbolRules] = {}
+        self._rules_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"OpenApiClient({self.transport.base_url!r}, api_key={mask(self.transport.api_key)!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The base URL requests go to (``/open/api/...`` is appended)."""
+        return self.transport.base_url
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self.transport.close()
+
+    def __enter__(self) -> OpenApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def symbols(self) -> dict[str, SymbolRules]:
+        """Every symbol's rules (``common/symbols``); refreshes the rules cache."""
+        rules = parse_symbols(self.transport.read("common/symbols", {}, signed=False))
+        with self._rules_lock:
+            self._rules = dict(rules)
+        return rules
+
+    def rules(self, symbol: str) -> SymbolRules:
+        """Rules of ``symbol``, cached; an unlisted symbol is a ``ConfigError`` (the job names it)."""
+        key = symbol.lower()
+        with self._rules_lock:
+            cached = self._rules.get(key)
+        if cached is not None:
+            return cached
+        found = self.symbols().get(key)
+        if found is None:
+            raise ConfigError(f"symbol {symbol!r} is not listed by {self.base_url}")
+        return found
+
+    def ticker(self, symbol: str) -> Ticker:
+        """Best bid, best ask and last price (``get_ticker``)."""
+        return parse_ticker(self.transport.read("get_ticker", {"symbol": symbol}, signed=False))
+
+    def depth(self, symbol: str) -> Depth:
+        """The order book (``market_dept``, ``type=step0``)."""
+        data = self.transport.read("market_dept", {"symbol": symbol, "type": "step0"}, signed=False)
+        return parse_depth(data)
+
+    def balances(self) -> Balances:
+        """Available and locked amount of every coin (``user/account``)."""
+        return parse_account(self.transport.read("user/account", {}, signed=True))
+
+    def open_orders(self, symbol: str) -> tuple[Order, ...]:
+        """Every order of ``symbol`` with status 0, 1, 3 or 5, read over all pages of ``v2/new_order``.
+
+        Pages are read until ``count`` distinct rows are in hand, a page comes back empty, or a page adds no
+        new id (a server that ignores ``page``). The server may cap ``pageSize`` silently, so a short page is
+        not the end. Rows are de-duplicated by id; any failed page fails the whole read.
+        """
+        rows: dict[str, Order] = {}
+        for page in range(1, MAX_PAGES + 1):
+            params = {"symbol": symbol, "page": str(page), "pageSize": str(self.profile.page_size)}
+            count, orders = parse_orders_page(self.transport.read("v2/new_order", params, signed=True))
+            fresh = [order for order in orders if order.id not in rows]
+            for order in fresh:
+                rows[order.id] = order
+            if not orders or not fresh or len(rows) >= count:
+                break
+        else:
+            log.warning("v2/new_order: stopped after %d pages", MAX_PAGES)
+        return tuple(order for order in rows.values() if order.status in KEPT_STATUSES)
+
+    def order_info(self, symbol: str, order_id: str) -> Order:
+        """One order by id, whatever its status (``order_info``)."""
+        data = self.transport.read("order_info", {"symbol": symbol, "order_id": order_id}, signed=True)
+        return parse_order_info(data)
+
+    def replace(self, rules: SymbolRules, cancel_ids: Sequence[str], place: Sequence[Target]) -> BatchAnswer:
+        """One ``mass_replaceV2`` request: cancel ``cancel_ids`` and place ``place`` on ``rules.symbol``.
+
+        Refuses more than 1000 of either before sending; sends nothing for two empty lists. The answer is
+        returned as the exchange filed it (a hint: read the open orders back). ``OutcomeUnknown`` when the
+        answer was lost after sending.
+        """
+        if len(cancel_ids) > MAX_BATCH or len(place) > MAX_BATCH:
+            raise RequestError(
+                f"batch too large: {len(cancel_ids)} cancels, {len(place)} placements"
+                f" (at most {MAX_BATCH} each)",
+                endpoint="mass_replaceV2",
+            )
+        if not cancel_ids and not place:
+            return BatchAnswer()
+        params = {"symbol": rules.symbol}
+        if cancel_ids:
+            params["mass_cancel"] = mass_cancel_json(cancel_ids)
+        if place:
+            params["mass_place"] = mass_place_json(rules, place)
+        return parse_batch_answer(self.transport.write("mass_replaceV2", params))
+
+    def cancel_all(self, symbol: str) -> None:
+        """Cancel every open order of ``symbol`` (``cancel_order_all``, at most 2000 per call server-side)."""
+        self.transport.write("cancel_order_all", {"symbol": symbol})

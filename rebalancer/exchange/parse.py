@@ -1,0 +1,325 @@
+"""Pure functions from an /open/api answer to model values.
+
+Strict on what matters (a price that is not a number raises ``BadResponse`` naming the endpoint and the
+field), lenient on what does not (extra keys, ``msg: null``, numbers as strings or JSON numbers). Nothing here
+touches the network; every failure is a ``rebalancer.errors`` exception, never a ``KeyError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
+
+from rebalancer.errors import BadResponse, ExchangeError
+from rebalancer.models import (
+    Balance,
+    Balances,
+    BatchAnswer,
+    Order,
+    OrderStatus,
+    ResultGroup,
+    Side,
+    SymbolRules,
+    Ticker,
+)
+
+Classify = Callable[[str], type[ExchangeError]]
+
+
+@dataclass(frozen=True, slots=True)
+class Depth:
+    """The order book's top levels: ``(price, quantity)`` pairs, best first."""
+
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+
+
+def _bad(endpoint: str, what: str) -> NoReturn:
+    raise BadResponse(what, endpoint=endpoint)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-finite number {name}")
+
+
+def decode_json(text: str, endpoint: str) -> Any:
+    """Decode an answer body, keeping every fractional number as an exact ``Decimal`` (never a float)."""
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        snippet = text[:80].replace("\n", " ")
+        _bad(endpoint, f"answer is not JSON: {snippet!r}")
+
+
+def _obj(value: object, endpoint: str, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        _bad(endpoint, f"{what} is not an object")
+    return value
+
+
+def _list(value: object, endpoint: str, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        _bad(endpoint, f"{what} is not a list")
+    return value
+
+
+def _text(value: object) -> str:
+    """A code, message or id as text; JSON numbers keep their exact digits."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def decimal_field(value: object, endpoint: str, field: str, *, optional: bool = False) -> Decimal | None:
+    """A finite Decimal from a JSON number or numeric string; ``None`` for null/"" when ``optional``."""
+    if optional and (value is None or value == ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        _bad(endpoint, f"{field} is not a number: {value!r}"[:200])
+    try:
+        text = value.strip() if isinstance(value, str) else value
+        number = value if isinstance(value, Decimal) else Decimal(text)
+    except (InvalidOperation, ValueError):
+        _bad(endpoint, f"{field} is not a number: {value!r}"[:200])
+    if not number.is_finite():
+        _bad(endpoint, f"{field} is not a finite number: {value!r}"[:200])
+    return number
+
+
+def _money(value: object, endpoint: str, field: str) -> Decimal:
+    number = decimal_field(value, endpoint, field)
+    assert number is not None
+    if number < 0:
+        _bad(endpoint, f"{field} is negative: {number}")
+    return number
+
+
+def _integer(value: object, endpoint: str, field: str) -> int:
+    number = decimal_field(value, endpoint, field)
+    assert number is not None
+    if number != number.to_integral_value() or abs(number) > 10**30:
+        _bad(endpoint, f"{field} is not an integer: {value!r}"[:200])
+    return int(number)
+
+
+def order_id(value: object, endpoint: str, field: str = "order id") -> str:
+    """An order id as the exchange's decimal text (``504`` and ``"504"`` both give ``"504"``)."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(_integer(value, endpoint, field))
+    _bad(endpoint, f"{field} is not an id: {value!r}"[:200])
+
+
+def parse_envelope(body: object, endpoint: str, classify: Classify) -> Any:
+    """The ``data`` of a successful envelope; a non-zero ``code`` raises ``classify(code)`` with the message.
+
+    Success is exactly ``str(code) == "0"`` (code may be a string, an int or a word).
+    """
+    envelope = _obj(body, endpoint, "answer")
+    if "code" not in envelope:
+        _bad(endpoint, "answer has no code")
+    code = _text(envelope["code"]).strip()
+    if code == "0":
+        return envelope.get("data")
+    message = _text(envelope.get("msg")) or _text(envelope.get("message")) or "refused"
+    error_class = classify(code)
+    raise error_class(message[:300], endpoint=endpoint, code=code)
+
+
+def parse_symbols(data: object, endpoint: str = "common/symbols") -> dict[str, SymbolRules]:
+    """Every symbol's rules by lower-case symbol name; coins lower-cased, ``limit_volume_min`` optional."""
+    out: dict[str, SymbolRules] = {}
+    for index, raw in enumerate(_list(data, endpoint, "data")):
+        row = _obj(raw, endpoint, f"data[{index}]")
+        symbol = _text(row.get("symbol")).strip().lower()
+        if not symbol:
+            _bad(endpoint, f"data[{index}].symbol is missing")
+        where = f"{symbol}."
+        price_places = _integer(row.get("price_precision"), endpoint, where + "price_precision")
+        amount_places = _integer(row.get("amount_precision"), endpoint, where + "amount_precision")
+        if not (0 <= price_places <= 30 and 0 <= amount_places <= 30):
+            _bad(endpoint, f"{symbol}: precision out of range")
+        min_volume = decimal_field(
+            row.get("limit_volume_min"), endpoint, where + "limit_volume_min", optional=True
+        )
+        if min_volume is not None and min_volume <= 0:
+            min_volume = None
+        out[symbol] = SymbolRules(
+            symbol=symbol,
+            base=_text(row.get("base_coin")).strip().lower(),
+            quote=_text(row.get("count_coin")).strip().lower(),
+            price_precision=price_places,
+            amount_precision=amount_places,
+            min_volume=min_volume,
+        )
+    return out
+
+
+def _quote(value: object, endpoint: str, field: str) -> Decimal | None:
+    # A missing side, or a zero price, means an empty side of the book.
+    number = decimal_field(value, endpoint, field, optional=True)
+    if number is None or number == 0:
+        return None
+    if number < 0:
+        _bad(endpoint, f"{field} is negative: {number}")
+    return number
+
+
+def parse_ticker(data: object, endpoint: str = "get_ticker") -> Ticker:
+    """Best bid (``buy``), best ask (``sell``), ``last`` and ``time``; an empty side of the book is None."""
+    row = _obj(data, endpoint, "data")
+    stamp = decimal_field(row.get("time"), endpoint, "time", optional=True)
+    return Ticker(
+        bid=_quote(row.get("buy"), endpoint, "buy"),
+        ask=_quote(row.get("sell"), endpoint, "sell"),
+        last=_quote(row.get("last"), endpoint, "last"),
+        time=int(stamp) if stamp is not None and abs(stamp) < 10**20 else None,
+    )
+
+
+def _levels(value: object, endpoint: str, side: str) -> tuple[tuple[Decimal, Decimal], ...]:
+    levels = []
+    for index, raw in enumerate(_list(value, endpoint, f"tick.{side}")):
+        if not isinstance(raw, list) or len(raw) < 2:
+            _bad(endpoint, f"tick.{side}[{index}] is not a [price, qty] pair")
+        levels.append(
+            (
+                _money(raw[0], endpoint, f"tick.{side}[{index}] price"),
+                _money(raw[1], endpoint, f"tick.{side}[{index}] qty"),
+            )
+        )
+    return tuple(levels)
+
+
+def parse_depth(data: object, endpoint: str = "market_dept") -> Depth:
+    """The book of ``data.tick``: bids and asks as ``(price, qty)`` pairs, best first as sent."""
+    tick = _obj(_obj(data, endpoint, "data").get("tick"), endpoint, "data.tick")
+    bids = _levels(tick.get("bids"), endpoint, "bids")
+    return Depth(bids=bids, asks=_levels(tick.get("asks"), endpoint, "asks"))
+
+
+def parse_account(data: object, endpoint: str = "user/account") -> Balances:
+    """Balances from ``data.coin_list``: ``normal`` is available, ``locked`` is held by open orders."""
+    rows = _list(_obj(data, endpoint, "data").get("coin_list"), endpoint, "coin_list")
+    coins: dict[str, Balance] = {}
+    for index, raw in enumerate(rows):
+        row = _obj(raw, endpoint, f"coin_list[{index}]")
+        coin = _text(row.get("coin")).strip().lower()
+        if not coin:
+            _bad(endpoint, f"coin_list[{index}].coin is missing")
+        locked = row.get("locked")
+        coins[coin] = Balance(
+            available=_money(row.get("normal"), endpoint, f"{coin}.normal"),
+            locked=_money(0 if locked is None else locked, endpoint, f"{coin}.locked"),
+        )
+    return Balances(coins=coins)
+
+
+def _created_at(value: object) -> int | None:
+    # Only informative: an unreadable timestamp is dropped rather than failing the read.
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    if isinstance(value, bool) or not number.is_finite() or abs(number) > 10**20:
+        return None
+    return int(number)
+
+
+def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
+    """One order row (open-order list or ``order_info``) as an ``Order``; unknown statuses are refused."""
+    row = _obj(raw, endpoint, where)
+    ident = order_id(row.get("id"), endpoint, f"{where}.id")
+    where = f"order {ident}"
+    side_text = _text(row.get("side")).strip().upper()
+    if side_text not in ("BUY", "SELL"):
+        _bad(endpoint, f"{where}.side is not BUY or SELL: {row.get('side')!r}"[:200])
+    status_number = _integer(row.get("status"), endpoint, f"{where}.status")
+    if status_number not in tuple(OrderStatus):
+        _bad(endpoint, f"{where}.status is unknown: {status_number}")
+    volume = _money(row.get("volume"), endpoint, f"{where}.volume")
+    deal = row.get("deal_volume")
+    if deal is None or deal == "":
+        remain = decimal_field(row.get("remain_volume"), endpoint, f"{where}.remain_volume", optional=True)
+        deal_volume = max(volume - remain, Decimal(0)) if remain is not None else Decimal(0)
+    else:
+        deal_volume = _money(deal, endpoint, f"{where}.deal_volume")
+    return Order(
+        id=ident,
+        side=Side(side_text),
+        price=_money(row.get("price"), endpoint, f"{where}.price"),
+        volume=volume,
+        deal_volume=deal_volume,
+        status=OrderStatus(status_number),
+        created_at=_created_at(row.get("created_at")),
+    )
+
+
+def parse_orders_page(data: object, endpoint: str = "v2/new_order") -> tuple[int, tuple[Order, ...]]:
+    """One page of open orders: the total ``count`` the server reports and the page's rows (all statuses).
+
+    The rows are under ``resultList`` or, on some deployments, ``orderList``; the caller filters by status.
+    """
+    body = _obj(data, endpoint, "data")
+    rows_value = body.get("resultList")
+    if rows_value is None:
+        rows_value = body.get("orderList")
+    rows = _list(rows_value, endpoint, "resultList")
+    count_value = body.get("count")
+    missing = count_value is None or count_value == ""
+    count = len(rows) if missing else _integer(count_value, endpoint, "count")
+    if count < 0:
+        _bad(endpoint, f"count is negative: {count}")
+    return count, tuple(parse_order(row, endpoint, f"resultList[{i}]") for i, row in enumerate(rows))
+
+
+def parse_order_info(data: object, endpoint: str = "order_info") -> Order:
+    """The order of an ``order_info`` answer (``data.order_info``)."""
+    return parse_order(_obj(data, endpoint, "data").get("order_info"), endpoint, "order_info")
+
+
+def _group(raw: object, endpoint: str, where: str) -> ResultGroup:
+    entry = _obj(raw, endpoint, where)
+    ids_value = entry.get("order_id")
+    if ids_value is None or ids_value == "":
+        ids: tuple[str, ...] = ()
+    elif isinstance(ids_value, list):
+        present = [item for item in ids_value if item is not None and item != ""]
+        ids = tuple(order_id(item, endpoint, f"{where}.order_id") for item in present)
+    else:
+        ids = (order_id(ids_value, endpoint, f"{where}.order_id"),)
+    code = _text(entry.get("code")).strip()
+    if not code:
+        _bad(endpoint, f"{where} has no code")
+    message = _text(entry.get("msg")) or _text(entry.get("message"))
+    return ResultGroup(code=code, message=message, order_ids=ids)
+
+
+def parse_batch_answer(data: object, endpoint: str = "mass_replaceV2") -> BatchAnswer:
+    """The result groups of a mass_replaceV2 answer, as filed by the exchange (all four documented shapes).
+
+    Grouped entries (``order_id`` an array) and per-order entries (a scalar) both become ``ResultGroup``
+    values; a failure with ``"order_id": ""`` or none at all becomes a group without ids. ``data: null`` is an
+    empty answer.
+    """
+    if data is None:
+        return BatchAnswer()
+    body = _obj(data, endpoint, "data")
+    return BatchAnswer(
+        place=tuple(
+            _group(raw, endpoint, f"mass_place[{i}]")
+            for i, raw in enumerate(_list(body.get("mass_place"), endpoint, "mass_place"))
+        ),
+        cancel=tuple(
+            _group(raw, endpoint, f"mass_cancel[{i}]")
+            for i, raw in enumerate(_list(body.get("mass_cancel"), endpoint, "mass_cancel"))
+        ),
+    )

@@ -1,0 +1,128 @@
+"""Exchange profiles: what differs between /open/api deployments (time unit, paging, limits, error codes).
+
+One ``ExchangeProfile`` value describes one deployment. The error-code table maps the exchange's ``code``
+(as text) to the branch of the exception tree that tells the caller what to do next; ``ALT_NUMBERING`` is the
+table of the deployments that use the other numbering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from rebalancer.errors import (
+    AccountError,
+    AuthError,
+    ClockError,
+    ExchangeError,
+    RateLimited,
+    RejectedError,
+    RequestError,
+    TransientError,
+)
+
+ErrorTable = Mapping[str, type[ExchangeError]]
+
+TEMPLATE_CODES: ErrorTable = MappingProxyType(
+    {
+        "5": RejectedError,  # placement failed (precision)
+        "6": RejectedError,  # volume below minimum
+        "10063": RejectedError,
+        "7": RejectedError,  # volume / order size above maximum
+        "10068": RejectedError,
+        "8": RejectedError,  # cancel failed
+        "9": AccountError,  # trading frozen
+        "13": TransientError,  # system error
+        "100001": TransientError,
+        "100002": TransientError,  # system upgrade
+        "19": RejectedError,  # insufficient balance
+        "10034": RejectedError,
+        "22": RejectedError,  # order does not exist
+        "23": RequestError,  # volume missing
+        "24": RequestError,  # price missing
+        "10062": RejectedError,  # precision too fine
+        "10064": RejectedError,  # price or amount below minimum
+        "10067": RejectedError,  # outside the day's band
+        "10069": RateLimited,
+        "110041": RateLimited,
+        "100004": RequestError,  # illegal parameters
+        "100005": AuthError,  # signature
+        "100007": AuthError,  # IP not bound
+        "100008": ClockError,  # time too old
+        "110025": AccountError,  # account locked
+        "not_sufficient_funds": RejectedError,  # word code seen on one deployment
+    }
+)
+"""The template numbering of OPEN_API.md."""
+
+ALT_NUMBERING: ErrorTable = MappingProxyType(
+    {
+        **TEMPLATE_CODES,
+        "1": TransientError,  # system error
+        "2": RequestError,  # parameter error
+        "4": RejectedError,  # insufficient balance
+        "25": RejectedError,  # precision
+        "31": RejectedError,  # below minimum
+        "34": RateLimited,
+        "10069": RejectedError,  # "no market orders" in this numbering
+    }
+)
+"""The second numbering: the template table with the codes that differ there."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``count`` requests in any window of ``period`` seconds."""
+
+    count: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.period <= 0:
+            raise ValueError(f"rate limit needs count >= 1 and period > 0, got {self.count}/{self.period}s")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeProfile:
+    """How one /open/api deployment behaves. The defaults are the template's.
+
+    Unknown non-zero codes classify as ``ExchangeError`` itself for reads (not retried, reported as is) and as
+    ``RejectedError`` for writes: the server answered, so the write was refused rather than lost.
+    """
+
+    time_unit: str = "ms"
+    page_size: int = 1000
+    read_limit: RateLimit = RateLimit(10, 1.0)
+    write_limit: RateLimit = RateLimit(100, 10.0)
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    read_retries: int = 3
+    backoff_base: float = 0.25
+    backoff_max: float = 8.0
+    error_codes: ErrorTable = field(default_factory=lambda: TEMPLATE_CODES)
+
+    def __post_init__(self) -> None:
+        if self.time_unit not in ("ms", "s"):
+            raise ValueError(f"time_unit must be 'ms' or 's', got {self.time_unit!r}")
+        if self.page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if self.read_retries < 0 or self.backoff_base < 0 or self.backoff_max < 0:
+            raise ValueError("retry count and backoff must not be negative")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+
+    def classify(self, code: str, *, write: bool = False) -> type[ExchangeError]:
+        """The exception class for a non-zero ``code`` (see the class docstring for unknown codes)."""
+        known = self.error_codes.get(str(code).strip())
+        if known is not None:
+            return known
+        return RejectedError if write else ExchangeError
+
+    def time_value(self, now_ms: int) -> str:
+        """The signed ``time`` parameter for the instant ``now_ms`` (milliseconds since the epoch)."""
+        return str(now_ms if self.time_unit == "ms" else now_ms // 1000)
+
+    def with_codes(self, overrides: ErrorTable) -> ExchangeProfile:
+        """A copy whose error table is this one's with ``overrides`` laid on top."""
+        return replace(self, error_codes=MappingProxyType({**self.error_codes, **overrides}))

@@ -1,0 +1,301 @@
+"""HTTP mechanics of the /open/api: one ``requests.Session``, signing, rate limits, retries and error mapping.
+
+This is the one place where transport exceptions become ``rebalancer.errors`` exceptions. The rule that
+shapes it: a read may be retried, a write never is. A write whose answer was lost after it could have reached
+the exchange raises ``OutcomeUnknown``; one refused before it could have been applied (connection refused,
+429, a rate-limit code) raises a ``TransientError`` / ``RateLimited`` that is safe to send again later.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from rebalancer.errors import (
+    AuthError,
+    BadResponse,
+    ClockError,
+    ConfigError,
+    ExchangeError,
+    OutcomeUnknown,
+    RateLimited,
+    RequestError,
+    TransientError,
+)
+from rebalancer.exchange.parse import decode_json, parse_envelope
+from rebalancer.exchange.profile import ExchangeProfile
+from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
+from rebalancer.exchange.signing import signed_params, without_secrets
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER_S = 300.0
+"""A server's Retry-After is honoured up to this many seconds (a broken header must not stall a daemon)."""
+
+WriteHook = Callable[[str, Mapping[str, str], object], None]
+"""Called after every write with (endpoint, parameters without api_key/sign, decoded answer or error text)."""
+
+
+def check_base_url(base_url: str, *, insecure: bool = False) -> str:
+    """The base URL without a trailing slash; ``http://`` only for loopback hosts unless ``insecure``."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"exchange URL must be http(s)://host[/prefix], got {base_url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError("exchange URL must not carry a query, a fragment or credentials")
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
+        raise ConfigError(f"plain http is allowed only for loopback hosts, not {parts.hostname!r}")
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def server_offset_ms(response: requests.Response | None, sent_ms: int, received_ms: int) -> int | None:
+    """Server clock minus local clock in ms, from the answer's ``Date`` header (1 s resolution), if any."""
+    if response is None or not response.headers.get("Date"):
+        return None
+    try:
+        server = email.utils.parsedate_to_datetime(response.headers["Date"])
+    except (TypeError, ValueError):
+        return None
+    local = (sent_ms + received_ms) // 2
+    return int(server.timestamp() * 1000) - local
+
+
+class Transport:
+    """Sends signed requests to one exchange and returns the ``data`` of successful envelopes.
+
+    ``time_offset_ms`` is added to the local clock for the signed ``time``; it is set from the server's
+    ``Date`` header when the server refuses our time (code 100008), so later calls use the corrected clock.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        secret_key: str,
+        profile: ExchangeProfile,
+        *,
+        limiter: KeyLimiter | None = None,
+        insecure: bool = False,
+        on_write: WriteHook | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = check_base_url(base_url, insecure=insecure)
+        self.api_key = api_key
+        self._secret = secret_key
+        self.profile = profile
+        self.limiter = limiter or limiter_for(self.base_url, api_key, profile)
+        self.on_write = on_write
+        self.time_offset_ms = 0
+        self._sleep = sleep
+        self._random = random.Random()
+        self.session = requests.Session()
+        self.session.verify = True
+        self.session.headers["User-Agent"] = "rebalancer/0.1"
+
+    def __repr__(self) -> str:
+        return f"Transport({self.base_url!r}, api_key={mask(self.api_key)!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
+
+    def now_ms(self) -> int:
+        """Local time in ms, corrected by the measured server offset."""
+        return time.time_ns() // 1_000_000 + self.time_offset_ms
+
+    def sign_params(self, params: Mapping[str, str]) -> dict[str, str]:
+        """``params`` with ``api_key``, this client's ``time`` and their ``sign``: what would be sent."""
+        stamp = self.profile.time_value(self.now_ms())
+        return signed_params(params, api_key=self.api_key, secret=self._secret, time_value=stamp)
+
+    def read(self, path: str, params: Mapping[str, str], *, signed: bool) -> Any:
+        """GET ``path``; transient failures are retried with exponential backoff and full jitter.
+
+        A clock refusal with a measured offset is retried once at once with the corrected time.
+        """
+        attempt = 0
+        clock_fixed = False
+        while True:
+            try:
+                query = self.sign_params(params) if signed else {k: v for k, v in params.items() if v != ""}
+                return self._send("GET", path, query, write=False)
+            except ClockError as error:
+                if clock_fixed or error.offset_ms is None:
+                    raise
+                clock_fixed = True
+            except TransientError as error:
+                if attempt >= self.profile.read_retries:
+                    raise
+                delay = self._backoff(attempt)
+                if isinstance(error, RateLimited) and error.retry_after is not None:
+                    delay = max(delay, error.retry_after)
+                attempt += 1
+                log.info("%s; retry %d in %.2fs", error, attempt, delay)
+                self._sleep(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.profile.backoff_max, self.profile.backoff_base * (2**attempt))
+        return self._random.uniform(0, ceiling)
+
+    def write(self, path: str, params: Mapping[str, str]) -> Any:
+        """POST ``path`` once, form-encoded and signed. Never retried (the module docstring says why)."""
+        body = self.sign_params(params)
+        recorded = without_secrets(body)
+        try:
+            data = self._send("POST", path, body, write=True)
+        except ExchangeError as error:
+            self._record(path, recorded, f"{type(error).__name__}: {error}")
+            raise
+        self._record(path, recorded, data)
+        return data
+
+    def _record(self, path: str, params: Mapping[str, str], answer: object) -> None:
+        if self.on_write is None:
+            return
+        try:
+            self.on_write(path, params, answer)
+        except Exception:
+            # Recording is bookkeeping: its failure must not turn a sent write into an error of the write.
+            log.exception("%s: the on_write hook failed", path)
+
+    def _send(self, method: str, path: str, params: dict[str, str], *, write: bool) -> Any:
+        endpoint = path
+        url = f"{self.base_url}/open/api/{path}"
+        timeout = (self.profile.connect_timeout, self.profile.read_timeout)
+        self.limiter.acquire("write" if write else "read")
+        log.debug("%s %s %s", method, path, without_secrets(params))
+        sent_ms = time.time_ns() // 1_000_000
+        try:
+            if write:
+                response = self.session.post(url, data=params, timeout=timeout, allow_redirects=False)
+            else:
+                response = self.session.get(url, params=params, timeout=timeout, allow_redirects=False)
+            text = response.text
+        except requests.RequestException as error:
+            raise self._transport_error(error, endpoint, write) from None
+        received_ms = time.time_ns() // 1_000_000
+        return self._answer(response, text, endpoint, write, sent_ms, received_ms)
+
+    def _transport_error(self, error: requests.RequestException, endpoint: str, write: bool) -> ExchangeError:
+        # Messages name the failure, never the URL: the query string of a read carries api_key and sign.
+        kind = type(error).__name__
+        if isinstance(error, requests.ConnectTimeout) or _refused(error):
+            return TransientError(f"could not connect ({kind}); nothing was sent", endpoint=endpoint)
+        lost = (
+            requests.Timeout,
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        )
+        if isinstance(error, lost):
+            if write:
+                return OutcomeUnknown(f"answer lost ({kind}); read the open orders back", endpoint=endpoint)
+            return TransientError(f"answer lost ({kind})", endpoint=endpoint)
+        return RequestError(f"request could not be built or sent ({kind})", endpoint=endpoint)
+
+    def _answer(
+        self,
+        response: requests.Response,
+        text: str,
+        endpoint: str,
+        write: bool,
+        sent_ms: int,
+        received_ms: int,
+    ) -> Any:
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after(response)
+            self.limiter.back_off(retry_after if retry_after is not None else self.profile.backoff_base)
+            limited = RateLimited("HTTP 429 too many requests", endpoint=endpoint, retry_after=retry_after)
+            log.warning("%s", limited)
+            raise limited
+        if status >= 500:
+            if write:
+                raise OutcomeUnknown(
+                    f"HTTP {status} after sending; read the open orders back", endpoint=endpoint
+                )
+            raise TransientError(f"HTTP {status}", endpoint=endpoint)
+        try:
+            body = decode_json(text, endpoint)
+            if status != 200 and not (isinstance(body, dict) and "code" in body):
+                raise _status_error(status, endpoint)
+            return parse_envelope(body, endpoint, lambda code: self.profile.classify(code, write=write))
+        except RateLimited as error:
+            self.limiter.back_off(self.profile.backoff_base)
+            log.warning("%s", error)
+            raise
+        except ClockError as error:
+            error.offset_ms = server_offset_ms(response, sent_ms, received_ms)
+            if error.offset_ms is not None:
+                self.time_offset_ms += error.offset_ms
+            raise
+        except BadResponse as error:
+            if status != 200:
+                raise _status_error(status, endpoint) from None
+            if write:
+                raise OutcomeUnknown(
+                    f"answer not understood ({error}); read the open orders back", endpoint=endpoint
+                ) from None
+            raise
+        except TransientError as error:
+            if write:
+                raise OutcomeUnknown(
+                    f"transient failure after sending ({error})", endpoint=endpoint, code=error.code
+                ) from None
+            raise
+
+
+def _status_error(status: int, endpoint: str) -> ExchangeError:
+    """The error for a non-200, non-429, non-5xx answer without an envelope: the request was refused."""
+    if status in (401, 403):
+        return AuthError(f"HTTP {status} refused", endpoint=endpoint)
+    return RequestError(f"HTTP {status} without an envelope", endpoint=endpoint)
+
+
+def _refused(error: requests.RequestException) -> bool:
+    """True when the connection could not be opened, so the request never left this host."""
+    if not isinstance(error, requests.ConnectionError) or isinstance(error, requests.exceptions.SSLError):
+        return False
+    reason: object = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)
+    name = type(reason).__name__
+    return name in ("NewConnectionError", "NameResolutionError") or isinstance(reason, ConnectionRefusedError)
+
+
+def mask(api_key: str) -> str:
+    """An API key shortened for display: the first four characters and a mask."""
+    return f"{api_key[:4]}…" if len(api_key) > 8 else "…"

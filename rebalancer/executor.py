@@ -1,0 +1,288 @@
+"""Plan → mass_replaceV2 batches → per-order results confirmed by reading the book back.
+
+The exchange's answer is a hint (four documented shapes, ids in no promised order, failures filed under the wrong
+key). What counts is the open-order list read afterwards: a placement is confirmed when a new order with its side,
+price and volume stands on the book (or the answer's id is found filled), a cancel when its id is gone. A batch whose
+answer was lost is never re-sent: sending stops and the read-back decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
+from rebalancer.exchange import Exchange
+from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
+from rebalancer.plan import Batch, Plan
+
+READ_BACK_ATTEMPTS = 4
+READ_BACK_BACKOFF_SECONDS = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What became of one cancel or placement. ``status``: placed, cancelled, rejected or unknown."""
+
+    action: str
+    side: Side
+    price: Decimal
+    volume: Decimal
+    status: str
+    order_id: str | None = None
+    level: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """The result of sending a plan: per-order outcomes, whether the book was read back, and any batch-level error."""
+
+    outcomes: tuple[OrderOutcome, ...]
+    confirmed: bool
+    book_after: tuple[Order, ...] = ()
+    error: str | None = None
+    answers: tuple[BatchAnswer, ...] = field(default=())
+
+    def count(self, status: str, action: str | None = None) -> int:
+        """How many outcomes have ``status`` (and ``action``, if given)."""
+        return sum(1 for o in self.outcomes if o.status == status and (action is None or o.action == action))
+
+    @property
+    def rejected(self) -> tuple[OrderOutcome, ...]:
+        """The outcomes the exchange refused."""
+        return tuple(o for o in self.outcomes if o.status == "rejected")
+
+
+BatchHook = Callable[[int, Batch, "BatchAnswer | None", "str | None"], None]
+
+
+def execute(
+    exchange: Exchange,
+    rules: SymbolRules,
+    plan: Plan,
+    book_before: Sequence[Order],
+    *,
+    on_batch: BatchHook | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Execution:
+    """Send ``plan`` in batches (cancels first), then read the book back and confirm every order against it.
+
+    ``book_before`` is the open-order list the plan was computed from: orders not in it are the new ones.
+    ``on_batch(index, batch, answer, error)`` is called after each batch, for the state store.
+    """
+    answers: list[BatchAnswer] = []
+    failures: dict[str, list[ResultGroup]] = {"place": [], "cancel": []}
+    sent: list[Batch] = []
+    error: str | None = None
+    for index, batch in enumerate(plan.batches()):
+        try:
+            answer = exchange.replace(rules, batch.cancel_ids, batch.place)
+        except OutcomeUnknown as exc:
+            sent.append(batch)
+            error = f"answer lost, reading the book back: {exc}"
+            _notify(on_batch, index, batch, None, str(exc))
+            break
+        except (RateLimited, TransientError) as exc:
+            error = f"batch {index + 1} not sent: {exc}"
+            _notify(on_batch, index, batch, None, str(exc))
+            break
+        except RejectedError as exc:
+            sent.append(batch)
+            group = ResultGroup(code=exc.code or "?", message=str(exc))
+            failures["place"].append(group)
+            failures["cancel"].append(group)
+            _notify(on_batch, index, batch, None, str(exc))
+            continue
+        sent.append(batch)
+        answers.append(answer)
+        for kind, group in _failure_groups(answer, batch):
+            failures[kind].append(group)
+        _notify(on_batch, index, batch, answer, None)
+
+    if not sent:
+        return Execution(outcomes=(), confirmed=False, error=error, answers=tuple(answers))
+    try:
+        book_after = read_back(exchange, rules.symbol, sleep=sleep)
+    except ExchangeError as exc:
+        reason = f"book could not be read back: {exc}"
+        return Execution(
+            outcomes=_all_unknown(sent, reason),
+            confirmed=False,
+            error=f"{error}; {reason}" if error else reason,
+            answers=tuple(answers),
+        )
+    outcomes = confirm(exchange, rules.symbol, sent, answers, failures, book_before, book_after)
+    return Execution(
+        outcomes=outcomes, confirmed=True, book_after=book_after, error=error, answers=tuple(answers)
+    )
+
+
+def read_back(
+    exchange: Exchange, symbol: str, *, sleep: Callable[[float], None] = time.sleep
+) -> tuple[Order, ...]:
+    """Read the open orders, retrying transient failures a bounded number of times with growing pauses."""
+    delay = READ_BACK_BACKOFF_SECONDS
+    for attempt in range(READ_BACK_ATTEMPTS):
+        try:
+            return exchange.open_orders(symbol)
+        except (TransientError, OutcomeUnknown) as exc:
+            if attempt == READ_BACK_ATTEMPTS - 1:
+                raise
+            pause = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay
+            sleep(min(pause, 5.0))
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def confirm(
+    exchange: Exchange,
+    symbol: str,
+    sent: Sequence[Batch],
+    answers: Sequence[BatchAnswer],
+    failures: dict[str, list[ResultGroup]],
+    book_before: Sequence[Order],
+    book_after: Sequence[Order],
+) -> tuple[OrderOutcome, ...]:
+    """Decide every sent order's outcome from the book read back, using the answers only to explain failures."""
+    open_after = {o.id: o for o in book_after if o.status is not OrderStatus.CANCEL_PENDING}
+    before_ids = {o.id for o in book_before}
+    before_by_id = {o.id: o for o in book_before}
+    outcomes: list[OrderOutcome] = []
+
+    cancel_failure = _failure_by_id(failures["cancel"])
+    for batch in sent:
+        for order_id in batch.cancel_ids:
+            order = before_by_id.get(order_id)
+            side, price, volume = (
+                (order.side, order.price, order.volume) if order else (Side.BUY, Decimal(0), Decimal(0))
+            )
+            if order_id in open_after:
+                group = cancel_failure.get(order_id) or _first(failures["cancel"])
+                outcomes.append(
+                    OrderOutcome(
+                        "cancel",
+                        side,
+                        price,
+                        volume,
+                        "rejected",
+                        order_id,
+                        code=group.code if group else None,
+                        message=group.message if group else "still on the book",
+                    )
+                )
+            else:
+                outcomes.append(OrderOutcome("cancel", side, price, volume, "cancelled", order_id))
+
+    new_orders: dict[tuple[Side, Decimal, Decimal], list[Order]] = defaultdict(list)
+    for order in sorted(book_after, key=lambda o: _id_key(o.id)):
+        if order.id not in before_ids:
+            new_orders[(order.side, order.price, order.volume)].append(order)
+    answered_ids = [oid for a in answers for g in a.place if g.ok for oid in g.order_ids]
+    unseen_ids = [oid for oid in answered_ids if oid not in open_after and oid not in before_ids]
+    gone = _closed_orders(exchange, symbol, unseen_ids)
+    place_failures = [g for g in failures["place"]]
+    for batch in sent:
+        for target in batch.place:
+            key = (target.side, target.price, target.volume)
+            if new_orders.get(key):
+                order = new_orders[key].pop(0)
+                outcomes.append(_placed(target, order.id))
+            elif gone.get(key):
+                order = gone[key].pop(0)
+                outcomes.append(_placed(target, order.id))
+            else:
+                group = _first(place_failures)
+                outcomes.append(
+                    OrderOutcome(
+                        "place",
+                        target.side,
+                        target.price,
+                        target.volume,
+                        "rejected",
+                        level=target.level,
+                        code=group.code if group else None,
+                        message=group.message if group else "not on the book after the batch",
+                    )
+                )
+    return tuple(outcomes)
+
+
+def _closed_orders(
+    exchange: Exchange, symbol: str, order_ids: Iterable[str], limit: int = 50
+) -> dict[tuple[Side, Decimal, Decimal], list[Order]]:
+    """Look up answered ids that are no longer open (filled at once, say), so they count as placed."""
+    found: dict[tuple[Side, Decimal, Decimal], list[Order]] = defaultdict(list)
+    for order_id in list(order_ids)[:limit]:
+        try:
+            order = exchange.order_info(symbol, order_id)
+        except ExchangeError:
+            continue
+        found[(order.side, order.price, order.volume)].append(order)
+    return found
+
+
+def _failure_groups(answer: BatchAnswer, batch: Batch) -> Iterable[tuple[str, ResultGroup]]:
+    """Failed groups of an answer, refiled under the action they really speak of (ids tell cancels apart)."""
+    cancel_ids = set(batch.cancel_ids)
+    for kind, groups in (("place", answer.place), ("cancel", answer.cancel)):
+        for group in groups:
+            if group.ok:
+                continue
+            speaks_of_cancels = bool(group.order_ids) and all(oid in cancel_ids for oid in group.order_ids)
+            if speaks_of_cancels or (kind == "place" and _is_cancel_code(group.code) and not group.order_ids):
+                yield "cancel", group
+            else:
+                yield kind, group
+
+
+def _is_cancel_code(code: str) -> bool:
+    return code in {"8", "22"}
+
+
+def _failure_by_id(groups: Iterable[ResultGroup]) -> dict[str, ResultGroup]:
+    return {oid: g for g in groups for oid in g.order_ids}
+
+
+def _first(groups: Sequence[ResultGroup]) -> ResultGroup | None:
+    return groups[0] if groups else None
+
+
+def _placed(target: Target, order_id: str) -> OrderOutcome:
+    return OrderOutcome(
+        "place", target.side, target.price, target.volume, "placed", order_id, level=target.level
+    )
+
+
+def _all_unknown(sent: Sequence[Batch], reason: str) -> tuple[OrderOutcome, ...]:
+    outcomes = [
+        OrderOutcome("cancel", Side.BUY, Decimal(0), Decimal(0), "unknown", oid, message=reason)
+        for b in sent
+        for oid in b.cancel_ids
+    ]
+    outcomes += [
+        OrderOutcome("place", t.side, t.price, t.volume, "unknown", level=t.level, message=reason)
+        for b in sent
+        for t in b.place
+    ]
+    return tuple(outcomes)
+
+
+def _id_key(order_id: str) -> tuple[int, str]:
+    return (int(order_id), "") if order_id.isdigit() else (0, order_id)
+
+
+def _notify(
+    hook: BatchHook | None, index: int, batch: Batch, answer: BatchAnswer | None, error: str | None
+) -> None:
+    if hook is not None:
+        hook(index, batch, answer, error)
+
+
+def tally(outcomes: Iterable[OrderOutcome]) -> Counter[str]:
+    """Counts by ``action:status`` (e.g. ``place:placed``), for summaries and metrics."""
+    return Counter(f"{o.action}:{o.status}" for o in outcomes)

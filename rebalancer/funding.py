@@ -1,0 +1,72 @@
+"""Can the balances pay for the placements? Trim the farthest ones until they can.
+
+Runs after the diff, because the budget of a side includes what the planned cancels release: budget = the
+available balance of the coin the side spends (quote for buys, base for sells) + the remaining value of the
+cancelled open orders of that side. Pure, like the rest of the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rebalancer.ladder import Dropped, Notes, distance_key, side_then_distance
+from rebalancer.models import ZERO, MarketSnapshot, Order, Side, Target
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """The placements the balances can pay for, and those trimmed (farthest first) because they could not."""
+
+    placements: tuple[Target, ...]
+    dropped: tuple[Dropped, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def cost(target: Target) -> Decimal:
+    """What a placement locks: quote (price × volume) for a buy, base (volume) for a sell."""
+    return target.price * target.volume if target.side is Side.BUY else target.volume
+
+
+def released(order: Order) -> Decimal:
+    """What cancelling an open order frees, in the coin ``cost`` uses for its side (0 unless status 0/1/3)."""
+    if not order.is_open:
+        return ZERO
+    return order.price * order.remaining if order.side is Side.BUY else order.remaining
+
+
+def fund(
+    placements: Sequence[Target], cancelled: Sequence[Order], snapshot: MarketSnapshot, reference: Decimal
+) -> Funding:
+    """Trim the placements, farthest from the reference first, until each side fits its budget.
+
+    Budget of a side = the available balance of the coin it spends (quote for buys, base for sells) plus what
+    the planned cancels of that side release. Since the cancels run before the placements, a placement that
+    passes here is never refused for balance if the snapshot was true.
+    """
+    rules = snapshot.rules
+    coin = {Side.BUY: rules.quote, Side.SELL: rules.base}
+    kept: list[Target] = []
+    notes = Notes()
+    for side in (Side.BUY, Side.SELL):
+        mine = sorted((t for t in placements if t.side is side), key=lambda t: distance_key(t, reference))
+        budget = snapshot.balances.available(coin[side]) + sum(
+            (released(o) for o in cancelled if o.side is side), ZERO
+        )
+        total = sum((cost(t) for t in mine), ZERO)
+        while mine and total > budget:
+            t = mine.pop()
+            total -= cost(t)
+            notes.drop(
+                t.level,
+                t.side,
+                t.price,
+                t.volume,
+                "insufficient_balance",
+                f"{t.level}: not placed, {coin[side].upper()} balance too low "
+                f"(available {snapshot.balances.available(coin[side]):f} plus released by cancels)",
+            )
+        kept.extend(mine)
+    key = side_then_distance(reference)
+    return Funding(tuple(sorted(kept, key=key)), tuple(notes.dropped), tuple(notes.warnings))

@@ -1,0 +1,232 @@
+"""Job file checks the schema cannot express, and the value parsers they share with the Job builder.
+
+Two passes run around the schema check (see ``rebalancer.jobfile``): ``find_secrets`` before it, so that a
+pasted credential is reported once, in words that never echo it, and the schema check is told to keep quiet
+about that path; ``cross_check`` after it, for rules that tie several keys together (a cron expression
+APScheduler accepts, buy levels that stay above zero price, sizes that stay positive, plain http only where
+allowed).
+
+Every check is defensive: a value of the wrong shape is the schema's to report, so a check skips it.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+from rebalancer.job import Amount
+from rebalancer.yamlpos import Path, Positions, RawProblem, format_path, looks_like_secret, walk
+
+SECRET_MESSAGE = "looks like a secret; give the name of an environment variable that holds it"
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_KEYS = frozenset(
+    {
+        "apikey", "secret", "secretkey", "apisecret", "password", "passwd", "token", "accesstoken",
+        "authtoken", "privatekey", "passphrase", "accesskey", "secretaccesskey", "credentials",
+    }
+)  # fmt: skip
+_UNITS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
+_MARKET_REFERENCES = frozenset({"mid", "bid", "ask", "last"})
+
+
+def to_decimal(value: Any) -> Decimal:
+    """An exact Decimal from a YAML number (int or Decimal) or a quoted decimal; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise ValueError(f"not a number: {type(value).__name__}")
+    try:
+        result = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation as error:
+        raise ValueError("not a decimal number") from error
+    if not result.is_finite():
+        raise ValueError("not a finite number")
+    return result
+
+
+def to_amount(value: Any) -> Amount:
+    """An Amount from ``"0.5%"`` (percent) or a bare/quoted number (absolute); ValueError otherwise."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return Amount(to_decimal(value.strip()[:-1]), percent=True)
+    return Amount(to_decimal(value))
+
+
+def to_seconds(value: Any) -> Decimal:
+    """Seconds from ``"500ms"``, ``"30s"``, ``"5m"``, ``"1h"`` or a number of seconds; else ValueError."""
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match is None:
+            raise ValueError("not a duration")
+        return Decimal(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return to_decimal(value)
+
+
+def find_secrets(data: Any, positions: Positions) -> tuple[list[RawProblem], frozenset[Path]]:
+    """Credentials pasted into the file, and the paths the schema check must then stay silent about.
+
+    Reported: keys named like a credential (``api_key``, ``secret``, ``password``, ``token``...) anywhere;
+    a credential-variable setting that is not an environment variable name; any text value that looks like a
+    long hex or base64 key; credentials embedded in the URL. No message repeats the value.
+    """
+    problems: list[RawProblem] = []
+    silenced: set[Path] = set()
+    env_paths = {("exchange", "api_key_env"), ("exchange", "secret_key_env")}
+    for path, value in walk(data):
+        if path and isinstance(path[-1], str) and _is_secret_key(path[-1]):
+            message = (
+                f"'{path[-1]}' must not be in a job file: credentials are read from the environment "
+                "variables named by exchange.api_key_env and exchange.secret_key_env"
+            )
+            problems.append(RawProblem(path, message, positions.key(path)))
+            silenced.add(path)
+        elif path in env_paths and isinstance(value, str):
+            if looks_like_secret(value, min_length=16):
+                problems.append(RawProblem(path, SECRET_MESSAGE, positions.value(path)))
+                silenced.add(path)
+            elif not _ENV_NAME.fullmatch(value):
+                example = "REBALANCER_API_KEY" if path[-1] == "api_key_env" else "REBALANCER_SECRET_KEY"
+                message = f"expected the name of an environment variable such as {example}"
+                problems.append(RawProblem(path, message, positions.value(path)))
+                silenced.add(path)
+        elif path == ("exchange", "url") and isinstance(value, str) and "@" in value:
+            message = (
+                "credentials must not be written into the URL; name variables in api_key_env/secret_key_env"
+            )
+            problems.append(RawProblem(path, message, positions.value(path)))
+            silenced.add(path)
+        elif isinstance(value, str) and looks_like_secret(value):
+            problems.append(RawProblem(path, SECRET_MESSAGE, positions.value(path)))
+            silenced.add(path)
+        elif path and isinstance(path[-1], str) and looks_like_secret(path[-1]):
+            problems.append(RawProblem(path, SECRET_MESSAGE, positions.key(path)))
+            silenced.add(path)
+    return problems, frozenset(silenced)
+
+
+def _is_secret_key(key: str) -> bool:
+    return key.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+
+
+def cross_check(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
+    """Rules that span keys or need more than a pattern; only values the schema accepted are looked at."""
+    problems: list[RawProblem] = []
+    schedule = data.get("schedule")
+    if isinstance(schedule, dict) and isinstance(schedule.get("cron"), str):
+        message = _cron_problem(schedule["cron"])
+        if message:
+            problems.append(RawProblem(("schedule", "cron"), message, positions.value(("schedule", "cron"))))
+    exchange = data.get("exchange")
+    if isinstance(exchange, dict) and isinstance(exchange.get("url"), str):
+        message = _plain_http_problem(exchange["url"], exchange.get("insecure") is True)
+        if message:
+            problems.append(RawProblem(("exchange", "url"), message, positions.value(("exchange", "url"))))
+    ladder = data.get("ladder")
+    if isinstance(ladder, dict):
+        for side in ("buy", "sell"):
+            if isinstance(ladder.get(side), dict):
+                problems.extend(_side_problems(side, ladder[side], data.get("reference", "mid"), positions))
+    return problems
+
+
+def _cron_problem(expression: str) -> str | None:
+    """Why APScheduler would refuse ``expression``, or None when it is a valid 5-field crontab."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return f"a crontab expression has 5 fields (minute hour day month weekday), got {len(fields)}"
+    # Imported here: APScheduler is heavy, and only the daemon and this check need it.
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except (ValueError, TypeError) as error:
+        return f"invalid cron expression: {str(error).splitlines()[0]}"
+    return None
+
+
+def _plain_http_problem(url: str, insecure: bool) -> str | None:
+    """Plain http is refused unless the host is the loopback interface or ``exchange.insecure`` is true."""
+    if insecure or not url.startswith("http://"):
+        return None
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return None
+    if host == "localhost" or host == "::1" or host.startswith("127."):
+        return None
+    return (
+        "plain http to a host other than this machine sends orders in clear text; use https or insecure: true"
+    )
+
+
+def _side_problems(side: str, spec: dict[str, Any], reference: Any, positions: Positions) -> list[RawProblem]:
+    """Level prices that would reach zero (buy side), sizes that would reach zero, a geometric absolute step.
+
+    A percent distance is checked against any reference: on the buy side, 100% or more below the reference is
+    zero or less. An absolute distance can only be checked against a fixed reference, since a market price is
+    not known until a pass runs; the ladder guards those at run time.
+    """
+    base: Path = ("ladder", side)
+    problems: list[RawProblem] = []
+
+    def add(key: str, message: str) -> None:
+        problems.append(RawProblem((*base, key), message, positions.value((*base, key))))
+
+    try:
+        levels, first, step = int(spec["levels"]), to_amount(spec["first"]), to_amount(spec["step"])
+    except (KeyError, ValueError, TypeError):
+        return problems
+    if levels < 1:
+        return problems
+    geometric = spec.get("spacing") == "geometric"
+    if geometric and not step.percent:
+        add("step", f'geometric spacing needs a percentage step such as "0.5%", got {step}')
+    problems.extend(_size_problems(side, spec, levels, positions))
+    if side != "buy" or (geometric and not step.percent):
+        return problems
+    fixed = None if reference in _MARKET_REFERENCES else _positive_or_none(reference)
+    where = format_path(base)
+    if fixed is None:
+        if first.percent and first.value >= 100:
+            add("first", f"{where}[0] would be {first} below the reference, at or below zero price")
+        elif geometric and levels > 1 and step.value >= 100:
+            add("step", f"a geometric step of {step} puts {where}[1] at or below zero price")
+        elif not geometric and first.percent and step.percent and _reach(first, step, levels) >= 100:
+            reach = _reach(first, step, levels)
+            add("step", f"{where}[{levels - 1}] would be {reach}% below the reference, at or below zero")
+        return problems
+    price0 = fixed - first.of(fixed)
+    if price0 <= 0:
+        add("first", f"{where}[0] would be priced at {price0} (reference {fixed}), at or below zero")
+    elif geometric and levels > 1 and step.value >= 100:
+        add("step", f"a geometric step of {step} puts {where}[1] at or below zero price")
+    elif not geometric and price0 - step.of(fixed) * (levels - 1) <= 0:
+        last = price0 - step.of(fixed) * (levels - 1)
+        add("step", f"{where}[{levels - 1}] would be priced at {last} (reference {fixed}), at or below zero")
+    return problems
+
+
+def _size_problems(side: str, spec: dict[str, Any], levels: int, positions: Positions) -> list[RawProblem]:
+    """A negative ``size_step`` that would bring the last level's size to zero or below."""
+    try:
+        size, size_step = to_decimal(spec["size"]), to_decimal(spec["size_step"])
+    except (KeyError, ValueError, TypeError):
+        return []
+    last = size + size_step * (levels - 1)
+    if size <= 0 or last > 0:
+        return []
+    path: Path = ("ladder", side, "size_step")
+    message = f"ladder.{side}[{levels - 1}] would have size {last}; sizes must stay above 0"
+    return [RawProblem(path, message, positions.value(path))]
+
+
+def _reach(first: Amount, step: Amount, levels: int) -> Decimal:
+    return first.value + step.value * (levels - 1)
+
+
+def _positive_or_none(value: Any) -> Decimal | None:
+    try:
+        result = to_decimal(value)
+    except ValueError:
+        return None
+    return result if result > 0 else None

@@ -1,0 +1,237 @@
+"""Job files → Job values; every problem of every file is reported at once: ``file:line:col: path: message``.
+
+Reading one file goes: bytes (size-capped) → YAML nodes with positions (``rebalancer.yamlpos``, safe loader
+only, no anchors, aliases or duplicate keys) → secrets scan → JSON-Schema shape check
+(``rebalancer.jobschema``, which also holds the defaults) → cross-field checks (``rebalancer.jobchecks``) →
+the frozen ``Job``. Problems of every stage are collected and raised together as one ``JobFileError``.
+Numbers are exact decimals from the YAML source text; nothing in the file is interpolated (no environment
+variables, no includes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path as FilePath
+from typing import Any
+
+from rebalancer.errors import JobFileError, Problem
+from rebalancer.job import (
+    ExchangeConfig,
+    FixedOrder,
+    Job,
+    Limits,
+    OnStop,
+    Ownership,
+    Reference,
+    ReferenceKind,
+    Schedule,
+    SideLadder,
+    Spacing,
+    TimeUnit,
+    Tolerance,
+)
+from rebalancer.jobchecks import cross_check, find_secrets, to_amount, to_decimal, to_seconds
+from rebalancer.jobschema import check_shape, default_of
+from rebalancer.models import Side
+from rebalancer.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
+
+__all__ = ["check_paths", "load_job", "load_jobs"]
+
+JOB_SUFFIXES = (".yaml", ".yml")
+
+
+def load_job(path: str | FilePath) -> Job:
+    """Read one job file; raise ``JobFileError`` listing every problem in it."""
+    job, problems, _ = _read(path)
+    if problems or job is None:
+        raise JobFileError(problems)
+    return job
+
+
+def load_jobs(paths: Sequence[str | FilePath]) -> list[Job]:
+    """Read job files and folders (``*.yaml``/``*.yml`` in each, sorted, not recursive) as one set of jobs.
+
+    Every problem of every file is raised together as one ``JobFileError``, including job names used twice
+    (reported at the later file's ``name``) and folders holding no job file.
+    """
+    jobs, problems = _read_all(paths)
+    if problems:
+        raise JobFileError(problems)
+    return jobs
+
+
+def check_paths(paths: Sequence[str | FilePath]) -> list[Problem]:
+    """The problems ``load_jobs`` would raise, as a list; empty when every file is valid (``validate``)."""
+    return _read_all(paths)[1]
+
+
+def expand_paths(paths: Sequence[str | FilePath]) -> tuple[list[FilePath], list[Problem]]:
+    """Files named directly plus the job files of named folders, each once; problems for empty folders."""
+    files: list[FilePath] = []
+    problems: list[Problem] = []
+    seen: set[FilePath] = set()
+    for given in paths:
+        path = FilePath(given)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in JOB_SUFFIXES and p.is_file())
+            if not found:
+                problems.append(Problem(str(path), 1, 1, "", f"no job files found in {path}"))
+        else:
+            found = [path]
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
+    return files, problems
+
+
+def _read_all(paths: Sequence[str | FilePath]) -> tuple[list[Job], list[Problem]]:
+    files, problems = expand_paths(paths)
+    jobs: list[Job] = []
+    owners: dict[str, str] = {}
+    for file in files:
+        job, file_problems, name_mark = _read(file)
+        problems.extend(file_problems)
+        if job is None:
+            continue
+        if job.name in owners:
+            line, column = name_mark
+            message = f"job name '{job.name}' is already used by {owners[job.name]}"
+            problems.append(Problem(str(file), line, column, "name", message))
+            continue
+        owners[job.name] = str(file)
+        jobs.append(job)
+    return jobs, problems
+
+
+def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:
+    """One file: the Job (None when it has any problem), its problems in file order, where its name stands."""
+    source = str(path)
+
+    def fail(message: str) -> tuple[None, list[Problem], Mark]:
+        return None, [Problem(source, 1, 1, "", message)], (1, 1)
+
+    try:
+        raw = FilePath(path).read_bytes()
+    except FileNotFoundError:
+        return fail("no such file")
+    except OSError as error:
+        return fail(f"cannot read the file: {error.strerror or error.__class__.__name__}")
+    if len(raw) > MAX_BYTES:
+        return fail(f"the file is larger than {MAX_BYTES // 1024} KiB; a job file is a few lines long")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return fail(f"the file is not UTF-8 text (byte {error.start + 1})")
+    document = read_yaml(text)
+    raw_problems = list(document.problems)
+    if document.data is not None:
+        secrets, silenced = find_secrets(document.data, document.positions)
+        raw_problems += secrets
+        raw_problems += check_shape(document.data, document.positions, silenced | document.refused)
+        taken = [p.path for p in raw_problems if p.path]
+        crossed = cross_check(document.data, document.positions)
+        raw_problems += [p for p in crossed if not _overlaps(p.path[:2], taken)]
+    problems = [_positioned(source, p) for p in sorted(raw_problems, key=lambda p: (p.mark, p.path))]
+    name_mark = document.positions.value(("name",))
+    if problems or document.data is None:
+        return None, problems, name_mark
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    return build_job(document.data, source=source, source_hash=digest), [], name_mark
+
+
+def _overlaps(path: Path, taken: list[Path]) -> bool:
+    """True when ``path`` is, holds or lies within a path that already has a problem.
+
+    Cross-field problems are looked up by their first two keys (``ladder.buy``), so that a side with any shape
+    problem is not also blamed for what that problem implies.
+    """
+    return any(path[: len(other)] == other or other[: len(path)] == path for other in taken)
+
+
+def _positioned(source: str, raw: RawProblem) -> Problem:
+    return Problem(source, raw.mark[0], raw.mark[1], format_path(raw.path), raw.message)
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    """The value at ``path``, or the schema's default for it when the file leaves it out."""
+    node: Any = data
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return default_of(path)
+        node = node[part]
+    return node
+
+
+def _side(spec: dict[str, Any] | None, side: str) -> SideLadder | None:
+    if spec is None:
+        return None
+
+    def optional(key: str) -> Any:
+        return None if spec.get(key) is None else to_decimal(spec[key])
+
+    return SideLadder(
+        levels=int(spec["levels"]),
+        first=to_amount(spec["first"]),
+        step=to_amount(spec["step"]),
+        size=to_decimal(spec["size"]),
+        spacing=Spacing(spec.get("spacing", default_of(("ladder", side, "spacing")))),
+        size_step=optional("size_step"),
+        size_factor=optional("size_factor"),
+        max_notional=optional("max_notional"),
+    )
+
+
+def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") -> Job:
+    """The Job of a document that passed every check; keys the file leaves out take the schema's defaults."""
+    reference = _get(data, "reference")
+    if isinstance(reference, str) and reference in {"mid", "bid", "ask", "last"}:
+        ref = Reference(ReferenceKind(reference))
+    else:
+        ref = Reference(ReferenceKind.FIXED, to_decimal(reference))
+    schedule = data.get("schedule", default_of(("schedule",)))
+    every, cron = schedule.get("every"), schedule.get("cron")
+    max_orders = _get(data, "limits", "max_orders") if "max_orders" in data.get("limits", {}) else None
+    band = data.get("limits", {}).get("band")
+    ladder = data.get("ladder", {})
+    return Job(
+        name=data["name"],
+        symbol=data["symbol"],
+        exchange=ExchangeConfig(
+            url=_get(data, "exchange", "url"),
+            api_key_env=_get(data, "exchange", "api_key_env"),
+            secret_key_env=_get(data, "exchange", "secret_key_env"),
+            time_unit=TimeUnit(_get(data, "exchange", "time_unit")),
+            page_size=int(_get(data, "exchange", "page_size")),
+            insecure=bool(_get(data, "exchange", "insecure")),
+        ),
+        schedule=Schedule(
+            every_seconds=None if every is None else to_seconds(every),
+            cron=None if cron is None else " ".join(cron.split()),
+            jitter_seconds=to_seconds(_get(data, "schedule", "jitter")),
+        ),
+        reference=ref,
+        buy=_side(ladder.get("buy"), "buy"),
+        sell=_side(ladder.get("sell"), "sell"),
+        orders=tuple(
+            FixedOrder(Side(order["side"].upper()), to_decimal(order["price"]), to_decimal(order["size"]))
+            for order in data.get("orders", [])
+        ),
+        tolerance=Tolerance(
+            price=to_amount(_get(data, "tolerance", "price")),
+            size=to_amount(_get(data, "tolerance", "size")),
+        ),
+        limits=Limits(
+            max_orders=None if max_orders is None else int(max_orders),
+            band=None if band is None else to_amount(band),
+            post_only=bool(_get(data, "limits", "post_only")),
+        ),
+        ownership=Ownership(_get(data, "ownership")),
+        on_stop=OnStop(_get(data, "on_stop")),
+        paused=bool(_get(data, "paused")),
+        version=int(data["version"]),
+        source=source,
+        source_hash=source_hash,
+    )

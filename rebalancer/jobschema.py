@@ -1,0 +1,166 @@
+"""The job file's JSON Schema: loading it once, validating against it, saying what is wrong in plain words.
+
+The schema lives at ``schemas/job.schema.json`` beside the package, found as
+``Path(rebalancer.__file__).resolve().parent.parent / "schemas" / "job.schema.json"`` (the package is
+installed editable, so this is the checkout's ``schemas/`` folder). It is the single source of the file's
+shape, defaults included: ``default_of`` reads defaults from it so that the loader and editors agree.
+
+jsonschema's own messages are written for schema authors; each error is rewritten here from its keyword and
+two annotations the schema carries: ``x-expect`` (what a value should look like) and ``x-messages`` (a message
+per keyword). Values are echoed only through ``shown``, which never repeats what looks like a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path as FilePath
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+import rebalancer
+from rebalancer.yamlpos import Path, Positions, RawProblem, looks_like_secret
+
+SCHEMA_PATH = FilePath(rebalancer.__file__).resolve().parent.parent / "schemas" / "job.schema.json"
+
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "boolean": "true or false",
+    "object": "a mapping of keys",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+@functools.cache
+def schema() -> Mapping[str, Any]:
+    """The job file schema, read once from ``SCHEMA_PATH``."""
+    with SCHEMA_PATH.open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = json.load(handle)
+    return loaded
+
+
+@functools.cache
+def validator() -> jsonschema.Draft202012Validator:
+    """The compiled (and self-checked) validator, built once per process."""
+    jsonschema.Draft202012Validator.check_schema(schema())
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in node:
+        ref = str(node["$ref"])
+        target: Any = schema()
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def subschema(path: Path) -> Mapping[str, Any]:
+    """The schema of the key at ``path`` (list indices step into ``items``), with ``$ref`` resolved."""
+    node = _resolve(schema())
+    for part in path:
+        node = _resolve(node["items"] if isinstance(part, int) else node["properties"][part])
+    return node
+
+
+def default_of(path: Path) -> Any:
+    """The schema's default for the key at ``path``; KeyError when the schema gives none."""
+    return subschema(path)["default"]
+
+
+def shown(value: Any) -> str:
+    """A value as a message may echo it: short, one line, and never something that looks like a secret."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    if isinstance(value, int | Decimal):
+        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = str(value)
+    if looks_like_secret(text, min_length=16):
+        return "a value that looks like a secret"
+    text = json.dumps(text, ensure_ascii=False)
+    return text if len(text) <= 42 else text[:38] + '..."'
+
+
+def _under(path: Path, suppressed: frozenset[Path]) -> bool:
+    return any(path[: len(prefix)] == prefix for prefix in suppressed)
+
+
+def check_shape(
+    data: Any, positions: Positions, suppressed: frozenset[Path] = frozenset()
+) -> list[RawProblem]:
+    """Every schema violation of ``data`` as a positioned plain-words problem, none under ``suppressed``."""
+    problems: dict[RawProblem, None] = {}
+    for error in validator().iter_errors(data):
+        problems.update((p, None) for p in _explain(error, positions) if not _under(p.path, suppressed))
+    return sorted(problems, key=lambda p: (p.mark, p.path))
+
+
+def _explain(error: ValidationError, positions: Positions) -> Iterator[RawProblem]:
+    path: Path = tuple(error.absolute_path)
+    keyword = str(error.validator)
+    instance = error.instance
+    node = error.schema if isinstance(error.schema, Mapping) else {}
+    custom = node.get("x-messages", {}).get(keyword)
+    if keyword == "required":
+        # jsonschema reports each missing key apart; one line naming them all reads better (duplicates merge).
+        missing = [f"'{name}'" for name in error.validator_value if name not in instance]
+        noun = "key" if len(missing) == 1 else "keys"
+        yield RawProblem(path, f"missing required {noun} {', '.join(missing)}", positions.key(path))
+        return
+    if keyword == "additionalProperties":
+        known = sorted(node.get("properties", {}))
+        for name in instance:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f"; expected one of: {', '.join(known)}"
+                label = "that looks like a secret" if looks_like_secret(name, min_length=16) else f"'{name}'"
+                yield RawProblem((*path, name), f"unknown key {label}{hint}", positions.key((*path, name)))
+        return
+    if node.get("type") == "object" and keyword != "type" and not isinstance(instance, dict):
+        return  # the type error says it all; object-only rules hold vacuously or fail confusingly here
+    mark = positions.key(path) if isinstance(instance, dict) else positions.value(path)
+    yield RawProblem(path, custom or _message(keyword, error, node), mark)
+
+
+def _message(keyword: str, error: ValidationError, node: Mapping[str, Any]) -> str:
+    instance, limit = error.instance, error.validator_value
+    expect = node.get("x-expect")
+    if keyword == "minimum":
+        return f"{shown(instance)} is less than the minimum of {limit}"
+    if keyword == "maximum":
+        return f"{shown(instance)} is greater than the maximum of {limit}"
+    if keyword == "exclusiveMinimum":
+        return f"{shown(instance)} must be greater than {limit}"
+    if keyword == "minItems":
+        return f"needs at least {limit} item{'s' if limit != 1 else ''}"
+    if keyword == "maxItems":
+        return f"has {len(instance)} items, more than the maximum of {limit}"
+    if keyword == "maxLength":
+        return f"is longer than {limit} characters"
+    if keyword == "enum" and not expect:
+        choices = ", ".join(str(choice) for choice in limit)
+        return f"expected one of {choices}, got {shown(instance)}"
+    if keyword == "type" and not expect:
+        wanted = limit if isinstance(limit, list) else [limit]
+        return f"expected {' or '.join(_TYPE_WORDS.get(w, w) for w in wanted)}, got {shown(instance)}"
+    if keyword == "const" and not expect:
+        return f"expected {shown(limit)}, got {shown(instance)}"
+    if expect:
+        return f"expected {expect}, got {shown(instance)}"
+    return f"{shown(instance)} is not valid here"

@@ -1,0 +1,363 @@
+"""Job + market snapshot → the target ladder: levels, sizes, rounding to the symbol, guards.
+
+Pure: values in, values out. Every price and volume is a ``Decimal``; rounding never makes an order more
+aggressive (buy prices down, sell prices up, volumes down).
+
+Decisions worth knowing:
+
+* Two levels of one side that round to the same price tick are **merged**: the nearer level keeps its name and
+  receives the farther one's volume, so the side keeps the volume the job asked for. Fixed ``orders`` are
+  never merged (the job asked for them explicitly); a fixed order on a ladder's tick simply stands beside it.
+* ``max_notional`` scales every level of the side by one ratio (computed on the rounded prices), then volumes
+  round down, so the side's notional never exceeds the cap. Fixed orders are outside the cap.
+* Guards run in this order: ``band``, ``post_only``, ``max_orders``. Each dropped target is a warning and a
+  ``Dropped`` record; targets dropped by ``max_orders`` are also kept in ``Ladder.over_limit`` so the diff can
+  explain why an open order standing there is cancelled.
+* Funding (``rebalancer.funding``) runs after the diff, since it needs to know what the cancels release; it
+  drops the placements farthest from the reference first until each side's placements fit the available
+  balance plus the released funds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from rebalancer.errors import ConfigError, UnsafePlanError
+from rebalancer.job import Job, ReferenceKind, SideLadder, Spacing
+from rebalancer.models import ZERO, MarketSnapshot, Side, SymbolRules, Target, Ticker
+
+_HUNDRED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A target the job asked for that the plan will not stand, and why (``reason`` is a short code)."""
+
+    level: str
+    side: Side
+    price: Decimal | None
+    volume: Decimal | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """The targets of one pass, sorted by side (BUY first) then distance from the reference, nearest first."""
+
+    reference_price: Decimal
+    targets: tuple[Target, ...]
+    warnings: tuple[str, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
+    over_limit: tuple[Target, ...] = ()
+
+
+class Notes:
+    """Collects warnings and dropped targets in the order they happen."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.dropped: list[Dropped] = []
+
+    def drop(
+        self, level: str, side: Side, price: Decimal | None, volume: Decimal | None, reason: str, message: str
+    ) -> None:
+        self.dropped.append(Dropped(level, side, price, volume, reason))
+        self.warnings.append(message)
+
+
+def level_key(level: str) -> tuple[int, int]:
+    """Sort key of a level name: ladder levels (``buy[3]``) before fixed ``orders[0]``, then by index."""
+    name, _, rest = level.partition("[")
+    digits = rest[:-1]
+    return (1 if name == "orders" else 0, int(digits) if digits.isdigit() else 0)
+
+
+def distance_key(target: Target, reference: Decimal) -> tuple[Decimal, int, tuple[int, int]]:
+    """Total order of targets by distance from the reference, then side (BUY first), then level name."""
+    return (abs(target.price - reference), 0 if target.side is Side.BUY else 1, level_key(target.level))
+
+
+def reference_price(job: Job, ticker: Ticker) -> Decimal:
+    """The price the ladder hangs from; raises ``UnsafePlanError`` when the market cannot give it."""
+    kind = job.reference.kind
+    if kind is ReferenceKind.FIXED:
+        price = job.reference.price
+        if price is None or price <= 0:
+            raise UnsafePlanError(f"{job.name}: the fixed reference price must be positive, got {price}")
+        return price
+    if kind in (ReferenceKind.MID, ReferenceKind.BID, ReferenceKind.ASK) and ticker.crossed:
+        raise UnsafePlanError(
+            f"{job.name}: the book of {job.symbol} is crossed (bid {ticker.bid} >= ask {ticker.ask}); "
+            f"refusing to hang a ladder from '{kind.value}'"
+        )
+    price = {
+        ReferenceKind.MID: ticker.mid,
+        ReferenceKind.BID: ticker.bid,
+        ReferenceKind.ASK: ticker.ask,
+        ReferenceKind.LAST: ticker.last,
+    }[kind]
+    if price is None or price <= 0:
+        raise UnsafePlanError(
+            f"{job.name}: no '{kind.value}' price for {job.symbol} (bid {ticker.bid}, ask {ticker.ask}, "
+            f"last {ticker.last}); refusing to plan without a reference"
+        )
+    return price
+
+
+def _raw_levels(side: Side, spec: SideLadder, ref: Decimal) -> Iterable[tuple[int, Decimal, Decimal]]:
+    """(index, unrounded price, unrounded size) of every level of one side."""
+    away = -1 if side is Side.BUY else 1
+    first = spec.first.of(ref)
+    if spec.spacing is Spacing.GEOMETRIC:
+        if not spec.step.percent:
+            raise ConfigError(
+                f"{side.value.lower()}: geometric spacing needs a percent step, got {spec.step}"
+            )
+        factor = 1 + away * spec.step.value / _HUNDRED
+        price = ref + away * first
+    else:
+        step = spec.step.of(ref)
+    for i in range(spec.levels):
+        if spec.spacing is Spacing.LINEAR:
+            price = ref + away * (first + i * step)
+        elif i:
+            price = price * factor
+        if spec.size_factor is not None:
+            size = spec.size * spec.size_factor**i
+        elif spec.size_step is not None:
+            size = spec.size + i * spec.size_step
+        else:
+            size = spec.size
+        yield i, price, size
+
+
+def _side_targets(
+    side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules, notes: Notes
+) -> list[Target]:
+    """The rounded, capped, merged and minimum-checked levels of one side."""
+    name = side.value.lower()
+    # the same rounding as SymbolRules.round_price / round_volume, with the quanta computed once per side
+    tick, lot = rules.tick, rules.lot
+    away = ROUND_CEILING if side is Side.SELL else ROUND_FLOOR
+    levels: list[tuple[str, Decimal, Decimal]] = []
+    for i, raw_price, size in _raw_levels(side, spec, ref):
+        level = f"{name}[{i}]"
+        if raw_price <= 0:
+            notes.drop(
+                level,
+                side,
+                None,
+                None,
+                "non_positive_price",
+                f"{level}: price {raw_price:f} is not positive; level dropped",
+            )
+            continue
+        if size <= 0:
+            notes.drop(
+                level,
+                side,
+                None,
+                None,
+                "non_positive_size",
+                f"{level}: size {size:f} is not positive; level dropped",
+            )
+            continue
+        price = raw_price.quantize(tick, rounding=away)
+        if price <= 0:
+            notes.drop(
+                level,
+                side,
+                None,
+                None,
+                "non_positive_price",
+                f"{level}: price {raw_price:f} rounds to zero at the symbol's tick; level dropped",
+            )
+            continue
+        levels.append((level, price, size))
+    if spec.max_notional is not None and levels:
+        notional = sum((price * size for _, price, size in levels), ZERO)
+        if notional > spec.max_notional:
+            ratio = spec.max_notional / notional
+            levels = [(level, price, size * ratio) for level, price, size in levels]
+            notes.warnings.append(
+                f"{name}: notional {_show(rules, notional)} exceeds max_notional "
+                f"{spec.max_notional:f}; every size scaled by {ratio.quantize(_RATIO_PLACES):f}"
+            )
+    merged: list[tuple[str, Decimal, Decimal]] = []
+    for level, price, size in levels:
+        volume = size.quantize(lot, rounding=ROUND_FLOOR)
+        if merged and merged[-1][1] == price:
+            into, _, before = merged[-1]
+            merged[-1] = (into, price, before + volume)
+            notes.drop(
+                level,
+                side,
+                price,
+                volume,
+                "merged",
+                f"{level}: rounds to the same tick {rules.format_price(price)} as {into}; merged into it",
+            )
+            continue
+        merged.append((level, price, volume))
+    return [
+        Target(level, side, price, volume)
+        for level, price, volume in merged
+        if _volume_ok(volume, rules, notes, level, side, price)
+    ]
+
+
+_RATIO_PLACES = Decimal("0.0001")
+
+
+def _show(rules: SymbolRules, price: Decimal) -> str:
+    """A price for a message: the symbol's places when it has no more, else as is (messages never round)."""
+    try:
+        return rules.format_price(price)
+    except ValueError:
+        return f"{price:f}"
+
+
+def _volume_ok(
+    volume: Decimal, rules: SymbolRules, notes: Notes, level: str, side: Side, price: Decimal
+) -> bool:
+    """False (and a warning) when the rounded volume is zero or under the symbol's minimum."""
+    if volume > 0 and (rules.min_volume is None or volume >= rules.min_volume):
+        return True
+    minimum = rules.min_volume if rules.min_volume is not None else rules.lot
+    notes.drop(
+        level,
+        side,
+        price,
+        volume,
+        "below_min_volume",
+        f"{level}: volume {volume:f} is below the minimum {minimum:f}; level dropped",
+    )
+    return False
+
+
+def _fixed_targets(job: Job, rules: SymbolRules, notes: Notes) -> list[Target]:
+    """The job's fixed ``orders``, rounded like the ladder."""
+    out: list[Target] = []
+    for i, fixed in enumerate(job.orders):
+        level = f"orders[{i}]"
+        if fixed.price <= 0 or fixed.size <= 0:
+            notes.drop(
+                level,
+                fixed.side,
+                None,
+                None,
+                "non_positive_price" if fixed.price <= 0 else "non_positive_size",
+                f"{level}: price and size must be positive; order dropped",
+            )
+            continue
+        price = rules.round_price(fixed.price, fixed.side)
+        volume = rules.round_volume(fixed.size)
+        if price <= 0:
+            notes.drop(
+                level,
+                fixed.side,
+                None,
+                None,
+                "non_positive_price",
+                f"{level}: price {fixed.price:f} rounds to zero at the symbol's tick; order dropped",
+            )
+        elif _volume_ok(volume, rules, notes, level, fixed.side, price):
+            out.append(Target(level, fixed.side, price, volume))
+    return out
+
+
+def _guards(
+    job: Job, targets: list[Target], ref: Decimal, snapshot: MarketSnapshot, notes: Notes
+) -> tuple[list[Target], list[Target]]:
+    """Apply band, post_only and max_orders; returns (kept targets, targets over max_orders)."""
+    rules, limits, ticker = snapshot.rules, job.limits, snapshot.ticker
+    if limits.band is not None:
+        band = limits.band.of(ref)
+        inside = []
+        for t in targets:
+            if abs(t.price - ref) > band:
+                notes.drop(
+                    t.level,
+                    t.side,
+                    t.price,
+                    t.volume,
+                    "outside_band",
+                    f"{t.level}: {rules.format_price(t.price)} is farther than the band {limits.band} "
+                    f"from the reference {_show(rules, ref)}; dropped",
+                )
+            else:
+                inside.append(t)
+        targets = inside
+    if limits.post_only:
+        passive = []
+        for t in targets:
+            if t.side is Side.BUY and ticker.ask is not None and t.price >= ticker.ask:
+                notes.drop(
+                    t.level,
+                    t.side,
+                    t.price,
+                    t.volume,
+                    "post_only",
+                    f"{t.level}: buy at {rules.format_price(t.price)} would take the best ask "
+                    f"{ticker.ask:f}; dropped (post_only)",
+                )
+            elif t.side is Side.SELL and ticker.bid is not None and t.price <= ticker.bid:
+                notes.drop(
+                    t.level,
+                    t.side,
+                    t.price,
+                    t.volume,
+                    "post_only",
+                    f"{t.level}: sell at {rules.format_price(t.price)} would take the best bid "
+                    f"{ticker.bid:f}; dropped (post_only)",
+                )
+            else:
+                passive.append(t)
+        targets = passive
+    over: list[Target] = []
+    if limits.max_orders is not None and len(targets) > limits.max_orders:
+        ranked = sorted(targets, key=lambda t: distance_key(t, ref))
+        targets, over = ranked[: limits.max_orders], ranked[limits.max_orders :]
+        for t in over:
+            notes.drop(
+                t.level,
+                t.side,
+                t.price,
+                t.volume,
+                "over_max_orders",
+                f"{t.level}: beyond max_orders {limits.max_orders}; dropped",
+            )
+    return targets, over
+
+
+def side_then_distance(ref: Decimal) -> Callable[[Target], tuple[object, ...]]:
+    """Sort key: side (BUY first), then distance from ``ref``, then level."""
+    buy = Side.BUY
+    return lambda t: (t.side is not buy, abs(t.price - ref), t.side is not buy, level_key(t.level))
+
+
+def build(job: Job, snapshot: MarketSnapshot) -> Ladder:
+    """Compute the target ladder of ``job`` on ``snapshot``: levels, fixed orders, rounding and guards.
+
+    Balance trimming is not done here because it depends on which orders the diff cancels: see
+    ``rebalancer.funding``.
+    """
+    ref = reference_price(job, snapshot.ticker)
+    notes = Notes()
+    targets: list[Target] = []
+    for side in (Side.BUY, Side.SELL):
+        spec = job.side(side)
+        if spec is not None:
+            targets.extend(_side_targets(side, spec, ref, snapshot.rules, notes))
+    targets.extend(_fixed_targets(job, snapshot.rules, notes))
+    targets, over = _guards(job, targets, ref, snapshot, notes)
+    key = side_then_distance(ref)
+    return Ladder(
+        ref,
+        tuple(sorted(targets, key=key)),
+        tuple(notes.warnings),
+        tuple(notes.dropped),
+        tuple(sorted(over, key=key)),
+    )

@@ -1,0 +1,156 @@
+"""Prometheus metrics of the daemon and its tiny HTTP endpoint (``/metrics``, ``/livez``, ``/readyz``).
+
+Metrics live in their own registry so that tests and several daemons in one process never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The daemon's metrics, named after Prometheus conventions."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.passes = Counter(
+            "rebalancer_passes",
+            "Reconcile passes by job and result.",
+            ["job", "result"],
+            registry=self.registry,
+        )
+        self.pass_duration = Histogram(
+            "rebalancer_pass_duration_seconds",
+            "Duration of a reconcile pass.",
+            ["job"],
+            registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.placed = Counter(
+            "rebalancer_orders_placed",
+            "Orders placed and confirmed on the book.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.cancelled = Counter(
+            "rebalancer_orders_cancelled",
+            "Orders cancelled and confirmed gone.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "rebalancer_orders_rejected",
+            "Orders or cancels the exchange refused.",
+            ["job", "code"],
+            registry=self.registry,
+        )
+        self.open_orders = Gauge(
+            "rebalancer_open_orders",
+            "Open orders the job owns after its last pass.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "rebalancer_last_success_timestamp_seconds",
+            "Unix time of the job's last successful pass.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.missed = Counter(
+            "rebalancer_passes_missed",
+            "Passes skipped: overran, missed or backing off.",
+            ["job"],
+            registry=self.registry,
+        )
+
+    def forget(self, job: str) -> None:
+        """Drop every series of a removed job."""
+        for metric in (
+            self.pass_duration,
+            self.placed,
+            self.cancelled,
+            self.open_orders,
+            self.last_success,
+            self.missed,
+        ):
+            with contextlib.suppress(KeyError):
+                metric.remove(job)
+        for metric, names in ((self.passes, ("job", "result")), (self.rejected, ("job", "code"))):
+            for labels in _label_sets(metric, names):
+                if labels[0] == job:
+                    metric.remove(*labels)
+
+    def exposition(self) -> bytes:
+        """The text exposition format of every metric."""
+        return generate_latest(self.registry)
+
+
+def _label_sets(metric: Counter, names: tuple[str, str]) -> Iterable[tuple[str, ...]]:
+    """Every label combination a labelled metric currently has, in the order of ``names``."""
+    seen: dict[tuple[str, ...], None] = {}
+    for family in metric.collect():
+        for sample in family.samples:
+            if all(name in sample.labels for name in names):
+                seen[tuple(sample.labels[name] for name in names)] = None
+    return list(seen)
+
+
+class HealthServer:
+    """Serves ``/metrics``, ``/livez`` and ``/readyz`` on one address, in a background thread."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], bool]) -> None:
+        from werkzeug.serving import make_server
+
+        self._metrics = metrics
+        self._ready = ready
+        self._server = make_server(host, port, self._app, threaded=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="rebalancer-http", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL actually bound (the port may have been 0)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Start serving in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body, status, kind = self._metrics.exposition(), "200 OK", CONTENT_TYPE_LATEST
+        elif path == "/livez":
+            body, status, kind = b"ok\n", "200 OK", "text/plain"
+        elif path == "/readyz":
+            ready = self._ready()
+            body = b"ready\n" if ready else b"not ready\n"
+            status, kind = ("200 OK" if ready else "503 Service Unavailable"), "text/plain"
+        else:
+            body, status, kind = b"not found\n", "404 Not Found", "text/plain"
+        start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port); raises ValueError with a plain message."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    value = int(port)
+    if value > 65535:
+        raise ValueError(f"port {value} is out of range")
+    return host.strip("[]"), value

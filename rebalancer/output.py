@@ -1,0 +1,115 @@
+"""Human and JSON forms of what commands report besides the plan: apply results, validation problems, history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rebalancer.errors import Problem
+from rebalancer.executor import Execution, OrderOutcome
+from rebalancer.models import format_decimal
+from rebalancer.state import PassRecord
+
+_MARKS = {
+    "placed": ("+", "green"),
+    "cancelled": ("-", "red"),
+    "rejected": ("!", "yellow"),
+    "unknown": ("?", "magenta"),
+}
+
+
+def _style(text: str, color: str | None, enabled: bool) -> str:
+    if not enabled or color is None:
+        return text
+    import click
+
+    return click.style(text, fg=color)
+
+
+def outcome_line(outcome: OrderOutcome, *, color: bool) -> str:
+    """One line per order after apply: what was asked and what became of it."""
+    mark, tint = _MARKS.get(outcome.status, (" ", None))
+    what = f"{outcome.side.value:<4} {format_decimal(outcome.price)} × {format_decimal(outcome.volume)}"
+    if outcome.action == "cancel" and outcome.price == 0:
+        what = ""
+    label = outcome.level or ""
+    ident = f"order {outcome.order_id}" if outcome.order_id else ""
+    detail = ""
+    if outcome.status in ("rejected", "unknown"):
+        code = f"code {outcome.code}: " if outcome.code else ""
+        detail = f"  ({code}{outcome.message or 'no reason given'})"
+    text = f"{mark} {outcome.action} {outcome.status:<9} {label:<10} {what}  {ident}{detail}".rstrip()
+    return _style(text, tint, color)
+
+
+def execution_text(execution: Execution, *, color: bool) -> str:
+    """Per-order results and a closing line, Terraform style."""
+    lines = [outcome_line(o, color=color) for o in execution.outcomes]
+    if execution.error:
+        lines.append(_style(f"Warning: {execution.error}", "yellow", color))
+    placed, cancelled = execution.count("placed"), execution.count("cancelled")
+    rejected, unknown = execution.count("rejected"), execution.count("unknown")
+    tail = f"Apply complete: {placed} placed, {cancelled} cancelled, {rejected} rejected"
+    if unknown:
+        tail += f", {unknown} unconfirmed"
+    lines.append(tail + ".")
+    return "\n".join(lines)
+
+
+def outcome_dict(outcome: OrderOutcome) -> dict[str, Any]:
+    """An outcome as JSON-ready strings."""
+    return {
+        "action": outcome.action,
+        "status": outcome.status,
+        "side": outcome.side.value,
+        "price": format_decimal(outcome.price),
+        "volume": format_decimal(outcome.volume),
+        "order_id": outcome.order_id,
+        "level": outcome.level,
+        "code": outcome.code,
+        "message": outcome.message,
+    }
+
+
+def problems_text(problems: Sequence[Problem]) -> str:
+    """Validation problems, one per line in ``file:line:col: key.path: message`` form."""
+    return "\n".join(str(p) for p in problems)
+
+
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    """A validation problem as a JSON object."""
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "column": problem.column,
+        "path": problem.path,
+        "message": problem.message,
+    }
+
+
+def history_table(records: Sequence[PassRecord]) -> str:
+    """Past passes as an aligned table, newest first."""
+    if not records:
+        return "No passes recorded yet."
+    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "MS")
+    rows = [header]
+    for r in records:
+        s = r.summary
+        rows.append(
+            (
+                str(r.id),
+                r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.job,
+                r.mode,
+                r.result,
+                str(s.get("placed", s.get("place", 0))),
+                str(s.get("cancelled", s.get("cancel", 0))),
+                str(s.get("keep", 0)),
+                str(s.get("rejected", 0)),
+                str(r.duration_ms),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

@@ -1,0 +1,260 @@
+"""One reconcile pass: snapshot → ladder → diff → plan → [execute → read back] → record.
+
+``plan``, ``apply``, ``cancel``, ``run --once`` and every daemon tick call ``run_pass``; only ``apply=True`` reaches the
+executor, so a dry run cannot send anything by construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rebalancer.errors import ExchangeError, RebalancerError, UnsafePlanError
+from rebalancer.exchange import Exchange
+from rebalancer.executor import Execution, execute
+from rebalancer.job import Job, Ownership
+from rebalancer.models import BatchAnswer, MarketSnapshot, Order, format_decimal
+from rebalancer.plan import Batch, Plan, compute_plan, orders_fingerprint
+from rebalancer.state import OrderResult, StateStore
+
+STALE_PLAN = "saved plan is stale: open orders changed since it was made"
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    """What one pass saw and did. ``result``: no_changes, planned, ok, rejected, unknown_outcome or declined."""
+
+    job: str
+    mode: str
+    plan: Plan
+    snapshot: MarketSnapshot
+    execution: Execution | None
+    result: str
+    duration_ms: int
+
+    @property
+    def failed(self) -> bool:
+        """True when something was refused or left unconfirmed: the command exits non-zero."""
+        return self.result in ("rejected", "unknown_outcome")
+
+
+Approve = Callable[[Plan], bool]
+
+
+def read_snapshot(exchange: Exchange, symbol: str) -> MarketSnapshot:
+    """Everything a pass reads before planning: symbol rules, ticker, balances and every open order."""
+    rules = exchange.rules(symbol)
+    ticker = exchange.ticker(symbol)
+    balances = exchange.balances()
+    orders = exchange.open_orders(symbol)
+    return MarketSnapshot(rules=rules, ticker=ticker, balances=balances, open_orders=orders)
+
+
+def owned_ids(job: Job, store: StateStore, snapshot: MarketSnapshot) -> frozenset[str] | None:
+    """The ids the job may touch: None (all) for ``symbol`` ownership, else its tracked ids.
+
+    For ``tracked`` jobs this first adopts the orders of a batch that was sent but never confirmed (a crash between
+    sending and reading back) and forgets ids that are no longer open.
+    """
+    if job.ownership is Ownership.SYMBOL:
+        return None
+    tracked = set(store.tracked_ids(job.name))
+    open_ids = {o.id for o in snapshot.open_orders}
+    for in_flight in store.open_in_flight(job.name):
+        wanted = [(p.side, p.price, p.volume) for p in in_flight.placements]
+        adopted = []
+        for order in sorted(snapshot.open_orders, key=lambda o: o.id):
+            key = (order.side, order.price, order.volume)
+            if order.id not in tracked and key in wanted:
+                wanted.remove(key)
+                tracked.add(order.id)
+                adopted.append(order.id)
+        store.end_in_flight(in_flight.id, adopted)
+    gone = tracked - open_ids
+    if gone:
+        store.untrack(job.name, sorted(gone))
+    return frozenset(tracked & open_ids)
+
+
+def run_pass(
+    job: Job,
+    exchange: Exchange,
+    store: StateStore,
+    *,
+    apply: bool,
+    mode: str | None = None,
+    approve: Approve | None = None,
+    saved_plan: Plan | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> PassReport:
+    """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
+
+    ``approve`` sees the plan before anything is sent and may decline it. A ``saved_plan`` is used instead of a fresh
+    one only if the open orders (and job file) still match its fingerprint; otherwise ``UnsafePlanError``.
+    """
+    mode = mode or ("apply" if apply else "plan")
+    started = clock()
+    snapshot = read_snapshot(exchange, job.symbol)
+    owned = owned_ids(job, store, snapshot) if apply or job.ownership is Ownership.TRACKED else None
+    plan = compute_plan(job, snapshot, owned)
+    if saved_plan is not None:
+        if saved_plan.fingerprint != orders_fingerprint(job.source_hash, snapshot.open_orders):
+            raise UnsafePlanError(STALE_PLAN)
+        plan = saved_plan
+    if not apply:
+        result = "planned" if plan.has_changes else "no_changes"
+        return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started))
+    if not plan.has_changes:
+        _record_quiet(store, job, mode, plan, _ms(clock() - started))
+        return PassReport(job.name, mode, plan, snapshot, None, "no_changes", _ms(clock() - started))
+    if approve is not None and not approve(plan):
+        return PassReport(job.name, mode, plan, snapshot, None, "declined", _ms(clock() - started))
+    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock)
+
+
+def _execute_and_record(
+    job: Job,
+    exchange: Exchange,
+    store: StateStore,
+    mode: str,
+    plan: Plan,
+    snapshot: MarketSnapshot,
+    started: float,
+    clock: Callable[[], float],
+) -> PassReport:
+    pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
+    in_flight = None
+    if job.ownership is Ownership.TRACKED and plan.placements:
+        in_flight = store.begin_in_flight(
+            job.name,
+            pass_id,
+            [(t.side.value, format_decimal(t.price), format_decimal(t.volume)) for t in plan.placements],
+        )
+
+    def record(index: int, batch: Batch, answer: BatchAnswer | None, error: str | None) -> None:
+        store.record_batch(pass_id, index, _batch_request(job, plan, batch), _answer_json(answer), error)
+
+    try:
+        execution = execute(exchange, snapshot.rules, plan, snapshot.open_orders, on_batch=record)
+    except RebalancerError as exc:
+        store.finish_pass(
+            pass_id,
+            result="error",
+            summary=plan.summary,
+            warnings=plan.warnings,
+            error=str(exc),
+            duration_ms=_ms(clock() - started),
+            reference_price=_ref(plan),
+            fingerprint=plan.fingerprint,
+        )
+        raise
+    result = _result_of(execution)
+    if execution.confirmed:
+        placed = [o.order_id for o in execution.outcomes if o.status == "placed" and o.order_id]
+        cancelled = [o.order_id for o in execution.outcomes if o.status == "cancelled" and o.order_id]
+        if in_flight is not None:
+            store.end_in_flight(in_flight, placed)
+        if job.ownership is Ownership.TRACKED:
+            store.untrack(job.name, cancelled)
+    store.record_results(pass_id, [_order_result(o) for o in execution.outcomes])
+    summary = {
+        "place": plan.summary.get("place", 0),
+        "cancel": plan.summary.get("cancel", 0),
+        "keep": plan.summary.get("keep", 0),
+        "placed": execution.count("placed"),
+        "cancelled": execution.count("cancelled"),
+        "rejected": execution.count("rejected"),
+        "unknown": execution.count("unknown"),
+    }
+    duration = _ms(clock() - started)
+    store.finish_pass(
+        pass_id,
+        result=result,
+        summary=summary,
+        warnings=plan.warnings,
+        error=execution.error,
+        duration_ms=duration,
+        reference_price=_ref(plan),
+        fingerprint=plan.fingerprint,
+    )
+    return PassReport(job.name, mode, plan, snapshot, execution, result, duration)
+
+
+def cancel_plan_job(job: Job) -> Job:
+    """The same job with an empty target: its plan cancels every order it owns and places nothing."""
+    return dataclasses.replace(job, buy=None, sell=None, orders=())
+
+
+def _result_of(execution: Execution) -> str:
+    if not execution.confirmed or execution.count("unknown"):
+        return "unknown_outcome"
+    if execution.rejected or execution.error:
+        return "rejected"
+    return "ok"
+
+
+def _record_quiet(store: StateStore, job: Job, mode: str, plan: Plan, duration_ms: int) -> None:
+    pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
+    store.finish_pass(
+        pass_id,
+        result="no_changes",
+        summary=plan.summary,
+        warnings=plan.warnings,
+        error=None,
+        duration_ms=duration_ms,
+        reference_price=_ref(plan),
+        fingerprint=plan.fingerprint,
+    )
+
+
+def _batch_request(job: Job, plan: Plan, batch: Batch) -> dict[str, str]:
+    """What was asked, for the record: symbol, ids and orders — never keys or signatures."""
+    places = [f"{t.side.value} {format_decimal(t.price)} x {format_decimal(t.volume)}" for t in batch.place]
+    return {"symbol": job.symbol, "mass_cancel": ",".join(batch.cancel_ids), "mass_place": "; ".join(places)}
+
+
+def _answer_json(answer: BatchAnswer | None) -> object | None:
+    if answer is None:
+        return None
+    return {
+        kind: [{"code": g.code, "msg": g.message, "order_id": list(g.order_ids)} for g in groups]
+        for kind, groups in (("mass_place", answer.place), ("mass_cancel", answer.cancel))
+    }
+
+
+def _order_result(outcome: object) -> OrderResult:
+    from rebalancer.executor import OrderOutcome
+
+    assert isinstance(outcome, OrderOutcome)
+    return OrderResult(
+        action=outcome.action,
+        side=outcome.side.value,
+        price=format_decimal(outcome.price),
+        volume=format_decimal(outcome.volume),
+        order_id=outcome.order_id,
+        status=outcome.status,
+        code=outcome.code,
+        message=outcome.message,
+    )
+
+
+def _ref(plan: Plan) -> str | None:
+    return format_decimal(plan.reference_price) if plan.reference_price is not None else None
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+__all__ = [
+    "STALE_PLAN",
+    "ExchangeError",
+    "Order",
+    "PassReport",
+    "cancel_plan_job",
+    "read_snapshot",
+    "run_pass",
+]

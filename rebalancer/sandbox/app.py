@@ -1,0 +1,164 @@
+"""The sandbox's WSGI application: routing, the answer envelope, checks, rate limits, faults and the request
+log.
+
+Every /open/api answer is HTTP 200 with ``{"code": "0", "msg": "suc", "data": ...}``, errors included
+(``code`` is a string); only injected faults and rate limiting answer 500 or 429, and an unknown path is 404.
+The engine and the fault settings are attributes of the app, so a long-running server can be handed a fresh
+world between tests. ``/sandbox/...`` (inspection and controls, see ``control``) is unsigned and answers
+loopback clients only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+from rebalancer.sandbox import control
+from rebalancer.sandbox.book import Reject
+from rebalancer.sandbox.checks import is_loopback, verify_signed
+from rebalancer.sandbox.engine import Engine, wall_ms
+from rebalancer.sandbox.faults import Faults, RateLimiter
+from rebalancer.sandbox.openapi import ROUTES, Route
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+KEPT_REQUESTS = 500
+LOGGED_VALUE_CHARS = 2000
+
+
+def envelope(code: str, msg: str | None, data: Any, status: int = 200) -> Response:
+    """The documented answer: ``code`` as text, ``msg``, ``data``."""
+    body = json.dumps({"code": code, "msg": msg, "data": data}, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
+
+
+class SandboxApp:
+    """The WSGI callable. ``engine`` and ``faults`` may be replaced while serving (``reset``).
+
+    With ``save_path`` set, the world is saved after every successful write and every control action, so the
+    embedded sandbox and ``rebalancer sandbox`` share one persistent world.
+    """
+
+    def __init__(
+        self, engine: Engine, faults: Faults | None = None, *, save_path: str | Path | None = None
+    ) -> None:
+        self.engine = engine
+        self.faults = faults if faults is not None else Faults()
+        self.save_path = None if save_path is None else Path(save_path)
+        self.limiter = RateLimiter()
+        self.requests: deque[dict[str, Any]] = deque(maxlen=KEPT_REQUESTS)
+        self._log_lock = threading.Lock()
+
+    def reset(self, engine: Engine, faults: Faults | None = None) -> None:
+        """Serve a fresh world: new engine and faults, empty request log and rate-limit counters."""
+        self.engine = engine
+        self.faults = faults if faults is not None else Faults()
+        self.limiter.reset()
+        with self._log_lock:
+            self.requests.clear()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """The most recent requests, oldest first: time, method, path, parameters, HTTP status and code."""
+        with self._log_lock:
+            return list(self.requests)
+
+    def save(self) -> None:
+        """Save the world if the app was given a ``save_path``."""
+        if self.save_path is not None:
+            self.engine.save(self.save_path)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        if request.path.startswith("/sandbox/"):
+            if not is_loopback(request.remote_addr):
+                response = envelope("403", "the sandbox controls answer loopback clients only", None, 403)
+            else:
+                response = control.handle(self, request)
+            return response(environ, start_response)
+        route = ROUTES.get(request.path)
+        if route is None:
+            return envelope("404", "not found", None, 404)(environ, start_response)
+        if request.method != route.method:
+            return envelope("405", f"use {route.method}", None, 405)(environ, start_response)
+        params = {name: request.values.get(name, "") for name in request.values}
+        response = self._serve(request, route, params)
+        self._log(request, params, response)
+        if response is None:
+            self._drop(environ)
+        return response(environ, start_response)  # type: ignore[misc]
+
+    def _serve(self, request: Request, route: Route, params: dict[str, str]) -> Response | None:
+        faults, engine = self.faults, self.engine
+        injected = faults.applies_to(request.path)
+        if injected and faults.latency > 0:
+            time.sleep(faults.latency)
+        if faults.rate_limits:
+            client = params.get("api_key") or request.remote_addr or "-"
+            kind, limit = ("write", faults.write_limit) if route.writes else ("read", faults.read_limit)
+            wait = self.limiter.allow(client, kind, limit)
+            if wait is not None:
+                response = envelope("10069", "request rate too high", None, 429)
+                response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+                return response
+        if injected and faults.roll(faults.error_500):
+            return envelope("100001", "system error (injected fault)", None, 500)
+        if injected and faults.roll(faults.rate_429):
+            return envelope("10069", "request rate too high (injected fault)", None, 429)
+        engine.catch_up()
+        try:
+            api_key = None
+            if route.signed:
+                api_key = verify_signed(params, engine.secret_for, wall_ms(), faults.time_window_s)
+            data = route.handler(engine, params, api_key, faults)
+        except Reject as exc:
+            return envelope(exc.code, exc.msg, None)
+        if route.writes:
+            self.save()
+            if injected and faults.roll(faults.drop_after_apply):
+                if faults.drop_mode == "close":
+                    return None
+                return envelope("100001", "system error (injected fault; the write was applied)", None, 500)
+        return envelope("0", "suc", data)
+
+    def _drop(self, environ: WSGIEnvironment) -> None:
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        # The server treats a connection error as "client went away" and writes nothing more.
+        raise ConnectionAbortedError("answer dropped on purpose (injected fault)")
+
+    def _log(self, request: Request, params: dict[str, str], response: Response | None) -> None:
+        code = None
+        if response is not None:
+            try:
+                code = json.loads(response.get_data()).get("code")
+            except ValueError:
+                code = None
+        entry = {
+            "time": wall_ms(),
+            "method": request.method,
+            "path": request.path,
+            "params": {k: v[:LOGGED_VALUE_CHARS] for k, v in params.items()},
+            "status": 0 if response is None else response.status_code,
+            "code": code,
+        }
+        with self._log_lock:
+            self.requests.append(entry)
+
+
+def make_app(
+    engine: Engine, faults: Faults | None = None, *, save_path: str | Path | None = None
+) -> SandboxApp:
+    """The sandbox WSGI application serving ``engine`` with ``faults`` (all off when None)."""
+    return SandboxApp(engine, faults, save_path=save_path)

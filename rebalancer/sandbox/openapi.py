@@ -1,0 +1,297 @@
+"""The /open/api endpoints of the sandbox: each turns checked parameters into the ``data`` of the envelope.
+
+A handler takes the engine, the received parameters (raw strings), the caller's API key (None for public
+endpoints) and the fault settings, and returns JSON-safe data or raises ``Reject`` with the template's code.
+Numbers are rendered as strings with the symbol's decimal places, as the exchanges do; ids, statuses and times
+are JSON integers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rebalancer.models import Side, SymbolRules, format_decimal
+from rebalancer.sandbox.book import Reject, SimOrder
+from rebalancer.sandbox.checks import int_param, required
+from rebalancer.sandbox.engine import Engine
+from rebalancer.sandbox.faults import Faults
+from rebalancer.sandbox.market import fmt_amount
+
+MAX_BATCH = 1000
+DEPTH_TYPES = frozenset(f"step{i}" for i in range(6))
+
+Handler = Callable[[Engine, Mapping[str, str], "str | None", Faults], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint: HTTP method, whether it is signed, whether it writes, and its handler."""
+
+    method: str
+    signed: bool
+    writes: bool
+    handler: Handler
+
+
+def order_row(order: SimOrder, rules: SymbolRules) -> dict[str, Any]:
+    """An order as new_order and order_info list it."""
+    deal_funds = sum((f.price * f.volume for f in order.fills), Decimal(0))
+    avg = order.price if order.deal_volume > 0 else Decimal(0)
+    return {
+        "id": order.id,
+        "side": order.side.value,
+        "side_msg": order.side.value,
+        "type": 1,
+        "price": rules.format_price(order.price),
+        "volume": rules.format_volume(order.volume),
+        "deal_volume": rules.format_volume(order.deal_volume),
+        "remain_volume": rules.format_volume(order.remaining),
+        "avg_price": rules.format_price(avg),
+        "total_price": fmt_amount(order.price * order.volume),
+        "deal_price": fmt_amount(deal_funds),
+        "fee": "0",
+        "fee_coin": rules.quote,
+        "status": int(order.status),
+        "status_msg": order.status.name,
+        "created_at": order.created_at,
+        "baseCoin": rules.base,
+        "countCoin": rules.quote,
+        "source": 3,
+        "source_msg": "API",
+        "tradeList": [trade_row(order, i, rules) for i in range(len(order.fills))],
+    }
+
+
+def trade_row(order: SimOrder, index: int, rules: SymbolRules) -> dict[str, Any]:
+    """One fill of an order as order_info's trade_list shows it."""
+    fill = order.fills[index]
+    return {
+        "id": fill.trade_id,
+        "price": rules.format_price(fill.price),
+        "volume": rules.format_volume(fill.volume),
+        "deal_price": fmt_amount(fill.price * fill.volume),
+        "fee": "0",
+        "ctime": fill.time,
+        "type": fill.side.value,
+    }
+
+
+def symbols(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET common/symbols: every symbol's coins, precisions and minimum volume."""
+    return [
+        {
+            "symbol": spec.symbol,
+            "base_coin": spec.rules.base,
+            "count_coin": spec.rules.quote,
+            "price_precision": spec.price_precision,
+            "amount_precision": spec.amount_precision,
+            "limit_volume_min": format_decimal(spec.min_volume),
+        }
+        for spec in engine.specs()
+    ]
+
+
+def ticker(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET get_ticker: best bid/ask (resting orders included), last, the day's high, low, volume, change."""
+    symbol = required(params, "symbol")
+    rules = engine.rules(symbol)
+    view = engine.market_view(symbol)
+    t = view.ticker
+    assert t.bid is not None and t.ask is not None and t.last is not None
+    rose = ((t.last - view.open) / view.open).quantize(Decimal("1E-8"))
+    rose = abs(rose) if rose == 0 else rose  # never "-0.00000000"
+    return {
+        "buy": rules.format_price(t.bid),
+        "sell": rules.format_price(t.ask),
+        "last": rules.format_price(t.last),
+        "high": rules.format_price(view.high),
+        "low": rules.format_price(view.low),
+        "vol": rules.format_volume(view.volume),
+        "rose": format_decimal(rose),
+        "time": t.time,
+    }
+
+
+def depth(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET market_dept: levels best first, the accounts' resting orders merged into the crowd's."""
+    symbol = required(params, "symbol")
+    if required(params, "type") not in DEPTH_TYPES:
+        raise Reject("100004", "type must be step0 to step5")
+    rules = engine.rules(symbol)
+    bids, asks = engine.depth(symbol)
+
+    def render(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
+        return [[rules.format_price(p), rules.format_volume(q)] for p, q in levels]
+
+    return {"tick": {"asks": render(asks), "bids": render(bids), "time": engine.now_ms()}}
+
+
+def account(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET user/account: every coin's available (``normal``) and ``locked`` amount."""
+    assert api_key is not None
+    coins = engine.balances(api_key).coins
+    return {
+        "coin_list": [
+            {"coin": coin, "normal": fmt_amount(b.available), "locked": fmt_amount(b.locked)}
+            for coin, b in coins.items()
+        ]
+    }
+
+
+def open_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET v2/new_order: one page of the account's open orders, newest first, and the total count."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    page = int_param(params, "page", 1)
+    size = min(int_param(params, "pageSize", 10), faults.max_page_size)
+    rules = engine.rules(symbol)
+    orders = engine.open_order_records(api_key, symbol)
+    chunk = orders[(page - 1) * size : page * size]
+    return {"count": len(orders), "resultList": [order_row(o, rules) for o in chunk]}
+
+
+def order_info(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET order_info: one order of the account, whatever its status, with its fills."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    raw_id = required(params, "order_id")
+    if not raw_id.isascii() or not raw_id.isdigit():
+        raise Reject("100004", "order_id must be an integer")
+    rules = engine.rules(symbol)
+    order = engine.order_record(api_key, symbol, int(raw_id))
+    return {
+        "order_info": order_row(order, rules),
+        "trade_list": [trade_row(order, i, rules) for i in range(len(order.fills))],
+    }
+
+
+def cancel_all(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """POST cancel_order_all: cancel up to 2000 open orders of the account on the symbol."""
+    assert api_key is not None
+    engine.cancel_all(api_key, required(params, "symbol"))
+    return {}
+
+
+def _json_list(text: str, name: str) -> list[Any]:
+    def no_constants(word: str) -> Any:
+        raise ValueError(word)
+
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_constant=no_constants)
+    except ValueError as exc:
+        raise Reject("100004", f"{name} is not valid JSON") from exc
+    if not isinstance(value, list):
+        raise Reject("100004", f"{name} must be a JSON array")
+    if len(value) > MAX_BATCH:
+        raise Reject("100004", f"{name} holds more than {MAX_BATCH} items")
+    return value
+
+
+def _cancel_ids(text: str | None) -> list[int]:
+    ids: list[int] = []
+    for item in _json_list(text, "mass_cancel") if text else []:
+        if isinstance(item, int) and not isinstance(item, bool) and item > 0:
+            ids.append(item)
+        elif isinstance(item, str) and item.isascii() and item.isdigit():
+            ids.append(int(item))
+        else:
+            raise Reject("100004", "mass_cancel ids must be integers or numeric strings")
+    return ids
+
+
+def _decimal(value: Any, missing_code: str, name: str) -> Decimal:
+    if value is None or value == "":
+        raise Reject(missing_code, f"{name} missing")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise Reject("100004", f"{name} must be a decimal number")
+    try:
+        number = Decimal(str(value).strip() if isinstance(value, str) else value)
+    except InvalidOperation as exc:
+        raise Reject("100004", f"{name} must be a decimal number") from exc
+    if not number.is_finite():
+        raise Reject("100004", f"{name} must be a decimal number")
+    return number
+
+
+def _placement(item: Any) -> tuple[Side, Decimal, Decimal]:
+    if not isinstance(item, dict):
+        raise Reject("100004", "each mass_place item must be an object")
+    side = item.get("side")
+    if side not in ("BUY", "SELL"):
+        raise Reject("100004", "side must be BUY or SELL")
+    kind = str(item.get("type", ""))
+    if kind == "2":
+        raise Reject("100004", "market orders (type 2) are not supported: send limit orders (type 1)")
+    if kind != "1":
+        raise Reject("100004", "type must be 1 (limit)")
+    return (
+        Side(side),
+        _decimal(item.get("price"), "24", "price"),
+        _decimal(item.get("volume"), "23", "volume"),
+    )
+
+
+def _shape(
+    results: list[tuple[str, str, int | None]], faults: Faults, ids_as_text: bool
+) -> list[dict[str, Any]]:
+    """Results in the answer shape the faults ask for; a failed placement has no id (``"order_id": ""``)."""
+    if faults.answer_shape == "per_order":
+        return [
+            {"order_id": "" if oid is None else (str(oid) if ids_as_text else oid), "code": code, "msg": msg}
+            for code, msg, oid in results
+        ]
+    groups: dict[str, dict[str, Any]] = {}
+    for code, msg, oid in results:
+        group = groups.setdefault(code, {"code": code, "msg": msg, "order_id": []})
+        if oid is not None:
+            group["order_id"].append(oid)
+    for group in groups.values():
+        if not group["order_id"]:
+            group["order_id"] = ""
+    return list(groups.values())
+
+
+def mass_replace(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """POST mass_replaceV2: the cancels first, then the placements, as one step; answers per item."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    engine.rules(symbol)
+    cancel_ids = _cancel_ids(params.get("mass_cancel"))
+    items = _json_list(params["mass_place"], "mass_place") if params.get("mass_place") else []
+    if any(not isinstance(item, dict) for item in items):
+        raise Reject("100004", "each mass_place item must be an object")
+    cancels: list[tuple[str, str, int | None]] = []
+    places: list[tuple[str, str, int | None]] = []
+    with engine.batch():
+        for order_id in cancel_ids:
+            try:
+                engine.cancel(api_key, symbol, order_id)
+                cancels.append(("0", "Success", order_id))
+            except Reject as exc:
+                cancels.append((exc.code, exc.msg, order_id))
+        for item in items:
+            try:
+                side, price, volume = _placement(item)
+                if faults.applies_to("/open/api/mass_replaceV2") and faults.roll(faults.reject_place):
+                    raise Reject(faults.reject_code, "order placement rejected (injected fault)")
+                places.append(("0", "Success", engine.place(api_key, symbol, side, price, volume)))
+            except Reject as exc:
+                places.append((exc.code, exc.msg, None))
+    return {"mass_place": _shape(places, faults, True), "mass_cancel": _shape(cancels, faults, False)}
+
+
+ROUTES: dict[str, Route] = {
+    "/open/api/common/symbols": Route("GET", False, False, symbols),
+    "/open/api/get_ticker": Route("GET", False, False, ticker),
+    "/open/api/market_dept": Route("GET", False, False, depth),
+    "/open/api/user/account": Route("GET", True, False, account),
+    "/open/api/v2/new_order": Route("GET", True, False, open_orders),
+    "/open/api/order_info": Route("GET", True, False, order_info),
+    "/open/api/cancel_order_all": Route("POST", True, True, cancel_all),
+    "/open/api/mass_replaceV2": Route("POST", True, True, mass_replace),
+}
+"""Every /open/api path the sandbox serves, exactly as OPEN_API.md spells them."""

@@ -1,0 +1,391 @@
+"""The state store: what every pass did, which orders a job placed, and who may run a job right now.
+
+SQLite by default (one file in the state directory, see ``rebalancer.paths``); a PostgreSQL URL works too, so
+several hosts can share one store. Several processes may use one store at once (the daemon, a CLI ``history``,
+a second daemon): see ``rebalancer.state_db``; every check-then-write here (leases, tracking) is one
+statement.
+
+It records, per pass, the plan summary, each batch sent (never credentials), each answer and the per-order
+results; for ``ownership: tracked`` the confirmed order ids, plus an "in flight" record written before a batch
+is sent and closed after its read-back, so that a pass after a crash can adopt what the lost batch placed.
+It also holds the per-job pause switch and the per-job lease that keeps two daemons off one job at once.
+All times given and returned are timezone-aware ``datetime`` values (stored as UTC epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Row, case, delete, func, select, update
+
+from rebalancer import state_schema as t
+from rebalancer.models import Side, format_decimal
+from rebalancer.paths import default_url
+from rebalancer.state_db import Database
+from rebalancer.state_records import (
+    PASS_RESULTS,
+    BatchRecord,
+    InFlight,
+    OrderResult,
+    PassDetail,
+    PassRecord,
+    Placement,
+    dump_json,
+    from_ms,
+    load_json,
+    to_ms,
+    without_secrets,
+)
+
+__all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
+
+_CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StateStore:
+    """The state store on a database URL (default ``rebalancer.paths.default_url()``); creates missing tables.
+
+    Use it as a context manager or call ``close``. Database failures raise ``StateError``.
+    """
+
+    def __init__(self, url: str | None = None, *, busy_timeout_ms: int = 10_000) -> None:
+        self._db = Database(url or default_url(), busy_timeout_ms=busy_timeout_ms)
+
+    def close(self) -> None:
+        """Release every database connection."""
+        self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"StateStore({self._db.display!r})"
+
+    # Passes, batches and results.
+
+    def start_pass(self, job: str, mode: str, started_at: datetime | None = None) -> int:
+        """Record that a pass of ``job`` began (``mode`` e.g. plan, apply, run) and return its id."""
+        if not job or not mode:
+            raise ValueError("a pass needs a job name and a mode")
+        with self._db.tx(write=True) as conn:
+            row = conn.execute(
+                t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now()))
+            )
+            return int(row.inserted_primary_key[0])
+
+    def finish_pass(
+        self,
+        pass_id: int,
+        *,
+        result: str,
+        summary: Mapping[str, int],
+        warnings: Sequence[str] = (),
+        error: str | None = None,
+        duration_ms: int | None = None,
+        reference_price: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Record how a pass ended; ``result``: ok, no_changes, rejected, error, unknown_outcome, skipped."""
+        if result not in PASS_RESULTS:
+            raise ValueError(f"pass result must be one of {sorted(PASS_RESULTS)}, not {result!r}")
+        values = {
+            "result": result,
+            "summary": dump_json({str(k): int(v) for k, v in summary.items()}),
+            "warnings": dump_json([str(w) for w in warnings]),
+            "error": error,
+            "duration_ms": duration_ms,
+            "reference_price": reference_price,
+            "fingerprint": fingerprint,
+        }
+        with self._db.tx(write=True) as conn:
+            done = conn.execute(update(t.passes).where(t.passes.c.id == pass_id).values(**values))
+            if done.rowcount != 1:
+                raise ValueError(f"no pass with id {pass_id}")
+
+    def record_batch(
+        self,
+        pass_id: int,
+        index: int,
+        request: Mapping[str, str],
+        answer: object | None = None,
+        error: str | None = None,
+        *,
+        recorded_at: datetime | None = None,
+    ) -> int:
+        """Store one batch of a pass: its request parameters (minus credentials), its answer or its error."""
+        values = {
+            "pass_id": pass_id,
+            "batch_index": index,
+            "recorded_at_ms": to_ms(recorded_at or _now()),
+            "request": dump_json(without_secrets(request)),
+            "answer": None if answer is None else dump_json(answer),
+            "error": error,
+        }
+        with self._db.tx(write=True) as conn:
+            return int(conn.execute(t.batches.insert().values(**values)).inserted_primary_key[0])
+
+    def record_results(self, pass_id: int, results: Sequence[OrderResult]) -> None:
+        """Store the per-order outcomes of a pass, after any already stored for it."""
+        if not results:
+            return
+        with self._db.tx(write=True) as conn:
+            start = conn.execute(
+                select(func.count()).select_from(t.order_results).where(t.order_results.c.pass_id == pass_id)
+            ).scalar_one()
+            rows = [
+                {"pass_id": pass_id, "seq": start + i, **{k: getattr(r, k) for k in _RESULT_FIELDS}}
+                for i, r in enumerate(results)
+            ]
+            conn.execute(t.order_results.insert(), rows)
+
+    def history(self, job: str | None = None, limit: int = 50) -> list[PassRecord]:
+        """The latest passes, newest first, of one job or of all."""
+        query = _pass_query().order_by(t.passes.c.started_at_ms.desc(), t.passes.c.id.desc()).limit(limit)
+        if job is not None:
+            query = query.where(t.passes.c.job == job)
+        with self._db.tx(write=False) as conn:
+            return [_pass_record(row) for row in conn.execute(query)]
+
+    def pass_detail(self, pass_id: int) -> PassDetail | None:
+        """One pass with its batches and per-order results, or None if there is no such pass."""
+        with self._db.tx(write=False) as conn:
+            row = conn.execute(_pass_query().where(t.passes.c.id == pass_id)).first()
+            if row is None:
+                return None
+            b = t.batches.c
+            batches = conn.execute(
+                select(t.batches).where(b.pass_id == pass_id).order_by(b.batch_index, b.id)
+            ).all()
+            results = conn.execute(
+                select(t.order_results)
+                .where(t.order_results.c.pass_id == pass_id)
+                .order_by(t.order_results.c.seq)
+            ).all()
+        return PassDetail(
+            record=_pass_record(row),
+            batches=tuple(
+                BatchRecord(
+                    id=r.id,
+                    index=r.batch_index,
+                    recorded_at=from_ms(r.recorded_at_ms),
+                    request=load_json(r.request),
+                    answer=load_json(r.answer),
+                    error=r.error,
+                )
+                for r in batches
+            ),
+            results=tuple(OrderResult(**{k: getattr(r, k) for k in _RESULT_FIELDS}) for r in results),
+        )
+
+    # Tracked order ids and in-flight batches (ownership: tracked).
+
+    def tracked_ids(self, job: str) -> frozenset[str]:
+        """Ids of the orders ``job`` placed and still owns."""
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(select(t.tracked_orders.c.order_id).where(t.tracked_orders.c.job == job))
+            return frozenset(rows.scalars())
+
+    def track(self, job: str, ids: Iterable[str]) -> None:
+        """Add order ids to those ``job`` owns (ids already tracked are left as they are)."""
+        with self._db.tx(write=True) as conn:
+            self._track(conn, job, ids)
+
+    def _track(self, conn: Connection, job: str, ids: Iterable[str]) -> None:
+        now_ms = to_ms(_now())
+        rows = [{"job": job, "order_id": str(i), "tracked_at_ms": now_ms} for i in sorted(set(ids))]
+        if rows:
+            conn.execute(self._db.upsert(t.tracked_orders).on_conflict_do_nothing(), rows)
+
+    def untrack(self, job: str, ids: Iterable[str]) -> None:
+        """Forget order ids (cancelled or filled orders); unknown ids are ignored."""
+        wanted = sorted({str(i) for i in ids})
+        c = t.tracked_orders.c
+        with self._db.tx(write=True) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                conn.execute(delete(t.tracked_orders).where(c.job == job, c.order_id.in_(chunk)))
+
+    def begin_in_flight(
+        self,
+        job: str,
+        pass_id: int | None,
+        placements: Sequence[tuple[Side | str, Decimal | str, Decimal | str]],
+        *,
+        created_at: datetime | None = None,
+    ) -> int:
+        """Record, before sending, what a batch of ``job`` will place; returns the id to close it by."""
+        checked = [Placement.of(side, price, volume) for side, price, volume in placements]
+        with self._db.tx(write=True) as conn:
+            row = conn.execute(
+                t.in_flight.insert().values(
+                    job=job, pass_id=pass_id, created_at_ms=to_ms(created_at or _now())
+                )
+            )
+            in_flight_id = int(row.inserted_primary_key[0])
+            if checked:
+                conn.execute(
+                    t.in_flight_placements.insert(),
+                    [
+                        {
+                            "in_flight_id": in_flight_id,
+                            "seq": i,
+                            "side": p.side.value,
+                            "price": format_decimal(p.price),
+                            "volume": format_decimal(p.volume),
+                        }
+                        for i, p in enumerate(checked)
+                    ],
+                )
+            return in_flight_id
+
+    def end_in_flight(self, in_flight_id: int, confirmed_ids: Iterable[str] = ()) -> None:
+        """Close an in-flight record, tracking ``confirmed_ids`` for its job in the same transaction.
+
+        Closing twice is harmless; an unknown id is a ``ValueError``.
+        """
+        with self._db.tx(write=True) as conn:
+            job = conn.execute(select(t.in_flight.c.job).where(t.in_flight.c.id == in_flight_id)).scalar()
+            if job is None:
+                raise ValueError(f"no in-flight batch with id {in_flight_id}")
+            self._track(conn, job, confirmed_ids)
+            conn.execute(
+                update(t.in_flight)
+                .where(t.in_flight.c.id == in_flight_id, t.in_flight.c.closed_at_ms.is_(None))
+                .values(closed_at_ms=to_ms(_now()))
+            )
+
+    def open_in_flight(self, job: str) -> list[InFlight]:
+        """In-flight records of ``job`` never closed (their process died mid-batch), oldest first."""
+        f, p = t.in_flight.c, t.in_flight_placements.c
+        with self._db.tx(write=False) as conn:
+            heads = conn.execute(
+                select(t.in_flight).where(f.job == job, f.closed_at_ms.is_(None)).order_by(f.id)
+            ).all()
+            ids = [h.id for h in heads]
+            placements: dict[int, list[Placement]] = {i: [] for i in ids}
+            for start in range(0, len(ids), _CHUNK):
+                rows = conn.execute(
+                    select(t.in_flight_placements)
+                    .where(p.in_flight_id.in_(ids[start : start + _CHUNK]))
+                    .order_by(p.in_flight_id, p.seq)
+                )
+                for r in rows:
+                    placements[r.in_flight_id].append(
+                        Placement(Side(r.side), Decimal(r.price), Decimal(r.volume))
+                    )
+        return [
+            InFlight(h.id, h.job, h.pass_id, from_ms(h.created_at_ms), tuple(placements[h.id])) for h in heads
+        ]
+
+    # Pause switch.
+
+    def set_paused(self, job: str, paused: bool) -> None:
+        """Pause or resume ``job``: a paused job's passes are skipped until it is resumed."""
+        stmt = self._db.upsert(t.job_flags).values(job=job, paused=paused, updated_at_ms=to_ms(_now()))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.job_flags.c.job],
+            set_={"paused": stmt.excluded.paused, "updated_at_ms": stmt.excluded.updated_at_ms},
+        )
+        with self._db.tx(write=True) as conn:
+            conn.execute(stmt)
+
+    def is_paused(self, job: str) -> bool:
+        """Whether ``job`` is paused (a job never mentioned is not)."""
+        with self._db.tx(write=False) as conn:
+            return bool(conn.execute(select(t.job_flags.c.paused).where(t.job_flags.c.job == job)).scalar())
+
+    def paused_jobs(self) -> frozenset[str]:
+        """Names of every paused job."""
+        with self._db.tx(write=False) as conn:
+            return frozenset(conn.execute(select(t.job_flags.c.job).where(t.job_flags.c.paused)).scalars())
+
+    # Leases.
+
+    def acquire_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
+        """Take or renew the lease on ``job`` for ``ttl_seconds``; True if ``holder`` now holds it.
+
+        Succeeds when no one holds it, when the last holder let it expire, or when ``holder`` already holds it
+        (which renews it). One conditional upsert, so two processes can never both succeed.
+        """
+        if ttl_seconds <= 0:
+            raise ValueError("a lease needs a positive ttl")
+        if not holder:
+            raise ValueError("a lease needs a holder name")
+        now_ms = to_ms(now or _now())
+        expires_ms = now_ms + int(ttl_seconds * 1000)
+        c = t.leases.c
+        stmt = self._db.upsert(t.leases).values(
+            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.job],
+            set_={
+                "holder": stmt.excluded.holder,
+                # A renewal keeps the original acquisition time.
+                "acquired_at_ms": case(
+                    (c.holder == stmt.excluded.holder, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms
+                ),
+                "expires_at_ms": stmt.excluded.expires_at_ms,
+            },
+            where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
+        ).returning(c.holder)
+        with self._db.tx(write=True) as conn:
+            return conn.execute(stmt).first() is not None
+
+    def release_lease(self, job: str, holder: str) -> bool:
+        """Give up the lease on ``job`` if ``holder`` holds it; True if it did."""
+        with self._db.tx(write=True) as conn:
+            done = conn.execute(delete(t.leases).where(t.leases.c.job == job, t.leases.c.holder == holder))
+            return done.rowcount == 1
+
+    def lease_holder(self, job: str, now: datetime | None = None) -> str | None:
+        """Who holds an unexpired lease on ``job``, if anyone."""
+        c = t.leases.c
+        with self._db.tx(write=False) as conn:
+            return conn.execute(
+                select(c.holder).where(c.job == job, c.expires_at_ms > to_ms(now or _now()))
+            ).scalar()
+
+
+_RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
+
+
+def _pass_query() -> Any:
+    """SELECT of passes with the number of batches of each."""
+    count = (
+        select(func.count())
+        .select_from(t.batches)
+        .where(t.batches.c.pass_id == t.passes.c.id)
+        .scalar_subquery()
+    )
+    return select(t.passes, count.label("batch_count"))
+
+
+def _pass_record(row: Row[Any]) -> PassRecord:
+    return PassRecord(
+        id=row.id,
+        job=row.job,
+        mode=row.mode,
+        started_at=from_ms(row.started_at_ms),
+        duration_ms=row.duration_ms,
+        result=row.result,
+        summary={k: int(v) for k, v in (load_json(row.summary) or {}).items()},
+        warnings=tuple(load_json(row.warnings) or ()),
+        error=row.error,
+        reference_price=row.reference_price,
+        fingerprint=row.fingerprint,
+        batch_count=int(row.batch_count),
+    )

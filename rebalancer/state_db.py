@@ -1,0 +1,106 @@
+"""The state store's database: an engine that several processes can share, and its schema kept current.
+
+SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; each writing transaction
+starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing with
+"database is locked" when a read turns into a write. PostgreSQL needs nothing special: every check-then-write
+the store does is a single statement. Database failures surface as ``StateError`` with a one-line message
+and no password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, create_engine, event, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from rebalancer import state_schema as schema
+from rebalancer.errors import StateError
+
+_WRITE = "rebalancer_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
+_PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent schema creation on PostgreSQL
+SUPPORTED = ("sqlite", "postgresql")
+
+
+class Database:
+    """An SQLAlchemy engine on a SQLite or PostgreSQL URL, with the state store's tables in place."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000) -> None:
+        parsed = make_url(url)
+        self.display = parsed.render_as_string(hide_password=True)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in SUPPORTED:
+            raise StateError(f"state store {self.display}: only SQLite and PostgreSQL are supported")
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._engine = create_engine(parsed)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StateError(f"state store {self.display}: {exc}") from exc
+        if self.dialect == "sqlite":
+            self._configure_sqlite(busy_timeout_ms)
+        try:
+            self._init_schema()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _configure_sqlite(self, busy_timeout_ms: int) -> None:
+        """Per-connection pragmas, and explicit BEGINs so that writers wait for each other."""
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let the "begin" hook below, not the sqlite3 module, open transactions.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        @event.listens_for(self._engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    def _init_schema(self) -> None:
+        """Create missing tables and check the schema version, one process at a time."""
+        with self.tx(write=True) as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_INIT_LOCK})
+            schema.metadata.create_all(conn)
+            version = conn.execute(select(func.max(schema.schema_version.c.version))).scalar()
+            if version is None:
+                conn.execute(schema.schema_version.insert().values(version=schema.SCHEMA_VERSION))
+            elif version > schema.SCHEMA_VERSION:
+                raise StateError(
+                    f"state store {self.display} has schema version {version}; "
+                    f"this rebalancer understands up to {schema.SCHEMA_VERSION}: upgrade rebalancer"
+                )
+
+    @contextmanager
+    def tx(self, *, write: bool) -> Iterator[Connection]:
+        """One transaction, committed if the block succeeds; database failures become ``StateError``."""
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise StateError(f"state store {self.display}: {first_line}") from exc
+
+    def upsert(self, table: Table) -> Any:
+        """An INSERT of this database's dialect, which offers ``on_conflict_do_nothing/update``."""
+        return sqlite_insert(table) if self.dialect == "sqlite" else pg_insert(table)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self._engine.dispose()

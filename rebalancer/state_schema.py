@@ -1,0 +1,129 @@
+"""Table definitions of the state store (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+Times are stored as integer epoch milliseconds (UTC) so that both databases compare them the same way;
+prices and volumes as exact decimal text; free-form documents (plan summary, warnings, requests, answers) as
+JSON text. ``schema_version`` holds one row whose number is raised by every change to these tables, so that a
+later release can migrate an old store and an old release refuses a newer one.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+# One reconcile pass; ``result`` is NULL while the pass runs (or if its process died before finishing it).
+passes = Table(
+    "passes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False),
+    Column("mode", String(32), nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("duration_ms", BigInteger),
+    Column("result", String(32)),
+    Column("summary", Text, nullable=False, default="{}"),
+    Column("warnings", Text, nullable=False, default="[]"),
+    Column("error", Text),
+    Column("reference_price", String(64)),
+    Column("fingerprint", String(200)),
+    Index("ix_passes_job_started", "job", "started_at_ms"),
+)
+
+# One mass_replaceV2 request of a pass, with its answer or the error instead. Never holds credentials.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pass_id", Integer, ForeignKey("passes.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("batch_index", Integer, nullable=False),
+    Column("recorded_at_ms", BigInteger, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("answer", Text),
+    Column("error", Text),
+)
+
+# The outcome of each cancel and placement of a pass, as confirmed by reading the book back.
+order_results = Table(
+    "order_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pass_id", Integer, ForeignKey("passes.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("price", String(64), nullable=False),
+    Column("volume", String(64), nullable=False),
+    Column("order_id", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("code", String(64)),
+    Column("message", Text),
+)
+
+# Order ids a job with ``ownership: tracked`` placed and may therefore cancel.
+tracked_orders = Table(
+    "tracked_orders",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("order_id", String(64), primary_key=True),
+    Column("tracked_at_ms", BigInteger, nullable=False),
+)
+
+# A batch about to be sent: open until the read-back has confirmed (and tracked) what it placed.
+in_flight = Table(
+    "in_flight",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False, index=True),
+    Column("pass_id", Integer, ForeignKey("passes.id", ondelete="SET NULL")),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("closed_at_ms", BigInteger),
+)
+
+in_flight_placements = Table(
+    "in_flight_placements",
+    metadata,
+    Column("in_flight_id", Integer, ForeignKey("in_flight.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("side", String(8), nullable=False),
+    Column("price", String(64), nullable=False),
+    Column("volume", String(64), nullable=False),
+)
+
+# Per-job switches set from the command line (``rebalancer pause/resume JOB``).
+job_flags = Table(
+    "job_flags",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# Which live process runs a job; a lease past ``expires_at_ms`` is free for anyone to take.
+leases = Table(
+    "leases",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+)

@@ -1,0 +1,73 @@
+"""Serving: the threaded server in-process, saving the world, and serve_forever in a child process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from rebalancer.sandbox.engine import DEMO_API_KEY, Engine
+from rebalancer.sandbox.faults import Faults
+from rebalancer.sandbox.server import SandboxServer
+
+SERVE = """
+import sys
+from rebalancer.sandbox.engine import Engine
+from rebalancer.sandbox.server import serve_forever
+serve_forever(Engine.create(seed=5, clock="manual"), "127.0.0.1", 0,
+              lambda url: print("url:", url, flush=True), save_path=sys.argv[1])
+"""
+
+
+def test_server_context_manager_binds_a_free_loopback_port() -> None:
+    with SandboxServer(Engine.create(clock="manual")) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert not server.url.endswith(":0")
+        body = requests.get(server.url + "/open/api/common/symbols", timeout=10).json()
+        assert body["code"] == "0"
+        url = server.url
+    try:
+        requests.get(url + "/open/api/common/symbols", timeout=2)
+    except requests.ConnectionError:
+        pass
+    else:
+        raise AssertionError("the server still answers after stop()")
+
+
+def test_reset_serves_a_new_world() -> None:
+    with SandboxServer(Engine.create(seed=1, clock="manual"), Faults(rate_limits=False)) as server:
+        fresh = Engine.create(seed=2, clock="manual")
+        fresh.set_price("btcusdt", "12345")
+        server.reset(fresh)
+        assert server.engine is fresh
+        ticker = requests.get(server.url + "/open/api/get_ticker", params={"symbol": "btcusdt"}, timeout=10)
+        assert ticker.json()["data"]["last"] == "12345.00"
+
+
+def test_serve_forever_prints_its_url_and_saves_on_interrupt(tmp_path: Path) -> None:
+    world = tmp_path / "state" / "sandbox-world.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(world)], stdout=subprocess.PIPE, text=True, env=env
+    ) as child:
+        try:
+            assert child.stdout is not None
+            line = child.stdout.readline().strip()
+            assert line.startswith("url: http://127.0.0.1:")
+            url = line.split(" ", 1)[1]
+            requests.post(url + "/sandbox/advance", params={"seconds": "3"}, timeout=10).raise_for_status()
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.poll() is None:
+                child.kill()
+    saved = json.loads(world.read_text())
+    expected = Engine.create(seed=5, clock="manual")
+    expected.advance(3)
+    assert saved["symbols"] == expected.to_dict()["symbols"]
+    assert Engine.load(world).balances(DEMO_API_KEY) == expected.balances(DEMO_API_KEY)
