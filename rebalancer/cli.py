@@ -92,7 +92,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as a JSON list.")
 def validate(paths: tuple[str, ...], as_json: bool) -> None:
     """Check job files (or folders of them) and list every problem as file:line:col: key.path: message."""
-    from rebalancer.jobfile import check_paths
+    from rebalancer.jobfile import check_paths, expand_paths
     from rebalancer.output import problem_dict, problems_text
 
     problems = check_paths(list(paths))
@@ -101,7 +101,8 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
     elif problems:
         click.echo(problems_text(problems))
     else:
-        click.echo(f"{len(paths)} path(s) valid.")
+        files = expand_paths(list(paths))[0]
+        click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid.")
     sys.exit(1 if problems else 0)
 
 

@@ -18,13 +18,13 @@ from typing import IO, TYPE_CHECKING
 from rebalancer.errors import CredentialsMissing, StateError
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
+from rebalancer.sandbox.world import WORLD_FILE
 
 if TYPE_CHECKING:
     from rebalancer.exchange.client import OpenApiClient
     from rebalancer.sandbox.engine import Engine
 
 LOCK_WAIT_SECONDS = 10.0
-WORLD_FILE = "sandbox-world.json"
 LOCK_FILE = "sandbox.lock"
 
 
@@ -97,20 +97,9 @@ def world_lock(state_dir: Path, *, wait: float | None = None) -> Iterator[None]:
 
 def load_world(state_dir: Path, *, seed: int = 7, reset: bool = False) -> Engine:
     """The saved sandbox world, caught up to now; a fresh one when there is none (or on ``reset``)."""
-    from rebalancer.sandbox.engine import Engine
+    from rebalancer.sandbox.world import open_world
 
-    path = state_dir / WORLD_FILE
-    if reset or not path.exists():
-        return Engine.create(seed=seed)
-    try:
-        engine = Engine.load(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StateError(
-            f"{path}: the sandbox world cannot be read ({exc}); start afresh with "
-            "`rebalancer sandbox --reset`"
-        ) from None
-    engine.catch_up()
-    return engine
+    return open_world(state_dir / WORLD_FILE, seed=seed, reset=reset)
 
 
 class _EmbeddedSandbox:
@@ -124,6 +113,7 @@ class _EmbeddedSandbox:
 
     def acquire(self, state_dir: Path | None) -> str:
         from rebalancer.paths import state_dir as default_state_dir
+        from rebalancer.sandbox.faults import Faults
         from rebalancer.sandbox.server import SandboxServer
 
         with self._lock:
@@ -134,7 +124,7 @@ class _EmbeddedSandbox:
                     stack.enter_context(world_lock(directory))
                     engine = load_world(directory)
                     stack.callback(engine.save, directory / WORLD_FILE)
-                    server = SandboxServer(engine)
+                    server = SandboxServer(engine, Faults(rate_limits=False))
                     server.start()
                     stack.callback(server.stop)
                 except BaseException:
@@ -181,7 +171,7 @@ def serve_sandbox(
         signal.signal(signum, lambda *_: stop.set())
     with world_lock(directory, wait=0):
         engine = load_world(directory, seed=seed, reset=reset)
-        server = SandboxServer(engine, port=port)
+        server = SandboxServer(engine, port=port, save_path=directory / WORLD_FILE)
         try:
             server.start()
         except OSError as exc:

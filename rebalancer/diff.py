@@ -118,7 +118,7 @@ def min_cost_max_matching(
     match_r = [-1] * n_right
     for i in range(n_left):
         for j, c in adj[i]:
-            if c <= 1 and match_r[j] < 0:
+            if c == 0 and match_r[j] < 0:
                 match_l[i], match_r[j] = j, i
                 break
     # nodes: 0 = source, 1..n_left = left, n_left+1..n_left+n_right = right, sink = n_left+n_right+1

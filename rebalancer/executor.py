@@ -17,7 +17,7 @@ from decimal import Decimal
 from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
-from rebalancer.plan import Batch, Plan
+from rebalancer.plan import Action, Batch, Plan
 
 READ_BACK_ATTEMPTS = 4
 READ_BACK_BACKOFF_SECONDS = 0.25
@@ -111,20 +111,16 @@ def execute(
     except ExchangeError as exc:
         reason = f"book could not be read back: {exc}"
         return Execution(
-            outcomes=_all_unknown(sent, reason),
+            outcomes=_all_unknown(plan, sent, reason),
             confirmed=False,
             error=f"{error}; {reason}" if error else reason,
             answers=tuple(answers),
         )
-    outcomes = confirm(exchange, rules.symbol, sent, answers, failures, book_before, book_after)
-    return Execution(
-        outcomes=outcomes, confirmed=True, book_after=book_after, error=error, answers=tuple(answers)
-    )
+    outcomes = confirm(exchange, rules.symbol, plan, sent, answers, failures, book_before, book_after)
+    return Execution(outcomes=outcomes, confirmed=True, book_after=book_after, error=error, answers=tuple(answers))
 
 
-def read_back(
-    exchange: Exchange, symbol: str, *, sleep: Callable[[float], None] = time.sleep
-) -> tuple[Order, ...]:
+def read_back(exchange: Exchange, symbol: str, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Order, ...]:
     """Read the open orders, retrying transient failures a bounded number of times with growing pauses."""
     delay = READ_BACK_BACKOFF_SECONDS
     for attempt in range(READ_BACK_ATTEMPTS):
@@ -142,6 +138,7 @@ def read_back(
 def confirm(
     exchange: Exchange,
     symbol: str,
+    plan: Plan,
     sent: Sequence[Batch],
     answers: Sequence[BatchAnswer],
     failures: dict[str, list[ResultGroup]],
@@ -151,16 +148,14 @@ def confirm(
     """Decide every sent order's outcome from the book read back, using the answers only to explain failures."""
     open_after = {o.id: o for o in book_after if o.status is not OrderStatus.CANCEL_PENDING}
     before_ids = {o.id for o in book_before}
-    before_by_id = {o.id: o for o in book_before}
+    cancels = _cancel_actions(plan)
     outcomes: list[OrderOutcome] = []
 
     cancel_failure = _failure_by_id(failures["cancel"])
     for batch in sent:
         for order_id in batch.cancel_ids:
-            order = before_by_id.get(order_id)
-            side, price, volume = (
-                (order.side, order.price, order.volume) if order else (Side.BUY, Decimal(0), Decimal(0))
-            )
+            cancel = cancels[order_id]
+            side, price, volume = cancel.side, cancel.price, cancel.volume
             if order_id in open_after:
                 group = cancel_failure.get(order_id) or _first(failures["cancel"])
                 outcomes.append(
@@ -253,14 +248,15 @@ def _first(groups: Sequence[ResultGroup]) -> ResultGroup | None:
 
 
 def _placed(target: Target, order_id: str) -> OrderOutcome:
-    return OrderOutcome(
-        "place", target.side, target.price, target.volume, "placed", order_id, level=target.level
-    )
+    return OrderOutcome("place", target.side, target.price, target.volume, "placed", order_id, level=target.level)
 
 
-def _all_unknown(sent: Sequence[Batch], reason: str) -> tuple[OrderOutcome, ...]:
+def _all_unknown(plan: Plan, sent: Sequence[Batch], reason: str) -> tuple[OrderOutcome, ...]:
+    cancels = _cancel_actions(plan)
     outcomes = [
-        OrderOutcome("cancel", Side.BUY, Decimal(0), Decimal(0), "unknown", oid, message=reason)
+        OrderOutcome(
+            "cancel", cancels[oid].side, cancels[oid].price, cancels[oid].volume, "unknown", oid, message=reason
+        )
         for b in sent
         for oid in b.cancel_ids
     ]
@@ -272,13 +268,15 @@ def _all_unknown(sent: Sequence[Batch], reason: str) -> tuple[OrderOutcome, ...]
     return tuple(outcomes)
 
 
+def _cancel_actions(plan: Plan) -> dict[str, Action]:
+    return {a.order_id: a for a in plan.actions if a.action == "cancel" and a.order_id}
+
+
 def _id_key(order_id: str) -> tuple[int, str]:
     return (int(order_id), "") if order_id.isdigit() else (0, order_id)
 
 
-def _notify(
-    hook: BatchHook | None, index: int, batch: Batch, answer: BatchAnswer | None, error: str | None
-) -> None:
+def _notify(hook: BatchHook | None, index: int, batch: Batch, answer: BatchAnswer | None, error: str | None) -> None:
     if hook is not None:
         hook(index, batch, answer, error)
 

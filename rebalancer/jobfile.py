@@ -91,6 +91,7 @@ def _read_all(paths: Sequence[str | FilePath]) -> tuple[list[Job], list[Problem]
     files, problems = expand_paths(paths)
     jobs: list[Job] = []
     owners: dict[str, str] = {}
+    markets: dict[tuple[str, str, str], Job] = {}
     for file in files:
         job, file_problems, name_mark = _read(file)
         problems.extend(file_problems)
@@ -101,6 +102,17 @@ def _read_all(paths: Sequence[str | FilePath]) -> tuple[list[Job], list[Problem]
             message = f"job name '{job.name}' is already used by {owners[job.name]}"
             problems.append(Problem(str(file), line, column, "name", message))
             continue
+        market = (job.exchange.url, job.exchange.api_key_env, job.symbol)
+        other = markets.get(market)
+        if other is not None and Ownership.SYMBOL in (job.ownership, other.ownership):
+            line, column = name_mark
+            message = (
+                f"job '{other.name}' ({other.source}) trades {job.symbol} on the same account and one of them has "
+                "ownership: symbol, so each would cancel the other's orders; give both ownership: tracked"
+            )
+            problems.append(Problem(str(file), line, column, "ownership", message))
+            continue
+        markets.setdefault(market, job)
         owners[job.name] = str(file)
         jobs.append(job)
     return jobs, problems

@@ -30,8 +30,6 @@ def outcome_line(outcome: OrderOutcome, *, color: bool) -> str:
     """One line per order after apply: what was asked and what became of it."""
     mark, tint = _MARKS.get(outcome.status, (" ", None))
     what = f"{outcome.side.value:<4} {format_decimal(outcome.price)} × {format_decimal(outcome.volume)}"
-    if outcome.action == "cancel" and outcome.price == 0:
-        what = ""
     label = outcome.level or ""
     ident = f"order {outcome.order_id}" if outcome.order_id else ""
     detail = ""
@@ -110,6 +108,4 @@ def history_table(records: Sequence[PassRecord]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rebalancer.errors import ExchangeError, RebalancerError, UnsafePlanError
+from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
-from rebalancer.executor import Execution, execute
+from rebalancer.executor import Execution, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
-from rebalancer.models import BatchAnswer, MarketSnapshot, Order, format_decimal
+from rebalancer.models import BatchAnswer, MarketSnapshot, SymbolRules, format_decimal
 from rebalancer.plan import Batch, Plan, compute_plan, orders_fingerprint
 from rebalancer.state import OrderResult, StateStore
 
@@ -135,7 +135,7 @@ def _execute_and_record(
         )
 
     def record(index: int, batch: Batch, answer: BatchAnswer | None, error: str | None) -> None:
-        store.record_batch(pass_id, index, _batch_request(job, plan, batch), _answer_json(answer), error)
+        store.record_batch(pass_id, index, _batch_request(job, snapshot.rules, batch), _answer_json(answer), error)
 
     try:
         execution = execute(exchange, snapshot.rules, plan, snapshot.open_orders, on_batch=record)
@@ -210,10 +210,16 @@ def _record_quiet(store: StateStore, job: Job, mode: str, plan: Plan, duration_m
     )
 
 
-def _batch_request(job: Job, plan: Plan, batch: Batch) -> dict[str, str]:
-    """What was asked, for the record: symbol, ids and orders — never keys or signatures."""
-    places = [f"{t.side.value} {format_decimal(t.price)} x {format_decimal(t.volume)}" for t in batch.place]
-    return {"symbol": job.symbol, "mass_cancel": ",".join(batch.cancel_ids), "mass_place": "; ".join(places)}
+def _batch_request(job: Job, rules: SymbolRules, batch: Batch) -> dict[str, str]:
+    """The mass_replaceV2 parameters as sent, for the record: never ``api_key``, ``time`` or ``sign``."""
+    from rebalancer.exchange.client import mass_cancel_json, mass_place_json
+
+    request = {"symbol": job.symbol}
+    if batch.cancel_ids:
+        request["mass_cancel"] = mass_cancel_json(batch.cancel_ids)
+    if batch.place:
+        request["mass_place"] = mass_place_json(rules, batch.place)
+    return request
 
 
 def _answer_json(answer: BatchAnswer | None) -> object | None:
@@ -225,10 +231,7 @@ def _answer_json(answer: BatchAnswer | None) -> object | None:
     }
 
 
-def _order_result(outcome: object) -> OrderResult:
-    from rebalancer.executor import OrderOutcome
-
-    assert isinstance(outcome, OrderOutcome)
+def _order_result(outcome: OrderOutcome) -> OrderResult:
     return OrderResult(
         action=outcome.action,
         side=outcome.side.value,
@@ -247,14 +250,3 @@ def _ref(plan: Plan) -> str | None:
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
-
-
-__all__ = [
-    "STALE_PLAN",
-    "ExchangeError",
-    "Order",
-    "PassReport",
-    "cancel_plan_job",
-    "read_snapshot",
-    "run_pass",
-]

@@ -12,7 +12,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "jobs").glob("*.yaml"))
 
 
 def test_there_are_the_three_agreed_examples() -> None:
-    assert {p.stem for p in EXAMPLES} >= {"btcusdt-maker", "ethusdt-buy-wall", "btcusdt-geometric"}
+    assert {p.stem for p in EXAMPLES} >= {"btcusdt-maker", "ethusdt-buy-wall", "ethusdt-geometric"}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -11,7 +11,8 @@ from rebalancer.errors import JobFileError
 from rebalancer.jobfile import check_paths, load_jobs
 
 JOB = (
-    "version: 1\nname: {name}\nsymbol: btcusdt\nladder:\n  buy: {{levels: 3, first: 1%, step: 1%, size: 1}}\n"
+    "version: 1\nname: {name}\nsymbol: btcusdt\nownership: tracked\n"
+    "ladder:\n  buy: {{levels: 3, first: 1%, step: 1%, size: 1}}\n"
 )
 
 
@@ -55,10 +56,27 @@ def test_problems_of_every_file_come_together_in_one_error(write: Callable[..., 
         load_jobs([good, bad1, bad2])
     assert [(p.file, p.line, p.path) for p in caught.value.problems] == [
         (str(bad1), 2, "name"),
-        (str(bad2), 5, "ladder.buy.levels"),
+        (str(bad2), 6, "ladder.buy.levels"),
     ]
     assert str(caught.value).count("\n") == 1
 
 
 def test_valid_files_give_an_empty_problem_list(write: Callable[..., Path]) -> None:
     assert check_paths([write(JOB.format(name="a"), "a.yaml"), write(JOB.format(name="b"), "b.yaml")]) == []
+
+
+def test_two_jobs_owning_one_symbol_on_one_account_are_refused(tmp_path):
+    """With ownership: symbol each job would cancel the other's orders on every pass."""
+    from rebalancer.jobfile import check_paths
+
+    body = (
+        "version: 1\nname: {name}\nsymbol: btcusdt\nownership: {ownership}\n"
+        "orders:\n  - {{side: buy, price: '1', size: '1'}}\n"
+    )
+    (tmp_path / "a.yaml").write_text(body.format(name="a", ownership="symbol"))
+    (tmp_path / "b.yaml").write_text(body.format(name="b", ownership="tracked"))
+    problems = check_paths([tmp_path])
+    assert [(p.file, p.line, p.path) for p in problems] == [(str(tmp_path / "b.yaml"), 2, "ownership")]
+    assert "each would cancel the other's orders" in problems[0].message
+    (tmp_path / "a.yaml").write_text(body.format(name="a", ownership="tracked"))
+    assert check_paths([tmp_path]) == []
