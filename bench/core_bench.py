@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": platform.machine(),
                 "met": ok,
                 "rows": rows,
+                "stress_dense_tolerance": dense,
             },
             indent=2,
         )

@@ -51,18 +51,14 @@ def fund(
     notes = Notes()
     for side in (Side.BUY, Side.SELL):
         mine = sorted((t for t in placements if t.side is side), key=lambda t: distance_key(t, reference))
-        budget = snapshot.balances.available(coin[side]) + sum(
-            (released(o) for o in cancelled if o.side is side), ZERO
-        )
+        freed = sum((released(o) for o in cancelled if o.side is side), ZERO)
+        budget = snapshot.balances.available(coin[side]) + freed
         total = sum((cost(t) for t in mine), ZERO)
         while mine and total > budget:
             t = mine.pop()
             total -= cost(t)
-            notes.drop(
-                t.level,
-                t.side,
-                t.price,
-                t.volume,
+            notes.drop_target(
+                t,
                 "insufficient_balance",
                 f"{t.level}: not placed, {coin[side].upper()} balance too low "
                 f"(available {snapshot.balances.available(coin[side]):f} plus released by cancels)",

@@ -63,8 +63,13 @@ class Notes:
     def drop(
         self, level: str, side: Side, price: Decimal | None, volume: Decimal | None, reason: str, message: str
     ) -> None:
+        """Record one dropped target and the warning that tells the user about it."""
         self.dropped.append(Dropped(level, side, price, volume, reason))
         self.warnings.append(message)
+
+    def drop_target(self, target: Target, reason: str, message: str) -> None:
+        """Record that a built target is dropped, and why."""
+        self.drop(target.level, target.side, target.price, target.volume, reason, message)
 
 
 def level_key(level: str) -> tuple[int, int]:
@@ -112,9 +117,7 @@ def _raw_levels(side: Side, spec: SideLadder, ref: Decimal) -> Iterable[tuple[in
     first = spec.first.of(ref)
     if spec.spacing is Spacing.GEOMETRIC:
         if not spec.step.percent:
-            raise ConfigError(
-                f"{side.value.lower()}: geometric spacing needs a percent step, got {spec.step}"
-            )
+            raise ConfigError(f"{side.value.lower()}: geometric spacing needs a percent step, got {spec.step}")
         factor = 1 + away * spec.step.value / _HUNDRED
         price = ref + away * first
     else:
@@ -133,9 +136,7 @@ def _raw_levels(side: Side, spec: SideLadder, ref: Decimal) -> Iterable[tuple[in
         yield i, price, size
 
 
-def _side_targets(
-    side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules, notes: Notes
-) -> list[Target]:
+def _side_targets(side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules, notes: Notes) -> list[Target]:
     """The rounded, capped, merged and minimum-checked levels of one side."""
     name = side.value.lower()
     # the same rounding as SymbolRules.round_price / round_volume, with the quanta computed once per side
@@ -219,9 +220,7 @@ def _show(rules: SymbolRules, price: Decimal) -> str:
         return f"{price:f}"
 
 
-def _volume_ok(
-    volume: Decimal, rules: SymbolRules, notes: Notes, level: str, side: Side, price: Decimal
-) -> bool:
+def _volume_ok(volume: Decimal, rules: SymbolRules, notes: Notes, level: str, side: Side, price: Decimal) -> bool:
     """False (and a warning) when the rounded volume is zero or under the symbol's minimum."""
     if volume > 0 and (rules.min_volume is None or volume >= rules.min_volume):
         return True
@@ -278,11 +277,8 @@ def _guards(
         inside = []
         for t in targets:
             if abs(t.price - ref) > band:
-                notes.drop(
-                    t.level,
-                    t.side,
-                    t.price,
-                    t.volume,
+                notes.drop_target(
+                    t,
                     "outside_band",
                     f"{t.level}: {rules.format_price(t.price)} is farther than the band {limits.band} "
                     f"from the reference {_show(rules, ref)}; dropped",
@@ -294,21 +290,15 @@ def _guards(
         passive = []
         for t in targets:
             if t.side is Side.BUY and ticker.ask is not None and t.price >= ticker.ask:
-                notes.drop(
-                    t.level,
-                    t.side,
-                    t.price,
-                    t.volume,
+                notes.drop_target(
+                    t,
                     "post_only",
                     f"{t.level}: buy at {rules.format_price(t.price)} would take the best ask "
                     f"{ticker.ask:f}; dropped (post_only)",
                 )
             elif t.side is Side.SELL and ticker.bid is not None and t.price <= ticker.bid:
-                notes.drop(
-                    t.level,
-                    t.side,
-                    t.price,
-                    t.volume,
+                notes.drop_target(
+                    t,
                     "post_only",
                     f"{t.level}: sell at {rules.format_price(t.price)} would take the best bid "
                     f"{ticker.bid:f}; dropped (post_only)",
@@ -321,11 +311,8 @@ def _guards(
         ranked = sorted(targets, key=lambda t: distance_key(t, ref))
         targets, over = ranked[: limits.max_orders], ranked[limits.max_orders :]
         for t in over:
-            notes.drop(
-                t.level,
-                t.side,
-                t.price,
-                t.volume,
+            notes.drop_target(
+                t,
                 "over_max_orders",
                 f"{t.level}: beyond max_orders {limits.max_orders}; dropped",
             )

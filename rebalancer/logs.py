@@ -78,5 +78,6 @@ def setup(log_format: str = "text", level: int = logging.INFO, stream: TextIO | 
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # The daemon reports skipped and missed passes itself; APScheduler's own lines would say it twice.
     for noisy in ("apscheduler", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.ERROR)

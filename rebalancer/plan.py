@@ -1,5 +1,4 @@
-"""The Plan value: what one pass would do, in its final order, with a fingerprint of what it was computed
-from.
+"""The Plan value: what one pass would do, in its final order, with a fingerprint of its inputs.
 
 ``compute_plan`` chains ``ladder.build`` → ``diff.reconcile`` → ``funding.fund`` and freezes the result.
 ``plan`` and ``apply`` both call it; only ``apply`` hands the plan's ``batches()`` to the executor. The JSON
@@ -104,9 +103,7 @@ class Plan:
     @property
     def summary(self) -> dict[str, int]:
         """Counts of place / cancel / keep actions."""
-        return {
-            name: sum(1 for a in self.actions if a.action == name) for name in ("place", "cancel", "keep")
-        }
+        return {name: sum(1 for a in self.actions if a.action == name) for name in ("place", "cancel", "keep")}
 
     @property
     def has_changes(self) -> bool:
@@ -122,9 +119,7 @@ class Plan:
     def placements(self) -> tuple[Target, ...]:
         """The targets to place, in plan order."""
         return tuple(
-            Target(a.level, a.side, a.price, a.volume)
-            for a in self.actions
-            if a.action == "place" and a.level
+            Target(a.level, a.side, a.price, a.volume) for a in self.actions if a.action == "place" and a.level
         )
 
     def batches(self, limit: int = BATCH_LIMIT) -> tuple[Batch, ...]:
@@ -165,9 +160,7 @@ class Plan:
                 row["order_id"] = a.order_id
             if a.level is not None:
                 row["level"] = a.level
-            row.update(
-                side=a.side.value, price=self.format_price(a.price), volume=self.format_volume(a.volume)
-            )
+            row.update(side=a.side.value, price=self.format_price(a.price), volume=self.format_volume(a.volume))
             if a.reason is not None:
                 row["reason"] = a.reason
             actions.append(row)
@@ -260,13 +253,10 @@ def compute_plan(job: Job, snapshot: MarketSnapshot, owned_ids: frozenset[str] |
     )
     funded = funding.fund(result.place, [o for o, _ in result.cancel], snapshot, ref)
     actions = [
-        Action("cancel", o.side, o.price, o.remaining, order_id=o.id, reason=reason)
-        for o, reason in result.cancel
+        Action("cancel", o.side, o.price, o.remaining, order_id=o.id, reason=reason) for o, reason in result.cancel
     ]
     actions += [Action("place", t.side, t.price, t.volume, level=t.level) for t in funded.placements]
-    actions += [
-        Action("keep", o.side, o.price, o.remaining, order_id=o.id, level=t.level) for o, t in result.keep
-    ]
+    actions += [Action("keep", o.side, o.price, o.remaining, order_id=o.id, level=t.level) for o, t in result.keep]
     warnings = list(built.warnings) + list(funded.warnings)
     if result.pending:
         warnings.append(
@@ -337,15 +327,12 @@ def _action_from_json(row: Any, where: str) -> Action:
     assert price is not None and volume is not None
     if kind == "place" and (price <= 0 or volume <= 0):
         raise _bad(where, "a placement needs a positive price and volume")
-    return Action(
-        kind,
-        Side(side),
-        price,
-        volume,
-        order_id=_text(row, "order_id", f"{where}.", optional=kind == "place"),
-        level=_text(row, "level", f"{where}.", optional=kind == "cancel"),
-        reason=reason,
-    )
+    order_id = _text(row, "order_id", f"{where}.", optional=kind == "place")
+    level = _text(row, "level", f"{where}.", optional=kind == "cancel")
+    try:
+        return Action(kind, Side(side), price, volume, order_id=order_id, level=level, reason=reason)
+    except ValueError as exc:
+        raise _bad(where, str(exc)) from None
 
 
 def _from_json(data: Mapping[str, Any]) -> Plan:

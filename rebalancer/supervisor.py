@@ -101,7 +101,7 @@ class Supervisor:
             log.info("serving metrics", extra={"url": self._http.url})
         log.info("daemon started", extra={"jobs": len(jobs), "holder": self.daemon.holder})
         try:
-            while not self._stop.wait(WATCH_INTERVAL_SECONDS if self._watch else 3600):
+            while not self._stop.wait(WATCH_INTERVAL_SECONDS):
                 if self._watch and not self._reload.is_set():
                     current = snapshot_mtimes(self.paths)
                     if current != mtimes:

@@ -1,0 +1,5 @@
+"""``python -m rebalancer``: the same as the ``rebalancer`` command."""
+
+from rebalancer.cli import main
+
+main()

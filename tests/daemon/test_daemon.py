@@ -1,0 +1,189 @@
+"""The daemon in-process against the sandbox over real HTTP: convergence, isolation, pause, leases, metrics."""
+
+from __future__ import annotations
+
+import contextlib
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+
+from rebalancer.connect import open_exchange
+from rebalancer.daemon import Daemon, backoff_delay, run_once
+from rebalancer.jobfile import load_job
+from rebalancer.metrics import HealthServer
+from rebalancer.state import StateStore
+
+
+def _jobs(tmp_path: Path, texts: dict[str, str]) -> list:
+    jobs = []
+    for name, text in texts.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        jobs.append(load_job(path))
+    return jobs
+
+
+def _opener(sandbox):
+    env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
+    return lambda job: open_exchange(job, env)
+
+
+@contextlib.contextmanager
+def running(store: StateStore, sandbox, jobs, **kwargs):
+    daemon = Daemon(store, opener=_opener(sandbox), stop_wait=10, **kwargs)
+    daemon.start(jobs)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def _sample(daemon: Daemon, name: str, **labels: str) -> float:
+    return daemon.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def _book(sandbox, symbol: str = "btcusdt"):
+    return sandbox.engine.open_orders(sandbox.api_key, symbol)
+
+
+def _converged(daemon: Daemon, name: str) -> bool:
+    report = daemon.run_pass_now(name)
+    return report is not None and report.result == "no_changes"
+
+
+def test_several_jobs_converge_and_stay_converged_while_the_market_moves(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(
+        tmp_path,
+        {
+            "btc": job_text("btc", symbol="btcusdt", levels=4),
+            "eth": job_text("eth", symbol="ethusdt", levels=3, size="0.5"),
+        },
+    )
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+        assert wait_for(lambda: len(_book(sandbox)) == 8 and len(_book(sandbox, "ethusdt")) == 6)
+        for _ in range(5):
+            sandbox.engine.advance(30)
+            assert wait_for(lambda: _converged(daemon, "btc") and _converged(daemon, "eth"))
+            assert len(_book(sandbox)) == 8
+            assert len(_book(sandbox, "ethusdt")) == 6
+        history = store.history("btc", limit=500)
+        assert any(r.result == "ok" for r in history)
+
+
+def test_a_failing_exchange_does_not_hold_up_another_job(tmp_path, sandbox, job_text, wait_for):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    jobs = _jobs(
+        tmp_path,
+        {
+            "dead": job_text("dead", symbol="ethusdt", url=dead),
+            "alive": job_text("alive", every="100ms"),
+        },
+    )
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+        assert wait_for(lambda: len(store.history("alive", limit=100)) >= 1)
+        assert wait_for(lambda: len(_book(sandbox)) == 6)
+        before = _sample(daemon, "rebalancer_passes_total", job="alive", result="no_changes")
+        assert wait_for(
+            lambda: _sample(daemon, "rebalancer_passes_total", job="alive", result="no_changes") >= before + 5
+        )
+        assert _sample(daemon, "rebalancer_passes_total", job="dead", result="error") >= 1
+
+
+def test_a_paused_job_makes_no_passes_until_resumed(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(tmp_path, {"p": job_text("p")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        store.set_paused("p", True)
+        with running(store, sandbox, jobs) as daemon:
+            assert wait_for(daemon.ready)
+            assert daemon.run_pass_now("p") is None
+            assert _book(sandbox) == ()
+            store.set_paused("p", False)
+            assert wait_for(lambda: len(_book(sandbox)) == 6)
+
+
+def test_a_job_leased_by_another_daemon_is_not_reconciled(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(tmp_path, {"l": job_text("l")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        assert store.acquire_lease("l", "someone-else", 600)
+        with running(store, sandbox, jobs) as daemon:
+            assert wait_for(daemon.ready)
+            assert daemon.run_pass_now("l") is None
+            assert _book(sandbox) == ()
+            assert _sample(daemon, "rebalancer_passes_total", job="l", result="lease_held") >= 1
+        assert store.lease_holder("l") == "someone-else"
+
+
+def test_on_stop_cancel_leaves_the_book_empty(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(tmp_path, {"c": job_text("c", on_stop="cancel")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        with running(store, sandbox, jobs):
+            assert wait_for(lambda: len(_book(sandbox)) == 6)
+        assert _book(sandbox) == ()
+        assert store.lease_holder("c") is None
+
+
+def test_reload_adds_changes_and_removes_jobs(tmp_path, sandbox, job_text, wait_for):
+    first = _jobs(tmp_path, {"r": job_text("r", levels=2)})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, first) as daemon:
+        assert wait_for(lambda: len(_book(sandbox)) == 4)
+        changed = _jobs(
+            tmp_path, {"r": job_text("r", levels=4, on_stop="cancel"), "e": job_text("e", symbol="ethusdt", size="0.5")}
+        )
+        daemon.reload(changed)
+        assert set(daemon.jobs) == {"r", "e"}
+        assert wait_for(lambda: len(_book(sandbox)) == 8 and len(_book(sandbox, "ethusdt")) == 6)
+        daemon.reload([j for j in changed if j.name == "e"])
+        assert set(daemon.jobs) == {"e"}
+        assert wait_for(lambda: _book(sandbox) == ())
+
+
+def test_metrics_report_passes(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(tmp_path, {"m": job_text("m")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+        server = HealthServer(daemon.metrics, "127.0.0.1", 0, daemon.ready)
+        server.start()
+        try:
+            assert wait_for(daemon.ready)
+            assert wait_for(lambda: len(_book(sandbox)) == 6)
+            text = requests.get(f"{server.url}/metrics", timeout=5).text
+            assert 'rebalancer_passes_total{job="m",result="ok"} 1.0' in text
+            assert 'rebalancer_orders_placed_total{job="m"} 6.0' in text
+            assert "rebalancer_last_success_timestamp_seconds" in text
+            assert requests.get(f"{server.url}/livez", timeout=5).status_code == 200
+            assert requests.get(f"{server.url}/readyz", timeout=5).status_code == 200
+            assert requests.get(f"{server.url}/nope", timeout=5).status_code == 404
+        finally:
+            server.stop()
+
+
+def test_run_once_reports_success_and_failure(tmp_path, sandbox, job_text):
+    good = _jobs(tmp_path, {"o": job_text("o")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        assert run_once(good, store, _opener(sandbox)) is True
+        assert len(_book(sandbox)) == 6
+        sandbox.faults.reject_place = 1.0
+        bad = _jobs(tmp_path, {"o2": job_text("o2", symbol="ethusdt", size="0.5")})
+        assert run_once(bad, store, _opener(sandbox)) is False
+
+
+def test_backoff_grows_and_is_capped():
+    delays = [backoff_delay(n, base=1, cap=30) for n in range(0, 10)]
+    assert delays[0] == 0
+    assert all(0.8 * min(30, 2 ** (n - 1)) <= d <= 1.2 * min(30, 2 ** (n - 1)) for n, d in enumerate(delays) if n)
+    assert max(delays) <= 36
+
+
+def test_an_overrunning_pass_is_never_doubled(tmp_path, sandbox, job_text, wait_for):
+    sandbox.faults.latency = 0.3
+    jobs = _jobs(tmp_path, {"slow": job_text("slow", every="100ms")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+        assert wait_for(lambda: len(_book(sandbox)) == 6, timeout=30)
+        assert wait_for(lambda: _sample(daemon, "rebalancer_passes_missed_total", job="slow") >= 1, timeout=30)
+    placed = [o for o in _book(sandbox)]
+    assert len(placed) == 6
+    assert all(isinstance(o.price, Decimal) for o in placed)
