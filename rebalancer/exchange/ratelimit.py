@@ -27,7 +27,9 @@ class SlidingWindow:
 
     def wait_time(self, now: float) -> float:
         """Seconds to wait before one more acquisition fits the window (0 when it fits now)."""
-        while self._stamps and self._stamps[0] <= now - self.limit.period:
+        # Compare stamp + period with now (not stamp with now - period) so that a sleep of exactly the
+        # reported wait always lands on or past the window's edge, whatever the float rounding.
+        while self._stamps and self._stamps[0] + self.limit.period <= now:
             self._stamps.popleft()
         if len(self._stamps) < self.limit.count:
             return 0.0
