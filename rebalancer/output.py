@@ -36,7 +36,8 @@ def outcome_line(outcome: OrderOutcome, *, color: bool) -> str:
     if outcome.status in ("rejected", "unknown"):
         code = f"code {outcome.code}: " if outcome.code else ""
         detail = f"  ({code}{outcome.message or 'no reason given'})"
-    text = f"{mark} {outcome.action} {outcome.status:<9} {label:<10} {what}  {ident}{detail}".rstrip()
+    verb = outcome.status if outcome.status in ("placed", "cancelled") else f"{outcome.action} {outcome.status}"
+    text = f"{mark} {verb:<16} {label:<10} {what}  {ident}{detail}".rstrip()
     return _style(text, tint, color)
 
 

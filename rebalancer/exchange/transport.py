@@ -214,7 +214,8 @@ class Transport:
         # Messages name the failure, never the URL: the query string of a read carries api_key and sign.
         kind = type(error).__name__
         if isinstance(error, requests.ConnectTimeout) or _refused(error):
-            return TransientError(f"could not connect ({kind}); nothing was sent", endpoint=endpoint)
+            host = urlsplit(self.base_url).netloc
+            return TransientError(f"could not connect to {host} ({kind}); nothing was sent", endpoint=endpoint)
         lost = (
             requests.Timeout,
             requests.ConnectionError,
