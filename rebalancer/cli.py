@@ -36,7 +36,9 @@ class Cli(click.Group):
                 click.echo(str(problem), err=True)
             ctx.exit(1)
         except RebalancerError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            from rebalancer.logs import redact
+
+            click.echo(f"Error: {redact(str(exc))}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -85,6 +87,11 @@ def main() -> None:
     validate → plan → apply for one pass; run keeps every job reconciled on its schedule.
     Jobs with `exchange.url: sandbox` use the embedded simulated exchange: no keys needed.
     """
+    import logging
+
+    from rebalancer import logs
+
+    logs.setup("text", logging.WARNING)
 
 
 @main.command()
@@ -151,6 +158,7 @@ def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool)
 def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     """One reconcile pass: show the plan, confirm, send it as one batch, and report every order."""
     from rebalancer.connect import open_exchange
+    from rebalancer.lease import job_lease
     from rebalancer.output import execution_text
     from rebalancer.render import render_text
     from rebalancer.runner import run_pass
@@ -163,7 +171,7 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
         click.echo(render_text(plan, color=color))
         return _confirm(plan, yes, "apply this plan")
 
-    with open_exchange(job) as exchange, _store() as store:
+    with open_exchange(job) as exchange, _store() as store, job_lease(store, job.name):
         report = run_pass(job, exchange, store, apply=True, approve=approve, saved_plan=saved)
     if report.result == "no_changes":
         click.echo(render_text(report.plan, color=color))
@@ -183,6 +191,7 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
 def cancel(job_path: str, yes: bool) -> None:
     """Cancel every order the job owns (all open orders of the symbol, or only tracked ones)."""
     from rebalancer.connect import open_exchange
+    from rebalancer.lease import job_lease
     from rebalancer.output import execution_text
     from rebalancer.render import render_text
     from rebalancer.runner import cancel_plan_job, run_pass
@@ -194,7 +203,7 @@ def cancel(job_path: str, yes: bool) -> None:
         click.echo(render_text(plan, color=color))
         return _confirm(plan, yes, "cancel these orders")
 
-    with open_exchange(job) as exchange, _store() as store:
+    with open_exchange(job) as exchange, _store() as store, job_lease(store, job.name):
         report = run_pass(cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve)
     if report.result == "no_changes":
         click.echo("No orders to cancel.")
@@ -236,22 +245,35 @@ def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, w
         supervisor.run()
 
 
-@main.command()
-@click.argument("job_name", metavar="JOB")
-def pause(job_name: str) -> None:
-    """Stop a job's passes in every daemon on this state store (its orders stay as they are)."""
+def _job_name(given: str) -> str:
+    """A job named directly, or by its job file (what plan, apply and cancel take)."""
+    if given.endswith((".yaml", ".yml")) or Path(given).is_file():
+        return _load(given).name
+    return given
+
+
+def _set_paused(given: str, paused: bool) -> None:
+    name = _job_name(given)
     with _store() as store:
-        store.set_paused(job_name, True)
-    click.echo(f"Paused {job_name}.")
+        if not paused and not store.is_paused(name):
+            click.echo(f"{name} is not paused.")
+            return
+        store.set_paused(name, paused)
+    click.echo(f"{'Paused' if paused else 'Resumed'} {name}.")
 
 
 @main.command()
-@click.argument("job_name", metavar="JOB")
-def resume(job_name: str) -> None:
-    """Let a paused job's passes run again."""
-    with _store() as store:
-        store.set_paused(job_name, False)
-    click.echo(f"Resumed {job_name}.")
+@click.argument("job", metavar="JOB")
+def pause(job: str) -> None:
+    """Stop a job's passes in every daemon on this state store (JOB: its name or file; orders stay as they are)."""
+    _set_paused(job, True)
+
+
+@main.command()
+@click.argument("job", metavar="JOB")
+def resume(job: str) -> None:
+    """Let a paused job's passes run again (JOB: its name or file)."""
+    _set_paused(job, False)
 
 
 @main.command()

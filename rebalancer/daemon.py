@@ -68,6 +68,36 @@ def interval_seconds(job: Job) -> float:
     return float(job.schedule.every_seconds) if job.schedule.every_seconds is not None else 60.0
 
 
+class ScheduleBook:
+    """When each job's tick was due, to tell how late passes start. APScheduler hands the due time (``run_times``;
+    one, as late runs are coalesced) only to its executor: ``executor``'s pool notes it before the tick can start.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def lateness(self, job_id: str) -> float | None:
+        """Seconds since ``job_id``'s tick was due (answered once), or None when it was not scheduled."""
+        with self._lock:
+            due = self._due.pop(job_id, None)
+        return None if due is None else max(0.0, (datetime.now(UTC) - due).total_seconds())
+
+    def executor(self, max_workers: int) -> Any:
+        """An APScheduler thread pool that notes every submission's due time in this book."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+
+        due, lock = self._due, self._lock
+
+        class NotingPool(ThreadPoolExecutor):  # type: ignore[misc]
+            def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+                with lock:
+                    due[job.id] = run_times[-1]
+                super().submit_job(job, run_times)
+
+        return NotingPool(max_workers=max_workers)
+
+
 def make_trigger(job: Job) -> Any:
     """The APScheduler trigger of a job's ``schedule``."""
     from apscheduler.triggers.cron import CronTrigger
@@ -94,7 +124,6 @@ class Daemon:
         stop_wait: float = STOP_WAIT_SECONDS,
     ) -> None:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.store = store
@@ -104,8 +133,9 @@ class Daemon:
         self._stop_wait = stop_wait
         self._slots: dict[str, JobSlot] = {}
         self._lock = threading.RLock()
+        self._due = ScheduleBook()
         self._scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=16)},
+            executors={"default": self._due.executor(max_workers=16)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
@@ -187,7 +217,7 @@ class Daemon:
         with slot.running:
             return self._pass(slot)
 
-    def _pass(self, slot: JobSlot) -> PassReport | None:
+    def _pass(self, slot: JobSlot, late_ms: int | None = None) -> PassReport | None:
         job = slot.job
         if job.paused or self.store.is_paused(job.name):
             log.info("pass skipped: job paused", extra={"job": job.name})
@@ -229,10 +259,10 @@ class Daemon:
         finally:
             slot.passes += 1
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
-        self._account(slot, report)
+        self._account(slot, report, late_ms)
         return report
 
-    def _account(self, slot: JobSlot, report: PassReport) -> None:
+    def _account(self, slot: JobSlot, report: PassReport, late_ms: int | None = None) -> None:
         job = slot.job
         execution = report.execution
         placed = execution.count("placed") if execution else 0
@@ -261,6 +291,7 @@ class Daemon:
                 "kept": report.plan.summary.get("keep", 0),
                 "rejected": len(rejected),
                 "duration_ms": report.duration_ms,
+                **({"late_ms": late_ms} if late_ms is not None else {}),
             },
         )
 
@@ -297,12 +328,15 @@ class Daemon:
             slot.running.release()
 
     def _tick(self, name: str) -> None:
+        late = self._due.lateness(name)
+        if late is not None:
+            self.metrics.lateness.labels(name).observe(late)
         with self._lock:
             slot = self._slots.get(name)
         if slot is None or not slot.running.acquire(blocking=False):
             return
         try:
-            self._pass(slot)
+            self._pass(slot, None if late is None else int(late * 1000))
         except Exception:
             log.exception("pass crashed", extra={"job": name})
         finally:

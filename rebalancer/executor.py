@@ -3,7 +3,8 @@
 The exchange's answer is a hint (four documented shapes, ids in no promised order, failures filed under the wrong
 key). What counts is the open-order list read afterwards: a placement is confirmed when a new order with its side,
 price and volume stands on the book (or the answer's id is found filled), a cancel when its id is gone. A batch whose
-answer was lost is never re-sent: sending stops and the read-back decides.
+answer was lost is never re-sent: sending stops and the read-back decides. What the read-back cannot settle for that
+batch stays ``unknown`` (its write may still land after the answer was given up), never ``rejected``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rebalancer.plan import Action, Batch, Plan
 
 READ_BACK_ATTEMPTS = 4
 READ_BACK_BACKOFF_SECONDS = 0.25
+LATE = "answer lost and not on the book yet: the write may still land"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,11 @@ class OrderOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """The result of sending a plan: per-order outcomes, whether the book was read back, and any batch-level error."""
+    """The result of sending a plan: per-order outcomes, whether they are all settled, and any batch-level error.
+
+    ``confirmed`` is True when the book was read back and no outcome is left ``unknown``: only then may the caller
+    treat the placements it did not see as gone for good.
+    """
 
     outcomes: tuple[OrderOutcome, ...]
     confirmed: bool
@@ -79,11 +85,13 @@ def execute(
     failures: dict[str, list[ResultGroup]] = {"place": [], "cancel": []}
     sent: list[Batch] = []
     error: str | None = None
+    lost: Batch | None = None
     for index, batch in enumerate(plan.batches()):
         try:
             answer = exchange.replace(rules, batch.cancel_ids, batch.place)
         except OutcomeUnknown as exc:
             sent.append(batch)
+            lost = batch
             error = f"answer lost, reading the book back: {exc}"
             _notify(on_batch, index, batch, None, str(exc))
             break
@@ -116,8 +124,11 @@ def execute(
             error=f"{error}; {reason}" if error else reason,
             answers=tuple(answers),
         )
-    outcomes = confirm(exchange, rules.symbol, plan, sent, answers, failures, book_before, book_after)
-    return Execution(outcomes=outcomes, confirmed=True, book_after=book_after, error=error, answers=tuple(answers))
+    outcomes = confirm(exchange, rules.symbol, plan, sent, answers, failures, book_before, book_after, lost=lost)
+    settled = not any(o.status == "unknown" for o in outcomes)
+    return Execution(
+        outcomes=outcomes, confirmed=settled, book_after=book_after, error=error, answers=tuple(answers)
+    )
 
 
 def read_back(exchange: Exchange, symbol: str, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Order, ...]:
@@ -144,8 +155,13 @@ def confirm(
     failures: dict[str, list[ResultGroup]],
     book_before: Sequence[Order],
     book_after: Sequence[Order],
+    *,
+    lost: Batch | None = None,
 ) -> tuple[OrderOutcome, ...]:
-    """Decide every sent order's outcome from the book read back, using the answers only to explain failures."""
+    """Decide every sent order's outcome from the book read back, using the answers only to explain failures.
+
+    ``lost`` is the batch whose answer never came: its cancels still open and placements not seen are ``unknown``.
+    """
     open_after = {o.id: o for o in book_after if o.status is not OrderStatus.CANCEL_PENDING}
     before_ids = {o.id for o in book_before}
     cancels = _cancel_actions(plan)
@@ -156,7 +172,9 @@ def confirm(
         for order_id in batch.cancel_ids:
             cancel = cancels[order_id]
             side, price, volume = cancel.side, cancel.price, cancel.volume
-            if order_id in open_after:
+            if order_id in open_after and batch is lost:
+                outcomes.append(OrderOutcome("cancel", side, price, volume, "unknown", order_id, message=LATE))
+            elif order_id in open_after:
                 group = cancel_failure.get(order_id) or _first(failures["cancel"])
                 outcomes.append(
                     OrderOutcome(
@@ -190,6 +208,12 @@ def confirm(
             elif gone.get(key):
                 order = gone[key].pop(0)
                 outcomes.append(_placed(target, order.id))
+            elif batch is lost:
+                outcomes.append(
+                    OrderOutcome(
+                        "place", target.side, target.price, target.volume, "unknown", level=target.level, message=LATE
+                    )
+                )
             else:
                 group = _first(place_failures)
                 outcomes.append(

@@ -132,11 +132,16 @@ class Tolerance:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Guards: at most ``max_orders`` targets, none farther than ``band`` from the reference, optional post-only."""
+    """Guards: at most ``max_orders`` targets, none farther than ``band`` from the reference, optional post-only.
+
+    ``max_jump``: a pass whose reference moved farther than this since the last pass places nothing (the move
+    is suspect until the next pass sees it again); ``None`` turns the check off (``max_jump: 0%`` in the file).
+    """
 
     max_orders: int | None = None
     band: Amount | None = None
     post_only: bool = True
+    max_jump: Amount | None = Amount(Decimal(10), percent=True)
 
 
 @dataclass(frozen=True, slots=True)

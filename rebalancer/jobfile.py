@@ -17,6 +17,7 @@ from typing import Any
 
 from rebalancer.errors import JobFileError, Problem
 from rebalancer.job import (
+    Amount,
     ExchangeConfig,
     FixedOrder,
     Job,
@@ -196,6 +197,12 @@ def _side(spec: dict[str, Any] | None, side: str) -> SideLadder | None:
     )
 
 
+def _max_jump(value: Any) -> Amount | None:
+    """``limits.max_jump``: absent or null takes the schema's default; zero turns the check off (None)."""
+    amount = to_amount(default_of(("limits", "max_jump")) if value is None else value)
+    return None if amount.value == 0 else amount
+
+
 def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") -> Job:
     """The Job of a document that passed every check; keys the file leaves out take the schema's defaults."""
     reference = _get(data, "reference")
@@ -207,6 +214,7 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
     every, cron = schedule.get("every"), schedule.get("cron")
     max_orders = _get(data, "limits", "max_orders") if "max_orders" in data.get("limits", {}) else None
     band = data.get("limits", {}).get("band")
+    max_jump = _max_jump(data.get("limits", {}).get("max_jump"))
     ladder = data.get("ladder", {})
     return Job(
         name=data["name"],
@@ -239,6 +247,7 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             max_orders=None if max_orders is None else int(max_orders),
             band=None if band is None else to_amount(band),
             post_only=bool(_get(data, "limits", "post_only")),
+            max_jump=max_jump,
         ),
         ownership=Ownership(_get(data, "ownership")),
         on_stop=OnStop(_get(data, "on_stop")),

@@ -1,7 +1,8 @@
 """Logging: one line per event, as text or JSON, with every known secret redacted before it is written.
 
-Credentials read from the environment are registered with ``register_secret``; a filter on the root handler
-replaces them in every message and field, so no code path can leak one into a log by accident.
+Credentials read from the environment are registered with ``register_secret``; the formatters of the
+``rebalancer`` logger replace them in every message and field, and the CLI passes its error lines through
+``redact`` too, so no code path can leak one into a log by accident.
 """
 
 from __future__ import annotations

@@ -32,6 +32,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.lateness = Histogram(
+            "rebalancer_pass_lateness_seconds",
+            "How long after its scheduled time a pass started (scheduler and worker-pool delay).",
+            ["job"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.placed = Counter(
             "rebalancer_orders_placed",
             "Orders placed and confirmed on the book.",
@@ -73,6 +80,7 @@ class Metrics:
         """Drop every series of a removed job."""
         for metric in (
             self.pass_duration,
+            self.lateness,
             self.placed,
             self.cancelled,
             self.open_orders,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rebalancer.errors import Problem
 from rebalancer.executor import Execution, OrderOutcome
 from rebalancer.models import format_decimal
-from rebalancer.state import PassRecord
+
+if TYPE_CHECKING:  # the state store pulls in SQLAlchemy: ~170 ms that `validate` does not need
+    from rebalancer.state import PassRecord
 
 _MARKS = {
     "placed": ("+", "green"),
@@ -100,12 +102,12 @@ def history_table(records: Sequence[PassRecord]) -> str:
                 r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 r.job,
                 r.mode,
-                r.result,
-                str(s.get("placed", s.get("place", 0))),
-                str(s.get("cancelled", s.get("cancel", 0))),
+                r.result or "unfinished",
+                str(s.get("placed", 0)),
+                str(s.get("cancelled", 0)),
                 str(s.get("keep", 0)),
                 str(s.get("rejected", 0)),
-                str(r.duration_ms),
+                "" if r.duration_ms is None else str(r.duration_ms),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rebalancer.errors import StateError
+
 STATE_DIR_ENV = "REBALANCER_STATE_DIR"
 STATE_URL_ENV = "REBALANCER_STATE_URL"
 STATE_DB_NAME = "state.db"
@@ -31,8 +33,11 @@ def state_dir() -> Path:
     """The state directory, created with mode 0700 if missing (order history is nobody else's business)."""
     path = _chosen_dir()
     if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        path.chmod(0o700)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o700)
+        except OSError as exc:
+            raise StateError(f"state directory {path}: {exc.strerror or exc}") from None
     return path
 
 

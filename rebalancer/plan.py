@@ -1,6 +1,7 @@
 """The Plan value: what one pass would do, in its final order, with a fingerprint of its inputs.
 
-``compute_plan`` chains ``ladder.build`` → ``diff.reconcile`` → ``funding.fund`` and freezes the result.
+``compute_plan`` chains ``ladder.build`` → ``diff.reconcile`` → ``funding.fund`` and freezes the result; the
+guards of ``rebalancer.guards`` may pause its placements (suspect market data) or hold levels back.
 ``plan`` and ``apply`` both call it; only ``apply`` hands the plan's ``batches()`` to the executor. The JSON
 form is DESIGN.md's "Plan JSON" (format_version "1"), read back by ``Plan.from_json_dict`` for ``apply --plan
 FILE``; the human form lives in ``rebalancer.render``.
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rebalancer import diff, funding, ladder
-from rebalancer.errors import ConfigError
+from rebalancer import diff, funding, guards, ladder
+from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
 
@@ -83,7 +83,12 @@ def order_action(a: Sequence[Action]) -> tuple[Action, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A frozen plan. ``price_places``/``volume_places`` are the symbol's precisions, used to format it."""
+    """A frozen plan. ``price_places``/``volume_places`` are the symbol's precisions, used to format it.
+
+    ``paused`` says why placements are paused (``placements paused: ...``, see ``rebalancer.guards``), else
+    None. ``reference_price`` is the reference the plan hangs from (0 when none could be trusted);
+    ``observed_reference`` is what the market said (None when it could not be read), which the runner records.
+    """
 
     job: str
     symbol: str
@@ -99,6 +104,8 @@ class Plan:
     pending_orders: int = 0
     job_hash: str = ""
     dropped: tuple[ladder.Dropped, ...] = field(default=())
+    paused: str | None = None
+    observed_reference: Decimal | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -180,6 +187,8 @@ class Plan:
             "unowned_orders": self.unowned_orders,
             "pending_orders": self.pending_orders,
             "job_hash": self.job_hash,
+            "paused": self.paused,
+            "observed_reference": None if self.observed_reference is None else format_decimal(self.observed_reference),
             "dropped": [
                 {
                     "level": d.level,
@@ -195,7 +204,9 @@ class Plan:
     @staticmethod
     def from_json_dict(data: Mapping[str, Any]) -> Plan:
         """Read a saved plan (``to_json_dict`` output) back; raises ``ConfigError`` naming what is wrong."""
-        return _from_json(data)
+        from rebalancer.plan_json import plan_from_json  # the reader imports this module
+
+        return plan_from_json(data)
 
 
 def _fmt(value: Decimal, places: int) -> str:
@@ -233,31 +244,60 @@ def _owned(orders: Sequence[Order], owned_ids: frozenset[str] | None) -> list[Or
     return [o for o in orders if owned_ids is None or o.id in owned_ids]
 
 
-def compute_plan(job: Job, snapshot: MarketSnapshot, owned_ids: frozenset[str] | None) -> Plan:
-    """The plan of one pass: ladder (with guards) → diff → funding check → Plan.
+def compute_plan(
+    job: Job,
+    snapshot: MarketSnapshot,
+    owned_ids: frozenset[str] | None,
+    *,
+    previous_reference: Decimal | None = None,
+    held_levels: Mapping[str, str] | None = None,
+) -> Plan:
+    """The plan of one pass: ladder (with guards) → diff → held levels → funding check → Plan.
 
     ``owned_ids`` is the set of order ids the job placed (ownership ``tracked``), or None for every open order
     of the symbol. Unowned orders are invisible to the diff and the funding check; the plan only counts them.
+    ``previous_reference`` (the reference the last pass observed) and ``held_levels`` (level → why it is held
+    back) feed the guards of ``rebalancer.guards``: suspect market data pauses placements, held levels are
+    not placed.
     """
     rules: SymbolRules = snapshot.rules
-    built = ladder.build(job, snapshot)
-    ref = built.reference_price
     owned = _owned(snapshot.open_orders, owned_ids)
+    if guards.places_anything(job):
+        reading = guards.read_reference(job, snapshot.ticker, previous_reference)
+    else:
+        reading = _nothing_to_place(job, snapshot)
+    if reading.trusted is None:
+        built = ladder.Ladder(Decimal(0), ())
+    elif reading.paused is None:
+        built = ladder.build(job, snapshot)
+    else:
+        built = ladder.build(guards.anchored(job, reading.trusted), snapshot)
+    ref = built.reference_price
+    # Paused with no trusted reference: no band to measure, so the diff sees no orders and cancels nothing.
     result = diff.reconcile(
         built.targets,
-        owned,
+        owned if reading.trusted is not None or reading.paused is None else [],
         job.tolerance,
         reference_price=ref,
-        band=job.limits.band,
+        band=job.limits.band if reading.trusted is not None else None,
         over_limit=built.over_limit,
     )
+    warnings = list(built.warnings)
+    if reading.paused is not None:
+        result, left = guards.pause(result)
+        left += [o for o in owned if o.is_open and reading.trusted is None]
+        warnings = [reading.paused, *warnings]
+        warnings += filter(None, [guards.left_alone_warning(left)])
+    else:
+        result, held_warnings = guards.hold(result, held_levels or {})
+        warnings += held_warnings
     funded = funding.fund(result.place, [o for o, _ in result.cancel], snapshot, ref)
     actions = [
         Action("cancel", o.side, o.price, o.remaining, order_id=o.id, reason=reason) for o, reason in result.cancel
     ]
     actions += [Action("place", t.side, t.price, t.volume, level=t.level) for t in funded.placements]
     actions += [Action("keep", o.side, o.price, o.remaining, order_id=o.id, level=t.level) for o, t in result.keep]
-    warnings = list(built.warnings) + list(funded.warnings)
+    warnings += funded.warnings
     if result.pending:
         warnings.append(
             f"{len(result.pending)} order(s) already pending cancellation were left alone: "
@@ -278,104 +318,15 @@ def compute_plan(job: Job, snapshot: MarketSnapshot, owned_ids: frozenset[str] |
         pending_orders=len(result.pending),
         job_hash=job.source_hash,
         dropped=built.dropped + funded.dropped,
+        paused=reading.paused,
+        observed_reference=reading.observed,
     )
 
 
-_DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-
-
-def _bad(where: str, message: str) -> ConfigError:
-    return ConfigError(f"saved plan: {where}: {message}")
-
-
-def _text(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> str | None:
-    value = data.get(key)
-    if optional and (value is None or value == ""):
-        return None
-    if not isinstance(value, str) or not value:
-        raise _bad(f"{where}{key}", "expected a non-empty string")
-    return value
-
-
-def _decimal(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Decimal | None:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not _DECIMAL_TEXT.match(value):
-        raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {value!r}')
-    return Decimal(value)
-
-
-def _places(text: str) -> int:
-    return len(text.partition(".")[2])
-
-
-def _action_from_json(row: Any, where: str) -> Action:
-    if not isinstance(row, Mapping):
-        raise _bad(where, "expected an object")
-    kind = row.get("action")
-    if kind not in ACTIONS:
-        raise _bad(f"{where}.action", f"expected one of {', '.join(ACTIONS)}, got {kind!r}")
-    side = row.get("side")
-    if side not in ("BUY", "SELL"):
-        raise _bad(f"{where}.side", f"expected BUY or SELL, got {side!r}")
-    reason = _text(row, "reason", f"{where}.", optional=kind != "cancel")
-    if kind == "cancel" and reason not in diff.REASONS:
-        raise _bad(f"{where}.reason", f"unknown reason {reason!r}")
-    price = _decimal(row, "price", f"{where}.")
-    volume = _decimal(row, "volume", f"{where}.")
-    assert price is not None and volume is not None
-    if kind == "place" and (price <= 0 or volume <= 0):
-        raise _bad(where, "a placement needs a positive price and volume")
-    order_id = _text(row, "order_id", f"{where}.", optional=kind == "place")
-    level = _text(row, "level", f"{where}.", optional=kind == "cancel")
+def _nothing_to_place(job: Job, snapshot: MarketSnapshot) -> guards.Reading:
+    """A job with no targets (``rebalancer cancel``) cancels everything it owns, whatever the book says."""
     try:
-        return Action(kind, Side(side), price, volume, order_id=order_id, level=level, reason=reason)
-    except ValueError as exc:
-        raise _bad(where, str(exc)) from None
-
-
-def _from_json(data: Mapping[str, Any]) -> Plan:
-    if not isinstance(data, Mapping):
-        raise _bad("top level", "expected a JSON object")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise _bad("format_version", f'expected "{FORMAT_VERSION}", got {data.get("format_version")!r}')
-    fingerprint = _text(data, "fingerprint", "")
-    assert fingerprint is not None
-    if not fingerprint.startswith("sha256:"):
-        raise _bad("fingerprint", 'expected "sha256:..."')
-    rows = data.get("actions")
-    if not isinstance(rows, list):
-        raise _bad("actions", "expected a list")
-    actions = [_action_from_json(row, f"actions[{i}]") for i, row in enumerate(rows)]
-    warnings = data.get("warnings", [])
-    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
-        raise _bad("warnings", "expected a list of strings")
-    counts: dict[str, int] = {}
-    for precision in ("price_precision", "amount_precision", "unowned_orders", "pending_orders"):
-        value = data.get(precision, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise _bad(precision, "expected a non-negative integer")
-        counts[precision] = value
-    texts = [row for row in rows if isinstance(row, Mapping)]
-    price_places = counts["price_precision"] or max((_places(r["price"]) for r in texts), default=0)
-    volume_places = counts["amount_precision"] or max((_places(r["volume"]) for r in texts), default=0)
-    plan = Plan(
-        job=_text(data, "job", "") or "",
-        symbol=_text(data, "symbol", "") or "",
-        reference_price=_decimal(data, "reference_price", "") or Decimal(0),
-        best_bid=_decimal(data, "best_bid", "", optional=True),
-        best_ask=_decimal(data, "best_ask", "", optional=True),
-        fingerprint=fingerprint,
-        actions=order_action(actions),
-        warnings=tuple(warnings),
-        price_places=price_places,
-        volume_places=volume_places,
-        unowned_orders=counts["unowned_orders"],
-        pending_orders=counts["pending_orders"],
-        job_hash=_text(data, "job_hash", "", optional=True) or "",
-    )
-    summary = data.get("summary")
-    if summary is not None and summary != plan.summary:
-        raise _bad("summary", f"{summary!r} does not match the actions ({plan.summary!r})")
-    return plan
+        price = ladder.reference_price(job, snapshot.ticker)
+    except UnsafePlanError:
+        return guards.Reading(None, None)
+    return guards.Reading(price, price)

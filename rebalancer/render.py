@@ -26,11 +26,14 @@ _AT_PRICE = {"cancel": 0, "place": 1, "keep": 2}
 
 
 def summary_line(plan: Plan) -> str:
-    """``Plan: 1 to place, 1 to cancel, 1 unchanged.`` or the no-change sentence."""
+    """``Plan: 1 to place, 1 to cancel, 1 unchanged.`` or the no-change sentence; a paused plan says so."""
     if not plan.has_changes:
+        if plan.paused:
+            return "No changes. Placements are paused; orders are left as they stand."
         return "No changes. Open orders match the target ladder."
     s = plan.summary
-    return f"Plan: {s['place']} to place, {s['cancel']} to cancel, {s['keep']} unchanged."
+    tail = " (placements paused)" if plan.paused else ""
+    return f"Plan: {s['place']} to place, {s['cancel']} to cancel, {s['keep']} unchanged{tail}."
 
 
 def _paint(text: str, code: str, color: bool) -> str:
@@ -62,17 +65,19 @@ def _side_rows(plan: Plan, side: Side) -> list[Action]:
 
 
 def _optional(plan: Plan, value: Decimal | None) -> str:
-    return "none" if value is None else plan.format_price(value)
+    return "none" if not value else plan.format_price(value)
 
 
 def render_text(plan: Plan, *, color: bool) -> str:
     """The plan for a terminal: header, SELL then BUY one line per order, warnings, summary line."""
     lines = [
         _paint(f"Plan for job {plan.job} on {plan.symbol}", _BOLD, color),
-        f"  reference {plan.format_price(plan.reference_price)}   "
+        f"  reference {_optional(plan, plan.reference_price)}   "
         f"best bid {_optional(plan, plan.best_bid)}   "
         f"best ask {_optional(plan, plan.best_ask)}",
     ]
+    if plan.paused:
+        lines.append(_paint(f"  {plan.paused}", _YELLOW + _BOLD, color))
     if plan.unowned_orders:
         lines.append(
             f"  {plan.unowned_orders} open order(s) on the symbol are not this job's and are left alone"
@@ -83,14 +88,15 @@ def render_text(plan: Plan, *, color: bool) -> str:
         rows = _side_rows(plan, side)
         if side is Side.BUY:
             lines.append(
-                _paint(f"  ---- reference {plan.format_price(plan.reference_price)} ----", _DIM, color)
+                _paint(f"  ---- reference {_optional(plan, plan.reference_price)} ----", _DIM, color)
             )
         lines.append(_paint(f"{side.value}", _BOLD, color) + ("" if rows else "  (no orders)"))
         lines.extend(_line(plan, a, name_width, price_width, color) for a in rows)
-    if plan.warnings:
+    warnings = [w for w in plan.warnings if w != plan.paused]  # the paused line is shown under the header
+    if warnings:
         lines.append("")
         lines.append(_paint("Warnings:", _YELLOW, color))
-        lines.extend(_paint(f"  ! {w}", _YELLOW, color) for w in plan.warnings)
+        lines.extend(_paint(f"  ! {w}", _YELLOW, color) for w in warnings)
     lines.append("")
     lines.append(_paint(summary_line(plan), _BOLD, color))
     return "\n".join(lines) + "\n"

@@ -2,6 +2,11 @@
 
 ``plan``, ``apply``, ``cancel``, ``run --once`` and every daemon tick call ``run_pass``; only ``apply=True`` reaches the
 executor, so a dry run cannot send anything by construction.
+
+Before planning, every pass (the dry run too, which records nothing) reads what the guards of ``rebalancer.guards``
+need from the state store: the reference the job's last pass observed and the levels held back after repeated
+rejections. A pass records the reference it *observed* (not the one it trusted), so a genuine move pauses exactly
+one pass; after sending, it counts each rejected placement against its level and clears each placed one.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
@@ -53,30 +58,50 @@ def read_snapshot(exchange: Exchange, symbol: str) -> MarketSnapshot:
     return MarketSnapshot(rules=rules, ticker=ticker, balances=balances, open_orders=orders)
 
 
-def owned_ids(job: Job, store: StateStore, snapshot: MarketSnapshot) -> frozenset[str] | None:
+IN_FLIGHT_GRACE = timedelta(minutes=2)
+CLOCK_SLACK_MS = 60_000  # the exchange clock may differ from ours
+
+
+def owned_ids(
+    job: Job, store: StateStore, snapshot: MarketSnapshot, *, write: bool, now: datetime | None = None
+) -> frozenset[str] | None:
     """The ids the job may touch: None (all) for ``symbol`` ownership, else its tracked ids.
 
     For ``tracked`` jobs this first adopts the orders of a batch that was sent but never confirmed (a crash between
-    sending and reading back) and forgets ids that are no longer open.
+    sending and reading back): open orders that match its placements and were created after it. A record stays open
+    until all its placements are found or a grace period has passed, since a lost write may land late. With
+    ``write=False`` (a dry run) the adoption is computed but nothing is written to the store.
     """
     if job.ownership is Ownership.SYMBOL:
         return None
+    now = now or datetime.now(UTC)
     tracked = set(store.tracked_ids(job.name))
-    open_ids = {o.id for o in snapshot.open_orders}
     for in_flight in store.open_in_flight(job.name):
         wanted = [(p.side, p.price, p.volume) for p in in_flight.placements]
+        since_ms = int(in_flight.created_at.timestamp() * 1000) - CLOCK_SLACK_MS
         adopted = []
-        for order in sorted(snapshot.open_orders, key=lambda o: o.id):
+        for order in sorted(snapshot.open_orders, key=lambda o: _id_key(o.id)):
             key = (order.side, order.price, order.volume)
-            if order.id not in tracked and key in wanted:
+            fresh = order.created_at is None or order.created_at >= since_ms
+            if order.id not in tracked and key in wanted and fresh:
                 wanted.remove(key)
                 tracked.add(order.id)
                 adopted.append(order.id)
-        store.end_in_flight(in_flight.id, adopted)
+        if not write:
+            continue
+        if not wanted or now - in_flight.created_at > IN_FLIGHT_GRACE:
+            store.end_in_flight(in_flight.id, adopted)
+        elif adopted:
+            store.track(job.name, adopted)
+    open_ids = {o.id for o in snapshot.open_orders}
     gone = tracked - open_ids
-    if gone:
+    if gone and write:
         store.untrack(job.name, sorted(gone))
     return frozenset(tracked & open_ids)
+
+
+def _id_key(order_id: str) -> tuple[int, str]:
+    return (int(order_id), "") if order_id.isdigit() else (0, order_id)
 
 
 def run_pass(
@@ -89,30 +114,56 @@ def run_pass(
     approve: Approve | None = None,
     saved_plan: Plan | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PassReport:
     """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
 
     ``approve`` sees the plan before anything is sent and may decline it. A ``saved_plan`` is used instead of a fresh
     one only if the open orders (and job file) still match its fingerprint; otherwise ``UnsafePlanError``.
+    ``wall`` is the clock of the rejection backoff (tests step it instead of waiting).
     """
     mode = mode or ("apply" if apply else "plan")
     started = clock()
     snapshot = read_snapshot(exchange, job.symbol)
-    owned = owned_ids(job, store, snapshot) if apply or job.ownership is Ownership.TRACKED else None
-    plan = compute_plan(job, snapshot, owned)
+    owned = owned_ids(job, store, snapshot, write=apply, now=wall())
+    plan = compute_plan(
+        job,
+        snapshot,
+        owned,
+        previous_reference=store.last_reference(job.name),
+        held_levels=store.held_levels(job.name, wall()),
+    )
     if saved_plan is not None:
-        if saved_plan.fingerprint != orders_fingerprint(job.source_hash, snapshot.open_orders):
-            raise UnsafePlanError(STALE_PLAN)
-        plan = saved_plan
+        plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
     if not apply:
         result = "planned" if plan.has_changes else "no_changes"
         return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started))
     if not plan.has_changes:
         _record_quiet(store, job, mode, plan, _ms(clock() - started))
         return PassReport(job.name, mode, plan, snapshot, None, "no_changes", _ms(clock() - started))
-    if approve is not None and not approve(plan):
-        return PassReport(job.name, mode, plan, snapshot, None, "declined", _ms(clock() - started))
-    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock)
+    if approve is not None:
+        if not approve(plan):
+            return PassReport(job.name, mode, plan, snapshot, None, "declined", _ms(clock() - started))
+        # The user may have looked at the plan for minutes: send it only if the book is still the one it came from.
+        if orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
+            raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
+    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall)
+
+
+def _checked_saved_plan(
+    job: Job, saved: Plan, fresh: Plan, snapshot: MarketSnapshot, owned: frozenset[str] | None
+) -> Plan:
+    """The saved plan, if the book still matches it and it touches only orders this job owns.
+
+    It records the reference observed now, not the one of the saved plan, so the jump guard stays honest.
+    """
+    if saved.fingerprint != orders_fingerprint(job.source_hash, snapshot.open_orders):
+        raise UnsafePlanError(STALE_PLAN)
+    allowed = owned if owned is not None else {o.id for o in snapshot.open_orders}
+    foreign = sorted(set(saved.cancel_ids) - allowed, key=_id_key)
+    if foreign:
+        raise UnsafePlanError(f"saved plan cancels orders this job does not own: {', '.join(foreign)}")
+    return dataclasses.replace(saved, observed_reference=fresh.observed_reference)
 
 
 def _execute_and_record(
@@ -124,6 +175,7 @@ def _execute_and_record(
     snapshot: MarketSnapshot,
     started: float,
     clock: Callable[[], float],
+    wall: Callable[[], datetime],
 ) -> PassReport:
     pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
     in_flight = None
@@ -160,6 +212,7 @@ def _execute_and_record(
         if job.ownership is Ownership.TRACKED:
             store.untrack(job.name, cancelled)
     store.record_results(pass_id, [_order_result(o) for o in execution.outcomes])
+    _record_backoff(store, job.name, execution, wall())
     summary = {
         "place": plan.summary.get("place", 0),
         "cancel": plan.summary.get("cancel", 0),
@@ -181,6 +234,14 @@ def _execute_and_record(
         fingerprint=plan.fingerprint,
     )
     return PassReport(job.name, mode, plan, snapshot, execution, result, duration)
+
+
+def _record_backoff(store: StateStore, job: str, execution: Execution, now: datetime) -> None:
+    """Count rejected placements against their levels; a level that placed starts afresh."""
+    places = [o for o in execution.outcomes if o.action == "place" and o.level]
+    rejected = [(o.level, o.code, o.message) for o in places if o.status == "rejected" and o.level]
+    store.record_rejections(job, rejected, now)
+    store.clear_rejections(job, [o.level for o in places if o.status == "placed" and o.level])
 
 
 def cancel_plan_job(job: Job) -> Job:
@@ -245,7 +306,12 @@ def _order_result(outcome: OrderOutcome) -> OrderResult:
 
 
 def _ref(plan: Plan) -> str | None:
-    return format_decimal(plan.reference_price) if plan.reference_price is not None else None
+    """The reference to record: what the market showed, even when the plan did not trust it (None if unread)."""
+    if plan.observed_reference is not None:
+        return format_decimal(plan.observed_reference)
+    if plan.paused is None and plan.reference_price > 0:  # a saved plan written before observed_reference
+        return format_decimal(plan.reference_price)
+    return None
 
 
 def _ms(seconds: float) -> int:

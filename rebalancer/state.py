@@ -8,7 +8,8 @@ statement.
 It records, per pass, the plan summary, each batch sent (never credentials), each answer and the per-order
 results; for ``ownership: tracked`` the confirmed order ids, plus an "in flight" record written before a batch
 is sent and closed after its read-back, so that a pass after a crash can adopt what the lost batch placed.
-It also holds the per-job pause switch and the per-job lease that keeps two daemons off one job at once.
+It also holds the per-job pause switch, the per-job lease that keeps two daemons off one job at once, and the
+per-level rejection backoff of ``rebalancer.state_guards``.
 All times given and returned are timezone-aware ``datetime`` values (stored as UTC epoch milliseconds).
 """
 
@@ -26,6 +27,7 @@ from rebalancer import state_schema as t
 from rebalancer.models import Side, format_decimal
 from rebalancer.paths import default_url
 from rebalancer.state_db import Database
+from rebalancer.state_guards import GuardState
 from rebalancer.state_records import (
     PASS_RESULTS,
     BatchRecord,
@@ -50,10 +52,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class StateStore:
+class StateStore(GuardState):
     """The state store on a database URL (default ``rebalancer.paths.default_url()``); creates missing tables.
 
-    Use it as a context manager or call ``close``. Database failures raise ``StateError``.
+    Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'
+    methods (last observed reference, per-level rejection backoff) come from ``rebalancer.state_guards``.
     """
 
     def __init__(self, url: str | None = None, *, busy_timeout_ms: int = 10_000) -> None:

@@ -127,3 +127,16 @@ leases = Table(
     Column("acquired_at_ms", BigInteger, nullable=False),
     Column("expires_at_ms", BigInteger, nullable=False),
 )
+
+# Per job and ladder level: consecutive placement rejections with one code, and when to try the level again.
+level_rejections = Table(
+    "level_rejections",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("level", String(64), primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("message", Text),
+    Column("times", Integer, nullable=False),
+    Column("not_before_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)

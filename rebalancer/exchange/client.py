@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from rebalancer.errors import ConfigError, RequestError
+from rebalancer.errors import BadResponse, ConfigError, RequestError
 from rebalancer.exchange.parse import (
     Depth,
     parse_account,
@@ -200,3 +200,24 @@ class OpenApiClient:
     def cancel_all(self, symbol: str) -> None:
         """Cancel every open order of ``symbol`` (``cancel_order_all``, at most 2000 per call server-side)."""
         self.transport.write("cancel_order_all", {"symbol": symbol})
+
+
+    def create_order(self, rules: SymbolRules, target: Target) -> str:
+        """Place one limit order (``create_order``); its id. For exchanges or bots without batch support.
+
+        Decimals are formatted to the symbol's precision like ``mass_place_json`` (never rounded here).
+        """
+        try:
+            price, volume = rules.format_price(target.price), rules.format_volume(target.volume)
+        except ValueError as error:
+            raise RequestError(f"{target.level}: {error}", endpoint="create_order") from None
+        params = {"symbol": rules.symbol, "side": target.side.value, "type": "1", "volume": volume, "price": price}
+        data = self.transport.write("create_order", params)
+        order_id = data.get("order_id") if isinstance(data, dict) else None
+        if isinstance(order_id, bool) or not isinstance(order_id, int | str) or not str(order_id).strip():
+            raise BadResponse("the answer has no order_id", endpoint="create_order")
+        return str(order_id).strip()
+
+    def cancel_order(self, symbol: str, order_id: str) -> None:
+        """Cancel one order by id (``cancel_order``); an order no longer open is ``RejectedError`` (code 22)."""
+        self.transport.write("cancel_order", {"symbol": symbol, "order_id": order_id})

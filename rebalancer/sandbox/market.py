@@ -26,7 +26,8 @@ class SymbolSpec:
 
     ``spread`` is the synthetic best ask minus best bid as a fraction of the mid; ``volatility`` is the
     largest move of one one-second tick as a fraction of the mid (moves are uniform in whole ticks within that
-    range).
+    range). ``drift`` is added to every tick's move as a fraction of the mid (0: a driftless walk; the churn
+    benchmark's trending regime sets it).
     """
 
     symbol: str
@@ -38,6 +39,7 @@ class SymbolSpec:
     start_price: Decimal
     spread: Decimal = Decimal("0.0002")
     volatility: Decimal = Decimal("0.0003")
+    drift: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         if self.start_price <= 0 or self.min_volume <= 0:
@@ -58,8 +60,8 @@ class SymbolSpec:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (Decimals as strings)."""
-        return {
+        """JSON-safe form (Decimals as strings); ``drift`` only when set, so driftless worlds save as before."""
+        d = {
             "symbol": self.symbol,
             "base": self.base,
             "quote": self.quote,
@@ -70,6 +72,9 @@ class SymbolSpec:
             "spread": str(self.spread),
             "volatility": str(self.volatility),
         }
+        if self.drift:
+            d["drift"] = str(self.drift)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SymbolSpec:
@@ -84,6 +89,7 @@ class SymbolSpec:
             start_price=Decimal(str(d["start_price"])),
             spread=Decimal(str(d.get("spread", "0.0002"))),
             volatility=Decimal(str(d.get("volatility", "0.0003"))),
+            drift=Decimal(str(d.get("drift", "0"))),
         )
 
 
@@ -118,9 +124,10 @@ class MarketState:
         return Decimal(1).scaleb(-self.spec.price_precision)
 
     def step(self, rng: random.Random) -> None:
-        """Move the mid a uniform whole number of ticks within the volatility band (never below one tick)."""
+        """Move the mid a uniform whole number of ticks within the volatility band, plus the drift (rounded
+        down to the tick with the rest), never below one tick."""
         reach = max(1, int(self.mid * self.spec.volatility / self.tick))
-        moved = self.mid + rng.randint(-reach, reach) * self.tick
+        moved = self.mid + rng.randint(-reach, reach) * self.tick + self.mid * self.spec.drift
         self.set_mid(max(moved, self.tick))
         self.tick_count += 1
 

@@ -284,6 +284,29 @@ def mass_replace(engine: Engine, params: Mapping[str, str], api_key: str | None,
     return {"mass_place": _shape(places, faults, True), "mass_cancel": _shape(cancels, faults, False)}
 
 
+def create_order(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """POST create_order: place one limit order (``type`` 1); answers ``{"order_id": id}``."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    engine.rules(symbol)
+    side, price, volume = _placement({name: params.get(name) for name in ("side", "type", "price", "volume")})
+    if faults.applies_to("/open/api/create_order") and faults.roll(faults.reject_place):
+        raise Reject(faults.reject_code, "order placement rejected (injected fault)")
+    return {"order_id": engine.place(api_key, symbol, side, price, volume)}
+
+
+def cancel_order(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """POST cancel_order: cancel one open order of the account (``22`` when it is not open)."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    raw_id = required(params, "order_id")
+    if not raw_id.isascii() or not raw_id.isdigit():
+        raise Reject("100004", "order_id must be an integer")
+    engine.rules(symbol)
+    engine.cancel(api_key, symbol, int(raw_id))
+    return {}
+
+
 ROUTES: dict[str, Route] = {
     "/open/api/common/symbols": Route("GET", False, False, symbols),
     "/open/api/get_ticker": Route("GET", False, False, ticker),
@@ -293,5 +316,7 @@ ROUTES: dict[str, Route] = {
     "/open/api/order_info": Route("GET", True, False, order_info),
     "/open/api/cancel_order_all": Route("POST", True, True, cancel_all),
     "/open/api/mass_replaceV2": Route("POST", True, True, mass_replace),
+    "/open/api/create_order": Route("POST", True, True, create_order),
+    "/open/api/cancel_order": Route("POST", True, True, cancel_order),
 }
 """Every /open/api path the sandbox serves, exactly as OPEN_API.md spells them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -187,3 +188,40 @@ def test_an_overrunning_pass_is_never_doubled(tmp_path, sandbox, job_text, wait_
     placed = [o for o in _book(sandbox)]
     assert len(placed) == 6
     assert all(isinstance(o.price, Decimal) for o in placed)
+
+
+class _Lines(logging.Handler):
+    """Collects the structured fields of the daemon's ``pass`` lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "pass":
+            self.passes.append(dict(vars(record)))
+
+
+def test_lateness_against_the_schedule_is_logged_and_observed(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(tmp_path, {"late": job_text("late", every="200ms")})
+    lines = _Lines()
+    logger = logging.getLogger("rebalancer.daemon")
+    logger.addHandler(lines)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+            assert wait_for(lambda: len(lines.passes) >= 4)
+            observed = _sample(daemon, "rebalancer_pass_lateness_seconds_count", job="late")
+            total = _sample(daemon, "rebalancer_pass_lateness_seconds_sum", job="late")
+            direct = daemon.run_pass_now("late")
+            assert direct is not None
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    scheduled = [p for p in lines.passes if "late_ms" in p]
+    assert len(scheduled) >= 4
+    assert all(isinstance(p["late_ms"], int) and 0 <= p["late_ms"] < 5000 for p in scheduled)
+    assert observed >= 4
+    assert 0 <= total < observed * 5
+    assert any("late_ms" not in p for p in lines.passes)  # run_pass_now was not scheduled: no lateness

@@ -21,6 +21,7 @@ SIDE = "ladder:\n  buy:\n    levels: 3\n    first: 1%\n    step: 1%\n    size: 1
 PCT_GE0 = 'expected a percentage like "0.5%" or a number of 0 or more'
 PCT_GT0 = 'expected a percentage like "0.5%" or a number greater than 0'
 POSITIVE = 'expected a number greater than 0 such as "0.01"'
+JUMP = 'expected a percentage like "10%", a number of 0 or more, or null'
 SECRET = "looks like a secret; give the name of an environment variable that holds it"
 HEX_SECRET = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 NO_CREDENTIALS = (
@@ -175,6 +176,14 @@ CASES: list[tuple[str, str, list[str]]] = [
      ['6:12: ownership: expected one of symbol, tracked, got "mine"',
       '7:10: on_stop: expected one of keep, cancel, got "sell"',
       "8:9: paused: expected true or false, got 3"]),
+    ("negative max_jump", H + L + "limits: {max_jump: -1%}\n",
+     [f'6:20: limits.max_jump: {JUMP}, got "-1%"']),
+    ("max_jump not a number", H + L + "limits: {max_jump: lots}\n",
+     [f'6:20: limits.max_jump: {JUMP}, got "lots"']),
+    ("max_jump a boolean", H + L + "limits:\n  max_jump: true\n",
+     [f"7:13: limits.max_jump: {JUMP}, got true"]),
+    ("max_jump a list", H + L + "limits: {max_jump: [10%]}\n",
+     [f"6:20: limits.max_jump: {JUMP}, got a list"]),
 ]  # fmt: skip
 
 

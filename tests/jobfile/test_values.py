@@ -44,6 +44,7 @@ DEFAULTS: list[tuple[tuple[str, ...], type, str, Callable[[Any], Any]]] = [
     (("tolerance", "price"), jobmod.Tolerance, "price", to_amount),
     (("tolerance", "size"), jobmod.Tolerance, "size", to_amount),
     (("limits", "post_only"), jobmod.Limits, "post_only", bool),
+    (("limits", "max_jump"), jobmod.Limits, "max_jump", to_amount),
     (("ladder", "buy", "spacing"), jobmod.SideLadder, "spacing", jobmod.Spacing),
 ]
 

@@ -1,0 +1,400 @@
+"""The daemon at scale: N jobs on one schedule against one sandbox, each in its own process, for a few minutes.
+
+The sandbox is served by a child process (this script with ``--serve``): a real-clock ``Engine`` with one symbol
+and one funded account per job, so that neither the per-key rate limits nor other jobs' orders couple the jobs. The
+sandbox's own rate limits are off unless ``--server-limits``: it limits unsigned reads (the ticker, the symbol list)
+per client address, and every job of one daemon shares that address, so with them on the limit is the server's.
+The daemon is a second child, exactly as in production: ``python -m rebalancer run DIR --log-format json --http
+127.0.0.1:PORT`` with each job's credentials in its own environment variables. Once ``/readyz`` answers (every job
+has made its first pass) a measuring window of ``--seconds`` starts; after it the daemon gets SIGTERM.
+
+From the window: pass latency p50/p95/p99 (``duration_ms`` of the JSON pass lines), lateness against the schedule
+p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, CPU of both processes
+(utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total and per job).
+
+    python bench/daemon_bench.py [--jobs 200] [--seconds 180] [--interval 5] [--levels 5] [--quick] [--out FILE]
+
+The default profile is 200 jobs for 3 minutes; ``--jobs 1000`` is the scale run; ``--quick`` (10 jobs, 10 s, 2 s
+interval) is the CI smoke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+START_PRICE = Decimal(100)
+JOB = """\
+version: 1
+name: {name}
+symbol: {symbol}
+exchange: {{url: "{url}", api_key_env: {key_env}, secret_key_env: {secret_env}}}
+schedule: {{every: {interval}s{jitter}}}
+reference: mid
+ladder:
+  buy: {{levels: {levels}, first: 0.2%, step: 0.1%, size: "1"}}
+  sell: {{levels: {levels}, first: 0.2%, step: 0.1%, size: "1"}}
+tolerance: {{price: 0.05%, size: 10%}}
+ownership: symbol
+on_stop: keep
+"""
+
+
+def credentials(index: int) -> tuple[str, str]:
+    """A deterministic API key and secret for job ``index`` (benchmark accounts protect nothing)."""
+    key = hashlib.sha256(f"bench-key-{index}".encode()).hexdigest()[:32]
+    secret = hashlib.sha256(f"bench-secret-{index}".encode()).hexdigest()[:32]
+    return key, secret
+
+
+def symbol_of(index: int) -> str:
+    """The symbol job ``index`` trades: one per job."""
+    return f"b{index:04d}usdt"
+
+
+def serve(jobs: int, seed: int, server_limits: bool) -> None:
+    """``--serve``: the sandbox with one symbol and one account per job, until SIGTERM; prints its URL first."""
+    from rebalancer.sandbox.engine import Engine
+    from rebalancer.sandbox.faults import Faults
+    from rebalancer.sandbox.market import SymbolSpec
+    from rebalancer.sandbox.server import SandboxServer
+
+    specs = [
+        SymbolSpec(symbol_of(i), f"b{i:04d}", "usdt", 2, 4, Decimal("0.0001"), START_PRICE) for i in range(jobs)
+    ]
+    engine = Engine.create(seed=seed, clock="real", symbols=specs)
+    for i in range(jobs):
+        key, secret = credentials(i)
+        engine.add_account(key, secret, {"usdt": 10**7, f"b{i:04d}": 10**5})
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with SandboxServer(engine, Faults(rate_limits=server_limits)) as server:
+        print(f"url: {server.url}", flush=True)
+        stop.wait()
+
+
+def write_jobs(directory: Path, jobs: int, url: str, interval: int, levels: int, jitter: float) -> dict[str, str]:
+    """One job file per job; returns the environment variables holding their credentials."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = {}
+    for i in range(jobs):
+        key, secret = credentials(i)
+        env[f"BENCH_KEY_{i:04d}"], env[f"BENCH_SECRET_{i:04d}"] = key, secret
+        text = JOB.format(
+            name=f"job{i:04d}",
+            symbol=symbol_of(i),
+            url=url,
+            key_env=f"BENCH_KEY_{i:04d}",
+            secret_env=f"BENCH_SECRET_{i:04d}",
+            interval=interval,
+            jitter=f", jitter: {jitter}s" if jitter else "",
+            levels=levels,
+        )
+        (directory / f"job{i:04d}.yaml").write_text(text)
+    return env
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` so far (/proc/PID/stat fields 14 and 15)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_sandbox(args: argparse.Namespace, log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str]:
+    """The sandbox child and its URL (read from its first line, with a generous bound)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--jobs", str(args.jobs)]
+    command += ["--seed", str(args.seed)] + (["--server-limits"] if args.server_limits else [])
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    found: list[str] = []
+    reader = threading.Thread(target=lambda: found.append(process.stdout.readline().decode()), daemon=True)
+    reader.start()
+    reader.join(120)
+    if not found or not found[0].startswith("url: "):
+        process.kill()
+        raise SystemExit(f"the sandbox did not start: {found}")
+    return process, found[0].removeprefix("url: ").strip()
+
+
+def wait_ready(url: str, daemon: subprocess.Popen[bytes], timeout: float) -> float | None:
+    """Poll ``/readyz`` until every job made its first pass; the seconds it took, None if not within ``timeout``.
+
+    A daemon that cannot keep up never gets there (some job keeps missing its first pass): that is a result to
+    measure, not a reason to give up.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if daemon.poll() is not None:
+            raise SystemExit(f"the daemon exited with {daemon.returncode} before it was ready")
+        try:
+            if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.25)
+    return None
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 120.0) -> int:
+    """SIGTERM, then wait (bounded); a process that does not stop is killed."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(10)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0–100) by the nearest-rank method; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, interval: int) -> dict[str, Any]:
+    """Pass figures of the JSON log lines stamped inside [start, end)."""
+    durations: list[float] = []
+    late: list[float] = []
+    changed = errors = skipped = 0
+    served: set[str] = set()
+    for line in lines:
+        try:
+            record = json.loads(line)
+            stamp = datetime.fromisoformat(record["ts"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not start <= stamp < end:
+            continue
+        message = record.get("msg", "")
+        if message == "pass":
+            durations.append(float(record["duration_ms"]))
+            served.add(str(record.get("job")))
+            if "late_ms" in record:
+                late.append(float(record["late_ms"]))
+            changed += record.get("placed", 0) + record.get("cancelled", 0) > 0
+        elif message in ("pass failed", "pass crashed"):
+            errors += 1
+        elif message.startswith("pass skipped"):
+            skipped += 1
+    window = (end - start).total_seconds()
+
+    def spread(values: list[float], keys: tuple[int, ...]) -> dict[str, float | None]:
+        result: dict[str, float | None] = {f"p{k}": percentile(values, k) for k in keys}
+        result["max"] = max(values) if values else None
+        return result
+
+    return {
+        "passes": len(durations),
+        "due": int(jobs * window / interval),
+        "changed": changed,
+        "errors": errors,
+        "skipped": skipped,
+        "jobs_without_a_pass": jobs - len(served),
+        "duration_ms": spread(durations, (50, 95, 99)),
+        "late_ms": spread(late, (50, 95, 99)),
+    }
+
+
+def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: int) -> str:
+    """Which resource bounds the run, read from the figures (one Python process uses at most one core)."""
+    daemon, sandbox = resources["daemon_cpu_percent_of_one_core"], resources["sandbox_cpu_percent_of_one_core"]
+    behind = stats["passes"] < 0.95 * stats["due"] or (stats["late_ms"]["p99"] or 0) > 500 * interval
+    window = resources["window_s"]
+    rate = f"{stats['passes'] / window:.1f} passes/s made, {stats['due'] / window:.1f} due"
+    if daemon >= 85 or sandbox >= 85:
+        where = "the daemon's CPU (one core under the GIL)" if daemon >= sandbox else "the sandbox's CPU"
+        state = "saturated" if behind else "near"
+        return f"{state}: {where} (daemon {daemon} %, sandbox {sandbox} % of a core; {rate})"
+    if behind:
+        return (
+            f"behind schedule with CPU to spare (daemon {daemon} %, sandbox {sandbox} % of a core; {rate}): "
+            "passes wait for a worker thread while others wait on HTTP"
+        )
+    ms = resources["daemon_cpu_ms_per_pass"]
+    capacity = f"; at {ms} ms CPU per pass one core serves ~{int(1000 / ms)} passes/s" if ms else ""
+    return f"not reached: daemon {daemon} %, sandbox {sandbox} % of one core{capacity}"
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Start both processes, measure the window, stop them, analyse the log."""
+    sandbox_log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed below
+    daemon_log_path = workdir / "daemon.log"
+    daemon_log = open(daemon_log_path, "wb")  # noqa: SIM115 - closed below
+    sandbox, url = start_sandbox(args, sandbox_log)
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        env = write_jobs(workdir / "jobs", args.jobs, url, args.interval, args.levels, args.jitter)
+        http = f"127.0.0.1:{free_port()}"
+        daemon_env = {**os.environ, **env, "REBALANCER_STATE_DIR": str(workdir / "state"), "NO_COLOR": "1"}
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "rebalancer", "run", str(workdir / "jobs"), "--log-format", "json", "--http", http],
+            env=daemon_env,
+            stdout=daemon_log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        ready_s = wait_ready(f"http://{http}", daemon, timeout=max(30.0, args.jobs * 0.1))
+        startup_rss = rss_mib(daemon.pid)
+        time.sleep(args.interval)  # let the start-up burst settle out of the window
+        window_start = datetime.now(UTC)
+        cpu0, sandbox_cpu0, t0 = cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
+        peak_rss = 0.0
+        while time.monotonic() - t0 < args.seconds:
+            peak_rss = max(peak_rss, rss_mib(daemon.pid))
+            time.sleep(min(1.0, args.seconds))
+        window = time.monotonic() - t0
+        cpu, sandbox_cpu = cpu_seconds(daemon.pid) - cpu0, cpu_seconds(sandbox.pid) - sandbox_cpu0
+        end_rss = rss_mib(daemon.pid)
+        peak_rss = max(peak_rss, end_rss)
+        window_end = datetime.now(UTC)
+        metrics_text = requests.get(f"http://{http}/metrics", timeout=10).text
+        stopped = time.monotonic()
+        exit_code = stop(daemon)
+        stop_s = time.monotonic() - stopped
+    finally:
+        if daemon is not None and daemon.poll() is None:
+            daemon.kill()
+        stop(sandbox)
+        sandbox_log.close()
+        daemon_log.close()
+    lines = daemon_log_path.read_text(errors="replace").splitlines()
+    stats = analyse(lines, window_start, window_end, args.jobs, args.interval)
+    resources = {
+        "window_s": round(window, 1),
+        "cores": os.cpu_count(),
+        "daemon_cpu_s": round(cpu, 2),
+        "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
+        "daemon_cpu_ms_per_pass": round(1000 * cpu / stats["passes"], 2) if stats["passes"] else None,
+        "sandbox_cpu_percent_of_one_core": round(100 * sandbox_cpu / window, 1),
+        "daemon_rss_mib_after_start": round(startup_rss, 1),
+        "daemon_rss_mib_peak": round(peak_rss, 1),
+        "daemon_rss_mib_end": round(end_rss, 1),
+        "daemon_rss_kib_per_job": round(1024 * end_rss / args.jobs, 1),
+    }
+    return {
+        "benchmark": "daemon",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "profile": {
+            "jobs": args.jobs,
+            "seconds": args.seconds,
+            "interval_s": args.interval,
+            "levels_per_side": args.levels,
+            "jitter_s": args.jitter,
+            "server_rate_limits": args.server_limits,
+        },
+        "startup": {"ready_after_s": None if ready_s is None else round(ready_s, 1)},
+        "passes": stats,
+        "resources": resources,
+        "lateness_metric_exported": "rebalancer_pass_lateness_seconds_count" in metrics_text,
+        "daemon_exit_code": exit_code,
+        "stop_s": round(stop_s, 1),
+        "limit": limit_verdict(stats, resources, args.interval),
+    }
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The main figures as a Markdown table."""
+    p, r = doc["passes"], doc["resources"]
+    rows = [
+        ("jobs × interval", f"{doc['profile']['jobs']} × {doc['profile']['interval_s']} s, window {r['window_s']} s"),
+        ("passes made / due", f"{p['passes']} / {p['due']} ({p['changed']} changed, {p['errors']} errors)"),
+        ("skipped (reported by the daemon)", str(p["skipped"])),
+        ("jobs without a pass in the window", str(p["jobs_without_a_pass"])),
+        ("pass latency p50 / p95 / p99", " / ".join(str(p["duration_ms"][k]) for k in ("p50", "p95", "p99")) + " ms"),
+        ("lateness p50 / p99 / max", " / ".join(str(p["late_ms"][k]) for k in ("p50", "p99", "max")) + " ms"),
+        ("daemon CPU", f"{r['daemon_cpu_percent_of_one_core']} % of one core ({r['daemon_cpu_ms_per_pass']} ms/pass)"),
+        ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
+        ("daemon RSS end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
+        ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
+        ("ready after start", f"{doc['startup']['ready_after_s']} s; SIGTERM → exit {doc['daemon_exit_code']}"
+         f" in {doc['stop_s']} s"),
+        ("limit", doc["limit"]),
+    ]
+    return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    """Run the benchmark (or serve the sandbox with ``--serve``), print the table, write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=180.0, help="length of the measuring window")
+    parser.add_argument("--interval", type=int, default=5, help="every job's schedule, in seconds")
+    parser.add_argument("--levels", type=int, default=5, help="ladder levels per side")
+    parser.add_argument("--jitter", type=float, default=0.0, help="schedule jitter in seconds (0: none)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--server-limits",
+        action="store_true",
+        help="the sandbox enforces its rate limits (unsigned reads per client address: all jobs share one)",
+    )
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 10 jobs, 10 s, 2 s interval")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--keep", type=Path, default=None, help="keep job files, logs and state in this directory")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.jobs, args.seed, args.server_limits)
+        return None
+    if args.quick:
+        args.jobs, args.seconds, args.interval = 10, 10.0, 2
+    out = args.out or RESULTS_DIR / f"daemon_{args.jobs}.json"
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        doc = run(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
+            doc = run(args, Path(tmp))
+    print(table(doc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+    return doc
+
+
+if __name__ == "__main__":
+    main()

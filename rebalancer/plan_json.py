@@ -1,0 +1,119 @@
+"""Reading a saved plan back: ``Plan.from_json_dict`` for ``apply --plan FILE``.
+
+The document is DESIGN.md's "Plan JSON" (format_version "1") as ``Plan.to_json_dict`` writes it; anything
+else is refused with a ``ConfigError`` naming the key that is wrong, before a single order is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from rebalancer import diff
+from rebalancer.errors import ConfigError
+from rebalancer.models import Side
+from rebalancer.plan import ACTIONS, FORMAT_VERSION, Action, Plan, order_action
+
+_DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def _bad(where: str, message: str) -> ConfigError:
+    return ConfigError(f"saved plan: {where}: {message}")
+
+
+def _text(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> str | None:
+    value = data.get(key)
+    if optional and (value is None or value == ""):
+        return None
+    if not isinstance(value, str) or not value:
+        raise _bad(f"{where}{key}", "expected a non-empty string")
+    return value
+
+
+def _decimal(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Decimal | None:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not _DECIMAL_TEXT.match(value):
+        raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {value!r}')
+    return Decimal(value)
+
+
+def _places(text: str) -> int:
+    return len(text.partition(".")[2])
+
+
+def _action_from_json(row: Any, where: str) -> Action:
+    if not isinstance(row, Mapping):
+        raise _bad(where, "expected an object")
+    kind = row.get("action")
+    if kind not in ACTIONS:
+        raise _bad(f"{where}.action", f"expected one of {', '.join(ACTIONS)}, got {kind!r}")
+    side = row.get("side")
+    if side not in ("BUY", "SELL"):
+        raise _bad(f"{where}.side", f"expected BUY or SELL, got {side!r}")
+    reason = _text(row, "reason", f"{where}.", optional=kind != "cancel")
+    if kind == "cancel" and reason not in diff.REASONS:
+        raise _bad(f"{where}.reason", f"unknown reason {reason!r}")
+    price = _decimal(row, "price", f"{where}.")
+    volume = _decimal(row, "volume", f"{where}.")
+    assert price is not None and volume is not None
+    if kind == "place" and (price <= 0 or volume <= 0):
+        raise _bad(where, "a placement needs a positive price and volume")
+    order_id = _text(row, "order_id", f"{where}.", optional=kind == "place")
+    level = _text(row, "level", f"{where}.", optional=kind == "cancel")
+    try:
+        return Action(kind, Side(side), price, volume, order_id=order_id, level=level, reason=reason)
+    except ValueError as exc:
+        raise _bad(where, str(exc)) from None
+
+
+def plan_from_json(data: Mapping[str, Any]) -> Plan:
+    """The Plan of a saved document; raises ``ConfigError`` naming what is wrong."""
+    if not isinstance(data, Mapping):
+        raise _bad("top level", "expected a JSON object")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise _bad("format_version", f'expected "{FORMAT_VERSION}", got {data.get("format_version")!r}')
+    fingerprint = _text(data, "fingerprint", "")
+    assert fingerprint is not None
+    if not fingerprint.startswith("sha256:"):
+        raise _bad("fingerprint", 'expected "sha256:..."')
+    rows = data.get("actions")
+    if not isinstance(rows, list):
+        raise _bad("actions", "expected a list")
+    actions = [_action_from_json(row, f"actions[{i}]") for i, row in enumerate(rows)]
+    warnings = data.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise _bad("warnings", "expected a list of strings")
+    counts: dict[str, int] = {}
+    for precision in ("price_precision", "amount_precision", "unowned_orders", "pending_orders"):
+        value = data.get(precision, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _bad(precision, "expected a non-negative integer")
+        counts[precision] = value
+    texts = [row for row in rows if isinstance(row, Mapping)]
+    price_places = counts["price_precision"] or max((_places(r["price"]) for r in texts), default=0)
+    volume_places = counts["amount_precision"] or max((_places(r["volume"]) for r in texts), default=0)
+    plan = Plan(
+        job=_text(data, "job", "") or "",
+        symbol=_text(data, "symbol", "") or "",
+        reference_price=_decimal(data, "reference_price", "") or Decimal(0),
+        best_bid=_decimal(data, "best_bid", "", optional=True),
+        best_ask=_decimal(data, "best_ask", "", optional=True),
+        fingerprint=fingerprint,
+        actions=order_action(actions),
+        warnings=tuple(warnings),
+        price_places=price_places,
+        volume_places=volume_places,
+        unowned_orders=counts["unowned_orders"],
+        pending_orders=counts["pending_orders"],
+        job_hash=_text(data, "job_hash", "", optional=True) or "",
+        paused=_text(data, "paused", "", optional=True),
+        observed_reference=_decimal(data, "observed_reference", "", optional=True),
+    )
+    summary = data.get("summary")
+    if summary is not None and summary != plan.summary:
+        raise _bad("summary", f"{summary!r} does not match the actions ({plan.summary!r})")
+    return plan

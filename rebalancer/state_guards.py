@@ -1,0 +1,135 @@
+"""What the pass guards need from the state store: the last observed reference and per-level rejection backoff.
+
+``StateStore`` inherits these methods; they live apart because they serve one idea (``rebalancer.guards``),
+not the store's bookkeeping of passes, ownership and leases.
+
+Backoff, per job and level (``buy[3]``): the first rejection of a placement is retried by the next pass; from
+the second consecutive rejection with the same code the level is held for ``min(cap, base · 2^(n−2))``
+(30 s, 60 s, 120 s … up to 30 min by default). A rejection with another code starts the count again at one, and
+a placement that succeeds clears the level. One job is only ever reconciled by one process at a time (the
+lease), so the read-then-write of ``record_rejections`` happens in one transaction without racing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, select
+
+from rebalancer import state_schema as t
+from rebalancer.state_db import Database
+from rebalancer.state_records import from_ms, to_ms
+
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 30 * 60
+_MESSAGE_CHARS = 200
+_CHUNK = 500
+
+
+def backoff_seconds(count: int, base: int = BACKOFF_BASE_SECONDS, cap: int = BACKOFF_CAP_SECONDS) -> int:
+    """How long a level rejected ``count`` times in a row waits before its next try (0: the next pass)."""
+    if count < 2:
+        return 0
+    return min(cap, base * 2 ** min(count - 2, 40))
+
+
+class GuardState:
+    """The guard methods of ``StateStore`` (which supplies ``_db``)."""
+
+    _db: Database
+
+    def last_reference(self, job: str) -> Decimal | None:
+        """The reference observed by the newest finished pass of ``job`` that could read one, if any.
+
+        Passes that recorded none (a crossed or empty book, a pass that failed before reading the market) are
+        skipped, so a move across them is still compared with the last price the market really showed.
+        """
+        c = t.passes.c
+        query = (
+            select(c.reference_price)
+            .where(c.job == job, c.result.is_not(None), c.reference_price.is_not(None))
+            .order_by(c.started_at_ms.desc(), c.id.desc())
+            .limit(1)
+        )
+        with self._db.tx(write=False) as conn:
+            text = conn.execute(query).scalar()
+        if text is None:
+            return None
+        price = Decimal(text)
+        return price if price.is_finite() and price > 0 else None
+
+    def record_rejections(
+        self,
+        job: str,
+        rejections: Sequence[tuple[str, str | None, str | None]],
+        now: datetime,
+        *,
+        base_seconds: int = BACKOFF_BASE_SECONDS,
+        cap_seconds: int = BACKOFF_CAP_SECONDS,
+    ) -> None:
+        """Count one more rejection for each ``(level, code, message)`` and set when the level may try again."""
+        if not rejections:
+            return
+        now_ms = to_ms(now)
+        latest = {level: (code or "-", (message or "")[:_MESSAGE_CHARS]) for level, code, message in rejections}
+        c = t.level_rejections.c
+        with self._db.tx(write=True) as conn:
+            levels = sorted(latest)
+            before: dict[str, tuple[str, int]] = {}
+            for start in range(0, len(levels), _CHUNK):
+                rows = conn.execute(
+                    select(c.level, c.code, c.times).where(c.job == job, c.level.in_(levels[start : start + _CHUNK]))
+                )
+                before.update({r.level: (r.code, r.times) for r in rows})
+            for level in levels:
+                code, message = latest[level]
+                old_code, old_count = before.get(level, (None, 0))
+                count = old_count + 1 if old_code == code else 1
+                wait_ms = backoff_seconds(count, base_seconds, cap_seconds) * 1000
+                values = {
+                    "job": job,
+                    "level": level,
+                    "code": code,
+                    "message": message,
+                    "times": count,
+                    "not_before_ms": now_ms + wait_ms,
+                    "updated_at_ms": now_ms,
+                }
+                stmt = self._db.upsert(t.level_rejections).values(**values)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[c.job, c.level],
+                    set_={k: v for k, v in values.items() if k not in ("job", "level")},
+                )
+                conn.execute(stmt)
+
+    def held_levels(self, job: str, now: datetime) -> dict[str, str]:
+        """Levels of ``job`` held back at ``now``, each with why: ``until 10:42:05 UTC after 3 rejections (...)``."""
+        c = t.level_rejections.c
+        query = select(t.level_rejections).where(c.job == job, c.times >= 2, c.not_before_ms > to_ms(now))
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(query.order_by(c.level)).all()
+        held = {}
+        for r in rows:
+            until = from_ms(r.not_before_ms).astimezone(UTC).strftime("%H:%M:%S UTC")
+            detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
+            held[r.level] = f"until {until} after {r.times} rejections ({detail})"
+        return held
+
+    def rejection_counts(self, job: str) -> dict[str, tuple[str, int, datetime]]:
+        """Every level of ``job`` with a rejection on record: level → (code, consecutive count, not before)."""
+        c = t.level_rejections.c
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(select(t.level_rejections).where(c.job == job)).all()
+        return {r.level: (r.code, r.times, from_ms(r.not_before_ms)) for r in rows}
+
+    def clear_rejections(self, job: str, levels: Iterable[str]) -> None:
+        """Forget the rejections of ``levels`` (their placement succeeded); unknown levels are ignored."""
+        wanted = sorted(set(levels))
+        c = t.level_rejections.c
+        with self._db.tx(write=True) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                conn.execute(
+                    delete(t.level_rejections).where(c.job == job, c.level.in_(wanted[start : start + _CHUNK]))
+                )

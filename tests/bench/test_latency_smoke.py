@@ -1,0 +1,98 @@
+"""Smoke runs of the latency benchmarks (``--quick`` profiles) as the README runs them: as scripts, in subprocesses.
+
+They prove the scripts still work end to end and write sensible JSON; the figures themselves are not asserted
+against targets (timings on a shared CI machine are not a test).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.daemon_bench import analyse, percentile
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _run(script: str, out: Path, *args: str, timeout: float = 120.0) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "|" in done.stdout  # the table
+    return json.loads(out.read_text())
+
+
+def test_pass_latency_quick_splits_every_pass(tmp_path):
+    doc = _run("pass_latency.py", tmp_path / "pass.json")
+    rows = {(r["ladder_orders"], r["kind"]): r for r in doc["rows"]}
+    assert set(rows) == {(n, k) for n in (20, 200) for k in ("initial", "quiet", "fills", "jump")}
+    for row in rows.values():
+        assert row["http_ms"] > 0 and row["wall_ms"] >= row["http_ms"]
+        assert row["requests"] >= 3  # rules are cached after the first pass: ticker, balances, open orders
+        assert row["parse_ms"] > 0 and row["plan_ms"] > 0
+    assert rows[(200, "initial")]["changes"]["place"] == 200
+    assert rows[(200, "quiet")]["changes"] == {"place": 0, "cancel": 0, "keep": 200}
+    assert rows[(200, "fills")]["changes"]["place"] == 20
+    assert rows[(200, "quiet")]["meets_target"] in (True, False)
+
+
+def test_cli_start_quick_times_both_commands(tmp_path):
+    doc = _run("cli_start.py", tmp_path / "cli.json")
+    assert [r["command"] for r in doc["rows"]] == ["rebalancer --help", "rebalancer validate jobs/"]
+    for row in doc["rows"]:
+        assert row["runs"] == 3 and 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+        assert any(o["module"].startswith("rebalancer") for o in row["import_offenders"])
+    assert doc["interpreter_floor_ms"] > 0
+
+
+def test_daemon_quick_reports_latency_lateness_and_resources(tmp_path):
+    doc = _run("daemon_bench.py", tmp_path / "daemon.json", timeout=180.0)
+    passes, resources = doc["passes"], doc["resources"]
+    assert doc["profile"]["jobs"] == 10
+    assert passes["passes"] > 0 and passes["errors"] == 0
+    assert passes["duration_ms"]["p50"] is not None
+    assert passes["late_ms"]["p50"] is not None  # the daemon logs late_ms on scheduled passes
+    assert doc["lateness_metric_exported"]
+    assert resources["daemon_cpu_s"] >= 0 and resources["daemon_rss_mib_end"] > 0
+    assert doc["daemon_exit_code"] == 0
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([], 50) is None
+    assert percentile([5.0], 99) == 5.0
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+
+
+def test_analyse_counts_only_the_window():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def line(offset: float, msg: str, **fields: object) -> str:
+        stamp = (start + timedelta(seconds=offset)).isoformat(timespec="milliseconds")
+        return json.dumps({"ts": stamp, "msg": msg, **fields})
+
+    lines = [
+        line(-1, "pass", duration_ms=999, late_ms=999, placed=1),  # before the window
+        line(1, "pass", duration_ms=10, late_ms=2, placed=0, cancelled=0),
+        line(2, "pass", duration_ms=30, late_ms=4, placed=2, cancelled=1),
+        line(3, "pass", duration_ms=20),  # a direct pass: no lateness
+        line(4, "pass failed", error="boom"),
+        line(5, "pass skipped: the previous one overran or the daemon was late"),
+        "not json",
+        line(11, "pass", duration_ms=999, late_ms=999),  # after the window
+    ]
+    stats = analyse(lines, start, start + timedelta(seconds=10), jobs=2, interval=5)
+    assert stats["passes"] == 3 and stats["due"] == 4
+    assert stats["changed"] == 1 and stats["errors"] == 1 and stats["skipped"] == 1
+    assert stats["duration_ms"]["p50"] == 20 and stats["duration_ms"]["max"] == 30
+    assert stats["late_ms"]["p50"] == 2 and stats["late_ms"]["max"] == 4
