@@ -15,7 +15,8 @@ STYLES = {"per_order": (0, (4, 2))}
 
 
 def plot(document: dict[str, Any], path: Path) -> None:
-    """Two rows (operations per pass, log scale; mean distance from the levels after the pass, bps) by regime."""
+    """Two rows (operations per pass, log scale, a window without any shown at 0.1; mean distance from the levels
+    after the pass, bps), one column a regime."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,9 +31,10 @@ def plot(document: dict[str, Any], path: Path) -> None:
             run = series["runs"].get(f"{regime}/{policy}")
             if run is None:
                 continue
-            style = {"color": COLORS.get(policy), "linestyle": STYLES.get(policy, "-"), "linewidth": 1.4}
+            dashed = policy in STYLES
+            style = {"color": COLORS.get(policy), "linestyle": STYLES.get(policy, "-"), "zorder": 3 if dashed else 2}
             for row, key in enumerate(("ops", "fid_mean")):
-                points = [(i * window, v) for i, v in enumerate(run[key]) if v is not None]
+                points = [((i + 0.5) * window, v) for i, v in enumerate(run[key]) if v is not None]
                 xs = [x for x, _ in points]
                 ys = [max(v, 0.1) if row == 0 else v for _, v in points]
                 axes[row][col].plot(xs, ys, label=policy, **style)

@@ -252,7 +252,7 @@ def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: in
     if behind:
         return (
             f"behind schedule with CPU to spare (daemon {daemon} %, sandbox {sandbox} % of a core; {rate}): "
-            "passes wait for a worker thread while others wait on HTTP"
+            "the daemon's 16 worker threads are busy waiting (HTTP, the state store's locks), not computing"
         )
     ms = resources["daemon_cpu_ms_per_pass"]
     capacity = f"; at {ms} ms CPU per pass one core serves ~{int(1000 / ms)} passes/s" if ms else ""

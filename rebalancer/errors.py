@@ -118,7 +118,17 @@ class RejectedError(ExchangeError):
 
 
 class OutcomeUnknown(ExchangeError):
-    """A write was sent but its answer was lost: whether it took effect can only be learnt by reading back."""
+    """A write was sent but its answer was lost: whether it took effect can only be learnt by reading back.
+
+    ``may_land_late`` is True when we stopped waiting (a timeout) while the exchange may still be working on the
+    write, so it can take effect after the read-back; an answered failure (5xx) cannot.
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", code: str | None = None, may_land_late: bool = False
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, code=code)
+        self.may_land_late = may_land_late
 
 
 class UnsafePlanError(RebalancerError):

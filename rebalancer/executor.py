@@ -9,8 +9,9 @@ batch stays ``unknown`` (its write may still land after the answer was given up)
 
 from __future__ import annotations
 
+import logging
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,6 +20,8 @@ from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, Reject
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
 from rebalancer.plan import Action, Batch, Plan
+
+log = logging.getLogger(__name__)
 
 READ_BACK_ATTEMPTS = 4
 READ_BACK_BACKOFF_SECONDS = 0.25
@@ -53,6 +56,7 @@ class Execution:
     book_after: tuple[Order, ...] = ()
     error: str | None = None
     answers: tuple[BatchAnswer, ...] = field(default=())
+    may_land_late: bool = False
 
     def count(self, status: str, action: str | None = None) -> int:
         """How many outcomes have ``status`` (and ``action``, if given)."""
@@ -86,17 +90,14 @@ def execute(
     sent: list[Batch] = []
     error: str | None = None
     lost: Batch | None = None
+    may_land_late = False
     for index, batch in enumerate(plan.batches()):
         try:
             answer = exchange.replace(rules, batch.cancel_ids, batch.place)
         except OutcomeUnknown as exc:
             sent.append(batch)
-            lost = batch
+            lost, may_land_late = batch, exc.may_land_late
             error = f"answer lost, reading the book back: {exc}"
-            _notify(on_batch, index, batch, None, str(exc))
-            break
-        except (RateLimited, TransientError) as exc:
-            error = f"batch {index + 1} not sent: {exc}"
             _notify(on_batch, index, batch, None, str(exc))
             break
         except RejectedError as exc:
@@ -106,6 +107,14 @@ def execute(
             failures["cancel"].append(group)
             _notify(on_batch, index, batch, None, str(exc))
             continue
+        except ExchangeError as exc:
+            # Refused before it could apply (transient, rate limit, auth, clock, a bad request): nothing of this
+            # batch happened. With nothing sent at all the pass simply failed; otherwise report what was sent.
+            _notify(on_batch, index, batch, None, str(exc))
+            if not sent:
+                raise
+            error = f"batch {index + 1} not sent: {exc}"
+            break
         sent.append(batch)
         answers.append(answer)
         for kind, group in _failure_groups(answer, batch):
@@ -123,11 +132,17 @@ def execute(
             confirmed=False,
             error=f"{error}; {reason}" if error else reason,
             answers=tuple(answers),
+            may_land_late=may_land_late,
         )
     outcomes = confirm(exchange, rules.symbol, plan, sent, answers, failures, book_before, book_after, lost=lost)
     settled = not any(o.status == "unknown" for o in outcomes)
     return Execution(
-        outcomes=outcomes, confirmed=settled, book_after=book_after, error=error, answers=tuple(answers)
+        outcomes=outcomes,
+        confirmed=settled,
+        book_after=book_after,
+        error=error,
+        answers=tuple(answers),
+        may_land_late=may_land_late and not settled,
     )
 
 
@@ -301,10 +316,10 @@ def _id_key(order_id: str) -> tuple[int, str]:
 
 
 def _notify(hook: BatchHook | None, index: int, batch: Batch, answer: BatchAnswer | None, error: str | None) -> None:
-    if hook is not None:
+    # Recording must never stop a pass between sending a batch and reading the book back.
+    if hook is None:
+        return
+    try:
         hook(index, batch, answer, error)
-
-
-def tally(outcomes: Iterable[OrderOutcome]) -> Counter[str]:
-    """Counts by ``action:status`` (e.g. ``place:placed``), for summaries and metrics."""
-    return Counter(f"{o.action}:{o.status}" for o in outcomes)
+    except Exception:
+        log.exception("could not record batch %d", index + 1)

@@ -5,20 +5,19 @@ Leases live in the state store with an expiry, so a crashed holder frees its job
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rebalancer.errors import StateError
 from rebalancer.state import StateStore
+from rebalancer.state_leases import holder_name
 
 COMMAND_LEASE_SECONDS = 600.0
 
 
 def command_holder() -> str:
     """The lease holder name of this command-line process."""
-    return f"cli:{socket.gethostname()}:{os.getpid()}"
+    return holder_name("cli")
 
 
 @contextmanager
@@ -26,7 +25,7 @@ def job_lease(store: StateStore, job_name: str, holder: str | None = None,
               ttl_seconds: float = COMMAND_LEASE_SECONDS) -> Iterator[str]:
     """Hold ``job_name``'s lease for the block, or raise StateError naming the process that holds it."""
     holder = holder or command_holder()
-    if not store.acquire_lease(job_name, holder, ttl_seconds):
+    if not store.take_over_lease(job_name, holder, ttl_seconds):
         raise StateError(
             f"job {job_name} is being reconciled by {store.lease_holder(job_name)}; "
             f"pause it (rebalancer pause {job_name}) or stop that process first"

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from rebalancer.diff import fits
 from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Execution, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
-from rebalancer.models import BatchAnswer, MarketSnapshot, SymbolRules, format_decimal
+from rebalancer.models import BatchAnswer, MarketSnapshot, Order, SymbolRules, format_decimal
 from rebalancer.plan import Batch, Plan, compute_plan, orders_fingerprint
 from rebalancer.state import OrderResult, StateStore
 
@@ -59,23 +60,31 @@ def read_snapshot(exchange: Exchange, symbol: str) -> MarketSnapshot:
 
 
 IN_FLIGHT_GRACE = timedelta(minutes=2)
+LATE_WRITE_WINDOW = timedelta(minutes=1)
 CLOCK_SLACK_MS = 60_000  # the exchange clock may differ from ours
 
 
-def owned_ids(
-    job: Job, store: StateStore, snapshot: MarketSnapshot, *, write: bool, now: datetime | None = None
-) -> frozenset[str] | None:
-    """The ids the job may touch: None (all) for ``symbol`` ownership, else its tracked ids.
+@dataclass(frozen=True, slots=True)
+class InFlightView:
+    """What open in-flight batches say about the book: our orders found on it, and placements not seen yet."""
 
-    For ``tracked`` jobs this first adopts the orders of a batch that was sent but never confirmed (a crash between
-    sending and reading back): open orders that match its placements and were created after it. A record stays open
-    until all its placements are found or a grace period has passed, since a lost write may land late. With
-    ``write=False`` (a dry run) the adoption is computed but nothing is written to the store.
+    adopted: frozenset[str]
+    pending: tuple[Order, ...]
+
+
+def settle_in_flight(
+    job: Job, store: StateStore, snapshot: MarketSnapshot, *, write: bool, now: datetime
+) -> InFlightView:
+    """Match open in-flight batches (sent, never confirmed) against the book.
+
+    Open orders that match a batch's placements and were created after it are ours. A record stays open until all
+    its placements are found or ``IN_FLIGHT_GRACE`` has passed, since a write whose answer was lost may land late;
+    until then its unseen placements are *pending*, so the pass does not place their levels a second time. With
+    ``write=False`` (a dry run) nothing is written to the store.
     """
-    if job.ownership is Ownership.SYMBOL:
-        return None
-    now = now or datetime.now(UTC)
-    tracked = set(store.tracked_ids(job.name))
+    tracked = store.tracked_ids(job.name)
+    claimed: set[str] = set()
+    pending: list[Order] = []
     for in_flight in store.open_in_flight(job.name):
         wanted = [(p.side, p.price, p.volume) for p in in_flight.placements]
         since_ms = int(in_flight.created_at.timestamp() * 1000) - CLOCK_SLACK_MS
@@ -83,21 +92,56 @@ def owned_ids(
         for order in sorted(snapshot.open_orders, key=lambda o: _id_key(o.id)):
             key = (order.side, order.price, order.volume)
             fresh = order.created_at is None or order.created_at >= since_ms
-            if order.id not in tracked and key in wanted and fresh:
+            if order.id not in tracked and order.id not in claimed and key in wanted and fresh:
                 wanted.remove(key)
-                tracked.add(order.id)
+                claimed.add(order.id)
                 adopted.append(order.id)
-        if not write:
-            continue
-        if not wanted or now - in_flight.created_at > IN_FLIGHT_GRACE:
-            store.end_in_flight(in_flight.id, adopted)
-        elif adopted:
+        expired = now - in_flight.created_at > IN_FLIGHT_GRACE
+        if in_flight.late_until is not None and now < in_flight.late_until:
+            pending += [Order(f"in-flight-{in_flight.id}", side, price, volume) for side, price, volume in wanted]
+        if write and (not wanted or expired):
+            store.end_in_flight(in_flight.id, adopted if job.ownership is Ownership.TRACKED else ())
+        elif write and adopted and job.ownership is Ownership.TRACKED:
             store.track(job.name, adopted)
+    return InFlightView(adopted=frozenset(claimed), pending=tuple(pending))
+
+
+def owned_ids(
+    job: Job, store: StateStore, snapshot: MarketSnapshot, view: InFlightView, *, write: bool
+) -> frozenset[str] | None:
+    """The ids the job may touch: None (all) for ``symbol`` ownership, else its tracked and adopted ids.
+
+    Tracked ids that are no longer open are forgotten (with ``write``).
+    """
+    if job.ownership is Ownership.SYMBOL:
+        return None
+    tracked = set(store.tracked_ids(job.name)) | view.adopted
     open_ids = {o.id for o in snapshot.open_orders}
     gone = tracked - open_ids
     if gone and write:
-        store.untrack(job.name, sorted(gone))
+        store.untrack(job.name, sorted(gone, key=_id_key))
     return frozenset(tracked & open_ids)
+
+
+def without_awaited(plan: Plan, awaited: dict[str, str]) -> Plan:
+    """The plan minus the placements of awaited levels (its cancels stay: the late order replaces them)."""
+    if not awaited:
+        return plan
+    actions = tuple(a for a in plan.actions if not (a.action == "place" and a.level in awaited))
+    notes = tuple(f"{level} not placed again {why}" for level, why in sorted(awaited.items()))
+    return dataclasses.replace(plan, actions=actions, warnings=plan.warnings + notes)
+
+
+def awaited_levels(job: Job, plan: Plan, pending: Sequence[Order]) -> dict[str, str]:
+    """Levels the plan would place that an unseen placement of a lost batch already stands for (within tolerance)."""
+    awaited: dict[str, str] = {}
+    unused = list(pending)
+    for target in plan.placements:
+        match = next((o for o in unused if fits(o, target, job.tolerance)), None)
+        if match is not None:
+            unused.remove(match)
+            awaited[target.level] = "while a batch whose answer was lost may still place it"
+    return awaited
 
 
 def _id_key(order_id: str) -> tuple[int, str]:
@@ -125,14 +169,11 @@ def run_pass(
     mode = mode or ("apply" if apply else "plan")
     started = clock()
     snapshot = read_snapshot(exchange, job.symbol)
-    owned = owned_ids(job, store, snapshot, write=apply, now=wall())
-    plan = compute_plan(
-        job,
-        snapshot,
-        owned,
-        previous_reference=store.last_reference(job.name),
-        held_levels=store.held_levels(job.name, wall()),
-    )
+    view = settle_in_flight(job, store, snapshot, write=apply, now=wall())
+    owned = owned_ids(job, store, snapshot, view, write=apply)
+    previous, held = store.last_reference(job.name), dict(store.held_levels(job.name, wall()))
+    plan = compute_plan(job, snapshot, owned, previous_reference=previous, held_levels=held)
+    plan = without_awaited(plan, awaited_levels(job, plan, view.pending))
     if saved_plan is not None:
         plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
     if not apply:
@@ -179,7 +220,7 @@ def _execute_and_record(
 ) -> PassReport:
     pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
     in_flight = None
-    if job.ownership is Ownership.TRACKED and plan.placements:
+    if plan.placements:
         in_flight = store.begin_in_flight(
             job.name,
             pass_id,
@@ -192,6 +233,8 @@ def _execute_and_record(
     try:
         execution = execute(exchange, snapshot.rules, plan, snapshot.open_orders, on_batch=record)
     except RebalancerError as exc:
+        if in_flight is not None:  # execute raises only when nothing was sent
+            store.end_in_flight(in_flight, ())
         store.finish_pass(
             pass_id,
             result="error",
@@ -204,11 +247,13 @@ def _execute_and_record(
         )
         raise
     result = _result_of(execution)
+    if in_flight is not None and execution.may_land_late:
+        store.mark_in_flight_late(in_flight, wall() + LATE_WRITE_WINDOW)
     if execution.confirmed:
         placed = [o.order_id for o in execution.outcomes if o.status == "placed" and o.order_id]
         cancelled = [o.order_id for o in execution.outcomes if o.status == "cancelled" and o.order_id]
         if in_flight is not None:
-            store.end_in_flight(in_flight, placed)
+            store.end_in_flight(in_flight, placed if job.ownership is Ownership.TRACKED else ())
         if job.ownership is Ownership.TRACKED:
             store.untrack(job.name, cancelled)
     store.record_results(pass_id, [_order_result(o) for o in execution.outcomes])

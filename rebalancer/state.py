@@ -21,13 +21,14 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, delete, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from rebalancer import state_schema as t
 from rebalancer.models import Side, format_decimal
 from rebalancer.paths import default_url
 from rebalancer.state_db import Database
 from rebalancer.state_guards import GuardState
+from rebalancer.state_leases import LeaseState
 from rebalancer.state_records import (
     PASS_RESULTS,
     BatchRecord,
@@ -52,7 +53,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class StateStore(GuardState):
+class StateStore(GuardState, LeaseState):
     """The state store on a database URL (default ``rebalancer.paths.default_url()``); creates missing tables.
 
     Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'
@@ -270,6 +271,13 @@ class StateStore(GuardState):
                 .values(closed_at_ms=to_ms(_now()))
             )
 
+    def mark_in_flight_late(self, in_flight_id: int, until: datetime) -> None:
+        """Note that the record's write timed out and may still land on the book until ``until``."""
+        with self._db.tx(write=True) as conn:
+            conn.execute(
+                update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until))
+            )
+
     def open_in_flight(self, job: str) -> list[InFlight]:
         """In-flight records of ``job`` never closed (their process died mid-batch), oldest first."""
         f, p = t.in_flight.c, t.in_flight_placements.c
@@ -290,7 +298,15 @@ class StateStore(GuardState):
                         Placement(Side(r.side), Decimal(r.price), Decimal(r.volume))
                     )
         return [
-            InFlight(h.id, h.job, h.pass_id, from_ms(h.created_at_ms), tuple(placements[h.id])) for h in heads
+            InFlight(
+                h.id,
+                h.job,
+                h.pass_id,
+                from_ms(h.created_at_ms),
+                tuple(placements[h.id]),
+                None if h.late_until_ms is None else from_ms(h.late_until_ms),
+            )
+            for h in heads
         ]
 
     # Pause switch.
@@ -316,51 +332,6 @@ class StateStore(GuardState):
             return frozenset(conn.execute(select(t.job_flags.c.job).where(t.job_flags.c.paused)).scalars())
 
     # Leases.
-
-    def acquire_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
-        """Take or renew the lease on ``job`` for ``ttl_seconds``; True if ``holder`` now holds it.
-
-        Succeeds when no one holds it, when the last holder let it expire, or when ``holder`` already holds it
-        (which renews it). One conditional upsert, so two processes can never both succeed.
-        """
-        if ttl_seconds <= 0:
-            raise ValueError("a lease needs a positive ttl")
-        if not holder:
-            raise ValueError("a lease needs a holder name")
-        now_ms = to_ms(now or _now())
-        expires_ms = now_ms + int(ttl_seconds * 1000)
-        c = t.leases.c
-        stmt = self._db.upsert(t.leases).values(
-            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.job],
-            set_={
-                "holder": stmt.excluded.holder,
-                # A renewal keeps the original acquisition time.
-                "acquired_at_ms": case(
-                    (c.holder == stmt.excluded.holder, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms
-                ),
-                "expires_at_ms": stmt.excluded.expires_at_ms,
-            },
-            where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
-        ).returning(c.holder)
-        with self._db.tx(write=True) as conn:
-            return conn.execute(stmt).first() is not None
-
-    def release_lease(self, job: str, holder: str) -> bool:
-        """Give up the lease on ``job`` if ``holder`` holds it; True if it did."""
-        with self._db.tx(write=True) as conn:
-            done = conn.execute(delete(t.leases).where(t.leases.c.job == job, t.leases.c.holder == holder))
-            return done.rowcount == 1
-
-    def lease_holder(self, job: str, now: datetime | None = None) -> str | None:
-        """Who holds an unexpired lease on ``job``, if anyone."""
-        c = t.leases.c
-        with self._db.tx(write=False) as conn:
-            return conn.execute(
-                select(c.holder).where(c.job == job, c.expires_at_ms > to_ms(now or _now()))
-            ).scalar()
 
 
 _RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")

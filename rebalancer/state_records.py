@@ -142,6 +142,7 @@ class InFlight:
     pass_id: int | None
     created_at: datetime
     placements: tuple[Placement, ...]
+    late_until: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

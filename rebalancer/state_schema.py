@@ -97,6 +97,8 @@ in_flight = Table(
     Column("pass_id", Integer, ForeignKey("passes.id", ondelete="SET NULL")),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("closed_at_ms", BigInteger),
+    # Until when a write whose answer timed out may still land on the book (None: it cannot land late).
+    Column("late_until_ms", BigInteger),
 )
 
 in_flight_placements = Table(

@@ -224,7 +224,11 @@ class Transport:
         )
         if isinstance(error, lost):
             if write:
-                return OutcomeUnknown(f"answer lost ({kind}); read the open orders back", endpoint=endpoint)
+                return OutcomeUnknown(
+                    f"answer lost ({kind}); read the open orders back",
+                    endpoint=endpoint,
+                    may_land_late=isinstance(error, requests.Timeout),
+                )
             return TransientError(f"answer lost ({kind})", endpoint=endpoint)
         return RequestError(f"request could not be built or sent ({kind})", endpoint=endpoint)
 

@@ -1,0 +1,112 @@
+"""Leases in the state store: which process reconciles a job right now, until when.
+
+``StateStore`` inherits these methods. A holder is named ``HOST:PID:TAG``; a lease expires by itself, and a lease
+whose holder was a process on this host that no longer exists (killed, crashed) can be taken over at once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+from sqlalchemy import case, delete, select, update
+
+from rebalancer import state_schema as t
+from rebalancer.state_db import Database
+from rebalancer.state_records import to_ms
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def holder_name(tag: str) -> str:
+    """A lease holder name for this process: ``HOST:PID:TAG``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{tag}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when ``holder`` names a process of this host that no longer runs (never for other hosts)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class LeaseState:
+    """The lease methods of ``StateStore`` (which supplies ``_db``)."""
+
+    _db: Database
+
+    def acquire_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
+        """Take or renew the lease on ``job`` for ``ttl_seconds``; True if ``holder`` now holds it.
+
+        Succeeds when no one holds it, when the last holder let it expire, or when ``holder`` already holds it
+        (which renews it). One conditional upsert, so two processes can never both succeed.
+        """
+        if ttl_seconds <= 0:
+            raise ValueError("a lease needs a positive ttl")
+        if not holder:
+            raise ValueError("a lease needs a holder name")
+        now_ms = to_ms(now or _now())
+        expires_ms = now_ms + int(ttl_seconds * 1000)
+        c = t.leases.c
+        stmt = self._db.upsert(t.leases).values(
+            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.job],
+            set_={
+                "holder": stmt.excluded.holder,
+                # A renewal keeps the original acquisition time.
+                "acquired_at_ms": case(
+                    (c.holder == stmt.excluded.holder, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms
+                ),
+                "expires_at_ms": stmt.excluded.expires_at_ms,
+            },
+            where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
+        ).returning(c.holder)
+        with self._db.tx(write=True) as conn:
+            return conn.execute(stmt).first() is not None
+
+    def release_lease(self, job: str, holder: str) -> bool:
+        """Give up the lease on ``job`` if ``holder`` holds it; True if it did."""
+        with self._db.tx(write=True) as conn:
+            done = conn.execute(delete(t.leases).where(t.leases.c.job == job, t.leases.c.holder == holder))
+            return done.rowcount == 1
+
+    def lease_holder(self, job: str, now: datetime | None = None) -> str | None:
+        """Who holds an unexpired lease on ``job``, if anyone."""
+        c = t.leases.c
+        with self._db.tx(write=False) as conn:
+            return conn.execute(
+                select(c.holder).where(c.job == job, c.expires_at_ms > to_ms(now or _now()))
+            ).scalar()
+
+    def take_over_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
+        """Take or renew the lease, also taking it from a holder on this host whose process is gone."""
+        if self.acquire_lease(job, holder, ttl_seconds, now):
+            return True
+        current = self.lease_holder(job, now)
+        if current is None or not holder_is_dead(current):
+            return False
+        now_ms = to_ms(now or _now())
+        c = t.leases.c
+        stmt = (
+            update(t.leases)
+            .where(c.job == job, c.holder == current)
+            .values(holder=holder, acquired_at_ms=now_ms, expires_at_ms=now_ms + int(ttl_seconds * 1000))
+        )
+        with self._db.tx(write=True) as conn:
+            return conn.execute(stmt).rowcount == 1
