@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,9 +20,11 @@ from typing import Any
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
+from rebalancer.lease import job_lease
 from rebalancer.metrics import Metrics
 from rebalancer.runner import PassReport, cancel_plan_job, run_pass
 from rebalancer.state import StateStore
+from rebalancer.state_leases import holder_name
 
 log = logging.getLogger("rebalancer.daemon")
 
@@ -51,6 +51,7 @@ class JobSlot:
     not_before: float = 0.0
     passes: int = 0
     running: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
 
 
 def backoff_delay(
@@ -129,7 +130,7 @@ class Daemon:
         self.store = store
         self.metrics = metrics or Metrics()
         self._opener = opener
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self.holder = holder or holder_name(f"{random.getrandbits(32):08x}")
         self._stop_wait = stop_wait
         self._slots: dict[str, JobSlot] = {}
         self._lock = threading.RLock()
@@ -154,7 +155,14 @@ class Daemon:
 
     def start(self, jobs: Sequence[Job]) -> None:
         """Connect every job's exchange (all or nothing), schedule them with a first pass now, start the clock."""
-        slots = [self._open(job) for job in jobs] if jobs else []
+        slots: list[JobSlot] = []
+        try:
+            for job in jobs:
+                slots.append(self._open(job))
+        except BaseException:
+            for slot in slots:
+                self._close(slot)
+            raise
         with self._lock:
             for slot in slots:
                 self._schedule(slot)
@@ -165,12 +173,12 @@ class Daemon:
         wanted = {job.name: job for job in jobs}
         with self._lock:
             current = dict(self._slots)
-        for name, slot in current.items():
-            if name not in wanted:
+        for name, slot in list(current.items()):
+            # A job that now trades another market is a new job: the old one stops as if removed.
+            if name not in wanted or _market(wanted[name]) != _market(slot.job):
                 log.info("job removed", extra={"job": name})
-                self._unschedule(name)
-                self._on_stop(slot)
-                self._close(slot)
+                self._retire(slot, unschedule=True)
+                current.pop(name)
         for name, job in wanted.items():
             old = current.get(name)
             if old is not None and old.job == job:
@@ -183,8 +191,9 @@ class Daemon:
                 )
                 continue
             if old is not None:
+                old.closed = True
                 self._unschedule(name)
-                self._close(old)
+                self._close(old, forget=False)
                 log.info("job changed", extra={"job": name})
             else:
                 log.info("job added", extra={"job": name})
@@ -195,18 +204,37 @@ class Daemon:
         """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        deadline = time.monotonic() + self._stop_wait
         with self._lock:
             slots = list(self._slots.values())
             self._slots.clear()
         for slot in slots:
-            if slot.running.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                slot.running.release()
-            else:
-                log.warning("pass still running at stop; not waiting longer", extra={"job": slot.job.name})
-        for slot in slots:
+            self._retire(slot, unschedule=False)
+
+    def _retire(self, slot: JobSlot, *, unschedule: bool) -> None:
+        """Stop one job for good: no new pass, the running one finished, ``on_stop`` applied, connections closed.
+
+        A job whose ``on_stop`` cancels waits for its running pass however long it takes (a batch sent after the
+        cancel would leave orders behind); others wait ``stop_wait`` and leave a stuck pass to the process exit.
+        """
+        job = slot.job
+        slot.closed = True
+        if unschedule:
+            with self._lock:
+                self._slots.pop(job.name, None)
+            with contextlib.suppress(Exception):
+                self._scheduler.remove_job(job.name)
+        if job.on_stop is OnStop.CANCEL:
+            slot.running.acquire()
+        elif not slot.running.acquire(timeout=self._stop_wait):
+            log.warning("pass still running at stop; not waiting longer", extra={"job": job.name})
+            return
+        try:
             self._on_stop(slot)
             self._close(slot)
+        except Exception:
+            log.exception("stopping the job failed", extra={"job": job.name})
+        finally:
+            slot.running.release()
 
     def run_pass_now(self, name: str) -> PassReport | None:
         """One pass of ``name`` with every daemon rule (pause, backoff, lease, metrics); None when skipped."""
@@ -218,9 +246,19 @@ class Daemon:
             return self._pass(slot)
 
     def _pass(self, slot: JobSlot, late_ms: int | None = None) -> PassReport | None:
+        if slot.closed:
+            return None
+        try:
+            return self._guarded_pass(slot, late_ms)
+        except RebalancerError as exc:
+            self._failed(slot, exc)
+            return None
+
+    def _guarded_pass(self, slot: JobSlot, late_ms: int | None) -> PassReport | None:
         job = slot.job
         if job.paused or self.store.is_paused(job.name):
             log.info("pass skipped: job paused", extra={"job": job.name})
+            self.store.release_lease(job.name, self.holder)
             slot.passes += 1
             return None
         if time.monotonic() < slot.not_before:
@@ -230,7 +268,7 @@ class Daemon:
             )
             return None
         ttl = max(60.0, 3 * interval_seconds(job))
-        if not self.store.acquire_lease(job.name, self.holder, ttl):
+        if not self.store.take_over_lease(job.name, self.holder, ttl):
             holder = self.store.lease_holder(job.name)
             log.warning(
                 "pass skipped: job held by another process", extra={"job": job.name, "holder": holder}
@@ -241,26 +279,24 @@ class Daemon:
         started = time.monotonic()
         try:
             report = run_pass(job, slot.exchange, self.store, apply=True, mode="run")
-        except RebalancerError as exc:
-            slot.failures += 1
-            delay = backoff_delay(slot.failures)
-            slot.not_before = time.monotonic() + delay
-            self.metrics.passes.labels(job.name, "error").inc()
-            log.error(
-                "pass failed",
-                extra={
-                    "job": job.name,
-                    "error": str(exc),
-                    "failures": slot.failures,
-                    "retry_in_s": round(delay, 1),
-                },
-            )
-            return None
         finally:
             slot.passes += 1
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
         self._account(slot, report, late_ms)
         return report
+
+    def _failed(self, slot: JobSlot, exc: BaseException) -> None:
+        """Count a failed pass and back the job off; its next passes are skipped until the delay has passed."""
+        job = slot.job
+        slot.failures += 1
+        delay = backoff_delay(slot.failures)
+        slot.not_before = time.monotonic() + delay
+        self.metrics.passes.labels(job.name, "error").inc()
+        fields = {"job": job.name, "failures": slot.failures, "retry_in_s": round(delay, 1)}
+        if isinstance(exc, RebalancerError):
+            log.error("pass failed", extra={**fields, "error": str(exc)})
+        else:
+            log.error("pass crashed", exc_info=exc, extra=fields)
 
     def _account(self, slot: JobSlot, report: PassReport, late_ms: int | None = None) -> None:
         job = slot.job
@@ -281,19 +317,8 @@ class Daemon:
         else:
             slot.failures = 0
             self.metrics.last_success.labels(job.name).set(time.time())
-        log.info(
-            "pass",
-            extra={
-                "job": job.name,
-                "result": report.result,
-                "placed": placed,
-                "cancelled": cancelled,
-                "kept": report.plan.summary.get("keep", 0),
-                "rejected": len(rejected),
-                "duration_ms": report.duration_ms,
-                **({"late_ms": late_ms} if late_ms is not None else {}),
-            },
-        )
+        fields = pass_fields(report)
+        log.info("pass", extra={**fields, **({"late_ms": late_ms} if late_ms is not None else {})})
 
     def _open(self, job: Job) -> JobSlot:
         closer = contextlib.ExitStack()
@@ -337,8 +362,8 @@ class Daemon:
             return
         try:
             self._pass(slot, None if late is None else int(late * 1000))
-        except Exception:
-            log.exception("pass crashed", extra={"job": name})
+        except Exception as exc:
+            self._failed(slot, exc)
         finally:
             slot.running.release()
 
@@ -353,6 +378,10 @@ class Daemon:
             with contextlib.suppress(RebalancerError):
                 self.store.release_lease(job.name, self.holder)
             return
+        ttl = max(60.0, 3 * interval_seconds(job))
+        if not self.store.take_over_lease(job.name, self.holder, ttl):
+            log.warning("on_stop: job held by another process; its orders are left alone", extra={"job": job.name})
+            return
         try:
             report = run_pass(cancel_plan_job(job), slot.exchange, self.store, apply=True, mode="stop")
             cancelled = report.execution.count("cancelled") if report.execution else 0
@@ -363,10 +392,11 @@ class Daemon:
             with contextlib.suppress(RebalancerError):
                 self.store.release_lease(job.name, self.holder)
 
-    def _close(self, slot: JobSlot) -> None:
+    def _close(self, slot: JobSlot, *, forget: bool = True) -> None:
         with contextlib.suppress(Exception):
             slot.closer.close()
-        self.metrics.forget(slot.job.name)
+        if forget:
+            self.metrics.forget(slot.job.name)
 
 
 def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _default_opener) -> bool:
@@ -377,23 +407,31 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _d
             log.info("pass skipped: job paused", extra={"job": job.name})
             continue
         try:
-            with opener(job) as exchange:
+            with job_lease(store, job.name), opener(job) as exchange:
                 report = run_pass(job, exchange, store, apply=True, mode="once")
         except RebalancerError as exc:
             log.error("pass failed", extra={"job": job.name, "error": str(exc)})
             ok = False
             continue
-        execution = report.execution
-        log.info(
-            "pass",
-            extra={
-                "job": job.name,
-                "result": report.result,
-                "placed": execution.count("placed") if execution else 0,
-                "cancelled": execution.count("cancelled") if execution else 0,
-                "kept": report.plan.summary.get("keep", 0),
-                "duration_ms": report.duration_ms,
-            },
-        )
+        log.info("pass", extra=pass_fields(report))
         ok = ok and not report.failed
     return ok
+
+
+def pass_fields(report: PassReport) -> dict[str, object]:
+    """The fields of a pass's log line: job, result, placed, cancelled, kept, rejected, duration_ms."""
+    execution = report.execution
+    return {
+        "job": report.job,
+        "result": report.result,
+        "placed": execution.count("placed") if execution else 0,
+        "cancelled": execution.count("cancelled") if execution else 0,
+        "kept": report.plan.summary.get("keep", 0),
+        "rejected": len(execution.rejected) if execution else 0,
+        "duration_ms": report.duration_ms,
+    }
+
+
+def _market(job: Job) -> tuple[str, str, str, str]:
+    """What makes a job's orders its own: exchange, account, symbol and ownership."""
+    return (job.exchange.url, job.exchange.api_key_env, job.symbol, job.ownership.value)

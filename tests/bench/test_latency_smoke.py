@@ -91,7 +91,7 @@ def test_analyse_counts_only_the_window():
         "not json",
         line(11, "pass", duration_ms=999, late_ms=999),  # after the window
     ]
-    stats = analyse(lines, start, start + timedelta(seconds=10), jobs=2, interval=5)
+    stats = analyse(lines, start, start + timedelta(seconds=10), jobs=2, period=5)
     assert stats["passes"] == 3 and stats["due"] == 4
     assert stats["changed"] == 1 and stats["errors"] == 1 and stats["skipped"] == 1
     assert stats["duration_ms"]["p50"] == 20 and stats["duration_ms"]["max"] == 30

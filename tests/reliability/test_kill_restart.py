@@ -10,9 +10,9 @@ After every kill (once the sandbox has finished what it was handling) the true b
 targets, no two at one price, and balances add up. After the final restart, with faults off, both jobs converge and
 every open order on the tracked job's symbol is tracked (no leftovers of ours).
 
-A SIGKILLed daemon cannot release its job leases; a restarted one would wait out their time to live (at least 60 s,
-see ``test_a_restarted_daemon_takes_over_the_lease_of_its_dead_predecessor``). Here the test expires the dead
-holder's leases before each restart, the way an operator would. Short profile: 5 kills; ``REBALANCER_LONG=1``: 50.
+A SIGKILLed daemon cannot release its job leases; the restarted one takes them over because their holder's process
+is gone (``test_a_restarted_daemon_takes_over_the_lease_of_its_dead_predecessor``). Short profile: 5 kills;
+``REBALANCER_LONG=1``: 50.
 """
 
 from __future__ import annotations
@@ -22,14 +22,11 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from rebalancer.daemon import Daemon
 from rebalancer.jobfile import load_job
@@ -61,11 +58,6 @@ def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0
 
 def _a_write_was_answered(sandbox: object) -> bool:
     return any(str(e["path"]).endswith("mass_replaceV2") for e in sandbox.server.app.request_log())  # type: ignore[attr-defined]
-
-
-def _expire_leases(state_dir: Path) -> int:
-    with sqlite3.connect(state_dir / "state.db") as db:
-        return db.execute("UPDATE leases SET expires_at_ms = 0").rowcount
 
 
 def _start(folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -121,8 +113,6 @@ def test_sigkill_at_random_points_never_doubles_and_converges(sandbox, tmp_path:
                 problems.append(f"kill {kill} {job.name}: {len(book)} open orders, at most {max_targets(job)} targets")
             problems += [f"kill {kill} {job.name}: {d}" for d in same_price_duplicates(book)]
         problems += [f"kill {kill}: {p}" for p in ledger.check()]
-        if state_dir.joinpath("state.db").exists():
-            _expire_leases(state_dir)
         engine.advance(rng.randint(5, 40))
         book = engine.open_orders(api_key, rng.choice(jobs).symbol)
         if book:
@@ -156,11 +146,6 @@ def test_sigkill_at_random_points_never_doubles_and_converges(sandbox, tmp_path:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon.py/state.py: the lease of a holder on this host whose process is gone is not taken over, so a "
-    "daemon restarted after SIGKILL skips its jobs until the dead holder's lease expires (ttl >= 60 s)",
-)
 def test_a_restarted_daemon_takes_over_the_lease_of_its_dead_predecessor(sandbox, tmp_path: Path) -> None:
     job = load(tmp_path, "kr-lease", sandbox.url, every="1h")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
