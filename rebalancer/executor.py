@@ -206,14 +206,16 @@ def confirm(
             else:
                 outcomes.append(OrderOutcome("cancel", side, price, volume, "cancelled", order_id))
 
+    answered_ids = [oid for a in answers for g in a.place if g.ok for oid in g.order_ids]
+    answered = set(answered_ids)
     new_orders: dict[tuple[Side, Decimal, Decimal], list[Order]] = defaultdict(list)
-    for order in sorted(book_after, key=lambda o: _id_key(o.id)):
+    # Ids the exchange answered for come first: another order of the same shape may be someone else's.
+    for order in sorted(book_after, key=lambda o: (o.id not in answered, _id_key(o.id))):
         if order.id not in before_ids:
             new_orders[(order.side, order.price, order.volume)].append(order)
-    answered_ids = [oid for a in answers for g in a.place if g.ok for oid in g.order_ids]
     unseen_ids = [oid for oid in answered_ids if oid not in open_after and oid not in before_ids]
-    gone = _closed_orders(exchange, symbol, unseen_ids)
-    place_failures = [g for g in failures["place"]]
+    gone, unsettled = _closed_orders(exchange, symbol, unseen_ids)
+    place_failures = failures["place"]
     for batch in sent:
         for target in batch.place:
             key = (target.side, target.price, target.volume)
@@ -223,10 +225,18 @@ def confirm(
             elif gone.get(key):
                 order = gone[key].pop(0)
                 outcomes.append(_placed(target, order.id))
-            elif batch is lost:
+            elif batch is lost or unsettled:
+                unsettled = max(0, unsettled - 1)
+                message = LATE if batch is lost else "answered as placed, but neither on the book nor found"
                 outcomes.append(
                     OrderOutcome(
-                        "place", target.side, target.price, target.volume, "unknown", level=target.level, message=LATE
+                        "place",
+                        target.side,
+                        target.price,
+                        target.volume,
+                        "unknown",
+                        level=target.level,
+                        message=message,
                     )
                 )
             else:
@@ -247,17 +257,26 @@ def confirm(
 
 
 def _closed_orders(
-    exchange: Exchange, symbol: str, order_ids: Iterable[str], limit: int = 50
-) -> dict[tuple[Side, Decimal, Decimal], list[Order]]:
-    """Look up answered ids that are no longer open (filled at once, say), so they count as placed."""
+    exchange: Exchange, symbol: str, order_ids: Sequence[str], limit: int = 50
+) -> tuple[dict[tuple[Side, Decimal, Decimal], list[Order]], int]:
+    """Look up answered ids that are no longer open, and how many of them could not be settled.
+
+    An order that traded (filled at once, or partly before a cancel) really stood: it counts as placed. One that
+    was closed without trading (cancelled at once, abnormal) never stood. One that cannot be looked up is unsettled.
+    """
     found: dict[tuple[Side, Decimal, Decimal], list[Order]] = defaultdict(list)
-    for order_id in list(order_ids)[:limit]:
+    unsettled = max(0, len(order_ids) - limit)
+    for order_id in order_ids[:limit]:
         try:
             order = exchange.order_info(symbol, order_id)
         except ExchangeError:
+            unsettled += 1
             continue
-        found[(order.side, order.price, order.volume)].append(order)
-    return found
+        if order.status is OrderStatus.FILLED or order.deal_volume > 0:
+            found[(order.side, order.price, order.volume)].append(order)
+        elif order.is_open:
+            unsettled += 1
+    return found, unsettled
 
 
 def _failure_groups(answer: BatchAnswer, batch: Batch) -> Iterable[tuple[str, ResultGroup]]:
