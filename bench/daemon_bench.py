@@ -12,7 +12,8 @@ From the window: pass latency p50/p95/p99 (``duration_ms`` of the JSON pass line
 p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, CPU of both processes
 (utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total and per job).
 
-    python bench/daemon_bench.py [--jobs 200] [--seconds 180] [--interval 5] [--levels 5] [--quick] [--out FILE]
+    python bench/daemon_bench.py [--jobs 200] [--seconds 180] [--interval 5] [--levels 5] [--jitter S]
+                                 [--server-limits] [--quick] [--out FILE] [--keep DIR]
 
 The default profile is 200 jobs for 3 minutes; ``--jobs 1000`` is the scale run; ``--quick`` (10 jobs, 10 s, 2 s
 interval) is the CI smoke.
@@ -157,11 +158,8 @@ def start_sandbox(args: argparse.Namespace, log: IO[bytes]) -> tuple[subprocess.
 
 
 def wait_ready(url: str, daemon: subprocess.Popen[bytes], timeout: float) -> float | None:
-    """Poll ``/readyz`` until every job made its first pass; the seconds it took, None if not within ``timeout``.
-
-    A daemon that cannot keep up never gets there (some job keeps missing its first pass): that is a result to
-    measure, not a reason to give up.
-    """
+    """Poll ``/readyz`` until every job made its first pass; the seconds it took, or None if not within ``timeout``
+    (a daemon that cannot keep up never gets there: a result to measure, not a reason to give up)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if daemon.poll() is not None:
@@ -195,8 +193,12 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[int(rank) - 1]
 
 
-def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, interval: int) -> dict[str, Any]:
-    """Pass figures of the JSON log lines stamped inside [start, end)."""
+def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, period: float) -> dict[str, Any]:
+    """Pass figures of the JSON log lines stamped inside [start, end); ``period`` is a job's mean period in seconds.
+
+    APScheduler adds a job's jitter (uniform in [0, jitter]) to each interval, after the previous jittered run:
+    ``every: 5s, jitter: 5s`` comes due every 7.5 s on average, and that is what "due" counts.
+    """
     durations: list[float] = []
     late: list[float] = []
     changed = errors = skipped = 0
@@ -229,7 +231,7 @@ def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, interva
 
     return {
         "passes": len(durations),
-        "due": int(jobs * window / interval),
+        "due": int(jobs * window / period),
         "changed": changed,
         "errors": errors,
         "skipped": skipped,
@@ -302,7 +304,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         sandbox_log.close()
         daemon_log.close()
     lines = daemon_log_path.read_text(errors="replace").splitlines()
-    stats = analyse(lines, window_start, window_end, args.jobs, args.interval)
+    period = args.interval + args.jitter / 2
+    stats = analyse(lines, window_start, window_end, args.jobs, period)
     resources = {
         "window_s": round(window, 1),
         "cores": os.cpu_count(),
@@ -326,6 +329,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "levels_per_side": args.levels,
             "jitter_s": args.jitter,
             "server_rate_limits": args.server_limits,
+            "mean_period_s": period,
         },
         "startup": {"ready_after_s": None if ready_s is None else round(ready_s, 1)},
         "passes": stats,
@@ -334,6 +338,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "daemon_exit_code": exit_code,
         "stop_s": round(stop_s, 1),
         "limit": limit_verdict(stats, resources, args.interval),
+        "window": [window_start.isoformat(), window_end.isoformat()],
     }
 
 
@@ -367,11 +372,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--levels", type=int, default=5, help="ladder levels per side")
     parser.add_argument("--jitter", type=float, default=0.0, help="schedule jitter in seconds (0: none)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--server-limits",
-        action="store_true",
-        help="the sandbox enforces its rate limits (unsigned reads per client address: all jobs share one)",
-    )
+    limits_help = "the sandbox enforces its rate limits (unsigned reads per client address: all jobs share one)"
+    parser.add_argument("--server-limits", action="store_true", help=limits_help)
     parser.add_argument("--quick", action="store_true", help="CI smoke: 10 jobs, 10 s, 2 s interval")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="keep job files, logs and state in this directory")
@@ -383,12 +385,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.quick:
         args.jobs, args.seconds, args.interval = 10, 10.0, 2
     out = args.out or RESULTS_DIR / f"daemon_{args.jobs}.json"
-    if args.keep is not None:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        doc = run(args, args.keep)
-    else:
-        with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
-            doc = run(args, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        doc = run(args, workdir)
     print(table(doc))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -12,9 +12,10 @@ import logging
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rebalancer.errors import RebalancerError
@@ -52,11 +53,10 @@ class JobSlot:
     passes: int = 0
     running: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
+    renew_lease_at: float = 0.0
 
 
-def backoff_delay(
-    failures: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS
-) -> float:
+def backoff_delay(failures: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Seconds to wait after ``failures`` consecutive failed passes: exponential, capped, with ±20 % jitter."""
     if failures <= 0:
         return 0.0
@@ -99,8 +99,12 @@ class ScheduleBook:
         return NotingPool(max_workers=max_workers)
 
 
-def make_trigger(job: Job) -> Any:
-    """The APScheduler trigger of a job's ``schedule``."""
+def make_trigger(job: Job, now: datetime) -> Any:
+    """The APScheduler trigger of a job's ``schedule``.
+
+    Interval jobs are phased by a stable hash of their name across one interval, so that many jobs on one period
+    do not all come due at the same instant (which starves the ones at the back of the queue).
+    """
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -109,7 +113,10 @@ def make_trigger(job: Job) -> Any:
         trigger = CronTrigger.from_crontab(job.schedule.cron, timezone=UTC)
         trigger.jitter = jitter
         return trigger
-    return IntervalTrigger(seconds=interval_seconds(job), jitter=jitter, timezone=UTC)
+    interval = interval_seconds(job)
+    phase = zlib.crc32(job.name.encode()) % 10_000 / 10_000 * interval
+    start = now + timedelta(seconds=phase)
+    return IntervalTrigger(seconds=interval, jitter=jitter, start_date=start, timezone=UTC)
 
 
 class Daemon:
@@ -186,9 +193,7 @@ class Daemon:
             try:
                 slot = self._open(job)
             except RebalancerError as exc:
-                log.error(
-                    "job not (re)loaded, keeping the old version", extra={"job": name, "error": str(exc)}
-                )
+                log.error("job not (re)loaded, keeping the old version", extra={"job": name, "error": str(exc)})
                 continue
             if old is not None:
                 old.closed = True
@@ -259,23 +264,21 @@ class Daemon:
         if job.paused or self.store.is_paused(job.name):
             log.info("pass skipped: job paused", extra={"job": job.name})
             self.store.release_lease(job.name, self.holder)
+            slot.renew_lease_at = 0.0
             slot.passes += 1
             return None
         if time.monotonic() < slot.not_before:
             self.metrics.missed.labels(job.name).inc()
-            log.info(
-                "pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures}
-            )
+            log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
             return None
         ttl = max(60.0, 3 * interval_seconds(job))
-        if not self.store.take_over_lease(job.name, self.holder, ttl):
-            holder = self.store.lease_holder(job.name)
-            log.warning(
-                "pass skipped: job held by another process", extra={"job": job.name, "holder": holder}
-            )
-            self.metrics.passes.labels(job.name, "lease_held").inc()
-            slot.passes += 1
-            return None
+        # Renewing a third into the lease keeps it ours without a database write on every pass.
+        if time.monotonic() >= slot.renew_lease_at:
+            if self.store.take_over_lease(job.name, self.holder, ttl):
+                slot.renew_lease_at = time.monotonic() + ttl / 3
+            else:
+                self._lease_held(slot)
+                return None
         started = time.monotonic()
         try:
             report = run_pass(job, slot.exchange, self.store, apply=True, mode="run")
@@ -284,6 +287,12 @@ class Daemon:
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
         self._account(slot, report, late_ms)
         return report
+
+    def _lease_held(self, slot: JobSlot) -> None:
+        holder = self.store.lease_holder(slot.job.name)
+        log.warning("pass skipped: job held by another process", extra={"job": slot.job.name, "holder": holder})
+        self.metrics.passes.labels(slot.job.name, "lease_held").inc()
+        slot.passes += 1
 
     def _failed(self, slot: JobSlot, exc: BaseException) -> None:
         """Count a failed pass and back the job off; its next passes are skipped until the delay has passed."""
@@ -332,14 +341,16 @@ class Daemon:
     def _schedule(self, slot: JobSlot) -> None:
         name = slot.job.name
         self._slots[name] = slot
-        grace = max(1, int(interval_seconds(slot.job) / 2))
+        # A pass that could not start on time still runs (once: late ones coalesce) within a whole period.
+        grace = max(1, int(interval_seconds(slot.job)))
+        now = datetime.now(UTC)
         self._scheduler.add_job(
             self._tick,
-            make_trigger(slot.job),
+            make_trigger(slot.job, now),
             args=[name],
             id=name,
             name=name,
-            next_run_time=datetime.now(UTC),
+            next_run_time=now,
             misfire_grace_time=grace,
             replace_existing=True,
         )

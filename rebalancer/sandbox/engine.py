@@ -175,12 +175,19 @@ class Engine:
         """Ticker and day figures of ``symbol``; best bid and ask include the accounts' resting orders."""
         with self.lock:
             market = self._market(symbol)
-            bid, ask = market.synthetic_bid(), market.synthetic_ask()
-            for order in self.open_by_symbol[symbol].values():
-                if order.side is Side.BUY:
-                    bid = max(bid, order.price)
-                else:
-                    ask = min(ask, order.price)
+            crowd_bid, crowd_ask = market.synthetic_bid(), market.synthetic_ask()
+            resting = self.open_by_symbol[symbol].values()
+            own_bid = max((o.price for o in resting if o.side is Side.BUY), default=None)
+            own_ask = min((o.price for o in resting if o.side is Side.SELL), default=None)
+            bid = crowd_bid if own_bid is None else max(crowd_bid, own_bid)
+            ask = crowd_ask if own_ask is None else min(crowd_ask, own_ask)
+            # The crowd trades against an order that reaches its side (it fills on the next tick); it never
+            # rests behind it, so its best price sits one tick beyond. Accounts' orders crossing each other stay.
+            tick = market.spec.rules.tick
+            if own_bid is not None and own_bid >= crowd_ask:
+                ask = own_bid + tick if own_ask is None else min(own_ask, own_bid + tick)
+            if own_ask is not None and own_ask <= crowd_bid:
+                bid = own_ask - tick if own_bid is None else max(own_bid, own_ask - tick)
             ticker = Ticker(
                 bid=bid, ask=ask, last=market.mid if market.last is None else market.last, time=self.now_ms()
             )

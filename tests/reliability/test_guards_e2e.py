@@ -2,7 +2,7 @@
 
 * A reference that jumps more than ``max_jump`` pauses the next pass (nothing placed), and the pass after it,
   seeing the same level again, proceeds.
-* A crossed book (another account's bid resting above the best ask) pauses placements, but an order of ours
+* A crossed book (another account's bid resting above its own ask) pauses placements, but an order of ours
   outside the band of the last trusted reference is still cancelled.
 * A level rejected pass after pass is held back from the third pass on (no placement request for it), and is
   tried again once its hold has passed; a success clears it.
@@ -137,7 +137,9 @@ def test_a_crossed_book_pauses_placements_but_still_cancels_outside_the_band(wor
         sandbox.api_key, SYMBOL, Side.SELL, (mid * Decimal("1.5")).quantize(Decimal("0.01")), Decimal("0.01")
     )
     engine.add_account(OTHER_KEY, OTHER_SECRET, {"usdt": 10**9, "btc": 1000})
+    # Two orders of another account crossing each other: the sandbox never matches accounts against each other.
     engine.place(OTHER_KEY, SYMBOL, Side.BUY, (mid * Decimal("1.01")).quantize(Decimal("0.01")), Decimal("0.01"))
+    engine.place(OTHER_KEY, SYMBOL, Side.SELL, (mid * Decimal("1.005")).quantize(Decimal("0.01")), Decimal("0.01"))
     assert engine.ticker(SYMBOL).crossed
 
     paused = one(job, client, store)
