@@ -10,21 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from rebalancer.cli import main
-
-JOB = """\
-version: 1
-name: {name}
-symbol: btcusdt
-exchange: {{url: "{url}"}}
-schedule: {{every: 1s}}
-reference: mid
-ladder:
-  buy: {{levels: {levels}, first: 0.5%, step: 0.25%, size: "0.01"}}
-  sell: {{levels: {levels}, first: 0.5%, step: 0.25%, size: "0.01"}}
-tolerance: {{price: 0.1%, size: 10%}}
-limits: {{max_orders: 200, band: 10%, post_only: true}}
-ownership: {ownership}
-"""
+from tests.jobtext import ladder_job
 
 
 @pytest.fixture
@@ -40,7 +26,7 @@ def write_job(tmp_path: Path, sandbox: object) -> Callable[..., Path]:
         url: str | None = None,
     ) -> Path:
         path = tmp_path / f"{name}.yaml"
-        text = JOB.format(name=name, url=url or sandbox.url, levels=levels, ownership=ownership)  # type: ignore[attr-defined]
+        text = ladder_job(name, url or sandbox.url, levels=levels, ownership=ownership)  # type: ignore[attr-defined]
         path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
         return path
 
@@ -57,9 +43,7 @@ def cli(tmp_path: Path, sandbox: object) -> Callable[..., Result]:
         "NO_COLOR": "1",
     }
 
-    def invoke(
-        *args: str, env_overrides: dict[str, str | None] | None = None, input: str | None = None
-    ) -> Result:
+    def invoke(*args: str, env_overrides: dict[str, str | None] | None = None, input: str | None = None) -> Result:
         runner = CliRunner()
         return runner.invoke(
             main, list(args), env={**env, **(env_overrides or {})}, input=input, catch_exceptions=False

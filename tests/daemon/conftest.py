@@ -12,20 +12,7 @@ from pathlib import Path
 
 import pytest
 
-JOB = """\
-version: 1
-name: {name}
-symbol: {symbol}
-exchange: {{url: "{url}"}}
-schedule: {{every: {every}}}
-reference: mid
-ladder:
-  buy: {{levels: {levels}, first: 0.5%, step: 0.25%, size: "{size}"}}
-  sell: {{levels: {levels}, first: 0.5%, step: 0.25%, size: "{size}"}}
-tolerance: {{price: 0.1%, size: 10%}}
-ownership: {ownership}
-on_stop: {on_stop}
-"""
+from tests.jobtext import ladder_job
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:
@@ -59,15 +46,16 @@ def job_text(sandbox: object) -> Callable[..., str]:
         url: str | None = None,
         size: str = "0.01",
     ) -> str:
-        return JOB.format(
-            name=name,
+        return ladder_job(
+            name,
+            url or sandbox.url,  # type: ignore[attr-defined]
             symbol=symbol,
-            url=url or sandbox.url,
-            every=every,  # type: ignore[attr-defined]
+            every=every,
             levels=levels,
+            size=size,
             ownership=ownership,
             on_stop=on_stop,
-            size=size,
+            limits="{}",
         )
 
     return text

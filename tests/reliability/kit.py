@@ -23,25 +23,11 @@ from rebalancer.models import Balances, Order, Side
 from rebalancer.plan import Plan, compute_plan
 from rebalancer.sandbox.engine import Engine
 from rebalancer.state import StateStore
+from tests.jobtext import ladder_job
 
 LONG = os.environ.get("REBALANCER_LONG", "") not in ("", "0")
 """The long profile (``REBALANCER_LONG=1``): more passes and kills, for a run by hand."""
 
-JOB = """\
-version: 1
-name: {name}
-symbol: {symbol}
-exchange: {{url: "{url}"}}
-schedule: {{every: {every}}}
-reference: mid
-ladder:
-  buy: {{levels: {levels}, first: 0.5%, step: 0.25%, size: "{size}"}}
-  sell: {{levels: {levels}, first: 0.5%, step: 0.25%, size: "{size}"}}
-tolerance: {{price: 0.1%, size: 10%}}
-limits: {{max_orders: 40, band: {band}, post_only: true}}
-ownership: {ownership}
-on_stop: keep
-"""
 
 BAND = Decimal("0.02")
 
@@ -57,8 +43,9 @@ def job_text(
     every: str = "200ms",
 ) -> str:
     """A two-sided ladder job aimed at ``url`` (band 2 %, flat sizes, so two orders at one price are a duplicate)."""
-    return JOB.format(
-        name=name, symbol=symbol, url=url, every=every, levels=levels, size=size, band="2%", ownership=ownership
+    limits = "{max_orders: 40, band: 2%, post_only: true}"
+    return ladder_job(
+        name, url, symbol=symbol, every=every, levels=levels, size=size, ownership=ownership, limits=limits
     )
 
 
