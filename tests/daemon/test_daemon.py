@@ -225,3 +225,16 @@ def test_lateness_against_the_schedule_is_logged_and_observed(tmp_path, sandbox,
     assert observed >= 4
     assert 0 <= total < observed * 5
     assert any("late_ms" not in p for p in lines.passes)  # run_pass_now was not scheduled: no lateness
+
+
+def test_interval_jobs_are_phased_across_their_period(tmp_path, sandbox, job_text):
+    """Many jobs on one period must not all come due at one instant (the ones at the back would starve)."""
+    from datetime import UTC, datetime, timedelta
+
+    from rebalancer.daemon import make_trigger
+
+    jobs = _jobs(tmp_path, {f"j{i}": job_text(f"j{i}", every="10s") for i in range(20)})
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    firsts = {make_trigger(job, now).get_next_fire_time(None, now) for job in jobs}
+    assert len(firsts) >= 15
+    assert all(now <= first < now + timedelta(seconds=10) for first in firsts)
