@@ -212,7 +212,7 @@ def cancel(job_path: str, yes: bool) -> None:
         click.echo("Cancel aborted.")
         return
     assert report.execution is not None
-    click.echo(execution_text(report.execution, color=color))
+    click.echo(execution_text(report.execution, color=color, done="Cancel complete"))
     sys.exit(1 if report.failed else 0)
 
 

@@ -43,14 +43,14 @@ def outcome_line(outcome: OrderOutcome, *, color: bool) -> str:
     return _style(text, tint, color)
 
 
-def execution_text(execution: Execution, *, color: bool) -> str:
+def execution_text(execution: Execution, *, color: bool, done: str = "Apply complete") -> str:
     """Per-order results and a closing line, Terraform style."""
     lines = [outcome_line(o, color=color) for o in execution.outcomes]
     if execution.error:
         lines.append(_style(f"Warning: {execution.error}", "yellow", color))
     placed, cancelled = execution.count("placed"), execution.count("cancelled")
     rejected, unknown = execution.count("rejected"), execution.count("unknown")
-    tail = f"Apply complete: {placed} placed, {cancelled} cancelled, {rejected} rejected"
+    tail = f"{done}: {placed} placed, {cancelled} cancelled, {rejected} rejected"
     if unknown:
         tail += f", {unknown} unconfirmed"
     lines.append(tail + ".")

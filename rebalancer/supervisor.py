@@ -6,6 +6,7 @@ waits for signals and file changes, and stops the daemon cleanly. A second SIGTE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -33,17 +34,17 @@ def load(paths: Sequence[str]) -> list[Job]:
 
 def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
     """Modification times of the job files (and folder listings) behind ``paths``, to notice edits."""
+    from rebalancer.jobfile import expand_paths
+
     seen: dict[str, float] = {}
     for raw in paths:
-        path = Path(raw)
-        candidates = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
-        if path.is_dir():
-            seen[str(path)] = path.stat().st_mtime
-        for file in candidates:
-            try:
-                seen[str(file)] = file.stat().st_mtime
-            except OSError:
-                seen[str(file)] = -1.0
+        with contextlib.suppress(OSError):
+            seen[raw] = Path(raw).stat().st_mtime
+    for file in expand_paths(list(paths))[0]:
+        try:
+            seen[str(file)] = file.stat().st_mtime
+        except OSError:
+            seen[str(file)] = -1.0
     return seen
 
 
@@ -93,8 +94,9 @@ class Supervisor:
 
     def run(self) -> None:
         """Load and start every job, then serve until stopped. Returns after a clean stop."""
-        jobs = load(self.paths)
         mtimes = snapshot_mtimes(self.paths)
+        pending = mtimes
+        jobs = load(self.paths)
         self.daemon.start(jobs)
         if self._http is not None:
             self._http.start()
@@ -103,14 +105,17 @@ class Supervisor:
         try:
             while not self._stop.wait(WATCH_INTERVAL_SECONDS):
                 if self._watch and not self._reload.is_set():
+                    # An edit must hold still for one poll: an editor that saves by renaming, or a checkout,
+                    # briefly removes a file, and a removed job would apply its on_stop (maybe a cancel).
                     current = snapshot_mtimes(self.paths)
-                    if current != mtimes:
-                        mtimes = current
+                    if current != mtimes and current == pending:
                         self._reload.set()
+                    pending = current
                 if self._reload.is_set():
                     self._reload.clear()
-                    self._do_reload()
                     mtimes = snapshot_mtimes(self.paths)
+                    self._do_reload()
+                    pending = mtimes
         finally:
             log.info("stopping: waiting for running passes")
             self.daemon.stop()

@@ -127,7 +127,7 @@ def test_cancel_removes_every_owned_order(cli, write_job, sandbox):
     assert cli("apply", str(job), "--yes").exit_code == 0
     result = cli("cancel", str(job), "--yes")
     assert result.exit_code == 0, result.output
-    assert "8 cancelled" in result.stdout
+    assert "Cancel complete: 0 placed, 8 cancelled, 0 rejected." in result.stdout
     assert sandbox.engine.open_orders(sandbox.api_key, "btcusdt") == ()
 
 
