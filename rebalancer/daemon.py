@@ -12,10 +12,9 @@ import logging
 import random
 import threading
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from rebalancer.errors import RebalancerError
@@ -24,13 +23,12 @@ from rebalancer.job import Job, OnStop
 from rebalancer.lease import job_lease
 from rebalancer.metrics import Metrics
 from rebalancer.runner import PassReport, cancel_plan_job, run_pass
+from rebalancer.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger
 from rebalancer.state import StateStore
 from rebalancer.state_leases import holder_name
 
 log = logging.getLogger("rebalancer.daemon")
 
-BACKOFF_BASE_SECONDS = 2.0
-BACKOFF_CAP_SECONDS = 300.0
 STOP_WAIT_SECONDS = 30.0
 ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 
@@ -54,69 +52,6 @@ class JobSlot:
     running: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
     renew_lease_at: float = 0.0
-
-
-def backoff_delay(failures: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
-    """Seconds to wait after ``failures`` consecutive failed passes: exponential, capped, with ±20 % jitter."""
-    if failures <= 0:
-        return 0.0
-    delay = min(cap, base * 2 ** (failures - 1))
-    return delay * random.uniform(0.8, 1.2)
-
-
-def interval_seconds(job: Job) -> float:
-    """The job's nominal period, for leases and grace times (cron jobs count as one minute)."""
-    return float(job.schedule.every_seconds) if job.schedule.every_seconds is not None else 60.0
-
-
-class ScheduleBook:
-    """When each job's tick was due, to tell how late passes start. APScheduler hands the due time (``run_times``;
-    one, as late runs are coalesced) only to its executor: ``executor``'s pool notes it before the tick can start.
-    """
-
-    def __init__(self) -> None:
-        self._due: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def lateness(self, job_id: str) -> float | None:
-        """Seconds since ``job_id``'s tick was due (answered once), or None when it was not scheduled."""
-        with self._lock:
-            due = self._due.pop(job_id, None)
-        return None if due is None else max(0.0, (datetime.now(UTC) - due).total_seconds())
-
-    def executor(self, max_workers: int) -> Any:
-        """An APScheduler thread pool that notes every submission's due time in this book."""
-        from apscheduler.executors.pool import ThreadPoolExecutor
-
-        due, lock = self._due, self._lock
-
-        class NotingPool(ThreadPoolExecutor):  # type: ignore[misc]
-            def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-                with lock:
-                    due[job.id] = run_times[-1]
-                super().submit_job(job, run_times)
-
-        return NotingPool(max_workers=max_workers)
-
-
-def make_trigger(job: Job, now: datetime) -> Any:
-    """The APScheduler trigger of a job's ``schedule``.
-
-    Interval jobs are phased by a stable hash of their name across one interval, so that many jobs on one period
-    do not all come due at the same instant (which starves the ones at the back of the queue).
-    """
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    jitter = float(job.schedule.jitter_seconds) or None
-    if job.schedule.cron:
-        trigger = CronTrigger.from_crontab(job.schedule.cron, timezone=UTC)
-        trigger.jitter = jitter
-        return trigger
-    interval = interval_seconds(job)
-    phase = zlib.crc32(job.name.encode()) % 10_000 / 10_000 * interval
-    start = now + timedelta(seconds=phase)
-    return IntervalTrigger(seconds=interval, jitter=jitter, start_date=start, timezone=UTC)
 
 
 class Daemon:
