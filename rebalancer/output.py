@@ -57,21 +57,6 @@ def execution_text(execution: Execution, *, color: bool, done: str = "Apply comp
     return "\n".join(lines)
 
 
-def outcome_dict(outcome: OrderOutcome) -> dict[str, Any]:
-    """An outcome as JSON-ready strings."""
-    return {
-        "action": outcome.action,
-        "status": outcome.status,
-        "side": outcome.side.value,
-        "price": format_decimal(outcome.price),
-        "volume": format_decimal(outcome.volume),
-        "order_id": outcome.order_id,
-        "level": outcome.level,
-        "code": outcome.code,
-        "message": outcome.message,
-    }
-
-
 def problems_text(problems: Sequence[Problem]) -> str:
     """Validation problems, one per line in ``file:line:col: key.path: message`` form."""
     return "\n".join(str(p) for p in problems)

@@ -77,14 +77,6 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
 
-    def request_stop(self) -> None:
-        """Ask the main loop to stop cleanly (what SIGTERM does)."""
-        self._stop.set()
-
-    def request_reload(self) -> None:
-        """Ask the main loop to reload the job files (what SIGHUP does)."""
-        self._reload.set()
-
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
         if self._signals > 1:
