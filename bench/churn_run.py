@@ -28,7 +28,7 @@ from typing import Any
 from market_sim import REGIMES, STEP_SECONDS, SYMBOL, World, ladder_job, serve
 from policies import POLICIES, by_rank
 
-from rebalancer import diff, ladder
+from rebalancer.core import diff, ladder
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Target
 from rebalancer.runner import read_snapshot

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain script: run from anywhere
 
-from rebalancer import diff, ladder, plan
+from rebalancer.core import diff, ladder, plan
 from rebalancer.job import Amount, Job, Limits, SideLadder, Tolerance
 from rebalancer.models import (
     Balance,

@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 
 from market_sim import CountingClient
 
-from rebalancer import diff, ladder
+from rebalancer.core import diff, ladder
+from rebalancer.core.plan import compute_plan
 from rebalancer.errors import RejectedError
 from rebalancer.executor import execute
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Side, Target
-from rebalancer.plan import compute_plan
 
 Policy = Callable[[Job, MarketSnapshot, CountingClient], int]
 

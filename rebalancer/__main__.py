@@ -1,5 +1,5 @@
 """``python -m rebalancer``: the same as the ``rebalancer`` command."""
 
-from rebalancer.cli import main
+from rebalancer.cli.commands import main
 
 main()

@@ -112,9 +112,9 @@ class _EmbeddedSandbox:
         self.url = ""
 
     def acquire(self, state_dir: Path | None) -> str:
-        from rebalancer.paths import state_dir as default_state_dir
         from rebalancer.sandbox.faults import Faults
         from rebalancer.sandbox.server import SandboxServer
+        from rebalancer.state.paths import state_dir as default_state_dir
 
         with self._lock:
             if self._users == 0:
@@ -161,9 +161,9 @@ def serve_sandbox(
     """``rebalancer sandbox``: serve the persisted world over HTTP until SIGINT/SIGTERM, saving it as it goes."""
     import signal
 
-    from rebalancer.paths import state_dir
     from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
     from rebalancer.sandbox.server import SandboxServer
+    from rebalancer.state.paths import state_dir
 
     directory = state_dir()
     stop = threading.Event()

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rebalancer.core.plan import Action, Batch, Plan
 from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
-from rebalancer.plan import Action, Batch, Plan
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The Job value: a validated job file, as frozen dataclasses with Decimal fields.
 
-``rebalancer.jobfile`` builds it from YAML; the ladder, the runner and the daemon only ever see this value.
+``rebalancer.jobfile.load`` builds it from YAML; the ladder, the runner and the daemon only ever see this value.
 """
 
 from __future__ import annotations

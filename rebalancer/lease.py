@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rebalancer.errors import StateError
-from rebalancer.state import StateStore
-from rebalancer.state_leases import holder_name
+from rebalancer.state.leases import holder_name
+from rebalancer.state.store import StateStore
 
 COMMAND_LEASE_SECONDS = 600.0
 

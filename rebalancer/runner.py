@@ -3,7 +3,7 @@
 ``plan``, ``apply``, ``cancel``, ``run --once`` and every daemon tick call ``run_pass``; only ``apply=True`` reaches the
 executor, so a dry run cannot send anything by construction.
 
-Before planning, every pass (the dry run too, which records nothing) reads what the guards of ``rebalancer.guards``
+Before planning, every pass (the dry run too, which records nothing) reads what the guards of ``rebalancer.core.guards``
 need from the state store: the reference the job's last pass observed and the levels held back after repeated
 rejections. A pass records the reference it *observed* (not the one it trusted), so a genuine move pauses exactly
 one pass; after sending, it counts each rejected placement against its level and clears each placed one.
@@ -17,14 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rebalancer.diff import fits
+from rebalancer.core.diff import fits
+from rebalancer.core.plan import Batch, Plan, compute_plan, orders_fingerprint
 from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Execution, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.models import BatchAnswer, MarketSnapshot, Order, SymbolRules, format_decimal
-from rebalancer.plan import Batch, Plan, compute_plan, orders_fingerprint
-from rebalancer.state import OrderResult, StateStore
+from rebalancer.state.store import OrderResult, StateStore
 
 STALE_PLAN = "saved plan is stale: open orders changed since it was made"
 

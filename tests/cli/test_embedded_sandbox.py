@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rebalancer import connect
-from rebalancer.cli import main
+from rebalancer.cli.commands import main
 
 JOB = """\
 version: 1

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer import diff
+from rebalancer.core import diff
 from rebalancer.job import Amount, Tolerance
 from rebalancer.models import Order, OrderStatus, Side, Target
 from tests.core.kit import D, order, orders_strategy, pct, target, targets_strategy, tolerances

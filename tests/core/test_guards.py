@@ -1,4 +1,4 @@
-"""Market-data guards and held levels in compute_plan (rebalancer.guards), and the max_jump key of job files."""
+"""Market-data guards and held levels in compute_plan (rebalancer.core.guards), and the max_jump key of job files."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rebalancer.cli.render import render_text, summary_line
+from rebalancer.core.plan import Plan, compute_plan
 from rebalancer.job import Amount, Limits, Reference, ReferenceKind
-from rebalancer.jobfile import load_job
+from rebalancer.jobfile.load import load_job
 from rebalancer.models import Order, Side, Ticker
-from rebalancer.plan import Plan, compute_plan
-from rebalancer.render import render_text, summary_line
 from rebalancer.runner import cancel_plan_job
 from tests.core.kit import D, ab, job, order, pct, side_ladder, snapshot
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer import funding, ladder
+from rebalancer.core import funding, ladder
 from rebalancer.errors import ConfigError, UnsafePlanError
 from rebalancer.job import Amount, FixedOrder, Limits, Reference, ReferenceKind, Spacing
 from rebalancer.models import Balance, Balances, OrderStatus, Side, SymbolRules, Target, Ticker

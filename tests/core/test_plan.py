@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rebalancer.core.plan import Action, Batch, Plan, compute_plan, orders_fingerprint
 from rebalancer.errors import ConfigError
 from rebalancer.job import Limits
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, Target
-from rebalancer.plan import Action, Batch, Plan, compute_plan, orders_fingerprint
 from tests.core.kit import D, job, order, pct, side_ladder, snapshot
 
 B, S = Side.BUY, Side.SELL

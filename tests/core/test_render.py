@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from rebalancer.cli.render import render_text, summary_line
+from rebalancer.core.plan import compute_plan
 from rebalancer.job import Limits
 from rebalancer.models import OrderStatus, Side
-from rebalancer.plan import compute_plan
-from rebalancer.render import render_text, summary_line
 from tests.core.kit import D, job, order, pct, side_ladder, snapshot
 
 B, S = Side.BUY, Side.SELL

@@ -10,11 +10,11 @@ from pathlib import Path
 import requests
 
 from rebalancer.connect import open_exchange
-from rebalancer.daemon import Daemon, run_once
-from rebalancer.jobfile import load_job
-from rebalancer.metrics import HealthServer
-from rebalancer.schedule import backoff_delay
-from rebalancer.state import StateStore
+from rebalancer.daemon.metrics import HealthServer
+from rebalancer.daemon.schedule import backoff_delay
+from rebalancer.daemon.scheduler import Daemon, run_once
+from rebalancer.jobfile.load import load_job
+from rebalancer.state.store import StateStore
 
 
 def _jobs(tmp_path: Path, texts: dict[str, str]) -> list:
@@ -232,7 +232,7 @@ def test_interval_jobs_are_phased_across_their_period(tmp_path, sandbox, job_tex
     """Many jobs on one period must not all come due at one instant (the ones at the back would starve)."""
     from datetime import UTC, datetime, timedelta
 
-    from rebalancer.schedule import make_trigger
+    from rebalancer.daemon.schedule import make_trigger
 
     jobs = _jobs(tmp_path, {f"j{i}": job_text(f"j{i}", every="10s") for i in range(20)})
     now = datetime(2026, 1, 1, tzinfo=UTC)

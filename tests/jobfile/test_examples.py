@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rebalancer.jobfile import check_paths, load_job, load_jobs
+from rebalancer.jobfile.load import check_paths, load_job, load_jobs
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "jobs").glob("*.yaml"))
 

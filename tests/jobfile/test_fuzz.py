@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rebalancer.errors import JobFileError
 from rebalancer.job import Job
-from rebalancer.jobfile import load_job
+from rebalancer.jobfile.load import load_job
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "jobs").glob("*.yaml"))
 KEYS = [

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rebalancer.errors import JobFileError
-from rebalancer.jobfile import check_paths, load_job
+from rebalancer.jobfile.load import check_paths, load_job
 
 ROOT = Path(__file__).resolve().parents[2]
 H = "version: 1\nname: t\nsymbol: btcusdt\n"  # lines 1-3
@@ -228,7 +228,7 @@ def test_a_missing_file_and_a_binary_file_are_problems_not_crashes(tmp_path: Pat
 
 
 def test_importing_the_loader_stays_light() -> None:
-    code = "import sys, rebalancer.jobfile; print(sorted(m for m in ('apscheduler', 'requests', 'sqlalchemy') if m in sys.modules))"
+    code = "import sys, rebalancer.jobfile.load; print(sorted(m for m in ('apscheduler', 'requests', 'sqlalchemy') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.strip() == "[]"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rebalancer.errors import JobFileError
-from rebalancer.jobfile import check_paths, load_jobs
+from rebalancer.jobfile.load import check_paths, load_jobs
 
 JOB = (
     "version: 1\nname: {name}\nsymbol: btcusdt\nownership: tracked\n"
@@ -67,7 +67,7 @@ def test_valid_files_give_an_empty_problem_list(write: Callable[..., Path]) -> N
 
 def test_two_jobs_owning_one_symbol_on_one_account_are_refused(tmp_path):
     """With ownership: symbol each job would cancel the other's orders on every pass."""
-    from rebalancer.jobfile import check_paths
+    from rebalancer.jobfile.load import check_paths
 
     body = (
         "version: 1\nname: {name}\nsymbol: btcusdt\nownership: {ownership}\n"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rebalancer.errors import JobFileError
-from rebalancer.jobfile import check_paths, load_job
-from rebalancer.yamlpos import looks_like_secret
+from rebalancer.jobfile.load import check_paths, load_job
+from rebalancer.jobfile.yamlpos import looks_like_secret
 
 HEADER = "version: 1\nname: t\nsymbol: btcusdt\nladder:\n  buy: {levels: 3, first: 1%, step: 1%, size: 1}\n"
 HEX = st.text(alphabet="0123456789abcdef", min_size=32, max_size=64)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from rebalancer import job as jobmod
-from rebalancer.jobchecks import to_amount, to_seconds
-from rebalancer.jobfile import build_job, load_job
-from rebalancer.jobschema import SCHEMA_PATH, default_of, schema, subschema
+from rebalancer.jobfile.checks import to_amount, to_seconds
+from rebalancer.jobfile.load import build_job, load_job
+from rebalancer.jobfile.schema import SCHEMA_PATH, default_of, schema, subschema
 from rebalancer.models import Side
 
 HEADER = "version: 1\nname: t\nsymbol: btcusdt\n"

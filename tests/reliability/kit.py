@@ -14,15 +14,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from rebalancer.core.plan import Plan, compute_plan
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import Job
-from rebalancer.jobfile import load_job
+from rebalancer.jobfile.load import load_job
 from rebalancer.models import Balances, Order, Side
-from rebalancer.plan import Plan, compute_plan
 from rebalancer.sandbox.engine import Engine
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 from tests.jobtext import ladder_job
 
 LONG = os.environ.get("REBALANCER_LONG", "") not in ("", "0")

@@ -22,10 +22,10 @@ from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import Job
-from rebalancer.jobfile import load_job
+from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
 from rebalancer.runner import PassReport, run_pass
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 
 SYMBOL = "btcusdt"
 JOB = """\
@@ -189,6 +189,6 @@ def test_a_level_rejected_pass_after_pass_is_held_back_then_retried(world: Any, 
 
 
 def render_words(report: PassReport) -> str:
-    from rebalancer.render import render_text
+    from rebalancer.cli.render import render_text
 
     return render_text(report.plan, color=False)

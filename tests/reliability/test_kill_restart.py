@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rebalancer.daemon import Daemon
-from rebalancer.jobfile import load_job
-from rebalancer.state import StateStore
+from rebalancer.daemon.scheduler import Daemon
+from rebalancer.jobfile.load import load_job
+from rebalancer.state.store import StateStore
 from tests.reliability.kit import (
     LONG,
     Ledger,

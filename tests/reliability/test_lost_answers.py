@@ -19,7 +19,7 @@ from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.runner import run_pass
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 from tests.reliability.kit import load, max_targets, same_price_duplicates
 
 

@@ -32,12 +32,12 @@ from rebalancer.connect import credentials
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
-from rebalancer.jobfile import load_job
+from rebalancer.jobfile.load import load_job
 from rebalancer.runner import run_pass
 from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 from tests.reliability.kit import job_text
 
 SECRET = "CANARY-s3cr3t-7f3a9c1e5b2d4f60a8e1"

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 
 PG_URL = os.environ.get("REBALANCER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 CONTENDERS = 6

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebalancer.models import Side
-from rebalancer.state import Placement, StateStore
+from rebalancer.state.store import Placement, StateStore
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 
-from rebalancer import state_schema
 from rebalancer.errors import StateError
 from rebalancer.models import BatchAnswer, ResultGroup, Side
-from rebalancer.state import OrderResult, StateStore
-from rebalancer.state_records import dump_json, load_json
+from rebalancer.state import schema as state_schema
+from rebalancer.state.records import dump_json, load_json
+from rebalancer.state.store import OrderResult, StateStore
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 

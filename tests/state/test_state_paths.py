@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rebalancer.paths import default_url, state_dir
-from rebalancer.state import StateStore
+from rebalancer.state.paths import default_url, state_dir
+from rebalancer.state.store import StateStore
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from rebalancer.state import StateStore
-from rebalancer.state_guards import backoff_seconds
+from rebalancer.state.rejections import backoff_seconds
+from rebalancer.state.store import StateStore
 
 T0 = datetime(2026, 11, 25, 10, 40, 0, tzinfo=UTC)
 

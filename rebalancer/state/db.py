@@ -20,8 +20,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from rebalancer import state_schema as schema
 from rebalancer.errors import StateError
+from rebalancer.state import schema
 
 _WRITE = "rebalancer_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent schema creation on PostgreSQL

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from rebalancer.daemon import Daemon
+from rebalancer.daemon.metrics import HealthServer, parse_address
+from rebalancer.daemon.scheduler import Daemon
 from rebalancer.errors import ConfigError, JobFileError
 from rebalancer.job import Job
-from rebalancer.metrics import HealthServer, parse_address
-from rebalancer.state import StateStore
+from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
 WATCH_INTERVAL_SECONDS = 1.0
@@ -27,14 +27,14 @@ WATCH_INTERVAL_SECONDS = 1.0
 
 def load(paths: Sequence[str]) -> list[Job]:
     """Every job of ``paths``; any problem in any file raises ``JobFileError`` for all of them."""
-    from rebalancer.jobfile import load_jobs
+    from rebalancer.jobfile.load import load_jobs
 
     return load_jobs(list(paths))
 
 
 def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
     """Modification times of the job files (and folder listings) behind ``paths``, to notice edits."""
-    from rebalancer.jobfile import expand_paths
+    from rebalancer.jobfile.load import expand_paths
 
     seen: dict[str, float] = {}
     for raw in paths:

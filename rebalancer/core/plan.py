@@ -1,10 +1,10 @@
 """The Plan value: what one pass would do, in its final order, with a fingerprint of its inputs.
 
 ``compute_plan`` chains ``ladder.build`` → ``diff.reconcile`` → ``funding.fund`` and freezes the result; the
-guards of ``rebalancer.guards`` may pause its placements (suspect market data) or hold levels back.
+guards of ``rebalancer.core.guards`` may pause its placements (suspect market data) or hold levels back.
 ``plan`` and ``apply`` both call it; only ``apply`` hands the plan's ``batches()`` to the executor. The JSON
 form is DESIGN.md's "Plan JSON" (format_version "1"), read back by ``Plan.from_json_dict`` for ``apply --plan
-FILE``; the human form lives in ``rebalancer.render``.
+FILE``; the human form lives in ``rebalancer.cli.render``.
 
 Action order: cancels, then placements, then keeps; inside each group BUY before SELL and the level nearest
 the reference first (buys by descending price, sells by ascending price), then by order id / level name.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from rebalancer import diff, funding, guards, ladder
+from rebalancer.core import diff, funding, guards, ladder
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
@@ -85,7 +85,7 @@ def order_action(a: Sequence[Action]) -> tuple[Action, ...]:
 class Plan:
     """A frozen plan. ``price_places``/``volume_places`` are the symbol's precisions, used to format it.
 
-    ``paused`` says why placements are paused (``placements paused: ...``, see ``rebalancer.guards``), else
+    ``paused`` says why placements are paused (``placements paused: ...``, see ``rebalancer.core.guards``), else
     None. ``reference_price`` is the reference the plan hangs from (0 when none could be trusted);
     ``observed_reference`` is what the market said (None when it could not be read), which the runner records.
     """
@@ -204,7 +204,7 @@ class Plan:
     @staticmethod
     def from_json_dict(data: Mapping[str, Any]) -> Plan:
         """Read a saved plan (``to_json_dict`` output) back; raises ``ConfigError`` naming what is wrong."""
-        from rebalancer.plan_json import plan_from_json  # the reader imports this module
+        from rebalancer.core.plan_codec import plan_from_json  # the reader imports this module
 
         return plan_from_json(data)
 
@@ -257,7 +257,7 @@ def compute_plan(
     ``owned_ids`` is the set of order ids the job placed (ownership ``tracked``), or None for every open order
     of the symbol. Unowned orders are invisible to the diff and the funding check; the plan only counts them.
     ``previous_reference`` (the reference the last pass observed) and ``held_levels`` (level → why it is held
-    back) feed the guards of ``rebalancer.guards``: suspect market data pauses placements, held levels are
+    back) feed the guards of ``rebalancer.core.guards``: suspect market data pauses placements, held levels are
     not placed.
     """
     rules: SymbolRules = snapshot.rules

@@ -24,7 +24,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 import rebalancer
-from rebalancer.yamlpos import Path, Positions, RawProblem, looks_like_secret
+from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, looks_like_secret
 
 SCHEMA_PATH = FilePath(rebalancer.__file__).resolve().parent.parent / "schemas" / "job.schema.json"
 

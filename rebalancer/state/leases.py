@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import case, delete, select, update
 
-from rebalancer import state_schema as t
-from rebalancer.state_db import Database
-from rebalancer.state_records import to_ms
+from rebalancer.state import schema as t
+from rebalancer.state.db import Database
+from rebalancer.state.records import to_ms
 
 
 def _now() -> datetime:

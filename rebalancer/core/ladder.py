@@ -13,7 +13,7 @@ Decisions worth knowing:
 * Guards run in this order: ``band``, ``post_only``, ``max_orders``. Each dropped target is a warning and a
   ``Dropped`` record; targets dropped by ``max_orders`` are also kept in ``Ladder.over_limit`` so the diff can
   explain why an open order standing there is cancelled.
-* Funding (``rebalancer.funding``) runs after the diff, since it needs to know what the cancels release; it
+* Funding (``rebalancer.core.funding``) runs after the diff, since it needs to know what the cancels release; it
   drops the placements farthest from the reference first until each side's placements fit the available
   balance plus the released funds.
 """
@@ -329,7 +329,7 @@ def build(job: Job, snapshot: MarketSnapshot) -> Ladder:
     """Compute the target ladder of ``job`` on ``snapshot``: levels, fixed orders, rounding and guards.
 
     Balance trimming is not done here because it depends on which orders the diff cancels: see
-    ``rebalancer.funding``.
+    ``rebalancer.core.funding``.
     """
     ref = reference_price(job, snapshot.ticker)
     notes = Notes()

@@ -1,6 +1,6 @@
 """When passes are due: triggers from a job's ``schedule``, their phasing, lateness bookkeeping and failure backoff.
 
-``rebalancer.daemon`` asks this module *when*; it never decides *what* a pass does.
+``rebalancer.daemon.scheduler`` asks this module *when*; it never decides *what* a pass does.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the pass guards need from the state store: the last observed reference and per-level rejection backoff.
 
-``StateStore`` inherits these methods; they live apart because they serve one idea (``rebalancer.guards``),
+``StateStore`` inherits these methods; they live apart because they serve one idea (``rebalancer.core.guards``),
 not the store's bookkeeping of passes, ownership and leases.
 
 Backoff, per job and level (``buy[3]``): the first rejection of a placement is retried by the next pass; from
@@ -18,9 +18,9 @@ from decimal import Decimal
 
 from sqlalchemy import delete, select
 
-from rebalancer import state_schema as t
-from rebalancer.state_db import Database
-from rebalancer.state_records import from_ms, to_ms
+from rebalancer.state import schema as t
+from rebalancer.state.db import Database
+from rebalancer.state.records import from_ms, to_ms
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 30 * 60

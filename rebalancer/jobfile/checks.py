@@ -1,6 +1,6 @@
 """Job file checks the schema cannot express, and the value parsers they share with the Job builder.
 
-Two passes run around the schema check (see ``rebalancer.jobfile``): ``find_secrets`` before it, so that a
+Two passes run around the schema check (see ``rebalancer.jobfile.load``): ``find_secrets`` before it, so that a
 pasted credential is reported once, in words that never echo it, and the schema check is told to keep quiet
 about that path; ``cross_check`` after it, for rules that tie several keys together (a cron expression
 APScheduler accepts, buy levels that stay above zero price, sizes that stay positive, plain http only where
@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rebalancer.job import Amount
-from rebalancer.yamlpos import Path, Positions, RawProblem, format_path, looks_like_secret, walk
+from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, format_path, looks_like_secret, walk
 
 SECRET_MESSAGE = "looks like a secret; give the name of an environment variable that holds it"
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")

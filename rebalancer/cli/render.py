@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from rebalancer.core.plan import Action, Plan
 from rebalancer.models import Side
-from rebalancer.plan import Action, Plan
 
 _GREEN, _RED, _YELLOW, _BOLD, _DIM, _RESET = (
     "\x1b[32m",

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rebalancer.daemon.metrics import Metrics
+from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
 from rebalancer.lease import job_lease
-from rebalancer.metrics import Metrics
 from rebalancer.runner import PassReport, cancel_plan_job, run_pass
-from rebalancer.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger
-from rebalancer.state import StateStore
-from rebalancer.state_leases import holder_name
+from rebalancer.state.leases import holder_name
+from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
 

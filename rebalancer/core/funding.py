@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rebalancer.ladder import Dropped, Notes, distance_key, side_then_distance
+from rebalancer.core.ladder import Dropped, Notes, distance_key, side_then_distance
 from rebalancer.models import ZERO, MarketSnapshot, Order, Side, Target
 
 

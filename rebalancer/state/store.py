@@ -1,15 +1,15 @@
 """The state store: what every pass did, which orders a job placed, and who may run a job right now.
 
-SQLite by default (one file in the state directory, see ``rebalancer.paths``); a PostgreSQL URL works too, so
+SQLite by default (one file in the state directory, see ``rebalancer.state.paths``); a PostgreSQL URL works too, so
 several hosts can share one store. Several processes may use one store at once (the daemon, a CLI ``history``,
-a second daemon): see ``rebalancer.state_db``; every check-then-write here (leases, tracking) is one
+a second daemon): see ``rebalancer.state.db``; every check-then-write here (leases, tracking) is one
 statement.
 
 It records, per pass, the plan summary, each batch sent (never credentials), each answer and the per-order
 results; for ``ownership: tracked`` the confirmed order ids, plus an "in flight" record written before a batch
 is sent and closed after its read-back, so that a pass after a crash can adopt what the lost batch placed.
 It also holds the per-job pause switch, the per-job lease that keeps two daemons off one job at once, and the
-per-level rejection backoff of ``rebalancer.state_guards``.
+per-level rejection backoff of ``rebalancer.state.rejections``.
 All times given and returned are timezone-aware ``datetime`` values (stored as UTC epoch milliseconds).
 """
 
@@ -23,13 +23,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select, update
 
-from rebalancer import state_schema as t
 from rebalancer.models import Side, format_decimal
-from rebalancer.paths import default_url
-from rebalancer.state_db import Database
-from rebalancer.state_guards import GuardState
-from rebalancer.state_leases import LeaseState
-from rebalancer.state_records import (
+from rebalancer.state import schema as t
+from rebalancer.state.db import Database
+from rebalancer.state.leases import LeaseState
+from rebalancer.state.paths import default_url
+from rebalancer.state.records import (
     PASS_RESULTS,
     BatchRecord,
     InFlight,
@@ -43,6 +42,7 @@ from rebalancer.state_records import (
     to_ms,
     without_secrets,
 )
+from rebalancer.state.rejections import GuardState
 
 __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
 
@@ -54,10 +54,10 @@ def _now() -> datetime:
 
 
 class StateStore(GuardState, LeaseState):
-    """The state store on a database URL (default ``rebalancer.paths.default_url()``); creates missing tables.
+    """The state store on a database URL (default ``rebalancer.state.paths.default_url()``); creates missing tables.
 
     Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'
-    methods (last observed reference, per-level rejection backoff) come from ``rebalancer.state_guards``.
+    methods (last observed reference, per-level rejection backoff) come from ``rebalancer.state.rejections``.
     """
 
     def __init__(self, url: str | None = None, *, busy_timeout_ms: int = 10_000) -> None:

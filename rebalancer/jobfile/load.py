@@ -1,8 +1,8 @@
 """Job files → Job values; every problem of every file is reported at once: ``file:line:col: path: message``.
 
-Reading one file goes: bytes (size-capped) → YAML nodes with positions (``rebalancer.yamlpos``, safe loader
+Reading one file goes: bytes (size-capped) → YAML nodes with positions (``rebalancer.jobfile.yamlpos``, safe loader
 only, no anchors, aliases or duplicate keys) → secrets scan → JSON-Schema shape check
-(``rebalancer.jobschema``, which also holds the defaults) → cross-field checks (``rebalancer.jobchecks``) →
+(``rebalancer.jobfile.schema``, which also holds the defaults) → cross-field checks (``rebalancer.jobfile.checks``) →
 the frozen ``Job``. Problems of every stage are collected and raised together as one ``JobFileError``.
 Numbers are exact decimals from the YAML source text; nothing in the file is interpolated (no environment
 variables, no includes).
@@ -32,10 +32,10 @@ from rebalancer.job import (
     TimeUnit,
     Tolerance,
 )
-from rebalancer.jobchecks import cross_check, find_secrets, to_amount, to_decimal, to_seconds
-from rebalancer.jobschema import check_shape, default_of
+from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_decimal, to_seconds
+from rebalancer.jobfile.schema import check_shape, default_of
+from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
-from rebalancer.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 
 __all__ = ["check_paths", "load_job", "load_jobs"]
 

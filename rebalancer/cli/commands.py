@@ -19,9 +19,9 @@ from rebalancer import __version__
 from rebalancer.errors import ConfigError, JobFileError, RebalancerError
 
 if TYPE_CHECKING:
+    from rebalancer.core.plan import Plan
     from rebalancer.job import Job
-    from rebalancer.plan import Plan
-    from rebalancer.state import StateStore
+    from rebalancer.state.store import StateStore
 
 
 class Cli(click.Group):
@@ -51,7 +51,7 @@ def _color() -> bool:
 
 @contextmanager
 def _store() -> Iterator[StateStore]:
-    from rebalancer.state import StateStore
+    from rebalancer.state.store import StateStore
 
     store = StateStore()
     try:
@@ -61,7 +61,7 @@ def _store() -> Iterator[StateStore]:
 
 
 def _load(path: str) -> Job:
-    from rebalancer.jobfile import load_job
+    from rebalancer.jobfile.load import load_job
 
     return load_job(path)
 
@@ -99,8 +99,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as a JSON list.")
 def validate(paths: tuple[str, ...], as_json: bool) -> None:
     """Check job files (or folders of them) and list every problem as file:line:col: key.path: message."""
-    from rebalancer.jobfile import check_paths, expand_paths
-    from rebalancer.output import problem_dict, problems_text
+    from rebalancer.cli.output import problem_dict, problems_text
+    from rebalancer.jobfile.load import check_paths, expand_paths
 
     problems = check_paths(list(paths))
     if as_json:
@@ -124,8 +124,8 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
 )
 def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool) -> None:
     """Dry run: read the exchange and print the plan. Sends nothing."""
+    from rebalancer.cli.render import render_text
     from rebalancer.connect import open_exchange
-    from rebalancer.render import render_text
     from rebalancer.runner import run_pass
 
     job = _load(job_path)
@@ -157,10 +157,10 @@ def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     """One reconcile pass: show the plan, confirm, send it as one batch, and report every order."""
+    from rebalancer.cli.output import execution_text
+    from rebalancer.cli.render import render_text
     from rebalancer.connect import open_exchange
     from rebalancer.lease import job_lease
-    from rebalancer.output import execution_text
-    from rebalancer.render import render_text
     from rebalancer.runner import run_pass
 
     job = _load(job_path)
@@ -190,10 +190,10 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def cancel(job_path: str, yes: bool) -> None:
     """Cancel every order the job owns (all open orders of the symbol, or only tracked ones)."""
+    from rebalancer.cli.output import execution_text
+    from rebalancer.cli.render import render_text
     from rebalancer.connect import open_exchange
     from rebalancer.lease import job_lease
-    from rebalancer.output import execution_text
-    from rebalancer.render import render_text
     from rebalancer.runner import cancel_plan_job, run_pass
 
     job = _load(job_path)
@@ -230,14 +230,14 @@ def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, w
 
     logs.setup(log_format)
     if once:
-        from rebalancer.daemon import run_once
-        from rebalancer.supervisor import load
+        from rebalancer.daemon.scheduler import run_once
+        from rebalancer.daemon.supervisor import load
 
         jobs = load(paths)
         with _store() as store:
             ok = run_once(jobs, store)
         sys.exit(0 if ok else 1)
-    from rebalancer.supervisor import Supervisor
+    from rebalancer.daemon.supervisor import Supervisor
 
     with _store() as store:
         supervisor = Supervisor(paths, store, http=http, watch=watch)
@@ -286,7 +286,7 @@ def resume(job: str) -> None:
 )
 def history(job: str | None, as_json: bool, limit: int) -> None:
     """Past passes from the state store, newest first."""
-    from rebalancer.output import history_table
+    from rebalancer.cli.output import history_table
 
     with _store() as store:
         records = store.history(job, limit=limit)
@@ -325,7 +325,7 @@ def _write_plan(path: str, document: dict[str, Any]) -> None:
 
 
 def _read_plan(path: str, job: Job) -> Plan:
-    from rebalancer.plan import Plan
+    from rebalancer.core.plan import Plan
 
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 
-from rebalancer import ladder
-from rebalancer.diff import Diff
+from rebalancer.core import ladder
+from rebalancer.core.diff import Diff
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job, Reference, ReferenceKind
 from rebalancer.models import Order, Ticker, format_decimal

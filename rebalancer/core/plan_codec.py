@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rebalancer import diff
+from rebalancer.core import diff
+from rebalancer.core.plan import ACTIONS, FORMAT_VERSION, Action, Plan, order_action
 from rebalancer.errors import ConfigError
 from rebalancer.models import Side
-from rebalancer.plan import ACTIONS, FORMAT_VERSION, Action, Plan, order_action
 
 _DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 

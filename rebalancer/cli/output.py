@@ -10,7 +10,7 @@ from rebalancer.executor import Execution, OrderOutcome
 from rebalancer.models import format_decimal
 
 if TYPE_CHECKING:  # the state store pulls in SQLAlchemy: ~170 ms that `validate` does not need
-    from rebalancer.state import PassRecord
+    from rebalancer.state.store import PassRecord
 
 _MARKS = {
     "placed": ("+", "green"),

@@ -1,0 +1,1 @@
+"""The pure core: Job + market snapshot → target ladder → diff → Plan. Values in, values out; no I/O, no clock."""
