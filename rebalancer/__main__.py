@@ -1,5 +1,5 @@
 """``python -m rebalancer``: the same as the ``rebalancer`` command."""
 
-from rebalancer.cli.commands import main
+from rebalancer.cli.main import main
 
 main()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from rebalancer.cli.commands import main
+from rebalancer.cli.main import main
 from tests.jobtext import ladder_job
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rebalancer import connect
-from rebalancer.cli.commands import main
+from rebalancer.cli.main import main
 
 JOB = """\
 version: 1

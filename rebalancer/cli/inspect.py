@@ -1,0 +1,74 @@
+"""Commands that look at job files and the state store: ``validate``, ``history``, ``pause``, ``resume``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from rebalancer.cli.shared import job_name, open_store
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as a JSON list.")
+def validate(paths: tuple[str, ...], as_json: bool) -> None:
+    """Check job files (or folders of them) and list every problem as file:line:col: key.path: message."""
+    from rebalancer.cli.output import problem_dict, problems_text
+    from rebalancer.jobfile.load import check_paths, expand_paths
+
+    problems = check_paths(list(paths))
+    if as_json:
+        click.echo(json.dumps([problem_dict(p) for p in problems], indent=2))
+    elif problems:
+        click.echo(problems_text(problems))
+    else:
+        files = expand_paths(list(paths))[0]
+        click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid.")
+    sys.exit(1 if problems else 0)
+
+
+def _set_paused(given: str, paused: bool) -> None:
+    name = job_name(given)
+    with open_store() as store:
+        if not paused and not store.is_paused(name):
+            click.echo(f"{name} is not paused.")
+            return
+        store.set_paused(name, paused)
+    click.echo(f"{'Paused' if paused else 'Resumed'} {name}.")
+
+
+@click.command()
+@click.argument("job", metavar="JOB")
+def pause(job: str) -> None:
+    """Stop a job's passes in every daemon on this state store (JOB: its name or file; orders stay as they are)."""
+    _set_paused(job, True)
+
+
+@click.command()
+@click.argument("job", metavar="JOB")
+def resume(job: str) -> None:
+    """Let a paused job's passes run again (JOB: its name or file)."""
+    _set_paused(job, False)
+
+
+@click.command()
+@click.argument("job", required=False)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the passes (with their batches and results) as JSON."
+)
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many passes."
+)
+def history(job: str | None, as_json: bool, limit: int) -> None:
+    """Past passes from the state store, newest first."""
+    from rebalancer.cli.output import history_table
+
+    with open_store() as store:
+        records = store.history(job, limit=limit)
+        if as_json:
+            details = [store.pass_detail(r.id) for r in records]
+            click.echo(json.dumps([d.to_dict() for d in details if d is not None], indent=2))
+        else:
+            click.echo(history_table(records))

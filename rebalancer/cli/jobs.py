@@ -1,0 +1,178 @@
+"""Commands that reconcile a job: ``plan`` (dry run), ``apply`` (one pass), ``cancel``, and ``run`` (the daemon)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from rebalancer.cli.shared import color, confirm, load, open_store
+from rebalancer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rebalancer.core.plan import Plan
+    from rebalancer.job import Job
+
+
+@click.command()
+@click.argument("job_path", metavar="JOB", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (format_version 1).")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, writable=True), help="Save the plan for `apply --plan`."
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none."
+)
+def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool) -> None:
+    """Dry run: read the exchange and print the plan. Sends nothing."""
+    from rebalancer.cli.render import render_text
+    from rebalancer.connect import open_exchange
+    from rebalancer.runner import run_pass
+
+    job = load(job_path)
+    with open_exchange(job) as exchange, open_store() as store:
+        report = run_pass(job, exchange, store, apply=False)
+    document = _plan_document(job, report.plan)
+    if out:
+        _write_plan(out, document)
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(render_text(report.plan, color=color()))
+        if out:
+            click.echo(
+                f"\nSaved the plan to {out}. Apply exactly it with: rebalancer apply {job_path} --plan {out}"
+            )
+    if detailed_exitcode and report.plan.has_changes:
+        sys.exit(2)
+
+
+@click.command()
+@click.argument("job_path", metavar="JOB", type=click.Path())
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Apply a plan saved by `plan --out`.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
+    """One reconcile pass: show the plan, confirm, send it as one batch, and report every order."""
+    from rebalancer.cli.output import execution_text
+    from rebalancer.cli.render import render_text
+    from rebalancer.connect import open_exchange
+    from rebalancer.lease import job_lease
+    from rebalancer.runner import run_pass
+
+    job = load(job_path)
+    saved = _read_plan(plan_path, job) if plan_path else None
+    tint = color()
+
+    def approve(plan: Plan) -> bool:
+        click.echo(render_text(plan, color=tint))
+        return confirm(plan, yes, "apply this plan")
+
+    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name):
+        report = run_pass(job, exchange, store, apply=True, approve=approve, saved_plan=saved)
+    if report.result == "no_changes":
+        click.echo(render_text(report.plan, color=tint))
+        return
+    if report.result == "declined":
+        click.echo("Apply cancelled.")
+        return
+    assert report.execution is not None
+    click.echo("")
+    click.echo(execution_text(report.execution, color=tint))
+    sys.exit(1 if report.failed else 0)
+
+
+@click.command()
+@click.argument("job_path", metavar="JOB", type=click.Path())
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def cancel(job_path: str, yes: bool) -> None:
+    """Cancel every order the job owns (all open orders of the symbol, or only tracked ones)."""
+    from rebalancer.cli.output import execution_text
+    from rebalancer.cli.render import render_text
+    from rebalancer.connect import open_exchange
+    from rebalancer.lease import job_lease
+    from rebalancer.runner import cancel_plan_job, run_pass
+
+    job = load(job_path)
+    tint = color()
+
+    def approve(plan: Plan) -> bool:
+        click.echo(render_text(plan, color=tint))
+        return confirm(plan, yes, "cancel these orders")
+
+    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name):
+        report = run_pass(cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve)
+    if report.result == "no_changes":
+        click.echo("No orders to cancel.")
+        return
+    if report.result == "declined":
+        click.echo("Cancel aborted.")
+        return
+    assert report.execution is not None
+    click.echo(execution_text(report.execution, color=tint, done="Cancel complete"))
+    sys.exit(1 if report.failed else 0)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--once", is_flag=True, help="Run every job once, then exit (0 if every pass succeeded).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--http", "http", metavar="HOST:PORT", help="Serve /metrics, /livez and /readyz, e.g. 127.0.0.1:9108."
+)
+@click.option("--watch/--no-watch", default=True, show_default=True, help="Reload when a job file changes.")
+def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, watch: bool) -> None:
+    """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
+    from rebalancer import logs
+
+    logs.setup(log_format)
+    if once:
+        from rebalancer.daemon.scheduler import run_once
+        from rebalancer.daemon.supervisor import load as load_jobs
+
+        jobs = load_jobs(paths)
+        with open_store() as store:
+            ok = run_once(jobs, store)
+        sys.exit(0 if ok else 1)
+    from rebalancer.daemon.supervisor import Supervisor
+
+    with open_store() as store:
+        supervisor = Supervisor(paths, store, http=http, watch=watch)
+        supervisor.install_signals()
+        supervisor.run()
+
+
+def _plan_document(job: Job, plan: Plan) -> dict[str, Any]:
+    document = plan.to_json_dict()
+    document.setdefault("job_hash", job.source_hash)
+    document.setdefault("exchange", job.exchange.url)
+    return document
+
+
+def _write_plan(path: str, document: dict[str, Any]) -> None:
+    try:
+        Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(path, hint=exc.strerror or str(exc)) from None
+
+
+def _read_plan(path: str, job: Job) -> Plan:
+    from rebalancer.core.plan import Plan
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a saved plan ({exc})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: not a saved plan")
+    for key, expected in (("job", job.name), ("symbol", job.symbol), ("exchange", job.exchange.url)):
+        if document.get(key) != expected:
+            raise ConfigError(f"{path}: saved plan is for {key} {document.get(key)!r}, not {expected!r}")
+    return Plan.from_json_dict(document)

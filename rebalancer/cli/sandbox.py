@@ -1,0 +1,18 @@
+"""``rebalancer sandbox``: serve the simulated exchange that ``url: sandbox`` jobs use."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option(
+    "--port", default=8790, show_default=True, type=click.IntRange(0, 65535), help="Loopback port (0: any)."
+)
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of a fresh world's market.")
+@click.option("--reset", is_flag=True, help="Start a fresh world instead of the saved one.")
+def sandbox(port: int, seed: int, reset: bool) -> None:
+    """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C."""
+    from rebalancer.connect import serve_sandbox
+
+    serve_sandbox(port=port, seed=seed, reset=reset, echo=click.echo)

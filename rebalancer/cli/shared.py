@@ -1,0 +1,65 @@
+"""What several commands share: the state store, job loading, confirmation, colour, naming a job.
+
+Heavy modules are imported inside the functions so that ``rebalancer --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from rebalancer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rebalancer.core.plan import Plan
+    from rebalancer.job import Job
+    from rebalancer.state.store import StateStore
+
+
+def color() -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@contextmanager
+def open_store() -> Iterator[StateStore]:
+    """The state store for the block, closed after it."""
+    from rebalancer.state.store import StateStore
+
+    store = StateStore()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def load(path: str) -> Job:
+    """The job of one file; a bad file raises ``JobFileError`` with every problem."""
+    from rebalancer.jobfile.load import load_job
+
+    return load_job(path)
+
+
+def confirm(plan: Plan, yes: bool, what: str) -> bool:
+    """Ask before touching money: ``--yes`` skips, a non-terminal without ``--yes`` is refused."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfigError(f"refusing to {what} without confirmation: stdin is not a terminal (pass --yes)")
+    answer = click.prompt(
+        f"Do you want to {what}? Only 'yes' will be accepted", default="", show_default=False
+    )
+    return bool(answer.strip() == "yes")
+
+
+def job_name(given: str) -> str:
+    """A job named directly, or by its job file (what plan, apply and cancel take)."""
+    if given.endswith((".yaml", ".yml")) or Path(given).is_file():
+        return load(given).name
+    return given
