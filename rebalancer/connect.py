@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from rebalancer.defaults import SANDBOX_LOCK_WAIT_SECONDS
 from rebalancer.errors import CredentialsMissing, StateError
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from rebalancer.exchange.client import OpenApiClient
     from rebalancer.sandbox.engine import Engine
 
-LOCK_WAIT_SECONDS = 10.0
+LOCK_WAIT_SECONDS = SANDBOX_LOCK_WAIT_SECONDS
 LOCK_FILE = "sandbox.lock"
 
 

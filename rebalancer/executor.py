@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer.core.plan import Action, Batch, Plan
+from rebalancer.defaults import READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
 from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
+from rebalancer.vocab import ActionKind, OutcomeStatus
 
 log = logging.getLogger(__name__)
 
-READ_BACK_ATTEMPTS = 4
-READ_BACK_BACKOFF_SECONDS = 0.25
 LATE = "answer lost and not on the book yet: the write may still land"
 
 
@@ -32,15 +32,19 @@ LATE = "answer lost and not on the book yet: the write may still land"
 class OrderOutcome:
     """What became of one cancel or placement. ``status``: placed, cancelled, rejected or unknown."""
 
-    action: str
+    action: ActionKind
     side: Side
     price: Decimal
     volume: Decimal
-    status: str
+    status: OutcomeStatus
     order_id: str | None = None
     level: str | None = None
     code: str | None = None
     message: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", ActionKind(self.action))
+        object.__setattr__(self, "status", OutcomeStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +62,14 @@ class Execution:
     answers: tuple[BatchAnswer, ...] = field(default=())
     may_land_late: bool = False
 
-    def count(self, status: str, action: str | None = None) -> int:
+    def count(self, status: OutcomeStatus, action: ActionKind | None = None) -> int:
         """How many outcomes have ``status`` (and ``action``, if given)."""
         return sum(1 for o in self.outcomes if o.status == status and (action is None or o.action == action))
 
     @property
     def rejected(self) -> tuple[OrderOutcome, ...]:
         """The outcomes the exchange refused."""
-        return tuple(o for o in self.outcomes if o.status == "rejected")
+        return tuple(o for o in self.outcomes if o.status is OutcomeStatus.REJECTED)
 
 
 BatchHook = Callable[[int, Batch, "BatchAnswer | None", "str | None"], None]
@@ -86,7 +90,7 @@ def execute(
     ``on_batch(index, batch, answer, error)`` is called after each batch, for the state store.
     """
     answers: list[BatchAnswer] = []
-    failures: dict[str, list[ResultGroup]] = {"place": [], "cancel": []}
+    failures: dict[ActionKind, list[ResultGroup]] = {ActionKind.PLACE: [], ActionKind.CANCEL: []}
     sent: list[Batch] = []
     error: str | None = None
     lost: Batch | None = None
@@ -103,8 +107,8 @@ def execute(
         except RejectedError as exc:
             sent.append(batch)
             group = ResultGroup(code=exc.code or "?", message=str(exc))
-            failures["place"].append(group)
-            failures["cancel"].append(group)
+            failures[ActionKind.PLACE].append(group)
+            failures[ActionKind.CANCEL].append(group)
             _notify(on_batch, index, batch, None, str(exc))
             continue
         except ExchangeError as exc:
@@ -135,7 +139,7 @@ def execute(
             may_land_late=may_land_late,
         )
     outcomes = confirm(exchange, rules.symbol, plan, sent, answers, failures, book_before, book_after, lost=lost)
-    settled = not any(o.status == "unknown" for o in outcomes)
+    settled = not any(o.status is OutcomeStatus.UNKNOWN for o in outcomes)
     return Execution(
         outcomes=outcomes,
         confirmed=settled,
@@ -156,7 +160,7 @@ def read_back(exchange: Exchange, symbol: str, *, sleep: Callable[[float], None]
             if attempt == READ_BACK_ATTEMPTS - 1:
                 raise
             pause = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay
-            sleep(min(pause, 5.0))
+            sleep(min(pause, READ_BACK_PAUSE_CAP_SECONDS))
             delay *= 2
     raise AssertionError("unreachable")
 
@@ -167,7 +171,7 @@ def confirm(
     plan: Plan,
     sent: Sequence[Batch],
     answers: Sequence[BatchAnswer],
-    failures: dict[str, list[ResultGroup]],
+    failures: dict[ActionKind, list[ResultGroup]],
     book_before: Sequence[Order],
     book_after: Sequence[Order],
     *,
@@ -182,29 +186,31 @@ def confirm(
     cancels = _cancel_actions(plan)
     outcomes: list[OrderOutcome] = []
 
-    cancel_failure = _failure_by_id(failures["cancel"])
+    cancel_failure = _failure_by_id(failures[ActionKind.CANCEL])
     for batch in sent:
         for order_id in batch.cancel_ids:
             cancel = cancels[order_id]
             side, price, volume = cancel.side, cancel.price, cancel.volume
             if order_id in open_after and batch is lost:
-                outcomes.append(OrderOutcome("cancel", side, price, volume, "unknown", order_id, message=LATE))
+                outcomes.append(
+                    OrderOutcome(ActionKind.CANCEL, side, price, volume, OutcomeStatus.UNKNOWN, order_id, message=LATE)
+                )
             elif order_id in open_after:
-                group = cancel_failure.get(order_id) or _first(failures["cancel"])
+                group = cancel_failure.get(order_id) or _first(failures[ActionKind.CANCEL])
                 outcomes.append(
                     OrderOutcome(
-                        "cancel",
+                        ActionKind.CANCEL,
                         side,
                         price,
                         volume,
-                        "rejected",
+                        OutcomeStatus.REJECTED,
                         order_id,
                         code=group.code if group else None,
                         message=group.message if group else "still on the book",
                     )
                 )
             else:
-                outcomes.append(OrderOutcome("cancel", side, price, volume, "cancelled", order_id))
+                outcomes.append(OrderOutcome(ActionKind.CANCEL, side, price, volume, OutcomeStatus.CANCELLED, order_id))
 
     answered_ids = [oid for a in answers for g in a.place if g.ok for oid in g.order_ids]
     answered = set(answered_ids)
@@ -215,7 +221,7 @@ def confirm(
             new_orders[(order.side, order.price, order.volume)].append(order)
     unseen_ids = [oid for oid in answered_ids if oid not in open_after and oid not in before_ids]
     gone, unsettled = _closed_orders(exchange, symbol, unseen_ids)
-    place_failures = failures["place"]
+    place_failures = failures[ActionKind.PLACE]
     for batch in sent:
         for target in batch.place:
             key = (target.side, target.price, target.volume)
@@ -230,11 +236,11 @@ def confirm(
                 message = LATE if batch is lost else "answered as placed, but neither on the book nor found"
                 outcomes.append(
                     OrderOutcome(
-                        "place",
+                        ActionKind.PLACE,
                         target.side,
                         target.price,
                         target.volume,
-                        "unknown",
+                        OutcomeStatus.UNKNOWN,
                         level=target.level,
                         message=message,
                     )
@@ -243,11 +249,11 @@ def confirm(
                 group = _first(place_failures)
                 outcomes.append(
                     OrderOutcome(
-                        "place",
+                        ActionKind.PLACE,
                         target.side,
                         target.price,
                         target.volume,
-                        "rejected",
+                        OutcomeStatus.REJECTED,
                         level=target.level,
                         code=group.code if group else None,
                         message=group.message if group else "not on the book after the batch",
@@ -279,16 +285,16 @@ def _closed_orders(
     return found, unsettled
 
 
-def _failure_groups(answer: BatchAnswer, batch: Batch) -> Iterable[tuple[str, ResultGroup]]:
+def _failure_groups(answer: BatchAnswer, batch: Batch) -> Iterable[tuple[ActionKind, ResultGroup]]:
     """Failed groups of an answer, refiled under the action they really speak of (ids tell cancels apart)."""
     cancel_ids = set(batch.cancel_ids)
-    for kind, groups in (("place", answer.place), ("cancel", answer.cancel)):
+    for kind, groups in ((ActionKind.PLACE, answer.place), (ActionKind.CANCEL, answer.cancel)):
         for group in groups:
             if group.ok:
                 continue
             speaks_of_cancels = bool(group.order_ids) and all(oid in cancel_ids for oid in group.order_ids)
-            if speaks_of_cancels or (kind == "place" and _is_cancel_code(group.code) and not group.order_ids):
-                yield "cancel", group
+            if speaks_of_cancels or (kind is ActionKind.PLACE and _is_cancel_code(group.code) and not group.order_ids):
+                yield ActionKind.CANCEL, group
             else:
                 yield kind, group
 
@@ -306,20 +312,28 @@ def _first(groups: Sequence[ResultGroup]) -> ResultGroup | None:
 
 
 def _placed(target: Target, order_id: str) -> OrderOutcome:
-    return OrderOutcome("place", target.side, target.price, target.volume, "placed", order_id, level=target.level)
+    return OrderOutcome(
+        ActionKind.PLACE, target.side, target.price, target.volume, OutcomeStatus.PLACED, order_id, level=target.level
+    )
 
 
 def _all_unknown(plan: Plan, sent: Sequence[Batch], reason: str) -> tuple[OrderOutcome, ...]:
     cancels = _cancel_actions(plan)
     outcomes = [
         OrderOutcome(
-            "cancel", cancels[oid].side, cancels[oid].price, cancels[oid].volume, "unknown", oid, message=reason
+            ActionKind.CANCEL,
+            cancels[oid].side,
+            cancels[oid].price,
+            cancels[oid].volume,
+            OutcomeStatus.UNKNOWN,
+            oid,
+            message=reason,
         )
         for b in sent
         for oid in b.cancel_ids
     ]
     outcomes += [
-        OrderOutcome("place", t.side, t.price, t.volume, "unknown", level=t.level, message=reason)
+        OrderOutcome(ActionKind.PLACE, t.side, t.price, t.volume, OutcomeStatus.UNKNOWN, level=t.level, message=reason)
         for b in sent
         for t in b.place
     ]
@@ -327,7 +341,7 @@ def _all_unknown(plan: Plan, sent: Sequence[Batch], reason: str) -> tuple[OrderO
 
 
 def _cancel_actions(plan: Plan) -> dict[str, Action]:
-    return {a.order_id: a for a in plan.actions if a.action == "cancel" and a.order_id}
+    return {a.order_id: a for a in plan.actions if a.action is ActionKind.CANCEL and a.order_id}
 
 
 def _id_key(order_id: str) -> tuple[int, str]:

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rebalancer import defaults
 from rebalancer.models import Side
 
 
@@ -70,10 +71,10 @@ class ExchangeConfig:
     """Where the exchange is and how to talk to it. Credentials are *names* of environment variables."""
 
     url: str = "sandbox"
-    api_key_env: str = "REBALANCER_API_KEY"
-    secret_key_env: str = "REBALANCER_SECRET_KEY"
+    api_key_env: str = defaults.API_KEY_ENV
+    secret_key_env: str = defaults.SECRET_KEY_ENV
     time_unit: TimeUnit = TimeUnit.MS
-    page_size: int = 1000
+    page_size: int = defaults.PAGE_SIZE
     insecure: bool = False
 
     @property
@@ -86,7 +87,7 @@ class ExchangeConfig:
 class Schedule:
     """When the daemon runs a pass: every ``every_seconds`` or on a ``cron`` expression, plus random ``jitter``."""
 
-    every_seconds: Decimal | None = Decimal(30)
+    every_seconds: Decimal | None = Decimal(defaults.EVERY_SECONDS)
     cron: str | None = None
     jitter_seconds: Decimal = Decimal(0)
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rebalancer.defaults import COMMAND_LEASE_SECONDS
 from rebalancer.errors import StateError
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
-
-COMMAND_LEASE_SECONDS = 600.0
 
 
 def command_holder() -> str:

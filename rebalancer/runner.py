@@ -15,16 +15,18 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from rebalancer.core.diff import fits
 from rebalancer.core.plan import Batch, Plan, compute_plan, orders_fingerprint
+from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
 from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Execution, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.models import BatchAnswer, MarketSnapshot, Order, SymbolRules, format_decimal
 from rebalancer.state.store import OrderResult, StateStore
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 STALE_PLAN = "saved plan is stale: open orders changed since it was made"
 
@@ -34,17 +36,17 @@ class PassReport:
     """What one pass saw and did. ``result``: no_changes, planned, ok, rejected, unknown_outcome or declined."""
 
     job: str
-    mode: str
+    mode: Mode
     plan: Plan
     snapshot: MarketSnapshot
     execution: Execution | None
-    result: str
+    result: PassResult
     duration_ms: int
 
     @property
     def failed(self) -> bool:
         """True when something was refused or left unconfirmed: the command exits non-zero."""
-        return self.result in ("rejected", "unknown_outcome")
+        return self.result.failed
 
 
 Approve = Callable[[Plan], bool]
@@ -57,11 +59,6 @@ def read_snapshot(exchange: Exchange, symbol: str) -> MarketSnapshot:
     balances = exchange.balances()
     orders = exchange.open_orders(symbol)
     return MarketSnapshot(rules=rules, ticker=ticker, balances=balances, open_orders=orders)
-
-
-IN_FLIGHT_GRACE = timedelta(minutes=2)
-LATE_WRITE_WINDOW = timedelta(minutes=1)
-CLOCK_SLACK_MS = 60_000  # the exchange clock may differ from ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +124,7 @@ def without_awaited(plan: Plan, awaited: dict[str, str]) -> Plan:
     """The plan minus the placements of awaited levels (its cancels stay: the late order replaces them)."""
     if not awaited:
         return plan
-    actions = tuple(a for a in plan.actions if not (a.action == "place" and a.level in awaited))
+    actions = tuple(a for a in plan.actions if not (a.action is ActionKind.PLACE and a.level in awaited))
     notes = tuple(f"{level} not placed again {why}" for level, why in sorted(awaited.items()))
     return dataclasses.replace(plan, actions=actions, warnings=plan.warnings + notes)
 
@@ -154,7 +151,7 @@ def run_pass(
     store: StateStore,
     *,
     apply: bool,
-    mode: str | None = None,
+    mode: Mode | None = None,
     approve: Approve | None = None,
     saved_plan: Plan | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -166,7 +163,7 @@ def run_pass(
     one only if the open orders (and job file) still match its fingerprint; otherwise ``UnsafePlanError``.
     ``wall`` is the clock of the rejection backoff (tests step it instead of waiting).
     """
-    mode = mode or ("apply" if apply else "plan")
+    mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
     snapshot = read_snapshot(exchange, job.symbol)
     view = settle_in_flight(job, store, snapshot, write=apply, now=wall())
@@ -177,14 +174,14 @@ def run_pass(
     if saved_plan is not None:
         plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
     if not apply:
-        result = "planned" if plan.has_changes else "no_changes"
+        result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
         return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started))
     if not plan.has_changes:
         _record_quiet(store, job, mode, plan, _ms(clock() - started))
-        return PassReport(job.name, mode, plan, snapshot, None, "no_changes", _ms(clock() - started))
+        return PassReport(job.name, mode, plan, snapshot, None, PassResult.NO_CHANGES, _ms(clock() - started))
     if approve is not None:
         if not approve(plan):
-            return PassReport(job.name, mode, plan, snapshot, None, "declined", _ms(clock() - started))
+            return PassReport(job.name, mode, plan, snapshot, None, PassResult.DECLINED, _ms(clock() - started))
         # The user may have looked at the plan for minutes: send it only if the book is still the one it came from.
         if orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
             raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
@@ -211,7 +208,7 @@ def _execute_and_record(
     job: Job,
     exchange: Exchange,
     store: StateStore,
-    mode: str,
+    mode: Mode,
     plan: Plan,
     snapshot: MarketSnapshot,
     started: float,
@@ -237,7 +234,7 @@ def _execute_and_record(
             store.end_in_flight(in_flight, ())
         store.finish_pass(
             pass_id,
-            result="error",
+            result=PassResult.ERROR,
             summary=plan.summary,
             warnings=plan.warnings,
             error=str(exc),
@@ -250,8 +247,8 @@ def _execute_and_record(
     if in_flight is not None and execution.may_land_late:
         store.mark_in_flight_late(in_flight, wall() + LATE_WRITE_WINDOW)
     if execution.confirmed:
-        placed = [o.order_id for o in execution.outcomes if o.status == "placed" and o.order_id]
-        cancelled = [o.order_id for o in execution.outcomes if o.status == "cancelled" and o.order_id]
+        placed = [o.order_id for o in execution.outcomes if o.status is OutcomeStatus.PLACED and o.order_id]
+        cancelled = [o.order_id for o in execution.outcomes if o.status is OutcomeStatus.CANCELLED and o.order_id]
         if in_flight is not None:
             store.end_in_flight(in_flight, placed if job.ownership is Ownership.TRACKED else ())
         if job.ownership is Ownership.TRACKED:
@@ -259,13 +256,8 @@ def _execute_and_record(
     store.record_results(pass_id, [_order_result(o) for o in execution.outcomes])
     _record_backoff(store, job.name, execution, wall())
     summary = {
-        "place": plan.summary.get("place", 0),
-        "cancel": plan.summary.get("cancel", 0),
-        "keep": plan.summary.get("keep", 0),
-        "placed": execution.count("placed"),
-        "cancelled": execution.count("cancelled"),
-        "rejected": execution.count("rejected"),
-        "unknown": execution.count("unknown"),
+        **{kind: plan.summary.get(kind, 0) for kind in (ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP)},
+        **{status: execution.count(status) for status in OutcomeStatus},
     }
     duration = _ms(clock() - started)
     store.finish_pass(
@@ -283,10 +275,10 @@ def _execute_and_record(
 
 def _record_backoff(store: StateStore, job: str, execution: Execution, now: datetime) -> None:
     """Count rejected placements against their levels; a level that placed starts afresh."""
-    places = [o for o in execution.outcomes if o.action == "place" and o.level]
-    rejected = [(o.level, o.code, o.message) for o in places if o.status == "rejected" and o.level]
+    places = [o for o in execution.outcomes if o.action is ActionKind.PLACE and o.level]
+    rejected = [(o.level, o.code, o.message) for o in places if o.status is OutcomeStatus.REJECTED and o.level]
     store.record_rejections(job, rejected, now)
-    store.clear_rejections(job, [o.level for o in places if o.status == "placed" and o.level])
+    store.clear_rejections(job, [o.level for o in places if o.status is OutcomeStatus.PLACED and o.level])
 
 
 def cancel_plan_job(job: Job) -> Job:
@@ -294,19 +286,19 @@ def cancel_plan_job(job: Job) -> Job:
     return dataclasses.replace(job, buy=None, sell=None, orders=())
 
 
-def _result_of(execution: Execution) -> str:
-    if not execution.confirmed or execution.count("unknown"):
-        return "unknown_outcome"
+def _result_of(execution: Execution) -> PassResult:
+    if not execution.confirmed or execution.count(OutcomeStatus.UNKNOWN):
+        return PassResult.UNKNOWN_OUTCOME
     if execution.rejected or execution.error:
-        return "rejected"
-    return "ok"
+        return PassResult.REJECTED
+    return PassResult.OK
 
 
-def _record_quiet(store: StateStore, job: Job, mode: str, plan: Plan, duration_ms: int) -> None:
+def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int) -> None:
     pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
     store.finish_pass(
         pass_id,
-        result="no_changes",
+        result=PassResult.NO_CHANGES,
         summary=plan.summary,
         warnings=plan.warnings,
         error=None,

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 from rebalancer.errors import Problem
 from rebalancer.executor import Execution, OrderOutcome
 from rebalancer.models import format_decimal
+from rebalancer.vocab import ActionKind, OutcomeStatus
 
 if TYPE_CHECKING:  # the state store pulls in SQLAlchemy: ~170 ms that `validate` does not need
     from rebalancer.state.store import PassRecord
 
 _MARKS = {
-    "placed": ("+", "green"),
-    "cancelled": ("-", "red"),
-    "rejected": ("!", "yellow"),
-    "unknown": ("?", "magenta"),
+    OutcomeStatus.PLACED: ("+", "green"),
+    OutcomeStatus.CANCELLED: ("-", "red"),
+    OutcomeStatus.REJECTED: ("!", "yellow"),
+    OutcomeStatus.UNKNOWN: ("?", "magenta"),
 }
 
 
@@ -35,10 +36,11 @@ def outcome_line(outcome: OrderOutcome, *, color: bool) -> str:
     label = outcome.level or ""
     ident = f"order {outcome.order_id}" if outcome.order_id else ""
     detail = ""
-    if outcome.status in ("rejected", "unknown"):
+    if outcome.status in (OutcomeStatus.REJECTED, OutcomeStatus.UNKNOWN):
         code = f"code {outcome.code}: " if outcome.code else ""
         detail = f"  ({code}{outcome.message or 'no reason given'})"
-    verb = outcome.status if outcome.status in ("placed", "cancelled") else f"{outcome.action} {outcome.status}"
+    settled = outcome.status in (OutcomeStatus.PLACED, OutcomeStatus.CANCELLED)
+    verb = outcome.status if settled else f"{outcome.action} {outcome.status}"
     text = f"{mark} {verb:<16} {label:<10} {what}  {ident}{detail}".rstrip()
     return _style(text, tint, color)
 
@@ -48,8 +50,8 @@ def execution_text(execution: Execution, *, color: bool, done: str = "Apply comp
     lines = [outcome_line(o, color=color) for o in execution.outcomes]
     if execution.error:
         lines.append(_style(f"Warning: {execution.error}", "yellow", color))
-    placed, cancelled = execution.count("placed"), execution.count("cancelled")
-    rejected, unknown = execution.count("rejected"), execution.count("unknown")
+    placed, cancelled = execution.count(OutcomeStatus.PLACED), execution.count(OutcomeStatus.CANCELLED)
+    rejected, unknown = execution.count(OutcomeStatus.REJECTED), execution.count(OutcomeStatus.UNKNOWN)
     tail = f"{done}: {placed} placed, {cancelled} cancelled, {rejected} rejected"
     if unknown:
         tail += f", {unknown} unconfirmed"
@@ -88,10 +90,10 @@ def history_table(records: Sequence[PassRecord]) -> str:
                 r.job,
                 r.mode,
                 r.result or "unfinished",
-                str(s.get("placed", 0)),
-                str(s.get("cancelled", 0)),
-                str(s.get("keep", 0)),
-                str(s.get("rejected", 0)),
+                str(s.get(OutcomeStatus.PLACED, 0)),
+                str(s.get(OutcomeStatus.CANCELLED, 0)),
+                str(s.get(ActionKind.KEEP, 0)),
+                str(s.get(OutcomeStatus.REJECTED, 0)),
                 "" if r.duration_ms is None else str(r.duration_ms),
             )
         )

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from rebalancer.core.plan import Action, Plan
 from rebalancer.models import Side
+from rebalancer.vocab import ActionKind
 
 _GREEN, _RED, _YELLOW, _BOLD, _DIM, _RESET = (
     "\x1b[32m",
@@ -20,9 +21,9 @@ _GREEN, _RED, _YELLOW, _BOLD, _DIM, _RESET = (
     "\x1b[2m",
     "\x1b[0m",
 )
-_MARK = {"place": ("+", _GREEN), "cancel": ("-", _RED), "keep": ("=", _DIM)}
+_MARK = {ActionKind.PLACE: ("+", _GREEN), ActionKind.CANCEL: ("-", _RED), ActionKind.KEEP: ("=", _DIM)}
 # at one price a cancel is listed before the placement that replaces it, unchanged orders last
-_AT_PRICE = {"cancel": 0, "place": 1, "keep": 2}
+_AT_PRICE = {ActionKind.CANCEL: 0, ActionKind.PLACE: 1, ActionKind.KEEP: 2}
 
 
 def summary_line(plan: Plan) -> str:
@@ -41,7 +42,7 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 
 def _name(a: Action) -> str:
-    if a.action == "cancel":
+    if a.action is ActionKind.CANCEL:
         return f"order {a.order_id}"
     return a.level or ""
 
@@ -52,9 +53,9 @@ def _line(plan: Plan, a: Action, name_width: int, price_width: int, color: bool)
         f"  {mark} {_name(a):<{name_width}}  {plan.format_price(a.price):>{price_width}} × "
         f"{plan.format_volume(a.volume)}"
     )
-    if a.action == "cancel":
+    if a.action is ActionKind.CANCEL:
         body += f"  ({a.reason})"
-    elif a.action == "keep":
+    elif a.action is ActionKind.KEEP:
         body += f"  (order {a.order_id})"
     return _paint(body, code, color)
 

@@ -35,16 +35,10 @@ from decimal import Decimal
 
 from rebalancer.job import Amount, Tolerance
 from rebalancer.models import Order, OrderStatus, Side, Target
+from rebalancer.vocab import CancelReason
 
-REASONS = (
-    "outside_band",
-    "over_max_orders",
-    "duplicate_level",
-    "partially_filled",
-    "size_out_of_tolerance",
-    "price_out_of_tolerance",
-    "not_in_ladder",
-)
+REASONS = tuple(CancelReason)
+"""Every cancel reason, in precedence order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +46,7 @@ class Diff:
     """What to keep (order, target), cancel (order, reason) and place; ``pending`` = status 5, left alone."""
 
     keep: tuple[tuple[Order, Target], ...]
-    cancel: tuple[tuple[Order, str], ...]
+    cancel: tuple[tuple[Order, CancelReason], ...]
     place: tuple[Target, ...]
     pending: tuple[Order, ...] = ()
 
@@ -234,17 +228,19 @@ def _match_side(orders: list[Order], side: _Side) -> tuple[dict[int, int], list[
     return matched, fits_any
 
 
-def _reason(order: Order, fits_any: bool, side: _Side, over: _Side) -> str:
+def _reason(order: Order, fits_any: bool, side: _Side, over: _Side) -> CancelReason:
     """Why an unmatched, inside-band order is cancelled (precedence in the module docstring)."""
     if over.targets and over.price_fits(order.price):
-        return "over_max_orders"
+        return CancelReason.OVER_MAX_ORDERS
     if fits_any:
-        return "duplicate_level"
+        return CancelReason.DUPLICATE_LEVEL
     if not side.targets:
-        return "not_in_ladder"
+        return CancelReason.NOT_IN_LADDER
     if side.price_fits(order.price):
-        return "partially_filled" if order.status is OrderStatus.PARTIALLY_FILLED else "size_out_of_tolerance"
-    return "price_out_of_tolerance"
+        if order.status is OrderStatus.PARTIALLY_FILLED:
+            return CancelReason.PARTIALLY_FILLED
+        return CancelReason.SIZE_OUT_OF_TOLERANCE
+    return CancelReason.PRICE_OUT_OF_TOLERANCE
 
 
 def reconcile(
@@ -268,7 +264,7 @@ def reconcile(
     canonical = sorted(orders, key=order_key)
     rank = {id(o): k for k, o in enumerate(canonical)}
     keep: list[tuple[Order, Target]] = []
-    cancel: list[tuple[Order, str]] = []
+    cancel: list[tuple[Order, CancelReason]] = []
     place: list[Target] = []
     for side_value in (Side.BUY, Side.SELL):
         side = _Side([t for t in targets if t.side is side_value], tolerance)
@@ -278,7 +274,7 @@ def reconcile(
             if o.side is not side_value or not o.is_open:
                 continue
             if limit is not None and abs(o.price - reference_price) > limit:
-                cancel.append((o, "outside_band"))
+                cancel.append((o, CancelReason.OUTSIDE_BAND))
             else:
                 live.append(o)
         matched, fits_any = _match_side(live, side)

@@ -26,6 +26,7 @@ from rebalancer.core.diff import Diff
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job, Reference, ReferenceKind
 from rebalancer.models import Order, Ticker, format_decimal
+from rebalancer.vocab import CancelReason
 
 PAUSED = "placements paused: "
 _SHOWN_PERCENT = Decimal("0.1")
@@ -89,8 +90,8 @@ def anchored(job: Job, reference: Decimal) -> Job:
 
 def pause(result: Diff) -> tuple[Diff, list[Order]]:
     """A paused diff: no placements, only ``outside_band`` cancels; returns it and the orders left alone."""
-    cancel = tuple((o, why) for o, why in result.cancel if why == "outside_band")
-    left = [o for o, why in result.cancel if why != "outside_band"]
+    cancel = tuple((o, why) for o, why in result.cancel if why == CancelReason.OUTSIDE_BAND)
+    left = [o for o, why in result.cancel if why != CancelReason.OUTSIDE_BAND]
     return Diff(keep=result.keep, cancel=cancel, place=(), pending=result.pending), left
 
 
@@ -122,7 +123,7 @@ def hold(result: Diff, held: Mapping[str, str]) -> tuple[Diff, list[str]]:
         spare = [
             (abs(o.price - target.price), o.id, k)
             for k, (o, why) in enumerate(cancel)
-            if o.side is target.side and why != "outside_band"
+            if o.side is target.side and why != CancelReason.OUTSIDE_BAND
         ]
         if spare:
             _, _, k = min(spare)

@@ -20,13 +20,15 @@ from decimal import Decimal
 from typing import Any
 
 from rebalancer.core import diff, funding, guards, ladder
+from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
+from rebalancer.vocab import ActionKind, CancelReason
 
 FORMAT_VERSION = "1"
-BATCH_LIMIT = 1000
-ACTIONS = ("cancel", "place", "keep")
+ACTIONS = tuple(ActionKind)
+"""The action kinds, in the plan's action order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,23 +38,26 @@ class Action:
     ``volume`` is what rests (or will rest) on the book: a target's volume, an open order's remaining volume.
     """
 
-    action: str
+    action: ActionKind
     side: Side
     price: Decimal
     volume: Decimal
     order_id: str | None = None
     level: str | None = None
-    reason: str | None = None
+    reason: CancelReason | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"unknown action {self.action!r}")
-        if self.action != "place" and not self.order_id:
+        object.__setattr__(self, "action", ActionKind(self.action))
+        if self.action is not ActionKind.PLACE and not self.order_id:
             raise ValueError(f"a {self.action} action needs an order_id")
-        if self.action != "cancel" and not self.level:
+        if self.action is not ActionKind.CANCEL and not self.level:
             raise ValueError(f"a {self.action} action needs a level")
-        if self.action == "cancel" and self.reason not in diff.REASONS:
-            raise ValueError(f"unknown cancel reason {self.reason!r}")
+        if self.action is ActionKind.CANCEL:
+            if self.reason not in diff.REASONS:
+                raise ValueError(f"unknown cancel reason {self.reason!r}")
+            object.__setattr__(self, "reason", CancelReason(self.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +115,24 @@ class Plan:
     @property
     def summary(self) -> dict[str, int]:
         """Counts of place / cancel / keep actions."""
-        return {name: sum(1 for a in self.actions if a.action == name) for name in ("place", "cancel", "keep")}
+        kinds = (ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP)
+        return {kind: sum(1 for a in self.actions if a.action is kind) for kind in kinds}
 
     @property
     def has_changes(self) -> bool:
         """True when the plan would cancel or place anything."""
-        return any(a.action != "keep" for a in self.actions)
+        return any(a.action is not ActionKind.KEEP for a in self.actions)
 
     @property
     def cancel_ids(self) -> tuple[str, ...]:
         """Ids of the orders to cancel, in plan order."""
-        return tuple(a.order_id for a in self.actions if a.action == "cancel" and a.order_id)
+        return tuple(a.order_id for a in self.actions if a.action is ActionKind.CANCEL and a.order_id)
 
     @property
     def placements(self) -> tuple[Target, ...]:
         """The targets to place, in plan order."""
         return tuple(
-            Target(a.level, a.side, a.price, a.volume) for a in self.actions if a.action == "place" and a.level
+            Target(a.level, a.side, a.price, a.volume) for a in self.actions if a.action is ActionKind.PLACE and a.level
         )
 
     def batches(self, limit: int = BATCH_LIMIT) -> tuple[Batch, ...]:
@@ -293,10 +299,13 @@ def compute_plan(
         warnings += held_warnings
     funded = funding.fund(result.place, [o for o, _ in result.cancel], snapshot, ref)
     actions = [
-        Action("cancel", o.side, o.price, o.remaining, order_id=o.id, reason=reason) for o, reason in result.cancel
+        Action(ActionKind.CANCEL, o.side, o.price, o.remaining, order_id=o.id, reason=reason)
+        for o, reason in result.cancel
     ]
-    actions += [Action("place", t.side, t.price, t.volume, level=t.level) for t in funded.placements]
-    actions += [Action("keep", o.side, o.price, o.remaining, order_id=o.id, level=t.level) for o, t in result.keep]
+    actions += [Action(ActionKind.PLACE, t.side, t.price, t.volume, level=t.level) for t in funded.placements]
+    actions += [
+        Action(ActionKind.KEEP, o.side, o.price, o.remaining, order_id=o.id, level=t.level) for o, t in result.keep
+    ]
     warnings += funded.warnings
     if result.pending:
         warnings.append(

@@ -15,6 +15,7 @@ from rebalancer.core import diff
 from rebalancer.core.plan import ACTIONS, FORMAT_VERSION, Action, Plan, order_action
 from rebalancer.errors import ConfigError
 from rebalancer.models import Side
+from rebalancer.vocab import ActionKind
 
 _DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
@@ -54,16 +55,16 @@ def _action_from_json(row: Any, where: str) -> Action:
     side = row.get("side")
     if side not in ("BUY", "SELL"):
         raise _bad(f"{where}.side", f"expected BUY or SELL, got {side!r}")
-    reason = _text(row, "reason", f"{where}.", optional=kind != "cancel")
-    if kind == "cancel" and reason not in diff.REASONS:
+    reason = _text(row, "reason", f"{where}.", optional=kind != ActionKind.CANCEL)
+    if kind == ActionKind.CANCEL and reason not in diff.REASONS:
         raise _bad(f"{where}.reason", f"unknown reason {reason!r}")
     price = _decimal(row, "price", f"{where}.")
     volume = _decimal(row, "volume", f"{where}.")
     assert price is not None and volume is not None
-    if kind == "place" and (price <= 0 or volume <= 0):
+    if kind == ActionKind.PLACE and (price <= 0 or volume <= 0):
         raise _bad(where, "a placement needs a positive price and volume")
-    order_id = _text(row, "order_id", f"{where}.", optional=kind == "place")
-    level = _text(row, "level", f"{where}.", optional=kind == "cancel")
+    order_id = _text(row, "order_id", f"{where}.", optional=kind == ActionKind.PLACE)
+    level = _text(row, "level", f"{where}.", optional=kind == ActionKind.CANCEL)
     try:
         return Action(kind, Side(side), price, volume, order_id=order_id, level=level, reason=reason)
     except ValueError as exc:

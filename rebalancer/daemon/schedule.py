@@ -11,13 +11,13 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rebalancer.defaults import CRON_PERIOD_SECONDS, FAILURE_BACKOFF_BASE_SECONDS, FAILURE_BACKOFF_CAP_SECONDS
 from rebalancer.job import Job
 
-BACKOFF_BASE_SECONDS = 2.0
-BACKOFF_CAP_SECONDS = 300.0
 
-
-def backoff_delay(failures: int, *, base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> float:
+def backoff_delay(
+    failures: int, *, base: float = FAILURE_BACKOFF_BASE_SECONDS, cap: float = FAILURE_BACKOFF_CAP_SECONDS
+) -> float:
     """Seconds to wait after ``failures`` consecutive failed passes: exponential, capped, with ±20 % jitter."""
     if failures <= 0:
         return 0.0
@@ -27,7 +27,7 @@ def backoff_delay(failures: int, *, base: float = BACKOFF_BASE_SECONDS, cap: flo
 
 def interval_seconds(job: Job) -> float:
     """The job's nominal period, for leases and grace times (cron jobs count as one minute)."""
-    return float(job.schedule.every_seconds) if job.schedule.every_seconds is not None else 60.0
+    return float(job.schedule.every_seconds) if job.schedule.every_seconds is not None else CRON_PERIOD_SECONDS
 
 
 class ScheduleBook:

@@ -19,6 +19,12 @@ from typing import Any
 
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger
+from rebalancer.defaults import (
+    DAEMON_LEASE_MIN_SECONDS,
+    DAEMON_LEASE_PERIODS,
+    SCHEDULER_THREADS,
+    STOP_WAIT_SECONDS,
+)
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
@@ -26,10 +32,10 @@ from rebalancer.lease import job_lease
 from rebalancer.runner import PassReport, cancel_plan_job, run_pass
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 log = logging.getLogger("rebalancer.daemon")
 
-STOP_WAIT_SECONDS = 30.0
 ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 
 
@@ -78,7 +84,7 @@ class Daemon:
         self._lock = threading.RLock()
         self._due = ScheduleBook()
         self._scheduler = BackgroundScheduler(
-            executors={"default": self._due.executor(max_workers=16)},
+            executors={"default": self._due.executor(max_workers=SCHEDULER_THREADS)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
@@ -206,7 +212,7 @@ class Daemon:
             self.metrics.missed.labels(job.name).inc()
             log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
             return None
-        ttl = max(60.0, 3 * interval_seconds(job))
+        ttl = _lease_seconds(job)
         # Renewing a third into the lease keeps it ours without a database write on every pass.
         if time.monotonic() >= slot.renew_lease_at:
             if self.store.take_over_lease(job.name, self.holder, ttl):
@@ -216,7 +222,7 @@ class Daemon:
                 return None
         started = time.monotonic()
         try:
-            report = run_pass(job, slot.exchange, self.store, apply=True, mode="run")
+            report = run_pass(job, slot.exchange, self.store, apply=True, mode=Mode.RUN)
         finally:
             slot.passes += 1
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
@@ -235,7 +241,7 @@ class Daemon:
         slot.failures += 1
         delay = backoff_delay(slot.failures)
         slot.not_before = time.monotonic() + delay
-        self.metrics.passes.labels(job.name, "error").inc()
+        self.metrics.passes.labels(job.name, PassResult.ERROR).inc()
         fields = {"job": job.name, "failures": slot.failures, "retry_in_s": round(delay, 1)}
         if isinstance(exc, RebalancerError):
             log.error("pass failed", extra={**fields, "error": str(exc)})
@@ -245,15 +251,15 @@ class Daemon:
     def _account(self, slot: JobSlot, report: PassReport, late_ms: int | None = None) -> None:
         job = slot.job
         execution = report.execution
-        placed = execution.count("placed") if execution else 0
-        cancelled = execution.count("cancelled") if execution else 0
+        placed = execution.count(OutcomeStatus.PLACED) if execution else 0
+        cancelled = execution.count(OutcomeStatus.CANCELLED) if execution else 0
         rejected = execution.rejected if execution else ()
         self.metrics.passes.labels(job.name, report.result).inc()
         self.metrics.placed.labels(job.name).inc(placed)
         self.metrics.cancelled.labels(job.name).inc(cancelled)
         for outcome in rejected:
             self.metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
-        owned = report.plan.summary.get("keep", 0) + placed
+        owned = report.plan.summary.get(ActionKind.KEEP, 0) + placed
         self.metrics.open_orders.labels(job.name).set(owned)
         if report.failed:
             slot.failures += 1
@@ -324,13 +330,13 @@ class Daemon:
             with contextlib.suppress(RebalancerError):
                 self.store.release_lease(job.name, self.holder)
             return
-        ttl = max(60.0, 3 * interval_seconds(job))
+        ttl = _lease_seconds(job)
         if not self.store.take_over_lease(job.name, self.holder, ttl):
             log.warning("on_stop: job held by another process; its orders are left alone", extra={"job": job.name})
             return
         try:
-            report = run_pass(cancel_plan_job(job), slot.exchange, self.store, apply=True, mode="stop")
-            cancelled = report.execution.count("cancelled") if report.execution else 0
+            report = run_pass(cancel_plan_job(job), slot.exchange, self.store, apply=True, mode=Mode.STOP)
+            cancelled = report.execution.count(OutcomeStatus.CANCELLED) if report.execution else 0
             log.info("on_stop: cancelled the job's orders", extra={"job": job.name, "cancelled": cancelled})
         except RebalancerError as exc:
             log.error("on_stop: cancel failed", extra={"job": job.name, "error": str(exc)})
@@ -354,7 +360,7 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _d
             continue
         try:
             with job_lease(store, job.name), opener(job) as exchange:
-                report = run_pass(job, exchange, store, apply=True, mode="once")
+                report = run_pass(job, exchange, store, apply=True, mode=Mode.ONCE)
         except RebalancerError as exc:
             log.error("pass failed", extra={"job": job.name, "error": str(exc)})
             ok = False
@@ -370,12 +376,17 @@ def pass_fields(report: PassReport) -> dict[str, object]:
     return {
         "job": report.job,
         "result": report.result,
-        "placed": execution.count("placed") if execution else 0,
-        "cancelled": execution.count("cancelled") if execution else 0,
-        "kept": report.plan.summary.get("keep", 0),
+        "placed": execution.count(OutcomeStatus.PLACED) if execution else 0,
+        "cancelled": execution.count(OutcomeStatus.CANCELLED) if execution else 0,
+        "kept": report.plan.summary.get(ActionKind.KEEP, 0),
         "rejected": len(execution.rejected) if execution else 0,
         "duration_ms": report.duration_ms,
     }
+
+
+def _lease_seconds(job: Job) -> float:
+    """How long the daemon's lease on ``job`` lasts (see ``rebalancer.defaults``)."""
+    return max(DAEMON_LEASE_MIN_SECONDS, DAEMON_LEASE_PERIODS * interval_seconds(job))
 
 
 def _market(job: Job) -> tuple[str, str, str, str]:

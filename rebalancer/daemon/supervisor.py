@@ -17,12 +17,12 @@ from types import FrameType
 
 from rebalancer.daemon.metrics import HealthServer, parse_address
 from rebalancer.daemon.scheduler import Daemon
+from rebalancer.defaults import WATCH_INTERVAL_SECONDS
 from rebalancer.errors import ConfigError, JobFileError
 from rebalancer.job import Job
 from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
-WATCH_INTERVAL_SECONDS = 1.0
 
 
 def load(paths: Sequence[str]) -> list[Job]:

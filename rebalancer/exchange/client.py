@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from rebalancer.defaults import BATCH_LIMIT, MAX_PAGES
 from rebalancer.errors import BadResponse, ConfigError, RequestError
 from rebalancer.exchange.parse import (
     Depth,
@@ -30,16 +31,11 @@ from rebalancer.models import Balances, BatchAnswer, Order, OrderStatus, SymbolR
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 1000
-"""mass_replaceV2 takes at most this many cancels and this many placements per request."""
 
 KEPT_STATUSES = frozenset(
     {OrderStatus.INITIAL, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_PENDING}
 )
 """Statuses ``open_orders`` returns: the open ones and cancel-pending (which the diff treats specially)."""
-
-MAX_PAGES = 100_000
-"""A backstop against a server that keeps answering with new ids forever."""
 
 
 def mass_cancel_json(order_ids: Sequence[str]) -> str:
@@ -182,10 +178,10 @@ class OpenApiClient:
         returned as the exchange filed it (a hint: read the open orders back). ``OutcomeUnknown`` when the
         answer was lost after sending.
         """
-        if len(cancel_ids) > MAX_BATCH or len(place) > MAX_BATCH:
+        if len(cancel_ids) > BATCH_LIMIT or len(place) > BATCH_LIMIT:
             raise RequestError(
                 f"batch too large: {len(cancel_ids)} cancels, {len(place)} placements"
-                f" (at most {MAX_BATCH} each)",
+                f" (at most {BATCH_LIMIT} each)",
                 endpoint="mass_replaceV2",
             )
         if not cancel_ids and not place:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from rebalancer import defaults
 from rebalancer.errors import (
     AccountError,
     AuthError,
@@ -92,14 +93,14 @@ class ExchangeProfile:
     """
 
     time_unit: str = "ms"
-    page_size: int = 1000
-    read_limit: RateLimit = RateLimit(10, 1.0)
-    write_limit: RateLimit = RateLimit(100, 10.0)
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    read_retries: int = 3
-    backoff_base: float = 0.25
-    backoff_max: float = 8.0
+    page_size: int = defaults.PAGE_SIZE
+    read_limit: RateLimit = RateLimit(*defaults.READ_RATE)
+    write_limit: RateLimit = RateLimit(*defaults.WRITE_RATE)
+    connect_timeout: float = defaults.CONNECT_TIMEOUT_SECONDS
+    read_timeout: float = defaults.READ_TIMEOUT_SECONDS
+    read_retries: int = defaults.READ_RETRIES
+    backoff_base: float = defaults.READ_RETRY_BACKOFF_SECONDS
+    backoff_max: float = defaults.READ_RETRY_BACKOFF_CAP_SECONDS
     error_codes: ErrorTable = field(default_factory=lambda: TEMPLATE_CODES)
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from rebalancer.defaults import MAX_RETRY_AFTER_SECONDS
 from rebalancer.errors import (
     AuthError,
     BadResponse,
@@ -37,9 +38,6 @@ from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
 from rebalancer.exchange.signing import signed_params, without_secrets
 
 log = logging.getLogger(__name__)
-
-MAX_RETRY_AFTER_S = 300.0
-"""A server's Retry-After is honoured up to this many seconds (a broken header must not stall a daemon)."""
 
 WriteHook = Callable[[str, Mapping[str, str], object], None]
 """Called after every write with (endpoint, parameters without api_key/sign, decoded answer or error text)."""
@@ -79,7 +77,7 @@ def _retry_after(response: requests.Response) -> float | None:
             return None
     if not math.isfinite(seconds):
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def server_offset_ms(response: requests.Response | None, sent_ms: int, received_ms: int) -> int | None:

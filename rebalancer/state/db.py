@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.errors import StateError
 from rebalancer.state import schema
 
@@ -31,7 +32,7 @@ SUPPORTED = ("sqlite", "postgresql")
 class Database:
     """An SQLAlchemy engine on a SQLite or PostgreSQL URL, with the state store's tables in place."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         parsed = make_url(url)
         self.display = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()

@@ -15,10 +15,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from rebalancer.models import Side
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
-PASS_RESULTS = frozenset({"ok", "no_changes", "rejected", "error", "unknown_outcome", "skipped"})
-RESULT_ACTIONS = frozenset({"place", "cancel"})
-RESULT_STATUSES = frozenset({"placed", "cancelled", "rejected", "unknown"})
+RESULT_ACTIONS = frozenset({ActionKind.PLACE, ActionKind.CANCEL})
 # Request keys that carry or derive from credentials; never stored, whatever their case.
 SECRET_KEYS = frozenset({"api_key", "sign", "secret_key"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,12 +85,12 @@ def _check_decimal_text(name: str, text: str) -> None:
 class OrderResult:
     """What became of one cancel or placement of a pass: the order it speaks of and the exchange's code."""
 
-    action: str
+    action: ActionKind
     side: str
     price: str
     volume: str
     order_id: str | None
-    status: str
+    status: OutcomeStatus
     code: str | None = None
     message: str | None = None
 
@@ -100,10 +99,12 @@ class OrderResult:
             raise ValueError(
                 f"order result action must be one of {sorted(RESULT_ACTIONS)}, not {self.action!r}"
             )
-        if self.status not in RESULT_STATUSES:
+        if self.status not in tuple(OutcomeStatus):
             raise ValueError(
-                f"order result status must be one of {sorted(RESULT_STATUSES)}, not {self.status!r}"
+                f"order result status must be one of {sorted(OutcomeStatus)}, not {self.status!r}"
             )
+        object.__setattr__(self, "action", ActionKind(self.action))
+        object.__setattr__(self, "status", OutcomeStatus(self.status))
         # Side is a str enum: store its plain value so the column never holds "Side.BUY".
         object.__setattr__(self, "side", Side(self.side).value)
         _check_decimal_text("price", self.price)
@@ -151,10 +152,10 @@ class PassRecord:
 
     id: int
     job: str
-    mode: str
+    mode: Mode
     started_at: datetime
     duration_ms: int | None
-    result: str | None
+    result: PassResult | None
     summary: Mapping[str, int]
     warnings: tuple[str, ...]
     error: str | None

@@ -18,17 +18,18 @@ from decimal import Decimal
 
 from sqlalchemy import delete, select
 
+from rebalancer.defaults import REJECTION_BACKOFF_BASE_SECONDS, REJECTION_BACKOFF_CAP_SECONDS
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.records import from_ms, to_ms
 
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 30 * 60
 _MESSAGE_CHARS = 200
 _CHUNK = 500
 
 
-def backoff_seconds(count: int, base: int = BACKOFF_BASE_SECONDS, cap: int = BACKOFF_CAP_SECONDS) -> int:
+def backoff_seconds(
+    count: int, base: int = REJECTION_BACKOFF_BASE_SECONDS, cap: int = REJECTION_BACKOFF_CAP_SECONDS
+) -> int:
     """How long a level rejected ``count`` times in a row waits before its next try (0: the next pass)."""
     if count < 2:
         return 0
@@ -66,8 +67,8 @@ class GuardState:
         rejections: Sequence[tuple[str, str | None, str | None]],
         now: datetime,
         *,
-        base_seconds: int = BACKOFF_BASE_SECONDS,
-        cap_seconds: int = BACKOFF_CAP_SECONDS,
+        base_seconds: int = REJECTION_BACKOFF_BASE_SECONDS,
+        cap_seconds: int = REJECTION_BACKOFF_CAP_SECONDS,
     ) -> None:
         """Count one more rejection for each ``(level, code, message)`` and set when the level may try again."""
         if not rejections:

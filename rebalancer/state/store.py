@@ -23,13 +23,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select, update
 
+from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.leases import LeaseState
 from rebalancer.state.paths import default_url
 from rebalancer.state.records import (
-    PASS_RESULTS,
     BatchRecord,
     InFlight,
     OrderResult,
@@ -43,6 +43,7 @@ from rebalancer.state.records import (
     without_secrets,
 )
 from rebalancer.state.rejections import GuardState
+from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
 
 __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
 
@@ -60,7 +61,7 @@ class StateStore(GuardState, LeaseState):
     methods (last observed reference, per-level rejection backoff) come from ``rebalancer.state.rejections``.
     """
 
-    def __init__(self, url: str | None = None, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(self, url: str | None = None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self._db = Database(url or default_url(), busy_timeout_ms=busy_timeout_ms)
 
     def close(self) -> None:
@@ -80,10 +81,10 @@ class StateStore(GuardState, LeaseState):
 
     # Passes, batches and results.
 
-    def start_pass(self, job: str, mode: str, started_at: datetime | None = None) -> int:
+    def start_pass(self, job: str, mode: Mode, started_at: datetime | None = None) -> int:
         """Record that a pass of ``job`` began (``mode`` e.g. plan, apply, run) and return its id."""
-        if not job or not mode:
-            raise ValueError("a pass needs a job name and a mode")
+        if not job or mode not in tuple(Mode):
+            raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
         with self._db.tx(write=True) as conn:
             row = conn.execute(
                 t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now()))
@@ -94,7 +95,7 @@ class StateStore(GuardState, LeaseState):
         self,
         pass_id: int,
         *,
-        result: str,
+        result: PassResult,
         summary: Mapping[str, int],
         warnings: Sequence[str] = (),
         error: str | None = None,
@@ -103,8 +104,8 @@ class StateStore(GuardState, LeaseState):
         fingerprint: str | None = None,
     ) -> None:
         """Record how a pass ended; ``result``: ok, no_changes, rejected, error, unknown_outcome, skipped."""
-        if result not in PASS_RESULTS:
-            raise ValueError(f"pass result must be one of {sorted(PASS_RESULTS)}, not {result!r}")
+        if result not in STORED_PASS_RESULTS:
+            raise ValueError(f"pass result must be one of {sorted(STORED_PASS_RESULTS)}, not {result!r}")
         values = {
             "result": result,
             "summary": dump_json({str(k): int(v) for k, v in summary.items()}),
@@ -352,10 +353,10 @@ def _pass_record(row: Row[Any]) -> PassRecord:
     return PassRecord(
         id=row.id,
         job=row.job,
-        mode=row.mode,
+        mode=Mode(row.mode),
         started_at=from_ms(row.started_at_ms),
         duration_ms=row.duration_ms,
-        result=row.result,
+        result=None if row.result is None else PassResult(row.result),
         summary={k: int(v) for k, v in (load_json(row.summary) or {}).items()},
         warnings=tuple(load_json(row.warnings) or ()),
         error=row.error,

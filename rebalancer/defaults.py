@@ -1,0 +1,119 @@
+"""Every default of the tool in one place, each with why it has the value it has.
+
+Modules import these instead of writing numbers of their own, so a default is changed (and reviewed) here once.
+The simulated exchange (``rebalancer.sandbox``) keeps its own constants: they describe the exchange it pretends
+to be, not how this tool behaves.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# --- The exchange API --------------------------------------------------------------------------------------------
+
+BATCH_LIMIT = 1000
+"""mass_replaceV2 takes at most this many cancels and this many placements per request."""
+
+PAGE_SIZE = 1000
+"""Open orders per page: the template's largest page, so that a full book takes the fewest requests."""
+
+MAX_PAGES = 100_000
+"""A backstop against a server that keeps answering with new ids forever."""
+
+READ_RATE = (10, 1.0)
+"""At most 10 reads per second per key: the template's documented limit for reads."""
+
+WRITE_RATE = (100, 10.0)
+"""At most 100 writes per 10 seconds per key: the template's documented limit for writes."""
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""A healthy exchange accepts a connection in well under a second; longer means it is down or unreachable."""
+
+READ_TIMEOUT_SECONDS = 15.0
+"""Long enough for a 1000-order batch under load, short enough that a daemon tick does not hang on a dead socket."""
+
+READ_RETRIES = 3
+"""Reads are safe to repeat; three more tries ride out a brief outage without stalling the pass for long."""
+
+READ_RETRY_BACKOFF_SECONDS = 0.25
+"""First wait before retrying a failed read; it doubles on each further try."""
+
+READ_RETRY_BACKOFF_CAP_SECONDS = 8.0
+"""Longest wait between read retries, so that the retries of one pass stay within a daemon period."""
+
+MAX_RETRY_AFTER_SECONDS = 300.0
+"""A server's Retry-After is honoured up to this many seconds (a broken header must not stall a daemon)."""
+
+# --- After a batch is sent -------------------------------------------------------------------------------------
+
+READ_BACK_ATTEMPTS = 4
+"""Times the executor reads the book back to confirm a batch: exchanges show new orders after a short delay."""
+
+READ_BACK_BACKOFF_SECONDS = 0.25
+"""First wait between read-backs; it doubles, so four attempts span about two seconds."""
+
+READ_BACK_PAUSE_CAP_SECONDS = 5.0
+"""Longest pause before a read-back, even when a rate limit asks for more: the pass must settle its batch soon."""
+
+IN_FLIGHT_GRACE = timedelta(minutes=2)
+"""How long a batch whose answer was lost may still show up on the book before its placements count as gone."""
+
+LATE_WRITE_WINDOW = timedelta(minutes=1)
+"""How long the levels of a lost batch are not placed again, since its write may still land."""
+
+CLOCK_SLACK_MS = 60_000
+"""How far the exchange clock may differ from ours when matching an order's creation time with a lost batch."""
+
+# --- Rejections, failures and leases -----------------------------------------------------------------------------
+
+REJECTION_BACKOFF_BASE_SECONDS = 30
+"""A level rejected twice in a row with one code waits this long; the exchange will likely refuse it again."""
+
+REJECTION_BACKOFF_CAP_SECONDS = 30 * 60
+"""Longest hold of a rejected level: a balance or rule may change, so the level is retried at least this often."""
+
+FAILURE_BACKOFF_BASE_SECONDS = 2.0
+"""First delay of a daemon job after a failed pass: short, since most failures are a brief network glitch."""
+
+FAILURE_BACKOFF_CAP_SECONDS = 300.0
+"""Longest delay of a failing daemon job: an exchange that is down is tried again at least every five minutes."""
+
+COMMAND_LEASE_SECONDS = 600.0
+"""A command's job lease: longer than any one pass, short enough that a killed command frees its job by itself."""
+
+DAEMON_LEASE_MIN_SECONDS = 60.0
+"""The daemon's job lease lasts at least this long, so fast jobs do not renew it on every pass."""
+
+DAEMON_LEASE_PERIODS = 3
+"""The daemon's job lease lasts three periods of the job (renewed after one): one late pass does not lose it."""
+
+CRON_PERIOD_SECONDS = 60.0
+"""The nominal period of a cron job (for leases and grace times): cron's finest step is one minute."""
+
+# --- The daemon and the state store ----------------------------------------------------------------------------
+
+STOP_WAIT_SECONDS = 30.0
+"""How long stopping waits for a running pass (unless the job cancels on stop): one slow pass, not a hung one."""
+
+WATCH_INTERVAL_SECONDS = 1.0
+"""How often the daemon looks at its job files: a save is picked up quickly at the cost of one stat per file."""
+
+SCHEDULER_THREADS = 16
+"""Passes that may run at once: they mostly wait on the network, so more threads than cores pay off."""
+
+BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite writer waits for the lock: a daemon and a command may write at the same moment."""
+
+SANDBOX_LOCK_WAIT_SECONDS = 10.0
+"""How long a command waits for another process's embedded sandbox to save its world."""
+
+# --- Job files (the file's own defaults are in schemas/job.schema.json; these mirror them for ``Job`` values) -----
+
+EVERY_SECONDS = 30
+"""A job without ``schedule`` runs every 30 seconds: often enough to follow a market, far within rate limits."""
+
+API_KEY_ENV = "REBALANCER_API_KEY"
+"""The environment variable the API key is read from when a job names none."""
+
+SECRET_KEY_ENV = "REBALANCER_SECRET_KEY"
+"""The environment variable the secret key is read from when a job names none."""

@@ -1,0 +1,75 @@
+"""The words the tool speaks in plans, outcomes, pass records and logs, as string enums.
+
+Each member *is* its word (``StrEnum``): it compares equal to the string, prints as it, and goes into JSON and the
+state store unchanged, so the plan JSON, ``history`` and the logs keep their spelling. Code names the member,
+never the literal, so a misspelt word fails at import rather than silently never matching.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ActionKind(enum.StrEnum):
+    """What a plan does with one order or target. The members are in the plan's action order."""
+
+    CANCEL = "cancel"
+    PLACE = "place"
+    KEEP = "keep"
+
+
+class CancelReason(enum.StrEnum):
+    """Why the diff cancels an open order; when several apply, the first in this order is given."""
+
+    OUTSIDE_BAND = "outside_band"
+    OVER_MAX_ORDERS = "over_max_orders"
+    DUPLICATE_LEVEL = "duplicate_level"
+    PARTIALLY_FILLED = "partially_filled"
+    SIZE_OUT_OF_TOLERANCE = "size_out_of_tolerance"
+    PRICE_OUT_OF_TOLERANCE = "price_out_of_tolerance"
+    NOT_IN_LADDER = "not_in_ladder"
+
+
+class OutcomeStatus(enum.StrEnum):
+    """What became of one sent cancel or placement, as confirmed by reading the book back."""
+
+    PLACED = "placed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+class PassResult(enum.StrEnum):
+    """How one pass ended: the ``result`` of a ``PassReport`` and of a stored pass.
+
+    ``planned`` and ``declined`` end passes that sent nothing and are never stored; the rest may be.
+    """
+
+    OK = "ok"
+    NO_CHANGES = "no_changes"
+    PLANNED = "planned"
+    DECLINED = "declined"
+    REJECTED = "rejected"
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+    @property
+    def failed(self) -> bool:
+        """True when something was refused or left unconfirmed: a command exits non-zero."""
+        return self in (PassResult.REJECTED, PassResult.UNKNOWN_OUTCOME)
+
+
+STORED_PASS_RESULTS = frozenset(r for r in PassResult if r not in (PassResult.PLANNED, PassResult.DECLINED))
+"""The pass results the state store accepts."""
+
+
+class Mode(enum.StrEnum):
+    """Which command or daemon event ran a pass; recorded with every stored pass."""
+
+    PLAN = "plan"
+    APPLY = "apply"
+    CANCEL = "cancel"
+    ONCE = "once"
+    RUN = "run"
+    STOP = "stop"
