@@ -51,9 +51,7 @@ def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
 class Supervisor:
     """Runs a ``Daemon`` until a stop signal, reloading its jobs when asked to."""
 
-    def __init__(
-        self, paths: Sequence[str], store: StateStore, *, http: str | None = None, watch: bool = True
-    ) -> None:
+    def __init__(self, paths: Sequence[str], store: StateStore, *, http: str | None = None, watch: bool = True) -> None:
         self.paths = list(paths)
         self.daemon = Daemon(store)
         self._stop = threading.Event()
@@ -116,11 +114,16 @@ class Supervisor:
             log.info("daemon stopped")
 
     def _do_reload(self) -> None:
+        """Swap in the jobs of the files as they are now; any failure to read them keeps the running jobs."""
         try:
             jobs = load(self.paths)
         except JobFileError as exc:
             for problem in exc.problems:
                 log.error("reload refused, keeping the running jobs", extra={"problem": str(problem)})
+            return
+        except Exception as exc:  # a reader bug must never stop the jobs that run fine
+            problem = f"cannot read the job files: {exc.__class__.__name__}: {str(exc)[:200]}".replace("\n", " ")
+            log.error("reload refused, keeping the running jobs", extra={"problem": problem})
             return
         self.daemon.reload(jobs)
         log.info("reloaded", extra={"jobs": len(jobs)})

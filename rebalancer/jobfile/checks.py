@@ -184,7 +184,8 @@ def _side_problems(side: str, spec: dict[str, Any], reference: Any, positions: P
     problems.extend(_size_problems(side, spec, levels, positions))
     if side != "buy" or (geometric and not step.percent):
         return problems
-    fixed = None if reference in _MARKET_REFERENCES else _positive_or_none(reference)
+    market = isinstance(reference, str) and reference in _MARKET_REFERENCES
+    fixed = None if market else _positive_or_none(reference)
     where = format_path(base)
     if fixed is None:
         if first.percent and first.value >= 100:

@@ -33,6 +33,8 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _TOKENISH = re.compile(r"[A-Za-z0-9+/=_.-]+")
 _TEXT_TAGS = frozenset({"tag:yaml.org,2002:timestamp"})
+# What PyYAML's reader refuses: every C0 control but tab, LF and CR; DEL and C1 (NEL allowed); surrogates; U+FFFE/F.
+_UNPRINTABLE = re.compile(r"[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -152,10 +154,31 @@ def _error_text(error: yaml.YAMLError) -> str:
     return "YAML syntax error"
 
 
+def _unprintable(text: str) -> RawProblem | None:
+    """The first character YAML refuses to read (a control character such as ESC or NUL), positioned.
+
+    PyYAML raises an unpositioned ``ReaderError`` for these before parsing starts; a job file is text a person
+    edits, so the character is named by its code point (it cannot be shown) and pointed at by line and column.
+    """
+    match = _UNPRINTABLE.search(text)
+    if match is None:
+        return None
+    before = text[: match.start()]
+    line = before.count("\n") + 1
+    column = match.start() - (before.rfind("\n") + 1) + 1
+    code = ord(match.group())
+    kind = "a control character" if code < 0x20 or 0x7F <= code <= 0x9F else "not printable text"
+    message = f"character U+{code:04X} ({kind}) is not allowed in a job file"
+    return RawProblem((), message, (line, column))
+
+
 def read_yaml(text: str) -> Document:
     """Parse one YAML document into plain values (dict, list, str, int, Decimal, bool, None) + positions."""
     positions = Positions()
     problems: list[RawProblem] = []
+    unreadable = _unprintable(text)
+    if unreadable is not None:
+        return Document(None, positions, [unreadable])
     loader = _GuardedLoader(text)
     try:
         root = loader.get_single_node()

@@ -239,3 +239,18 @@ def test_interval_jobs_are_phased_across_their_period(tmp_path, sandbox, job_tex
     firsts = {make_trigger(job, now).get_next_fire_time(None, now) for job in jobs}
     assert len(firsts) >= 15
     assert all(now <= first < now + timedelta(seconds=10) for first in firsts)
+
+
+def test_a_reload_that_fails_unexpectedly_keeps_the_running_jobs(tmp_path, monkeypatch, caplog):
+    from rebalancer.daemon import supervisor
+
+    def broken_reader(paths):
+        raise ValueError("reader bug\nsecond line")
+
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        sup = supervisor.Supervisor([str(tmp_path)], store)
+        monkeypatch.setattr(supervisor, "load", broken_reader)
+        with caplog.at_level(logging.ERROR, logger="rebalancer.daemon"):
+            sup._do_reload()
+    (record,) = [r for r in caplog.records if r.getMessage() == "reload refused, keeping the running jobs"]
+    assert record.problem == "cannot read the job files: ValueError: reader bug second line"

@@ -76,3 +76,22 @@ def test_once_exits_0_after_every_job_ran(tmp_path, sandbox, job_text, spawn):
     assert len(_book(sandbox)) == 6
     assert '"msg": "pass"' in daemon.log
     assert sandbox.secret_key not in daemon.log
+
+
+def test_a_control_character_in_a_reloaded_file_keeps_every_job_running(tmp_path, sandbox, job_text, spawn, wait_for):
+    broken, other = tmp_path / "x.yaml", tmp_path / "y.yaml"
+    broken.write_text(job_text("x", levels=1))
+    other.write_text(job_text("y", symbol="ethusdt", levels=1, size="0.5"))
+    daemon = spawn(str(broken), str(other), "--no-watch")
+    assert wait_for(lambda: len(_book(sandbox)) == 2 and len(_book(sandbox, "ethusdt")) == 2, timeout=30)
+    broken.write_text(job_text("x", levels=1).replace("reference: mid", "reference: m\x1bid"))
+    daemon.send(signal.SIGHUP)
+    assert wait_for(lambda: "reload refused" in daemon.log, timeout=30)
+    assert f"{broken}:6:13: character U+001B (a control character) is not allowed in a job file" in daemon.log
+    sandbox.engine.cancel_all(sandbox.api_key, "btcusdt")
+    sandbox.engine.cancel_all(sandbox.api_key, "ethusdt")
+    assert wait_for(lambda: len(_book(sandbox)) == 2 and len(_book(sandbox, "ethusdt")) == 2, timeout=30), (
+        "both jobs must keep running on their old versions"
+    )
+    assert daemon.stop() == 0
+    assert "Traceback" not in daemon.log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,4 +94,82 @@ def test_mutated_examples_yield_a_job_or_a_job_file_error(
         else:
             text = "\n".join(lines[:line] + lines[line + 1 :])
     outcome = _load(scratch, text.encode("utf-8"))
+    assert isinstance(outcome, Job | JobFileError)
+
+
+def _schema_paths() -> list[tuple[str | int, ...]]:
+    """Every key path the schema knows (list items as index 0), read from the schema so new keys are covered."""
+    from rebalancer.jobfile.schema import subschema
+
+    found: list[tuple[str | int, ...]] = []
+
+    def visit(path: tuple[str | int, ...]) -> None:
+        node = subschema(path)
+        for key in node.get("properties", {}):
+            found.append((*path, key))
+            visit((*path, key))
+        if "items" in node:
+            visit((*path, 0))
+
+    visit(())
+    return found
+
+
+SCHEMA_PATHS = _schema_paths()
+FULL = {
+    "version": 1, "name": "full", "symbol": "btcusdt", "paused": False,
+    "exchange": {"url": "sandbox", "api_key_env": "K", "secret_key_env": "S", "time_unit": "ms",
+                 "page_size": 100, "insecure": False},
+    "schedule": {"every": "30s", "jitter": "1s"}, "reference": "6400",
+    "ladder": {side: {"levels": 3, "first": "1%", "step": "1%", "spacing": "linear", "size": "0.1",
+                      "size_step": "0.01", "max_notional": "5000"} for side in ("buy", "sell")},
+    "orders": [{"side": "buy", "price": "6000", "size": "1"}],
+    "tolerance": {"price": "0.1%", "size": "10%"},
+    "limits": {"max_orders": 20, "band": "10%", "post_only": True, "max_jump": "10%"},
+    "ownership": "tracked", "on_stop": "keep",
+}  # fmt: skip
+WRONG_SHAPES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.text(max_size=6),
+              st.sampled_from(["mid", "1%", "-1%", "1e999", "0x10", "30s", "nan", "inf", "1%%"])),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from([*KEYS, "a"]), inner, max_size=3),
+    max_leaves=6,
+)  # fmt: skip
+
+
+def test_the_schema_paths_cover_every_key_of_a_full_job() -> None:
+    assert {p[0] for p in SCHEMA_PATHS} == set(FULL)
+    assert ("ladder", "buy", "size") in SCHEMA_PATHS and ("orders", 0, "price") in SCHEMA_PATHS
+
+
+def _set(tree: Any, path: tuple[str | int, ...], value: Any) -> None:
+    for part in path[:-1]:
+        tree = tree[part]
+    tree[path[-1]] = value
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    changes=st.lists(st.tuples(st.sampled_from(SCHEMA_PATHS), WRONG_SHAPES), min_size=1, max_size=3),
+)
+def test_a_wrongly_shaped_value_under_any_key_is_a_positioned_problem(
+    scratch: Path, changes: list[tuple[tuple[str | int, ...], Any]]
+) -> None:
+    tree = copy.deepcopy(FULL)
+    for path, wrong in changes:
+        try:
+            _set(tree, path, wrong)
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change replaced a parent of this path
+    outcome = _load(scratch, yaml.safe_dump(tree).encode("utf-8"))
+    assert isinstance(outcome, Job | JobFileError)
+
+
+@pytest.mark.parametrize("path", SCHEMA_PATHS, ids=lambda p: ".".join(map(str, p)))
+@pytest.mark.parametrize("wrong", [{"a": 1}, [1, 2], [{"a": [1]}], {"price": {"a": 1}}, None, True, 10**40])
+def test_each_key_given_a_mapping_list_or_odd_scalar_is_a_positioned_problem(
+    scratch: Path, path: tuple[str | int, ...], wrong: Any
+) -> None:
+    tree = copy.deepcopy(FULL)
+    _set(tree, path, wrong)
+    outcome = _load(scratch, yaml.safe_dump(tree).encode("utf-8"))
     assert isinstance(outcome, Job | JobFileError)

@@ -184,6 +184,16 @@ CASES: list[tuple[str, str, list[str]]] = [
      [f"7:13: limits.max_jump: {JUMP}, got true"]),
     ("max_jump a list", H + L + "limits: {max_jump: [10%]}\n",
      [f"6:20: limits.max_jump: {JUMP}, got a list"]),
+    ("escape character in a value", H + L + "on_stop: ke\x1b[31mep\n",
+     ["6:12: character U+001B (a control character) is not allowed in a job file"]),
+    ("NUL character in a key", H + "lad\x00der:\n",
+     ["4:4: character U+0000 (a control character) is not allowed in a job file"]),
+    ("DEL character in a comment", H + L + "# note \x7f\n",
+     ["6:8: character U+007F (a control character) is not allowed in a job file"]),
+    ("a mapping as the reference", H + L + "reference: {price: mid}\n",
+     ['6:1: reference: expected mid, bid, ask, last or a positive price such as "6400", got a mapping']),
+    ("a list as the reference", H + L + "reference: [mid]\n",
+     ['6:12: reference: expected mid, bid, ask, last or a positive price such as "6400", got a list']),
 ]  # fmt: skip
 
 
