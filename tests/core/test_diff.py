@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from rebalancer.core import diff
 from rebalancer.job import Amount, Tolerance
 from rebalancer.models import Order, OrderStatus, Side, Target
-from tests.core.kit import D, order, orders_strategy, pct, target, targets_strategy, tolerances
+from tests.core.kit import D, order, orders_strategy, pct, sides, target, targets_strategy, tolerances
 
 REF = D("100")
 B, S = Side.BUY, Side.SELL
@@ -247,3 +247,133 @@ def test_min_cost_max_matching_on_larger_dense_instances(
     cost = {(i, j): c for i, j, c in edges}
     assert len({i for i, _ in got}) == len(got) == len({j for _, j in got})
     assert (len(got), sum(cost[p] for p in got)) == reference_matching(n_left, n_right, edges)
+
+
+# --- dense windows, sub-unit prices, several components per side, ties, ids as text ------------------------
+
+
+def best_matchings(
+    targets: Sequence[Target], orders: Sequence[Order], tol: Tolerance
+) -> tuple[tuple[int, Decimal], list[frozenset[tuple[str, str]]]]:
+    """((most kept, least distance), every matching reaching it as {(order id, level)}), by enumeration.
+
+    Independent of the code under test: only ``fits`` (the definition of a fit) is shared."""
+    live = [o for o in orders if o.is_open]
+    best: tuple[int, Decimal] = (0, D(0))
+    found: list[frozenset[tuple[str, str]]] = [frozenset()]
+
+    def walk(i: int, used: frozenset[int], pairs: frozenset[tuple[str, str]], dist: Decimal) -> None:
+        nonlocal best, found
+        if i == len(live):
+            key = (len(pairs), dist)
+            if (key[0], -key[1]) > (best[0], -best[1]):
+                best, found = key, [pairs]
+            elif key == best:
+                found.append(pairs)
+            return
+        walk(i + 1, used, pairs, dist)
+        for j, t in enumerate(targets):
+            if j not in used and diff.fits(live[i], t, tol):
+                walk(i + 1, used | {j}, pairs | {(live[i].id, t.level)}, dist + abs(live[i].price - t.price))
+
+    walk(0, frozenset(), frozenset(), D(0))
+    return best, found
+
+
+def id_rank(oid: str) -> tuple[int, int, str]:
+    """Exchange ids are decimal text: "9" comes before "10" (compared as numbers, never as strings)."""
+    return (0, int(oid), oid) if oid.isdigit() else (1, 0, oid)
+
+
+_UNITS = [D(1), D("0.5"), D("0.01"), D("0.000001")]
+_BASES = [D(100), D(1), D("0.000123"), D(30000)]
+_IDS = ["9", "10", "11", "99", "100", "2", "20", "1000", "007", "x9", "a10"]
+
+
+@st.composite
+def dense_books(draw: st.DrawFn) -> tuple[list[Target], list[Order], Tolerance]:
+    """One side or both, on grids of sub-unit steps, in up to three far-apart clusters, with half-step order
+    prices (equidistant ties), windows from none to many levels wide, and ids that sort differently as text."""
+    unit, base = draw(st.sampled_from(_UNITS)), draw(st.sampled_from(_BASES))
+    clusters = [base + k * unit * 1000 for k in range(draw(st.integers(1, 3)))]
+    volumes = st.sampled_from([D(1), D(1), D(1), D("1.05"), D(2)])
+    rows = draw(st.lists(st.tuples(sides, st.sampled_from(clusters), st.integers(0, 6), volumes), max_size=6))
+    targets = [Target(f"{s.value.lower()}[{i}]", s, c + k * unit, v) for i, (s, c, k, v) in enumerate(rows)]
+    ids = draw(st.lists(st.sampled_from(_IDS), unique=True, max_size=6))
+    orders = []
+    for oid in ids:
+        s, c, half, v = draw(st.tuples(sides, st.sampled_from(clusters), st.integers(-2, 14), volumes))
+        orders.append(Order(oid, s, abs(c + half * unit / 2), v))
+    price = draw(
+        st.one_of(
+            st.sampled_from([0, 1, 2, 3, 7, 40]).map(lambda k: Amount(k * unit / 2)),
+            st.sampled_from(["0", "0.5", "3", "10", "150"]).map(lambda v: Amount(D(v), percent=True)),
+        )
+    )
+    size = draw(st.sampled_from([Amount(D(0)), Amount(D("0.05")), Amount(D(10), percent=True), Amount(D(2))]))
+    return targets, orders, Tolerance(price, size)
+
+
+@settings(max_examples=400, deadline=None)
+@given(dense_books())
+def test_dense_windows_keep_a_maximum_matching_of_least_distance(
+    book: tuple[list[Target], list[Order], Tolerance],
+) -> None:
+    targets, orders, tol = book
+    result = diff.reconcile(targets, orders, tol, reference_price=REF)
+    (count, distance), _ = best_matchings(targets, orders, tol)
+    assert (len(result.keep), kept_distance(result)) == (count, distance)
+    assert all(diff.fits(o, t, tol) for o, t in result.keep)
+    assert len({o.id for o, _ in result.keep}) == len({t.level for _, t in result.keep}) == len(result.keep)
+
+
+def test_numeric_ids_sort_as_numbers() -> None:
+    ids = ["10", "9", "100", "x1", "011"]
+    assert [o.id for o in sorted((order(i, B, "1", "1") for i in ids), key=diff.order_key)] == [
+        "9", "10", "011", "100", "x1"
+    ]
+
+
+def test_every_component_of_a_side_is_matched() -> None:
+    # three one-order-one-target components on each side, then a two-by-two one: none may be skipped
+    tol = Tolerance(price=Amount(D("0.5")), size=pct("10"))
+    targets, orders = [], []
+    for k, s in enumerate((B, S)):
+        for c, p in enumerate(("90", "80", "70", "60")):
+            price = D(p) if s is B else 200 - D(p)
+            targets.append(Target(f"{s.value.lower()}[{c}]", s, price, D(1)))
+            orders.append(Order(str(10 * k + c + 1), s, price + D("0.25"), D(1)))
+        extra = D(60) if s is B else D(140)
+        targets.append(Target(f"{s.value.lower()}[9]", s, extra + D("0.5"), D(1)))
+        orders.append(Order(str(10 * k + 9), s, extra + D("0.5"), D(1)))
+    result = diff.reconcile(targets, orders, tol, reference_price=REF)
+    assert result.cancel == () and result.place == () and len(result.keep) == len(targets)
+
+
+@pytest.mark.parametrize(
+    ("target_prices", "order_prices", "tol", "pairs"),
+    [
+        # sub-unit distances: 0.0003 beats 0.0004 (integer-scaled costs must keep every digit)
+        (("0.0010", "0.0020"), ("0.0013", "0.0016"), "0.0007", {("1", 0), ("2", 1)}),
+        (("0.000123", "0.000125"), ("0.0001245",), "0.000002", {("1", 1)}),
+        # a chain: order 1 is nearest to target 1, but the maximum keeps both; least distance 3 (not 4)
+        (("10", "13"), ("12", "14"), "3", {("1", 0), ("2", 1)}),
+        # the optimum moves orders along a chain of kept orders (augmenting paths through matched pairs)
+        (("10", "12", "14"), ("11", "13", "15"), "1", {("1", 0), ("2", 1), ("3", 2)}),
+        (("10", "11", "12"), ("10.5", "11.5", "13"), "1", {("1", 0), ("2", 1), ("3", 2)}),
+        (("1", "2", "3", "4"), ("2", "3", "4.5"), "1", {("1", 1), ("2", 2), ("3", 3)}),
+        # found by mutating the back edge's sign in a shortest-path matcher: least distances 1 and 3, not 2 and 4
+        (("12", "13"), ("12.5", "11.5", "16.5"), "2", {("2", 0), ("1", 1)}),
+        (("12", "13", "14", "19"), ("18.5", "12.5", "10.5", "13.5"), "2", {("3", 0), ("2", 1), ("4", 2), ("1", 3)}),
+    ],
+)
+def test_least_distance_tables(
+    target_prices: tuple[str, ...], order_prices: tuple[str, ...], tol: str, pairs: set[tuple[str, int]]
+) -> None:
+    targets = [target(f"buy[{k}]", B, p, "1") for k, p in enumerate(target_prices)]
+    orders = [order(str(k + 1), B, p, "1") for k, p in enumerate(order_prices)]
+    tolerance = Tolerance(price=Amount(D(tol)), size=pct("10"))
+    result = diff.reconcile(targets, orders, tolerance, reference_price=REF)
+    assert {(o.id, targets.index(t)) for o, t in result.keep} == pairs
+    (count, distance), _ = best_matchings(targets, orders, tolerance)
+    assert (len(result.keep), kept_distance(result)) == (count, distance)
