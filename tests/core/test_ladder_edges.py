@@ -1,0 +1,267 @@
+"""ladder.build at its exact boundaries: post_only at the touch, the band's edge, the minimum volume, ties that
+max_orders must break, cheap tokens (a reference below 1), geometric steps, and fixed orders that cannot stand.
+
+Each dropped level is checked in full (level, side, price, volume, reason) and every expected figure is worked out by
+hand in the comment beside it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rebalancer.core import ladder
+from rebalancer.job import FixedOrder, Limits, Reference, ReferenceKind, Spacing
+from rebalancer.models import Side, SymbolRules, Ticker
+from tests.core.kit import D, ab, job, pct, side_ladder, snapshot
+
+B, S = Side.BUY, Side.SELL
+CHEAP = SymbolRules("pepeusdt", "pepe", "usdt", price_precision=6, amount_precision=0)
+
+
+def rows(built: ladder.Ladder) -> list[tuple[str, Side, str, str]]:
+    return [(t.level, t.side, f"{t.price:f}", f"{t.volume:f}") for t in built.targets]
+
+
+def dropped(built: ladder.Ladder) -> list[tuple[str, Side, str | None, str | None, str]]:
+    return [
+        (d.level, d.side, None if d.price is None else f"{d.price:f}", None if d.volume is None else f"{d.volume:f}",
+         d.reason)
+        for d in built.dropped
+    ]  # fmt: skip
+
+
+def fixed_ref(price: str) -> Reference:
+    return Reference(ReferenceKind.FIXED, D(price))
+
+
+# post_only at the touch: the book is bid 29990.00 / ask 30010.00 (tests.core.kit.TICKER)
+@pytest.mark.parametrize(
+    ("side", "price", "stands"),
+    [
+        (B, "30010.00", False),  # at the best ask: would take it
+        (B, "30009.99", True),  # one tick under: rests
+        (B, "30010.01", False),
+        (S, "29990.00", False),  # at the best bid: would take it
+        (S, "29990.01", True),
+        (S, "29989.99", False),
+    ],
+)
+def test_post_only_at_exactly_the_touch(side: Side, price: str, stands: bool) -> None:
+    built = ladder.build(job(orders=(FixedOrder(side, D(price), D("0.5")),), limits=Limits(post_only=True)), snapshot())
+    if stands:
+        assert rows(built) == [("orders[0]", side, price, "0.5000")]
+        assert built.dropped == ()
+    else:
+        assert rows(built) == []
+        assert dropped(built) == [("orders[0]", side, price, "0.5000", "post_only")]
+        (warning,) = built.warnings
+        assert "post_only" in warning and price in warning
+
+
+def test_post_only_off_lets_a_crossing_order_stand() -> None:
+    built = ladder.build(
+        job(orders=(FixedOrder(B, D("30010.00"), D("1")),), limits=Limits(post_only=False)), snapshot()
+    )
+    assert rows(built) == [("orders[0]", B, "30010.00", "1.0000")]
+
+
+@pytest.mark.parametrize(
+    ("price", "inside"),
+    [
+        ("28500.00", True),  # 5 % of 30000 = 1500 away: on the edge, inside
+        ("28499.99", False),  # one tick beyond
+        ("31500.00", True),
+        ("31500.01", False),
+    ],
+)
+def test_the_band_edge_is_inside(price: str, inside: bool) -> None:
+    side = B if D(price) < 30000 else S
+    built = ladder.build(
+        job(orders=(FixedOrder(side, D(price), D("0.1")),), limits=Limits(band=pct("5"), post_only=False)),
+        snapshot(),
+    )
+    assert [t.level for t in built.targets] == (["orders[0]"] if inside else [])
+    assert dropped(built) == ([] if inside else [("orders[0]", side, price, "0.1000", "outside_band")])
+
+
+def test_an_absolute_band_is_in_price_units() -> None:
+    spec = side_ladder(levels=3, first=ab("10"), step=ab("10"))  # buys 29990, 29980, 29970
+    built = ladder.build(job(buy=spec, limits=Limits(band=ab("20"), post_only=False)), snapshot())
+    assert [t.level for t in built.targets] == ["buy[0]", "buy[1]"]
+    assert dropped(built) == [("buy[2]", B, "29970.00", "0.0100", "outside_band")]
+
+
+@pytest.mark.parametrize(
+    ("size", "stands"),
+    [("0.01", True), ("0.0100", True), ("0.0099", False), ("0.01009", True)],
+)
+def test_the_minimum_volume_itself_stands(size: str, stands: bool) -> None:
+    rules = SymbolRules("btcusdt", "btc", "usdt", 2, 4, min_volume=D("0.01"))
+    built = ladder.build(job(orders=(FixedOrder(B, D("29000"), D(size)),)), snapshot(rules=rules))
+    if stands:
+        assert rows(built) == [("orders[0]", B, "29000.00", f"{D(size).quantize(D('0.0001'), 'ROUND_FLOOR'):f}")]
+    else:
+        assert dropped(built) == [("orders[0]", B, "29000.00", "0.0099", "below_min_volume")]
+        assert built.warnings == ("orders[0]: volume 0.0099 is below the minimum 0.01; level dropped",)
+
+
+def test_a_volume_that_rounds_to_zero_is_dropped_with_the_lot_as_minimum() -> None:
+    built = ladder.build(job(orders=(FixedOrder(S, D("31000"), D("0.00009")),)), snapshot())
+    assert dropped(built) == [("orders[0]", S, "31000.00", "0.0000", "below_min_volume")]
+    assert built.warnings == ("orders[0]: volume 0.0000 is below the minimum 0.0001; level dropped",)
+
+
+def test_max_orders_breaks_distance_ties_buy_first_then_ladder_before_fixed() -> None:
+    # buy[0] 29900 and sell[0] 30100 are both 100 away; orders[0] is a buy on buy[0]'s tick, also 100 away
+    spec = side_ladder(levels=1, first=ab("100"), step=ab("1"))
+    fixed = (FixedOrder(B, D("29900"), D("0.2")),)
+    built = ladder.build(
+        job(buy=spec, sell=spec, orders=fixed, limits=Limits(max_orders=2, post_only=False)), snapshot()
+    )
+    assert rows(built) == [("buy[0]", B, "29900.00", "0.0100"), ("orders[0]", B, "29900.00", "0.2000")]
+    assert [t.level for t in built.over_limit] == ["sell[0]"]
+    assert dropped(built) == [("sell[0]", S, "30100.00", "0.0100", "over_max_orders")]
+    one = ladder.build(job(buy=spec, sell=spec, orders=fixed, limits=Limits(max_orders=1, post_only=False)), snapshot())
+    assert [t.level for t in one.targets] == ["buy[0]"]
+    assert [d.level for d in one.dropped] == ["orders[0]", "sell[0]"]
+
+
+def test_max_orders_equal_to_the_count_drops_nothing() -> None:
+    built = ladder.build(
+        job(buy=side_ladder(levels=2), sell=side_ladder(levels=2), limits=Limits(max_orders=4, post_only=False)),
+        snapshot(),
+    )
+    assert len(built.targets) == 4 and built.dropped == () and built.over_limit == ()
+
+
+@pytest.mark.parametrize(
+    ("step", "buys", "sells"),
+    [
+        # 30000 × 0.995 = 29850; × 0.98 = 29253 → 29253.00; × 0.98 = 28667.94
+        ("2", ["29850.00", "29253.00", "28667.94"], ["30150.00", "30753.00", "31368.06"]),
+        # × 0.995 each: 29850, 29700.75, 29552.246… → 29552.24 (down); sells 30150, 30300.75, 30452.25375 → .26
+        ("0.5", ["29850.00", "29700.75", "29552.24"], ["30150.00", "30300.75", "30452.26"]),
+    ],
+)
+def test_geometric_steps_other_than_one_percent(step: str, buys: list[str], sells: list[str]) -> None:
+    spec = side_ladder(levels=3, first=pct("0.5"), step=pct(step), spacing=Spacing.GEOMETRIC)
+    built = ladder.build(job(buy=spec, sell=spec), snapshot())
+    assert [p for level, _, p, _ in rows(built) if level.startswith("buy")] == buys
+    assert [p for level, _, p, _ in rows(built) if level.startswith("sell")] == sells
+
+
+def test_a_reference_below_one_builds_every_level() -> None:
+    # mid of 0.000120 / 0.000124 = 0.000122; first 1 %, step 1 %: buys 0.00012078 → 0.000120, 0.00011956 → 0.000119
+    ticker = Ticker(D("0.000120"), D("0.000124"), D("0.000122"))
+    spec = side_ladder(levels=2, first=pct("1"), step=pct("1"), size="1000000")
+    built = ladder.build(job(buy=spec, sell=spec), snapshot(ticker=ticker, rules=CHEAP))
+    assert built.reference_price == D("0.000122")
+    assert rows(built) == [
+        ("buy[0]", B, "0.000120", "1000000"),
+        ("buy[1]", B, "0.000119", "1000000"),
+        ("sell[0]", S, "0.000124", "1000000"),  # 0.00012322 up
+        ("sell[1]", S, "0.000125", "1000000"),  # 0.00012444 up
+    ]
+    assert built.dropped == ()
+
+
+def test_a_fixed_reference_below_one_is_used_as_given() -> None:
+    built = ladder.build(
+        job(buy=side_ladder(levels=1, first=pct("10"), size="5"), reference=fixed_ref("0.5")),
+        snapshot(ticker=Ticker(None, None, None), rules=CHEAP),
+    )
+    assert built.reference_price == D("0.5")
+    assert rows(built) == [("buy[0]", B, "0.450000", "5")]
+
+
+def test_a_buy_that_rounds_to_zero_is_dropped_and_says_so() -> None:
+    rules = SymbolRules("pepeusdt", "pepe", "usdt", price_precision=2, amount_precision=0)
+    spec = side_ladder(levels=1, first=pct("10"), size="5")
+    built = ladder.build(job(buy=spec, reference=fixed_ref("0.005")), snapshot(rules=rules))  # 0.0045 → 0.00
+    assert built.targets == ()
+    assert dropped(built) == [("buy[0]", B, None, None, "non_positive_price")]
+    assert built.warnings == ("buy[0]: price 0.0045000 rounds to zero at the symbol's tick; level dropped",)
+
+
+POSITIVE = "orders[0]: price and size must be positive; order dropped"
+
+
+@pytest.mark.parametrize(
+    ("fixed", "reason", "warning"),
+    [
+        (FixedOrder(B, D("0"), D("1")), "non_positive_price", POSITIVE),
+        (FixedOrder(S, D("-5"), D("1")), "non_positive_price", POSITIVE),
+        (FixedOrder(S, D("30000"), D("0")), "non_positive_size", POSITIVE),
+        (FixedOrder(B, D("30000"), D("-1")), "non_positive_size", POSITIVE),
+        (FixedOrder(B, D("0.004"), D("1")), "non_positive_price",
+         "orders[0]: price 0.004 rounds to zero at the symbol's tick; order dropped"),
+    ],
+)  # fmt: skip
+def test_fixed_orders_that_cannot_stand(fixed: FixedOrder, reason: str, warning: str) -> None:
+    built = ladder.build(job(orders=(fixed,)), snapshot())
+    assert built.targets == ()
+    assert dropped(built) == [("orders[0]", fixed.side, None, None, reason)]
+    assert built.warnings == (warning,)
+
+
+def test_a_sell_fixed_order_below_a_tick_rounds_up_and_stands() -> None:
+    built = ladder.build(job(orders=(FixedOrder(S, D("0.004"), D("1")),)), snapshot())
+    assert rows(built) == [("orders[0]", S, "0.01", "1.0000")]
+
+
+def test_fixed_orders_keep_their_side_and_order() -> None:
+    fixed = (FixedOrder(S, D("29000"), D("1")), FixedOrder(B, D("31000"), D("2")))
+    built = ladder.build(job(orders=fixed), snapshot())
+    assert rows(built) == [("orders[1]", B, "31000.00", "2.0000"), ("orders[0]", S, "29000.00", "1.0000")]
+
+
+def test_non_positive_sizes_report_the_level_and_its_size() -> None:
+    built = ladder.build(job(sell=side_ladder(levels=3, size="0.01", size_step=D("-0.01"))), snapshot())
+    assert [t.level for t in built.targets] == ["sell[0]"]
+    assert dropped(built) == [
+        ("sell[1]", S, None, None, "non_positive_size"),
+        ("sell[2]", S, None, None, "non_positive_size"),
+    ]
+    assert built.warnings == (
+        "sell[1]: size 0.00 is not positive; level dropped",
+        "sell[2]: size -0.01 is not positive; level dropped",
+    )
+
+
+def test_merged_levels_report_the_tick_and_the_volume_moved() -> None:
+    spec = side_ladder(levels=2, first=ab("1"), step=ab("0.004"), size="0.01", size_step=D("0.01"))
+    built = ladder.build(job(sell=spec), snapshot())  # 30001.000 and 30001.004 → 30001.01 is not the same tick
+    assert [t.level for t in built.targets] == ["sell[0]", "sell[1]"]
+    spec = side_ladder(levels=2, first=ab("1.001"), step=ab("0.004"), size="0.01", size_step=D("0.01"))
+    built = ladder.build(job(sell=spec), snapshot())  # 30001.001 → .01, 30001.005 → .01: merged
+    assert rows(built) == [("sell[0]", S, "30001.01", "0.0300")]
+    assert dropped(built) == [("sell[1]", S, "30001.01", "0.0200", "merged")]
+    assert built.warnings == ("sell[1]: rounds to the same tick 30001.01 as sell[0]; merged into it",)
+
+
+def test_max_notional_warning_names_the_side_the_notional_and_the_ratio() -> None:
+    # 29850 × 0.01 + 29775 × 0.01 = 596.25 > 298.125: ratio 0.5
+    built = ladder.build(job(buy=side_ladder(levels=2, max_notional=D("298.125"))), snapshot())
+    assert [f"{t.volume:f}" for t in built.targets] == ["0.0050", "0.0050"]
+    assert built.warnings == ("buy: notional 596.25 exceeds max_notional 298.125; every size scaled by 0.5000",)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 999_999).map(lambda v: D(v) / 10**6),
+    st.integers(1, 300).map(lambda v: D(v) / 100),
+    st.integers(1, 300).map(lambda v: D(v) / 100),
+    st.integers(1, 8),
+)
+def test_cheap_token_ladders_never_cross_their_reference(ref: Decimal, first: Decimal, step: Decimal, n: int) -> None:
+    """With a reference below 1, every buy stands below it and every sell above it, at prices above zero."""
+    spec = side_ladder(levels=n, first=pct(f"{first}"), step=pct(f"{step}"), size="1000")
+    built = ladder.build(job(buy=spec, sell=spec, reference=fixed_ref(f"{ref}")), snapshot(rules=CHEAP))
+    for t in built.targets:
+        assert t.price > 0
+        assert (t.price < ref) if t.side is B else (t.price > ref)
+    assert len(built.targets) + len(built.dropped) == 2 * n
