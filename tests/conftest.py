@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import tests.depth  # noqa: F401  (registers and loads the Hypothesis profile)
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer

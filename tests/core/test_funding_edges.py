@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from rebalancer.core import funding
 from rebalancer.models import Balance, Balances, OrderStatus, Side, Target
 from tests.core.kit import D, order, snapshot, target
+from tests.depth import examples
 
 B, S = Side.BUY, Side.SELL
 
@@ -80,7 +81,7 @@ def _hand_cost(t: Target) -> Decimal:
     return t.price * t.volume if t.side is B else t.volume
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from([B, S]), st.integers(1, 9999), st.integers(1, 999)), min_size=1, max_size=8),
     st.lists(st.tuples(st.sampled_from([B, S]), st.integers(1, 9999), st.integers(1, 999)), max_size=4),

@@ -20,6 +20,7 @@ from rebalancer.jobfile.load import load_job
 from rebalancer.models import Order, Side, Ticker
 from rebalancer.runner import cancel_plan_job
 from tests.core.kit import D, ab, job, order, pct, side_ladder, snapshot
+from tests.depth import examples
 
 B, S = Side.BUY, Side.SELL
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text())
@@ -202,7 +203,7 @@ def tickers(draw: st.DrawFn) -> Ticker:
     return Ticker(bid, ask, draw(st.one_of(st.none(), _price)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(ticker=tickers(), previous=st.one_of(st.none(), _price), book=_orders)
 def test_a_paused_plan_only_ever_cancels_outside_the_trusted_band(
     ticker: Ticker, previous: Decimal | None, book: tuple[Order, ...]
@@ -228,7 +229,7 @@ def test_a_paused_plan_only_ever_cancels_outside_the_trusted_band(
 LEVELS = [f"{side}[{i}]" for side in ("buy", "sell") for i in range(3)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(book=_orders, held=st.sets(st.sampled_from(LEVELS)))
 def test_held_levels_are_never_placed_and_never_add_a_cancel(book: tuple[Order, ...], held: set[str]) -> None:
     free = compute_plan(JOB, snapshot(book), None)

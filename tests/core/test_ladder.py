@@ -13,6 +13,7 @@ from rebalancer.errors import ConfigError, UnsafePlanError
 from rebalancer.job import Amount, FixedOrder, Limits, Reference, ReferenceKind, Spacing
 from rebalancer.models import Balance, Balances, OrderStatus, Side, SymbolRules, Target, Ticker
 from tests.core.kit import RULES, D, ab, job, order, pct, side_ladder, snapshot
+from tests.depth import examples
 
 B, S = Side.BUY, Side.SELL
 
@@ -253,7 +254,7 @@ def test_fund_counts_what_the_cancels_release() -> None:
     assert len(funding.fund(placements, [half, whole], poor, D("30000")).placements) == 3  # releases 585
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from([B, S]), st.integers(1, 50), st.integers(1, 30)), max_size=12),
     st.integers(0, 3000),
@@ -279,7 +280,7 @@ prices = st.decimals(min_value=D("0.5"), max_value=D("100000"), places=6)
 percents = st.decimals(min_value=D("0.001"), max_value=D("5"), places=3)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     prices,
     percents,

@@ -17,6 +17,7 @@ from rebalancer.core import ladder
 from rebalancer.job import FixedOrder, Limits, Reference, ReferenceKind, Spacing
 from rebalancer.models import Side, SymbolRules, Ticker
 from tests.core.kit import D, ab, job, pct, side_ladder, snapshot
+from tests.depth import examples
 
 B, S = Side.BUY, Side.SELL
 CHEAP = SymbolRules("pepeusdt", "pepe", "usdt", price_precision=6, amount_precision=0)
@@ -250,7 +251,7 @@ def test_max_notional_warning_names_the_side_the_notional_and_the_ratio() -> Non
     assert built.warnings == ("buy: notional 596.25 exceeds max_notional 298.125; every size scaled by 0.5000",)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     st.integers(1, 999_999).map(lambda v: D(v) / 10**6),
     st.integers(1, 300).map(lambda v: D(v) / 100),

@@ -18,6 +18,7 @@ from rebalancer.errors import ConfigError
 from rebalancer.job import Limits
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, Target
 from tests.core.kit import D, job, order, pct, side_ladder, snapshot
+from tests.depth import examples
 
 B, S = Side.BUY, Side.SELL
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text())
@@ -236,7 +237,7 @@ def _all_values(data: Any) -> list[Any]:
 levels = st.integers(0, 6)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     levels,
     levels,

@@ -1,0 +1,22 @@
+"""How hard the property tests search: the CI profile by default, a deeper one with ``REBALANCER_LONG=1``.
+
+``examples(n)`` is the number of Hypothesis examples a test asks for: ``n`` in CI, twenty times as many in the long
+profile (run by hand or by ``tools/mutation.sh``'s companions, never in ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+LONG = os.environ.get("REBALANCER_LONG", "") not in ("", "0")
+
+settings.register_profile("ci", deadline=None, print_blob=True)
+settings.register_profile("long", deadline=None, print_blob=True, max_examples=2000)
+settings.load_profile("long" if LONG else "ci")
+
+
+def examples(n: int) -> int:
+    """The example budget of a property test that asks for ``n`` in CI."""
+    return n * 20 if LONG else n
