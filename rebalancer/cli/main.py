@@ -1,6 +1,6 @@
 """The ``rebalancer`` command group: global options, the command list, and the one map from errors to exit codes.
 
-Commands live in modules by what they do (``jobs``, ``inspect``, ``sandbox``); they parse, call and print.
+Commands live in modules by what they do (``jobs``, ``inspect``, ``status``, ``sandbox``); they parse, call and print.
 ``Cli.invoke`` is the only place an exception becomes a message and an exit code.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from rebalancer import __version__
-from rebalancer.cli import inspect, jobs, sandbox
+from rebalancer.cli import inspect, jobs, sandbox, status
 from rebalancer.errors import JobFileError, RebalancerError
 
 
@@ -61,6 +61,7 @@ for _command in (
     inspect.pause,
     inspect.resume,
     inspect.history,
+    status.status,
     sandbox.sandbox,
 ):
     main.add_command(_command)

@@ -76,6 +76,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.reload_failures = Counter(
+            "rebalancer_reload_failures",
+            "Reloads that refused a job file (its previous version, if any, kept running).",
+            ["file"],
+            registry=self.registry,
+        )
+        self.reload_failing = Gauge(
+            "rebalancer_reload_failing",
+            "1 while a job file's latest version is refused, 0 once it has loaded.",
+            ["file"],
+            registry=self.registry,
+        )
+
     def forget(self, job: str) -> None:
         """Drop every series of a removed job."""
         for metric in (

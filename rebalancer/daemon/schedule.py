@@ -13,6 +13,7 @@ from typing import Any
 
 from rebalancer.defaults import CRON_PERIOD_SECONDS, FAILURE_BACKOFF_BASE_SECONDS, FAILURE_BACKOFF_CAP_SECONDS
 from rebalancer.job import Job
+from rebalancer.state.status import ScheduledJob
 
 
 def backoff_delay(
@@ -78,3 +79,27 @@ def make_trigger(job: Job, now: datetime) -> Any:
     phase = zlib.crc32(job.name.encode()) % 10_000 / 10_000 * interval
     start = now + timedelta(seconds=phase)
     return IntervalTrigger(seconds=interval, jitter=jitter, start_date=start, timezone=UTC)
+
+
+def scheduled_job(job: Job) -> ScheduledJob:
+    """What the state store keeps of a scheduled job for ``rebalancer status``: file, schedule, paused flag."""
+    every = job.schedule.every_seconds
+    return ScheduledJob(job.name, job.source, None if every is None else float(every), job.schedule.cron, job.paused)
+
+
+def next_due(schedule: ScheduledJob, last_start: datetime | None, now: datetime) -> datetime:
+    """When a job's next pass is due: a period after its last pass (cron: the next fire time after it).
+
+    A job that never ran, or whose due time has passed, is due ``now``. An estimate: the daemon's own trigger
+    is phased and jittered, and a paused or backing-off job skips passes.
+    """
+    if last_start is None:
+        return now
+    if schedule.cron:
+        from apscheduler.triggers.cron import CronTrigger
+
+        fire = CronTrigger.from_crontab(schedule.cron, timezone=UTC).get_next_fire_time(None, last_start)
+        due = fire if fire is not None else now
+    else:
+        due = last_start + timedelta(seconds=schedule.every_seconds or 60.0)
+    return max(due, now)

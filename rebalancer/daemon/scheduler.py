@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rebalancer.daemon.metrics import Metrics
-from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger
+from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.defaults import (
     DAEMON_LEASE_MIN_SECONDS,
     DAEMON_LEASE_PERIODS,
@@ -115,10 +115,12 @@ class Daemon:
             for slot in slots:
                 self._schedule(slot)
         self._scheduler.start()
+        self._note_scheduled([slot.job for slot in slots])
 
     def reload(self, jobs: Sequence[Job]) -> None:
         """Bring the schedule in line with ``jobs``: add new ones, replace changed ones, stop removed ones."""
         wanted = {job.name: job for job in jobs}
+        scheduled: list[Job] = []
         with self._lock:
             current = dict(self._slots)
         for name, slot in list(current.items()):
@@ -145,6 +147,16 @@ class Daemon:
                 log.info("job added", extra={"job": name})
             with self._lock:
                 self._schedule(slot)
+            scheduled.append(job)
+        self._note_scheduled(scheduled)
+
+    def _note_scheduled(self, jobs: Sequence[Job]) -> None:
+        """Tell the state store which jobs this daemon schedules, for ``rebalancer status`` (best effort)."""
+        entries = [scheduled_job(job) for job in jobs]
+        try:
+            self.store.register_jobs(self.holder, entries)
+        except RebalancerError as exc:
+            log.warning("could not note the scheduled jobs in the state store", extra={"error": str(exc)})
 
     def stop(self) -> None:
         """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
@@ -155,6 +167,8 @@ class Daemon:
             self._slots.clear()
         for slot in slots:
             self._retire(slot, unschedule=False)
+        with contextlib.suppress(RebalancerError):
+            self.store.unregister_jobs(self.holder)
 
     def _retire(self, slot: JobSlot, *, unschedule: bool) -> None:
         """Stop one job for good: no new pass, the running one finished, ``on_stop`` applied, connections closed.
@@ -169,6 +183,8 @@ class Daemon:
                 self._slots.pop(job.name, None)
             with contextlib.suppress(Exception):
                 self._scheduler.remove_job(job.name)
+            with contextlib.suppress(RebalancerError):
+                self.store.unregister_jobs(self.holder, [job.name])
         if job.on_stop is OnStop.CANCEL:
             slot.running.acquire()
         elif not slot.running.acquire(timeout=self._stop_wait):

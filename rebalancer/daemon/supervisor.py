@@ -2,6 +2,9 @@
 
 ``Daemon`` schedules passes; this module owns the main thread: it loads the jobs (all valid or nothing starts),
 waits for signals and file changes, and stops the daemon cleanly. A second SIGTERM/SIGINT exits at once.
+Reloads go file by file (``rebalancer.daemon.reload``): a broken file keeps its previous version running, is
+logged, counted (``rebalancer_reload_failures_total``) and recorded in the state store for ``rebalancer status``,
+and never holds up the other files.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from pathlib import Path
 from types import FrameType
 
 from rebalancer.daemon.metrics import HealthServer, parse_address
+from rebalancer.daemon.reload import Merged, merge
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.defaults import WATCH_INTERVAL_SECONDS
-from rebalancer.errors import ConfigError, JobFileError
+from rebalancer.errors import ConfigError, Problem, StateError
 from rebalancer.job import Job
+from rebalancer.jobfile.load import FileRead, expand_paths, read_job_file
 from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
@@ -51,9 +56,20 @@ def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
 class Supervisor:
     """Runs a ``Daemon`` until a stop signal, reloading its jobs when asked to."""
 
-    def __init__(self, paths: Sequence[str], store: StateStore, *, http: str | None = None, watch: bool = True) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        store: StateStore,
+        *,
+        http: str | None = None,
+        watch: bool = True,
+        daemon: Daemon | None = None,
+    ) -> None:
         self.paths = list(paths)
-        self.daemon = Daemon(store)
+        self.store = store
+        self.daemon = daemon or Daemon(store)
+        self._by_file: dict[str, Job] = {}
+        self._failing: set[str] = set()
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._signals = 0
@@ -86,12 +102,7 @@ class Supervisor:
         """Load and start every job, then serve until stopped. Returns after a clean stop."""
         mtimes = snapshot_mtimes(self.paths)
         pending = mtimes
-        jobs = load(self.paths)
-        self.daemon.start(jobs)
-        if self._http is not None:
-            self._http.start()
-            log.info("serving metrics", extra={"url": self._http.url})
-        log.info("daemon started", extra={"jobs": len(jobs), "holder": self.daemon.holder})
+        self.start()
         try:
             while not self._stop.wait(WATCH_INTERVAL_SECONDS):
                 if self._watch and not self._reload.is_set():
@@ -104,26 +115,86 @@ class Supervisor:
                 if self._reload.is_set():
                     self._reload.clear()
                     mtimes = snapshot_mtimes(self.paths)
-                    self._do_reload()
+                    self.reload()
                     pending = mtimes
         finally:
-            log.info("stopping: waiting for running passes")
-            self.daemon.stop()
-            if self._http is not None:
-                self._http.stop()
-            log.info("daemon stopped")
+            self.stop()
 
-    def _do_reload(self) -> None:
-        """Swap in the jobs of the files as they are now; any failure to read them keeps the running jobs."""
+    def start(self) -> None:
+        """Load every job (any problem in any file: nothing starts) and start scheduling them."""
+        jobs = load(self.paths)
+        self.daemon.start(jobs)
+        self._by_file = {job.source: job for job in jobs}
+        self._record(Merged(jobs, dict(self._by_file), [], list(self._by_file)))
+        if self._http is not None:
+            self._http.start()
+            log.info("serving metrics", extra={"url": self._http.url})
+        log.info("daemon started", extra={"jobs": len(jobs), "holder": self.daemon.holder})
+
+    def stop(self) -> None:
+        """Stop the daemon (running passes finish, ``on_stop`` applies) and the HTTP endpoint."""
+        log.info("stopping: waiting for running passes")
+        self.daemon.stop()
+        if self._http is not None:
+            self._http.stop()
+        log.info("daemon stopped")
+
+    def reload(self) -> Merged | None:
+        """Read every job file again and run what each now holds; a refused file keeps its previous version.
+
+        None when the files could not even be listed: then every running job keeps running.
+        """
         try:
-            jobs = load(self.paths)
-        except JobFileError as exc:
-            for problem in exc.problems:
-                log.error("reload refused, keeping the running jobs", extra={"problem": str(problem)})
-            return
-        except Exception as exc:  # a reader bug must never stop the jobs that run fine
-            problem = f"cannot read the job files: {exc.__class__.__name__}: {str(exc)[:200]}".replace("\n", " ")
-            log.error("reload refused, keeping the running jobs", extra={"problem": problem})
-            return
-        self.daemon.reload(jobs)
-        log.info("reloaded", extra={"jobs": len(jobs)})
+            files, listing_problems = expand_paths(self.paths)
+        except Exception as exc:  # a listing bug must never stop the jobs that run fine
+            log.error("reload refused, keeping the running jobs", extra={"problem": _one_line("list", exc)})
+            return None
+        merged = merge([read_safely(file) for file in files], self._by_file, listing_problems)
+        self.daemon.reload(merged.jobs)
+        self._by_file = merged.by_file
+        self._record(merged)
+        log.info(
+            "reloaded",
+            extra={"jobs": len(merged.jobs), "files_loaded": len(merged.loaded), "files_refused": len(merged.refused)},
+        )
+        return merged
+
+    def _record(self, merged: Merged) -> None:
+        """Log, count and record refused files; clear the records of files that loaded or are gone."""
+        metrics = self.daemon.metrics
+        refused = {r.file for r in merged.refused}
+        for item in merged.refused:
+            for problem in item.problems:
+                kept = "keeping its previous version" if item.kept else "it has no previous version"
+                log.error(f"reload refused a job file, {kept}", extra={"file": item.file, "problem": str(problem)})
+            metrics.reload_failures.labels(item.file).inc()
+            metrics.reload_failing.labels(item.file).set(1)
+        cleared = self._failing - refused
+        for file in cleared:
+            metrics.reload_failing.labels(file).set(0)
+        self._failing = refused
+        try:
+            for item in merged.refused:
+                first = str(item.problems[0]) if item.problems else "refused"
+                job = item.kept.name if item.kept else None
+                self.store.record_reload_failure(_key(item.file), first, holder=self.daemon.holder, job=job)
+            self.store.clear_reload_failures(_key(f) for f in [*merged.loaded, *cleared])
+        except StateError as exc:
+            log.error("could not record the reload in the state store", extra={"error": str(exc)})
+
+
+def read_safely(file: Path) -> FileRead:
+    """One job file read; a reader bug becomes a problem of that file, so that it never stops the running jobs."""
+    try:
+        return read_job_file(file)
+    except Exception as exc:
+        return FileRead(file, None, (Problem(str(file), 1, 1, "", _one_line("read", exc)),), (1, 1))
+
+
+def _one_line(what: str, exc: Exception) -> str:
+    return f"cannot {what} the job files: {exc.__class__.__name__}: {str(exc)[:200]}".replace("\n", " ")
+
+
+def _key(file: str) -> str:
+    """How a job file is named in the state store: its absolute path, so that any working directory finds it."""
+    return str(Path(file).absolute())

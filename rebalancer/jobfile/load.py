@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -37,7 +38,7 @@ from rebalancer.jobfile.schema import check_shape, default_of
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
 
-__all__ = ["check_paths", "load_job", "load_jobs"]
+__all__ = ["FileRead", "check_paths", "conflict", "load_job", "load_jobs", "read_job_file"]
 
 JOB_SUFFIXES = (".yaml", ".yml")
 
@@ -91,32 +92,56 @@ def expand_paths(paths: Sequence[str | FilePath]) -> tuple[list[FilePath], list[
 def _read_all(paths: Sequence[str | FilePath]) -> tuple[list[Job], list[Problem]]:
     files, problems = expand_paths(paths)
     jobs: list[Job] = []
-    owners: dict[str, str] = {}
-    markets: dict[tuple[str, str, str], Job] = {}
     for file in files:
-        job, file_problems, name_mark = _read(file)
-        problems.extend(file_problems)
-        if job is None:
+        read = read_job_file(file)
+        problems.extend(read.problems)
+        if read.job is None:
             continue
-        if job.name in owners:
-            line, column = name_mark
-            message = f"job name '{job.name}' is already used by {owners[job.name]}"
-            problems.append(Problem(str(file), line, column, "name", message))
+        clash = conflict(read, jobs)
+        if clash is not None:
+            problems.append(clash)
             continue
-        market = (job.exchange.url, job.exchange.api_key_env, job.symbol)
-        other = markets.get(market)
-        if other is not None and Ownership.SYMBOL in (job.ownership, other.ownership):
-            line, column = name_mark
+        jobs.append(read.job)
+    return jobs, problems
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One job file read on its own: its job (None when it has problems), the problems, where its name stands."""
+
+    path: FilePath
+    job: Job | None
+    problems: tuple[Problem, ...]
+    name_mark: Mark
+
+
+def read_job_file(path: str | FilePath) -> FileRead:
+    """Read one job file without regard to any other (the daemon reloads file by file)."""
+    job, problems, mark = _read(path)
+    return FileRead(FilePath(path), job, tuple(problems), mark)
+
+
+def conflict(read: FileRead, accepted: Sequence[Job]) -> Problem | None:
+    """Why the job of ``read`` cannot run beside ``accepted`` jobs (its name taken, or a shared market where one
+    side has ``ownership: symbol`` and would cancel the other's orders); None when it can."""
+    job = read.job
+    if job is None:
+        return None
+    line, column = read.name_mark
+    for other in accepted:
+        if other.name == job.name:
+            message = f"job name '{job.name}' is already used by {other.source}"
+            return Problem(str(read.path), line, column, "name", message)
+    market = (job.exchange.url, job.exchange.api_key_env, job.symbol)
+    for other in accepted:
+        same = (other.exchange.url, other.exchange.api_key_env, other.symbol) == market
+        if same and Ownership.SYMBOL in (job.ownership, other.ownership):
             message = (
                 f"job '{other.name}' ({other.source}) trades {job.symbol} on the same account and one of them has "
                 "ownership: symbol, so each would cancel the other's orders; give both ownership: tracked"
             )
-            problems.append(Problem(str(file), line, column, "ownership", message))
-            continue
-        markets.setdefault(market, job)
-        owners[job.name] = str(file)
-        jobs.append(job)
-    return jobs, problems
+            return Problem(str(read.path), line, column, "ownership", message)
+    return None
 
 
 def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:

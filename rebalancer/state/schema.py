@@ -142,3 +142,29 @@ level_rejections = Table(
     Column("not_before_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
+
+# Jobs a running daemon has scheduled, with the schedule it keeps (for ``rebalancer status``'s next due).
+daemon_jobs = Table(
+    "daemon_jobs",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("every_ms", BigInteger),
+    Column("cron", String(200)),
+    Column("paused_in_file", Boolean, nullable=False, default=False),
+    Column("registered_at_ms", BigInteger, nullable=False),
+)
+
+# Job files whose latest version a daemon refused to load (it keeps running the previous version).
+reload_failures = Table(
+    "reload_failures",
+    metadata,
+    Column("file", String(1000), primary_key=True),
+    Column("job", String(200)),
+    Column("holder", String(200), nullable=False),
+    Column("problem", Text, nullable=False),
+    Column("times", Integer, nullable=False),
+    Column("first_failed_at_ms", BigInteger, nullable=False),
+    Column("last_failed_at_ms", BigInteger, nullable=False),
+)

@@ -9,7 +9,8 @@ It records, per pass, the plan summary, each batch sent (never credentials), eac
 results; for ``ownership: tracked`` the confirmed order ids, plus an "in flight" record written before a batch
 is sent and closed after its read-back, so that a pass after a crash can adopt what the lost batch placed.
 It also holds the per-job pause switch, the per-job lease that keeps two daemons off one job at once, and the
-per-level rejection backoff of ``rebalancer.state.rejections``.
+per-level rejection backoff of ``rebalancer.state.rejections``, and what ``rebalancer status`` reads
+(``rebalancer.state.status``).
 All times given and returned are timezone-aware ``datetime`` values (stored as UTC epoch milliseconds).
 """
 
@@ -43,6 +44,7 @@ from rebalancer.state.records import (
     without_secrets,
 )
 from rebalancer.state.rejections import GuardState
+from rebalancer.state.status import StatusState
 from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
 
 __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
@@ -54,7 +56,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class StateStore(GuardState, LeaseState):
+class StateStore(GuardState, LeaseState, StatusState):
     """The state store on a database URL (default ``rebalancer.state.paths.default_url()``); creates missing tables.
 
     Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'

@@ -241,16 +241,27 @@ def test_interval_jobs_are_phased_across_their_period(tmp_path, sandbox, job_tex
     assert all(now <= first < now + timedelta(seconds=10) for first in firsts)
 
 
-def test_a_reload_that_fails_unexpectedly_keeps_the_running_jobs(tmp_path, monkeypatch, caplog):
+def test_a_reload_that_fails_unexpectedly_keeps_the_running_jobs(tmp_path, sandbox, job_text, monkeypatch, caplog):
     from rebalancer.daemon import supervisor
 
-    def broken_reader(paths):
+    def broken_reader(path):
         raise ValueError("reader bug\nsecond line")
 
+    (tmp_path / "u.yaml").write_text(job_text("u", levels=1))
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        sup = supervisor.Supervisor([str(tmp_path)], store)
-        monkeypatch.setattr(supervisor, "load", broken_reader)
-        with caplog.at_level(logging.ERROR, logger="rebalancer.daemon"):
-            sup._do_reload()
-    (record,) = [r for r in caplog.records if r.getMessage() == "reload refused, keeping the running jobs"]
-    assert record.problem == "cannot read the job files: ValueError: reader bug second line"
+        sup = supervisor.Supervisor([str(tmp_path)], store, daemon=Daemon(store, opener=_opener(sandbox)))
+        sup.start()
+        try:
+            monkeypatch.setattr(supervisor, "read_job_file", broken_reader)
+            with caplog.at_level(logging.ERROR, logger="rebalancer.daemon"):
+                sup.reload()
+            assert list(sup.daemon.jobs) == ["u"]
+            monkeypatch.setattr(supervisor, "expand_paths", broken_reader)
+            assert sup.reload() is None
+            assert list(sup.daemon.jobs) == ["u"]
+        finally:
+            sup.stop()
+    [record] = [r for r in caplog.records if r.getMessage().startswith("reload refused a job file")]
+    assert record.problem == f"{tmp_path / 'u.yaml'}:1:1: cannot read the job files: ValueError: reader bug second line"
+    [record] = [r for r in caplog.records if r.getMessage() == "reload refused, keeping the running jobs"]
+    assert record.problem == "cannot list the job files: ValueError: reader bug second line"
