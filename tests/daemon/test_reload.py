@@ -1,4 +1,4 @@
-"""Reloads file by file: a broken file keeps its old job running, never blocks the others, and is counted and recorded."""
+"""Reloads go file by file: a broken file keeps its old job running, never blocks the others, and is recorded."""
 
 from __future__ import annotations
 
