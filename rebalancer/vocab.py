@@ -73,3 +73,10 @@ class Mode(enum.StrEnum):
     ONCE = "once"
     RUN = "run"
     STOP = "stop"
+
+
+class PausedBy(enum.StrEnum):
+    """Why a job's passes are skipped, as ``rebalancer status`` says it."""
+
+    SWITCH = "switch"  # rebalancer pause JOB
+    FILE = "file"  # the job file says paused: true

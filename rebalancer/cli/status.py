@@ -61,6 +61,7 @@ def status_rows(
     """The JSON-ready rows: one per job, then one per refused file whose job the state store does not know
     (``job`` is null when the file never loaded)."""
     from rebalancer.daemon.schedule import next_due, scheduled_job
+    from rebalancer.vocab import PausedBy
 
     by_name = {job.name: job for job in jobs}
     by_file = {failure.file: failure for failure in failures}
@@ -70,7 +71,8 @@ def status_rows(
         job = by_name.get(st.job)
         schedule = scheduled_job(job) if job is not None else st.scheduled
         source = job.source if job is not None else schedule.source if schedule is not None else None
-        paused_by = "switch" if st.paused else "file" if schedule is not None and schedule.paused else None
+        in_file = schedule is not None and schedule.paused
+        paused_by = PausedBy.SWITCH if st.paused else PausedBy.FILE if in_file else None
         failure = by_file.pop(str(Path(source).absolute()), None) if source else None
         failure = failure or by_job.get(st.job)
         if failure is not None:
