@@ -42,11 +42,18 @@ def credentials(config: ExchangeConfig, env: Mapping[str, str]) -> tuple[str, st
 
 
 def make_client(config: ExchangeConfig, base_url: str, api_key: str, secret_key: str) -> OpenApiClient:
-    """An HTTP client for one exchange with the job's profile settings (time unit, page size)."""
+    """An HTTP client for one exchange with the job's profile settings (time unit, page size, timeout, batch
+    size, signature)."""
     from rebalancer.exchange.client import OpenApiClient
     from rebalancer.exchange.profile import ExchangeProfile
 
-    profile = ExchangeProfile(time_unit=config.time_unit.value, page_size=config.page_size)
+    profile = ExchangeProfile(
+        time_unit=config.time_unit.value,
+        page_size=config.page_size,
+        read_timeout=float(config.timeout_seconds),
+        max_batch=config.max_batch,
+        sign=config.sign,
+    )
     return OpenApiClient(base_url, api_key, secret_key, profile, insecure=config.insecure)
 
 
@@ -157,12 +164,23 @@ def embedded_sandbox(state_dir: Path | None = None) -> Iterator[str]:
 
 
 def serve_sandbox(
-    *, port: int, seed: int, reset: bool, echo: Callable[[str], None], save_every: float = 5.0
+    *,
+    port: int,
+    seed: int,
+    reset: bool,
+    echo: Callable[[str], None],
+    save_every: float = 5.0,
+    prefix: str = "",
+    sign: str = "any",
 ) -> None:
-    """``rebalancer sandbox``: serve the persisted world over HTTP until SIGINT/SIGTERM, saving it as it goes."""
+    """``rebalancer sandbox``: serve the persisted world over HTTP until SIGINT/SIGTERM, saving it as it goes.
+
+    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts.
+    """
     import signal
 
     from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
+    from rebalancer.sandbox.faults import Faults
     from rebalancer.sandbox.server import SandboxServer
     from rebalancer.state.paths import state_dir
 
@@ -172,7 +190,9 @@ def serve_sandbox(
         signal.signal(signum, lambda *_: stop.set())
     with world_lock(directory, wait=0):
         engine = load_world(directory, seed=seed, reset=reset)
-        server = SandboxServer(engine, port=port, save_path=directory / WORLD_FILE)
+        server = SandboxServer(
+            engine, Faults(sign=sign), port=port, save_path=directory / WORLD_FILE, prefix=prefix
+        )
         try:
             server.start()
         except OSError as exc:

@@ -41,6 +41,9 @@ READ_RETRY_BACKOFF_SECONDS = 0.25
 READ_RETRY_BACKOFF_CAP_SECONDS = 8.0
 """Longest wait between read retries, so that the retries of one pass stay within a daemon period."""
 
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""A larger answer body is refused: the largest documented answer (1000 orders of a page) is well under 1 MiB."""
+
 MAX_RETRY_AFTER_SECONDS = 300.0
 """A server's Retry-After is honoured up to this many seconds (a broken header must not stall a daemon)."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer.core.plan import Action, Batch, Plan
-from rebalancer.defaults import READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
+from rebalancer.defaults import BATCH_LIMIT, READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
 from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
@@ -83,11 +83,13 @@ def execute(
     *,
     on_batch: BatchHook | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    batch_limit: int = BATCH_LIMIT,
 ) -> Execution:
     """Send ``plan`` in batches (cancels first), then read the book back and confirm every order against it.
 
     ``book_before`` is the open-order list the plan was computed from: orders not in it are the new ones.
-    ``on_batch(index, batch, answer, error)`` is called after each batch, for the state store.
+    ``on_batch(index, batch, answer, error)`` is called after each batch, for the state store. ``batch_limit``
+    caps the cancels and the placements of one batch (the deployment's ``max_batch``).
     """
     answers: list[BatchAnswer] = []
     failures: dict[ActionKind, list[ResultGroup]] = {ActionKind.PLACE: [], ActionKind.CANCEL: []}
@@ -95,7 +97,7 @@ def execute(
     error: str | None = None
     lost: Batch | None = None
     may_land_late = False
-    for index, batch in enumerate(plan.batches()):
+    for index, batch in enumerate(plan.batches(batch_limit)):
         try:
             answer = exchange.replace(rules, batch.cancel_ids, batch.place)
         except OutcomeUnknown as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer import defaults
+from rebalancer.exchange.signing import SignMethod
 from rebalancer.models import Side
 
 
@@ -76,6 +77,9 @@ class ExchangeConfig:
     time_unit: TimeUnit = TimeUnit.MS
     page_size: int = defaults.PAGE_SIZE
     insecure: bool = False
+    timeout_seconds: Decimal = Decimal(str(defaults.READ_TIMEOUT_SECONDS))
+    max_batch: int = defaults.BATCH_LIMIT
+    sign: SignMethod = SignMethod.MD5
 
     @property
     def is_sandbox(self) -> bool:

@@ -228,7 +228,14 @@ def _execute_and_record(
         store.record_batch(pass_id, index, _batch_request(job, snapshot.rules, batch), _answer_json(answer), error)
 
     try:
-        execution = execute(exchange, snapshot.rules, plan, snapshot.open_orders, on_batch=record)
+        execution = execute(
+            exchange,
+            snapshot.rules,
+            plan,
+            snapshot.open_orders,
+            on_batch=record,
+            batch_limit=job.exchange.max_batch,
+        )
     except RebalancerError as exc:
         if in_flight is not None:  # execute raises only when nothing was sent
             store.end_in_flight(in_flight, ())

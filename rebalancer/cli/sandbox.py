@@ -11,8 +11,22 @@ import click
 )
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of a fresh world's market.")
 @click.option("--reset", is_flag=True, help="Start a fresh world instead of the saved one.")
-def sandbox(port: int, seed: int, reset: bool) -> None:
+@click.option("--prefix", default="", help="Serve /open/api under this path prefix, e.g. /exchange-open-api.")
+@click.option(
+    "--sign",
+    "sign_mode",
+    default="any",
+    show_default=True,
+    type=click.Choice(["any", "md5", "hmac-sha256"]),
+    help="Signatures accepted: either, or only one.",
+)
+def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str) -> None:
     """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C."""
     from rebalancer.connect import serve_sandbox
+    from rebalancer.sandbox.app import check_prefix
 
-    serve_sandbox(port=port, seed=seed, reset=reset, echo=click.echo)
+    try:
+        prefix = check_prefix(prefix)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--prefix") from None
+    serve_sandbox(port=port, seed=seed, reset=reset, echo=click.echo, prefix=prefix, sign=sign_mode)

@@ -36,7 +36,7 @@ class Exchange(Protocol):
         ...
 
     def replace(self, rules: SymbolRules, cancel_ids: Sequence[str], place: Sequence[Target]) -> BatchAnswer:
-        """One mass_replaceV2 request (≤1000 cancels, ≤1000 placements); ``OutcomeUnknown`` if the answer is lost."""
+        """One mass_replaceV2 request (≤ max_batch cancels and placements); ``OutcomeUnknown`` if the answer is lost."""
         ...
 
     def cancel_all(self, symbol: str) -> None:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from rebalancer.defaults import BATCH_LIMIT, MAX_PAGES
+from rebalancer.defaults import MAX_PAGES
 from rebalancer.errors import BadResponse, ConfigError, RequestError
 from rebalancer.exchange.parse import (
     Depth,
@@ -30,7 +30,6 @@ from rebalancer.exchange.transport import Transport, WriteHook, mask
 from rebalancer.models import Balances, BatchAnswer, Order, OrderStatus, SymbolRules, Target, Ticker
 
 log = logging.getLogger(__name__)
-
 
 KEPT_STATUSES = frozenset(
     {OrderStatus.INITIAL, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_PENDING}
@@ -174,14 +173,14 @@ class OpenApiClient:
     def replace(self, rules: SymbolRules, cancel_ids: Sequence[str], place: Sequence[Target]) -> BatchAnswer:
         """One ``mass_replaceV2`` request: cancel ``cancel_ids`` and place ``place`` on ``rules.symbol``.
 
-        Refuses more than 1000 of either before sending; sends nothing for two empty lists. The answer is
-        returned as the exchange filed it (a hint: read the open orders back). ``OutcomeUnknown`` when the
-        answer was lost after sending.
+        Refuses more than the profile's ``max_batch`` of either before sending; sends nothing for two empty
+        lists. The answer is returned as the exchange filed it (a hint: read the open orders back).
+        ``OutcomeUnknown`` when the answer was lost after sending.
         """
-        if len(cancel_ids) > BATCH_LIMIT or len(place) > BATCH_LIMIT:
+        limit = self.profile.max_batch
+        if len(cancel_ids) > limit or len(place) > limit:
             raise RequestError(
-                f"batch too large: {len(cancel_ids)} cancels, {len(place)} placements"
-                f" (at most {BATCH_LIMIT} each)",
+                f"batch too large: {len(cancel_ids)} cancels, {len(place)} placements (at most {limit} each)",
                 endpoint="mass_replaceV2",
             )
         if not cancel_ids and not place:

@@ -1,4 +1,5 @@
-"""Exchange profiles: what differs between /open/api deployments (time unit, paging, limits, error codes).
+"""Exchange profiles: what differs between /open/api deployments (time unit, paging, limits, timeouts, batch
+size, signing, error codes).
 
 One ``ExchangeProfile`` value describes one deployment. The error-code table maps the exchange's ``code``
 (as text) to the branch of the exception tree that tells the caller what to do next; ``ALT_NUMBERING`` is the
@@ -22,6 +23,7 @@ from rebalancer.errors import (
     RequestError,
     TransientError,
 )
+from rebalancer.exchange.signing import SignMethod
 
 ErrorTable = Mapping[str, type[ExchangeError]]
 
@@ -88,6 +90,9 @@ class RateLimit:
 class ExchangeProfile:
     """How one /open/api deployment behaves. The defaults are the template's.
 
+    ``read_timeout`` bounds the wait for one whole answer (not only each socket read); ``max_batch`` caps each
+    list of one mass_replaceV2; ``sign`` picks the signature scheme.
+
     Unknown non-zero codes classify as ``ExchangeError`` itself for reads (not retried, reported as is) and as
     ``RejectedError`` for writes: the server answered, so the write was refused rather than lost.
     """
@@ -102,6 +107,8 @@ class ExchangeProfile:
     backoff_base: float = defaults.READ_RETRY_BACKOFF_SECONDS
     backoff_max: float = defaults.READ_RETRY_BACKOFF_CAP_SECONDS
     error_codes: ErrorTable = field(default_factory=lambda: TEMPLATE_CODES)
+    max_batch: int = defaults.BATCH_LIMIT
+    sign: SignMethod = SignMethod.MD5
 
     def __post_init__(self) -> None:
         if self.time_unit not in ("ms", "s"):
@@ -112,6 +119,19 @@ class ExchangeProfile:
             raise ValueError("retry count and backoff must not be negative")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError("timeouts must be positive")
+        if not 1 <= self.max_batch <= defaults.BATCH_LIMIT:
+            raise ValueError(f"max_batch must be 1 to {defaults.BATCH_LIMIT}, got {self.max_batch}")
+        object.__setattr__(self, "sign", SignMethod(self.sign))
+
+    @property
+    def retry_window(self) -> float:
+        """A failed read is tried again only while its attempts have waited less than this in all (seconds).
+
+        Quick failures (5xx, refused connections) get every retry; once the attempts have waited a whole timeout
+        (a timed-out attempt, say) the read fails, so a slow-but-alive server fails a read within about two
+        timeouts rather than ``read_retries + 1`` of them.
+        """
+        return self.read_timeout
 
     def classify(self, code: str, *, write: bool = False) -> type[ExchangeError]:
         """The exception class for a non-zero ``code`` (see the class docstring for unknown codes)."""

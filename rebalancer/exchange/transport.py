@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from rebalancer.defaults import MAX_RETRY_AFTER_SECONDS
+from rebalancer.defaults import MAX_ANSWER_BYTES, MAX_RETRY_AFTER_SECONDS
 from rebalancer.errors import (
     AuthError,
     BadResponse,
@@ -32,12 +32,15 @@ from rebalancer.errors import (
     RequestError,
     TransientError,
 )
+from rebalancer.exchange.deadline import DeadlineAdapter, deadline
 from rebalancer.exchange.parse import decode_json, parse_envelope
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
-from rebalancer.exchange.signing import signed_params, without_secrets
+from rebalancer.exchange.signing import Target, signed_params, without_secrets
 
 log = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
 
 WriteHook = Callable[[str, Mapping[str, str], object], None]
 """Called after every write with (endpoint, parameters without api_key/sign, decoded answer or error text)."""
@@ -53,6 +56,16 @@ def check_base_url(base_url: str, *, insecure: bool = False) -> str:
     if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
         raise ConfigError(f"plain http is allowed only for loopback hosts, not {parts.hostname!r}")
     return base_url.rstrip("/")
+
+
+def host_header(base_url: str) -> str:
+    """The Host header for ``base_url``: the host in lower case, with its port unless it is the scheme's default."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -120,9 +133,15 @@ class Transport:
         self.time_offset_ms = 0
         self._sleep = sleep
         self._random = random.Random()
+        self.host = host_header(self.base_url)
+        self.prefix = urlsplit(self.base_url).path.rstrip("/")
         self.session = requests.Session()
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, DeadlineAdapter())
         self.session.verify = True
         self.session.headers["User-Agent"] = "rebalancer/0.1"
+        # Sent as signed: the HMAC signature covers the Host header's value.
+        self.session.headers["Host"] = self.host
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url!r}, api_key={mask(self.api_key)!r})"
@@ -135,28 +154,49 @@ class Transport:
         """Local time in ms, corrected by the measured server offset."""
         return time.time_ns() // 1_000_000 + self.time_offset_ms
 
-    def sign_params(self, params: Mapping[str, str]) -> dict[str, str]:
-        """``params`` with ``api_key``, this client's ``time`` and their ``sign``: what would be sent."""
+    def sign_params(self, params: Mapping[str, str], method: str = "GET", path: str = "") -> dict[str, str]:
+        """``params`` with ``api_key``, this client's ``time`` and their ``sign``: what would be sent to ``path``."""
         stamp = self.profile.time_value(self.now_ms())
-        return signed_params(params, api_key=self.api_key, secret=self._secret, time_value=stamp)
+        target = Target(method, self.host, self.url_path(path))
+        return signed_params(
+            params,
+            api_key=self.api_key,
+            secret=self._secret,
+            time_value=stamp,
+            method=self.profile.sign,
+            target=target,
+        )
+
+    def url_path(self, path: str) -> str:
+        """The path requested for the endpoint ``path``, the base URL's prefix included."""
+        return f"{self.prefix}/open/api/{path}"
 
     def read(self, path: str, params: Mapping[str, str], *, signed: bool) -> Any:
         """GET ``path``; transient failures are retried with exponential backoff and full jitter.
 
+        Retries stop after ``read_retries`` or once the attempts have waited ``retry_window`` seconds in all, so
+        a server that keeps timing out fails the read within about two timeouts, not ``read_retries + 1``.
         A clock refusal with a measured offset is retried once at once with the corrected time.
         """
         attempt = 0
         clock_fixed = False
+        waited = 0.0
         while True:
+            started = time.monotonic()
             try:
-                query = self.sign_params(params) if signed else {k: v for k, v in params.items() if v != ""}
+                query = (
+                    self.sign_params(params, "GET", path)
+                    if signed
+                    else {k: v for k, v in params.items() if v != ""}
+                )
                 return self._send("GET", path, query, write=False)
             except ClockError as error:
                 if clock_fixed or error.offset_ms is None:
                     raise
                 clock_fixed = True
             except TransientError as error:
-                if attempt >= self.profile.read_retries:
+                waited += time.monotonic() - started
+                if attempt >= self.profile.read_retries or waited >= self.profile.retry_window:
                     raise
                 delay = self._backoff(attempt)
                 if isinstance(error, RateLimited) and error.retry_after is not None:
@@ -171,7 +211,7 @@ class Transport:
 
     def write(self, path: str, params: Mapping[str, str]) -> Any:
         """POST ``path`` once, form-encoded and signed. Never retried (the module docstring says why)."""
-        body = self.sign_params(params)
+        body = self.sign_params(params, "POST", path)
         recorded = without_secrets(body)
         try:
             data = self._send("POST", path, body, write=True)
@@ -197,20 +237,46 @@ class Transport:
         self.limiter.acquire("write" if write else "read")
         log.debug("%s %s %s", method, path, without_secrets(params))
         sent_ms = time.time_ns() // 1_000_000
-        try:
-            if write:
-                response = self.session.post(url, data=params, timeout=timeout, allow_redirects=False)
-            else:
-                response = self.session.get(url, params=params, timeout=timeout, allow_redirects=False)
-            text = response.text
-        except requests.RequestException as error:
-            raise self._transport_error(error, endpoint, write) from None
+        with deadline(self.profile.connect_timeout + self.profile.read_timeout) as limit:
+            try:
+                if write:
+                    response = self.session.post(
+                        url, data=params, timeout=timeout, allow_redirects=False, stream=True
+                    )
+                else:
+                    response = self.session.get(
+                        url, params=params, timeout=timeout, allow_redirects=False, stream=True
+                    )
+                with response:
+                    text = self._body(response, endpoint, write)
+            except requests.RequestException as error:
+                late = time.monotonic() >= limit
+                raise self._transport_error(error, endpoint, write, late=late) from None
         received_ms = time.time_ns() // 1_000_000
         return self._answer(response, text, endpoint, write, sent_ms, received_ms)
 
-    def _transport_error(self, error: requests.RequestException, endpoint: str, write: bool) -> ExchangeError:
+    def _body(self, response: requests.Response, endpoint: str, write: bool) -> str:
+        """The answer body as text, read in chunks up to ``MAX_ANSWER_BYTES``; a larger one is refused."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(READ_CHUNK):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                limit = f"the answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB"
+                if write:
+                    raise OutcomeUnknown(f"{limit}; read the open orders back", endpoint=endpoint)
+                raise BadResponse(limit, endpoint=endpoint)
+            chunks.append(chunk)
+        return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+
+    def _transport_error(
+        self, error: requests.RequestException, endpoint: str, write: bool, *, late: bool = False
+    ) -> ExchangeError:
         # Messages name the failure, never the URL: the query string of a read carries api_key and sign.
         kind = type(error).__name__
+        if late:
+            waited = self.profile.connect_timeout + self.profile.read_timeout
+            kind = f"no complete answer within {waited:g}s"
         if isinstance(error, requests.ConnectTimeout) or _refused(error):
             host = urlsplit(self.base_url).netloc
             return TransientError(f"could not connect to {host} ({kind}); nothing was sent", endpoint=endpoint)
@@ -225,7 +291,7 @@ class Transport:
                 return OutcomeUnknown(
                     f"answer lost ({kind}); read the open orders back",
                     endpoint=endpoint,
-                    may_land_late=isinstance(error, requests.Timeout),
+                    may_land_late=late or isinstance(error, requests.Timeout),
                 )
             return TransientError(f"answer lost ({kind})", endpoint=endpoint)
         return RequestError(f"request could not be built or sent ({kind})", endpoint=endpoint)
@@ -252,6 +318,12 @@ class Transport:
                     f"HTTP {status} after sending; read the open orders back", endpoint=endpoint
                 )
             raise TransientError(f"HTTP {status}", endpoint=endpoint)
+        if status == 404:
+            raise RequestError(
+                "HTTP 404: the exchange does not serve this endpoint at the configured URL"
+                " (does the URL need a path prefix such as /exchange-open-api?)",
+                endpoint=endpoint,
+            )
         try:
             body = decode_json(text, endpoint)
             if status != 200 and not (isinstance(body, dict) and "code" in body):

@@ -30,6 +30,8 @@ _SECRET_KEYS = frozenset(
 _UNITS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)?")
 _MARKET_REFERENCES = frozenset({"mid", "bid", "ask", "last"})
+MAX_TIMEOUT_S = Decimal(600)
+"""``exchange.timeout`` above this would let one request stall a pass (and a daemon's job) for too long."""
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -121,6 +123,10 @@ def cross_check(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
         message = _plain_http_problem(exchange["url"], exchange.get("insecure") is True)
         if message:
             problems.append(RawProblem(("exchange", "url"), message, positions.value(("exchange", "url"))))
+    if isinstance(exchange, dict) and "timeout" in exchange:
+        message = _timeout_problem(exchange["timeout"])
+        if message:
+            problems.append(RawProblem(("exchange", "timeout"), message, positions.value(("exchange", "timeout"))))
     ladder = data.get("ladder")
     if isinstance(ladder, dict):
         for side in ("buy", "sell"):
@@ -141,6 +147,17 @@ def _cron_problem(expression: str) -> str | None:
         CronTrigger.from_crontab(expression, timezone="UTC")
     except (ValueError, TypeError) as error:
         return f"invalid cron expression: {str(error).splitlines()[0]}"
+    return None
+
+
+def _timeout_problem(value: Any) -> str | None:
+    """``exchange.timeout`` must stay at or under ``MAX_TIMEOUT_S`` (the schema checked its shape)."""
+    try:
+        seconds = to_seconds(value)
+    except (ValueError, ArithmeticError):
+        return None
+    if seconds > MAX_TIMEOUT_S:
+        return f"a timeout of at most {MAX_TIMEOUT_S}s (10m), got {value}"
     return None
 
 

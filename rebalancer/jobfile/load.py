@@ -17,6 +17,7 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from rebalancer.errors import JobFileError, Problem
+from rebalancer.exchange.signing import SignMethod
 from rebalancer.job import (
     Amount,
     ExchangeConfig,
@@ -251,6 +252,9 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             time_unit=TimeUnit(_get(data, "exchange", "time_unit")),
             page_size=int(_get(data, "exchange", "page_size")),
             insecure=bool(_get(data, "exchange", "insecure")),
+            timeout_seconds=to_seconds(_get(data, "exchange", "timeout")),
+            max_batch=int(_get(data, "exchange", "max_batch")),
+            sign=SignMethod(_get(data, "exchange", "sign")),
         ),
         schedule=Schedule(
             every_seconds=None if every is None else to_seconds(every),

@@ -3,6 +3,7 @@ log.
 
 Every /open/api answer is HTTP 200 with ``{"code": "0", "msg": "suc", "data": ...}``, errors included
 (``code`` is a string); only injected faults and rate limiting answer 500 or 429, and an unknown path is 404.
+With a ``prefix`` (``/exchange-open-api``), the /open/api routes are served under it only, as some deployments do.
 The engine and the fault settings are attributes of the app, so a long-running server can be handed a fresh
 world between tests. ``/sandbox/...`` (inspection and controls, see ``control``) is unsigned and answers
 loopback clients only.
@@ -24,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from rebalancer.sandbox import control
 from rebalancer.sandbox.book import Reject
-from rebalancer.sandbox.checks import is_loopback, verify_signed
+from rebalancer.sandbox.checks import Received, is_loopback, verify_signed
 from rebalancer.sandbox.engine import Engine, wall_ms
 from rebalancer.sandbox.faults import Faults, RateLimiter
 from rebalancer.sandbox.openapi import ROUTES, Route
@@ -50,9 +51,15 @@ class SandboxApp:
     """
 
     def __init__(
-        self, engine: Engine, faults: Faults | None = None, *, save_path: str | Path | None = None
+        self,
+        engine: Engine,
+        faults: Faults | None = None,
+        *,
+        save_path: str | Path | None = None,
+        prefix: str = "",
     ) -> None:
         self.engine = engine
+        self.prefix = check_prefix(prefix)
         self.faults = faults if faults is not None else Faults()
         self.save_path = None if save_path is None else Path(save_path)
         self.limiter = RateLimiter()
@@ -85,7 +92,7 @@ class SandboxApp:
             else:
                 response = control.handle(self, request)
             return response(environ, start_response)
-        route = ROUTES.get(request.path)
+        route = ROUTES.get(self._route_path(request.path))
         if route is None:
             return envelope("404", "not found", None, 404)(environ, start_response)
         if request.method != route.method:
@@ -96,6 +103,12 @@ class SandboxApp:
         if response is None:
             self._drop(environ)
         return response(environ, start_response)  # type: ignore[misc]
+
+    def _route_path(self, path: str) -> str:
+        """The /open/api path a request names: with a prefix, only paths under it are served."""
+        if not self.prefix:
+            return path
+        return path[len(self.prefix) :] if path.startswith(self.prefix + "/") else ""
 
     def _serve(self, request: Request, route: Route, params: dict[str, str]) -> Response | None:
         faults, engine = self.faults, self.engine
@@ -118,7 +131,15 @@ class SandboxApp:
         try:
             api_key = None
             if route.signed:
-                api_key = verify_signed(params, engine.secret_for, wall_ms(), faults.time_window_s)
+                received = Received(request.method, request.environ.get("HTTP_HOST", ""), request.path)
+                api_key = verify_signed(
+                    params,
+                    engine.secret_for,
+                    wall_ms(),
+                    faults.time_window_s,
+                    received=received,
+                    mode=faults.sign,
+                )
             data = route.handler(engine, params, api_key, faults)
         except Reject as exc:
             return envelope(exc.code, exc.msg, None)
@@ -157,8 +178,18 @@ class SandboxApp:
             self.requests.append(entry)
 
 
+def check_prefix(prefix: str) -> str:
+    """A path prefix such as ``/exchange-open-api`` (no trailing slash; empty for none); else ValueError."""
+    cleaned = prefix.rstrip("/")
+    if cleaned and (not cleaned.startswith("/") or not all(part for part in cleaned[1:].split("/"))):
+        raise ValueError(f"a path prefix looks like /exchange-open-api, got {prefix!r}")
+    if any(c.isspace() or c in "?#%" for c in cleaned) or cleaned.startswith("/sandbox"):
+        raise ValueError(f"a path prefix looks like /exchange-open-api, got {prefix!r}")
+    return cleaned
+
+
 def make_app(
-    engine: Engine, faults: Faults | None = None, *, save_path: str | Path | None = None
+    engine: Engine, faults: Faults | None = None, *, save_path: str | Path | None = None, prefix: str = ""
 ) -> SandboxApp:
-    """The sandbox WSGI application serving ``engine`` with ``faults`` (all off when None)."""
-    return SandboxApp(engine, faults, save_path=save_path)
+    """The sandbox WSGI application serving ``engine`` with ``faults`` (all off when None) under ``prefix``."""
+    return SandboxApp(engine, faults, save_path=save_path, prefix=prefix)

@@ -4,16 +4,26 @@ window.
 Signing (OPEN_API.md): every received parameter except ``sign``, sorted by name, concatenated as ``name +
 value``, the secret appended, MD5 of the UTF-8 bytes in lower-case hex. The server hashes the raw received
 strings and compares exactly, so an upper-case signature or a re-formatted value is refused (``100005``).
+Deployments that recommend HMAC-SHA256 sign ``METHOD\nhost\npath\nk=v&k=v…`` instead (same parameters, sorted,
+``name=value`` joined by ``&``; the Host header as received; the full request path), base64 of the digest.
+``SIGN_MODES`` says which the server accepts: either, or only one (a deployment that requires HMAC).
+
+The time window refuses only old requests: live deployments accept a ``time`` ahead of their clock.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from rebalancer.sandbox.book import Reject
+
+SIGN_MODES = ("any", "md5", "hmac-sha256")
+"""What the server accepts: either signature, only the template's MD5, or only HMAC-SHA256."""
 
 SECONDS_MAGNITUDE = 100_000_000_000
 """A ``time`` below this is seconds (in milliseconds it would be 1973), at or above it milliseconds."""
@@ -23,6 +33,35 @@ def sign(params: Mapping[str, str], secret: str) -> str:
     """The signature of ``params`` (``sign`` itself excluded) under ``secret``."""
     text = "".join(f"{name}{value}" for name, value in sorted(params.items()) if name != "sign")
     return hashlib.md5((text + secret).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The parts of a request that an HMAC signature covers besides its parameters."""
+
+    method: str
+    host: str
+    path: str
+
+
+def sign_hmac(params: Mapping[str, str], secret: str, received: Received) -> str:
+    """The base64 HMAC-SHA256 signature of ``params`` (``sign`` excluded) as received at ``received``."""
+    query = "&".join(f"{name}={value}" for name, value in sorted(params.items()) if name != "sign")
+    text = f"{received.method.upper()}\n{received.host}\n{received.path}\n{query}"
+    digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def signature_matches(
+    params: Mapping[str, str], given: str, secret: str, received: Received | None, mode: str
+) -> bool:
+    """Whether ``given`` is a signature of ``params`` that ``mode`` accepts."""
+    candidates = []
+    if mode in ("any", "md5"):
+        candidates.append(sign(params, secret))
+    if mode in ("any", "hmac-sha256") and received is not None:
+        candidates.append(sign_hmac(params, secret, received))
+    return any(hmac.compare_digest(given.encode(), expected.encode()) for expected in candidates)
 
 
 def required(params: Mapping[str, str], name: str) -> str:
@@ -52,21 +91,28 @@ def time_ms(value: str) -> int:
 
 
 def verify_signed(
-    params: Mapping[str, str], secret_for: Callable[[str], str | None], now_ms: int, window_s: int
+    params: Mapping[str, str],
+    secret_for: Callable[[str], str | None],
+    now_ms: int,
+    window_s: int,
+    *,
+    received: Received | None = None,
+    mode: str = "any",
 ) -> str:
     """Check a private request's credentials and return its ``api_key``.
 
-    Missing ``api_key``/``time``/``sign`` → ``100004``; unknown key or wrong signature → ``100005``;
-    a ``time`` more than ``window_s`` seconds away from ``now_ms`` → ``100008``.
+    Missing ``api_key``/``time``/``sign`` → ``100004``; unknown key or a signature ``mode`` does not accept
+    (MD5, or HMAC-SHA256 over ``received``) → ``100005``; a ``time`` more than ``window_s`` seconds older than
+    ``now_ms`` → ``100008`` (a time ahead of the clock is accepted).
     """
     api_key = required(params, "api_key")
     stamp = time_ms(required(params, "time"))
     given = required(params, "sign")
     secret = secret_for(api_key)
-    if secret is None or not hmac.compare_digest(given.encode(), sign(params, secret).encode()):
+    if secret is None or not signature_matches(params, given, secret, received, mode):
         raise Reject("100005", "sign error")
-    if abs(now_ms - stamp) > window_s * 1000:
-        raise Reject("100008", "time expired: request time is outside the accepted window")
+    if now_ms - stamp > window_s * 1000:
+        raise Reject("100008", "time expired: request time is older than the accepted window")
     return api_key
 
 

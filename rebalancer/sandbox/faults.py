@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from rebalancer.sandbox.checks import SIGN_MODES
+
 ANSWER_SHAPES = ("grouped", "per_order")
 DROP_MODES = ("500", "close")
 
@@ -39,6 +41,7 @@ class Faults:
     ``drop_after_apply`` applies a write and then loses the answer: ``drop_mode`` "500" answers HTTP 500,
     "close" drops the connection without an answer. ``reject_place`` refuses that share of placements
     with ``reject_code``. ``answer_shape`` picks the mass_replaceV2 answer shape ("grouped" or "per_order").
+    ``sign`` is the signature the server accepts: "any", "md5" or "hmac-sha256" (a deployment requiring HMAC).
     """
 
     latency: float = 0.0
@@ -55,6 +58,7 @@ class Faults:
     write_limit: Limit = Limit(100, 10.0)
     time_window_s: int = 60
     max_page_size: int = 1000
+    sign: str = "any"
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
@@ -71,6 +75,8 @@ class Faults:
             raise ValueError("latency must not be negative; time window and page size must be positive")
         if self.drop_mode not in DROP_MODES:
             raise ValueError(f"drop_mode must be one of {DROP_MODES}")
+        if self.sign not in SIGN_MODES:
+            raise ValueError(f"sign must be one of {SIGN_MODES}")
         if self.answer_shape not in ANSWER_SHAPES:
             raise ValueError(f"answer_shape must be one of {ANSWER_SHAPES}")
 
@@ -99,7 +105,7 @@ class Faults:
                 value = Limit(int(value["count"]), float(value["seconds"]))
             elif name == "endpoints":
                 value = {str(v) for v in value}
-            elif name in ("drop_mode", "reject_code", "answer_shape"):
+            elif name in ("drop_mode", "reject_code", "answer_shape", "sign"):
                 value = str(value)
             elif name == "rate_limits":
                 value = bool(value)

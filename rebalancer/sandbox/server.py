@@ -42,8 +42,9 @@ class SandboxServer:
         port: int = 0,
         *,
         save_path: str | Path | None = None,
+        prefix: str = "",
     ) -> None:
-        self.app = SandboxApp(engine, faults, save_path=save_path)
+        self.app = SandboxApp(engine, faults, save_path=save_path, prefix=prefix)
         self.host = host
         self.port = port
         self._server: BaseWSGIServer | None = None
@@ -61,10 +62,10 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321`` (only once started)."""
+        """The base URL, e.g. ``http://127.0.0.1:54321`` or with the prefix (only once started)."""
         if self._server is None:
             raise RuntimeError("the sandbox server is not started")
-        return f"http://{self.host}:{self._server.server_port}"
+        return f"http://{self.host}:{self._server.server_port}{self.app.prefix}"
 
     def reset(self, engine: Engine, faults: Faults | None = None) -> None:
         """Serve a fresh world with fresh fault settings (all off when None)."""

@@ -40,6 +40,9 @@ DEFAULTS: list[tuple[tuple[str, ...], type, str, Callable[[Any], Any]]] = [
     (("exchange", "time_unit"), jobmod.ExchangeConfig, "time_unit", jobmod.TimeUnit),
     (("exchange", "page_size"), jobmod.ExchangeConfig, "page_size", int),
     (("exchange", "insecure"), jobmod.ExchangeConfig, "insecure", bool),
+    (("exchange", "timeout"), jobmod.ExchangeConfig, "timeout_seconds", to_seconds),
+    (("exchange", "max_batch"), jobmod.ExchangeConfig, "max_batch", int),
+    (("exchange", "sign"), jobmod.ExchangeConfig, "sign", jobmod.SignMethod),
     (("schedule", "jitter"), jobmod.Schedule, "jitter_seconds", to_seconds),
     (("tolerance", "price"), jobmod.Tolerance, "price", to_amount),
     (("tolerance", "size"), jobmod.Tolerance, "size", to_amount),
@@ -136,6 +139,40 @@ def test_cron_schedule_and_the_rest_of_the_keys(write: Callable[..., Path]) -> N
     assert job.limits == jobmod.Limits(7, jobmod.Amount(Decimal(12)), post_only=False)
     assert job.paused and job.reference.kind is jobmod.ReferenceKind.LAST
     assert (job.ownership, job.on_stop) == (jobmod.Ownership.TRACKED, jobmod.OnStop.CANCEL)
+
+
+def test_exchange_profile_keys(write: Callable[..., Path]) -> None:
+    text = MINIMAL + (
+        "exchange: {url: 'https://h.example/exchange-open-api', timeout: 30s, max_batch: 100, sign: hmac-sha256}\n"
+    )
+    config = load_job(write(text)).exchange
+    expected = (Decimal(30), 100, jobmod.SignMethod.HMAC_SHA256)
+    assert (config.timeout_seconds, config.max_batch, config.sign) == expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("max_batch: 0", "exchange.max_batch"),
+        ("max_batch: 1001", "exchange.max_batch"),
+        ("max_batch: 2.5", "exchange.max_batch"),
+        ("sign: sha1", "exchange.sign"),
+        ("sign: MD5", "exchange.sign"),
+        ("timeout: 0s", "exchange.timeout"),
+        ("timeout: -3", "exchange.timeout"),
+        ("timeout: 2h", "exchange.timeout: a timeout of at most 600s"),
+        ("timeout: soon", "exchange.timeout"),
+    ],
+)
+def test_exchange_profile_keys_out_of_range_are_positioned_problems(
+    write: Callable[..., Path], setting: str, message: str
+) -> None:
+    from rebalancer.errors import JobFileError
+
+    path = write(MINIMAL + f"exchange:\n  {setting}\n")
+    with pytest.raises(JobFileError) as error:
+        load_job(path)
+    assert f"{path}:7:" in str(error.value) and message in str(error.value)
 
 
 def test_plain_http_to_a_remote_host_is_allowed_when_insecure(write: Callable[..., Path]) -> None:
