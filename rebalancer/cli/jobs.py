@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none."
 )
-def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool) -> None:
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the plan as one self-contained HTML page with a picture of the ladder.",
+)
+def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool, html_out: str | None) -> None:
     """Dry run: read the exchange and print the plan. Sends nothing."""
     from rebalancer.cli.render import render_text
     from rebalancer.connect import open_exchange
@@ -38,6 +44,8 @@ def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool)
     document = _plan_document(job, report.plan)
     if out:
         _write_plan(out, document)
+    if html_out:
+        _write_page(html_out, job, report.plan)
     if as_json:
         click.echo(json.dumps(document, indent=2))
     else:
@@ -176,3 +184,14 @@ def _read_plan(path: str, job: Job) -> Plan:
         if document.get(key) != expected:
             raise ConfigError(f"{path}: saved plan is for {key} {document.get(key)!r}, not {expected!r}")
     return Plan.from_json_dict(document)
+
+
+def _write_page(path: str, job: Job, plan: Plan) -> None:
+    """Write the plan's HTML page (``plan --html``); a path that cannot be written is a one-line error."""
+    from rebalancer.pictures.plan_page import render_page
+
+    page = render_page(plan, tolerance=job.tolerance, ownership=job.ownership.value)
+    try:
+        Path(path).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise click.FileError(path, hint=exc.strerror or str(exc)) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rebalancer.core.plan import Action, Plan
+from rebalancer.core.plan import Action, Plan, summary_line
 from rebalancer.models import Side
 from rebalancer.vocab import ActionKind
 
@@ -24,17 +24,6 @@ _GREEN, _RED, _YELLOW, _BOLD, _DIM, _RESET = (
 _MARK = {ActionKind.PLACE: ("+", _GREEN), ActionKind.CANCEL: ("-", _RED), ActionKind.KEEP: ("=", _DIM)}
 # at one price a cancel is listed before the placement that replaces it, unchanged orders last
 _AT_PRICE = {ActionKind.CANCEL: 0, ActionKind.PLACE: 1, ActionKind.KEEP: 2}
-
-
-def summary_line(plan: Plan) -> str:
-    """``Plan: 1 to place, 1 to cancel, 1 unchanged.`` or the no-change sentence; a paused plan says so."""
-    if not plan.has_changes:
-        if plan.paused:
-            return "No changes. Placements are paused; orders are left as they stand."
-        return "No changes. Open orders match the target ladder."
-    s = plan.summary
-    tail = " (placements paused)" if plan.paused else ""
-    return f"Plan: {s['place']} to place, {s['cancel']} to cancel, {s['keep']} unchanged{tail}."
 
 
 def _paint(text: str, code: str, color: bool) -> str:

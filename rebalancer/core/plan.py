@@ -215,6 +215,17 @@ class Plan:
         return plan_from_json(data)
 
 
+def summary_line(plan: Plan) -> str:
+    """``Plan: 1 to place, 1 to cancel, 1 unchanged.`` or the no-change sentence; a paused plan says so."""
+    if not plan.has_changes:
+        if plan.paused:
+            return "No changes. Placements are paused; orders are left as they stand."
+        return "No changes. Open orders match the target ladder."
+    s = plan.summary
+    tail = " (placements paused)" if plan.paused else ""
+    return f"Plan: {s['place']} to place, {s['cancel']} to cancel, {s['keep']} unchanged{tail}."
+
+
 def _fmt(value: Decimal, places: int) -> str:
     try:
         return format_decimal(value, places)
