@@ -1,8 +1,9 @@
 """One churn run: one policy, one regime, one seed, N passes against its own fresh sandbox; per-pass measures.
 
 A pass is timed from reading the snapshot (ticker, balances, open orders; the symbol rules are cached after the
-first pass) to the policy's last request. After it, outside the timing and without HTTP, the engine is asked what
-stands, and the pass is measured against the ladder of its own snapshot:
+first pass; ``rebalancer`` reads the balances itself, when it needs them) to the policy's last request. After it,
+outside the timing and without HTTP, the engine is asked what stands, and the pass is measured against the ladder
+of its own snapshot:
 
 - ``bound``: the minimum edit from the book the pass saw to a ladder within tolerance: the cancels + placements of
   ``diff.reconcile`` (a maximum matching, so no policy that ends complete can send fewer);
@@ -26,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from market_sim import REGIMES, STEP_SECONDS, SYMBOL, World, ladder_job, serve
-from policies import POLICIES, by_rank
+from policies import LATE_BALANCES, POLICIES, by_rank
 
 from rebalancer.core import diff, ladder
 from rebalancer.job import Job
@@ -72,7 +73,7 @@ def run_one(regime: str, seed: int, policy: str, passes: int) -> dict[str, Any]:
         for _ in range(passes):
             before, writes_before = world.client.requests, world.client.writes
             started = time.perf_counter()
-            snapshot = read_snapshot(world.client, job.symbol)
+            snapshot = read_snapshot(world.client, job.symbol, balances=policy not in LATE_BALANCES)
             crossed = snapshot.ticker.crossed
             ops = 0 if crossed else act(job, snapshot, world.client)
             series["wall_ms"].append((time.perf_counter() - started) * 1000)

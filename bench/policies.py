@@ -4,9 +4,13 @@
 2. ``all_or_nothing``: keep the book if every order fits its level (orders paired with levels by rank, nearest
    first, within the job's price and size tolerance), else cancel everything and re-place, in one batch.
 3. ``per_order``: our diff (``compute_plan``), each cancel and placement sent as its own request.
-4. ``rebalancer``: our diff in one mass_replaceV2 batch through the product's executor, which reads the book back.
+4. ``rebalancer``: the product's pass: the diff, the balances only when its placements cost more than its cancels
+   release, one mass_replaceV2 batch through the product's executor (which reads the book back only when the answer
+   left an order unsettled).
 
-A policy returns how many order operations (cancels + placements) it sent; the caller counts HTTP requests.
+The first three are handed the full snapshot (ticker, balances, open orders: a refresh that places checks what it
+can pay for); ``rebalancer`` one without the balances, as the product reads it (``LATE_BALANCES``). A policy returns
+how many order operations (cancels + placements) it sent; the caller counts HTTP requests.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable, Sequence
 from market_sim import CountingClient
 
 from rebalancer.core import diff, ladder
-from rebalancer.core.plan import compute_plan
+from rebalancer.core.plan import compute_plan, draft_plan, finish_plan
 from rebalancer.errors import RejectedError
 from rebalancer.executor import execute
 from rebalancer.job import Job
@@ -83,8 +87,9 @@ def per_order(job: Job, snapshot: MarketSnapshot, client: CountingClient) -> int
 
 
 def rebalancer(job: Job, snapshot: MarketSnapshot, client: CountingClient) -> int:
-    """Policy 4: the product's pass after the snapshot: ``compute_plan`` then ``execute`` (one batch + read-back)."""
-    plan = compute_plan(job, snapshot, None)
+    """Policy 4: the product's pass after the snapshot: draft, balances if needed, plan, ``execute``."""
+    draft = draft_plan(job, snapshot, None)
+    plan = finish_plan(draft, client.balances() if draft.needs_balances else None)
     if not plan.has_changes:
         return 0
     execute(client, snapshot.rules, plan, snapshot.open_orders)
@@ -98,3 +103,6 @@ POLICIES: dict[str, Policy] = {
     "rebalancer": rebalancer,
 }
 """The policies in the order the tables show them."""
+
+LATE_BALANCES = frozenset({"rebalancer"})
+"""Policies that read the balances themselves, only when they need them."""

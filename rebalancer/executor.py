@@ -1,10 +1,16 @@
-"""Plan → mass_replaceV2 batches → per-order results confirmed by reading the book back.
+"""Plan → mass_replaceV2 batches → per-order results, from the answers when they settle everything, else from
+reading the book back.
 
-The exchange's answer is a hint (four documented shapes, ids in no promised order, failures filed under the wrong
-key). What counts is the open-order list read afterwards: a placement is confirmed when a new order with its side,
-price and volume stands on the book (or the answer's id is found filled), a cancel when its id is gone. A batch whose
-answer was lost is never re-sent: sending stops and the read-back decides. What the read-back cannot settle for that
-batch stays ``unknown`` (its write may still land after the answer was given up), never ``rejected``.
+An answer *settles* its batch when every group succeeded, every cancel id is named as cancelled and exactly one new
+id is given per placement: then each order's outcome is known and no read-back is spent on it (the next pass's
+snapshot sees the book anyway). Ids are paired with placements in the order answered; which id stands for which
+level is only reported, never acted on (the diff pairs orders with levels by price).
+
+Anything less is a hint (four documented shapes, ids in no promised order, failures filed under the wrong key), and
+the open-order list read afterwards decides: a placement is confirmed when a new order with its side, price and
+volume stands on the book (or the answer's id is found filled), a cancel when its id is gone. A batch whose answer
+was lost is never re-sent: sending stops and the read-back decides. What the read-back cannot settle for that batch
+stays ``unknown`` (its write may still land after the answer was given up), never ``rejected``.
 """
 
 from __future__ import annotations
@@ -129,6 +135,10 @@ def execute(
 
     if not sent:
         return Execution(outcomes=(), confirmed=False, error=error, answers=tuple(answers))
+    if error is None:
+        settled_outcomes = from_answers(plan, sent, answers, book_before)
+        if settled_outcomes is not None:
+            return Execution(outcomes=settled_outcomes, confirmed=True, answers=tuple(answers))
     try:
         book_after = read_back(exchange, rules.symbol, sleep=sleep)
     except ExchangeError as exc:
@@ -150,6 +160,46 @@ def execute(
         answers=tuple(answers),
         may_land_late=may_land_late and not settled,
     )
+
+
+def from_answers(
+    plan: Plan, sent: Sequence[Batch], answers: Sequence[BatchAnswer], book_before: Sequence[Order]
+) -> tuple[OrderOutcome, ...] | None:
+    """Every sent order's outcome as the answers settle it, or None when one answer leaves anything open.
+
+    Settled means (per batch): an answer came, no group failed, the cancelled ids are exactly the batch's cancels
+    and the new ids are distinct, unknown before the pass and exactly as many as its placements.
+    """
+    if len(answers) != len(sent):
+        return None
+    before = {o.id for o in book_before}
+    placed_ids: list[list[str]] = []
+    for batch, answer in zip(sent, answers, strict=True):
+        if not all(g.ok for g in (*answer.place, *answer.cancel)):
+            return None
+        cancels = set(batch.cancel_ids)
+        named = [oid for g in (*answer.place, *answer.cancel) for oid in g.order_ids]
+        new = [oid for g in answer.place for oid in g.order_ids if oid not in cancels]
+        if {oid for oid in named if oid in cancels} != cancels or len(new) != len(batch.place):
+            return None
+        if len(set(new)) != len(new) or before.intersection(new):
+            return None
+        if any(oid not in cancels for g in answer.cancel for oid in g.order_ids):
+            return None
+        placed_ids.append(new)
+    cancel_actions = _cancel_actions(plan)
+    outcomes = [
+        OrderOutcome(ActionKind.CANCEL, a.side, a.price, a.volume, OutcomeStatus.CANCELLED, oid)
+        for batch in sent
+        for oid in batch.cancel_ids
+        for a in (cancel_actions[oid],)
+    ]
+    outcomes += [
+        _placed(target, oid)
+        for batch, ids in zip(sent, placed_ids, strict=True)
+        for target, oid in zip(batch.place, ids, strict=True)
+    ]
+    return tuple(outcomes)
 
 
 def read_back(exchange: Exchange, symbol: str, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Order, ...]:

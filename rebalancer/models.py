@@ -192,11 +192,12 @@ class Balances:
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
-    """Everything one pass reads from the exchange before it plans."""
+    """Everything one pass reads from the exchange before it plans. ``balances`` is None when the pass did not need
+    them (it places nothing the cancels do not pay for: see ``rebalancer.core.funding.needs_balances``)."""
 
     rules: SymbolRules
     ticker: Ticker
-    balances: Balances
+    balances: Balances | None
     open_orders: tuple[Order, ...]
 
 

@@ -1,4 +1,4 @@
-"""One reconcile pass: snapshot → ladder → diff → plan → [execute → read back] → record.
+"""One reconcile pass: snapshot → ladder → diff → [balances] → plan → [execute → read back] → record.
 
 ``plan``, ``apply``, ``cancel``, ``run --once`` and every daemon tick call ``run_pass``; only ``apply=True`` reaches the
 executor, so a dry run cannot send anything by construction.
@@ -7,6 +7,10 @@ Before planning, every pass (the dry run too, which records nothing) reads what 
 need from the state store: the reference the job's last pass observed and the levels held back after repeated
 rejections. A pass records the reference it *observed* (not the one it trusted), so a genuine move pauses exactly
 one pass; after sending, it counts each rejected placement against its level and clears each placed one.
+
+Requests: a quiet pass reads the ticker and the open orders (the symbol rules are cached); the balances only when
+the plan places more than its cancels release; the open orders again before sending only after a person was asked;
+the book back after a write only when the answer left an order unsettled (see ``rebalancer.executor``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rebalancer.core.diff import fits
-from rebalancer.core.plan import Batch, Plan, compute_plan, orders_fingerprint
+from rebalancer.core.plan import Batch, Plan, draft_plan, finish_plan, orders_fingerprint
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
 from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
@@ -52,13 +56,16 @@ class PassReport:
 Approve = Callable[[Plan], bool]
 
 
-def read_snapshot(exchange: Exchange, symbol: str) -> MarketSnapshot:
-    """Everything a pass reads before planning: symbol rules, ticker, balances and every open order."""
+def read_snapshot(exchange: Exchange, symbol: str, *, balances: bool = True) -> MarketSnapshot:
+    """What a pass reads before planning: symbol rules, ticker, every open order and (with ``balances``) balances.
+
+    A pass reads the balances later, and only when its placements need them (``Draft.needs_balances``).
+    """
     rules = exchange.rules(symbol)
     ticker = exchange.ticker(symbol)
-    balances = exchange.balances()
     orders = exchange.open_orders(symbol)
-    return MarketSnapshot(rules=rules, ticker=ticker, balances=balances, open_orders=orders)
+    held = exchange.balances() if balances else None
+    return MarketSnapshot(rules=rules, ticker=ticker, balances=held, open_orders=orders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,23 +160,29 @@ def run_pass(
     apply: bool,
     mode: Mode | None = None,
     approve: Approve | None = None,
+    recheck: bool = False,
     saved_plan: Plan | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PassReport:
     """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
 
-    ``approve`` sees the plan before anything is sent and may decline it. A ``saved_plan`` is used instead of a fresh
-    one only if the open orders (and job file) still match its fingerprint; otherwise ``UnsafePlanError``.
+    ``approve`` sees the plan before anything is sent and may decline it; with ``recheck`` (it prompted a person)
+    the open orders are read again after it and the plan is refused if they changed. A ``saved_plan`` is used
+    instead of a fresh one only if the open orders (and job file) still match its fingerprint; otherwise
+    ``UnsafePlanError``.
     ``wall`` is the clock of the rejection backoff (tests step it instead of waiting).
     """
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
-    snapshot = read_snapshot(exchange, job.symbol)
+    snapshot = read_snapshot(exchange, job.symbol, balances=False)
     view = settle_in_flight(job, store, snapshot, write=apply, now=wall())
     owned = owned_ids(job, store, snapshot, view, write=apply)
     previous, held = store.last_reference(job.name), dict(store.held_levels(job.name, wall()))
-    plan = compute_plan(job, snapshot, owned, previous_reference=previous, held_levels=held)
+    draft = draft_plan(job, snapshot, owned, previous_reference=previous, held_levels=held)
+    if draft.needs_balances:
+        snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
+    plan = finish_plan(draft, snapshot.balances)
     plan = without_awaited(plan, awaited_levels(job, plan, view.pending))
     if saved_plan is not None:
         plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
@@ -182,8 +195,9 @@ def run_pass(
     if approve is not None:
         if not approve(plan):
             return PassReport(job.name, mode, plan, snapshot, None, PassResult.DECLINED, _ms(clock() - started))
-        # The user may have looked at the plan for minutes: send it only if the book is still the one it came from.
-        if orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
+        # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
+        # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
+        if recheck and orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
             raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
     return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall)
 

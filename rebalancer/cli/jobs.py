@@ -84,7 +84,7 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
         return confirm(plan, yes, "apply this plan")
 
     with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name):
-        report = run_pass(job, exchange, store, apply=True, approve=approve, saved_plan=saved)
+        report = run_pass(job, exchange, store, apply=True, approve=approve, recheck=not yes, saved_plan=saved)
     if report.result == "no_changes":
         click.echo(render_text(report.plan, color=tint))
         return
@@ -116,7 +116,9 @@ def cancel(job_path: str, yes: bool) -> None:
         return confirm(plan, yes, "cancel these orders")
 
     with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name):
-        report = run_pass(cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve)
+        report = run_pass(
+            cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve, recheck=not yes
+        )
     if report.result == "no_changes":
         click.echo("No orders to cancel.")
         return

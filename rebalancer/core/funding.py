@@ -36,6 +36,18 @@ def released(order: Order) -> Decimal:
     return order.price * order.remaining if order.side is Side.BUY else order.remaining
 
 
+def needs_balances(placements: Sequence[Target], cancelled: Sequence[Order]) -> bool:
+    """True when some side's placements cost more than its cancels release: only then do the balances matter.
+
+    Otherwise every placement fits its budget whatever the balance (it is never negative), so a pass need not read it.
+    """
+    for side in (Side.BUY, Side.SELL):
+        total = sum((cost(t) for t in placements if t.side is side), ZERO)
+        if total > sum((released(o) for o in cancelled if o.side is side), ZERO):
+            return True
+    return False
+
+
 def fund(
     placements: Sequence[Target], cancelled: Sequence[Order], snapshot: MarketSnapshot, reference: Decimal
 ) -> Funding:
@@ -43,8 +55,13 @@ def fund(
 
     Budget of a side = the available balance of the coin it spends (quote for buys, base for sells) plus what
     the planned cancels of that side release. Since the cancels run before the placements, a placement that
-    passes here is never refused for balance if the snapshot was true.
+    passes here is never refused for balance if the snapshot was true. ``snapshot.balances`` may be None (not read)
+    only when ``needs_balances`` is False.
     """
+    if snapshot.balances is None:
+        if needs_balances(placements, cancelled):
+            raise ValueError("the placements need the balances, which were not read")
+        return Funding(tuple(sorted(placements, key=side_then_distance(reference))))
     rules = snapshot.rules
     coin = {Side.BUY: rules.quote, Side.SELL: rules.base}
     kept: list[Target] = []

@@ -12,6 +12,7 @@ the reference first (buys by descending price, sells by ascending price), then b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,7 @@ from rebalancer.core import diff, funding, guards, ladder
 from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job
-from rebalancer.models import MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
+from rebalancer.models import Balances, MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
 from rebalancer.vocab import ActionKind, CancelReason
 
 FORMAT_VERSION = "1"
@@ -261,6 +262,28 @@ def _owned(orders: Sequence[Order], owned_ids: frozenset[str] | None) -> list[Or
     return [o for o in orders if owned_ids is None or o.id in owned_ids]
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A plan before its funding check: the ladder and the diff are done, the balances may not have been read.
+
+    The runner reads the balances only when ``needs_balances`` (a placement costs more than the cancels of its
+    side release), then ``finish_plan`` trims what they cannot pay for.
+    """
+
+    job: Job
+    snapshot: MarketSnapshot
+    owned: tuple[Order, ...]
+    reading: guards.Reading
+    built: ladder.Ladder
+    result: diff.Diff
+    warnings: tuple[str, ...]
+
+    @property
+    def needs_balances(self) -> bool:
+        """True when funding the placements depends on the account's balances."""
+        return funding.needs_balances(self.result.place, [o for o, _ in self.result.cancel])
+
+
 def compute_plan(
     job: Job,
     snapshot: MarketSnapshot,
@@ -277,7 +300,19 @@ def compute_plan(
     back) feed the guards of ``rebalancer.core.guards``: suspect market data pauses placements, held levels are
     not placed.
     """
-    rules: SymbolRules = snapshot.rules
+    draft = draft_plan(job, snapshot, owned_ids, previous_reference=previous_reference, held_levels=held_levels)
+    return finish_plan(draft, snapshot.balances)
+
+
+def draft_plan(
+    job: Job,
+    snapshot: MarketSnapshot,
+    owned_ids: frozenset[str] | None,
+    *,
+    previous_reference: Decimal | None = None,
+    held_levels: Mapping[str, str] | None = None,
+) -> Draft:
+    """Everything of ``compute_plan`` but the funding check; ``snapshot.balances`` is not looked at."""
     owned = _owned(snapshot.open_orders, owned_ids)
     if guards.places_anything(job):
         reading = guards.read_reference(job, snapshot.ticker, previous_reference)
@@ -289,13 +324,12 @@ def compute_plan(
         built = ladder.build(job, snapshot)
     else:
         built = ladder.build(guards.anchored(job, reading.trusted), snapshot)
-    ref = built.reference_price
     # Paused with no trusted reference: no band to measure, so the diff sees no orders and cancels nothing.
     result = diff.reconcile(
         built.targets,
         owned if reading.trusted is not None or reading.paused is None else [],
         job.tolerance,
-        reference_price=ref,
+        reference_price=built.reference_price,
         band=job.limits.band if reading.trusted is not None else None,
         over_limit=built.over_limit,
     )
@@ -308,6 +342,18 @@ def compute_plan(
     else:
         result, held_warnings = guards.hold(result, held_levels or {})
         warnings += held_warnings
+    return Draft(job, snapshot, tuple(owned), reading, built, result, tuple(warnings))
+
+
+def finish_plan(draft: Draft, balances: Balances | None) -> Plan:
+    """The draft's placements trimmed to what ``balances`` pay for, frozen into the Plan.
+
+    ``balances`` may be None only when the draft does not ``need_balances``.
+    """
+    job, snapshot, result, ref = draft.job, draft.snapshot, draft.result, draft.built.reference_price
+    rules: SymbolRules = snapshot.rules
+    if balances is not snapshot.balances:
+        snapshot = dataclasses.replace(snapshot, balances=balances)
     funded = funding.fund(result.place, [o for o, _ in result.cancel], snapshot, ref)
     actions = [
         Action(ActionKind.CANCEL, o.side, o.price, o.remaining, order_id=o.id, reason=reason)
@@ -317,7 +363,7 @@ def compute_plan(
     actions += [
         Action(ActionKind.KEEP, o.side, o.price, o.remaining, order_id=o.id, level=t.level) for o, t in result.keep
     ]
-    warnings += funded.warnings
+    warnings = [*draft.warnings, *funded.warnings]
     if result.pending:
         warnings.append(
             f"{len(result.pending)} order(s) already pending cancellation were left alone: "
@@ -334,12 +380,12 @@ def compute_plan(
         warnings=tuple(warnings),
         price_places=rules.price_precision,
         volume_places=rules.amount_precision,
-        unowned_orders=len(snapshot.open_orders) - len(owned),
+        unowned_orders=len(snapshot.open_orders) - len(draft.owned),
         pending_orders=len(result.pending),
         job_hash=job.source_hash,
-        dropped=built.dropped + funded.dropped,
-        paused=reading.paused,
-        observed_reference=reading.observed,
+        dropped=draft.built.dropped + funded.dropped,
+        paused=draft.reading.paused,
+        observed_reference=draft.reading.observed,
     )
 
 

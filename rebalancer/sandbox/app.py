@@ -16,7 +16,7 @@ import json
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,7 @@ class SandboxApp:
         self.save_path = None if save_path is None else Path(save_path)
         self.limiter = RateLimiter()
         self.requests: deque[dict[str, Any]] = deque(maxlen=KEPT_REQUESTS)
+        self.counts: Counter[str] = Counter()
         self._log_lock = threading.Lock()
 
     def reset(self, engine: Engine, faults: Faults | None = None) -> None:
@@ -73,6 +74,12 @@ class SandboxApp:
         self.limiter.reset()
         with self._log_lock:
             self.requests.clear()
+            self.counts.clear()
+
+    def request_counts(self) -> dict[str, int]:
+        """How many /open/api requests each path received since the last reset (the log keeps only the latest)."""
+        with self._log_lock:
+            return dict(self.counts)
 
     def request_log(self) -> list[dict[str, Any]]:
         """The most recent requests, oldest first: time, method, path, parameters, HTTP status and code."""
@@ -176,6 +183,7 @@ class SandboxApp:
         }
         with self._log_lock:
             self.requests.append(entry)
+            self.counts[request.path] += 1
 
 
 def check_prefix(prefix: str) -> str:

@@ -7,6 +7,7 @@ only).
 - ``POST /sandbox/price?symbol=S&price=P``: put a symbol's mid at a price (crossed orders fill).
 - ``GET /sandbox/faults`` / ``POST /sandbox/faults`` (JSON object body): read or change the fault settings.
 - ``GET /sandbox/requests``: the recent /open/api requests with their HTTP status and answer code.
+- ``GET /sandbox/request-counts``: how many requests each /open/api path received since the world was loaded.
 
 Answers use the same envelope as /open/api.
 """
@@ -122,6 +123,7 @@ ACTIONS: dict[tuple[str, str], Callable[[SandboxApp, Request], Any]] = {
     ("GET", "/sandbox/faults"): _faults,
     ("POST", "/sandbox/faults"): _faults,
     ("GET", "/sandbox/requests"): lambda app, request: app.request_log(),
+    ("GET", "/sandbox/request-counts"): lambda app, request: app.request_counts(),
 }
 
 
