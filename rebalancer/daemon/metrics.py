@@ -76,6 +76,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.last_pass = Gauge(
+            "rebalancer_last_pass_timestamp_seconds",
+            "Unix time the job's last pass ended, whatever its result (skipped passes do not count).",
+            ["job"],
+            registry=self.registry,
+        )
+        self.period = Gauge(
+            "rebalancer_job_period_seconds",
+            "The job's nominal period between passes (cron jobs: 60), for 'no pass for N periods' alerts.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "rebalancer_job_paused",
+            "1 while the job is paused (rebalancer pause, or paused: true in its file), else 0.",
+            ["job"],
+            registry=self.registry,
+        )
         self.reload_failures = Counter(
             "rebalancer_reload_failures",
             "Reloads that refused a job file (its previous version, if any, kept running).",
@@ -99,6 +117,9 @@ class Metrics:
             self.open_orders,
             self.last_success,
             self.missed,
+            self.last_pass,
+            self.period,
+            self.paused,
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(job)

@@ -218,7 +218,9 @@ class Daemon:
 
     def _guarded_pass(self, slot: JobSlot, late_ms: int | None) -> PassReport | None:
         job = slot.job
-        if job.paused or self.store.is_paused(job.name):
+        paused = job.paused or self.store.is_paused(job.name)
+        self.metrics.paused.labels(job.name).set(1 if paused else 0)
+        if paused:
             log.info("pass skipped: job paused", extra={"job": job.name})
             self.store.release_lease(job.name, self.holder)
             slot.renew_lease_at = 0.0
@@ -242,6 +244,7 @@ class Daemon:
         finally:
             slot.passes += 1
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
+            self.metrics.last_pass.labels(job.name).set(time.time())
         self._account(slot, report, late_ms)
         return report
 
@@ -298,6 +301,7 @@ class Daemon:
     def _schedule(self, slot: JobSlot) -> None:
         name = slot.job.name
         self._slots[name] = slot
+        self.metrics.period.labels(name).set(interval_seconds(slot.job))
         # A pass that could not start on time still runs (once: late ones coalesce) within a whole period.
         grace = max(1, int(interval_seconds(slot.job)))
         now = datetime.now(UTC)

@@ -91,8 +91,10 @@ class StatusState:
             paused = set(conn.execute(select(t.job_flags.c.job).where(t.job_flags.c.paused)).scalars())
             names = set(also) | set(conn.execute(select(t.job_flags.c.job)).scalars())
             lease_c = t.leases.c
-            live = select(lease_c.job, lease_c.holder).where(lease_c.expires_at_ms > now_ms)
-            holders: dict[str, str] = {r.job: r.holder for r in conn.execute(live)}
+            holders: dict[str, str | None] = {
+                r.job: r.holder if r.expires_at_ms > now_ms else None
+                for r in conn.execute(select(lease_c.job, lease_c.holder, lease_c.expires_at_ms))
+            }
             counts = select(t.tracked_orders.c.job, func.count().label("n")).group_by(t.tracked_orders.c.job)
             tracked: dict[str, int] = {r.job: int(r.n) for r in conn.execute(counts)}
             scheduled = _scheduled(conn)
