@@ -144,13 +144,22 @@ def _label_sets(metric: Counter, names: tuple[str, str]) -> Iterable[tuple[str, 
 
 
 class HealthServer:
-    """Serves ``/metrics``, ``/livez`` and ``/readyz`` on one address, in a background thread."""
+    """Serves ``/metrics``, ``/livez``, ``/readyz`` and, when given ``pages``, the status pages (``/``,
+    ``/jobs/NAME``) on one address, in a background thread."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        host: str,
+        port: int,
+        ready: Callable[[], bool],
+        pages: Callable[[str], tuple[str, bytes] | None] | None = None,
+    ) -> None:
         from werkzeug.serving import make_server
 
         self._metrics = metrics
         self._ready = ready
+        self._pages = pages
         self._server = make_server(host, port, self._app, threaded=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="rebalancer-http", daemon=True
@@ -181,6 +190,8 @@ class HealthServer:
             ready = self._ready()
             body = b"ready\n" if ready else b"not ready\n"
             status, kind = ("200 OK" if ready else "503 Service Unavailable"), "text/plain"
+        elif self._pages is not None and (page := self._pages(path)) is not None:
+            (status, body), kind = page, "text/html; charset=utf-8"
         else:
             body, status, kind = b"not found\n", "404 Not Found", "text/plain"
         start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rebalancer.core.plan import Plan
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.defaults import (
@@ -58,6 +59,8 @@ class JobSlot:
     running: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
     renew_lease_at: float = 0.0
+    last_plan: Plan | None = None
+    last_plan_at: datetime | None = None
 
 
 class Daemon:
@@ -95,6 +98,14 @@ class Daemon:
         """The jobs now scheduled, by name."""
         with self._lock:
             return {name: slot.job for name, slot in self._slots.items()}
+
+    def last_plan(self, name: str) -> tuple[Plan, datetime] | None:
+        """The plan of the job's latest pass in this daemon and when it ended, for the status page."""
+        with self._lock:
+            slot = self._slots.get(name)
+        if slot is None or slot.last_plan is None or slot.last_plan_at is None:
+            return None
+        return slot.last_plan, slot.last_plan_at
 
     def ready(self) -> bool:
         """True once the scheduler runs and every job has finished its first pass."""
@@ -280,6 +291,7 @@ class Daemon:
             self.metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
         owned = report.plan.summary.get(ActionKind.KEEP, 0) + placed
         self.metrics.open_orders.labels(job.name).set(owned)
+        slot.last_plan, slot.last_plan_at = report.plan, datetime.now(UTC)
         if report.failed:
             slot.failures += 1
             slot.not_before = time.monotonic() + backoff_delay(slot.failures)

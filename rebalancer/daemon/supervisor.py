@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from rebalancer.daemon.metrics import HealthServer, parse_address
+from rebalancer.daemon.pages import StatusPages
 from rebalancer.daemon.reload import Merged, merge
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.defaults import WATCH_INTERVAL_SECONDS
@@ -81,7 +82,8 @@ class Supervisor:
             except ValueError as exc:
                 raise ConfigError(f"--http: {exc}") from None
             try:
-                self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready)
+                pages = StatusPages(self.daemon)
+                self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready, pages.respond)
             except OSError as exc:
                 raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cli.conftest import cli  # noqa: F401  (the CLI runner fixture, shared with the command tests)
+from tests.daemon.conftest import wait_for_fixture  # noqa: F401  (poll until a condition holds)
 
 _FLAGS = [
     "--no-sandbox",

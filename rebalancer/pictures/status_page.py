@@ -1,0 +1,146 @@
+"""The daemon's live pages: ``/`` lists every job, ``/jobs/NAME`` draws one job's ladder and its recent passes.
+
+Pure: status rows (the documented ``rebalancer status --json`` shape), the last plan and pass records in, HTML out.
+Plain HTML that refreshes itself every few seconds; no script, nothing loaded from the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from rebalancer.core.plan import Plan, summary_line
+from rebalancer.job import Tolerance
+from rebalancer.pictures import ladder_svg, plan_page
+
+REFRESH_SECONDS = 5
+
+_STYLE = """
+body { font: 14px system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1f2328; }
+h1 { font-size: 20px; margin: 0 0 8px; } .sub { color: #59636e; margin-bottom: 12px; }
+table.jobs, table.passes { border-collapse: collapse; font-size: 13px; }
+table.jobs th, table.jobs td, table.passes th, table.passes td { padding: 4px 10px; border-bottom: 1px solid #eee;
+  text-align: left; vertical-align: top; }
+td.state.running { color: #1a7f37; } td.state.paused { color: #9a6700; } td.state.failing { color: #cf222e; }
+td.error, .reload { color: #cf222e; font-size: 12px; } a { color: #0969da; text-decoration: none; }
+"""
+
+
+def _head(title: str) -> list[str]:
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{_STYLE}{plan_page.PAGE_STYLE}{ladder_svg.STYLE}</style></head><body>",
+    ]
+
+
+def job_state(row: Mapping[str, Any]) -> str:
+    """One word for a job's row: paused, failing (its last pass failed), running, or idle (never ran)."""
+    if row.get("paused"):
+        return "paused"
+    last = row.get("last_pass")
+    if last is None:
+        return "idle"
+    return "failing" if last.get("result") == "failed" else "running"
+
+
+def _cell(value: object) -> str:
+    return "—" if value is None or value == "" else escape(str(value))
+
+
+def _fills(row: Mapping[str, Any]) -> str:
+    fills = row.get("fills")
+    if not fills:
+        return "—"
+    if isinstance(fills, Mapping):
+        return escape(", ".join(f"{k} {v}" for k, v in fills.items()))
+    return escape(str(fills))
+
+
+def index_page(rows: Sequence[Mapping[str, Any]], now: datetime, *, daemon: str | None = None) -> str:
+    """``/``: one table row per job (state, last pass, result, owned orders, next due, fills, errors)."""
+    title = "rebalancer: jobs"
+    parts = _head(title)
+    parts.append(f"<h1>{escape(title)}</h1>")
+    sub = f"{len(rows)} job(s) · {now.isoformat(timespec='seconds')}"
+    if daemon:
+        sub += f" · daemon {daemon}"
+    parts.append(f"<div class='sub'>{escape(sub)}</div>")
+    parts.append(
+        "<table class='jobs'><tr><th>job</th><th>state</th><th>last pass</th><th>result</th><th>owned orders</th>"
+        "<th>next due</th><th>fills</th><th>last error</th></tr>"
+    )
+    for row in rows:
+        name = row.get("job")
+        last = row.get("last_pass") or {}
+        error = row.get("last_error") or {}
+        state = job_state(row)
+        shown = state + (f" ({row['paused_by']})" if state == "paused" and row.get("paused_by") else "")
+        link = f"<a href='/jobs/{quote(str(name))}'>{escape(str(name))}</a>" if name else _cell(row.get("source"))
+        reload = row.get("reload_failure")
+        refused = f"<div class='reload'>reload refused: {escape(reload['problem'])}</div>" if reload else ""
+        parts.append(
+            f"<tr class='job' data-job='{escape(str(name or ''))}' data-state='{state}'>"
+            f"<td>{link}</td><td class='state {state}'>{escape(shown)}</td>"
+            f"<td>{_cell(last.get('at'))}</td><td class='result'>{_cell(last.get('result'))}</td>"
+            f"<td class='orders'>{_cell(row.get('tracked_orders'))}</td><td>{_cell(row.get('next_due'))}</td>"
+            f"<td class='fills'>{_fills(row)}</td>"
+            f"<td class='error'>{_cell(error.get('message'))}{refused}</td></tr>"
+        )
+    parts.append("</table>")
+    if not rows:
+        parts.append("<p>No jobs yet.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def job_page(
+    row: Mapping[str, Any],
+    plan: Plan | None,
+    passes: Sequence[Mapping[str, Any]],
+    *,
+    tolerance: Tolerance | None = None,
+    planned_at: datetime | None = None,
+) -> str:
+    """``/jobs/NAME``: the job's ladder as its last pass left it (drawn from that pass's plan) and its recent passes
+    (``PassRecord.to_dict()`` rows, newest first)."""
+    name = str(row.get("job"))
+    title = f"rebalancer: {name}"
+    parts = _head(title)
+    sub = f"state {job_state(row)} · owned orders {_cell(row.get('tracked_orders'))}"
+    sub += f" · next due {_cell(row.get('next_due'))}"
+    parts.append(f"<h1>{escape(name)}</h1><div class='sub'><a href='/'>all jobs</a> · {sub}</div>")
+    if plan is None:
+        parts.append("<p class='noplan'>No pass of this job has run in this daemon yet.</p>")
+    else:
+        when = f" at {planned_at.isoformat(timespec='seconds')}" if planned_at else ""
+        parts.append(f"<h2>Ladder as the last pass{escape(when)} left it</h2>")
+        if plan.paused:
+            parts.append(f"<p class='paused'>{escape(plan.paused)}</p>")
+        title_svg = f"Ladder of {name} on {plan.symbol}"
+        parts.append(ladder_svg.render(plan_page.rows(plan, tolerance), plan_page.markers(plan), title=title_svg))
+        parts.append(f"<p class='summary'>{escape(summary_line(plan))}</p>")
+    parts.append("<h2>Recent passes</h2><table class='passes'><tr><th>started</th><th>mode</th><th>result</th>"
+                 "<th>planned</th><th>duration</th><th>error</th></tr>")  # fmt: skip
+    for p in passes:
+        summary = p.get("summary") or {}
+        planned = f"+{summary.get('place', 0)} −{summary.get('cancel', 0)} ={summary.get('keep', 0)}"
+        parts.append(
+            f"<tr class='pass' data-result='{escape(str(p.get('result')))}'><td>{_cell(p.get('started_at'))}</td>"
+            f"<td>{_cell(p.get('mode'))}</td><td>{_cell(p.get('result'))}</td><td>{escape(planned)}</td>"
+            f"<td>{_cell(p.get('duration_ms'))} ms</td><td class='error'>{_cell(p.get('error'))}</td></tr>"
+        )
+    parts.append("</table></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def not_found_page(name: str) -> str:
+    """The page for a job this daemon does not know."""
+    parts = _head(f"rebalancer: no job {name}")
+    parts.append(f"<h1>No job named {escape(name)}</h1><p><a href='/'>all jobs</a></p></body></html>")
+    return "\n".join(parts) + "\n"
