@@ -17,8 +17,9 @@ BATCH_LIMIT = 1000
 PAGE_SIZE = 1000
 """Open orders per page: the template's largest page, so that a full book takes the fewest requests."""
 
-MAX_PAGES = 100_000
-"""A backstop against a server that keeps answering with new ids forever."""
+MAX_PAGES = 1000
+"""Most open-order pages one read takes (a million orders at 1000 a page, 10,000 at a server's cap of 10): a
+backstop against a server that keeps answering with new ids; past it the read fails instead of running for hours."""
 
 READ_RATE = (10, 1.0)
 """At most 10 reads per second per key: the template's documented limit for reads."""

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from rebalancer.defaults import MAX_PAGES
-from rebalancer.errors import BadResponse, ConfigError, RequestError
+from rebalancer.errors import BadResponse, ConfigError, OutcomeUnknown, RequestError
 from rebalancer.exchange.parse import (
     Depth,
     parse_account,
     parse_batch_answer,
+    parse_created_order,
     parse_depth,
     parse_order_info,
     parse_orders_page,
@@ -148,21 +149,38 @@ class OpenApiClient:
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
         """Every order of ``symbol`` with status 0, 1, 3 or 5, read over all pages of ``v2/new_order``.
 
-        Pages are read until ``count`` distinct rows are in hand, a page comes back empty, or a page adds no
-        new id (a server that ignores ``page``). The server may cap ``pageSize`` silently, so a short page is
-        not the end. Rows are de-duplicated by id; any failed page fails the whole read.
+        Pages are read until ``count`` distinct rows are in hand or a page comes back empty. The server may cap
+        ``pageSize`` silently, so a short page is not the end. An order may move to the next page while pages are
+        read (one row seen twice is kept once), but an answer that cannot be the truth is a ``BadResponse``: rows
+        sharing one id in one page, a page of nothing but rows already seen before ``count`` is reached (a server
+        that ignores ``page``), or more pages than ``count`` and the page size allow. Any failed page fails the
+        whole read: a partial list is never taken for the truth.
         """
         rows: dict[str, Order] = {}
+        smallest_page = self.profile.page_size
         for page in range(1, MAX_PAGES + 1):
             params = {"symbol": symbol, "page": str(page), "pageSize": str(self.profile.page_size)}
             count, orders = parse_orders_page(self.transport.read("v2/new_order", params, signed=True))
+            if not orders:
+                break
             fresh = [order for order in orders if order.id not in rows]
+            if not fresh:
+                raise BadResponse(
+                    f"page {page} repeats orders already read ({len(rows)} of {count}); the list would be partial",
+                    endpoint="v2/new_order",
+                )
             for order in fresh:
                 rows[order.id] = order
-            if not orders or not fresh or len(rows) >= count:
+            if len(rows) >= count:
                 break
+            smallest_page = min(smallest_page, len(orders))
+            if page >= -(-count // smallest_page) + 1:
+                raise BadResponse(
+                    f"{page} pages of up to {smallest_page} rows still fall short of count {count}",
+                    endpoint="v2/new_order",
+                )
         else:
-            log.warning("v2/new_order: stopped after %d pages", MAX_PAGES)
+            raise BadResponse(f"still more pages after {MAX_PAGES}", endpoint="v2/new_order")
         return tuple(order for order in rows.values() if order.status in KEPT_STATUSES)
 
     def order_info(self, symbol: str, order_id: str) -> Order:
@@ -190,7 +208,14 @@ class OpenApiClient:
             params["mass_cancel"] = mass_cancel_json(cancel_ids)
         if place:
             params["mass_place"] = mass_place_json(rules, place)
-        return parse_batch_answer(self.transport.write("mass_replaceV2", params))
+        data = self.transport.write("mass_replaceV2", params)
+        try:
+            return parse_batch_answer(data)
+        except BadResponse as error:
+            # The write was received and answered: whatever it did stands, so only reading back can tell.
+            raise OutcomeUnknown(
+                f"answer not understood ({error}); read the open orders back", endpoint="mass_replaceV2"
+            ) from None
 
     def cancel_all(self, symbol: str) -> None:
         """Cancel every open order of ``symbol`` (``cancel_order_all``, at most 2000 per call server-side)."""
@@ -207,11 +232,7 @@ class OpenApiClient:
         except ValueError as error:
             raise RequestError(f"{target.level}: {error}", endpoint="create_order") from None
         params = {"symbol": rules.symbol, "side": target.side.value, "type": "1", "volume": volume, "price": price}
-        data = self.transport.write("create_order", params)
-        order_id = data.get("order_id") if isinstance(data, dict) else None
-        if isinstance(order_id, bool) or not isinstance(order_id, int | str) or not str(order_id).strip():
-            raise BadResponse("the answer has no order_id", endpoint="create_order")
-        return str(order_id).strip()
+        return parse_created_order(self.transport.write("create_order", params))
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         """Cancel one order by id (``cancel_order``); an order no longer open is ``RejectedError`` (code 22)."""

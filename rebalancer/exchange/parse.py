@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
@@ -27,6 +28,9 @@ from rebalancer.models import (
 )
 
 Classify = Callable[[str], type[ExchangeError]]
+
+MAX_OPEN_ORDERS = 1_000_000
+"""An open-order ``count`` above this is refused: no account keeps that many orders on one symbol."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,15 +227,37 @@ def parse_account(data: object, endpoint: str = "user/account") -> Balances:
     return Balances(coins=coins)
 
 
-def _created_at(value: object) -> int | None:
-    # Only informative: an unreadable timestamp is dropped rather than failing the read.
+SECONDS_MAGNITUDE = 100_000_000_000
+"""A numeric ``created_at`` below this is in seconds (in milliseconds it would be 1973), else milliseconds."""
+
+
+def created_at_ms(value: object) -> int | None:
+    """An order's creation time in ms: a number or numeric text (seconds or ms, told apart by magnitude), or date
+    text with a zone (``2019-11-04T10:22:11Z``, ``2019-11-04 10:22:11+08:00``).
+
+    Only informative, so anything else is None rather than a failed read: date text without a zone (whose instant
+    is unknown), booleans, nested values. None makes an order count as possibly new, the cautious reading.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        return None
+    text = value.strip() if isinstance(value, str) else value
     try:
-        number = Decimal(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
-    except (InvalidOperation, ValueError, TypeError):
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return _date_text_ms(str(text))
+    if not number.is_finite() or not 0 <= number < 10**16:
         return None
-    if isinstance(value, bool) or not number.is_finite() or abs(number) > 10**20:
+    return int(number * 1000) if number < SECONDS_MAGNITUDE else int(number)
+
+
+def _date_text_ms(text: str) -> int | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
         return None
-    return int(number)
+    if moment.tzinfo is None:
+        return None
+    return int(moment.timestamp() * 1000)
 
 
 def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
@@ -239,9 +265,12 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
     row = _obj(raw, endpoint, where)
     ident = order_id(row.get("id"), endpoint, f"{where}.id")
     where = f"order {ident}"
-    side_text = _text(row.get("side")).strip().upper()
+    raw_side = row.get("side")
+    side_text = raw_side.strip().upper() if isinstance(raw_side, str) else ""
     if side_text not in ("BUY", "SELL"):
-        _bad(endpoint, f"{where}.side is not BUY or SELL: {row.get('side')!r}"[:200])
+        _bad(endpoint, f"{where}.side is not BUY or SELL: {raw_side!r}"[:200])
+    if row.get("status") is None or row.get("status") == "":
+        _bad(endpoint, f"{where} has no status")
     status_number = _integer(row.get("status"), endpoint, f"{where}.status")
     if status_number not in tuple(OrderStatus):
         _bad(endpoint, f"{where}.status is unknown: {status_number}")
@@ -259,7 +288,7 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
         volume=volume,
         deal_volume=deal_volume,
         status=OrderStatus(status_number),
-        created_at=_created_at(row.get("created_at")),
+        created_at=created_at_ms(row.get("created_at")),
     )
 
 
@@ -267,6 +296,8 @@ def parse_orders_page(data: object, endpoint: str = "v2/new_order") -> tuple[int
     """One page of open orders: the total ``count`` the server reports and the page's rows (all statuses).
 
     The rows are under ``resultList`` or, on some deployments, ``orderList``; the caller filters by status.
+    Rows sharing one id make the whole page a ``BadResponse``: which of them is the truth cannot be told, and
+    keeping one would hide an order that stands.
     """
     body = _obj(data, endpoint, "data")
     rows_value = body.get("resultList")
@@ -278,12 +309,35 @@ def parse_orders_page(data: object, endpoint: str = "v2/new_order") -> tuple[int
     count = len(rows) if missing else _integer(count_value, endpoint, "count")
     if count < 0:
         _bad(endpoint, f"count is negative: {count}")
-    return count, tuple(parse_order(row, endpoint, f"resultList[{i}]") for i, row in enumerate(rows))
+    if count > MAX_OPEN_ORDERS:
+        _bad(endpoint, f"count {count} is beyond any real order book (at most {MAX_OPEN_ORDERS})")
+    orders = tuple(parse_order(row, endpoint, f"resultList[{i}]") for i, row in enumerate(rows))
+    seen: set[str] = set()
+    for order in orders:
+        if order.id in seen:
+            _bad(endpoint, f"the page lists order {order.id} more than once")
+        seen.add(order.id)
+    return count, orders
 
 
 def parse_order_info(data: object, endpoint: str = "order_info") -> Order:
-    """The order of an ``order_info`` answer (``data.order_info``)."""
-    return parse_order(_obj(data, endpoint, "data").get("order_info"), endpoint, "order_info")
+    """The order of an ``order_info`` answer (``data.order_info``).
+
+    Some deployments answer an unknown id with code 0 and ``"order_info": null``: that is a ``BadResponse``
+    saying so, never an order.
+    """
+    body = _obj(data, endpoint, "data")
+    info = body.get("order_info")
+    if info is None:
+        _bad(endpoint, "the answer has no order_info (the exchange may not know this order)")
+    return parse_order(info, endpoint, "order_info")
+
+
+def parse_created_order(data: object, endpoint: str = "create_order") -> str:
+    """The id of the order a ``create_order`` answer reports (``data.order_id``, a number or numeric text)."""
+    if not isinstance(data, Mapping) or data.get("order_id") in (None, ""):
+        _bad(endpoint, "the answer has no order_id; the order may stand: read the open orders back")
+    return order_id(data["order_id"], endpoint, "order_id")
 
 
 def _group(raw: object, endpoint: str, where: str) -> ResultGroup:
@@ -307,12 +361,13 @@ def parse_batch_answer(data: object, endpoint: str = "mass_replaceV2") -> BatchA
     """The result groups of a mass_replaceV2 answer, as filed by the exchange (all four documented shapes).
 
     Grouped entries (``order_id`` an array) and per-order entries (a scalar) both become ``ResultGroup``
-    values; a failure with ``"order_id": ""`` or none at all becomes a group without ids. ``data: null`` is an
-    empty answer.
+    values; a failure with ``"order_id": ""`` or none at all becomes a group without ids. An answer with neither
+    ``mass_place`` nor ``mass_cancel`` (``data: null`` included) says nothing of what happened: ``BadResponse``,
+    never an empty success.
     """
-    if data is None:
-        return BatchAnswer()
-    body = _obj(data, endpoint, "data")
+    body = _obj(data, endpoint, "data") if data is not None else {}
+    if body.get("mass_place") is None and body.get("mass_cancel") is None:
+        _bad(endpoint, "the answer has neither mass_place nor mass_cancel")
     return BatchAnswer(
         place=tuple(
             _group(raw, endpoint, f"mass_place[{i}]")

@@ -3,13 +3,15 @@ only).
 
 - ``GET /sandbox/state``: clock, every symbol's mid, ticker and top of book, every account's balances and open
   orders (never the secrets), recent fills.
-- ``POST /sandbox/advance?seconds=N``: run N one-second ticks of the market.
+- ``POST /sandbox/advance?seconds=N``: run N one-second ticks of the market (at most an hour's per call).
 - ``POST /sandbox/price?symbol=S&price=P``: put a symbol's mid at a price (crossed orders fill).
 - ``GET /sandbox/faults`` / ``POST /sandbox/faults`` (JSON object body): read or change the fault settings.
 - ``GET /sandbox/requests``: the recent /open/api requests with their HTTP status and answer code.
 - ``GET /sandbox/request-counts``: how many requests each /open/api path received since the world was loaded.
 
-Answers use the same envelope as /open/api.
+Answers use the same envelope as /open/api; a refused control input is HTTP 400 with code ``100004`` and says
+why. Inputs are bounded so that no request can stall or crash the server: ``seconds`` up to an hour, a faults body
+of at most 64 KiB nested at most 4 deep, ``latency`` up to a minute.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 TOP_LEVELS = 10
 SHOWN_FILLS = 100
+MAX_ADVANCE_SECONDS = 3600
+MAX_FAULTS_BODY = 64 * 1024
+MAX_FAULTS_DEPTH = 4
 
 
 def state(engine: Engine) -> dict[str, Any]:
@@ -83,8 +88,10 @@ def state(engine: Engine) -> dict[str, Any]:
 
 def _advance(app: SandboxApp, request: Request) -> Any:
     raw = request.args.get("seconds", "")
-    if not raw.isascii() or not raw.isdigit():
-        raise Reject("100004", "seconds must be a whole number")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        raise Reject("100004", f"seconds must be a whole number from 0 to {MAX_ADVANCE_SECONDS}")
+    if int(raw) > MAX_ADVANCE_SECONDS:
+        raise Reject("100004", f"seconds must be at most {MAX_ADVANCE_SECONDS} per call; call again for more")
     app.engine.advance(int(raw))
     app.save()
     return {
@@ -106,14 +113,39 @@ def _price(app: SandboxApp, request: Request) -> Any:
 
 def _faults(app: SandboxApp, request: Request) -> Any:
     if request.method == "POST":
+        if (request.content_length or 0) > MAX_FAULTS_BODY:
+            raise Reject("100004", f"the fault settings body is larger than {MAX_FAULTS_BODY // 1024} KiB")
+        body = request.stream.read(MAX_FAULTS_BODY + 1)
+        if len(body) > MAX_FAULTS_BODY:
+            raise Reject("100004", f"the fault settings body is larger than {MAX_FAULTS_BODY // 1024} KiB")
         try:
-            changes = json.loads(request.get_data(as_text=True) or "{}")
-            if not isinstance(changes, dict):
-                raise ValueError("the body must be a JSON object")
+            changes = json.loads(body.decode("utf-8") or "{}")
+        except RecursionError:
+            raise Reject("100004", f"bad fault settings: nested deeper than {MAX_FAULTS_DEPTH}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Reject("100004", f"bad fault settings: not JSON ({exc})") from None
+        if _depth(changes) > MAX_FAULTS_DEPTH:
+            raise Reject("100004", f"bad fault settings: nested deeper than {MAX_FAULTS_DEPTH}")
+        if not isinstance(changes, dict):
+            raise Reject("100004", "bad fault settings: the body must be a JSON object")
+        try:
             app.faults.update(changes)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise Reject("100004", f"bad fault settings: {exc}") from exc
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise Reject("100004", f"bad fault settings: {exc}") from None
     return app.faults.to_dict()
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar is 0), counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 ACTIONS: dict[tuple[str, str], Callable[[SandboxApp, Request], Any]] = {
@@ -139,4 +171,4 @@ def handle(app: SandboxApp, request: Request) -> Response:
     try:
         return envelope("0", "suc", action(app, request))
     except Reject as exc:
-        return envelope(exc.code, exc.msg, None)
+        return envelope(exc.code, exc.msg, None, 400)

@@ -301,6 +301,13 @@ class Engine:
         """The account's open orders on ``symbol`` as shared frozen values, newest first."""
         return tuple(o.to_model() for o in self.open_order_records(api_key, symbol))
 
+    def order_records(self, api_key: str, symbol: str) -> list[SimOrder]:
+        """Copies of every order of the account on ``symbol``, whatever its status, newest first (order history)."""
+        with self.lock:
+            self._market(symbol)
+            mine = (o for o in self.orders.values() if o.api_key == api_key and o.symbol == symbol)
+            return [o.copy() for o in sorted(mine, key=lambda o: o.id, reverse=True)]
+
     def order_record(self, api_key: str, symbol: str, order_id: int) -> SimOrder:
         """A copy of one order of the account, whatever its status; ``Reject('22')`` if unknown."""
         with self.lock:

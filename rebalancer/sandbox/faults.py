@@ -10,6 +10,7 @@ reads 10 per second, writes 100 per 10 seconds by default, like the documented d
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -20,7 +21,9 @@ from typing import Any
 
 from rebalancer.sandbox.checks import SIGN_MODES
 
-ANSWER_SHAPES = ("grouped", "per_order")
+ANSWER_SHAPES = ("grouped", "per_order", "null")
+MAX_LATENCY_SECONDS = 60.0
+"""Longer injected delays would only tie up server threads; no client waits that long for an answer."""
 DROP_MODES = ("500", "close")
 
 
@@ -40,7 +43,9 @@ class Faults:
     (e.g. ``{"/open/api/mass_replaceV2"}``); empty means every ``/open/api`` path.
     ``drop_after_apply`` applies a write and then loses the answer: ``drop_mode`` "500" answers HTTP 500,
     "close" drops the connection without an answer. ``reject_place`` refuses that share of placements
-    with ``reject_code``. ``answer_shape`` picks the mass_replaceV2 answer shape ("grouped" or "per_order").
+    with ``reject_code``. ``answer_shape`` picks the mass_replaceV2 answer shape ("grouped", "per_order", or "null":
+    the write applied, answered with ``data: null``). ``duplicate_ids`` gives every row of a v2/new_order page the
+    page's first id (a hostile answer: rows sharing one id).
     ``sign`` is the signature the server accepts: "any", "md5" or "hmac-sha256" (a deployment requiring HMAC).
     """
 
@@ -58,6 +63,7 @@ class Faults:
     write_limit: Limit = Limit(100, 10.0)
     time_window_s: int = 60
     max_page_size: int = 1000
+    duplicate_ids: bool = False
     sign: str = "any"
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
@@ -71,8 +77,16 @@ class Faults:
         for name in ("error_500", "rate_429", "drop_after_apply", "reject_place"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be a probability between 0 and 1")
-        if self.latency < 0 or self.time_window_s <= 0 or self.max_page_size <= 0:
-            raise ValueError("latency must not be negative; time window and page size must be positive")
+        numbers = (self.latency, self.read_limit.seconds, self.write_limit.seconds)
+        if not all(math.isfinite(float(value)) for value in numbers):
+            raise ValueError("latency and rate-limit windows must be finite numbers")
+        if not 0 <= self.latency <= MAX_LATENCY_SECONDS:
+            raise ValueError(f"latency must be 0 to {MAX_LATENCY_SECONDS:g} seconds")
+        if self.time_window_s <= 0 or self.max_page_size <= 0:
+            raise ValueError("time window and page size must be positive")
+        limits = (self.read_limit, self.write_limit)
+        if any(limit.count < 1 or limit.seconds <= 0 for limit in limits):
+            raise ValueError("rate limits need a count of at least 1 and a window above 0 seconds")
         if self.drop_mode not in DROP_MODES:
             raise ValueError(f"drop_mode must be one of {DROP_MODES}")
         if self.sign not in SIGN_MODES:
@@ -107,7 +121,7 @@ class Faults:
                 value = {str(v) for v in value}
             elif name in ("drop_mode", "reject_code", "answer_shape", "sign"):
                 value = str(value)
-            elif name == "rate_limits":
+            elif name in ("rate_limits", "duplicate_ids"):
                 value = bool(value)
             elif name in ("time_window_s", "max_page_size", "seed"):
                 value = int(value)

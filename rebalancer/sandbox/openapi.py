@@ -116,6 +116,58 @@ def ticker(engine: Engine, params: Mapping[str, str], api_key: str | None, fault
     }
 
 
+def all_tickers(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET get_allticker: every symbol's ticker in one answer (``data.ticker`` rows with their ``symbol``)."""
+    rows = [{"symbol": spec.symbol, **ticker(engine, {"symbol": spec.symbol}, None, faults)} for spec in engine.specs()]
+    return {"date": engine.now_ms(), "ticker": rows}
+
+
+def _page(params: Mapping[str, str], faults: Faults) -> tuple[int, int]:
+    """The ``page`` (from 1) and ``pageSize`` (capped by the server) of a paged read."""
+    return int_param(params, "page", 1), min(int_param(params, "pageSize", 10), faults.max_page_size)
+
+
+def all_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET v2/all_order: one page of the account's orders of every status (history), newest first."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    page, size = _page(params, faults)
+    rules = engine.rules(symbol)
+    orders = engine.order_records(api_key, symbol)
+    chunk = orders[(page - 1) * size : page * size]
+    return {"count": len(orders), "orderList": [order_row(o, rules) for o in chunk]}
+
+
+def all_trades(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
+    """GET all_trade: one page of the account's fills on a symbol, newest first."""
+    assert api_key is not None
+    symbol = required(params, "symbol")
+    page, size = _page(params, faults)
+    rules = engine.rules(symbol)
+    fills = sorted(
+        ((order, fill) for order in engine.order_records(api_key, symbol) for fill in order.fills),
+        key=lambda pair: pair[1].trade_id,
+        reverse=True,
+    )
+    rows = [
+        {
+            "id": fill.trade_id,
+            "side": fill.side.value,
+            "type": "买入" if fill.side is Side.BUY else "卖出",
+            "price": rules.format_price(fill.price),
+            "volume": rules.format_volume(fill.volume),
+            "deal_price": fmt_amount(fill.price * fill.volume),
+            "fee": "0",
+            "feeCoin": rules.quote,
+            "ctime": fill.time,
+            "bid_id": order.id if fill.side is Side.BUY else None,
+            "ask_id": order.id if fill.side is Side.SELL else None,
+        }
+        for order, fill in fills[(page - 1) * size : page * size]
+    ]
+    return {"count": len(fills), "resultList": rows}
+
+
 def depth(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
     """GET market_dept: levels best first, the accounts' resting orders merged into the crowd's."""
     symbol = required(params, "symbol")
@@ -146,12 +198,14 @@ def open_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, 
     """GET v2/new_order: one page of the account's open orders, newest first, and the total count."""
     assert api_key is not None
     symbol = required(params, "symbol")
-    page = int_param(params, "page", 1)
-    size = min(int_param(params, "pageSize", 10), faults.max_page_size)
+    page, size = _page(params, faults)
     rules = engine.rules(symbol)
     orders = engine.open_order_records(api_key, symbol)
     chunk = orders[(page - 1) * size : page * size]
-    return {"count": len(orders), "resultList": [order_row(o, rules) for o in chunk]}
+    rows = [order_row(o, rules) for o in chunk]
+    if faults.duplicate_ids and rows:
+        rows = [{**row, "id": rows[0]["id"]} for row in rows]
+    return {"count": len(orders), "resultList": rows}
 
 
 def order_info(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
@@ -281,6 +335,8 @@ def mass_replace(engine: Engine, params: Mapping[str, str], api_key: str | None,
                 places.append(("0", "Success", engine.place(api_key, symbol, side, price, volume)))
             except Reject as exc:
                 places.append((exc.code, exc.msg, None))
+    if faults.answer_shape == "null":
+        return None
     return {"mass_place": _shape(places, faults, True), "mass_cancel": _shape(cancels, faults, False)}
 
 
@@ -310,13 +366,16 @@ def cancel_order(engine: Engine, params: Mapping[str, str], api_key: str | None,
 ROUTES: dict[str, Route] = {
     "/open/api/common/symbols": Route("GET", False, False, symbols),
     "/open/api/get_ticker": Route("GET", False, False, ticker),
+    "/open/api/get_allticker": Route("GET", False, False, all_tickers),
     "/open/api/market_dept": Route("GET", False, False, depth),
     "/open/api/user/account": Route("GET", True, False, account),
     "/open/api/v2/new_order": Route("GET", True, False, open_orders),
     "/open/api/order_info": Route("GET", True, False, order_info),
+    "/open/api/v2/all_order": Route("GET", True, False, all_orders),
+    "/open/api/all_trade": Route("GET", True, False, all_trades),
     "/open/api/cancel_order_all": Route("POST", True, True, cancel_all),
     "/open/api/mass_replaceV2": Route("POST", True, True, mass_replace),
     "/open/api/create_order": Route("POST", True, True, create_order),
     "/open/api/cancel_order": Route("POST", True, True, cancel_order),
 }
-"""Every /open/api path the sandbox serves, exactly as OPEN_API.md spells them."""
+"""Every /open/api path the sandbox serves, as OPEN_API.md and the deployments spell them."""

@@ -75,3 +75,39 @@ def _trade(process: subprocess.Popen[str]) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(30)
+
+
+def test_the_sandbox_command_serves_under_a_prefix_and_can_require_hmac(tmp_path: Path) -> None:
+    from rebalancer.exchange.client import OpenApiClient
+    from rebalancer.exchange.profile import ExchangeProfile
+    from rebalancer.exchange.signing import SignMethod
+
+    env = {**os.environ, "REBALANCER_STATE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "rebalancer", "sandbox", "--port", "0", "--reset"]
+    command += ["--prefix", "/exchange-open-api", "--sign", "hmac-sha256"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            lines = dict(process.stdout.readline().strip().split(": ", 1) for _ in range(3))
+            url, key, secret = lines["url"], lines["api_key"], lines["secret_key"]
+            assert url.endswith("/exchange-open-api")
+            root = url.removesuffix("/exchange-open-api")
+            assert requests.get(f"{root}/open/api/common/symbols", timeout=5).status_code == 404
+            md5 = _signed({}, key, secret)
+            assert requests.get(f"{url}/open/api/user/account", params=md5, timeout=5).json()["code"] == "100005"
+            profile = ExchangeProfile(sign=SignMethod.HMAC_SHA256)
+            with OpenApiClient(url, key, secret, profile) as client:
+                assert client.balances().available("usdt") > 0
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+    assert process.returncode == 0
+
+
+def test_the_sandbox_command_refuses_a_malformed_prefix(tmp_path: Path) -> None:
+    env = {**os.environ, "REBALANCER_STATE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "rebalancer", "sandbox", "--port", "0", "--prefix", "no-slash"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error:") and "prefix" in done.stderr
+    assert "Traceback" not in done.stderr

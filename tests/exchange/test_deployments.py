@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from rebalancer.connect import make_client
-from rebalancer.errors import AuthError, RequestError, TransientError
+from rebalancer.errors import AuthError, BadResponse, OutcomeUnknown, RequestError, TransientError
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
@@ -147,3 +147,41 @@ def test_a_time_ahead_of_the_server_clock_is_accepted(sandbox: Any) -> None:
         client.transport.time_offset_ms = -10 * 60 * 1000
         with pytest.raises(Exception, match="time"):
             client.balances()
+
+
+def _ladder_job(sandbox: Any, tmp_path: Path, name: str) -> Any:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(ladder_job(name, sandbox.url, levels=3))
+    return load_job(path)
+
+
+def test_an_open_order_list_with_rows_sharing_an_id_is_refused_and_nothing_is_placed(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    job = _ladder_job(sandbox, tmp_path, "dupes")
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store, client_for(sandbox.url) as client:
+        assert run_pass(job, client, store, apply=True, mode="apply").result == "ok"
+        standing = len(sandbox.engine.open_orders(sandbox.api_key, SYMBOL))
+        before = len(signed_paths(sandbox.server, "mass_replaceV2"))
+        sandbox.faults.duplicate_ids = True
+        with pytest.raises(BadResponse, match="more than once"):
+            run_pass(job, client, store, apply=True, mode="apply")
+    assert len(signed_paths(sandbox.server, "mass_replaceV2")) == before
+    assert len(sandbox.engine.open_orders(sandbox.api_key, SYMBOL)) == standing == 6
+
+
+def test_a_batch_answered_with_null_data_is_read_back_not_taken_as_empty(sandbox: Any, tmp_path: Path) -> None:
+    sandbox.faults.answer_shape = "null"
+    with client_for(sandbox.url) as client:
+        rules = client.rules(SYMBOL)
+        with pytest.raises(OutcomeUnknown, match="neither mass_place nor mass_cancel"):
+            client.replace(rules, [], far_buys(rules, sandbox.engine.mid(SYMBOL), 2))
+        assert len(client.open_orders(SYMBOL)) == 2, "the write was applied although its answer said nothing"
+    sandbox.engine.cancel_all(sandbox.api_key, SYMBOL)
+    job = _ladder_job(sandbox, tmp_path, "null-answer")
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store, client_for(sandbox.url) as client:
+        first = run_pass(job, client, store, apply=True, mode="apply")
+        assert first.execution is not None and first.execution.count("placed") == 6
+        second = run_pass(job, client, store, apply=True, mode="apply")
+    assert second.result == "no_changes"
+    assert len(sandbox.engine.open_orders(sandbox.api_key, SYMBOL)) == 6

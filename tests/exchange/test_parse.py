@@ -189,12 +189,12 @@ def test_orderlist_instead_of_resultlist_and_string_numbers() -> None:
         "price": 1.5,
         "volume": "2",
         "status": "1",
-        "created_at": "17",
+        "created_at": "1572833000123",
         "extra": {},
     }
     count, orders = parse_orders_page(body({"count": "1", "orderList": [row]}))
     assert count == 1
-    assert orders[0].id == "77" and orders[0].side is Side.BUY and orders[0].created_at == 17
+    assert orders[0].id == "77" and orders[0].side is Side.BUY and orders[0].created_at == 1572833000123
 
 
 def test_missing_deal_volume_is_derived_from_remain_volume() -> None:
@@ -236,8 +236,9 @@ def test_per_order_scalar_ids_and_missing_order_id() -> None:
     )
 
 
-def test_null_data_is_an_empty_batch_answer() -> None:
-    assert parse_batch_answer(None) == BatchAnswer()
+def test_null_data_is_not_an_empty_success() -> None:
+    with pytest.raises(BadResponse, match="neither mass_place nor mass_cancel"):
+        parse_batch_answer(None)
 
 
 def test_order_info() -> None:

@@ -1,4 +1,5 @@
-"""Fuzz: whatever JSON arrives, every parser returns a value or raises a ``rebalancer.errors`` exception."""
+"""Fuzz: whatever JSON arrives, every parser returns a value or raises an ``ExchangeError`` (``BadResponse`` for a
+shape it cannot read); nothing else escapes: no KeyError, TypeError, AttributeError or decimal error."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rebalancer.errors import BadResponse, RebalancerError
+from rebalancer.errors import BadResponse, ExchangeError
 from rebalancer.exchange.parse import (
+    created_at_ms,
     decode_json,
     parse_account,
     parse_batch_answer,
+    parse_created_order,
     parse_depth,
     parse_envelope,
     parse_order_info,
@@ -39,6 +42,11 @@ TRICKY_TEXT = [
     "BUY",
     "sell",
     "x",
+    "1572833000",
+    "2019-11-04T02:03:20Z",
+    "2019-11-04 10:03:20+08:00",
+    "2019-11-04 10:03:20",
+    "9999-12-31T23:59:59+14:00",
 ]
 
 leaves = st.one_of(
@@ -110,14 +118,18 @@ PARSERS = {
             },
         ),
     ),
-    "order_info": (parse_order_info, st.fixed_dictionaries({"order_info": orders})),
+    "order_info": (
+        parse_order_info,
+        st.fixed_dictionaries({}, optional={"order_info": st.one_of(st.none(), orders), "trade_list": json_values}),
+    ),
+    "created_order": (parse_created_order, st.one_of(st.none(), shaped(["order_id"]))),
     "batch": (
         parse_batch_answer,
         st.fixed_dictionaries(
             {},
             optional={
-                "mass_place": st.lists(groups, max_size=3),
-                "mass_cancel": st.lists(groups, max_size=3),
+                "mass_place": st.one_of(st.none(), st.lists(groups, max_size=3)),
+                "mass_cancel": st.one_of(st.none(), st.lists(groups, max_size=3)),
             },
         ),
     ),
@@ -125,13 +137,13 @@ PARSERS = {
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
-def test_parsers_raise_only_rebalancer_errors(name: str) -> None:
+def test_parsers_raise_only_exchange_errors(name: str) -> None:
     parser, shapes = PARSERS[name]
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.one_of(shapes, json_values))
     def check(payload: Any) -> None:
-        with contextlib.suppress(RebalancerError):
+        with contextlib.suppress(ExchangeError):
             parser(payload)
 
     check()
@@ -139,8 +151,8 @@ def test_parsers_raise_only_rebalancer_errors(name: str) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(json_values, shaped(["code", "msg", "data", "message"])))
-def test_envelope_raises_only_rebalancer_errors(payload: Any) -> None:
-    with contextlib.suppress(RebalancerError):
+def test_envelope_raises_only_exchange_errors(payload: Any) -> None:
+    with contextlib.suppress(ExchangeError):
         parse_envelope(payload, "ep", ExchangeProfile().classify)
 
 
@@ -158,3 +170,10 @@ def test_decode_json_raises_only_bad_response(text: str) -> None:
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=12))
 def test_json_numbers_decode_to_the_exact_decimal(number: Decimal) -> None:
     assert decode_json(f'{{"x": {number:f}}}', "ep")["x"] == number
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(json_values, st.text(max_size=30)))
+def test_created_at_never_raises_and_is_a_plausible_instant(value: Any) -> None:
+    stamp = created_at_ms(value)
+    assert stamp is None or (isinstance(stamp, int) and 0 <= stamp < 10**16)
