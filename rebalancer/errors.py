@@ -25,6 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rebalancer.models import BatchRequest
 
 
 class RebalancerError(Exception):
@@ -63,11 +67,16 @@ class CredentialsMissing(ConfigError):
 
 
 class ExchangeError(RebalancerError):
-    """Raised for anything the exchange said or failed to say. ``code`` is the exchange's code as text, if any."""
+    """Raised for anything the exchange said or failed to say. ``code`` is the exchange's code as text, if any.
+
+    ``request`` is the batch request the error answers, set by the client when a mass_replaceV2 write failed, so
+    that what was (or may have been) sent is recorded with the failure.
+    """
 
     def __init__(self, message: str, *, endpoint: str = "", code: str | None = None) -> None:
         self.endpoint = endpoint
         self.code = code
+        self.request: BatchRequest | None = None
         prefix = f"{endpoint}: " if endpoint else ""
         suffix = f" (code {code})" if code is not None else ""
         super().__init__(f"{prefix}{message}{suffix}")

@@ -26,7 +26,7 @@ from rebalancer.core.plan import Action, Batch, Plan
 from rebalancer.defaults import BATCH_LIMIT, READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
 from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
 from rebalancer.exchange import Exchange
-from rebalancer.models import BatchAnswer, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
+from rebalancer.models import BatchAnswer, BatchRequest, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
 from rebalancer.vocab import ActionKind, OutcomeStatus
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,9 @@ class Execution:
         return tuple(o for o in self.outcomes if o.status is OutcomeStatus.REJECTED)
 
 
-BatchHook = Callable[[int, Batch, "BatchAnswer | None", "str | None"], None]
+BatchHook = Callable[[int, "BatchRequest | None", "BatchAnswer | None", "str | None"], None]
+"""Called after each batch with its index, the request as sent (None if it could not be built), the answer and
+the error text."""
 
 
 def execute(
@@ -94,7 +96,7 @@ def execute(
     """Send ``plan`` in batches (cancels first), then read the book back and confirm every order against it.
 
     ``book_before`` is the open-order list the plan was computed from: orders not in it are the new ones.
-    ``on_batch(index, batch, answer, error)`` is called after each batch, for the state store. ``batch_limit``
+    ``on_batch(index, request, answer, error)`` is called after each batch, for the state store. ``batch_limit``
     caps the cancels and the placements of one batch (the deployment's ``max_batch``).
     """
     answers: list[BatchAnswer] = []
@@ -110,19 +112,19 @@ def execute(
             sent.append(batch)
             lost, may_land_late = batch, exc.may_land_late
             error = f"answer lost, reading the book back: {exc}"
-            _notify(on_batch, index, batch, None, str(exc))
+            _notify(on_batch, index, exc.request, None, str(exc))
             break
         except RejectedError as exc:
             sent.append(batch)
             group = ResultGroup(code=exc.code or "?", message=str(exc))
             failures[ActionKind.PLACE].append(group)
             failures[ActionKind.CANCEL].append(group)
-            _notify(on_batch, index, batch, None, str(exc))
+            _notify(on_batch, index, exc.request, None, str(exc))
             continue
         except ExchangeError as exc:
             # Refused before it could apply (transient, rate limit, auth, clock, a bad request): nothing of this
             # batch happened. With nothing sent at all the pass simply failed; otherwise report what was sent.
-            _notify(on_batch, index, batch, None, str(exc))
+            _notify(on_batch, index, exc.request, None, str(exc))
             if not sent:
                 raise
             error = f"batch {index + 1} not sent: {exc}"
@@ -131,7 +133,7 @@ def execute(
         answers.append(answer)
         for kind, group in _failure_groups(answer, batch):
             failures[kind].append(group)
-        _notify(on_batch, index, batch, answer, None)
+        _notify(on_batch, index, answer.request, answer, None)
 
     if not sent:
         return Execution(outcomes=(), confirmed=False, error=error, answers=tuple(answers))
@@ -400,11 +402,13 @@ def _id_key(order_id: str) -> tuple[int, str]:
     return (int(order_id), "") if order_id.isdigit() else (0, order_id)
 
 
-def _notify(hook: BatchHook | None, index: int, batch: Batch, answer: BatchAnswer | None, error: str | None) -> None:
+def _notify(
+    hook: BatchHook | None, index: int, request: BatchRequest | None, answer: BatchAnswer | None, error: str | None
+) -> None:
     # Recording must never stop a pass between sending a batch and reading the book back.
     if hook is None:
         return
     try:
-        hook(index, batch, answer, error)
+        hook(index, request, answer, error)
     except Exception:
         log.exception("could not record batch %d", index + 1)

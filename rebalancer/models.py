@@ -216,11 +216,34 @@ class ResultGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One mass_replaceV2 request exactly as sent, minus what carries or derives from credentials.
+
+    ``mass_cancel`` and ``mass_place`` are the JSON texts of the request (None when the list was empty).
+    """
+
+    symbol: str
+    mass_cancel: str | None = None
+    mass_place: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The request parameters, without ``api_key``, ``time`` and ``sign``."""
+        params = {"symbol": self.symbol}
+        if self.mass_cancel is not None:
+            params["mass_cancel"] = self.mass_cancel
+        if self.mass_place is not None:
+            params["mass_place"] = self.mass_place
+        return params
+
+
+@dataclass(frozen=True, slots=True)
 class BatchAnswer:
     """The parsed answer of one mass_replaceV2 call, as filed by the exchange (which may file under the wrong key).
 
-    It is a hint, not the truth: the executor confirms it by reading the open orders back.
+    It is a hint, not the truth: the executor confirms it by reading the open orders back. ``request`` is the
+    request it answers, as the exchange client sent it (None for an answer that was never asked for).
     """
 
     place: tuple[ResultGroup, ...] = ()
     cancel: tuple[ResultGroup, ...] = ()
+    request: BatchRequest | None = None

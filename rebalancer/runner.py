@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rebalancer.core.diff import fits
-from rebalancer.core.plan import Batch, Plan, draft_plan, finish_plan, orders_fingerprint
+from rebalancer.core.plan import Plan, draft_plan, finish_plan, orders_fingerprint
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
 from rebalancer.errors import RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Execution, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
-from rebalancer.models import BatchAnswer, MarketSnapshot, Order, SymbolRules, format_decimal
+from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
 from rebalancer.state.store import OrderResult, StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
@@ -238,8 +238,9 @@ def _execute_and_record(
             [(t.side.value, format_decimal(t.price), format_decimal(t.volume)) for t in plan.placements],
         )
 
-    def record(index: int, batch: Batch, answer: BatchAnswer | None, error: str | None) -> None:
-        store.record_batch(pass_id, index, _batch_request(job, snapshot.rules, batch), _answer_json(answer), error)
+    def record(index: int, request: BatchRequest | None, answer: BatchAnswer | None, error: str | None) -> None:
+        params = request.params() if request is not None else {"symbol": job.symbol}
+        store.record_batch(pass_id, index, params, _answer_json(answer), error)
 
     try:
         execution = execute(
@@ -327,18 +328,6 @@ def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_
         reference_price=_ref(plan),
         fingerprint=plan.fingerprint,
     )
-
-
-def _batch_request(job: Job, rules: SymbolRules, batch: Batch) -> dict[str, str]:
-    """The mass_replaceV2 parameters as sent, for the record: never ``api_key``, ``time`` or ``sign``."""
-    from rebalancer.exchange.client import mass_cancel_json, mass_place_json
-
-    request = {"symbol": job.symbol}
-    if batch.cancel_ids:
-        request["mass_cancel"] = mass_cancel_json(batch.cancel_ids)
-    if batch.place:
-        request["mass_place"] = mass_place_json(rules, batch.place)
-    return request
 
 
 def _answer_json(answer: BatchAnswer | None) -> object | None:

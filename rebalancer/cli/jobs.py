@@ -160,7 +160,9 @@ def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, w
 
 
 def _plan_document(job: Job, plan: Plan) -> dict[str, Any]:
-    document = plan.to_json_dict()
+    from rebalancer.core.plan_codec import plan_to_json
+
+    document = plan_to_json(plan)
     document.setdefault("job_hash", job.source_hash)
     document.setdefault("exchange", job.exchange.url)
     return document
@@ -174,7 +176,7 @@ def _write_plan(path: str, document: dict[str, Any]) -> None:
 
 
 def _read_plan(path: str, job: Job) -> Plan:
-    from rebalancer.core.plan import Plan
+    from rebalancer.core.plan_codec import plan_from_json
 
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -185,7 +187,7 @@ def _read_plan(path: str, job: Job) -> Plan:
     for key, expected in (("job", job.name), ("symbol", job.symbol), ("exchange", job.exchange.url)):
         if document.get(key) != expected:
             raise ConfigError(f"{path}: saved plan is for {key} {document.get(key)!r}, not {expected!r}")
-    return Plan.from_json_dict(document)
+    return plan_from_json(document)
 
 
 def _write_page(path: str, job: Job, plan: Plan) -> None:

@@ -22,12 +22,13 @@ import click
 )
 def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str) -> None:
     """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C."""
-    from rebalancer.connect import serve_sandbox
     from rebalancer.errors import ConfigError
     from rebalancer.sandbox.app import check_prefix
+    from rebalancer.sandbox.host import serve_sandbox
+    from rebalancer.state.paths import state_dir
 
     try:
         prefix = check_prefix(prefix)
     except ValueError as error:
         raise ConfigError(f"--prefix: {error}") from None
-    serve_sandbox(port=port, seed=seed, reset=reset, echo=click.echo, prefix=prefix, sign=sign_mode)
+    serve_sandbox(state_dir(), port=port, seed=seed, reset=reset, echo=click.echo, prefix=prefix, sign=sign_mode)

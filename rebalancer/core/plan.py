@@ -3,8 +3,8 @@
 ``compute_plan`` chains ``ladder.build`` → ``diff.reconcile`` → ``funding.fund`` and freezes the result; the
 guards of ``rebalancer.core.guards`` may pause its placements (suspect market data) or hold levels back.
 ``plan`` and ``apply`` both call it; only ``apply`` hands the plan's ``batches()`` to the executor. The JSON
-form is DESIGN.md's "Plan JSON" (format_version "1"), read back by ``Plan.from_json_dict`` for ``apply --plan
-FILE``; the human form lives in ``rebalancer.cli.render``.
+form (format_version "1") is written and read back by ``rebalancer.core.plan_codec``; the human form lives in
+``rebalancer.cli.render``.
 
 Action order: cancels, then placements, then keeps; inside each group BUY before SELL and the level nearest
 the reference first (buys by descending price, sells by ascending price), then by order id / level name.
@@ -18,7 +18,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from rebalancer.core import diff, funding, guards, ladder
 from rebalancer.defaults import BATCH_LIMIT
@@ -164,56 +163,6 @@ class Plan:
     def format_volume(self, value: Decimal) -> str:
         """A volume with the symbol's places (or as is, if it has more)."""
         return _fmt(value, self.volume_places)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """DESIGN.md "Plan JSON", format_version "1", plus extra keys that consumers may ignore."""
-        actions = []
-        for a in self.actions:
-            row: dict[str, Any] = {"action": a.action}
-            if a.order_id is not None:
-                row["order_id"] = a.order_id
-            if a.level is not None:
-                row["level"] = a.level
-            row.update(side=a.side.value, price=self.format_price(a.price), volume=self.format_volume(a.volume))
-            if a.reason is not None:
-                row["reason"] = a.reason
-            actions.append(row)
-        return {
-            "format_version": FORMAT_VERSION,
-            "job": self.job,
-            "symbol": self.symbol,
-            "reference_price": self.format_price(self.reference_price),
-            "fingerprint": self.fingerprint,
-            "actions": actions,
-            "summary": self.summary,
-            "warnings": list(self.warnings),
-            "best_bid": None if self.best_bid is None else self.format_price(self.best_bid),
-            "best_ask": None if self.best_ask is None else self.format_price(self.best_ask),
-            "price_precision": self.price_places,
-            "amount_precision": self.volume_places,
-            "unowned_orders": self.unowned_orders,
-            "pending_orders": self.pending_orders,
-            "job_hash": self.job_hash,
-            "paused": self.paused,
-            "observed_reference": None if self.observed_reference is None else format_decimal(self.observed_reference),
-            "dropped": [
-                {
-                    "level": d.level,
-                    "side": d.side.value,
-                    "reason": d.reason,
-                    "price": None if d.price is None else self.format_price(d.price),
-                    "volume": None if d.volume is None else self.format_volume(d.volume),
-                }
-                for d in self.dropped
-            ],
-        }
-
-    @staticmethod
-    def from_json_dict(data: Mapping[str, Any]) -> Plan:
-        """Read a saved plan (``to_json_dict`` output) back; raises ``ConfigError`` naming what is wrong."""
-        from rebalancer.core.plan_codec import plan_from_json  # the reader imports this module
-
-        return plan_from_json(data)
 
 
 def summary_line(plan: Plan) -> str:

@@ -1,7 +1,9 @@
-"""Reading a saved plan back: ``Plan.from_json_dict`` for ``apply --plan FILE``.
+"""The plan's JSON form, both ways: ``plan_to_json`` for ``plan --json`` / ``--out`` and ``plan_from_json`` for
+``apply --plan FILE``.
 
-The document is DESIGN.md's "Plan JSON" (format_version "1") as ``Plan.to_json_dict`` writes it; anything
-else is refused with a ``ConfigError`` naming the key that is wrong, before a single order is sent.
+The document is the "Plan JSON" of docs/architecture.md (format_version "1", schemas/plan.schema.json). Reading
+refuses anything else with a ``ConfigError`` naming the key that is wrong, before a single order is sent. The
+codec lives beside ``rebalancer.core.plan`` rather than inside it, so the plan value knows nothing of JSON.
 """
 
 from __future__ import annotations
@@ -14,10 +16,54 @@ from typing import Any
 from rebalancer.core import diff
 from rebalancer.core.plan import ACTIONS, FORMAT_VERSION, Action, Plan, order_action
 from rebalancer.errors import ConfigError
-from rebalancer.models import Side
+from rebalancer.models import Side, format_decimal
 from rebalancer.vocab import ActionKind
 
 _DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The plan as its JSON document (format_version "1"), plus extra keys that consumers may ignore."""
+    actions = []
+    for a in plan.actions:
+        row: dict[str, Any] = {"action": a.action}
+        if a.order_id is not None:
+            row["order_id"] = a.order_id
+        if a.level is not None:
+            row["level"] = a.level
+        row.update(side=a.side.value, price=plan.format_price(a.price), volume=plan.format_volume(a.volume))
+        if a.reason is not None:
+            row["reason"] = a.reason
+        actions.append(row)
+    return {
+        "format_version": FORMAT_VERSION,
+        "job": plan.job,
+        "symbol": plan.symbol,
+        "reference_price": plan.format_price(plan.reference_price),
+        "fingerprint": plan.fingerprint,
+        "actions": actions,
+        "summary": plan.summary,
+        "warnings": list(plan.warnings),
+        "best_bid": None if plan.best_bid is None else plan.format_price(plan.best_bid),
+        "best_ask": None if plan.best_ask is None else plan.format_price(plan.best_ask),
+        "price_precision": plan.price_places,
+        "amount_precision": plan.volume_places,
+        "unowned_orders": plan.unowned_orders,
+        "pending_orders": plan.pending_orders,
+        "job_hash": plan.job_hash,
+        "paused": plan.paused,
+        "observed_reference": None if plan.observed_reference is None else format_decimal(plan.observed_reference),
+        "dropped": [
+            {
+                "level": d.level,
+                "side": d.side.value,
+                "reason": d.reason,
+                "price": None if d.price is None else plan.format_price(d.price),
+                "volume": None if d.volume is None else plan.format_volume(d.volume),
+            }
+            for d in plan.dropped
+        ],
+    }
 
 
 def _bad(where: str, message: str) -> ConfigError:

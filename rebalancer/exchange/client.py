@@ -6,6 +6,7 @@ and how an answer becomes model values lives in ``parse``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from rebalancer.defaults import MAX_PAGES
-from rebalancer.errors import BadResponse, ConfigError, OutcomeUnknown, RequestError
+from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
 from rebalancer.exchange.parse import (
     Depth,
     parse_account,
@@ -28,7 +29,7 @@ from rebalancer.exchange.parse import (
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.exchange.transport import Transport, WriteHook, mask
-from rebalancer.models import Balances, BatchAnswer, Order, OrderStatus, SymbolRules, Target, Ticker
+from rebalancer.models import Balances, BatchAnswer, BatchRequest, Order, OrderStatus, SymbolRules, Target, Ticker
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,9 @@ class OpenApiClient:
         """One ``mass_replaceV2`` request: cancel ``cancel_ids`` and place ``place`` on ``rules.symbol``.
 
         Refuses more than the profile's ``max_batch`` of either before sending; sends nothing for two empty
-        lists. The answer is returned as the exchange filed it (a hint: read the open orders back).
-        ``OutcomeUnknown`` when the answer was lost after sending.
+        lists. The answer is returned as the exchange filed it (a hint: read the open orders back), carrying the
+        request as sent; an error carries it too (``ExchangeError.request``). ``OutcomeUnknown`` when the answer
+        was lost after sending.
         """
         limit = self.profile.max_batch
         if len(cancel_ids) > limit or len(place) > limit:
@@ -203,12 +205,20 @@ class OpenApiClient:
             )
         if not cancel_ids and not place:
             return BatchAnswer()
-        params = {"symbol": rules.symbol}
-        if cancel_ids:
-            params["mass_cancel"] = mass_cancel_json(cancel_ids)
-        if place:
-            params["mass_place"] = mass_place_json(rules, place)
-        data = self.transport.write("mass_replaceV2", params)
+        request = BatchRequest(
+            rules.symbol,
+            mass_cancel=mass_cancel_json(cancel_ids) if cancel_ids else None,
+            mass_place=mass_place_json(rules, place) if place else None,
+        )
+        try:
+            answer = self._send_batch(request)
+        except ExchangeError as exc:
+            exc.request = request
+            raise
+        return dataclasses.replace(answer, request=request)
+
+    def _send_batch(self, request: BatchRequest) -> BatchAnswer:
+        data = self.transport.write("mass_replaceV2", request.params())
         try:
             return parse_batch_answer(data)
         except BadResponse as error:

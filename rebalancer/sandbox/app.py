@@ -28,19 +28,14 @@ from rebalancer.sandbox.book import Reject
 from rebalancer.sandbox.checks import Received, is_loopback, verify_signed
 from rebalancer.sandbox.engine import Engine, wall_ms
 from rebalancer.sandbox.faults import Faults, RateLimiter
-from rebalancer.sandbox.openapi import ROUTES, Route
+from rebalancer.sandbox.openapi import ROUTES, Route, envelope
+from rebalancer.sandbox.world import save as save_world
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 KEPT_REQUESTS = 500
 LOGGED_VALUE_CHARS = 2000
-
-
-def envelope(code: str, msg: str | None, data: Any, status: int = 200) -> Response:
-    """The documented answer: ``code`` as text, ``msg``, ``data``."""
-    body = json.dumps({"code": code, "msg": msg, "data": data}, separators=(",", ":"))
-    return Response(body, status=status, mimetype="application/json")
 
 
 class SandboxApp:
@@ -89,7 +84,7 @@ class SandboxApp:
     def save(self) -> None:
         """Save the world if the app was given a ``save_path``."""
         if self.save_path is not None:
-            self.engine.save(self.save_path)
+            save_world(self.engine, self.save_path)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)

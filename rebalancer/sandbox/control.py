@@ -19,22 +19,34 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
 from rebalancer.models import format_decimal
 from rebalancer.sandbox.book import Reject
 from rebalancer.sandbox.engine import Engine
-
-if TYPE_CHECKING:
-    from rebalancer.sandbox.app import SandboxApp
+from rebalancer.sandbox.faults import Faults
+from rebalancer.sandbox.openapi import envelope
 
 TOP_LEVELS = 10
 SHOWN_FILLS = 100
 MAX_ADVANCE_SECONDS = 3600
 MAX_FAULTS_BODY = 64 * 1024
 MAX_FAULTS_DEPTH = 4
+
+
+class SandboxApp(Protocol):
+    """What the controls need of the app that serves them (``rebalancer.sandbox.app.SandboxApp``)."""
+
+    engine: Engine
+    faults: Faults
+
+    def save(self) -> None:
+        """Save the world, if the app keeps one on disk."""
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """The most recent /open/api requests, oldest first."""
 
 
 def state(engine: Engine) -> dict[str, Any]:
@@ -161,8 +173,6 @@ ACTIONS: dict[tuple[str, str], Callable[[SandboxApp, Request], Any]] = {
 
 def handle(app: SandboxApp, request: Request) -> Response:
     """Answer one /sandbox/ request (the caller has checked that it comes from loopback)."""
-    from rebalancer.sandbox.app import envelope
-
     action = ACTIONS.get((request.method, request.path))
     if action is None:
         known = any(path == request.path for _, path in ACTIONS)

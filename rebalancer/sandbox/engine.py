@@ -25,8 +25,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
-from pathlib import Path
-from typing import Any
 
 from rebalancer.models import Balances, Order, OrderStatus, Side, SymbolRules, Ticker, quantize
 from rebalancer.sandbox.book import Account, Fill, Reject, SimOrder
@@ -315,33 +313,6 @@ class Engine:
             if order is None or order.api_key != api_key or order.symbol != symbol:
                 raise Reject("22", "order does not exist")
             return order.copy()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The whole world as JSON-safe data (Decimals as strings, random states as lists)."""
-        from rebalancer.sandbox import world
-
-        with self.lock:
-            return world.dump(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Engine:
-        """Rebuild a world saved by ``to_dict``."""
-        from rebalancer.sandbox import world
-
-        return world.build(d)
-
-    def save(self, path: str | Path) -> None:
-        """Write the world to ``path`` atomically (temporary file, then rename)."""
-        from rebalancer.sandbox import world
-
-        world.save(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Engine:
-        """Read a world written by ``save``."""
-        from rebalancer.sandbox import world
-
-        return world.load(path)
 
     def _market(self, symbol: str) -> MarketState:
         market = self.markets.get(symbol)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from werkzeug.wrappers import Response
+
 from rebalancer.models import Side, SymbolRules, format_decimal
 from rebalancer.sandbox.book import Reject, SimOrder
 from rebalancer.sandbox.checks import int_param, required
@@ -25,6 +27,12 @@ MAX_BATCH = 1000
 DEPTH_TYPES = frozenset(f"step{i}" for i in range(6))
 
 Handler = Callable[[Engine, Mapping[str, str], "str | None", Faults], Any]
+
+
+def envelope(code: str, msg: str | None, data: Any, status: int = 200) -> Response:
+    """The documented answer: ``code`` as text, ``msg``, ``data``."""
+    body = json.dumps({"code": code, "msg": msg, "data": data}, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
-"""Saving and loading the sandbox's whole world, so it persists between commands (DESIGN.md, "Where state
-lives").
+"""Saving and loading the sandbox's whole world, so it persists between commands (docs/architecture.md, "Where
+state lives").
 
 The world is one JSON document: format version, seed, clock, both random states, symbols with their markets,
 accounts, the retained orders with their fills, and the id counters. Decimals are strings, so nothing is lost.
@@ -14,14 +14,12 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rebalancer.errors import StateError
 from rebalancer.sandbox.book import Account, Fill, SimOrder
+from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.market import MarketState, SymbolSpec
-
-if TYPE_CHECKING:
-    from rebalancer.sandbox.engine import Engine
 
 FORMAT_VERSION = 1
 WORLD_FILE = "sandbox-world.json"
@@ -39,7 +37,12 @@ def _rng_restore(data: list[Any]) -> tuple[Any, ...]:
 
 
 def dump(engine: Engine) -> dict[str, Any]:
-    """The engine's world as JSON-safe data. Call with the engine's lock held."""
+    """The engine's world as JSON-safe data (Decimals as strings, random states as lists)."""
+    with engine.lock:
+        return _dump(engine)
+
+
+def _dump(engine: Engine) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "seed": engine.seed,
@@ -60,8 +63,6 @@ def dump(engine: Engine) -> dict[str, Any]:
 
 def build(d: Mapping[str, Any]) -> Engine:
     """An engine rebuilt from ``dump``'s data; ``StateError`` if this version cannot read it."""
-    from rebalancer.sandbox.engine import Engine
-
     if d.get("format_version") != FORMAT_VERSION:
         raise StateError(f"sandbox world has format {d.get('format_version')!r}, expected {FORMAT_VERSION}")
     try:
@@ -93,7 +94,7 @@ def save(engine: Engine, path: str | Path) -> None:
     """Write the world to ``path`` atomically; the directory is created if needed."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(engine.to_dict(), separators=(",", ":"))
+    text = json.dumps(dump(engine), separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -125,8 +126,6 @@ def open_world(path: str | Path, *, seed: int = 7, reset: bool = False, clock: s
     This is what a command does when it opens the embedded sandbox: it does not save; the caller saves when
     done.
     """
-    from rebalancer.sandbox.engine import Engine
-
     if reset or not Path(path).exists():
         return Engine.create(seed, clock=clock)
     engine = load(path)

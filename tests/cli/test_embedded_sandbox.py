@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from rebalancer import connect
 from rebalancer.cli.main import main
+from rebalancer.sandbox import host, world
 
 JOB = """\
 version: 1
@@ -40,7 +40,7 @@ def test_plan_apply_plan_needs_no_credentials_and_persists(tmp_path):
     assert "Plan: 6 to place" in first.stdout
     applied = _run(state, "apply", str(job), "--yes")
     assert applied.exit_code == 0, applied.output
-    assert (state / connect.WORLD_FILE).exists()
+    assert (state / world.WORLD_FILE).exists()
     again = _run(state, "plan", str(job))
     assert again.exit_code == 0, again.output
     assert "No changes" in again.stdout or "to place" in again.stdout  # the market may have walked a little
@@ -51,14 +51,14 @@ def test_another_process_holding_the_world_gives_a_clear_error(tmp_path, monkeyp
     job = tmp_path / "embedded.yaml"
     job.write_text(JOB)
     state = tmp_path / "state"
-    monkeypatch.setattr(connect, "LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(host, "LOCK_WAIT_SECONDS", 0.2)
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
         import fcntl
 
         state.mkdir(parents=True, exist_ok=True)
-        with open(state / connect.LOCK_FILE, "a+") as handle:
+        with open(state / host.LOCK_FILE, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             holding.set()
             release.wait(10)

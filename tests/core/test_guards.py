@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from rebalancer.cli.render import render_text, summary_line
 from rebalancer.core.plan import Plan, compute_plan
+from rebalancer.core.plan_codec import plan_from_json, plan_to_json
 from rebalancer.job import Amount, Limits, Reference, ReferenceKind
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Order, Side, Ticker
@@ -79,7 +80,7 @@ def test_when_placements_pause_and_what_the_plan_says(
         return
     assert plan.warnings[0] == paused
     assert plan.summary["place"] == 0
-    assert plan.to_json_dict()["paused"] == paused
+    assert plan_to_json(plan)["paused"] == paused
 
 
 def test_a_jump_keeps_what_stands_and_cancels_only_outside_the_last_trusted_band() -> None:
@@ -105,7 +106,7 @@ def test_without_any_trusted_reference_nothing_is_cancelled(ticker: Ticker) -> N
 
 def test_a_move_within_the_limit_plans_as_if_there_were_no_previous_pass() -> None:
     ticker = quote("32990.00", "33010.00")
-    assert plan_on(ticker).to_json_dict() == plan_on(ticker, None).to_json_dict()
+    assert plan_to_json(plan_on(ticker)) == plan_to_json(plan_on(ticker, None))
 
 
 def test_max_jump_off_never_pauses_on_a_move() -> None:
@@ -137,21 +138,21 @@ def test_a_job_with_nothing_to_place_cancels_everything_on_any_book(ticker: Tick
 
 def test_a_paused_plan_is_valid_json_reads_back_and_renders_its_reason() -> None:
     plan = plan_on(quote("33710.00", "33730.00"))
-    data = plan.to_json_dict()
+    data = plan_to_json(plan)
     VALIDATOR.validate(data)
-    back = Plan.from_json_dict(json.loads(json.dumps(data)))
+    back = plan_from_json(json.loads(json.dumps(data)))
     assert back.paused == plan.paused and back.observed_reference == D("33720.00")
     text = render_text(plan, color=False)
     assert f"  {plan.paused}\n" in text and text.count("reference moved 12.4%") == 1
     assert summary_line(plan) == "Plan: 0 to place, 1 to cancel, 1 unchanged (placements paused)."
     quiet = plan_on(quote(None, None, None), None)
-    VALIDATOR.validate(quiet.to_json_dict())
+    VALIDATOR.validate(plan_to_json(quiet))
     assert "reference none" in render_text(quiet, color=False)
     assert summary_line(quiet) == "No changes. Placements are paused; orders are left as they stand."
 
 
 def test_an_unpaused_plan_says_paused_null() -> None:
-    data = plan_on(quote("29990.00", "30010.00")).to_json_dict()
+    data = plan_to_json(plan_on(quote("29990.00", "30010.00")))
     assert data["paused"] is None and data["observed_reference"] == "30000.00"
     VALIDATOR.validate(data)
 
@@ -185,7 +186,7 @@ def test_a_held_level_never_spares_an_order_outside_the_band() -> None:
 
 
 def test_holding_a_level_that_is_not_in_the_plan_changes_nothing_but_a_warning_free_plan() -> None:
-    assert held_plan({"orders[7]": HELD}).to_json_dict() == held_plan({}).to_json_dict()
+    assert plan_to_json(held_plan({"orders[7]": HELD})) == plan_to_json(held_plan({}))
 
 
 # Properties.

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebalancer.core.plan import Action, Batch, Plan, compute_plan, orders_fingerprint
+from rebalancer.core.plan_codec import plan_from_json, plan_to_json
 from rebalancer.errors import ConfigError
 from rebalancer.job import Limits
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, Target
@@ -70,7 +71,7 @@ def test_mixed_plan_actions_in_final_order() -> None:
 
 
 def test_json_form_matches_design_and_schema() -> None:
-    data = mixed().to_json_dict()
+    data = plan_to_json(mixed())
     VALIDATOR.validate(data)
     assert data["format_version"] == "1" and data["job"] == "test-job" and data["symbol"] == "btcusdt"
     assert data["reference_price"] == "30000.00"
@@ -108,11 +109,11 @@ def test_json_form_matches_design_and_schema() -> None:
 )
 def test_every_plan_validates_and_reads_back(plan: Any) -> None:
     value = plan()
-    data = value.to_json_dict()
+    data = plan_to_json(value)
     VALIDATOR.validate(data)
-    back = Plan.from_json_dict(json.loads(json.dumps(data)))
+    back = plan_from_json(json.loads(json.dumps(data)))
     assert back.actions == value.actions and back.fingerprint == value.fingerprint
-    assert back.to_json_dict()["actions"] == data["actions"]
+    assert plan_to_json(back)["actions"] == data["actions"]
     assert back.batches() == value.batches()
 
 
@@ -124,7 +125,7 @@ def test_empty_plan_says_no_changes_and_has_no_batches() -> None:
 
 
 def _corrupt(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    data = mixed().to_json_dict()
+    data = plan_to_json(mixed())
     node = data
     for key in path[:-1]:
         node = node[key]
@@ -154,12 +155,12 @@ def _corrupt(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
 )
 def test_malformed_saved_plans_are_config_errors(path: tuple[Any, ...], value: Any, words: str) -> None:
     with pytest.raises(ConfigError, match=words):
-        Plan.from_json_dict(_corrupt(path, value))
+        plan_from_json(_corrupt(path, value))
 
 
 def test_from_json_rejects_a_non_object() -> None:
     with pytest.raises(ConfigError, match="object"):
-        Plan.from_json_dict([])  # type: ignore[arg-type]
+        plan_from_json([])  # type: ignore[arg-type]
 
 
 def test_fingerprint_changes_with_the_orders_and_the_job_only() -> None:
@@ -269,10 +270,10 @@ def test_plans_are_deterministic_exact_and_converge(
     plan = compute_plan(the_job, snapshot(book), None)
     shuffled = list(book)
     rnd.shuffle(shuffled)
-    assert compute_plan(the_job, snapshot(tuple(shuffled)), None).to_json_dict() == plan.to_json_dict()
+    assert plan_to_json(compute_plan(the_job, snapshot(tuple(shuffled)), None)) == plan_to_json(plan)
     for a in plan.actions:
         assert isinstance(a.price, Decimal) and isinstance(a.volume, Decimal)
-    data = plan.to_json_dict()
+    data = plan_to_json(plan)
     VALIDATOR.validate(data)
     assert not any(isinstance(v, float) for v in _all_values(data))
     # apply the plan to the book, plan again: nothing left to do

@@ -81,6 +81,9 @@ def test_write_errors(canned: CannedServer, case: str, setup: Any, error: type[E
     assert caught.value.endpoint == "mass_replaceV2"
     assert SECRET not in str(caught.value) and API_KEY not in str(caught.value)
     assert len(canned.calls("mass_replaceV2")) == 1, "a write is never retried"
+    (call,) = canned.calls("mass_replaceV2")
+    sent = {k: v for k, v in call.params.items() if k not in ("api_key", "time", "sign")}
+    assert caught.value.request is not None and caught.value.request.params() == sent
     ((endpoint, params, answer),) = recorded
     assert endpoint == "mass_replaceV2"
     assert "api_key" not in params and "sign" not in params and params["symbol"] == "btcusdt"

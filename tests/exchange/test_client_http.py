@@ -205,6 +205,8 @@ def test_replace_sends_compact_json_and_signs_exactly_what_it_sends(
     )
     assert call.params["symbol"] == "btcusdt"
     assert_signed(call.params)
+    sent = {k: v for k, v in call.params.items() if k not in ("api_key", "time", "sign")}
+    assert answer.request is not None and answer.request.params() == sent
 
 
 def test_an_empty_list_is_omitted(client: OpenApiClient, canned: CannedServer) -> None:

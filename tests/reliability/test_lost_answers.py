@@ -41,6 +41,10 @@ def test_a_write_that_lands_after_the_timeout_is_adopted_not_doubled(sandbox, tm
         assert first.result == "unknown_outcome"
         assert first.execution.count("unknown", "place") == max_targets(job)
         assert first.execution.count("rejected") == 0, "a placement whose answer was lost is not a rejection"
+        (recorded,) = store.history(job.name, limit=1)
+        detail = store.pass_detail(recorded.id)
+        assert detail is not None and detail.batches[0].error
+        assert '"side":"BUY"' in detail.batches[0].request["mass_place"], "what was sent is recorded with the loss"
         deadline = time.monotonic() + 10
         while len(engine.open_orders(sandbox.api_key, "ethusdt")) < max_targets(job) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from rebalancer.sandbox import world as worlds
 from rebalancer.sandbox.engine import DEMO_API_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer
@@ -69,5 +70,5 @@ def test_serve_forever_prints_its_url_and_saves_on_interrupt(tmp_path: Path) -> 
     saved = json.loads(world.read_text())
     expected = Engine.create(seed=5, clock="manual")
     expected.advance(3)
-    assert saved["symbols"] == expected.to_dict()["symbols"]
-    assert Engine.load(world).balances(DEMO_API_KEY) == expected.balances(DEMO_API_KEY)
+    assert saved["symbols"] == worlds.dump(expected)["symbols"]
+    assert worlds.load(world).balances(DEMO_API_KEY) == expected.balances(DEMO_API_KEY)

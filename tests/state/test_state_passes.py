@@ -103,6 +103,7 @@ def test_batches_and_results_in_detail(store: StateStore) -> None:
     assert detail.batches[0].answer == {
         "place": [{"code": "0", "message": "Success", "order_ids": ["504", "505"]}],
         "cancel": [],
+        "request": None,
     }
     assert detail.batches[0].error is None
     assert detail.batches[1].answer is None
