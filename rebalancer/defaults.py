@@ -91,6 +91,10 @@ DAEMON_LEASE_MIN_SECONDS = 60.0
 DAEMON_LEASE_PERIODS = 3
 """The daemon's job lease lasts three periods of the job (renewed after one): one late pass does not lose it."""
 
+REQUEST_BOUND_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+"""The fence's margin when an exchange does not say its timeouts: a write sent with less lease left could still be
+in flight when another process takes the job over."""
+
 CRON_PERIOD_SECONDS = 60.0
 """The nominal period of a cron job (for leases and grace times): cron's finest step is one minute."""
 

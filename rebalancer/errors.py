@@ -16,6 +16,7 @@
     │   └── OutcomeUnknown          a write was sent and its answer lost: read the book back, never re-send blindly
     ├── UnsafePlanError             the plan must not be sent (stale, or a guard refused it)
     └── StateError                  the state store or the sandbox world is unavailable or held by another process
+        └── LeaseLost               this pass no longer holds its job's lease (fenced): it sends nothing more
 
 Transport exceptions are mapped into this tree in one place: ``rebalancer.exchange.client``.
 Messages never contain secrets.
@@ -146,3 +147,10 @@ class UnsafePlanError(RebalancerError):
 
 class StateError(RebalancerError):
     """The state store or the sandbox world cannot be used (missing, corrupt, or held by another process)."""
+
+
+class LeaseLost(StateError):
+    """The pass's lease is no longer the job's current one, or has too little time left: it must not write.
+
+    Another process may be reconciling the job under a newer epoch; this pass sends nothing more and ends.
+    """

@@ -11,6 +11,9 @@ the open-order list read afterwards decides: a placement is confirmed when a new
 volume stands on the book (or the answer's id is found filled), a cancel when its id is gone. A batch whose answer
 was lost is never re-sent: sending stops and the read-back decides. What the read-back cannot settle for that batch
 stays ``unknown`` (its write may still land after the answer was given up), never ``rejected``.
+
+Right before each batch the optional ``fence`` is called (``rebalancer.lease``): when the pass's lease is no longer
+current it raises, and nothing more is sent — the whole pass ends ``fenced``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from decimal import Decimal
 
 from rebalancer.core.plan import Action, Batch, Plan
 from rebalancer.defaults import BATCH_LIMIT, READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
-from rebalancer.errors import ExchangeError, OutcomeUnknown, RateLimited, RejectedError, TransientError
+from rebalancer.errors import (
+    ExchangeError,
+    OutcomeUnknown,
+    RateLimited,
+    RejectedError,
+    StateError,
+    TransientError,
+)
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, BatchRequest, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
 from rebalancer.vocab import ActionKind, OutcomeStatus
@@ -67,6 +77,7 @@ class Execution:
     error: str | None = None
     answers: tuple[BatchAnswer, ...] = field(default=())
     may_land_late: bool = False
+    fenced: bool = False
 
     def count(self, status: OutcomeStatus, action: ActionKind | None = None) -> int:
         """How many outcomes have ``status`` (and ``action``, if given)."""
@@ -92,12 +103,15 @@ def execute(
     on_batch: BatchHook | None = None,
     sleep: Callable[[float], None] = time.sleep,
     batch_limit: int = BATCH_LIMIT,
+    fence: Callable[[], None] | None = None,
 ) -> Execution:
     """Send ``plan`` in batches (cancels first), then read the book back and confirm every order against it.
 
     ``book_before`` is the open-order list the plan was computed from: orders not in it are the new ones.
     ``on_batch(index, request, answer, error)`` is called after each batch, for the state store. ``batch_limit``
-    caps the cancels and the placements of one batch (the deployment's ``max_batch``).
+    caps the cancels and the placements of one batch (the deployment's ``max_batch``). ``fence()`` is called right
+    before each batch; if it raises ``StateError`` (``LeaseLost``) the batch is not sent: with nothing sent yet the
+    error propagates, otherwise sending stops and what was sent is read back (``fenced`` is set).
     """
     answers: list[BatchAnswer] = []
     failures: dict[ActionKind, list[ResultGroup]] = {ActionKind.PLACE: [], ActionKind.CANCEL: []}
@@ -105,9 +119,19 @@ def execute(
     error: str | None = None
     lost: Batch | None = None
     may_land_late = False
+    fenced = False
     for index, batch in enumerate(plan.batches(batch_limit)):
         try:
+            if fence is not None:
+                fence()
             answer = exchange.replace(rules, batch.cancel_ids, batch.place)
+        except StateError as exc:
+            # The fence refused (here, or in the client's last check before the request leaves): nothing of this
+            # batch was sent. With nothing sent at all the error ends the pass; otherwise read back what was sent.
+            if not sent:
+                raise
+            error, fenced = f"batch {index + 1} not sent: {exc}", True
+            break
         except OutcomeUnknown as exc:
             sent.append(batch)
             lost, may_land_late = batch, exc.may_land_late
@@ -151,6 +175,7 @@ def execute(
             error=f"{error}; {reason}" if error else reason,
             answers=tuple(answers),
             may_land_late=may_land_late,
+            fenced=fenced,
         )
     outcomes = confirm(exchange, rules.symbol, plan, sent, answers, failures, book_before, book_after, lost=lost)
     settled = not any(o.status is OutcomeStatus.UNKNOWN for o in outcomes)
@@ -161,6 +186,7 @@ def execute(
         error=error,
         answers=tuple(answers),
         may_land_late=may_land_late and not settled,
+        fenced=fenced,
     )
 
 

@@ -1,7 +1,8 @@
 """One reconcile pass: snapshot → ladder → diff → [balances] → plan → [execute → read back] → record.
 
 ``plan``, ``apply``, ``cancel``, ``run --once`` and every daemon tick call ``run_pass``; only ``apply=True`` reaches the
-executor, so a dry run cannot send anything by construction.
+executor, so a dry run cannot send anything by construction. A writing pass runs under a lease and hands its fence
+(``rebalancer.lease``) to the executor: a pass that lost its lease sends nothing and ends ``fenced``.
 
 Before planning, every pass (the dry run too, which records nothing) reads what the guards of ``rebalancer.core.guards``
 need from the state store: the reference the job's last pass observed and the levels held back after repeated
@@ -24,10 +25,11 @@ from datetime import UTC, datetime
 from rebalancer.core.diff import fits
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, orders_fingerprint
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
-from rebalancer.errors import RebalancerError, UnsafePlanError
+from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Execution, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
+from rebalancer.lease import Fence
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
 from rebalancer.state.store import OrderResult, StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
@@ -37,7 +39,10 @@ STALE_PLAN = "saved plan is stale: open orders changed since it was made"
 
 @dataclass(frozen=True, slots=True)
 class PassReport:
-    """What one pass saw and did. ``result``: no_changes, planned, ok, rejected, unknown_outcome or declined."""
+    """What one pass saw and did. ``result``: no_changes, planned, ok, rejected, unknown_outcome, declined or fenced.
+
+    ``fenced``: the pass lost its lease before a write and stopped sending (``error`` says why).
+    """
 
     job: str
     mode: Mode
@@ -46,10 +51,11 @@ class PassReport:
     execution: Execution | None
     result: PassResult
     duration_ms: int
+    error: str | None = None
 
     @property
     def failed(self) -> bool:
-        """True when something was refused or left unconfirmed: the command exits non-zero."""
+        """True when something was refused, left unconfirmed or not sent for want of the lease: exit non-zero."""
         return self.result.failed
 
 
@@ -164,6 +170,7 @@ def run_pass(
     saved_plan: Plan | None = None,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    fence: Fence | None = None,
 ) -> PassReport:
     """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
 
@@ -171,7 +178,8 @@ def run_pass(
     the open orders are read again after it and the plan is refused if they changed. A ``saved_plan`` is used
     instead of a fresh one only if the open orders (and job file) still match its fingerprint; otherwise
     ``UnsafePlanError``.
-    ``wall`` is the clock of the rejection backoff (tests step it instead of waiting).
+    ``wall`` is the clock of the rejection backoff (tests step it instead of waiting). ``fence`` is checked right
+    before every write (see ``rebalancer.lease``); every caller that sends passes the fence of the lease it holds.
     """
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
@@ -199,7 +207,7 @@ def run_pass(
         # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
         if recheck and orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
             raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
-    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall)
+    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence)
 
 
 def _checked_saved_plan(
@@ -228,6 +236,7 @@ def _execute_and_record(
     started: float,
     clock: Callable[[], float],
     wall: Callable[[], datetime],
+    fence: Fence | None,
 ) -> PassReport:
     pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
     in_flight = None
@@ -250,13 +259,15 @@ def _execute_and_record(
             snapshot.open_orders,
             on_batch=record,
             batch_limit=job.exchange.max_batch,
+            fence=fence,
         )
     except RebalancerError as exc:
         if in_flight is not None:  # execute raises only when nothing was sent
             store.end_in_flight(in_flight, ())
+        fenced = isinstance(exc, LeaseLost)
         store.finish_pass(
             pass_id,
-            result=PassResult.ERROR,
+            result=PassResult.FENCED if fenced else PassResult.ERROR,
             summary=plan.summary,
             warnings=plan.warnings,
             error=str(exc),
@@ -264,6 +275,9 @@ def _execute_and_record(
             reference_price=_ref(plan),
             fingerprint=plan.fingerprint,
         )
+        if fenced:
+            duration = _ms(clock() - started)
+            return PassReport(job.name, mode, plan, snapshot, None, PassResult.FENCED, duration, str(exc))
         raise
     result = _result_of(execution)
     if in_flight is not None and execution.may_land_late:
@@ -292,7 +306,7 @@ def _execute_and_record(
         reference_price=_ref(plan),
         fingerprint=plan.fingerprint,
     )
-    return PassReport(job.name, mode, plan, snapshot, execution, result, duration)
+    return PassReport(job.name, mode, plan, snapshot, execution, result, duration, execution.error)
 
 
 def _record_backoff(store: StateStore, job: str, execution: Execution, now: datetime) -> None:
@@ -309,6 +323,8 @@ def cancel_plan_job(job: Job) -> Job:
 
 
 def _result_of(execution: Execution) -> PassResult:
+    if execution.fenced:
+        return PassResult.FENCED
     if not execution.confirmed or execution.count(OutcomeStatus.UNKNOWN):
         return PassResult.UNKNOWN_OUTCOME
     if execution.rejected or execution.error:

@@ -53,11 +53,12 @@ class PassResult(enum.StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"
     ERROR = "error"
     SKIPPED = "skipped"
+    FENCED = "fenced"  # the pass lost its lease before a write and sent nothing more
 
     @property
     def failed(self) -> bool:
-        """True when something was refused or left unconfirmed: a command exits non-zero."""
-        return self in (PassResult.REJECTED, PassResult.UNKNOWN_OUTCOME)
+        """True when something was refused, left unconfirmed or not sent for want of the lease: exit non-zero."""
+        return self in (PassResult.REJECTED, PassResult.UNKNOWN_OUTCOME, PassResult.FENCED)
 
 
 STORED_PASS_RESULTS = frozenset(r for r in PassResult if r not in (PassResult.PLANNED, PassResult.DECLINED))

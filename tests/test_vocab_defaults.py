@@ -27,7 +27,7 @@ def test_only_passes_that_sent_nothing_are_never_stored() -> None:
 
 
 def test_failed_results_are_the_ones_a_command_exits_non_zero_for() -> None:
-    assert {r for r in PassResult if r.failed} == {PassResult.REJECTED, PassResult.UNKNOWN_OUTCOME}
+    assert {r for r in PassResult if r.failed} == {PassResult.REJECTED, PassResult.UNKNOWN_OUTCOME, PassResult.FENCED}
 
 
 def test_job_values_default_as_the_schema_does() -> None:

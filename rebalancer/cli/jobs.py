@@ -15,6 +15,7 @@ from rebalancer.errors import ConfigError
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
     from rebalancer.job import Job
+    from rebalancer.runner import PassReport
 
 
 @click.command()
@@ -72,7 +73,7 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
     from rebalancer.connect import open_exchange
-    from rebalancer.lease import job_lease
+    from rebalancer.lease import job_lease, make_fence, request_bound_seconds
     from rebalancer.runner import run_pass
 
     job = load(job_path)
@@ -83,8 +84,12 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
         click.echo(render_text(plan, color=tint))
         return confirm(plan, yes, "apply this plan")
 
-    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name):
-        report = run_pass(job, exchange, store, apply=True, approve=approve, recheck=not yes, saved_plan=saved)
+    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name) as lease:
+        fence = make_fence(store, lease, request_bound_seconds(exchange))
+        report = run_pass(
+            job, exchange, store, apply=True, approve=approve, recheck=not yes, saved_plan=saved, fence=fence
+        )
+    _raise_if_fenced(report)
     if report.result == "no_changes":
         click.echo(render_text(report.plan, color=tint))
         return
@@ -105,7 +110,7 @@ def cancel(job_path: str, yes: bool) -> None:
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
     from rebalancer.connect import open_exchange
-    from rebalancer.lease import job_lease
+    from rebalancer.lease import job_lease, make_fence, request_bound_seconds
     from rebalancer.runner import cancel_plan_job, run_pass
 
     job = load(job_path)
@@ -115,10 +120,13 @@ def cancel(job_path: str, yes: bool) -> None:
         click.echo(render_text(plan, color=tint))
         return confirm(plan, yes, "cancel these orders")
 
-    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name):
+    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name) as lease:
+        fence = make_fence(store, lease, request_bound_seconds(exchange))
         report = run_pass(
-            cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve, recheck=not yes
+            cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve, recheck=not yes,
+            fence=fence,
         )
+    _raise_if_fenced(report)
     if report.result == "no_changes":
         click.echo("No orders to cancel.")
         return
@@ -157,6 +165,15 @@ def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, w
         supervisor = Supervisor(paths, store, http=http, watch=watch)
         supervisor.install_signals()
         supervisor.run()
+
+
+def _raise_if_fenced(report: PassReport) -> None:
+    """A pass that lost its lease before sending is an error of the command (it was recorded as ``fenced``)."""
+    from rebalancer.errors import LeaseLost
+    from rebalancer.vocab import PassResult
+
+    if report.result is PassResult.FENCED:
+        raise LeaseLost(report.error or "the job's lease was lost; nothing more was sent")
 
 
 def _plan_document(job: Job, plan: Plan) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from rebalancer.defaults import (
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
-from rebalancer.lease import job_lease
+from rebalancer.lease import Lease, job_lease, make_fence, request_bound_seconds
 from rebalancer.runner import PassReport, cancel_plan_job, run_pass
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
@@ -61,6 +61,7 @@ class JobSlot:
     renew_lease_at: float = 0.0
     last_plan: Plan | None = None
     last_plan_at: datetime | None = None
+    lease: Lease | None = None
 
 
 class Daemon:
@@ -74,6 +75,7 @@ class Daemon:
         opener: ExchangeOpener = _default_opener,
         holder: str | None = None,
         stop_wait: float = STOP_WAIT_SECONDS,
+        lease_seconds: float | None = None,
     ) -> None:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -83,6 +85,7 @@ class Daemon:
         self._opener = opener
         self.holder = holder or holder_name(f"{random.getrandbits(32):08x}")
         self._stop_wait = stop_wait
+        self._lease_seconds = lease_seconds
         self._slots: dict[str, JobSlot] = {}
         self._lock = threading.RLock()
         self._due = ScheduleBook()
@@ -234,24 +237,27 @@ class Daemon:
         if paused:
             log.info("pass skipped: job paused", extra={"job": job.name})
             self.store.release_lease(job.name, self.holder)
-            slot.renew_lease_at = 0.0
+            slot.renew_lease_at, slot.lease = 0.0, None
             slot.passes += 1
             return None
         if time.monotonic() < slot.not_before:
             self.metrics.missed.labels(job.name).inc()
             log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
             return None
-        ttl = _lease_seconds(job)
+        ttl = self._lease_seconds or _lease_seconds(job)
         # Renewing a third into the lease keeps it ours without a database write on every pass.
-        if time.monotonic() >= slot.renew_lease_at:
-            if self.store.take_over_lease(job.name, self.holder, ttl):
-                slot.renew_lease_at = time.monotonic() + ttl / 3
-            else:
+        if time.monotonic() >= slot.renew_lease_at or slot.lease is None:
+            epoch = self.store.take_over_lease(job.name, self.holder, ttl)
+            if epoch is None:
+                slot.lease = None
                 self._lease_held(slot)
                 return None
+            slot.lease = Lease(job.name, self.holder, epoch)
+            slot.renew_lease_at = time.monotonic() + ttl / 3
+        fence = make_fence(self.store, slot.lease, request_bound_seconds(slot.exchange))
         started = time.monotonic()
         try:
-            report = run_pass(job, slot.exchange, self.store, apply=True, mode=Mode.RUN)
+            report = run_pass(job, slot.exchange, self.store, apply=True, mode=Mode.RUN, fence=fence)
         finally:
             slot.passes += 1
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
@@ -292,7 +298,11 @@ class Daemon:
         owned = report.plan.summary.get(ActionKind.KEEP, 0) + placed
         self.metrics.open_orders.labels(job.name).set(owned)
         slot.last_plan, slot.last_plan_at = report.plan, datetime.now(UTC)
-        if report.failed:
+        if report.result is PassResult.FENCED:
+            # Not a failure of the job: the lease moved on. The next pass asks for it again.
+            slot.lease, slot.renew_lease_at = None, 0.0
+            log.warning("pass fenced: lease lost before sending", extra={"job": job.name, "error": report.error})
+        elif report.failed:
             slot.failures += 1
             slot.not_before = time.monotonic() + backoff_delay(slot.failures)
         else:
@@ -362,12 +372,16 @@ class Daemon:
             with contextlib.suppress(RebalancerError):
                 self.store.release_lease(job.name, self.holder)
             return
-        ttl = _lease_seconds(job)
-        if not self.store.take_over_lease(job.name, self.holder, ttl):
+        ttl = self._lease_seconds or _lease_seconds(job)
+        epoch = self.store.take_over_lease(job.name, self.holder, ttl)
+        if epoch is None:
             log.warning("on_stop: job held by another process; its orders are left alone", extra={"job": job.name})
             return
+        fence = make_fence(self.store, Lease(job.name, self.holder, epoch), request_bound_seconds(slot.exchange))
         try:
-            report = run_pass(cancel_plan_job(job), slot.exchange, self.store, apply=True, mode=Mode.STOP)
+            report = run_pass(
+                cancel_plan_job(job), slot.exchange, self.store, apply=True, mode=Mode.STOP, fence=fence
+            )
             cancelled = report.execution.count(OutcomeStatus.CANCELLED) if report.execution else 0
             log.info("on_stop: cancelled the job's orders", extra={"job": job.name, "cancelled": cancelled})
         except RebalancerError as exc:
@@ -391,8 +405,9 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _d
             log.info("pass skipped: job paused", extra={"job": job.name})
             continue
         try:
-            with job_lease(store, job.name), opener(job) as exchange:
-                report = run_pass(job, exchange, store, apply=True, mode=Mode.ONCE)
+            with job_lease(store, job.name) as lease, opener(job) as exchange:
+                fence = make_fence(store, lease, request_bound_seconds(exchange))
+                report = run_pass(job, exchange, store, apply=True, mode=Mode.ONCE, fence=fence)
         except RebalancerError as exc:
             log.error("pass failed", extra={"job": job.name, "error": str(exc)})
             ok = False

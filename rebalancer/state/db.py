@@ -78,6 +78,8 @@ class Database:
             version = conn.execute(select(func.max(schema.schema_version.c.version))).scalar()
             if version is None:
                 conn.execute(schema.schema_version.insert().values(version=schema.SCHEMA_VERSION))
+            elif version < schema.SCHEMA_VERSION:
+                _migrate(conn, version)
             elif version > schema.SCHEMA_VERSION:
                 raise StateError(
                     f"state store {self.display} has schema version {version}; "
@@ -105,3 +107,11 @@ class Database:
     def close(self) -> None:
         """Release every connection."""
         self._engine.dispose()
+
+
+def _migrate(conn: Connection, version: int) -> None:
+    """Bring a store of an older schema ``version`` up to the current one (new tables exist already)."""
+    if version < 2:
+        # Version 2: fencing epochs on leases. The cluster's tables are new and made by ``create_all``.
+        conn.execute(text("ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))

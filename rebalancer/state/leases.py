@@ -10,7 +10,7 @@ import os
 import socket
 from datetime import UTC, datetime
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, select, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
@@ -49,11 +49,12 @@ class LeaseState:
 
     _db: Database
 
-    def acquire_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
-        """Take or renew the lease on ``job`` for ``ttl_seconds``; True if ``holder`` now holds it.
+    def acquire_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> int | None:
+        """Take or renew the lease on ``job`` for ``ttl_seconds``; its epoch if ``holder`` now holds it, else None.
 
         Succeeds when no one holds it, when the last holder let it expire, or when ``holder`` already holds it
-        (which renews it). One conditional upsert, so two processes can never both succeed.
+        (which renews it and keeps the epoch). Any other acquisition raises the epoch by one, so a pass started
+        under an earlier epoch can tell it lost the lease. One conditional upsert: two processes never both succeed.
         """
         if ttl_seconds <= 0:
             raise ValueError("a lease needs a positive ttl")
@@ -63,27 +64,35 @@ class LeaseState:
         expires_ms = now_ms + int(ttl_seconds * 1000)
         c = t.leases.c
         stmt = self._db.upsert(t.leases).values(
-            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms
+            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms, epoch=1
         )
+        renewal = (c.holder == stmt.excluded.holder) & (c.expires_at_ms > now_ms)
         stmt = stmt.on_conflict_do_update(
             index_elements=[c.job],
             set_={
                 "holder": stmt.excluded.holder,
-                # A renewal keeps the original acquisition time.
-                "acquired_at_ms": case(
-                    (c.holder == stmt.excluded.holder, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms
-                ),
+                # A renewal keeps the original acquisition time and the epoch.
+                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms),
+                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
                 "expires_at_ms": stmt.excluded.expires_at_ms,
             },
             where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
-        ).returning(c.holder)
+        ).returning(c.epoch)
         with self._db.tx(write=True) as conn:
-            return conn.execute(stmt).first() is not None
+            return conn.execute(stmt).scalar()
 
     def release_lease(self, job: str, holder: str) -> bool:
-        """Give up the lease on ``job`` if ``holder`` holds it; True if it did."""
+        """Give up the lease on ``job`` if ``holder`` holds it; True if it did.
+
+        The row stays, expired, so that the next acquisition continues its epochs.
+        """
+        c = t.leases.c
         with self._db.tx(write=True) as conn:
-            done = conn.execute(delete(t.leases).where(t.leases.c.job == job, t.leases.c.holder == holder))
+            done = conn.execute(
+                update(t.leases)
+                .where(c.job == job, c.holder == holder, c.expires_at_ms > 0)
+                .values(expires_at_ms=0)
+            )
             return done.rowcount == 1
 
     def lease_holder(self, job: str, now: datetime | None = None) -> str | None:
@@ -94,19 +103,61 @@ class LeaseState:
                 select(c.holder).where(c.job == job, c.expires_at_ms > to_ms(now or _now()))
             ).scalar()
 
-    def take_over_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> bool:
-        """Take or renew the lease, also taking it from a holder on this host whose process is gone."""
-        if self.acquire_lease(job, holder, ttl_seconds, now):
-            return True
+    def lease_is_current(
+        self, job: str, holder: str, epoch: int, margin_seconds: float, now: datetime | None = None
+    ) -> bool:
+        """True when ``holder`` still holds ``job``'s lease under ``epoch`` with ``margin_seconds`` left on it.
+
+        The fencing check of a pass right before it writes to the exchange: read from the database, never from
+        what the process remembers, so a pass that stalled past its lease finds out.
+        """
+        c = t.leases.c
+        now_ms = to_ms(now or _now())
+        with self._db.tx(write=False) as conn:
+            row = conn.execute(
+                select(c.job).where(
+                    c.job == job,
+                    c.holder == holder,
+                    c.epoch == epoch,
+                    c.expires_at_ms > now_ms + int(margin_seconds * 1000),
+                )
+            ).first()
+        return row is not None
+
+    def renew_lease(self, job: str, holder: str, epoch: int, ttl_seconds: float, now: datetime | None = None) -> bool:
+        """Extend ``holder``'s unexpired lease of ``epoch`` to ``ttl_seconds`` from now; False if it is no longer so."""
+        c = t.leases.c
+        now_ms = to_ms(now or _now())
+        with self._db.tx(write=True) as conn:
+            done = conn.execute(
+                update(t.leases)
+                .where(c.job == job, c.holder == holder, c.epoch == epoch, c.expires_at_ms > now_ms)
+                .values(expires_at_ms=now_ms + int(ttl_seconds * 1000))
+            )
+            return done.rowcount == 1
+
+    def take_over_lease(
+        self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None
+    ) -> int | None:
+        """Take or renew the lease (its epoch, or None), also taking it from a holder on this host that is gone."""
+        epoch = self.acquire_lease(job, holder, ttl_seconds, now)
+        if epoch is not None:
+            return epoch
         current = self.lease_holder(job, now)
         if current is None or not holder_is_dead(current):
-            return False
+            return None
         now_ms = to_ms(now or _now())
         c = t.leases.c
         stmt = (
             update(t.leases)
             .where(c.job == job, c.holder == current)
-            .values(holder=holder, acquired_at_ms=now_ms, expires_at_ms=now_ms + int(ttl_seconds * 1000))
+            .values(
+                holder=holder,
+                acquired_at_ms=now_ms,
+                expires_at_ms=now_ms + int(ttl_seconds * 1000),
+                epoch=c.epoch + 1,
+            )
+            .returning(c.epoch)
         )
         with self._db.tx(write=True) as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(stmt).scalar()

@@ -19,9 +19,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: leases.epoch (fencing tokens); the cluster tables
 
 metadata = MetaData()
 
@@ -120,7 +121,8 @@ job_flags = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
-# Which live process runs a job; a lease past ``expires_at_ms`` is free for anyone to take.
+# Which live process runs a job; a lease past ``expires_at_ms`` is free for anyone to take. ``epoch`` grows by one
+# at every acquisition (never at a renewal) and is never reset, so a pass can tell whether its lease is still the one.
 leases = Table(
     "leases",
     metadata,
@@ -128,6 +130,7 @@ leases = Table(
     Column("holder", String(200), nullable=False),
     Column("acquired_at_ms", BigInteger, nullable=False),
     Column("expires_at_ms", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False, server_default=text("0")),
 )
 
 # Per job and ladder level: consecutive placement rejections with one code, and when to try the level again.
@@ -167,4 +170,57 @@ reload_failures = Table(
     Column("times", Integer, nullable=False),
     Column("first_failed_at_ms", BigInteger, nullable=False),
     Column("last_failed_at_ms", BigInteger, nullable=False),
+)
+
+# Members of a cluster (``run --cluster``): who they are and when they last proved alive.
+cluster_members = Table(
+    "cluster_members",
+    metadata,
+    Column("member", String(200), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at_ms", BigInteger, nullable=False),
+    Column("heartbeat_at_ms", BigInteger, nullable=False),
+    Column("stopped_at_ms", BigInteger),
+    Column("passes", BigInteger, nullable=False, default=0),
+    Column("fenced", BigInteger, nullable=False, default=0),
+)
+
+# The cluster's jobs: the version (job file fingerprint) a member needs to run one, its schedule and when it is due,
+# its failure backoff, and which member ran it last.
+cluster_jobs = Table(
+    "cluster_jobs",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("fingerprint", String(200), nullable=False),
+    Column("defined_by", String(200), nullable=False),
+    Column("defined_at_ms", BigInteger, nullable=False),
+    Column("schedule", Text, nullable=False),
+    Column("next_due_ms", BigInteger, nullable=False),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("not_before_ms", BigInteger, nullable=False, default=0),
+    Column("last_member", String(200)),
+    Column("last_pass_at_ms", BigInteger),
+    Column("last_result", String(32)),
+)
+
+# The version of each job each member loaded; one that differs from ``cluster_jobs`` is not run by that member.
+cluster_member_jobs = Table(
+    "cluster_member_jobs",
+    metadata,
+    Column("member", String(200), primary_key=True),
+    Column("job", String(200), primary_key=True),
+    Column("fingerprint", String(200), nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+# Requests granted against a shared rate limit (one bucket per exchange, key digest and kind), for a whole cluster.
+rate_grants = Table(
+    "rate_grants",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("bucket", String(200), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_rate_grants_bucket_at", "bucket", "at_ms"),
 )

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Row, delete, func, select, update
 from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
+from rebalancer.state.cluster import ClusterState
 from rebalancer.state.db import Database
 from rebalancer.state.leases import LeaseState
 from rebalancer.state.paths import default_url
@@ -56,7 +57,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class StateStore(GuardState, LeaseState, StatusState):
+class StateStore(GuardState, LeaseState, StatusState, ClusterState):
     """The state store on a database URL (default ``rebalancer.state.paths.default_url()``); creates missing tables.
 
     Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'

@@ -124,3 +124,25 @@ def test_racing_stores_never_both_win(open_store: Callable[[], StateStore]) -> N
         takeover = _race(stores, job, at(100))
         assert len(takeover) == 1
         assert stores[-1].lease_holder(job, at(101)) == takeover[0]
+
+
+def test_epochs_grow_with_every_acquisition_and_stay_on_renewal(store: StateStore) -> None:
+    first = store.acquire_lease("btc", "a", 10, at(0))
+    assert first is not None
+    assert store.acquire_lease("btc", "a", 10, at(5)) == first, "a renewal keeps the epoch"
+    assert store.acquire_lease("btc", "b", 10, at(15)) == first + 1, "a takeover after expiry raises it"
+    assert store.release_lease("btc", "b")
+    assert store.lease_holder("btc", at(15)) is None
+    assert store.acquire_lease("btc", "a", 10, at(16)) == first + 2, "a release never resets the epochs"
+    assert store.acquire_lease("btc", "a", 10, at(30)) == first + 3, "retaking one's own expired lease raises it"
+
+
+def test_a_lease_is_current_only_for_its_holder_and_epoch_with_the_margin_left(store: StateStore) -> None:
+    epoch = store.acquire_lease("btc", "a", 10, at(0))
+    assert epoch is not None
+    assert store.lease_is_current("btc", "a", epoch, 2, at(7.9))
+    assert not store.lease_is_current("btc", "a", epoch, 2, at(8)), "less than the margin left"
+    assert not store.lease_is_current("btc", "a", epoch - 1, 0, at(1)), "an older epoch"
+    assert not store.lease_is_current("btc", "b", epoch, 0, at(1)), "another holder"
+    store.acquire_lease("btc", "b", 10, at(11))
+    assert not store.lease_is_current("btc", "a", epoch, 0, at(11))

@@ -251,3 +251,27 @@ def test_json_keeps_decimals_exact(value: Decimal) -> None:
     assert isinstance(text, str)
     assert "E" not in text.upper()
     assert Decimal(text) == value
+
+
+def test_a_version_1_store_gains_lease_epochs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.exec_driver_sql("INSERT INTO schema_version VALUES (1)")
+            conn.exec_driver_sql(
+                "CREATE TABLE leases (job VARCHAR(200) PRIMARY KEY, holder VARCHAR(200) NOT NULL, "
+                "acquired_at_ms BIGINT NOT NULL, expires_at_ms BIGINT NOT NULL)"
+            )
+            conn.exec_driver_sql("INSERT INTO leases VALUES ('btc', 'old', 0, 1)")
+    finally:
+        engine.dispose()
+    with StateStore(url) as store:
+        assert store.acquire_lease("btc", "new", 10) == 1
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == state_schema.SCHEMA_VERSION
+    finally:
+        engine.dispose()

@@ -1,0 +1,261 @@
+"""The cluster's part of the state store: members and their liveness, the cluster's jobs and their versions, the
+dispatch bookkeeping (when each job is due, its failure backoff, who ran it last) and shared rate-limit budgets.
+
+``StateStore`` inherits these methods. Only ``run --cluster`` writes them (on PostgreSQL); ``status`` reads them.
+Every check-then-write is one statement, or one transaction under a PostgreSQL advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+
+from rebalancer.state import schema as t
+from rebalancer.state.db import Database
+from rebalancer.state.records import from_ms, to_ms
+
+
+def _now_ms(now: datetime | None) -> int:
+    return to_ms(now or datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """One member of the cluster as the state store knows it."""
+
+    member: str
+    host: str
+    pid: int
+    concurrency: int
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    passes: int
+    fenced: int
+
+    def alive(self, now: datetime, stale_after_seconds: float) -> bool:
+        """True when the member has not stopped and its last heartbeat is recent enough."""
+        return self.stopped_at is None and (now - self.heartbeat_at).total_seconds() <= stale_after_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterJob:
+    """One job of the cluster: the version members must have, its schedule (JSON text) and its bookkeeping."""
+
+    job: str
+    fingerprint: str
+    defined_by: str
+    schedule: str
+    next_due_ms: int
+    failures: int
+    not_before_ms: int
+    last_member: str | None
+    last_pass_at: datetime | None
+    last_result: str | None
+
+
+class ClusterState:
+    """The cluster methods of ``StateStore`` (which supplies ``_db``)."""
+
+    _db: Database
+
+    # Members.
+
+    def register_member(
+        self, member: str, host: str, pid: int, concurrency: int, now: datetime | None = None
+    ) -> None:
+        """Record that ``member`` runs (again), alive as of now."""
+        now_ms = _now_ms(now)
+        values = {
+            "member": member, "host": host, "pid": pid, "concurrency": concurrency,
+            "started_at_ms": now_ms, "heartbeat_at_ms": now_ms, "stopped_at_ms": None, "passes": 0, "fenced": 0,
+        }
+        stmt = self._db.upsert(t.cluster_members).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.cluster_members.c.member],
+            set_={k: stmt.excluded[k] for k in values if k != "member"},
+        )
+        with self._db.tx(write=True) as conn:
+            conn.execute(stmt)
+
+    def member_heartbeat(self, member: str, now: datetime | None = None) -> None:
+        """Note that ``member`` is alive now."""
+        c = t.cluster_members.c
+        with self._db.tx(write=True) as conn:
+            conn.execute(update(t.cluster_members).where(c.member == member).values(heartbeat_at_ms=_now_ms(now)))
+
+    def member_stopped(self, member: str, now: datetime | None = None) -> None:
+        """Note that ``member`` stopped cleanly, and forget which job versions it had."""
+        c = t.cluster_members.c
+        with self._db.tx(write=True) as conn:
+            conn.execute(update(t.cluster_members).where(c.member == member).values(stopped_at_ms=_now_ms(now)))
+            conn.execute(delete(t.cluster_member_jobs).where(t.cluster_member_jobs.c.member == member))
+
+    def members(self) -> list[MemberRecord]:
+        """Every member the store has seen, most recently started first."""
+        c = t.cluster_members.c
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(select(t.cluster_members).order_by(c.started_at_ms.desc(), c.member)).all()
+        return [
+            MemberRecord(
+                member=r.member, host=r.host, pid=r.pid, concurrency=r.concurrency,
+                started_at=from_ms(r.started_at_ms), heartbeat_at=from_ms(r.heartbeat_at_ms),
+                stopped_at=None if r.stopped_at_ms is None else from_ms(r.stopped_at_ms),
+                passes=int(r.passes), fenced=int(r.fenced),
+            )
+            for r in rows
+        ]
+
+    # Jobs and their versions.
+
+    def define_cluster_job(
+        self, job: str, fingerprint: str, schedule: str, member: str, *, replace: bool, now: datetime | None = None
+    ) -> str:
+        """Offer ``member``'s version of ``job``; returns the cluster's version afterwards.
+
+        The first member to offer a job defines it. A later offer replaces the version only with ``replace`` (a
+        member that *reloaded* an edited file): a member started with an old file never takes a job back.
+        """
+        now_ms = _now_ms(now)
+        c = t.cluster_jobs.c
+        values = {
+            "job": job, "fingerprint": fingerprint, "defined_by": member, "defined_at_ms": now_ms,
+            "schedule": schedule, "next_due_ms": now_ms, "failures": 0, "not_before_ms": 0,
+        }
+        stmt = self._db.upsert(t.cluster_jobs).values(**values)
+        if replace:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[c.job],
+                set_={k: stmt.excluded[k] for k in ("fingerprint", "defined_by", "defined_at_ms", "schedule",
+                                                    "next_due_ms", "failures", "not_before_ms")},
+                where=c.fingerprint != stmt.excluded.fingerprint,
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[c.job])
+        mine = self._db.upsert(t.cluster_member_jobs).values(
+            member=member, job=job, fingerprint=fingerprint, updated_at_ms=now_ms
+        )
+        mine = mine.on_conflict_do_update(
+            index_elements=[t.cluster_member_jobs.c.member, t.cluster_member_jobs.c.job],
+            set_={"fingerprint": mine.excluded.fingerprint, "updated_at_ms": mine.excluded.updated_at_ms},
+        )
+        with self._db.tx(write=True) as conn:
+            conn.execute(stmt)
+            conn.execute(mine)
+            return str(conn.execute(select(c.fingerprint).where(c.job == job)).scalar_one())
+
+    def forget_member_jobs(self, member: str, keep: Iterable[str]) -> None:
+        """Forget the versions ``member`` recorded of jobs it no longer loads."""
+        c = t.cluster_member_jobs.c
+        kept = sorted(set(keep))
+        with self._db.tx(write=True) as conn:
+            conn.execute(delete(t.cluster_member_jobs).where(c.member == member, c.job.not_in(kept)))
+
+    def member_job_versions(self) -> dict[tuple[str, str], str]:
+        """(member, job) → the fingerprint that member loaded."""
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(select(t.cluster_member_jobs)).all()
+        return {(r.member, r.job): r.fingerprint for r in rows}
+
+    def cluster_jobs(self) -> list[ClusterJob]:
+        """Every job of the cluster, by name."""
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(select(t.cluster_jobs).order_by(t.cluster_jobs.c.job)).all()
+        return [_cluster_job(r) for r in rows]
+
+    def cluster_job(self, job: str) -> ClusterJob | None:
+        """One job of the cluster, or None."""
+        with self._db.tx(write=False) as conn:
+            row = conn.execute(select(t.cluster_jobs).where(t.cluster_jobs.c.job == job)).first()
+        return None if row is None else _cluster_job(row)
+
+    # Dispatch.
+
+    def due_cluster_jobs(self, stale_after_seconds: float, now: datetime | None = None) -> list[ClusterJob]:
+        """Jobs due now, not paused, not backing off, that a live member has loaded at the cluster's version."""
+        now_ms = _now_ms(now)
+        c, mj, m = t.cluster_jobs.c, t.cluster_member_jobs.c, t.cluster_members.c
+        runnable = (
+            select(mj.job)
+            .join(t.cluster_members, m.member == mj.member)
+            .where(
+                mj.job == c.job,
+                mj.fingerprint == c.fingerprint,
+                m.stopped_at_ms.is_(None),
+                m.heartbeat_at_ms >= now_ms - int(stale_after_seconds * 1000),
+            )
+            .exists()
+        )
+        paused = select(t.job_flags.c.job).where(t.job_flags.c.job == c.job, t.job_flags.c.paused).exists()
+        query = (
+            select(t.cluster_jobs)
+            .where(c.next_due_ms <= now_ms, c.not_before_ms <= now_ms, runnable, ~paused)
+            .order_by(c.next_due_ms, c.job)
+        )
+        with self._db.tx(write=False) as conn:
+            return [_cluster_job(r) for r in conn.execute(query).all()]
+
+    def set_next_due(self, due: dict[str, int]) -> None:
+        """Set each job's next due time (epoch milliseconds)."""
+        c = t.cluster_jobs.c
+        with self._db.tx(write=True) as conn:
+            for job, due_ms in due.items():
+                conn.execute(update(t.cluster_jobs).where(c.job == job).values(next_due_ms=due_ms))
+
+    def record_cluster_pass(
+        self, job: str, member: str, result: str, *, failed: bool, backoff_seconds: float = 0.0,
+        now: datetime | None = None,
+    ) -> int:
+        """Note which member ran ``job`` and how it ended; count failures toward its backoff (returns the count)."""
+        now_ms = _now_ms(now)
+        c, m = t.cluster_jobs.c, t.cluster_members.c
+        values: dict[str, Any] = {"last_member": member, "last_pass_at_ms": now_ms, "last_result": result}
+        if failed:
+            values |= {"failures": c.failures + 1, "not_before_ms": now_ms + int(backoff_seconds * 1000)}
+        else:
+            values |= {"failures": 0, "not_before_ms": 0}
+        with self._db.tx(write=True) as conn:
+            conn.execute(update(t.cluster_jobs).where(c.job == job).values(**values))
+            conn.execute(
+                update(t.cluster_members)
+                .where(m.member == member)
+                .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == "fenced" else 0))
+            )
+            return int(conn.execute(select(c.failures).where(c.job == job)).scalar() or 0)
+
+    # Shared rate limits.
+
+    def take_rate_grant(self, bucket: str, count: int, period_seconds: float, now: datetime | None = None) -> float:
+        """Count one request against ``bucket`` (at most ``count`` in any ``period_seconds``) if it fits.
+
+        Returns 0 when granted, else the seconds until the window has room. One transaction, serialised per
+        bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so members never overdraw.
+        """
+        now_ms = _now_ms(now)
+        period_ms = int(period_seconds * 1000)
+        g = t.rate_grants.c
+        with self._db.tx(write=True) as conn:
+            if self._db.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
+            conn.execute(delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms))
+            used, oldest = conn.execute(
+                select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket)
+            ).one()
+            if used >= count:
+                return max(0.001, (oldest + period_ms - now_ms) / 1000)
+            conn.execute(t.rate_grants.insert().values(bucket=bucket, at_ms=now_ms))
+            return 0.0
+
+
+def _cluster_job(row: Any) -> ClusterJob:
+    return ClusterJob(
+        job=row.job, fingerprint=row.fingerprint, defined_by=row.defined_by, schedule=row.schedule,
+        next_due_ms=int(row.next_due_ms), failures=int(row.failures), not_before_ms=int(row.not_before_ms),
+        last_member=row.last_member,
+        last_pass_at=None if row.last_pass_at_ms is None else from_ms(row.last_pass_at_ms),
+        last_result=row.last_result,
+    )
