@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebalancer.core import ladder
+from rebalancer.errors import ConfigError, UnsafePlanError
 from rebalancer.job import FixedOrder, Limits, Reference, ReferenceKind, Spacing
 from rebalancer.models import Side, SymbolRules, Ticker
 from tests.core.kit import D, ab, job, pct, side_ladder, snapshot
@@ -266,3 +267,40 @@ def test_cheap_token_ladders_never_cross_their_reference(ref: Decimal, first: De
         assert t.price > 0
         assert (t.price < ref) if t.side is B else (t.price > ref)
     assert len(built.targets) + len(built.dropped) == 2 * n
+
+
+def test_a_ladder_level_wins_a_distance_tie_with_a_fixed_order_whatever_its_index() -> None:
+    # buy[1] (29800) and orders[0] (29800) are equally far; the ladder's level stays, the fixed order goes
+    spec = side_ladder(levels=2, first=ab("100"), step=ab("100"))
+    fixed = (FixedOrder(B, D("29800"), D("0.3")),)
+    built = ladder.build(job(buy=spec, orders=fixed, limits=Limits(max_orders=2, post_only=False)), snapshot())
+    assert [t.level for t in built.targets] == ["buy[0]", "buy[1]"]
+    assert dropped(built) == [("orders[0]", B, "29800.00", "0.3000", "over_max_orders")]
+
+
+@pytest.mark.parametrize(
+    ("reference", "ticker"),
+    [
+        (Reference(ReferenceKind.FIXED, D("0")), Ticker(D("1"), D("2"), D("1"))),
+        (Reference(ReferenceKind.FIXED, D("-1")), Ticker(D("1"), D("2"), D("1"))),
+        (Reference(ReferenceKind.MID), Ticker(D("0"), D("0"), D("1"))),
+        (Reference(ReferenceKind.LAST), Ticker(D("1"), D("2"), D("0"))),
+        (Reference(ReferenceKind.BID), Ticker(D("-1"), D("2"), D("1"))),
+    ],
+)
+def test_a_reference_of_zero_or_less_is_refused(reference: Reference, ticker: Ticker) -> None:
+    with pytest.raises(UnsafePlanError):
+        ladder.build(job(buy=side_ladder(), reference=reference), snapshot(ticker=ticker))
+
+
+def test_a_geometric_ladder_with_an_absolute_step_names_its_side() -> None:
+    with pytest.raises(ConfigError) as raised:
+        ladder.build(job(sell=side_ladder(step=ab("5"), spacing=Spacing.GEOMETRIC)), snapshot())
+    assert str(raised.value) == "sell: geometric spacing needs a percent step, got 5"
+
+
+def test_a_level_exactly_at_zero_is_not_positive() -> None:
+    built = ladder.build(job(buy=side_ladder(levels=2, first=ab("29999"), step=ab("1"))), snapshot())
+    assert rows(built) == [("buy[0]", B, "1.00", "0.0100")]
+    assert dropped(built) == [("buy[1]", B, None, None, "non_positive_price")]
+    assert built.warnings == ("buy[1]: price 0.00 is not positive; level dropped",)
