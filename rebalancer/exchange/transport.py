@@ -267,7 +267,11 @@ class Transport:
                     raise OutcomeUnknown(f"{limit}; read the open orders back", endpoint=endpoint)
                 raise BadResponse(limit, endpoint=endpoint)
             chunks.append(chunk)
-        return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+        body = b"".join(chunks)
+        try:
+            return body.decode(response.encoding or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know: JSON is UTF-8 anyway
+            return body.decode("utf-8", errors="replace")
 
     def _transport_error(
         self, error: requests.RequestException, endpoint: str, write: bool, *, late: bool = False

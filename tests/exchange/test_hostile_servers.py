@@ -121,3 +121,13 @@ def test_a_server_that_ignores_page_is_refused_not_read_as_a_partial_book() -> N
         pytest.raises(BadResponse, match="page 2 repeats orders already read"),
     ):
         client.open_orders("btcusdt")
+
+
+def unknown_charset(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=x-nonsense\r\nContent-Length: {len(TICKER)}"
+    conn.sendall(head.encode() + b"\r\n\r\n" + TICKER)
+
+
+def test_an_unknown_charset_is_read_as_utf8() -> None:
+    with serving(unknown_charset) as server, client_for(server.url) as client:
+        assert client.ticker("btcusdt").bid == Decimal("1.0")
