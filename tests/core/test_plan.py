@@ -209,6 +209,20 @@ def test_batches_send_every_cancel_before_any_placement_needs_it(
     assert all(isinstance(b, Batch) for b in batches)
 
 
+@settings(max_examples=examples(100), deadline=None)
+@given(st.integers(0, 350), st.integers(0, 350), st.integers(1, 120))
+def test_batches_of_any_max_batch_keep_order_limits_and_cancels_first(cancels: int, places: int, limit: int) -> None:
+    plan = _plan_with(cancels, places)
+    batches = plan.batches(limit=limit)
+    assert all(len(b.cancel_ids) <= limit and len(b.place) <= limit for b in batches)
+    assert all(b.cancel_ids or b.place for b in batches)
+    assert [i for b in batches for i in b.cancel_ids] == list(plan.cancel_ids)
+    assert [t for b in batches for t in b.place] == list(plan.placements)
+    last_cancel = max((k for k, b in enumerate(batches) if b.cancel_ids), default=0)
+    assert all(not b.place for b in batches[:last_cancel])
+    assert len(batches) == max(-(-cancels // limit), max(-(-cancels // limit) - 1, 0) + -(-places // limit))
+
+
 def test_default_batch_limit_is_1000() -> None:
     batches = _plan_with(1500, 2500).batches()
     assert [(len(b.cancel_ids), len(b.place)) for b in batches] == [
