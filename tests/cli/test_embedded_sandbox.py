@@ -8,7 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rebalancer.cli.main import main
-from rebalancer.sandbox import host, world
+from rebalancer.sandbox import host, share
+from rebalancer.sandbox.world import WORLD_FILE
 
 JOB = """\
 version: 1
@@ -40,14 +41,14 @@ def test_plan_apply_plan_needs_no_credentials_and_persists(tmp_path):
     assert "Plan: 6 to place" in first.stdout
     applied = _run(state, "apply", str(job), "--yes")
     assert applied.exit_code == 0, applied.output
-    assert (state / world.WORLD_FILE).exists()
+    assert (state / WORLD_FILE).exists()
     again = _run(state, "plan", str(job))
     assert again.exit_code == 0, again.output
     assert "No changes" in again.stdout or "to place" in again.stdout  # the market may have walked a little
     assert "Plan: 6 to place" not in again.stdout
 
 
-def test_another_process_holding_the_world_gives_a_clear_error(tmp_path, monkeypatch):
+def test_a_process_holding_the_world_without_serving_it_gives_a_clear_error(tmp_path, monkeypatch):
     job = tmp_path / "embedded.yaml"
     job.write_text(JOB)
     state = tmp_path / "state"
@@ -58,7 +59,7 @@ def test_another_process_holding_the_world_gives_a_clear_error(tmp_path, monkeyp
         import fcntl
 
         state.mkdir(parents=True, exist_ok=True)
-        with open(state / host.LOCK_FILE, "a+") as handle:
+        with open(state / share.LOCK_FILE, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             holding.set()
             release.wait(10)
@@ -72,4 +73,4 @@ def test_another_process_holding_the_world_gives_a_clear_error(tmp_path, monkeyp
         release.set()
         thread.join()
     assert result.exit_code == 1
-    assert "in use by another rebalancer process" in result.stderr
+    assert "held by another rebalancer process that does not serve it" in result.stderr
