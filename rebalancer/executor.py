@@ -89,6 +89,9 @@ class Execution:
         return tuple(o for o in self.outcomes if o.status is OutcomeStatus.REJECTED)
 
 
+Fence = Callable[[], None]
+"""Raises (``LeaseLost``) when the pass may no longer write; called right before every batch."""
+
 BatchHook = Callable[[int, "BatchRequest | None", "BatchAnswer | None", "str | None"], None]
 """Called after each batch with its index, the request as sent (None if it could not be built), the answer and
 the error text."""
@@ -103,7 +106,7 @@ def execute(
     on_batch: BatchHook | None = None,
     sleep: Callable[[float], None] = time.sleep,
     batch_limit: int = BATCH_LIMIT,
-    fence: Callable[[], None] | None = None,
+    fence: Fence | None = None,
 ) -> Execution:
     """Send ``plan`` in batches (cancels first), then read the book back and confirm every order against it.
 

@@ -1,24 +1,40 @@
-"""The job lease and its fence: one process reconciles a job at a time, and a pass that lost its lease never writes.
+"""The job lease, its fence, and the session every applying pass runs in.
 
-Leases live in the state store with an expiry, so a crashed holder frees its jobs by itself. Every acquisition gets
-a larger epoch than the last (``rebalancer.state.leases``). A pass carries the ``Lease`` it runs under; right before
-each write the executor calls its ``Fence``, which asks the database whether that epoch is still current with enough
-time left for the request to finish. A pass that stalled past its lease (a slow read, a paused process) therefore
-sends nothing, even when another process has meanwhile taken the job and placed its ladder.
+One process reconciles a job at a time, and a pass that lost its lease never writes. Leases live in the state store
+with an expiry, so a crashed holder frees its jobs by itself. Every acquisition gets a larger epoch than the last
+(``rebalancer.state.leases``). A pass carries the ``Lease`` it runs under; right before each write the executor calls
+its ``Fence``, which asks the database whether that epoch is still current with enough time left for the request to
+finish. A pass that stalled past its lease (a slow read, a paused process) therefore sends nothing, even when
+another process has meanwhile taken the job and placed its ladder.
+
+A ``JobSession`` is the frame written once for every pass that may send: the job's exchange, the state store and
+the lease. ``apply`` and ``cancel`` run one pass in a session (``open_session``), ``run --once`` one session per
+job, and the daemon keeps one session per scheduled job, renewing its lease as it goes. ``plan`` takes no lease.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from rebalancer.connect import open_exchange
+from rebalancer.core.plan import Plan
 from rebalancer.defaults import COMMAND_LEASE_SECONDS, REQUEST_BOUND_SECONDS
 from rebalancer.errors import LeaseLost, StateError
+from rebalancer.exchange import Exchange
+from rebalancer.executor import Fence
+from rebalancer.job import Job
+from rebalancer.runner import Approve, PassReport, cancel_plan_job, run_pass
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
+from rebalancer.vocab import Mode, PassResult
 
-Fence = Callable[[], None]
+ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
+"""Connects to a job's exchange for a ``with`` block (``rebalancer.connect.open_exchange`` by default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +90,111 @@ def job_lease(store: StateStore, job_name: str, holder: str | None = None,
         yield Lease(job_name, holder, epoch)
     finally:
         store.release_lease(job_name, holder)
+
+
+class JobSession:
+    """One job's exchange, state store and lease. ``run`` sends only under a lease ``hold`` took, behind its fence."""
+
+    def __init__(
+        self,
+        job: Job,
+        exchange: Exchange,
+        store: StateStore,
+        *,
+        holder: str,
+        ttl_seconds: float,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.job = job
+        self.exchange = exchange
+        self.store = store
+        self.holder = holder
+        self.ttl_seconds = ttl_seconds
+        self.lease: Lease | None = None
+        self._wall = wall
+        self._renew_at = 0.0
+
+    def hold(self, *, refresh: bool = False) -> bool:
+        """Take or renew the job's lease; False when another process holds it.
+
+        A lease taken less than a third of its lifetime ago is trusted without a database write (unless
+        ``refresh``), so a daemon does not write on every pass; the fence still checks it before every write.
+        """
+        now = time.monotonic()
+        if self.lease is not None and not refresh and now < self._renew_at:
+            return True
+        epoch = self.store.take_over_lease(self.job.name, self.holder, self.ttl_seconds)
+        if epoch is None:
+            self.lease, self._renew_at = None, 0.0
+            return False
+        self.lease, self._renew_at = Lease(self.job.name, self.holder, epoch), now + self.ttl_seconds / 3
+        return True
+
+    def release(self) -> None:
+        """Give the lease up (if it is ours), so another process may reconcile the job at once."""
+        self.lease, self._renew_at = None, 0.0
+        self.store.release_lease(self.job.name, self.holder)
+
+    def held_by(self) -> str | None:
+        """Who holds the job's lease now, if anyone (for messages)."""
+        return self.store.lease_holder(self.job.name)
+
+    def run(
+        self,
+        mode: Mode,
+        *,
+        cancel: bool = False,
+        approve: Approve | None = None,
+        recheck: bool = False,
+        saved_plan: Plan | None = None,
+    ) -> PassReport:
+        """One applying pass of the job (with ``cancel``: of its empty ladder, which cancels every order it owns).
+
+        Call it after ``hold`` said yes. A pass that finds its lease gone ends ``fenced`` and the session forgets
+        the lease, so the next ``hold`` asks for it again.
+        """
+        if self.lease is None:
+            raise LeaseLost(f"job {self.job.name}: no lease held by {self.holder}; nothing sent")
+        fence = make_fence(self.store, self.lease, request_bound_seconds(self.exchange))
+        job = cancel_plan_job(self.job) if cancel else self.job
+        report = run_pass(
+            job,
+            self.exchange,
+            self.store,
+            apply=True,
+            mode=mode,
+            approve=approve,
+            recheck=recheck,
+            saved_plan=saved_plan,
+            wall=self._wall,
+            fence=fence,
+        )
+        if report.result is PassResult.FENCED:
+            self.lease, self._renew_at = None, 0.0
+        return report
+
+
+@contextlib.contextmanager
+def open_session(
+    job: Job,
+    store: StateStore,
+    *,
+    opener: ExchangeOpener = open_exchange,
+    holder: str | None = None,
+    ttl_seconds: float = COMMAND_LEASE_SECONDS,
+) -> Iterator[JobSession]:
+    """Connect to the job's exchange and take its lease for the block; release both after.
+
+    Another process holding the lease is a ``StateError`` naming it, raised before anything is read or sent.
+    """
+    with opener(job) as exchange:
+        session = JobSession(job, exchange, store, holder=holder or command_holder(), ttl_seconds=ttl_seconds)
+        if not session.hold(refresh=True):
+            raise StateError(
+                f"job {job.name} is being reconciled by {session.held_by()}; "
+                f"pause it (rebalancer pause {job.name}) or stop that process first"
+            )
+        try:
+            yield session
+        finally:
+            session.release()

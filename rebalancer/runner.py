@@ -27,9 +27,8 @@ from rebalancer.core.plan import Plan, draft_plan, finish_plan, orders_fingerpri
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
 from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
-from rebalancer.executor import Execution, OrderOutcome, execute
+from rebalancer.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
-from rebalancer.lease import Fence
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
 from rebalancer.state.store import OrderResult, StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
@@ -178,8 +177,9 @@ def run_pass(
     the open orders are read again after it and the plan is refused if they changed. A ``saved_plan`` is used
     instead of a fresh one only if the open orders (and job file) still match its fingerprint; otherwise
     ``UnsafePlanError``.
-    ``wall`` is the clock of the rejection backoff (tests step it instead of waiting). ``fence`` is checked right
-    before every write (see ``rebalancer.lease``); every caller that sends passes the fence of the lease it holds.
+    ``wall`` is the clock of the pass record and the rejection backoff (tests step it instead of waiting).
+    ``fence`` is checked right before every write (see ``rebalancer.lease``); every caller that sends passes the
+    fence of the lease it holds.
     """
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
@@ -198,7 +198,7 @@ def run_pass(
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
         return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started))
     if not plan.has_changes:
-        _record_quiet(store, job, mode, plan, _ms(clock() - started))
+        _record_quiet(store, job, mode, plan, _ms(clock() - started), wall())
         return PassReport(job.name, mode, plan, snapshot, None, PassResult.NO_CHANGES, _ms(clock() - started))
     if approve is not None:
         if not approve(plan):
@@ -238,7 +238,7 @@ def _execute_and_record(
     wall: Callable[[], datetime],
     fence: Fence | None,
 ) -> PassReport:
-    pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
+    pass_id = store.start_pass(job.name, mode, wall())
     in_flight = None
     if plan.placements:
         in_flight = store.begin_in_flight(
@@ -332,8 +332,8 @@ def _result_of(execution: Execution) -> PassResult:
     return PassResult.OK
 
 
-def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int) -> None:
-    pass_id = store.start_pass(job.name, mode, datetime.now(UTC))
+def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int, now: datetime) -> None:
+    pass_id = store.start_pass(job.name, mode, now)
     store.finish_pass(
         pass_id,
         result=PassResult.NO_CHANGES,

@@ -72,9 +72,8 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     """One reconcile pass: show the plan, confirm, send it as one batch, and report every order."""
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
-    from rebalancer.connect import open_exchange
-    from rebalancer.lease import job_lease, make_fence, request_bound_seconds
-    from rebalancer.runner import run_pass
+    from rebalancer.lease import open_session
+    from rebalancer.vocab import Mode
 
     job = load(job_path)
     saved = _read_plan(plan_path, job) if plan_path else None
@@ -84,11 +83,8 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
         click.echo(render_text(plan, color=tint))
         return confirm(plan, yes, "apply this plan")
 
-    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name) as lease:
-        fence = make_fence(store, lease, request_bound_seconds(exchange))
-        report = run_pass(
-            job, exchange, store, apply=True, approve=approve, recheck=not yes, saved_plan=saved, fence=fence
-        )
+    with open_store() as store, open_session(job, store) as session:
+        report = session.run(Mode.APPLY, approve=approve, recheck=not yes, saved_plan=saved)
     _raise_if_fenced(report)
     if report.result == "no_changes":
         click.echo(render_text(report.plan, color=tint))
@@ -109,9 +105,8 @@ def cancel(job_path: str, yes: bool) -> None:
     """Cancel every order the job owns (all open orders of the symbol, or only tracked ones)."""
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
-    from rebalancer.connect import open_exchange
-    from rebalancer.lease import job_lease, make_fence, request_bound_seconds
-    from rebalancer.runner import cancel_plan_job, run_pass
+    from rebalancer.lease import open_session
+    from rebalancer.vocab import Mode
 
     job = load(job_path)
     tint = color()
@@ -120,12 +115,8 @@ def cancel(job_path: str, yes: bool) -> None:
         click.echo(render_text(plan, color=tint))
         return confirm(plan, yes, "cancel these orders")
 
-    with open_exchange(job) as exchange, open_store() as store, job_lease(store, job.name) as lease:
-        fence = make_fence(store, lease, request_bound_seconds(exchange))
-        report = run_pass(
-            cancel_plan_job(job), exchange, store, apply=True, mode="cancel", approve=approve, recheck=not yes,
-            fence=fence,
-        )
+    with open_store() as store, open_session(job, store) as session:
+        report = session.run(Mode.CANCEL, cancel=True, approve=approve, recheck=not yes)
     _raise_if_fenced(report)
     if report.result == "no_changes":
         click.echo("No orders to cancel.")

@@ -1,8 +1,8 @@
 """``rebalancer run``: every job on its schedule (APScheduler 3.x), until SIGTERM/SIGINT; SIGHUP reloads.
 
-The daemon only decides *when*: each tick calls ``runner.run_pass``. One pass per job at a time, late passes
-coalesced, failing jobs backed off without holding up the others, a lease in the state store so that two daemons
-never reconcile one job at once.
+The daemon only decides *when*: each job holds a ``rebalancer.lease.JobSession`` (its exchange and lease) and each
+tick runs one pass in it. One pass per job at a time, late passes coalesced, failing jobs backed off without holding
+up the others, a lease in the state store so that two daemons never reconcile one job at once.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rebalancer.connect import open_exchange
 from rebalancer.core.plan import Plan
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
@@ -27,41 +28,29 @@ from rebalancer.defaults import (
     STOP_WAIT_SECONDS,
 )
 from rebalancer.errors import RebalancerError
-from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
-from rebalancer.lease import Lease, job_lease, make_fence, request_bound_seconds
-from rebalancer.runner import PassReport, cancel_plan_job, run_pass
+from rebalancer.lease import ExchangeOpener, JobSession, open_session
+from rebalancer.runner import PassReport
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 log = logging.getLogger("rebalancer.daemon")
 
-ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
-
-
-def _default_opener(job: Job) -> contextlib.AbstractContextManager[Exchange]:
-    from rebalancer.connect import open_exchange
-
-    return open_exchange(job)
-
-
 @dataclass
 class JobSlot:
     """A scheduled job and what the daemon keeps about it between passes."""
 
     job: Job
-    exchange: Exchange
+    session: JobSession
     closer: contextlib.ExitStack
     failures: int = 0
     not_before: float = 0.0
     passes: int = 0
     running: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
-    renew_lease_at: float = 0.0
     last_plan: Plan | None = None
     last_plan_at: datetime | None = None
-    lease: Lease | None = None
 
 
 class Daemon:
@@ -72,7 +61,7 @@ class Daemon:
         store: StateStore,
         *,
         metrics: Metrics | None = None,
-        opener: ExchangeOpener = _default_opener,
+        opener: ExchangeOpener = open_exchange,
         holder: str | None = None,
         stop_wait: float = STOP_WAIT_SECONDS,
         lease_seconds: float | None = None,
@@ -236,28 +225,19 @@ class Daemon:
         self.metrics.paused.labels(job.name).set(1 if paused else 0)
         if paused:
             log.info("pass skipped: job paused", extra={"job": job.name})
-            self.store.release_lease(job.name, self.holder)
-            slot.renew_lease_at, slot.lease = 0.0, None
+            slot.session.release()
             slot.passes += 1
             return None
         if time.monotonic() < slot.not_before:
             self.metrics.missed.labels(job.name).inc()
             log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
             return None
-        ttl = self._lease_seconds or _lease_seconds(job)
-        # Renewing a third into the lease keeps it ours without a database write on every pass.
-        if time.monotonic() >= slot.renew_lease_at or slot.lease is None:
-            epoch = self.store.take_over_lease(job.name, self.holder, ttl)
-            if epoch is None:
-                slot.lease = None
-                self._lease_held(slot)
-                return None
-            slot.lease = Lease(job.name, self.holder, epoch)
-            slot.renew_lease_at = time.monotonic() + ttl / 3
-        fence = make_fence(self.store, slot.lease, request_bound_seconds(slot.exchange))
+        if not slot.session.hold():
+            self._lease_held(slot)
+            return None
         started = time.monotonic()
         try:
-            report = run_pass(job, slot.exchange, self.store, apply=True, mode=Mode.RUN, fence=fence)
+            report = slot.session.run(Mode.RUN)
         finally:
             slot.passes += 1
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
@@ -299,8 +279,7 @@ class Daemon:
         self.metrics.open_orders.labels(job.name).set(owned)
         slot.last_plan, slot.last_plan_at = report.plan, datetime.now(UTC)
         if report.result is PassResult.FENCED:
-            # Not a failure of the job: the lease moved on. The next pass asks for it again.
-            slot.lease, slot.renew_lease_at = None, 0.0
+            # Not a failure of the job: the lease moved on. The session forgot it; the next pass asks again.
             log.warning("pass fenced: lease lost before sending", extra={"job": job.name, "error": report.error})
         elif report.failed:
             slot.failures += 1
@@ -318,7 +297,9 @@ class Daemon:
         except BaseException:
             closer.close()
             raise
-        return JobSlot(job=job, exchange=exchange, closer=closer)
+        ttl = self._lease_seconds or _lease_seconds(job)
+        session = JobSession(job, exchange, self.store, holder=self.holder, ttl_seconds=ttl)
+        return JobSlot(job=job, session=session, closer=closer)
 
     def _schedule(self, slot: JobSlot) -> None:
         name = slot.job.name
@@ -370,25 +351,20 @@ class Daemon:
         job = slot.job
         if job.on_stop is not OnStop.CANCEL:
             with contextlib.suppress(RebalancerError):
-                self.store.release_lease(job.name, self.holder)
+                slot.session.release()
             return
-        ttl = self._lease_seconds or _lease_seconds(job)
-        epoch = self.store.take_over_lease(job.name, self.holder, ttl)
-        if epoch is None:
+        if not slot.session.hold(refresh=True):
             log.warning("on_stop: job held by another process; its orders are left alone", extra={"job": job.name})
             return
-        fence = make_fence(self.store, Lease(job.name, self.holder, epoch), request_bound_seconds(slot.exchange))
         try:
-            report = run_pass(
-                cancel_plan_job(job), slot.exchange, self.store, apply=True, mode=Mode.STOP, fence=fence
-            )
+            report = slot.session.run(Mode.STOP, cancel=True)
             cancelled = report.execution.count(OutcomeStatus.CANCELLED) if report.execution else 0
             log.info("on_stop: cancelled the job's orders", extra={"job": job.name, "cancelled": cancelled})
         except RebalancerError as exc:
             log.error("on_stop: cancel failed", extra={"job": job.name, "error": str(exc)})
         finally:
             with contextlib.suppress(RebalancerError):
-                self.store.release_lease(job.name, self.holder)
+                slot.session.release()
 
     def _close(self, slot: JobSlot, *, forget: bool = True) -> None:
         with contextlib.suppress(Exception):
@@ -397,7 +373,7 @@ class Daemon:
             self.metrics.forget(slot.job.name)
 
 
-def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _default_opener) -> bool:
+def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = open_exchange) -> bool:
     """Every job once, one after another (for cron users); True when every pass succeeded."""
     ok = True
     for job in jobs:
@@ -405,9 +381,8 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = _d
             log.info("pass skipped: job paused", extra={"job": job.name})
             continue
         try:
-            with job_lease(store, job.name) as lease, opener(job) as exchange:
-                fence = make_fence(store, lease, request_bound_seconds(exchange))
-                report = run_pass(job, exchange, store, apply=True, mode=Mode.ONCE, fence=fence)
+            with open_session(job, store, opener=opener) as session:
+                report = session.run(Mode.ONCE)
         except RebalancerError as exc:
             log.error("pass failed", extra={"job": job.name, "error": str(exc)})
             ok = False
