@@ -120,10 +120,14 @@ class Daemon:
         self._scheduler.start()
         self._note_scheduled([slot.job for slot in slots])
 
-    def reload(self, jobs: Sequence[Job]) -> None:
-        """Bring the schedule in line with ``jobs``: add new ones, replace changed ones, stop removed ones."""
+    def reload(self, jobs: Sequence[Job]) -> dict[str, str]:
+        """Bring the schedule in line with ``jobs``: add new ones, replace changed ones, stop removed ones.
+
+        Returns the jobs that could not be (re)started, by name, with why; a changed one keeps its old version.
+        """
         wanted = {job.name: job for job in jobs}
         scheduled: list[Job] = []
+        unopened: dict[str, str] = {}
         with self._lock:
             current = dict(self._slots)
         for name, slot in list(current.items()):
@@ -140,6 +144,7 @@ class Daemon:
                 slot = self._open(job)
             except RebalancerError as exc:
                 log.error("job not (re)loaded, keeping the old version", extra={"job": name, "error": str(exc)})
+                unopened[name] = str(exc)
                 continue
             if old is not None:
                 old.closed = True
@@ -152,6 +157,7 @@ class Daemon:
                 self._schedule(slot)
             scheduled.append(job)
         self._note_scheduled(scheduled)
+        return unopened
 
     def _note_scheduled(self, jobs: Sequence[Job]) -> None:
         """Tell the state store which jobs this daemon schedules, for ``rebalancer status`` (best effort)."""

@@ -20,7 +20,7 @@ from types import FrameType
 
 from rebalancer.daemon.metrics import HealthServer, parse_address
 from rebalancer.daemon.pages import StatusPages
-from rebalancer.daemon.reload import Merged, merge
+from rebalancer.daemon.reload import Merged, Refused, merge
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.defaults import WATCH_INTERVAL_SECONDS
 from rebalancer.errors import ConfigError, Problem, StateError
@@ -152,7 +152,13 @@ class Supervisor:
             log.error("reload refused, keeping the running jobs", extra={"problem": _one_line("list", exc)})
             return None
         merged = merge([read_safely(file) for file in files], self._by_file, listing_problems)
-        self.daemon.reload(merged.jobs)
+        unopened = self.daemon.reload(merged.jobs)
+        for file in [f for f in merged.loaded if merged.by_file[f].name in unopened]:
+            # Valid, but its exchange could not be opened: the old version runs on, and this counts as refused.
+            name = merged.by_file[file].name
+            problem = Problem(file, 1, 1, "", f"job {name} could not be started: {unopened[name]}")
+            merged.loaded.remove(file)
+            merged.refused.append(Refused(file, (problem,), self._by_file.get(file)))
         self._by_file = merged.by_file
         self._record(merged)
         log.info(

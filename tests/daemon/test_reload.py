@@ -131,3 +131,38 @@ def test_status_shows_a_running_daemon_its_schedule_and_a_refused_reload(
     assert "bogus" in failure["problem"] and failure["daemon"] == row["daemon"]
     assert daemon.stop() == 0
     assert rows()["a"]["daemon"] is None, "a stopped daemon schedules nothing"
+
+
+def test_a_valid_file_whose_exchange_cannot_be_opened_is_refused_and_retried(tmp_path, sandbox, job_text, wait_for):
+    from rebalancer.errors import ConfigError
+
+    env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
+    broken = {"on": False}
+
+    def opener(job):
+        if broken["on"]:
+            raise ConfigError("exchange refused the keys")
+        return open_exchange(job, env)
+
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    a = folder / "a.yaml"
+    a.write_text(job_text("a", levels=1))
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        sup = Supervisor([str(folder)], store, daemon=Daemon(store, opener=opener, stop_wait=10))
+        sup.start()
+        try:
+            old = sup.daemon.jobs["a"]
+            a.write_text(job_text("a", levels=2))
+            broken["on"] = True
+            merged = sup.reload()
+            assert merged is not None and [r.file for r in merged.refused] == [str(a)]
+            assert sup.daemon.jobs["a"] == old
+            [failure] = store.reload_failures()
+            assert "job a could not be started: exchange refused the keys" in failure.problem
+            broken["on"] = False
+            sup.reload()
+            assert sup.daemon.jobs["a"] != old, "the next reload tries again"
+            assert store.reload_failures() == []
+        finally:
+            sup.stop()
