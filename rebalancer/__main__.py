@@ -2,4 +2,4 @@
 
 from rebalancer.cli.main import main
 
-main()
+main(prog_name="rebalancer")

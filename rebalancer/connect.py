@@ -20,15 +20,21 @@ if TYPE_CHECKING:
 
 
 def credentials(config: ExchangeConfig, env: Mapping[str, str]) -> tuple[str, str]:
-    """The API key and secret named by the job, read from ``env``; a missing one names its variable."""
-    values = []
-    for what, name in (("API key", config.api_key_env), ("secret key", config.secret_key_env)):
-        value = env.get(name, "")
-        if not value:
-            raise CredentialsMissing(f"environment variable {name} is not set (it should hold the {what})")
-        register_secret(value)
-        values.append(value)
-    return values[0], values[1]
+    """The API key and secret named by the job, read from ``env``; every missing one is named in one error."""
+    wanted = (("API key", config.api_key_env), ("secret key", config.secret_key_env))
+    missing = [(what, name) for what, name in wanted if not env.get(name)]
+    names = list(dict.fromkeys(name for _, name in missing))
+    if len(names) == 1:
+        whats = " and ".join(what for what, _ in missing)
+        raise CredentialsMissing(f"environment variable {names[0]} is not set (it should hold the {whats})")
+    if names:
+        raise CredentialsMissing(
+            f"environment variables {' and '.join(names)} are not set (they should hold the API key and secret key)"
+        )
+    api_key, secret_key = env[config.api_key_env], env[config.secret_key_env]
+    register_secret(api_key)
+    register_secret(secret_key)
+    return api_key, secret_key
 
 
 def make_client(config: ExchangeConfig, base_url: str, api_key: str, secret_key: str) -> OpenApiClient:

@@ -1,9 +1,10 @@
-"""The exception tree. Each branch says what the caller should do next::
+"""The exception tree. Each branch says what the caller should do next, and carries the command's exit code::
 
     RebalancerError
     ├── ConfigError                 fix the job file or the command line
     │   ├── JobFileError            every problem of one or more files, each with file:line:col
-    │   └── CredentialsMissing      an environment variable named by the job is not set
+    │   ├── CredentialsMissing      environment variables named by the job are not set (all of them, at once)
+    │   └── Declined                the user did not confirm: nothing was sent
     ├── ExchangeError               something the exchange (or the way to it) said or failed to say
     │   ├── TransientError          retry later: system error, upgrade, 5xx, connection refused before sending
     │   │   └── RateLimited         slow down; ``retry_after`` seconds when the server said so
@@ -18,6 +19,9 @@
     └── StateError                  the state store or the sandbox world is unavailable or held by another process
         └── LeaseLost               this pass no longer holds its job's lease (fenced): it sends nothing more
 
+Every error is an exit 1 today: exit 2 is kept for ``plan --detailed-exitcode`` with changes, so a script can never
+read a failure as a pending change. ``exit_code`` lives on each branch so that the CLI maps it in one place
+(``rebalancer.cli.main``) and a branch can be given its own code without touching the commands.
 Transport exceptions are mapped into this tree in one place: ``rebalancer.exchange.client``.
 Messages never contain secrets.
 """
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from rebalancer.models import BatchRequest
@@ -35,9 +39,13 @@ if TYPE_CHECKING:
 class RebalancerError(Exception):
     """Base of every error rebalancer raises on purpose; its message is one line fit for the user."""
 
+    exit_code: ClassVar[int] = 1
+
 
 class ConfigError(RebalancerError):
     """The job file or the command line is wrong: fix it, nothing was sent."""
+
+    exit_code: ClassVar[int] = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +72,11 @@ class JobFileError(ConfigError):
 
 
 class CredentialsMissing(ConfigError):
-    """An environment variable that should hold an API credential is not set (the message names the variable)."""
+    """Environment variables that should hold API credentials are not set (the message names every one)."""
+
+
+class Declined(ConfigError):
+    """The user was shown the plan and did not confirm it: nothing was sent."""
 
 
 class ExchangeError(RebalancerError):
@@ -73,6 +85,8 @@ class ExchangeError(RebalancerError):
     ``request`` is the batch request the error answers, set by the client when a mass_replaceV2 write failed, so
     that what was (or may have been) sent is recorded with the failure.
     """
+
+    exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str, *, endpoint: str = "", code: str | None = None) -> None:
         self.endpoint = endpoint
@@ -144,9 +158,13 @@ class OutcomeUnknown(ExchangeError):
 class UnsafePlanError(RebalancerError):
     """The plan must not be sent: it is stale, or a guard refused it."""
 
+    exit_code: ClassVar[int] = 1
+
 
 class StateError(RebalancerError):
     """The state store or the sandbox world cannot be used (missing, corrupt, or held by another process)."""
+
+    exit_code: ClassVar[int] = 1
 
 
 class LeaseLost(StateError):

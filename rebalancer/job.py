@@ -163,7 +163,7 @@ class Job:
     orders: tuple[FixedOrder, ...] = ()
     tolerance: Tolerance = field(default_factory=Tolerance)
     limits: Limits = field(default_factory=Limits)
-    ownership: Ownership = Ownership.SYMBOL
+    ownership: Ownership = Ownership.TRACKED
     on_stop: OnStop = OnStop.KEEP
     paused: bool = False
     version: int = 1

@@ -17,6 +17,7 @@ the book back after a write only when the answer left an order unsettled (see ``
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,9 +30,12 @@ from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
+from rebalancer.logs import redact
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
 from rebalancer.state.store import OrderResult, StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
+
+log = logging.getLogger(__name__)
 
 STALE_PLAN = "saved plan is stale: open orders changed since it was made"
 
@@ -183,17 +187,23 @@ def run_pass(
     """
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
-    snapshot = read_snapshot(exchange, job.symbol, balances=False)
-    view = settle_in_flight(job, store, snapshot, write=apply, now=wall())
-    owned = owned_ids(job, store, snapshot, view, write=apply)
-    previous, held = store.last_reference(job.name), dict(store.held_levels(job.name, wall()))
-    draft = draft_plan(job, snapshot, owned, previous_reference=previous, held_levels=held)
-    if draft.needs_balances:
-        snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
-    plan = finish_plan(draft, snapshot.balances)
-    plan = without_awaited(plan, awaited_levels(job, plan, view.pending))
-    if saved_plan is not None:
-        plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
+    plan: Plan | None = None
+    try:
+        snapshot = read_snapshot(exchange, job.symbol, balances=False)
+        view = settle_in_flight(job, store, snapshot, write=apply, now=wall())
+        owned = owned_ids(job, store, snapshot, view, write=apply)
+        previous, held = store.last_reference(job.name), dict(store.held_levels(job.name, wall()))
+        draft = draft_plan(job, snapshot, owned, previous_reference=previous, held_levels=held)
+        if draft.needs_balances:
+            snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
+        plan = finish_plan(draft, snapshot.balances)
+        plan = without_awaited(plan, awaited_levels(job, plan, view.pending))
+        if saved_plan is not None:
+            plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
+    except Exception as exc:
+        if apply:
+            _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
+        raise
     if not apply:
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
         return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started))
@@ -201,12 +211,16 @@ def run_pass(
         _record_quiet(store, job, mode, plan, _ms(clock() - started), wall())
         return PassReport(job.name, mode, plan, snapshot, None, PassResult.NO_CHANGES, _ms(clock() - started))
     if approve is not None:
-        if not approve(plan):
+        if not approve(plan):  # the user said no: like a dry run, nothing to record
             return PassReport(job.name, mode, plan, snapshot, None, PassResult.DECLINED, _ms(clock() - started))
         # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
         # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
-        if recheck and orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
-            raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
+        try:
+            if recheck and orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
+                raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
+        except Exception as exc:
+            _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
+            raise
     return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence)
 
 
@@ -330,6 +344,31 @@ def _result_of(execution: Execution) -> PassResult:
     if execution.rejected or execution.error:
         return PassResult.REJECTED
     return PassResult.OK
+
+
+def _record_failure(
+    store: StateStore, job: Job, mode: Mode, plan: Plan | None, exc: Exception, duration_ms: int, now: datetime
+) -> None:
+    """Record a pass that failed before it sent anything, with its error, so ``history`` shows every pass that ran.
+
+    A store that cannot record it (the store may be what failed) is logged; the pass's own error is what the
+    caller sees.
+    """
+    error = str(exc) if isinstance(exc, RebalancerError) else f"{type(exc).__name__}: {exc}"
+    try:
+        pass_id = store.start_pass(job.name, mode, now)
+        store.finish_pass(
+            pass_id,
+            result=PassResult.ERROR,
+            summary=plan.summary if plan is not None else {},
+            warnings=plan.warnings if plan is not None else (),
+            error=redact(error),
+            duration_ms=duration_ms,
+            reference_price=_ref(plan) if plan is not None else None,
+            fingerprint=plan.fingerprint if plan is not None else None,
+        )
+    except Exception:
+        log.exception("could not record the failed pass", extra={"job": job.name})
 
 
 def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int, now: datetime) -> None:

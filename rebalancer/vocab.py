@@ -77,7 +77,9 @@ class Mode(enum.StrEnum):
 
 
 class PausedBy(enum.StrEnum):
-    """Why a job's passes are skipped, as ``rebalancer status`` says it."""
+    """Why a job's passes are skipped (``rebalancer status``) or its plan's placements paused (plan ``paused_by``)."""
 
     SWITCH = "switch"  # rebalancer pause JOB
     FILE = "file"  # the job file says paused: true
+    MARKET_DATA = "market_data"  # stale or absurd market data: a plan's placements pause (plan JSON ``paused_by``)
+    MAX_LOSS = "max_loss"  # the job lost more than limits.max_loss since it started or was resumed

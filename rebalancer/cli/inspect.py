@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
+from pathlib import Path
 
 import click
 
+from rebalancer.cli.params import Since
 from rebalancer.cli.shared import job_name, open_store
+from rebalancer.errors import ConfigError
+from rebalancer.state.records import PASS_RESULTS
 
 
 @click.command()
@@ -54,21 +59,31 @@ def resume(job: str) -> None:
 
 
 @click.command()
-@click.argument("job", required=False)
+@click.argument("job", metavar="[JOB]", required=False)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the passes (with their batches and results) as JSON."
 )
 @click.option(
     "--limit", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many passes."
 )
-def history(job: str | None, as_json: bool, limit: int) -> None:
-    """Past passes from the state store, newest first."""
+@click.option("--since", type=Since(), help="Only passes started since then: an age (30m, 1h, 2d) or an ISO time.")
+@click.option("--result", type=click.Choice(sorted(PASS_RESULTS)), help="Only passes that ended so.")
+def history(job: str | None, as_json: bool, limit: int, since: datetime | None, result: str | None) -> None:
+    """Past passes from the state store, newest first (JOB: a job's name or file; every job without it)."""
     from rebalancer.cli.output import history_table
 
+    name = job_name(job) if job else None
     with open_store() as store:
-        records = store.history(job, limit=limit)
+        if name is not None and name not in store.known_jobs() and not _is_file(job):
+            raise ConfigError(f"no job named {name!r} in the state store ({store.location})")
+        records = store.history(name, limit=limit, since=since, result=result)
         if as_json:
             details = [store.pass_detail(r.id) for r in records]
             click.echo(json.dumps([d.to_dict() for d in details if d is not None], indent=2))
         else:
-            click.echo(history_table(records))
+            click.echo(history_table(records, filtered=bool(name or since or result)))
+
+
+def _is_file(given: str | None) -> bool:
+    """True when the job was named by its file: a job that never ran is still a job then."""
+    return given is not None and Path(given).is_file()

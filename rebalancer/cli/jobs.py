@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rebalancer.cli.shared import color, confirm, load, open_store
-from rebalancer.errors import ConfigError
+from rebalancer.cli.shared import color, confirm, load, log_level, open_store
+from rebalancer.errors import ConfigError, Declined
 
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
@@ -90,8 +90,7 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
         click.echo(render_text(report.plan, color=tint))
         return
     if report.result == "declined":
-        click.echo("Apply cancelled.")
-        return
+        raise Declined("apply cancelled: the plan was not confirmed; nothing was sent")
     assert report.execution is not None
     click.echo("")
     click.echo(execution_text(report.execution, color=tint))
@@ -122,8 +121,7 @@ def cancel(job_path: str, yes: bool) -> None:
         click.echo("No orders to cancel.")
         return
     if report.result == "declined":
-        click.echo("Cancel aborted.")
-        return
+        raise Declined("cancel aborted: not confirmed; nothing was sent")
     assert report.execution is not None
     click.echo(execution_text(report.execution, color=tint, done="Cancel complete"))
     sys.exit(1 if report.failed else 0)
@@ -139,9 +137,11 @@ def cancel(job_path: str, yes: bool) -> None:
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Reload when a job file changes.")
 def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, watch: bool) -> None:
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
+    import logging
+
     from rebalancer import logs
 
-    logs.setup(log_format)
+    logs.setup(log_format, log_level(logging.INFO))
     if once:
         from rebalancer.daemon.scheduler import run_once
         from rebalancer.daemon.supervisor import load as load_jobs

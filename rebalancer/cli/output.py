@@ -75,11 +75,11 @@ def problem_dict(problem: Problem) -> dict[str, Any]:
     }
 
 
-def history_table(records: Sequence[PassRecord]) -> str:
-    """Past passes as an aligned table, newest first."""
+def history_table(records: Sequence[PassRecord], *, filtered: bool = False) -> str:
+    """Past passes as an aligned table, newest first; a failed pass shows its error in the last column."""
     if not records:
-        return "No passes recorded yet."
-    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "MS")
+        return "No passes match." if filtered else "No passes recorded yet."
+    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "MS", "ERROR")
     rows = [header]
     for r in records:
         s = r.summary
@@ -95,6 +95,7 @@ def history_table(records: Sequence[PassRecord]) -> str:
                 str(s.get(ActionKind.KEEP, 0)),
                 str(s.get(OutcomeStatus.REJECTED, 0)),
                 "" if r.duration_ms is None else str(r.duration_ms),
+                r.error or "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from rebalancer.core.plan import Action, Plan, summary_line
+from rebalancer.job import Ownership
 from rebalancer.models import Side
 from rebalancer.vocab import ActionKind
 
@@ -54,6 +55,13 @@ def _side_rows(plan: Plan, side: Side) -> list[Action]:
     return sorted(rows, key=lambda a: (-a.price, _AT_PRICE[a.action], a.order_id or "", a.level or ""))
 
 
+def ownership_line(plan: Plan) -> str:
+    """Which open orders this plan may cancel, in words: ``Ownership: tracked (only orders this job placed)``."""
+    if plan.ownership is Ownership.SYMBOL:
+        return f"Ownership: symbol (every open order on {plan.symbol}, manual ones included)"
+    return "Ownership: tracked (only orders this job placed)"
+
+
 def _optional(plan: Plan, value: Decimal | None) -> str:
     return "none" if not value else plan.format_price(value)
 
@@ -66,6 +74,7 @@ def render_text(plan: Plan, *, color: bool) -> str:
         f"best bid {_optional(plan, plan.best_bid)}   "
         f"best ask {_optional(plan, plan.best_ask)}",
     ]
+    lines.append(f"  {ownership_line(plan)}")
     if plan.paused:
         lines.append(_paint(f"  {plan.paused}", _YELLOW + _BOLD, color))
     if plan.unowned_orders:

@@ -5,6 +5,7 @@ Heavy modules are imported inside the functions so that ``rebalancer --help`` st
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
     from rebalancer.job import Job
     from rebalancer.state.store import StateStore
+
+
+def log_level(base: int = logging.WARNING) -> int:
+    """The log level the global ``-v``/``-q`` ask for, counted from ``base`` (one step of ten per flag)."""
+    ctx = click.get_current_context(silent=True)
+    params = ctx.find_root().params if ctx is not None else {}
+    steps = int(params.get("verbose") or 0) - int(params.get("quiet") or 0)
+    return min(logging.CRITICAL, max(logging.DEBUG, base - 10 * steps))
 
 
 def color() -> bool:

@@ -22,13 +22,15 @@ from decimal import Decimal
 from rebalancer.core import diff, funding, guards, ladder
 from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
-from rebalancer.job import Job
+from rebalancer.job import Job, Ownership
 from rebalancer.models import Balances, MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
-from rebalancer.vocab import ActionKind, CancelReason
+from rebalancer.vocab import ActionKind, CancelReason, PausedBy
 
 FORMAT_VERSION = "1"
 ACTIONS = tuple(ActionKind)
 """The action kinds, in the plan's action order."""
+PAUSED_BY = (PausedBy.SWITCH, PausedBy.MARKET_DATA, PausedBy.MAX_LOSS)
+"""What may pause a plan's placements (``Plan.paused_by``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ class Plan:
     ``paused`` says why placements are paused (``placements paused: ...``, see ``rebalancer.core.guards``), else
     None. ``reference_price`` is the reference the plan hangs from (0 when none could be trusted);
     ``observed_reference`` is what the market said (None when it could not be read), which the runner records.
+    ``ownership`` is the mode in force (which open orders the plan may cancel); ``paused_by`` names what paused
+    placements (one of ``PAUSED_BY``), None when nothing did.
     """
 
     job: str
@@ -111,6 +115,8 @@ class Plan:
     dropped: tuple[ladder.Dropped, ...] = field(default=())
     paused: str | None = None
     observed_reference: Decimal | None = None
+    ownership: Ownership = Ownership.TRACKED
+    paused_by: PausedBy | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -335,6 +341,8 @@ def finish_plan(draft: Draft, balances: Balances | None) -> Plan:
         dropped=draft.built.dropped + funded.dropped,
         paused=draft.reading.paused,
         observed_reference=draft.reading.observed,
+        ownership=job.ownership,
+        paused_by=None if draft.reading.paused is None else PausedBy.MARKET_DATA,
     )
 
 

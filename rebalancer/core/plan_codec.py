@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from rebalancer.core import diff
-from rebalancer.core.plan import ACTIONS, FORMAT_VERSION, Action, Plan, order_action
+from rebalancer.core.plan import ACTIONS, FORMAT_VERSION, PAUSED_BY, Action, Plan, order_action
 from rebalancer.errors import ConfigError
+from rebalancer.job import Ownership
 from rebalancer.models import Side, format_decimal
-from rebalancer.vocab import ActionKind
+from rebalancer.vocab import ActionKind, PausedBy
 
 _DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
@@ -52,6 +53,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "pending_orders": plan.pending_orders,
         "job_hash": plan.job_hash,
         "paused": plan.paused,
+        "paused_by": plan.paused_by,
+        "ownership": plan.ownership.value,
         "observed_reference": None if plan.observed_reference is None else format_decimal(plan.observed_reference),
         "dropped": [
             {
@@ -140,6 +143,12 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _bad(precision, "expected a non-negative integer")
         counts[precision] = value
+    ownership = data.get("ownership", Ownership.TRACKED.value)  # plans saved before the key existed
+    if ownership not in tuple(Ownership):
+        raise _bad("ownership", f"expected one of {', '.join(Ownership)}, got {ownership!r}")
+    paused_by = data.get("paused_by")
+    if paused_by is not None and paused_by not in PAUSED_BY:
+        raise _bad("paused_by", f"expected null or one of {', '.join(PAUSED_BY)}, got {paused_by!r}")
     texts = [row for row in rows if isinstance(row, Mapping)]
     price_places = counts["price_precision"] or max((_places(r["price"]) for r in texts), default=0)
     volume_places = counts["amount_precision"] or max((_places(r["volume"]) for r in texts), default=0)
@@ -159,6 +168,8 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         job_hash=_text(data, "job_hash", "", optional=True) or "",
         paused=_text(data, "paused", "", optional=True),
         observed_reference=_decimal(data, "observed_reference", "", optional=True),
+        ownership=Ownership(ownership),
+        paused_by=None if paused_by is None else PausedBy(paused_by),
     )
     summary = data.get("summary")
     if summary is not None and summary != plan.summary:

@@ -294,7 +294,8 @@ class Daemon:
             slot.failures = 0
             self.metrics.last_success.labels(job.name).set(time.time())
         fields = pass_fields(report)
-        log.info("pass", extra={**fields, **({"late_ms": late_ms} if late_ms is not None else {})})
+        late = {"late_ms": late_ms} if late_ms is not None else {}
+        log.log(pass_log_level(report), "pass", extra={**fields, **late})
 
     def _open(self, job: Job) -> JobSlot:
         closer = contextlib.ExitStack()
@@ -393,9 +394,14 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = op
             log.error("pass failed", extra={"job": job.name, "error": str(exc)})
             ok = False
             continue
-        log.info("pass", extra=pass_fields(report))
+        log.log(pass_log_level(report), "pass", extra=pass_fields(report))
         ok = ok and not report.failed
     return ok
+
+
+def pass_log_level(report: PassReport) -> int:
+    """A pass that found nothing to do is logged at debug: a quiet daemon's log shows only what changed."""
+    return logging.DEBUG if report.result == "no_changes" else logging.INFO
 
 
 def pass_fields(report: PassReport) -> dict[str, object]:

@@ -1,9 +1,9 @@
 """The job file's JSON Schema: loading it once, validating against it, saying what is wrong in plain words.
 
-The schema lives at ``schemas/job.schema.json`` beside the package, found as
-``Path(rebalancer.__file__).resolve().parent.parent / "schemas" / "job.schema.json"`` (the package is
-installed editable, so this is the checkout's ``schemas/`` folder). It is the single source of the file's
-shape, defaults included: ``default_of`` reads defaults from it so that the loader and editors agree.
+The schema ships inside the package (``rebalancer/schemas/job.schema.json``, read with ``importlib.resources``,
+so a wheel installed anywhere has it); the repository's top-level ``schemas/`` holds the same file for editors,
+and a test keeps the two equal. It is the single source of the file's shape, defaults included: ``default_of``
+reads defaults from it so that the loader and editors agree.
 
 jsonschema's own messages are written for schema authors; each error is rewritten here from its keyword and
 two annotations the schema carries: ``x-expect`` (what a value should look like) and ``x-messages`` (a message
@@ -17,16 +17,15 @@ import functools
 import json
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from pathlib import Path as FilePath
+from importlib.resources import files
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-import rebalancer
 from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, looks_like_secret
 
-SCHEMA_PATH = FilePath(rebalancer.__file__).resolve().parent.parent / "schemas" / "job.schema.json"
+SCHEMA_RESOURCE = ("schemas", "job.schema.json")  # inside the ``rebalancer`` package
 
 _TYPE_WORDS = {
     "integer": "a whole number",
@@ -41,9 +40,8 @@ _TYPE_WORDS = {
 
 @functools.cache
 def schema() -> Mapping[str, Any]:
-    """The job file schema, read once from ``SCHEMA_PATH``."""
-    with SCHEMA_PATH.open(encoding="utf-8") as handle:
-        loaded: dict[str, Any] = json.load(handle)
+    """The job file schema, read once from the package's ``SCHEMA_RESOURCE``."""
+    loaded: dict[str, Any] = json.loads(files("rebalancer").joinpath(*SCHEMA_RESOURCE).read_text(encoding="utf-8"))
     return loaded
 
 

@@ -17,6 +17,14 @@ STATE_URL_ENV = "REBALANCER_STATE_URL"
 STATE_DB_NAME = "state.db"
 
 
+def use_state_dir(path: str | Path) -> None:
+    """Use ``path`` as the state directory from now on, in this process and the processes it starts.
+
+    ``rebalancer --state-dir`` calls it; it sets ``$REBALANCER_STATE_DIR`` so every reader agrees on one place.
+    """
+    os.environ[STATE_DIR_ENV] = str(Path(path).expanduser().absolute())
+
+
 def _chosen_dir() -> Path:
     """The state directory named by the environment, without touching the disk."""
     explicit = os.environ.get(STATE_DIR_ENV)

@@ -22,7 +22,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, union, update
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.models import Side, format_decimal
@@ -81,6 +81,11 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
 
     def __repr__(self) -> str:
         return f"StateStore({self._db.display!r})"
+
+    @property
+    def location(self) -> str:
+        """The database URL, password hidden: what messages may show to say which store they mean."""
+        return self._db.display
 
     # Passes, batches and results.
 
@@ -159,13 +164,31 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
             ]
             conn.execute(t.order_results.insert(), rows)
 
-    def history(self, job: str | None = None, limit: int = 50) -> list[PassRecord]:
-        """The latest passes, newest first, of one job or of all."""
+    def history(
+        self,
+        job: str | None = None,
+        limit: int = 50,
+        *,
+        since: datetime | None = None,
+        result: str | None = None,
+    ) -> list[PassRecord]:
+        """The latest passes, newest first, of one job or of all; optionally only those started at or after
+        ``since`` and only those that ended with ``result``."""
         query = _pass_query().order_by(t.passes.c.started_at_ms.desc(), t.passes.c.id.desc()).limit(limit)
         if job is not None:
             query = query.where(t.passes.c.job == job)
+        if since is not None:
+            query = query.where(t.passes.c.started_at_ms >= to_ms(since))
+        if result is not None:
+            query = query.where(t.passes.c.result == result)
         with self._db.tx(write=False) as conn:
             return [_pass_record(row) for row in conn.execute(query)]
+
+    def known_jobs(self) -> frozenset[str]:
+        """Every job name the store holds anything for: passes, tracked orders, flags, leases."""
+        names = union(*(select(table.c.job) for table in (t.passes, t.tracked_orders, t.job_flags, t.leases)))
+        with self._db.tx(write=False) as conn:
+            return frozenset(str(row[0]) for row in conn.execute(names))
 
     def pass_detail(self, pass_id: int) -> PassDetail | None:
         """One pass with its batches and per-order results, or None if there is no such pass."""

@@ -26,7 +26,8 @@ def test_text_reads_like_an_order_book() -> None:
         and "best bid 29990.00" in lines[1]
         and "best ask 30010.00" in lines[1]
     )
-    assert lines[2:11] == [
+    assert lines[2] == "  Ownership: tracked (only orders this job placed)"
+    assert lines[3:12] == [
         "SELL",
         "  + sell[1]    30225.00 × 0.0100",
         "  - order 9    30150.00 × 0.0200  (partially_filled)",

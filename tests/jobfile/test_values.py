@@ -14,7 +14,7 @@ import pytest
 from rebalancer import job as jobmod
 from rebalancer.jobfile.checks import to_amount, to_seconds
 from rebalancer.jobfile.load import build_job, load_job
-from rebalancer.jobfile.schema import SCHEMA_PATH, default_of, schema, subschema
+from rebalancer.jobfile.schema import SCHEMA_RESOURCE, default_of, schema, subschema
 from rebalancer.models import Side
 
 HEADER = "version: 1\nname: t\nsymbol: btcusdt\n"
@@ -82,7 +82,7 @@ def test_a_minimal_file_gets_exactly_the_dataclass_defaults(write: Callable[...,
     assert job.reference == jobmod.Reference()
     assert job.tolerance == jobmod.Tolerance()
     assert job.limits == jobmod.Limits()
-    assert (job.ownership, job.on_stop, job.paused) == (jobmod.Ownership.SYMBOL, jobmod.OnStop.KEEP, False)
+    assert (job.ownership, job.on_stop, job.paused) == (jobmod.Ownership.TRACKED, jobmod.OnStop.KEEP, False)
     assert job.buy is not None and job.buy.spacing is jobmod.Spacing.LINEAR and job.sell is None
 
 
@@ -195,8 +195,8 @@ def test_environment_variables_are_never_interpolated(
     assert job.symbol == "btcusdt" and job.exchange.api_key_env == "SYMBOL"
 
 
-def test_the_schema_file_sits_beside_the_package_and_is_2020_12() -> None:
-    assert SCHEMA_PATH.name == "job.schema.json" and SCHEMA_PATH.parent.name == "schemas"
+def test_the_schema_ships_in_the_package_and_is_2020_12() -> None:
+    assert SCHEMA_RESOURCE == ("schemas", "job.schema.json")
     assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 

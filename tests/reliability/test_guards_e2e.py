@@ -37,6 +37,7 @@ reference: mid
 ladder:
 {ladder}
 limits: {{band: 5%, max_jump: 10%, post_only: true}}
+ownership: symbol
 """
 TWO_SIDES = (
     '  buy: {levels: 2, first: 0.5%, step: 0.25%, size: "0.01"}\n'
