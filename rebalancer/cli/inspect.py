@@ -12,7 +12,7 @@ import click
 from rebalancer.cli.params import Since
 from rebalancer.cli.shared import job_name, open_store
 from rebalancer.errors import ConfigError
-from rebalancer.state.records import PASS_RESULTS
+from rebalancer.vocab import STORED_PASS_RESULTS
 
 
 @click.command()
@@ -67,7 +67,11 @@ def resume(job: str) -> None:
     "--limit", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many passes."
 )
 @click.option("--since", type=Since(), help="Only passes started since then: an age (30m, 1h, 2d) or an ISO time.")
-@click.option("--result", type=click.Choice(sorted(PASS_RESULTS)), help="Only passes that ended so.")
+@click.option(
+    "--result",
+    type=click.Choice(sorted(r.value for r in STORED_PASS_RESULTS)),  # the words, not the enum's member names
+    help="Only passes that ended so.",
+)
 def history(job: str | None, as_json: bool, limit: int, since: datetime | None, result: str | None) -> None:
     """Past passes from the state store, newest first (JOB: a job's name or file; every job without it)."""
     from rebalancer.cli.output import history_table
