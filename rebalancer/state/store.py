@@ -185,8 +185,9 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
             return [_pass_record(row) for row in conn.execute(query)]
 
     def known_jobs(self) -> frozenset[str]:
-        """Every job name the store holds anything for: passes, tracked orders, flags, leases."""
-        names = union(*(select(table.c.job) for table in (t.passes, t.tracked_orders, t.job_flags, t.leases)))
+        """Every job name the store holds anything for: passes, tracked orders, flags, leases, daemon schedules."""
+        tables = (t.passes, t.tracked_orders, t.job_flags, t.leases, t.daemon_jobs)
+        names = union(*(select(table.c.job) for table in tables))
         with self._db.tx(write=False) as conn:
             return frozenset(str(row[0]) for row in conn.execute(names))
 

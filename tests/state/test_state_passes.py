@@ -275,3 +275,14 @@ def test_a_version_1_store_gains_lease_epochs(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == state_schema.SCHEMA_VERSION
     finally:
         engine.dispose()
+
+
+def test_history_filters_by_start_and_result_and_known_jobs_span_every_table(store: StateStore) -> None:
+    for minutes, result in ((0, "ok"), (10, "error"), (20, "ok")):
+        _finish(store, store.start_pass("btc", "run", T0 + timedelta(minutes=minutes)), result)
+    store.set_paused("only-paused", True)
+    store.track("only-tracked", ["7"])
+    assert [r.result for r in store.history("btc", since=T0 + timedelta(minutes=10))] == ["ok", "error"]
+    assert [r.started_at for r in store.history(result="error")] == [T0 + timedelta(minutes=10)]
+    assert store.history("btc", since=T0 + timedelta(minutes=30)) == []
+    assert store.known_jobs() == {"btc", "only-paused", "only-tracked"}
