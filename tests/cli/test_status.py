@@ -6,7 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
+
 from rebalancer.state.store import StateStore
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "status.schema.json").read_text())
 
 ROW_KEYS = {
     "job", "source", "paused", "paused_by", "holder", "daemon", "last_pass", "last_error",
@@ -22,6 +26,7 @@ def _rows(cli, *args: str) -> dict[str, dict]:
     result = cli("status", "--json", *args)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
+    jsonschema.validate(rows, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert all(set(row) == ROW_KEYS for row in rows), rows
     return {row["job"]: row for row in rows}
 
@@ -110,6 +115,7 @@ def test_a_refused_reload_shows_on_its_job_and_a_new_broken_file_gets_a_row(cli,
         store.record_reload_failure(str(job.absolute()), f"{job}:3:1: bogus: unknown key", holder="h:1:x", job="r")
         store.record_reload_failure(str(tmp_path / "new.yaml"), "new.yaml:1:1: oops", holder="h:1:x")
     rows = json.loads(cli("status", "--json", str(job)).stdout)
+    jsonschema.validate(rows, SCHEMA, format_checker=jsonschema.FormatChecker())
     by_source = {row["source"]: row for row in rows}
     failure = by_source[str(job)]["reload_failure"]
     assert failure["problem"].endswith("bogus: unknown key") and failure["times"] == 1
