@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer import defaults
-from rebalancer.exchange.signing import SignMethod
 from rebalancer.models import Side
+from rebalancer.vocab import SignMethod
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,3 +83,10 @@ class PausedBy(enum.StrEnum):
     FILE = "file"  # the job file says paused: true
     MARKET_DATA = "market_data"  # stale or absurd market data: a plan's placements pause (plan JSON ``paused_by``)
     MAX_LOSS = "max_loss"  # the job lost more than limits.max_loss since it started or was resumed
+
+
+class SignMethod(enum.StrEnum):
+    """How requests are signed: the template's MD5, or HMAC-SHA256 over method, host, path and parameters."""
+
+    MD5 = "md5"
+    HMAC_SHA256 = "hmac-sha256"

@@ -1,8 +1,8 @@
-"""Import rules: no module of the package takes part in an import circle, in-function imports included.
+"""Import rules: the contracts of ``.importlinter`` hold, and no module takes part in an import circle.
 
-import-linter (``.importlinter``) checks the layers and what ``rebalancer.core`` may import; it builds its graph from
-every import statement too, but reports circles only between layers. This test walks every ``import`` in every
-module (top level, in functions, under ``TYPE_CHECKING``) and asserts that the graph has no cycle at all.
+import-linter checks the layers and what ``rebalancer.core`` may import, from every import statement (in-function
+ones included), but reports circles only between layers. So this file also walks every ``import`` in every module
+(top level, in functions, under ``TYPE_CHECKING``) and asserts that the graph has no cycle at all.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "rebalancer"
@@ -70,6 +72,13 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         if node not in state and (cycle := visit(node)):
             return cycle
     return None
+
+
+def test_the_import_contracts_hold(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlinter.cli import lint_imports
+
+    status = lint_imports(config_filename=str(ROOT / ".importlinter"), no_cache=True, no_logo=True)
+    assert status == 0, capsys.readouterr().out
 
 
 def test_the_package_has_no_import_cycle() -> None:

@@ -13,18 +13,12 @@ unchanged.
 from __future__ import annotations
 
 import base64
-import enum
 import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-
-class SignMethod(enum.StrEnum):
-    """How requests are signed: the template's MD5, or HMAC-SHA256 over method, host, path and parameters."""
-
-    MD5 = "md5"
-    HMAC_SHA256 = "hmac-sha256"
+from rebalancer.vocab import SignMethod
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from rebalancer.errors import JobFileError, Problem
-from rebalancer.exchange.signing import SignMethod
 from rebalancer.job import (
     Amount,
     ExchangeConfig,
@@ -38,6 +37,7 @@ from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_d
 from rebalancer.jobfile.schema import check_shape, default_of
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
+from rebalancer.vocab import SignMethod
 
 __all__ = ["FileRead", "check_paths", "conflict", "load_job", "load_jobs", "read_job_file"]
 
