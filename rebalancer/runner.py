@@ -305,7 +305,7 @@ def _execute_and_record(
             store.untrack(job.name, cancelled)
     store.record_results(pass_id, [_order_result(o) for o in execution.outcomes])
     _record_backoff(store, job.name, execution, wall())
-    summary = {
+    summary: dict[str, int] = {
         **{kind: plan.summary.get(kind, 0) for kind in (ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP)},
         **{status: execution.count(status) for status in OutcomeStatus},
     }

@@ -25,7 +25,7 @@ INTERRUPTED_EXIT_CODE = 130  # the shell's code for a process stopped by SIGINT
 class Cli(click.Group):
     """A click group that turns the exception tree into one-line messages and its exit codes, never a traceback."""
 
-    def main(  # type: ignore[override]  # one signature for click's two overloads
+    def main(  # one signature for click's two overloads
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

@@ -18,7 +18,7 @@ from rebalancer.core.plan import ACTIONS, FORMAT_VERSION, PAUSED_BY, Action, Pla
 from rebalancer.errors import ConfigError
 from rebalancer.job import Ownership
 from rebalancer.models import Side, format_decimal
-from rebalancer.vocab import ActionKind, PausedBy
+from rebalancer.vocab import ActionKind, CancelReason, PausedBy
 
 _DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
@@ -115,7 +115,8 @@ def _action_from_json(row: Any, where: str) -> Action:
     order_id = _text(row, "order_id", f"{where}.", optional=kind == ActionKind.PLACE)
     level = _text(row, "level", f"{where}.", optional=kind == ActionKind.CANCEL)
     try:
-        return Action(kind, Side(side), price, volume, order_id=order_id, level=level, reason=reason)
+        cancel_reason = None if reason is None else CancelReason(reason)
+        return Action(kind, Side(side), price, volume, order_id=order_id, level=level, reason=cancel_reason)
     except ValueError as exc:
         raise _bad(where, str(exc)) from None
 

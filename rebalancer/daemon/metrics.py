@@ -169,7 +169,8 @@ class HealthServer:
     def url(self) -> str:
         """Base URL actually bound (the port may have been 0)."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def start(self) -> None:
         """Start serving in the background."""

@@ -52,7 +52,7 @@ class ScheduleBook:
 
         due, lock = self._due, self._lock
 
-        class NotingPool(ThreadPoolExecutor):  # type: ignore[misc]
+        class NotingPool(ThreadPoolExecutor):
             def submit_job(self, job: Any, run_times: list[datetime]) -> None:
                 with lock:
                     due[job.id] = run_times[-1]

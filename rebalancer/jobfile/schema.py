@@ -156,7 +156,7 @@ def _message(keyword: str, error: ValidationError, node: Mapping[str, Any]) -> s
         return f"expected one of {choices}, got {shown(instance)}"
     if keyword == "type" and not expect:
         wanted = limit if isinstance(limit, list) else [limit]
-        return f"expected {' or '.join(_TYPE_WORDS.get(w, w) for w in wanted)}, got {shown(instance)}"
+        return f"expected {' or '.join(_TYPE_WORDS.get(str(w), str(w)) for w in wanted)}, got {shown(instance)}"
     if keyword == "const" and not expect:
         return f"expected {shown(limit)}, got {shown(instance)}"
     if expect:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.composer import ComposerError
@@ -118,10 +118,12 @@ class _GuardedLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         """Compose one node, refusing anything that could make the document grow or nest without bound."""
         event = self.peek_event()
+        # Events of this pure-Python parser carry yaml.error.Mark; the stubs also allow the C parser's mark type.
+        mark = cast(yaml.error.Mark, event.start_mark)
         if isinstance(event, yaml.AliasEvent):
-            raise ComposerError(None, None, "YAML aliases (*name) are not allowed here", event.start_mark)
+            raise ComposerError(None, None, "YAML aliases (*name) are not allowed here", mark)
         if getattr(event, "anchor", None) is not None:
-            raise ComposerError(None, None, "YAML anchors (&name) are not allowed here", event.start_mark)
+            raise ComposerError(None, None, "YAML anchors (&name) are not allowed here", mark)
         self._depth += 1
         if self._depth > MAX_DEPTH:
             raise ComposerError(None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark)
@@ -270,11 +272,13 @@ class _Converter:
     def _decimal(self, node: ScalarNode, path: Path) -> Decimal | None:
         text = str(node.value).replace("_", "")
         if not _FLOAT_TEXT.fullmatch(text):
-            return self._refuse(path, f"{_quoted(node.value)} is not a finite decimal number", node)
+            self._refuse(path, f"{_quoted(node.value)} is not a finite decimal number", node)
+            return None
         try:
             return Decimal(text)
         except InvalidOperation:
-            return self._refuse(path, f"{_quoted(node.value)} is not a finite decimal number", node)
+            self._refuse(path, f"{_quoted(node.value)} is not a finite decimal number", node)
+            return None
 
     def _refuse(self, path: Path, message: str, node: Node) -> None:
         """Record that the value at ``path`` could not be read: it stands as None, nothing more is said."""

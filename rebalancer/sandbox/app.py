@@ -19,7 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from werkzeug.wrappers import Request, Response
 
@@ -100,11 +100,11 @@ class SandboxApp:
         if request.method != route.method:
             return envelope("405", f"use {route.method}", None, 405)(environ, start_response)
         params = {name: request.values.get(name, "") for name in request.values}
-        response = self._serve(request, route, params)
-        self._log(request, params, response)
-        if response is None:
+        served = self._serve(request, route, params)
+        self._log(request, params, served)
+        if served is None:
             self._drop(environ)
-        return response(environ, start_response)  # type: ignore[misc]
+        return served(environ, start_response)
 
     def _route_path(self, path: str) -> str:
         """The /open/api path a request names: with a prefix, only paths under it are served."""
@@ -153,7 +153,7 @@ class SandboxApp:
                 return envelope("100001", "system error (injected fault; the write was applied)", None, 500)
         return envelope("0", "suc", data)
 
-    def _drop(self, environ: WSGIEnvironment) -> None:
+    def _drop(self, environ: WSGIEnvironment) -> NoReturn:
         sock = environ.get("werkzeug.socket")
         if sock is not None:
             with contextlib.suppress(OSError):

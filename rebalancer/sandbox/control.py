@@ -48,6 +48,9 @@ class SandboxApp(Protocol):
     def request_log(self) -> list[dict[str, Any]]:
         """The most recent /open/api requests, oldest first."""
 
+    def request_counts(self) -> dict[str, int]:
+        """How many /open/api requests each path received since the last reset."""
+
 
 def state(engine: Engine) -> dict[str, Any]:
     """A readable picture of the world, for people and tests; secrets are left out."""

@@ -22,9 +22,10 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, union, update
+from sqlalchemy import Connection, CursorResult, Row, delete, func, select, union, update
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
+from rebalancer.errors import StateError
 from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
 from rebalancer.state.cluster import ClusterState
@@ -97,7 +98,7 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
             row = conn.execute(
                 t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now()))
             )
-            return int(row.inserted_primary_key[0])
+            return _inserted_id(row)
 
     def finish_pass(
         self,
@@ -148,7 +149,7 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
             "error": error,
         }
         with self._db.tx(write=True) as conn:
-            return int(conn.execute(t.batches.insert().values(**values)).inserted_primary_key[0])
+            return _inserted_id(conn.execute(t.batches.insert().values(**values)))
 
     def record_results(self, pass_id: int, results: Sequence[OrderResult]) -> None:
         """Store the per-order outcomes of a pass, after any already stored for it."""
@@ -266,7 +267,7 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
                     job=job, pass_id=pass_id, created_at_ms=to_ms(created_at or _now())
                 )
             )
-            in_flight_id = int(row.inserted_primary_key[0])
+            in_flight_id = _inserted_id(row)
             if checked:
                 conn.execute(
                     t.in_flight_placements.insert(),
@@ -363,6 +364,14 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
 
 
 _RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
+
+
+def _inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StateError("the database returned no id for the new row")
+    return int(key[0])
 
 
 def _pass_query() -> Any:
