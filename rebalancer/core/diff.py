@@ -2,14 +2,23 @@
 
 An open order *fits* a target when the side matches, its price is within ``tolerance.price`` of the target's
 price and its remaining volume (volume − deal_volume) is within ``tolerance.size`` of the target's volume
-(percent values are of the target's; "within" is inclusive). The diff keeps a **maximum** matching of orders
-to targets, so cancels + placements is the least possible; among maximum matchings it keeps the one with the
-least total |order price − target price|. Remaining ties are broken by a fixed processing order (orders by id,
-targets by price then level), so the same inputs give the same diff whatever order the lists come in.
+(percent values are of the target's; "within" is inclusive). Of all the ways to let orders stand for targets
+(each at most once), the diff keeps the best by, in this order:
 
-The matching is split into connected components of the "fits" graph (nearly always one order and one target);
-a component with several orders and several targets is solved exactly by min-cost max-flow (successive
-shortest augmenting paths, Dijkstra with potentials) on integer costs: no floats anywhere.
+1. the most kept orders (so cancels + placements is the least possible);
+2. the least total |order price − target price|;
+3. the kept orders that come first in canonical order (``order_key``: numeric ids by value, so "9" before
+   "10"): of two candidate sets, the one holding the first order on which they differ wins;
+4. likewise the kept targets, in ``target_key`` order (price, then level name, then volume);
+5. kept orders and kept targets are paired in price order (equal prices in the orders above), where the sizes
+   allow it, as they always do among targets of one volume.
+
+So the same inputs give the same diff whatever order the lists come in.
+
+How: per side, the fits graph splits into connected components; nearly all of them are points on a line
+with monotone windows, matched exactly in O(n log n) (``side_match`` says which, ``line_matching`` holds the
+proof); the rest go to an exact general matcher (``matching``). Prices become exactly scaled integers: no
+floats anywhere.
 
 Every cancelled order carries the first reason that applies, in this precedence:
 
@@ -27,12 +36,11 @@ Orders in any other closed status (2, 4, 6) do not rest on the book and are igno
 
 from __future__ import annotations
 
-import heapq
-from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rebalancer.core.side_match import SideTargets, match_side
 from rebalancer.job import Amount, Tolerance
 from rebalancer.models import Order, OrderStatus, Side, Target
 from rebalancer.vocab import CancelReason
@@ -86,149 +94,7 @@ def _band_limit(band: Amount | Decimal | None, reference: Decimal) -> Decimal | 
     return band.of(reference)
 
 
-def _to_int_costs(costs: Sequence[Decimal]) -> list[int]:
-    """Exact integer images of non-negative Decimal costs (all scaled by one power of ten)."""
-    exponent = min((c.as_tuple().exponent for c in costs), default=0)
-    assert isinstance(exponent, int)
-    return [int(c.scaleb(-exponent)) for c in costs]
-
-
-def min_cost_max_matching(
-    n_left: int, n_right: int, edges: Sequence[tuple[int, int, int]]
-) -> list[tuple[int, int]]:
-    """Maximum-cardinality bipartite matching of least total cost (successive shortest paths with potentials).
-
-    ``edges`` are (left, right, cost ≥ 0). Ties resolve by node index, so the result depends only on the
-    input. It starts from a greedy matching of zero-cost edges (orders still exactly on their targets): such a
-    matching is the cheapest of its size with all potentials zero, a valid start for successive shortest
-    paths, and it leaves only the few drifted orders to augment. Each Dijkstra stops when it reaches the sink.
-    """
-    adj: list[list[tuple[int, int]]] = [[] for _ in range(n_left)]
-    cost: dict[tuple[int, int], int] = {}
-    for left, right, c in sorted(edges):
-        adj[left].append((right, c))
-        cost[left, right] = c
-    match_l = [-1] * n_left
-    match_r = [-1] * n_right
-    for i in range(n_left):
-        for j, c in adj[i]:
-            if c == 0 and match_r[j] < 0:
-                match_l[i], match_r[j] = j, i
-                break
-    # nodes: 0 = source, 1..n_left = left, n_left+1..n_left+n_right = right, sink = n_left+n_right+1
-    sink = n_left + n_right + 1
-    pot = [0] * (sink + 1)
-    while True:
-        dist: dict[int, int] = {0: 0}
-        done: dict[int, int] = {}
-        prev: dict[int, int] = {}
-        heap = [(0, 0)]
-        while heap:
-            d, u = heapq.heappop(heap)
-            if u in done:
-                continue
-            done[u] = d
-            if u == sink:
-                break
-            if u == 0:
-                steps = [(i + 1, 0) for i in range(n_left) if match_l[i] < 0]
-            elif u <= n_left:
-                i = u - 1
-                steps = [(n_left + 1 + j, c) for j, c in adj[i] if match_l[i] != j]
-            else:
-                j = u - n_left - 1
-                steps = [(match_r[j] + 1, -cost[match_r[j], j])] if match_r[j] >= 0 else [(sink, 0)]
-            for v, c in steps:
-                nd = d + c + pot[u] - pot[v]
-                if v not in done and (v not in dist or nd < dist[v]):
-                    dist[v] = nd
-                    prev[v] = u
-                    heapq.heappush(heap, (nd, v))
-        if sink not in done:
-            break
-        # Johnson's update, cut at the sink's distance D: settled nodes get d - D, every other node 0
-        # (shifting all potentials by -D changes no reduced cost), so reduced costs stay non-negative.
-        reach = done[sink]
-        for v, d in done.items():
-            pot[v] += d - reach
-        v = prev[sink]
-        while v != 0:
-            u = prev[v]  # v is a right node reached from left node u
-            i, j = u - 1, v - n_left - 1
-            match_l[i], match_r[j] = j, i
-            v = prev[u]  # the right node u was matched to before (or the source)
-    return [(i, j) for i, j in enumerate(match_l) if j >= 0]
-
-
-class _Side:
-    """Targets of one side, sorted by price, with their tolerance windows."""
-
-    def __init__(self, targets: list[Target], tolerance: Tolerance) -> None:
-        self.targets = sorted(targets, key=target_key)
-        self.prices = [t.price for t in self.targets]
-        self.price_tol = [tolerance.price.of(t.price) for t in self.targets]
-        self.size_tol = [tolerance.size.of(t.volume) for t in self.targets]
-        self.width = max(self.price_tol, default=Decimal(0))
-
-    def near(self, price: Decimal) -> range:
-        """Indices of the targets whose price could be within tolerance of ``price``."""
-        return range(
-            bisect_left(self.prices, price - self.width), bisect_right(self.prices, price + self.width)
-        )
-
-    def price_fits(self, price: Decimal) -> bool:
-        """Whether ``price`` is within price tolerance of some target."""
-        return any(abs(price - self.prices[j]) <= self.price_tol[j] for j in self.near(price))
-
-
-def _match_side(orders: list[Order], side: _Side) -> tuple[dict[int, int], list[bool]]:
-    """Best matching order index → target index, and for each order whether it fits any target at all."""
-    edges: list[tuple[int, int, Decimal]] = []
-    fits_any = [False] * len(orders)
-    for i, order in enumerate(orders):
-        remaining = order.remaining
-        for j in side.near(order.price):
-            gap = abs(order.price - side.prices[j])
-            if gap <= side.price_tol[j] and abs(remaining - side.targets[j].volume) <= side.size_tol[j]:
-                edges.append((i, j, gap))
-                fits_any[i] = True
-    parent = list(range(len(orders) + len(side.targets)))
-
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    offset = len(orders)
-    for i, j, _ in edges:
-        a, b = root(i), root(offset + j)
-        if a != b:
-            parent[a] = b
-    groups: dict[int, list[tuple[int, int, Decimal]]] = {}
-    for edge in edges:
-        groups.setdefault(root(edge[0]), []).append(edge)
-    matched: dict[int, int] = {}
-    for group in groups.values():
-        if len(group) == 1:
-            matched[group[0][0]] = group[0][1]
-            continue
-        lefts = sorted({i for i, _, _ in group})
-        rights = sorted({j for _, j, _ in group})
-        if len(lefts) == 1 or len(rights) == 1:
-            i, j, _ = min(group, key=lambda e: (e[2], e[0], e[1]))
-            matched[i] = j
-            continue
-        li = {i: k for k, i in enumerate(lefts)}
-        ri = {j: k for k, j in enumerate(rights)}
-        costs = _to_int_costs([gap for _, _, gap in group])
-        local = [(li[i], ri[j], c) for (i, j, _), c in zip(group, costs, strict=True)]
-        for a, b in min_cost_max_matching(len(lefts), len(rights), local):
-            matched[lefts[a]] = rights[b]
-    return matched, fits_any
-
-
-def _reason(order: Order, fits_any: bool, side: _Side, over: _Side) -> CancelReason:
+def _reason(order: Order, fits_any: bool, side: SideTargets, over: SideTargets) -> CancelReason:
     """Why an unmatched, inside-band order is cancelled (precedence in the module docstring)."""
     if over.targets and over.price_fits(order.price):
         return CancelReason.OVER_MAX_ORDERS
@@ -267,8 +133,8 @@ def reconcile(
     cancel: list[tuple[Order, CancelReason]] = []
     place: list[Target] = []
     for side_value in (Side.BUY, Side.SELL):
-        side = _Side([t for t in targets if t.side is side_value], tolerance)
-        over = _Side([t for t in over_limit if t.side is side_value], tolerance)
+        side = SideTargets(sorted((t for t in targets if t.side is side_value), key=target_key), tolerance)
+        over = SideTargets(sorted((t for t in over_limit if t.side is side_value), key=target_key), tolerance)
         live: list[Order] = []
         for o in canonical:
             if o.side is not side_value or not o.is_open:
@@ -277,7 +143,7 @@ def reconcile(
                 cancel.append((o, CancelReason.OUTSIDE_BAND))
             else:
                 live.append(o)
-        matched, fits_any = _match_side(live, side)
+        matched, fits_any = match_side(live, side)
         taken = set(matched.values())
         for i, order in enumerate(live):
             if i in matched:

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.core import diff
+from rebalancer.core import diff, line_matching
 from rebalancer.job import Amount, Tolerance
 from rebalancer.models import Order, OrderStatus, Side, Target
 from tests.core.kit import D, order, orders_strategy, pct, sides, target, targets_strategy, tolerances
+from tests.core.ssp_matching import min_cost_max_matching
 
 REF = D("100")
 B, S = Side.BUY, Side.SELL
@@ -105,7 +106,7 @@ def test_applying_the_diff_then_diffing_again_changes_nothing(
 def test_min_cost_max_matching_against_brute_force(n_left: int, n_right: int, data: st.DataObject) -> None:
     pairs = data.draw(st.sets(st.tuples(st.integers(0, n_left - 1), st.integers(0, n_right - 1))))
     edges = [(i, j, data.draw(st.sampled_from([0, 0, 1, 2, 3, 7]))) for i, j in sorted(pairs)]
-    got = diff.min_cost_max_matching(n_left, n_right, edges)
+    got = min_cost_max_matching(n_left, n_right, edges)
     cost = {(i, j): c for i, j, c in edges}
     assert len({i for i, _ in got}) == len(got) == len({j for _, j in got})
     best = (0, 0)
@@ -243,7 +244,7 @@ def test_min_cost_max_matching_on_larger_dense_instances(
         for j in range(n_right)
         if rnd.random() < density
     ]
-    got = diff.min_cost_max_matching(n_left, n_right, edges)
+    got = min_cost_max_matching(n_left, n_right, edges)
     cost = {(i, j): c for i, j, c in edges}
     assert len({i for i, _ in got}) == len(got) == len({j for _, j in got})
     assert (len(got), sum(cost[p] for p in got)) == reference_matching(n_left, n_right, edges)
@@ -377,3 +378,116 @@ def test_least_distance_tables(
     assert {(o.id, targets.index(t)) for o, t in result.keep} == pairs
     (count, distance), _ = best_matchings(targets, orders, tolerance)
     assert (len(result.keep), kept_distance(result)) == (count, distance)
+
+
+def documented_choice(
+    targets: Sequence[Target], orders: Sequence[Order], tol: Tolerance
+) -> tuple[set[str], set[str]]:
+    """(kept order ids, kept levels) by the module docstring's rules 1-4, enumerating every matching."""
+    _, candidates = best_matchings(targets, orders, tol)
+    by_id = sorted((o.id for o in orders), key=id_rank)
+    by_target = [t.level for t in sorted(targets, key=lambda t: (t.price, t.level, t.volume))]
+
+    def rank(pairs: frozenset[tuple[str, str]]) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+        kept_ids, kept_levels = {i for i, _ in pairs}, {lv for _, lv in pairs}
+        return tuple(i not in kept_ids for i in by_id), tuple(lv not in kept_levels for lv in by_target)
+
+    best = min(candidates, key=rank)
+    return {i for i, _ in best}, {lv for _, lv in best}
+
+
+@settings(max_examples=400, deadline=None)
+@given(dense_books())
+def test_ties_follow_the_documented_order(book: tuple[list[Target], list[Order], Tolerance]) -> None:
+    targets, orders, tol = book
+    result = diff.reconcile(targets, orders, tol, reference_price=REF)
+    kept_ids, kept_levels = documented_choice(targets, orders, tol)
+    assert {o.id for o, _ in result.keep} == kept_ids
+    assert {t.level for _, t in result.keep} == kept_levels
+    for s in (B, S):
+        pairs = [(o, t) for o, t in result.keep if o.side is s]
+        if len({t.volume for t in targets if t.side is s}) == 1:  # one volume: pairs in price order
+            kept_o = sorted((o for o, _ in pairs), key=lambda o: (o.price, id_rank(o.id)))
+            kept_t = sorted((t for _, t in pairs), key=lambda t: (t.price, t.level))
+            assert sorted((o.id, t.level) for o, t in pairs) == sorted(
+                (o.id, t.level) for o, t in zip(kept_o, kept_t, strict=True)
+            )
+
+
+@pytest.mark.parametrize(
+    ("targets", "orders", "pairs"),
+    [
+        # both kept either way at equal distance: paired in price order, never crosswise
+        ((("buy[0]", "99"), ("buy[1]", "99.1")), (("2", "98.5"), ("1", "98.6")), {("2", "buy[0]"), ("1", "buy[1]")}),
+        # one order between two targets: the target first in (price, level) order
+        ((("buy[0]", "99.5"), ("buy[1]", "98.5")), (("1", "99"),), {("1", "buy[1]")}),
+        ((("orders[0]", "100"), ("buy[1]", "100")), (("1", "100"),), {("1", "buy[1]")}),
+        # equal-priced orders: paired in id order, "9" before "10"
+        ((("buy[0]", "99"), ("buy[1]", "101")), (("10", "100"), ("9", "100")), {("9", "buy[0]"), ("10", "buy[1]")}),
+        # three orders for two targets, all at distance 2 in total: ids "9" and "10" are kept (as numbers; as
+        # strings "10" and "100" would come first)
+        (
+            (("buy[0]", "100"), ("buy[1]", "102")),
+            (("10", "101"), ("9", "99"), ("100", "103")),
+            {("9", "buy[0]"), ("10", "buy[1]")},
+        ),
+        # two orders for three targets at equal total distance: the first targets in price order are kept
+        (
+            (("buy[0]", "104"), ("buy[1]", "102"), ("buy[2]", "100")),
+            (("5", "101"), ("6", "103")),
+            {("5", "buy[2]"), ("6", "buy[1]")},
+        ),
+    ],
+)
+def test_tie_break_tables(
+    targets: tuple[tuple[str, str], ...], orders: tuple[tuple[str, str], ...], pairs: set[tuple[str, str]]
+) -> None:
+    ts = [target(level, B, price, "1") for level, price in targets]
+    os_ = [order(oid, B, price, "1") for oid, price in orders]
+    tol = Tolerance(price=Amount(D("1")), size=pct("10"))
+    result = diff.reconcile(ts, os_, tol, reference_price=REF)
+    assert {(o.id, t.level) for o, t in result.keep} == pairs
+    assert documented_choice(ts, os_, tol) == ({i for i, _ in pairs}, {lv for _, lv in pairs})
+
+
+def test_a_preferred_order_that_fits_only_part_of_its_window_by_size_displaces_a_later_one() -> None:
+    # "10" fits buy[1] but not (by size) buy[2], both within its price tolerance; "20" and "30" fit by price
+    # alone. Every way to keep two orders is 1.0 away in total, so ids decide: "10" and "20" are kept, "20"
+    # moving to buy[0] and "30" giving it up.
+    targets = [target("buy[0]", B, "99", "1"), target("buy[1]", B, "100", "1"), target("buy[2]", B, "101", "2")]
+    orders = [order("20", B, "99.5", "1"), order("10", B, "100.5", "1"), order("30", B, "98.5", "1")]
+    orders.append(order("40", B, "100.5", "1"))  # like "10", but later in order: it stays out
+    tol = Tolerance(price=Amount(D("1")), size=Amount(D("0.1")))
+    result = diff.reconcile(targets, orders, tol, reference_price=REF)
+    assert {(o.id, t.level) for o, t in result.keep} == {("20", "buy[0]"), ("10", "buy[1]")}
+    assert documented_choice(targets, orders, tol) == ({"10", "20"}, {"buy[0]", "buy[1]"})
+
+
+def test_the_line_matcher_refuses_windows_that_are_not_monotone() -> None:
+    with pytest.raises(ValueError, match="non-decreasing"):
+        line_matching.match_on_line([(5, 1)], [(4, 3, 6, 1), (6, 2, 7, 2)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(10, 60), st.data())
+def test_larger_dense_books_match_the_reference_matcher(n: int, data: st.DataObject) -> None:
+    rnd = data.draw(st.randoms(use_true_random=False))
+    step = data.draw(st.sampled_from([D("0.5"), D("0.01"), D("0.000001")]))
+    base = data.draw(st.sampled_from([D(30000), D("0.0123"), D(1)]))
+    volumes = data.draw(st.sampled_from([[D(1)], [D(1), D("1.05")], [D(1), D(2), D("1.02")]]))
+    targets = [Target(f"buy[{k}]", B, base + k * step, rnd.choice(volumes)) for k in range(n)]
+    orders = [
+        Order(f"{rnd.randint(1, 999)}{k:03}", B, abs(base + rnd.randint(-4, 2 * n + 4) * step / 2), rnd.choice(volumes))
+        for k in range(n)
+    ]
+    tol = Tolerance(Amount(step * data.draw(st.sampled_from([1, 5, 20, 200]))), Amount(D("0.05")))
+    result = diff.reconcile(targets, orders, tol, reference_price=base)
+    edges = [
+        (i, j, int(abs(o.price - t.price).scaleb(12)))  # exact: no price here has more than 12 decimals
+        for i, o in enumerate(orders)
+        for j, t in enumerate(targets)
+        if diff.fits(o, t, tol)
+    ]
+    expected = min_cost_max_matching(len(orders), len(targets), edges)
+    assert len(result.keep) == len(expected)
+    assert kept_distance(result).scaleb(12) == sum(c for i, j, c in edges if (i, j) in set(expected))
