@@ -22,6 +22,7 @@ tie-break folded into integer costs.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Sequence
@@ -239,64 +240,120 @@ def _match_mixed(
     exponent: int,
 ) -> dict[int, int]:
     """A component with partial orders: the line sweep on its transparent orders, then each partial order
-    added by one shortest augmenting path (Bellman-Ford queue: the residual graph of an optimal assignment has
-    negative arcs but no negative cycle), which keeps the assignment optimal (successive shortest paths).
+    added by one shortest augmenting path (adding a row to an optimal assignment, as the Hungarian method
+    does), which keeps the assignment optimal.
 
     Costs are exact integers encoding the objective: an edge costs ``gap * unit + unit - rewards`` (one unit of
-    distance outweighs every reward together), leaving an order unmatched costs ``never``, more than any set of
-    edges, so the most pairs come first."""
+    distance outweighs every reward together) and leaving an order unmatched costs ``never``, more than any
+    set of edges, so the most pairs come first. Node potentials from one Bellman-Ford pass make every residual
+    arc non-negative; each search is then a Dijkstra, and the potentials are carried along (Johnson)."""
     left_reward, right_reward = _rewards(len(lefts), len(rights))
-    reward = dict(zip(lefts, left_reward, strict=True)) | {
-        len(orders) + j: r for j, r in zip(rights, right_reward, strict=True)
-    }
+    reward = dict(zip(lefts, left_reward, strict=True))
+    offset = len(orders)  # target j is node offset + j
+    reward.update((offset + j, r) for j, r in zip(rights, right_reward, strict=True))
     unit = 1 << (len(lefts) + len(rights))
     transparent = [i for i in lefts if i not in lists]
     match_l = _match_line(orders, transparent, rights, side, exponent, [reward[i] for i in transparent])
     match_r = {j: i for i, j in match_l.items()}
-    gaps = {}
+    arcs: dict[int, list[tuple[int, int]]] = {}
     for i in lefts:
         price = orders[i].price
-        gaps[i] = [
-            (j, int(abs(price - side.prices[j]).scaleb(exponent)) * unit + unit - reward[i] - reward[len(orders) + j])
+        arcs[i] = [
+            (j, int(abs(price - side.prices[j]).scaleb(exponent)) * unit + unit - reward[i] - reward[offset + j])
             for j in _targets_of_order(i, runs, lists)
         ]
-    cost = {(i, j): c for i in lefts for j, c in gaps[i]}
+    cost = {(i, j): c for i in lefts for j, c in arcs[i]}
     never = (len(lefts) + 1) * (max(cost.values()) + 1)
+    potential = _potentials(lefts, rights, offset, arcs, cost, match_l, match_r)
     for u in (i for i in lefts if i in lists):
-        dist = {u: 0}
-        via: dict[int, tuple[int, int]] = {}
-        queue, queued = deque([u]), {u}
-        best, end = never, (u, -1)  # u left unmatched
-        while queue:
-            v = queue.popleft()
-            queued.discard(v)
-            if v != u and dist[v] + never < best:
-                best, end = dist[v] + never, (v, -1)  # v gives its target up and goes unmatched
-            for j, c in gaps[v]:
-                if match_l.get(v) == j:
-                    continue
-                reach = dist[v] + c
-                w = match_r.get(j)
-                if w is None:
-                    if reach < best:
-                        best, end = reach, (v, j)
-                    continue
-                reach -= cost[w, j]
-                if reach < dist.get(w, reach + 1):
-                    dist[w], via[w] = reach, (v, j)
-                    if w not in queued:
-                        queue.append(w)
-                        queued.add(w)
-        v, j = end
-        if j < 0:
-            if v == u:
-                continue
-            del match_r[match_l.pop(v)]
-            j, v = via[v][1], via[v][0]
+        reach, via = _search(u, offset, arcs, cost, match_l, match_r, potential)
+        base = potential[u]
+        best, end = never, u  # u left unmatched
+        for node, d in reach.items():
+            true = d - base + potential[node]
+            if node >= offset:
+                if node - offset not in match_r and true < best:
+                    best, end = true, node  # a free target
+            elif node != u and true + never < best:
+                best, end = true + never, node  # that order gives its target up
+        top = max(reach.values())
+        for node in potential:
+            potential[node] += reach.get(node, top)
+        if end == u:
+            continue
+        if end < offset:
+            del match_r[match_l.pop(end)]
+            end = via[end]
         while True:
+            v, j = via[end], end - offset
             previous = match_l.get(v)
             match_l[v], match_r[j] = j, v
             if v == u:
                 break
-            v, j = via[v][0], previous  # type: ignore[assignment]
+            end = offset + previous  # type: ignore[operator]
     return match_l
+
+
+def _potentials(
+    lefts: list[int],
+    rights: list[int],
+    offset: int,
+    arcs: dict[int, list[tuple[int, int]]],
+    cost: dict[tuple[int, int], int],
+    match_l: dict[int, int],
+    match_r: dict[int, int],
+) -> dict[int, int]:
+    """Potentials with every residual arc non-negative (Bellman-Ford queue from every node at once): arcs go
+    from an order to a target it does not hold (+cost) and from a held target back to its order (-cost); an
+    optimal assignment has no negative cycle, so this ends."""
+    potential = {i: -cost[i, match_l[i]] if i in match_l else 0 for i in lefts}  # held target's arc back
+    potential.update((offset + j, 0) for j in rights)
+    queue, queued = deque(lefts), set(lefts)
+    while queue:
+        v = queue.popleft()
+        queued.discard(v)
+        here, own = potential[v], match_l.get(v)
+        for j, c in arcs[v]:
+            if j == own or here + c >= potential[offset + j]:
+                continue
+            potential[offset + j] = here + c
+            w = match_r.get(j)
+            if w is not None and here + c - cost[w, j] < potential[w]:
+                potential[w] = here + c - cost[w, j]
+                if w not in queued:
+                    queue.append(w)
+                    queued.add(w)
+    return potential
+
+
+def _search(
+    u: int,
+    offset: int,
+    arcs: dict[int, list[tuple[int, int]]],
+    cost: dict[tuple[int, int], int],
+    match_l: dict[int, int],
+    match_r: dict[int, int],
+    potential: dict[int, int],
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Dijkstra from order ``u`` on reduced costs: (reduced distance, predecessor) of every node it reaches."""
+    reach = {u: 0}
+    via: dict[int, int] = {}
+    done: set[int] = set()
+    heap = [(0, u)]
+    while heap:
+        d, v = heapq.heappop(heap)
+        if v in done:
+            continue
+        done.add(v)
+        if v < offset:
+            own = match_l.get(v)
+            steps = [(offset + j, c) for j, c in arcs[v] if j != own]
+        else:
+            w = match_r.get(v - offset)
+            steps = [] if w is None else [(w, -cost[w, v - offset])]
+        for x, c in steps:
+            nd = d + c + potential[v] - potential[x]
+            if x not in done and (x not in reach or nd < reach[x]):
+                reach[x], via[x] = nd, v
+                heapq.heappush(heap, (nd, x))
+    return reach, via
