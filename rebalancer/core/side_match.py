@@ -44,8 +44,8 @@ class SideTargets:
         self.price_tol = [tolerance.price.of(p) for p in self.prices]
         self.low = [max(p - w, ZERO) for p, w in zip(self.prices, self.price_tol, strict=True)]
         self.high = [p + w for p, w in zip(self.prices, self.price_tol, strict=True)]
-        self.size = tolerance.size
         self.volumes = [t.volume for t in targets]
+        self.size_tol = [tolerance.size.of(v) for v in self.volumes]
         self._spread: _RangeMinMax | None = None
         pairs = list(zip(self.volumes, self.volumes[1:], strict=False))
         self._monotone = all(a <= b for a, b in pairs) or all(a >= b for a, b in pairs)
@@ -61,8 +61,7 @@ class SideTargets:
 
     def size_fits(self, remaining: Decimal, j: int) -> bool:
         """Whether ``remaining`` is within size tolerance of target ``j``'s volume."""
-        volume = self.volumes[j]
-        return abs(remaining - volume) <= self.size.of(volume)
+        return abs(remaining - self.volumes[j]) <= self.size_tol[j]
 
     def transparent(self, remaining: Decimal, first: int, end: int) -> bool:
         """Whether ``remaining`` fits every target of the run [first, end) in size."""
@@ -164,7 +163,9 @@ def match_side(orders: list[Order], side: SideTargets) -> tuple[dict[int, int], 
     matched: dict[int, int] = {}
     for root, lefts in members.items():
         rights = targets_of[root]
-        if len(lefts) == 1 or len(rights) == 1:  # the nearest, then the first in order
+        if len(lefts) == 1 and len(rights) == 1:
+            matched[lefts[0]] = rights[0]
+        elif len(lefts) == 1 or len(rights) == 1:  # the nearest, then the first in order
             edges = [(i, j) for i in lefts for j in _targets_of_order(i, runs, lists)]
             i, j = min(edges, key=lambda e: (abs(orders[e[0]].price - side.prices[e[1]]), e))
             matched[i] = j
