@@ -37,11 +37,18 @@ def credentials(config: ExchangeConfig, env: Mapping[str, str]) -> tuple[str, st
     return api_key, secret_key
 
 
-def make_client(config: ExchangeConfig, base_url: str, api_key: str, secret_key: str) -> OpenApiClient:
+def make_client(
+    config: ExchangeConfig, base_url: str, api_key: str, secret_key: str, *, ticker_max_age: float = 0.0
+) -> OpenApiClient:
     """An HTTP client for one exchange with the job's profile settings (time unit, page size, timeout, batch
-    size, signature)."""
+    size, signature, rate limits).
+
+    Clients of one deployment and key share one rate limiter (``limiter_for``), whichever job made them; clients
+    of one deployment share its symbol list and, up to ``ticker_max_age`` seconds old, its tickers.
+    """
     from rebalancer.exchange.client import OpenApiClient
-    from rebalancer.exchange.profile import ExchangeProfile
+    from rebalancer.exchange.marketdata import shared_for
+    from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 
     profile = ExchangeProfile(
         time_unit=config.time_unit.value,
@@ -49,13 +56,25 @@ def make_client(config: ExchangeConfig, base_url: str, api_key: str, secret_key:
         read_timeout=float(config.timeout_seconds),
         max_batch=config.max_batch,
         sign=config.sign,
+        read_limit=RateLimit(config.read_rate.count, float(config.read_rate.seconds)),
+        write_limit=RateLimit(config.write_rate.count, float(config.write_rate.seconds)),
     )
-    return OpenApiClient(base_url, api_key, secret_key, profile, insecure=config.insecure)
+    return OpenApiClient(
+        base_url,
+        api_key,
+        secret_key,
+        profile,
+        insecure=config.insecure,
+        market=shared_for(base_url),
+        ticker_max_age=ticker_max_age,
+    )
 
 
 @contextlib.contextmanager
-def open_exchange(job: Job, env: Mapping[str, str] | None = None) -> Iterator[OpenApiClient]:
-    """Connect to the job's exchange for the duration of the ``with`` block."""
+def open_exchange(
+    job: Job, env: Mapping[str, str] | None = None, *, ticker_max_age: float = 0.0
+) -> Iterator[OpenApiClient]:
+    """Connect to the job's exchange for the duration of the ``with`` block (``ticker_max_age``: see make_client)."""
     env = os.environ if env is None else env
     if job.exchange.is_sandbox:
         from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
@@ -63,14 +82,14 @@ def open_exchange(job: Job, env: Mapping[str, str] | None = None) -> Iterator[Op
         from rebalancer.state.paths import state_dir
 
         with embedded_sandbox(state_dir()) as url:
-            client = make_client(job.exchange, url, DEMO_API_KEY, DEMO_SECRET_KEY)
+            client = make_client(job.exchange, url, DEMO_API_KEY, DEMO_SECRET_KEY, ticker_max_age=ticker_max_age)
             try:
                 yield client
             finally:
                 client.close()
         return
     api_key, secret_key = credentials(job.exchange, env)
-    client = make_client(job.exchange, job.exchange.url, api_key, secret_key)
+    client = make_client(job.exchange, job.exchange.url, api_key, secret_key, ticker_max_age=ticker_max_age)
     try:
         yield client
     finally:

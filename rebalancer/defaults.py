@@ -45,6 +45,12 @@ READ_RETRY_BACKOFF_CAP_SECONDS = 8.0
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """A larger answer body is refused: the largest documented answer (1000 orders of a page) is well under 1 MiB."""
 
+SYMBOLS_TTL_SECONDS = 3600.0
+"""The symbol list (precisions, coins) is read once an hour per deployment: it changes rarely and is large."""
+
+MISSING_SYMBOL_RETRY_SECONDS = 30.0
+"""A symbol missing from a fresh symbol list is looked up again at most this often (it may just have been listed)."""
+
 MAX_RETRY_AFTER_SECONDS = 300.0
 """A server's Retry-After is honoured up to this many seconds (a broken header must not stall a daemon)."""
 
@@ -108,6 +114,15 @@ WATCH_INTERVAL_SECONDS = 1.0
 
 SCHEDULER_THREADS = 16
 """Passes that may run at once: they mostly wait on the network, so more threads than cores pay off."""
+
+SCHEDULER_TICK_THREADS = 2
+"""APScheduler's own threads only queue due jobs for the pass workers: two keep up with thousands of jobs."""
+
+OVERLOAD_LOG_SECONDS = 60.0
+"""Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""
+
+MARKET_TICK_SECONDS = 1.0
+"""The daemon's jobs on one deployment share one ticker read per second: a reference that young is current."""
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for the lock: a daemon and a command may write at the same moment."""

@@ -68,6 +68,17 @@ class TimeUnit(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``count`` requests in any window of ``seconds`` (``exchange.rate_limit``: ``"10/1s"``)."""
+
+    count: int
+    seconds: Decimal
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds.normalize():f}s"
+
+
+@dataclass(frozen=True, slots=True)
 class ExchangeConfig:
     """Where the exchange is and how to talk to it. Credentials are *names* of environment variables."""
 
@@ -80,6 +91,8 @@ class ExchangeConfig:
     timeout_seconds: Decimal = Decimal(str(defaults.READ_TIMEOUT_SECONDS))
     max_batch: int = defaults.BATCH_LIMIT
     sign: SignMethod = SignMethod.MD5
+    read_rate: Rate = Rate(defaults.READ_RATE[0], Decimal(str(defaults.READ_RATE[1])))
+    write_rate: Rate = Rate(defaults.WRITE_RATE[0], Decimal(str(defaults.WRITE_RATE[1])))
 
     @property
     def is_sandbox(self) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import tests.depth  # noqa: F401  (registers and loads the Hypothesis profile)
+from rebalancer.exchange.marketdata import forget as forget_market_data
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer
@@ -45,4 +46,5 @@ def sandbox(sandbox_server: SandboxServer) -> Sandbox:
     engine = Engine.create(seed=7, clock="manual")
     faults = Faults(rate_limits=False)
     sandbox_server.reset(engine, faults)
+    forget_market_data()  # clients made by rebalancer.connect share it per URL, and the URL outlives the world
     return Sandbox(sandbox_server.url, DEMO_API_KEY, DEMO_SECRET_KEY, engine, faults, sandbox_server)

@@ -71,8 +71,18 @@ class Metrics:
         )
         self.missed = Counter(
             "rebalancer_passes_missed",
-            "Passes skipped: overran, missed or backing off.",
+            "Passes skipped: overran, missed, backing off, or coalesced while still waiting (overload).",
             ["job"],
+            registry=self.registry,
+        )
+        self.waiting = Gauge(
+            "rebalancer_passes_waiting",
+            "Jobs whose pass is due and waits for a worker.",
+            registry=self.registry,
+        )
+        self.overloaded = Gauge(
+            "rebalancer_overloaded",
+            "1 when passes came due faster than they ran in the last minute (some were coalesced), else 0.",
             registry=self.registry,
         )
 

@@ -32,19 +32,20 @@ def interval_seconds(job: Job) -> float:
 
 
 class ScheduleBook:
-    """When each job's tick was due, to tell how late passes start. APScheduler hands the due time (``run_times``;
-    one, as late runs are coalesced) only to its executor: ``executor``'s pool notes it before the tick can start.
+    """When each job's tick was due, to tell how late passes start and to serve the longest-waiting first.
+
+    APScheduler hands the due time (``run_times``; one, as late runs are coalesced) only to its executor:
+    ``executor``'s pool notes it before the tick can start.
     """
 
     def __init__(self) -> None:
         self._due: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
-    def lateness(self, job_id: str) -> float | None:
-        """Seconds since ``job_id``'s tick was due (answered once), or None when it was not scheduled."""
+    def due_time(self, job_id: str) -> datetime | None:
+        """When ``job_id``'s tick was due (answered once), or None when it was not scheduled."""
         with self._lock:
-            due = self._due.pop(job_id, None)
-        return None if due is None else max(0.0, (datetime.now(UTC) - due).total_seconds())
+            return self._due.pop(job_id, None)
 
     def executor(self, max_workers: int) -> Any:
         """An APScheduler thread pool that notes every submission's due time in this book."""

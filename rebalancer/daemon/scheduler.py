@@ -1,8 +1,10 @@
 """``rebalancer run``: every job on its schedule (APScheduler 3.x), until SIGTERM/SIGINT; SIGHUP reloads.
 
-The daemon only decides *when*: each job holds a ``rebalancer.lease.JobSession`` (its exchange and lease) and each
-tick runs one pass in it. One pass per job at a time, late passes coalesced, failing jobs backed off without holding
-up the others, a lease in the state store so that two daemons never reconcile one job at once.
+The daemon only decides *when*: each job holds a ``rebalancer.lease.JobSession`` (its exchange and lease);
+APScheduler's tick puts the job in the ``DueQueue`` and a fixed pool of workers runs one pass for the job that has
+waited longest, so under overload every job is still served in turn. One pass per job at a time, late passes
+coalesced, failing jobs backed off without holding up the others, a lease in the state store so that two daemons
+never reconcile one job at once.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from typing import Any
 
 from rebalancer.connect import open_exchange
 from rebalancer.core.plan import Plan
+from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.defaults import (
     DAEMON_LEASE_MIN_SECONDS,
     DAEMON_LEASE_PERIODS,
+    MARKET_TICK_SECONDS,
     SCHEDULER_THREADS,
+    SCHEDULER_TICK_THREADS,
     STOP_WAIT_SECONDS,
 )
 from rebalancer.errors import RebalancerError
+from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
 from rebalancer.lease import ExchangeOpener, JobSession, open_session
 from rebalancer.runner import PassReport
@@ -36,6 +42,12 @@ from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 log = logging.getLogger("rebalancer.daemon")
+
+
+def _daemon_opener(job: Job) -> contextlib.AbstractContextManager[Exchange]:
+    """The daemon's connection to a job's exchange: jobs of one deployment share one market-data read per tick."""
+    return open_exchange(job, ticker_max_age=MARKET_TICK_SECONDS)
+
 
 @dataclass
 class JobSlot:
@@ -61,10 +73,11 @@ class Daemon:
         store: StateStore,
         *,
         metrics: Metrics | None = None,
-        opener: ExchangeOpener = open_exchange,
+        opener: ExchangeOpener = _daemon_opener,
         holder: str | None = None,
         stop_wait: float = STOP_WAIT_SECONDS,
         lease_seconds: float | None = None,
+        workers: int = SCHEDULER_THREADS,
     ) -> None:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -78,8 +91,14 @@ class Daemon:
         self._slots: dict[str, JobSlot] = {}
         self._lock = threading.RLock()
         self._due = ScheduleBook()
+        self._queue = DueQueue(on_skip=lambda name: self.metrics.missed.labels(name).inc())
+        self.metrics.waiting.set_function(lambda: self._queue.depth)
+        self.metrics.overloaded.set_function(lambda: int(self._queue.overloaded))
+        self._worker_count = workers
+        self._workers: list[threading.Thread] = []
+        # The scheduler's own threads only queue due jobs; the passes run on the daemon's workers.
         self._scheduler = BackgroundScheduler(
-            executors={"default": self._due.executor(max_workers=SCHEDULER_THREADS)},
+            executors={"default": self._due.executor(max_workers=SCHEDULER_TICK_THREADS)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
@@ -117,6 +136,10 @@ class Daemon:
         with self._lock:
             for slot in slots:
                 self._schedule(slot)
+        for index in range(self._worker_count):
+            worker = threading.Thread(target=self._work, name=f"rebalancer-pass-{index}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
         self._scheduler.start()
         self._note_scheduled([slot.job for slot in slots])
 
@@ -171,6 +194,7 @@ class Daemon:
         """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        self._queue.close()
         with self._lock:
             slots = list(self._slots.values())
             self._slots.clear()
@@ -194,6 +218,7 @@ class Daemon:
                 self._scheduler.remove_job(job.name)
             with contextlib.suppress(RebalancerError):
                 self.store.unregister_jobs(self.holder, [job.name])
+            self._queue.discard(job.name)
         if job.on_stop is OnStop.CANCEL:
             slot.running.acquire()
         elif not slot.running.acquire(timeout=self._stop_wait):
@@ -331,19 +356,31 @@ class Daemon:
             slot = self._slots.pop(name, None)
         with contextlib.suppress(Exception):
             self._scheduler.remove_job(name)
+        self._queue.discard(name)
         if slot is not None and slot.running.acquire(timeout=self._stop_wait):
             slot.running.release()
 
     def _tick(self, name: str) -> None:
-        late = self._due.lateness(name)
-        if late is not None:
-            self.metrics.lateness.labels(name).observe(late)
+        """APScheduler's job: ``name`` is due; queue it (a worker runs it when its turn comes)."""
+        due = self._due.due_time(name)
+        self._queue.put(name, None if due is None else due.timestamp())
+
+    def _work(self) -> None:
+        """A worker: run the longest-waiting due pass, again and again, until the daemon stops."""
+        while (item := self._queue.take()) is not None:
+            try:
+                self._run_due(item.name, max(0.0, time.time() - item.due))
+            finally:
+                self._queue.done(item.name)
+
+    def _run_due(self, name: str, late: float) -> None:
+        self.metrics.lateness.labels(name).observe(late)
         with self._lock:
             slot = self._slots.get(name)
         if slot is None or not slot.running.acquire(blocking=False):
             return
         try:
-            self._pass(slot, None if late is None else int(late * 1000))
+            self._pass(slot, int(late * 1000))
         except Exception as exc:
             self._failed(slot, exc)
         finally:

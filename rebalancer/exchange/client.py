@@ -9,15 +9,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 
 from rebalancer.defaults import MAX_PAGES
 from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
+from rebalancer.exchange.marketdata import DeploymentData
 from rebalancer.exchange.parse import (
     Depth,
     parse_account,
+    parse_all_tickers,
     parse_batch_answer,
     parse_created_order,
     parse_depth,
@@ -65,8 +66,10 @@ class OpenApiClient:
     """The HTTP ``Exchange`` of one account on one /open/api deployment.
 
     One ``requests.Session`` (keep-alive) per client; clients of one API key share a rate limiter unless
-    ``limiter`` is given. ``on_write`` is called after every write with the endpoint, the parameters sent
-    (without ``api_key`` and ``sign``) and the decoded answer or the error text, for the state store.
+    ``limiter`` is given. ``market`` is the deployment's symbol list and tickers, shared with other clients of it
+    (``marketdata.shared_for``; a private one when None); ``ticker_max_age`` lets ``ticker`` answer from a ticker
+    that young (0: always read the symbol's own). ``on_write`` is called after every write with the endpoint, the
+    parameters sent (without ``api_key`` and ``sign``) and the decoded answer or the error text, for the state store.
     """
 
     def __init__(
@@ -80,6 +83,8 @@ class OpenApiClient:
         insecure: bool = False,
         on_write: WriteHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        market: DeploymentData | None = None,
+        ticker_max_age: float = 0.0,
     ) -> None:
         if not api_key or not secret_key:
             raise ConfigError("the API key and the secret key must not be empty")
@@ -94,8 +99,8 @@ class OpenApiClient:
             on_write=on_write,
             sleep=sleep,
         )
-        self._rules: dict[str, SymbolRules] = {}
-        self._rules_lock = threading.Lock()
+        self.market = market or DeploymentData(self.transport.base_url)
+        self.ticker_max_age = ticker_max_age
 
     def __repr__(self) -> str:
         return f"OpenApiClient({self.transport.base_url!r}, api_key={mask(self.transport.api_key)!r})"
@@ -116,27 +121,28 @@ class OpenApiClient:
         self.close()
 
     def symbols(self) -> dict[str, SymbolRules]:
-        """Every symbol's rules (``common/symbols``); refreshes the rules cache."""
+        """Every symbol's rules (``common/symbols``); refreshes the shared rules cache."""
         rules = parse_symbols(self.transport.read("common/symbols", {}, signed=False))
-        with self._rules_lock:
-            self._rules = dict(rules)
+        self.market.store_symbols(rules)
         return rules
 
     def rules(self, symbol: str) -> SymbolRules:
-        """Rules of ``symbol``, cached; an unlisted symbol is a ``ConfigError`` (the job names it)."""
-        key = symbol.lower()
-        with self._rules_lock:
-            cached = self._rules.get(key)
-        if cached is not None:
-            return cached
-        found = self.symbols().get(key)
-        if found is None:
-            raise ConfigError(f"symbol {symbol!r} is not listed by {self.base_url}")
-        return found
+        """Rules of ``symbol``, cached per deployment; an unlisted symbol is a ``ConfigError`` (the job names it)."""
+        return self.market.rules(
+            symbol, lambda: parse_symbols(self.transport.read("common/symbols", {}, signed=False))
+        )
 
     def ticker(self, symbol: str) -> Ticker:
-        """Best bid, best ask and last price (``get_ticker``)."""
+        """Best bid, best ask and last price: ``get_ticker``, or a shared one younger than ``ticker_max_age``."""
+        return self.market.ticker(symbol, self.ticker_max_age, self.symbol_ticker, self.all_tickers)
+
+    def symbol_ticker(self, symbol: str) -> Ticker:
+        """The symbol's own ticker (``get_ticker``), read now."""
         return parse_ticker(self.transport.read("get_ticker", {"symbol": symbol}, signed=False))
+
+    def all_tickers(self) -> dict[str, Ticker]:
+        """Every symbol's ticker in one request (``get_allticker``, where the deployment serves it)."""
+        return parse_all_tickers(self.transport.read("get_allticker", {}, signed=False))
 
     def depth(self, symbol: str) -> Depth:
         """The order book (``market_dept``, ``type=step0``)."""

@@ -189,6 +189,30 @@ def parse_ticker(data: object, endpoint: str = "get_ticker") -> Ticker:
     )
 
 
+def parse_all_tickers(data: object, endpoint: str = "get_allticker") -> dict[str, Ticker]:
+    """Every symbol's ticker from ``data.ticker`` (or ``data`` itself when it is the list), by lower-case symbol.
+
+    Rows are ``get_ticker`` objects with a ``symbol``. A row that cannot be read is left out (its symbol's own
+    ``get_ticker`` is asked instead), so one odd market does not cost every other its ticker. A row without a
+    ``time`` takes the answer's ``date``.
+    """
+    body = data.get("ticker") if isinstance(data, dict) else data
+    rows = _list(body, endpoint, "ticker")
+    date = data.get("date") if isinstance(data, dict) else None
+    tickers: dict[str, Ticker] = {}
+    for raw in rows:
+        if not isinstance(raw, dict):
+            continue
+        symbol = _text(raw.get("symbol")).strip().lower()
+        if not symbol:
+            continue
+        try:
+            tickers[symbol] = parse_ticker({"time": date, **raw} if raw.get("time") is None else raw, endpoint)
+        except BadResponse:
+            continue
+    return tickers
+
+
 def _levels(value: object, endpoint: str, side: str) -> tuple[tuple[Decimal, Decimal], ...]:
     levels = []
     for index, raw in enumerate(_list(value, endpoint, f"tick.{side}")):

@@ -1,18 +1,24 @@
-"""Client-side rate limiting per API key: a sliding window for reads and one for writes, plus server back-off.
+"""Client-side rate limiting per API key: sliding windows for reads and for writes, plus server back-off.
 
 Every client of one (base URL, API key) shares one ``KeyLimiter`` through ``limiter_for``, so jobs that trade
-on the same key stay within the key's limits together. Clock and sleep are injectable: tests never wait.
+on the same key stay within the key's limits together (``exchange.rate_limit`` in the job file). When jobs of one
+deployment and key give different limits, every one of them holds: a request waits until it fits all the windows,
+so the stricter limit wins in each respect (a lower burst and a lower long-run rate may come from different jobs).
+Clock and sleep are injectable: tests never wait.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -55,7 +61,7 @@ class KeyLimiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
-        self._windows = {"read": SlidingWindow(read), "write": SlidingWindow(write)}
+        self._windows = {"read": [SlidingWindow(read)], "write": [SlidingWindow(write)]}
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -63,16 +69,34 @@ class KeyLimiter:
         self.waited = 0.0
         """Total seconds spent waiting, for metrics and tests."""
 
+    @property
+    def limits(self) -> dict[str, tuple[RateLimit, ...]]:
+        """Every limit in force, by kind."""
+        with self._lock:
+            return {kind: tuple(w.limit for w in windows) for kind, windows in self._windows.items()}
+
+    def also(self, read: RateLimit, write: RateLimit) -> bool:
+        """Make ``read`` and ``write`` hold too (besides the limits in force); True when that added a limit."""
+        added = False
+        with self._lock:
+            for kind, limit in (("read", read), ("write", write)):
+                windows = self._windows[kind]
+                if all(w.limit != limit for w in windows):
+                    windows.append(SlidingWindow(limit))
+                    added = True
+        return added
+
     def acquire(self, kind: str) -> float:
-        """Wait until a ``kind`` request fits the limits, count it, and return the seconds waited."""
-        window = self._windows[kind]
+        """Wait until a ``kind`` request fits every limit of its kind, count it, and return the seconds waited."""
+        windows = self._windows[kind]
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
-                delay = max(window.wait_time(now), self._not_before - now)
+                delay = max(max(w.wait_time(now) for w in windows), self._not_before - now)
                 if delay <= 0:
-                    window.record(now)
+                    for window in windows:
+                        window.record(now)
                     self.waited += waited
                     return waited
             self._sleep(delay)
@@ -89,13 +113,28 @@ _registry_lock = threading.Lock()
 
 
 def limiter_for(base_url: str, api_key: str, profile: ExchangeProfile) -> KeyLimiter:
-    """The limiter shared by every client of ``api_key`` on ``base_url``, made with ``profile``'s limits."""
+    """The limiter shared by every client of ``api_key`` on ``base_url``, holding ``profile``'s limits too.
+
+    A profile whose limits differ from those in force adds them (all hold: the stricter wins) and says so once.
+    """
     # The registry holds a digest, not the key, so a dump of it shows nothing worth stealing.
     digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
-    key = (base_url.rstrip("/"), digest)
+    base = base_url.rstrip("/")
     with _registry_lock:
-        limiter = _registry.get(key)
+        limiter = _registry.get((base, digest))
         if limiter is None:
             limiter = KeyLimiter(profile.read_limit, profile.write_limit)
-            _registry[key] = limiter
+            _registry[(base, digest)] = limiter
+        elif limiter.also(profile.read_limit, profile.write_limit):
+            in_force = {kind: ", ".join(_text(x) for x in limits) for kind, limits in limiter.limits.items()}
+            log.warning(
+                "jobs on %s with one API key give different rate limits; all hold (reads %s; writes %s)",
+                base,
+                in_force["read"],
+                in_force["write"],
+            )
         return limiter
+
+
+def _text(limit: RateLimit) -> str:
+    return f"{limit.count}/{limit.period:g}s"

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from rebalancer.job import Amount
+from rebalancer.job import Amount, Rate
 from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, format_path, looks_like_secret, walk
 
 SECRET_MESSAGE = "looks like a secret; give the name of an environment variable that holds it"
@@ -62,6 +62,17 @@ def to_seconds(value: Any) -> Decimal:
             raise ValueError("not a duration")
         return Decimal(match.group(1)) * _UNITS[match.group(2) or "s"]
     return to_decimal(value)
+
+
+def to_rate(value: Any) -> Rate:
+    """A ``Rate`` from ``"COUNT/DURATION"`` (``"10/1s"``, ``"100/10s"``); else ValueError."""
+    count, _, window = str(value).partition("/")
+    if not count.strip().isdigit() or int(count) < 1:
+        raise ValueError("not a rate")
+    seconds = to_seconds(window)
+    if seconds <= 0:
+        raise ValueError("not a rate")
+    return Rate(int(count), seconds)
 
 
 def find_secrets(data: Any, positions: Positions) -> tuple[list[RawProblem], frozenset[Path]]:

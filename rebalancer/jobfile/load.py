@@ -33,7 +33,7 @@ from rebalancer.job import (
     TimeUnit,
     Tolerance,
 )
-from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_decimal, to_seconds
+from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_decimal, to_rate, to_seconds
 from rebalancer.jobfile.schema import check_shape, default_of
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
@@ -255,6 +255,8 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             timeout_seconds=to_seconds(_get(data, "exchange", "timeout")),
             max_batch=int(_get(data, "exchange", "max_batch")),
             sign=SignMethod(_get(data, "exchange", "sign")),
+            read_rate=to_rate(_get(data, "exchange", "rate_limit", "reads")),
+            write_rate=to_rate(_get(data, "exchange", "rate_limit", "writes")),
         ),
         schedule=Schedule(
             every_seconds=None if every is None else to_seconds(every),

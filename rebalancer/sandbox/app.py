@@ -94,7 +94,8 @@ class SandboxApp:
             else:
                 response = control.handle(self, request)
             return response(environ, start_response)
-        route = ROUTES.get(self._route_path(request.path))
+        path = self._route_path(request.path)
+        route = None if path in self.faults.unserved else ROUTES.get(path)
         if route is None:
             return envelope("404", "not found", None, 404)(environ, start_response)
         if request.method != route.method:

@@ -47,6 +47,7 @@ class Faults:
     the write applied, answered with ``data: null``). ``duplicate_ids`` gives every row of a v2/new_order page the
     page's first id (a hostile answer: rows sharing one id).
     ``sign`` is the signature the server accepts: "any", "md5" or "hmac-sha256" (a deployment requiring HMAC).
+    ``unserved`` paths answer 404, like a deployment that lacks them (e.g. ``{"/open/api/get_allticker"}``).
     """
 
     latency: float = 0.0
@@ -57,6 +58,7 @@ class Faults:
     reject_place: float = 0.0
     reject_code: str = "5"
     endpoints: set[str] = field(default_factory=set)
+    unserved: set[str] = field(default_factory=set)
     answer_shape: str = "grouped"
     rate_limits: bool = True
     read_limit: Limit = Limit(10, 1.0)
@@ -117,7 +119,7 @@ class Faults:
         for name, value in changes.items():
             if name in ("read_limit", "write_limit"):
                 value = Limit(int(value["count"]), float(value["seconds"]))
-            elif name == "endpoints":
+            elif name in ("endpoints", "unserved"):
                 value = {str(v) for v in value}
             elif name in ("drop_mode", "reject_code", "answer_shape", "sign"):
                 value = str(value)

@@ -96,3 +96,21 @@ def test_registry_shares_one_limiter_per_key_and_url() -> None:
     assert limiter_for("https://a.example", "key-1", profile) is one
     assert limiter_for("https://a.example", "key-2", profile) is not one
     assert limiter_for("https://b.example", "key-1", profile) is not one
+
+
+def test_every_limit_given_for_one_key_holds_so_the_stricter_wins() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, read=RateLimit(10, 1.0))
+    assert lim.also(RateLimit(4, 2.0), WRITES) is True
+    assert lim.also(RateLimit(4, 2.0), WRITES) is False, "a limit already in force is not added twice"
+    assert [lim.acquire("read") for _ in range(4)] == [0.0] * 4
+    assert lim.acquire("read") == 2.0, "the fifth read waits for the 4-per-2s window, though 10/1s would allow it"
+
+
+def test_the_registry_adds_a_second_jobs_stricter_limit_and_says_so(caplog) -> None:
+    loose = ExchangeProfile(read_limit=RateLimit(10, 1.0))
+    strict = ExchangeProfile(read_limit=RateLimit(2, 1.0))
+    shared = limiter_for("https://strict.example", "key-s", loose)
+    assert limiter_for("https://strict.example", "key-s", strict) is shared
+    assert shared.limits["read"] == (RateLimit(10, 1.0), RateLimit(2, 1.0))
+    assert "different rate limits" in caplog.text and "key-s" not in caplog.text

@@ -119,7 +119,7 @@ SCHEMA_PATHS = _schema_paths()
 FULL = {
     "version": 1, "name": "full", "symbol": "btcusdt", "paused": False,
     "exchange": {"url": "sandbox", "api_key_env": "K", "secret_key_env": "S", "time_unit": "ms",
-                 "page_size": 100, "insecure": False},
+                 "page_size": 100, "insecure": False, "rate_limit": {"reads": "10/1s", "writes": "100/10s"}},
     "schedule": {"every": "30s", "jitter": "1s"}, "reference": "6400",
     "ladder": {side: {"levels": 3, "first": "1%", "step": "1%", "spacing": "linear", "size": "0.1",
                       "size_step": "0.01", "max_notional": "5000"} for side in ("buy", "sell")},

@@ -194,6 +194,12 @@ CASES: list[tuple[str, str, list[str]]] = [
      ['6:1: reference: expected mid, bid, ask, last or a positive price such as "6400", got a mapping']),
     ("a list as the reference", H + L + "reference: [mid]\n",
      ['6:12: reference: expected mid, bid, ask, last or a positive price such as "6400", got a list']),
+    ("rate of zero requests", H + L + "exchange: {rate_limit: {reads: 0/1s}}\n",
+     ['6:32: exchange.rate_limit.reads: expected COUNT/DURATION such as "10/1s" or "100/10s", got "0/1s"']),
+    ("rate without a window", H + L + "exchange:\n  rate_limit: {writes: '100'}\n",
+     ['7:24: exchange.rate_limit.writes: expected COUNT/DURATION such as "10/1s" or "100/10s", got "100"']),
+    ("unknown rate kind", H + L + "exchange:\n  rate_limit: {read: 10/1s}\n",
+     ["7:16: exchange.rate_limit.read: unknown key 'read' (did you mean 'reads'?)"]),
 ]  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rebalancer import job as jobmod
-from rebalancer.jobfile.checks import to_amount, to_seconds
+from rebalancer.jobfile.checks import to_amount, to_rate, to_seconds
 from rebalancer.jobfile.load import build_job, load_job
 from rebalancer.jobfile.schema import SCHEMA_RESOURCE, default_of, schema, subschema
 from rebalancer.models import Side
@@ -43,6 +43,8 @@ DEFAULTS: list[tuple[tuple[str, ...], type, str, Callable[[Any], Any]]] = [
     (("exchange", "timeout"), jobmod.ExchangeConfig, "timeout_seconds", to_seconds),
     (("exchange", "max_batch"), jobmod.ExchangeConfig, "max_batch", int),
     (("exchange", "sign"), jobmod.ExchangeConfig, "sign", jobmod.SignMethod),
+    (("exchange", "rate_limit", "reads"), jobmod.ExchangeConfig, "read_rate", to_rate),
+    (("exchange", "rate_limit", "writes"), jobmod.ExchangeConfig, "write_rate", to_rate),
     (("schedule", "jitter"), jobmod.Schedule, "jitter_seconds", to_seconds),
     (("tolerance", "price"), jobmod.Tolerance, "price", to_amount),
     (("tolerance", "size"), jobmod.Tolerance, "size", to_amount),
@@ -122,6 +124,17 @@ def _leaves(value: Any) -> list[Any]:
 def test_durations(write: Callable[..., Path], text: str, seconds: Decimal) -> None:
     job = load_job(write(MINIMAL + f"schedule: {{every: {text}, jitter: {text}}}\n"))
     assert job.schedule.every_seconds == seconds == job.schedule.jitter_seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "seconds"),
+    [("10/1s", 10, Decimal(1)), ("100/10s", 100, Decimal(10)), ("600/1m", 600, Decimal(60)),
+     ("5/500ms", 5, Decimal("0.5")), ("3/2", 3, Decimal(2))],
+)  # fmt: skip
+def test_rate_limits(write: Callable[..., Path], text: str, count: int, seconds: Decimal) -> None:
+    job = load_job(write(MINIMAL + f"exchange: {{rate_limit: {{reads: '{text}'}}}}\n"))
+    assert job.exchange.read_rate == jobmod.Rate(count, seconds)
+    assert job.exchange.write_rate == jobmod.Rate(100, Decimal(10)), "an unset kind keeps its default"
 
 
 def test_cron_schedule_and_the_rest_of_the_keys(write: Callable[..., Path]) -> None:

@@ -1,0 +1,166 @@
+"""CPU per quiet daemon pass: what one pass of an already-converged job costs the daemon's own thread.
+
+    python bench/pass_cpu.py                     # 5 and 100 levels a side, 300 quiet passes each
+    python bench/pass_cpu.py --quick             # CI smoke: 5 levels, 20 passes
+
+A daemon (not started: no scheduler, no workers) holds one job against the sandbox served in this process; the
+job's first pass places its ladder, then ``Daemon.run_pass_now`` runs the daemon's whole pass (pause switch, lease,
+``run_pass``, metrics, the JSON log line to /dev/null) again and again on an unchanged book. The CPU time of the
+calling thread (``time.thread_time``) is measured around each pass, so the sandbox's threads are not counted; a
+cProfile of further passes (timed by the same thread clock) names where it goes. Also printed: requests and
+state-store statements per pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import logging
+import os
+import platform
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rebalancer import logs
+from rebalancer.connect import make_client
+from rebalancer.daemon.scheduler import Daemon
+from rebalancer.jobfile.load import load_job
+from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
+from rebalancer.sandbox.faults import Faults
+from rebalancer.sandbox.server import SandboxServer
+from rebalancer.state.store import StateStore
+
+RESULTS = Path(__file__).resolve().parent / "results" / "pass_cpu.json"
+
+JOB = """\
+version: 1
+name: cpu{levels}
+symbol: btcusdt
+exchange: {{url: "{url}", rate_limit: {{reads: "100000/1s", writes: "100000/1s"}}}}
+schedule: {{every: 1h}}
+ladder:
+  buy: {{levels: {levels}, first: 0.5%, step: 0.1%, size: "0.001"}}
+  sell: {{levels: {levels}, first: 0.5%, step: 0.1%, size: "0.001"}}
+tolerance: {{price: 0.5%, size: 10%}}
+limits: {{max_orders: 1000, band: 20%}}
+ownership: tracked
+"""
+
+
+def _statements(store: StateStore) -> list[int]:
+    """A counter of SQL statements the store's engine runs (SQLAlchemy's event hook)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def seen(*args: Any) -> None:
+        count[0] += 1
+
+    event.listen(store._db._engine, "before_cursor_execute", seen)
+    return count
+
+
+def measure(levels: int, passes: int, workdir: Path, profile_top: int) -> dict[str, Any]:
+    """Quiet daemon passes of one ``levels``-a-side job: CPU ms each (median, p90), requests and statements."""
+    server = SandboxServer(Engine.create(seed=7, clock="manual"), Faults(rate_limits=False)).start()
+    path = workdir / f"cpu{levels}.yaml"
+    path.write_text(JOB.format(levels=levels, url=server.url))
+    job = load_job(path)
+    client = make_client(job.exchange, server.url, DEMO_API_KEY, DEMO_SECRET_KEY, ticker_max_age=0.0)
+    store = StateStore(f"sqlite:///{workdir / f'state{levels}.db'}")
+    statements = _statements(store)
+
+    class Opened:
+        def __enter__(self) -> Any:
+            return client
+
+        def __exit__(self, *exc: object) -> None:
+            client.close()
+
+    daemon = Daemon(store, opener=lambda j: Opened(), workers=1)
+    daemon._slots[job.name] = daemon._open(job)  # scheduled by hand: no scheduler, no workers
+    first = daemon.run_pass_now(job.name)
+    assert first is not None and first.plan.summary["place"] == 2 * levels, first.plan.summary
+    for _ in range(3):
+        daemon.run_pass_now(job.name)  # warm caches
+    app = server.app
+    requests_before, statements_before = sum(app.request_counts().values()), statements[0]
+    cpu: list[float] = []
+    for _ in range(passes):
+        started = time.thread_time()
+        report = daemon.run_pass_now(job.name)
+        cpu.append((time.thread_time() - started) * 1000)
+        assert report is not None and not report.plan.has_changes, "the book must stay converged"
+    requests = (sum(app.request_counts().values()) - requests_before) / passes
+    sql = (statements[0] - statements_before) / passes
+    profiler = cProfile.Profile(time.thread_time)  # this thread's CPU, not the time spent waiting on sockets
+    for _ in range(min(passes, 50)):
+        profiler.enable()
+        daemon.run_pass_now(job.name)
+        profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile_top)
+    daemon._slots.clear()
+    client.close()
+    store.close()
+    server.stop()
+    ordered = sorted(cpu)
+    return {
+        "levels_per_side": levels,
+        "passes": passes,
+        "cpu_ms_median": round(statistics.median(cpu), 3),
+        "cpu_ms_p90": round(ordered[int(0.9 * (len(ordered) - 1))], 3),
+        "requests_per_pass": requests,
+        "sql_statements_per_pass": sql,
+        "profile": text.getvalue(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the profile, print the table (and the cProfile top with ``--show-profile``), write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="5,100", help="levels per side, comma-separated")
+    parser.add_argument("--passes", type=int, default=300)
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 5 levels, 20 passes")
+    parser.add_argument("--show-profile", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sizes = [5] if args.quick else [int(s) for s in args.sizes.split(",")]
+    passes = 20 if args.quick else args.passes
+    logs.setup("json", logging.INFO, open(os.devnull, "w"))  # noqa: SIM115 - the daemon's logging, to nowhere
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for levels in sizes:
+            rows.append(measure(levels, passes, Path(tmp), 25))
+    print("| levels a side | CPU ms per quiet pass (median / p90) | requests per pass | SQL statements per pass |")
+    print("|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['levels_per_side']} | {row['cpu_ms_median']:.2f} / {row['cpu_ms_p90']:.2f} "
+            f"| {row['requests_per_pass']:.1f} | {row['sql_statements_per_pass']:.1f} |"
+        )
+        if args.show_profile:
+            print(row["profile"])
+    document = {
+        "benchmark": "pass_cpu",
+        "argv": sys.argv[1:] if argv is None else argv,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg()},
+        "rows": [{k: v for k, v in row.items() if k != "profile"} for row in rows],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
