@@ -32,6 +32,7 @@ from rebalancer.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.logs import redact
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
+from rebalancer.state.passio import PassInputs
 from rebalancer.state.store import OrderResult, StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
@@ -86,7 +87,7 @@ class InFlightView:
 
 
 def settle_in_flight(
-    job: Job, store: StateStore, snapshot: MarketSnapshot, *, write: bool, now: datetime
+    job: Job, store: StateStore, snapshot: MarketSnapshot, inputs: PassInputs, *, write: bool, now: datetime
 ) -> InFlightView:
     """Match open in-flight batches (sent, never confirmed) against the book.
 
@@ -95,10 +96,10 @@ def settle_in_flight(
     until then its unseen placements are *pending*, so the pass does not place their levels a second time. With
     ``write=False`` (a dry run) nothing is written to the store.
     """
-    tracked = store.tracked_ids(job.name)
+    tracked = inputs.tracked
     claimed: set[str] = set()
     pending: list[Order] = []
-    for in_flight in store.open_in_flight(job.name):
+    for in_flight in inputs.in_flight:
         wanted = [(p.side, p.price, p.volume) for p in in_flight.placements]
         since_ms = int(in_flight.created_at.timestamp() * 1000) - CLOCK_SLACK_MS
         adopted = []
@@ -120,7 +121,13 @@ def settle_in_flight(
 
 
 def owned_ids(
-    job: Job, store: StateStore, snapshot: MarketSnapshot, view: InFlightView, *, write: bool
+    job: Job,
+    store: StateStore,
+    snapshot: MarketSnapshot,
+    view: InFlightView,
+    tracked_ids: frozenset[str],
+    *,
+    write: bool,
 ) -> frozenset[str] | None:
     """The ids the job may touch: None (all) for ``symbol`` ownership, else its tracked and adopted ids.
 
@@ -128,7 +135,7 @@ def owned_ids(
     """
     if job.ownership is Ownership.SYMBOL:
         return None
-    tracked = set(store.tracked_ids(job.name)) | view.adopted
+    tracked = set(tracked_ids) | view.adopted
     open_ids = {o.id for o in snapshot.open_orders}
     gone = tracked - open_ids
     if gone and write:
@@ -190,10 +197,13 @@ def run_pass(
     plan: Plan | None = None
     try:
         snapshot = read_snapshot(exchange, job.symbol, balances=False)
-        view = settle_in_flight(job, store, snapshot, write=apply, now=wall())
-        owned = owned_ids(job, store, snapshot, view, write=apply)
-        previous, held = store.last_reference(job.name), dict(store.held_levels(job.name, wall()))
-        draft = draft_plan(job, snapshot, owned, previous_reference=previous, held_levels=held)
+        now = wall()
+        inputs = store.pass_inputs(job.name, now)
+        view = settle_in_flight(job, store, snapshot, inputs, write=apply, now=now)
+        owned = owned_ids(job, store, snapshot, view, inputs.tracked, write=apply)
+        draft = draft_plan(
+            job, snapshot, owned, previous_reference=inputs.last_reference, held_levels=inputs.held_levels
+        )
         if draft.needs_balances:
             snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
         plan = finish_plan(draft, snapshot.balances)
@@ -356,9 +366,10 @@ def _record_failure(
     """
     error = str(exc) if isinstance(exc, RebalancerError) else f"{type(exc).__name__}: {exc}"
     try:
-        pass_id = store.start_pass(job.name, mode, now)
-        store.finish_pass(
-            pass_id,
+        store.record_pass(
+            job.name,
+            mode,
+            now,
             result=PassResult.ERROR,
             summary=plan.summary if plan is not None else {},
             warnings=plan.warnings if plan is not None else (),
@@ -372,9 +383,10 @@ def _record_failure(
 
 
 def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int, now: datetime) -> None:
-    pass_id = store.start_pass(job.name, mode, now)
-    store.finish_pass(
-        pass_id,
+    store.record_pass(
+        job.name,
+        mode,
+        now,
         result=PassResult.NO_CHANGES,
         summary=plan.summary,
         warnings=plan.warnings,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from rebalancer.defaults import REJECTION_BACKOFF_BASE_SECONDS, REJECTION_BACKOFF_CAP_SECONDS
 from rebalancer.state import schema as t
@@ -47,19 +47,8 @@ class GuardState:
         Passes that recorded none (a crossed or empty book, a pass that failed before reading the market) are
         skipped, so a move across them is still compared with the last price the market really showed.
         """
-        c = t.passes.c
-        query = (
-            select(c.reference_price)
-            .where(c.job == job, c.result.is_not(None), c.reference_price.is_not(None))
-            .order_by(c.started_at_ms.desc(), c.id.desc())
-            .limit(1)
-        )
         with self._db.tx(write=False) as conn:
-            text = conn.execute(query).scalar()
-        if text is None:
-            return None
-        price = Decimal(text)
-        return price if price.is_finite() and price > 0 else None
+            return last_reference_in(conn, job)
 
     def record_rejections(
         self,
@@ -107,16 +96,8 @@ class GuardState:
 
     def held_levels(self, job: str, now: datetime) -> dict[str, str]:
         """Levels of ``job`` held back at ``now``, each with why: ``until 10:42:05 UTC after 3 rejections (...)``."""
-        c = t.level_rejections.c
-        query = select(t.level_rejections).where(c.job == job, c.times >= 2, c.not_before_ms > to_ms(now))
         with self._db.tx(write=False) as conn:
-            rows = conn.execute(query.order_by(c.level)).all()
-        held = {}
-        for r in rows:
-            until = from_ms(r.not_before_ms).astimezone(UTC).strftime("%H:%M:%S UTC")
-            detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
-            held[r.level] = f"until {until} after {r.times} rejections ({detail})"
-        return held
+            return held_levels_in(conn, job, now)
 
     def rejection_counts(self, job: str) -> dict[str, tuple[str, int, datetime]]:
         """Every level of ``job`` with a rejection on record: level → (code, consecutive count, not before)."""
@@ -134,3 +115,31 @@ class GuardState:
                 conn.execute(
                     delete(t.level_rejections).where(c.job == job, c.level.in_(wanted[start : start + _CHUNK]))
                 )
+
+
+def last_reference_in(conn: Connection, job: str) -> Decimal | None:
+    """``GuardState.last_reference`` inside an open transaction."""
+    c = t.passes.c
+    query = (
+        select(c.reference_price)
+        .where(c.job == job, c.result.is_not(None), c.reference_price.is_not(None))
+        .order_by(c.started_at_ms.desc(), c.id.desc())
+        .limit(1)
+    )
+    text = conn.execute(query).scalar()
+    if text is None:
+        return None
+    price = Decimal(text)
+    return price if price.is_finite() and price > 0 else None
+
+
+def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
+    """``GuardState.held_levels`` inside an open transaction."""
+    c = t.level_rejections.c
+    query = select(t.level_rejections).where(c.job == job, c.times >= 2, c.not_before_ms > to_ms(now))
+    held = {}
+    for r in conn.execute(query.order_by(c.level)).all():
+        until = from_ms(r.not_before_ms).astimezone(UTC).strftime("%H:%M:%S UTC")
+        detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
+        held[r.level] = f"until {until} after {r.times} rejections ({detail})"
+    return held

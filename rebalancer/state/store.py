@@ -31,6 +31,7 @@ from rebalancer.state import schema as t
 from rebalancer.state.cluster import ClusterState
 from rebalancer.state.db import Database
 from rebalancer.state.leases import LeaseState
+from rebalancer.state.passio import PassIO, open_in_flight_in, tracked_ids_in
 from rebalancer.state.paths import default_url
 from rebalancer.state.records import (
     BatchRecord,
@@ -58,7 +59,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class StateStore(GuardState, LeaseState, StatusState, ClusterState):
+class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
     """The state store on a database URL (default ``rebalancer.state.paths.default_url()``); creates missing tables.
 
     Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'
@@ -228,8 +229,7 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
     def tracked_ids(self, job: str) -> frozenset[str]:
         """Ids of the orders ``job`` placed and still owns."""
         with self._db.tx(write=False) as conn:
-            rows = conn.execute(select(t.tracked_orders.c.order_id).where(t.tracked_orders.c.job == job))
-            return frozenset(rows.scalars())
+            return tracked_ids_in(conn, job)
 
     def track(self, job: str, ids: Iterable[str]) -> None:
         """Add order ids to those ``job`` owns (ids already tracked are left as they are)."""
@@ -309,34 +309,8 @@ class StateStore(GuardState, LeaseState, StatusState, ClusterState):
 
     def open_in_flight(self, job: str) -> list[InFlight]:
         """In-flight records of ``job`` never closed (their process died mid-batch), oldest first."""
-        f, p = t.in_flight.c, t.in_flight_placements.c
         with self._db.tx(write=False) as conn:
-            heads = conn.execute(
-                select(t.in_flight).where(f.job == job, f.closed_at_ms.is_(None)).order_by(f.id)
-            ).all()
-            ids = [h.id for h in heads]
-            placements: dict[int, list[Placement]] = {i: [] for i in ids}
-            for start in range(0, len(ids), _CHUNK):
-                rows = conn.execute(
-                    select(t.in_flight_placements)
-                    .where(p.in_flight_id.in_(ids[start : start + _CHUNK]))
-                    .order_by(p.in_flight_id, p.seq)
-                )
-                for r in rows:
-                    placements[r.in_flight_id].append(
-                        Placement(Side(r.side), Decimal(r.price), Decimal(r.volume))
-                    )
-        return [
-            InFlight(
-                h.id,
-                h.job,
-                h.pass_id,
-                from_ms(h.created_at_ms),
-                tuple(placements[h.id]),
-                None if h.late_until_ms is None else from_ms(h.late_until_ms),
-            )
-            for h in heads
-        ]
+            return open_in_flight_in(conn, job)
 
     # Pause switch.
 

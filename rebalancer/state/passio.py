@@ -1,0 +1,118 @@
+"""A pass's own round trips to the state store: everything it needs read in one transaction, a pass that sent
+nothing recorded in one statement.
+
+A quiet daemon pass used to open eight transactions (tracked ids twice, in-flight records, last reference, held
+levels, a pass row started and then finished); now it opens two: ``pass_inputs`` and ``record_pass``. The writes of
+a pass that sends (in-flight marker, batches, outcome) stay where they are: they must land before and after sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, select
+
+from rebalancer.models import Side
+from rebalancer.state import schema as t
+from rebalancer.state.db import Database
+from rebalancer.state.records import InFlight, Placement, dump_json, from_ms, to_ms
+from rebalancer.state.rejections import held_levels_in, last_reference_in
+from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
+
+_CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class PassInputs:
+    """What one pass reads from the store: owned ids, unconfirmed batches, and what the guards need."""
+
+    tracked: frozenset[str]
+    in_flight: tuple[InFlight, ...]
+    last_reference: Decimal | None
+    held_levels: Mapping[str, str]
+
+
+class PassIO:
+    """The pass methods of ``StateStore`` (which supplies ``_db``)."""
+
+    _db: Database
+
+    def pass_inputs(self, job: str, now: datetime) -> PassInputs:
+        """Tracked ids, open in-flight records, the last observed reference and the levels held at ``now``."""
+        with self._db.tx(write=False) as conn:
+            return PassInputs(
+                tracked=tracked_ids_in(conn, job),
+                in_flight=tuple(open_in_flight_in(conn, job)),
+                last_reference=last_reference_in(conn, job),
+                held_levels=held_levels_in(conn, job, now),
+            )
+
+    def record_pass(
+        self,
+        job: str,
+        mode: Mode,
+        started_at: datetime,
+        *,
+        result: PassResult,
+        summary: Mapping[str, int],
+        warnings: Sequence[str] = (),
+        error: str | None = None,
+        duration_ms: int | None = None,
+        reference_price: str | None = None,
+        fingerprint: str | None = None,
+    ) -> int:
+        """Record a whole pass that is already over (one INSERT); returns its id. For passes that sent nothing."""
+        if not job or mode not in tuple(Mode):
+            raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
+        if result not in STORED_PASS_RESULTS:
+            raise ValueError(f"pass result must be one of {sorted(STORED_PASS_RESULTS)}, not {result!r}")
+        values = {
+            "job": job,
+            "mode": mode,
+            "started_at_ms": to_ms(started_at),
+            "result": result,
+            "summary": dump_json({str(k): int(v) for k, v in summary.items()}),
+            "warnings": dump_json([str(w) for w in warnings]),
+            "error": error,
+            "duration_ms": duration_ms,
+            "reference_price": reference_price,
+            "fingerprint": fingerprint,
+        }
+        with self._db.tx(write=True) as conn:
+            return int(conn.execute(t.passes.insert().values(**values)).inserted_primary_key[0])
+
+
+def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:
+    """Ids of the orders ``job`` placed and still owns, inside an open transaction."""
+    rows = conn.execute(select(t.tracked_orders.c.order_id).where(t.tracked_orders.c.job == job))
+    return frozenset(rows.scalars())
+
+
+def open_in_flight_in(conn: Connection, job: str) -> list[InFlight]:
+    """In-flight records of ``job`` never closed, oldest first, inside an open transaction."""
+    f, p = t.in_flight.c, t.in_flight_placements.c
+    heads = conn.execute(select(t.in_flight).where(f.job == job, f.closed_at_ms.is_(None)).order_by(f.id)).all()
+    ids = [h.id for h in heads]
+    placements: dict[int, list[Placement]] = {i: [] for i in ids}
+    for start in range(0, len(ids), _CHUNK):
+        rows = conn.execute(
+            select(t.in_flight_placements)
+            .where(p.in_flight_id.in_(ids[start : start + _CHUNK]))
+            .order_by(p.in_flight_id, p.seq)
+        )
+        for r in rows:
+            placements[r.in_flight_id].append(Placement(Side(r.side), Decimal(r.price), Decimal(r.volume)))
+    return [
+        InFlight(
+            h.id,
+            h.job,
+            h.pass_id,
+            from_ms(h.created_at_ms),
+            tuple(placements[h.id]),
+            None if h.late_until_ms is None else from_ms(h.late_until_ms),
+        )
+        for h in heads
+    ]
