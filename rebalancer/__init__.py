@@ -1,6 +1,6 @@
 """rebalancer: keep a declared ladder of limit orders standing on an /open/api exchange.
 
-The flow is job file → ladder → diff → plan → executor → exchange; see DESIGN.md. Importing this package is
+The flow is job file → ladder → diff → plan → executor → exchange; see docs/architecture.md. Importing this package is
 kept cheap on purpose: heavy modules (requests, SQLAlchemy, APScheduler) are imported where they are used.
 """
 

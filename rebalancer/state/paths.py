@@ -1,4 +1,4 @@
-"""Where rebalancer keeps its state on disk (DESIGN.md, "Where state lives").
+"""Where rebalancer keeps its state on disk (docs/architecture.md, "Where state lives").
 
 One directory holds the state store (``state.db``) and the embedded sandbox's world. It is chosen, in order,
 by ``$REBALANCER_STATE_DIR``, ``$XDG_STATE_HOME/rebalancer`` and ``~/.local/state/rebalancer``; the state
