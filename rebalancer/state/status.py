@@ -187,7 +187,8 @@ class StatusState:
                 conn.execute(delete(t.reload_failures).where(t.reload_failures.c.file.in_(chunk)))
 
     def reload_failures(self) -> list[ReloadFailure]:
-        """Every job file a daemon refused and that has not loaded since, by file name."""
+        """Every job file a live daemon refused and that has not loaded since, by file name (a refusal noted by a
+        process of this host that no longer runs is left out: nothing runs that file now)."""
         with self._db.tx(write=False) as conn:
             rows = conn.execute(select(t.reload_failures).order_by(t.reload_failures.c.file)).all()
         return [
@@ -201,6 +202,7 @@ class StatusState:
                 last_failed_at=from_ms(r.last_failed_at_ms),
             )
             for r in rows
+            if not holder_is_dead(r.holder)
         ]
 
 

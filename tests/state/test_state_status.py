@@ -69,3 +69,13 @@ def test_reload_failures_count_up_keep_the_first_time_and_clear(open_store):
     assert (b.job, b.times) == (None, 1)
     store.clear_reload_failures(["/jobs/a.yaml", "/jobs/unknown.yaml"])
     assert [f.file for f in store.reload_failures()] == ["/jobs/b.yaml"]
+
+
+def test_a_refusal_noted_by_a_daemon_that_died_is_left_out(open_store):
+    import socket
+
+    store = open_store()
+    dead = f"{socket.gethostname()}:{2**22 + os.getpid()}:gone"
+    store.record_reload_failure("/jobs/a.yaml", "a.yaml:1:1: x", holder=dead, now=T0)
+    store.record_reload_failure("/jobs/b.yaml", "b.yaml:1:1: y", holder="otherhost:1:a", now=T0)
+    assert [f.file for f in store.reload_failures()] == ["/jobs/b.yaml"]
