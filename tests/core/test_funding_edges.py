@@ -5,6 +5,7 @@ Every expected figure here is computed by hand from the order's numbers, never w
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -116,3 +117,35 @@ def test_sub_unit_prices_keep_the_funded_set_the_nearest_that_fits(
             spent += _hand_cost(t)
         # fund trims from the far end, which keeps that same prefix whenever costs are positive
         assert sorted(t.level for t in funded.placements if t.side is side) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("placements", "cancelled", "needs"),
+    [
+        ([], [], False),
+        ([target("buy[0]", B, "100", "1")], [], True),
+        ([target("buy[0]", B, "100", "1")], [order("1", B, "100", "1")], False),  # the cancel pays exactly for it
+        ([target("buy[0]", B, "100", "1")], [order("1", B, "99.99", "1")], True),
+        ([target("buy[0]", B, "100", "1")], [order("1", S, "100", "100")], True),  # a sell's base pays no buy
+        ([target("sell[0]", S, "100", "2")], [order("1", S, "50", "2")], False),  # base for base: 2 for 2
+        ([target("sell[0]", S, "100", "2")], [order("1", S, "50", "1.9")], True),
+        ([target("sell[0]", S, "100", "1")], [order("1", B, "100", "1")], True),
+    ],
+)
+def test_when_the_balances_must_be_read(placements, cancelled, needs: bool) -> None:
+    assert funding.needs_balances(placements, cancelled) is needs
+
+
+def test_without_balances_placements_the_cancels_pay_for_are_kept_in_order() -> None:
+    placements = [target("sell[1]", S, "102", "1"), target("buy[0]", B, "99", "1"), target("sell[0]", S, "101", "1")]
+    cancelled = [order("1", B, "99", "1"), order("2", S, "150", "2")]
+    books = dataclasses.replace(snapshot(), balances=None)
+    funded = funding.fund(placements, cancelled, books, D("100"))
+    assert [t.level for t in funded.placements] == ["buy[0]", "sell[0]", "sell[1]"]
+    assert funded.dropped == () and funded.warnings == ()
+
+
+def test_without_balances_a_placement_the_cancels_do_not_pay_for_is_an_error() -> None:
+    books = dataclasses.replace(snapshot(), balances=None)
+    with pytest.raises(ValueError, match="the placements need the balances, which were not read"):
+        funding.fund([target("buy[0]", B, "100", "1")], [], books, D("100"))

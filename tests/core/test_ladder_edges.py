@@ -304,3 +304,40 @@ def test_a_level_exactly_at_zero_is_not_positive() -> None:
     assert rows(built) == [("buy[0]", B, "1.00", "0.0100")]
     assert dropped(built) == [("buy[1]", B, None, None, "non_positive_price")]
     assert built.warnings == ("buy[1]: price 0.00 is not positive; level dropped",)
+
+
+def test_a_fixed_reference_of_zero_says_which_job_and_what_it_got() -> None:
+    with pytest.raises(UnsafePlanError) as raised:
+        ladder.build(job(buy=side_ladder(), reference=fixed_ref("0")), snapshot())
+    assert str(raised.value) == "test-job: the fixed reference price must be positive, got 0"
+
+
+def test_a_notional_exactly_at_max_notional_is_left_alone() -> None:
+    # 29850 × 0.01 + 29775 × 0.01 = 596.25 exactly
+    built = ladder.build(job(buy=side_ladder(levels=2, max_notional=D("596.25"))), snapshot())
+    assert [f"{t.volume:f}" for t in built.targets] == ["0.0100", "0.0100"]
+    assert built.warnings == ()
+
+
+def test_a_ladder_level_under_the_minimum_volume_is_reported_in_full() -> None:
+    rules = SymbolRules("btcusdt", "btc", "usdt", 2, 4, min_volume=D("0.01"))
+    built = ladder.build(job(sell=side_ladder(levels=1, size="0.0099")), snapshot(rules=rules))
+    assert dropped(built) == [("sell[0]", S, "30150.00", "0.0099", "below_min_volume")]
+
+
+def test_a_fixed_order_with_a_price_below_one_and_no_size_is_a_size_problem() -> None:
+    built = ladder.build(job(orders=(FixedOrder(B, D("0.5"), D("0")),)), snapshot())
+    assert dropped(built) == [("orders[0]", B, None, None, "non_positive_size")]
+
+
+def test_a_bad_fixed_order_does_not_stop_the_ones_after_it() -> None:
+    fixed = (FixedOrder(B, D("0"), D("1")), FixedOrder(S, D("31000"), D("1")))
+    built = ladder.build(job(orders=fixed), snapshot())
+    assert rows(built) == [("orders[1]", S, "31000.00", "1.0000")]
+
+
+def test_fixed_orders_on_one_price_are_ranked_by_their_index_as_a_number() -> None:
+    # eleven fixed buys on one price: max_orders 10 keeps orders[0..9] and drops orders[10], not orders[9]
+    fixed = tuple(FixedOrder(B, D("29000"), D("0.1")) for _ in range(11))
+    built = ladder.build(job(orders=fixed, limits=Limits(max_orders=10, post_only=False)), snapshot())
+    assert [d.level for d in built.dropped] == ["orders[10]"]
