@@ -13,6 +13,9 @@ Decisions worth knowing:
 * Guards run in this order: ``band``, ``post_only``, ``max_orders``. Each dropped target is a warning and a
   ``Dropped`` record; targets dropped by ``max_orders`` are also kept in ``Ladder.over_limit`` so the diff can
   explain why an open order standing there is cancelled.
+* A level whose price or size cannot be held in 28 digits at the symbol's tick or lot (a geometric step or a
+  ``size_factor`` compounded over hundreds of levels) is dropped with the reason ``out_of_range``; the rest of the
+  pass rounds in that precision, so such a level could only fail it.
 * Funding (``rebalancer.core.funding``) runs after the diff, since it needs to know what the cancels release; it
   drops the placements farthest from the reference first until each side's placements fit the available
   balance plus the released funds.
@@ -22,13 +25,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 
 from rebalancer.errors import ConfigError, UnsafePlanError
 from rebalancer.job import Job, ReferenceKind, SideLadder, Spacing
 from rebalancer.models import ZERO, MarketSnapshot, Side, SymbolRules, Target, Ticker
 
 _HUNDRED = 100
+# The default context's 28 digits, with its traps spelled out: the precision every later step rounds in.
+_BOUNDED = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,29 +125,53 @@ def reference_price(job: Job, ticker: Ticker) -> Decimal:
     return price
 
 
-def _raw_levels(side: Side, spec: SideLadder, ref: Decimal) -> Iterable[tuple[int, Decimal, Decimal]]:
-    """(index, unrounded price, unrounded size) of every level of one side."""
+def _raw_levels(side: Side, spec: SideLadder, ref: Decimal) -> Iterable[tuple[int, Decimal | None, Decimal | None]]:
+    """(index, unrounded price, unrounded size) of every level of one side; None where a value overflows."""
     away = -1 if side is Side.BUY else 1
     first = spec.first.of(ref)
     if spec.spacing is Spacing.GEOMETRIC:
         if not spec.step.percent:
             raise ConfigError(f"{side.value.lower()}: geometric spacing needs a percent step, got {spec.step}")
         factor = 1 + away * spec.step.value / _HUNDRED
-        price = ref + away * first
+        price: Decimal | None = ref + away * first
     else:
         step = spec.step.of(ref)
+    # Compounding steps and factors can outgrow any Decimal: such a value is None, and its level dropped later.
     for i in range(spec.levels):
-        if spec.spacing is Spacing.LINEAR:
-            price = ref + away * (first + i * step)
-        elif i:
-            price = price * factor
-        if spec.size_factor is not None:
-            size = spec.size * spec.size_factor**i
-        elif spec.size_step is not None:
-            size = spec.size + i * spec.size_step
-        else:
-            size = spec.size
+        with localcontext(_BOUNDED):
+            try:
+                if spec.spacing is Spacing.LINEAR:
+                    price = ref + away * (first + i * step)
+                elif i and price is not None:
+                    price = price * factor
+            except ArithmeticError:
+                price = None
+            try:
+                size: Decimal | None = _size(spec, i)
+            except ArithmeticError:
+                size = None
         yield i, price, size
+
+
+def _size(spec: SideLadder, index: int) -> Decimal:
+    """The unrounded size of level ``index``: flat, stepped or multiplied per level."""
+    if spec.size_factor is not None:
+        return spec.size * spec.size_factor**index
+    if spec.size_step is not None:
+        return spec.size + index * spec.size_step
+    return spec.size
+
+
+def _rounded(value: Decimal, quantum: Decimal, rounding: str) -> Decimal | None:
+    """``value`` rounded to ``quantum``, or None when the result needs more digits than a price or volume holds.
+
+    Every later step (diff, plan, batch, state) rounds in the default context of 28 digits: a level that cannot be
+    held there is out of range, and is dropped here with a reason instead of failing the pass.
+    """
+    try:
+        return value.quantize(quantum, rounding=rounding, context=_BOUNDED)
+    except ArithmeticError:
+        return None
 
 
 def _side_targets(side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules, notes: Notes) -> list[Target]:
@@ -145,6 +183,10 @@ def _side_targets(side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules
     levels: list[tuple[str, Decimal, Decimal]] = []
     for i, raw_price, size in _raw_levels(side, spec, ref):
         level = f"{name}[{i}]"
+        if raw_price is None or size is None:
+            what = "price" if raw_price is None else "size"
+            notes.drop(level, side, None, None, "out_of_range", f"{level}: {what} out of range; level dropped")
+            continue
         if raw_price <= 0:
             notes.drop(
                 level,
@@ -165,7 +207,11 @@ def _side_targets(side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules
                 f"{level}: size {size:f} is not positive; level dropped",
             )
             continue
-        price = raw_price.quantize(tick, rounding=away)
+        price = _rounded(raw_price, tick, away)
+        if price is None:
+            message = f"{level}: price {raw_price:.6E} out of range at the symbol's tick; level dropped"
+            notes.drop(level, side, None, size, "out_of_range", message)
+            continue
         if price <= 0:
             notes.drop(
                 level,
@@ -188,7 +234,11 @@ def _side_targets(side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules
             )
     merged: list[tuple[str, Decimal, Decimal]] = []
     for level, price, size in levels:
-        volume = size.quantize(lot, rounding=ROUND_FLOOR)
+        volume = _rounded(size, lot, ROUND_FLOOR)
+        if volume is None:
+            message = f"{level}: size {size:.6E} out of range at the symbol's lot; level dropped"
+            notes.drop(level, side, price, None, "out_of_range", message)
+            continue
         if merged and merged[-1][1] == price:
             into, _, before = merged[-1]
             merged[-1] = (into, price, before + volume)
@@ -216,7 +266,7 @@ def _show(rules: SymbolRules, price: Decimal) -> str:
     """A price for a message: the symbol's places when it has no more, else as is (messages never round)."""
     try:
         return rules.format_price(price)
-    except ValueError:
+    except (ValueError, ArithmeticError):
         return f"{price:f}"
 
 
@@ -251,9 +301,12 @@ def _fixed_targets(job: Job, rules: SymbolRules, notes: Notes) -> list[Target]:
                 f"{level}: price and size must be positive; order dropped",
             )
             continue
-        price = rules.round_price(fixed.price, fixed.side)
-        volume = rules.round_volume(fixed.size)
-        if price <= 0:
+        price = _rounded(fixed.price, rules.tick, ROUND_CEILING if fixed.side is Side.SELL else ROUND_FLOOR)
+        volume = _rounded(fixed.size, rules.lot, ROUND_FLOOR)
+        if price is None or volume is None:
+            what = "price" if price is None else "size"
+            notes.drop(level, fixed.side, None, None, "out_of_range", f"{level}: {what} out of range; order dropped")
+        elif price <= 0:
             notes.drop(
                 level,
                 fixed.side,

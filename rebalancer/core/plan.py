@@ -185,7 +185,7 @@ def summary_line(plan: Plan) -> str:
 def _fmt(value: Decimal, places: int) -> str:
     try:
         return format_decimal(value, places)
-    except ValueError:
+    except (ValueError, ArithmeticError):  # more places than the symbol has, or more digits than a context holds
         return format_decimal(value)
 
 

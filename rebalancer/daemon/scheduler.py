@@ -418,7 +418,10 @@ class Daemon:
 
 
 def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = open_exchange) -> bool:
-    """Every job once, one after another (for cron users); True when every pass succeeded."""
+    """Every job once, one after another (for cron users); True when every pass succeeded.
+
+    A job that fails, even unexpectedly, is reported and the next job still runs.
+    """
     ok = True
     for job in jobs:
         if job.paused or store.is_paused(job.name):
@@ -429,6 +432,10 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = op
                 report = session.run(Mode.ONCE)
         except RebalancerError as exc:
             log.error("pass failed", extra={"job": job.name, "error": str(exc)})
+            ok = False
+            continue
+        except Exception as exc:  # one job's bug must not keep the later jobs from their pass
+            log.error("pass failed", extra={"job": job.name, "error": f"{exc.__class__.__name__}: {exc}"})
             ok = False
             continue
         log.log(pass_log_level(report), "pass", extra=pass_fields(report))

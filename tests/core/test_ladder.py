@@ -317,3 +317,53 @@ def test_rounding_never_makes_an_order_more_aggressive(
         assert t.price == rules.round_price(t.price, t.side) and t.volume == rules.round_volume(t.volume)
     for d in built.dropped:
         assert d.reason in ("merged", "below_min_volume", "non_positive_price")
+
+
+def _fits(value: Decimal, places: int) -> bool:
+    """True when ``value`` can be rounded to ``places`` in the default context (what every later step does)."""
+    try:
+        value.quantize(Decimal(1).scaleb(-places))
+    except ArithmeticError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("spec", "side", "first_dropped"),
+    [
+        (side_ladder(1000, step=pct("10"), spacing=Spacing.GEOMETRIC), "sell", "sell[520]"),
+        (side_ladder(500, size_factor=D("1.2")), "buy", "buy[329]"),
+        (side_ladder(500, size_factor=D("1.2")), "sell", "sell[329]"),
+        (side_ladder(3, first=ab("1E+30")), "sell", "sell[0]"),
+    ],
+)
+def test_a_ladder_past_what_a_decimal_holds_drops_those_levels_with_a_reason(
+    spec: object, side: str, first_dropped: str
+) -> None:
+    built = ladder.build(job(**{side: spec}), snapshot())
+    out_of_range = [d.level for d in built.dropped if d.reason == "out_of_range"]
+    assert out_of_range and out_of_range[0] == first_dropped
+    assert any(w.startswith(f"{first_dropped}: ") and "out of range" in w for w in built.warnings)
+    assert all(_fits(t.price, RULES.price_precision) and _fits(t.volume, RULES.amount_precision) for t in built.targets)
+
+
+def test_an_overflowing_side_under_max_notional_still_builds() -> None:
+    spec = side_ladder(500, size_factor=D("1.2"), max_notional=D("100000"))
+    built = ladder.build(job(buy=spec), snapshot())
+    assert built.targets and sum(t.price * t.volume for t in built.targets) <= D("100000")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    levels=st.integers(1, 1000),
+    step=st.decimals(D("0.01"), D("99"), places=2),
+    factor=st.one_of(st.none(), st.decimals(D("0.01"), D("50"), places=2)),
+    geometric=st.booleans(),
+)
+def test_any_valid_side_builds_into_targets_every_later_step_can_round(
+    levels: int, step: Decimal, factor: Decimal | None, geometric: bool
+) -> None:
+    spacing = Spacing.GEOMETRIC if geometric else Spacing.LINEAR
+    spec = side_ladder(levels, step=pct(str(step)), spacing=spacing, size_factor=factor)
+    built = ladder.build(job(buy=spec, sell=spec), snapshot())
+    assert all(_fits(t.price, RULES.price_precision) and _fits(t.volume, RULES.amount_precision) for t in built.targets)

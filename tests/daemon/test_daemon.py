@@ -266,3 +266,19 @@ def test_a_reload_that_fails_unexpectedly_keeps_the_running_jobs(tmp_path, sandb
     assert record.problem == f"{tmp_path / 'u.yaml'}:1:1: cannot read the job files: ValueError: reader bug second line"
     [record] = [r for r in caplog.records if r.getMessage() == "reload refused, keeping the running jobs"]
     assert record.problem == "cannot list the job files: ValueError: reader bug second line"
+
+
+def test_run_once_runs_every_job_when_one_fails_unexpectedly(tmp_path, sandbox, job_text, caplog):
+    jobs = _jobs(tmp_path, {"first": job_text("first", symbol="ethusdt", size="0.5"), "second": job_text("second")})
+    working = _opener(sandbox)
+
+    def opener(job):
+        if job.name == "first":
+            raise ArithmeticError("a bug in the first job's pass")
+        return working(job)
+
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, caplog.at_level(logging.ERROR):
+        assert run_once(jobs, store, opener) is False
+    assert len(_book(sandbox)) == 6, "the second job ran"
+    (failed,) = [r for r in caplog.records if getattr(r, "job", None) == "first"]
+    assert failed.getMessage() == "pass failed" and failed.error == "ArithmeticError: a bug in the first job's pass"
