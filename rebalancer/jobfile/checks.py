@@ -4,7 +4,7 @@ Two passes run around the schema check (see ``rebalancer.jobfile.load``): ``find
 pasted credential is reported once, in words that never echo it, and the schema check is told to keep quiet
 about that path; ``cross_check`` after it, for rules that tie several keys together (a cron expression
 APScheduler accepts, buy levels that stay above zero price, sizes that stay positive, plain http only where
-allowed).
+allowed, percentages of a price that stay within 100%).
 
 Every check is defensive: a value of the wrong shape is the schema's to report, so a check skips it.
 """
@@ -138,11 +138,36 @@ def cross_check(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
         message = _timeout_problem(exchange["timeout"])
         if message:
             problems.append(RawProblem(("exchange", "timeout"), message, positions.value(("exchange", "timeout"))))
+    problems.extend(_percent_problems(data, positions))
     ladder = data.get("ladder")
     if isinstance(ladder, dict):
         for side in ("buy", "sell"):
             if isinstance(ladder.get(side), dict):
                 problems.extend(_side_problems(side, ladder[side], data.get("reference", "mid"), positions))
+    return problems
+
+
+# Percentages that are a share of one price and mean nothing past all of it: (path, what the share is of, hint).
+_AT_MOST_ALL: tuple[tuple[Path, str, str], ...] = (
+    (("tolerance", "price"), "a price tolerance is a share of the target price", ""),
+    (("limits", "band"), "a band is a share of the reference price", ""),
+    (("limits", "max_jump"), "a jump is a share of the last reference price", " (0% turns the check off)"),
+)
+
+
+def _percent_problems(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
+    """Percentages above 100% where 100% is already everything: a tolerance, a band, a jump."""
+    problems: list[RawProblem] = []
+    for path, meaning, hint in _AT_MOST_ALL:
+        section = data.get(path[0])
+        value = section.get(path[1]) if isinstance(section, dict) else None
+        try:
+            amount = to_amount(value)
+        except (ValueError, TypeError):
+            continue  # absent, or the schema's to report
+        if amount.percent and amount.value > 100:
+            message = f"{amount} is more than 100%: {meaning}; give at most 100%{hint}"
+            problems.append(RawProblem(path, message, positions.value(path)))
     return problems
 
 

@@ -200,6 +200,20 @@ CASES: list[tuple[str, str, list[str]]] = [
      ['7:24: exchange.rate_limit.writes: expected COUNT/DURATION such as "10/1s" or "100/10s", got "100"']),
     ("unknown rate kind", H + L + "exchange:\n  rate_limit: {read: 10/1s}\n",
      ["7:16: exchange.rate_limit.read: unknown key 'read' (did you mean 'reads'?)"]),
+    ("price tolerance above 100%", H + L + "tolerance: {price: 100.5%}\n",
+     ["6:20: tolerance.price: 100.5% is more than 100%: a price tolerance is a share of the target price; "
+      "give at most 100%"]),
+    ("band above 100%", H + L + "limits: {band: 150%}\n",
+     ["6:16: limits.band: 150% is more than 100%: a band is a share of the reference price; give at most 100%"]),
+    ("band of zero", H + L + "limits: {band: 0}\n",
+     [f"6:16: limits.band: {PCT_GT0}, got 0"]),
+    ("negative step", H + SIDE.replace("step: 1%", "step: -1%"),
+     [f'8:11: ladder.buy.step: {PCT_GT0}, got "-1%"']),
+    ("negative tolerance", H + L + "tolerance: {size: -5%}\n",
+     [f'6:19: tolerance.size: {PCT_GE0}, got "-5%"']),
+    ("max_jump above 100%", H + L + "limits: {max_jump: 101%}\n",
+     ["6:20: limits.max_jump: 101% is more than 100%: a jump is a share of the last reference price; "
+      "give at most 100% (0% turns the check off)"]),
 ]  # fmt: skip
 
 
