@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rebalancer.core.diff import fits
-from rebalancer.core.plan import Plan, draft_plan, finish_plan, orders_fingerprint
+from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
+from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
 from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange
@@ -38,7 +39,10 @@ from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 log = logging.getLogger(__name__)
 
-STALE_PLAN = "saved plan is stale: open orders changed since it was made"
+STALE_PLAN = (
+    "saved plan is stale or was edited: the open orders, the job file or the plan's actions changed since it "
+    "was made; run plan again"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +147,17 @@ def owned_ids(
     return frozenset(tracked & open_ids)
 
 
-def without_awaited(plan: Plan, awaited: dict[str, str]) -> Plan:
-    """The plan minus the placements of awaited levels (its cancels stay: the late order replaces them)."""
+def without_awaited(plan: Plan, awaited: dict[str, str], orders: Sequence[Order]) -> Plan:
+    """The plan minus the placements of awaited levels (its cancels stay: the late order replaces them).
+
+    ``orders`` are the open orders the plan was made from: the fingerprint is recomputed for the new actions.
+    """
     if not awaited:
         return plan
     actions = tuple(a for a in plan.actions if not (a.action is ActionKind.PLACE and a.level in awaited))
     notes = tuple(f"{level} not placed again {why}" for level, why in sorted(awaited.items()))
-    return dataclasses.replace(plan, actions=actions, warnings=plan.warnings + notes)
+    fingerprint = plan_fingerprint(plan.job_hash, orders, actions)
+    return dataclasses.replace(plan, actions=actions, warnings=plan.warnings + notes, fingerprint=fingerprint)
 
 
 def awaited_levels(job: Job, plan: Plan, pending: Sequence[Order]) -> dict[str, str]:
@@ -207,7 +215,7 @@ def run_pass(
         if draft.needs_balances:
             snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
         plan = finish_plan(draft, snapshot.balances)
-        plan = without_awaited(plan, awaited_levels(job, plan, view.pending))
+        plan = without_awaited(plan, awaited_levels(job, plan, view.pending), snapshot.open_orders)
         if saved_plan is not None:
             plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
     except Exception as exc:
@@ -226,7 +234,8 @@ def run_pass(
         # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
         # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
         try:
-            if recheck and orders_fingerprint(job.source_hash, exchange.open_orders(job.symbol)) != plan.fingerprint:
+            current = exchange.open_orders(job.symbol) if recheck else ()
+            if recheck and plan_fingerprint(job.source_hash, current, plan.actions) != plan.fingerprint:
                 raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
         except Exception as exc:
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
@@ -237,16 +246,18 @@ def run_pass(
 def _checked_saved_plan(
     job: Job, saved: Plan, fresh: Plan, snapshot: MarketSnapshot, owned: frozenset[str] | None
 ) -> Plan:
-    """The saved plan, if the book still matches it and it touches only orders this job owns.
+    """The saved plan, if it is unedited, the book still matches it, it touches only orders this job owns and
+    its placements pass the job's guards as they stand now.
 
     It records the reference observed now, not the one of the saved plan, so the jump guard stays honest.
     """
-    if saved.fingerprint != orders_fingerprint(job.source_hash, snapshot.open_orders):
+    if saved.fingerprint != plan_fingerprint(job.source_hash, snapshot.open_orders, saved.actions):
         raise UnsafePlanError(STALE_PLAN)
     allowed = owned if owned is not None else {o.id for o in snapshot.open_orders}
     foreign = sorted(set(saved.cancel_ids) - allowed, key=_id_key)
     if foreign:
         raise UnsafePlanError(f"saved plan cancels orders this job does not own: {', '.join(foreign)}")
+    check_saved_plan(job, saved, fresh, snapshot)
     return dataclasses.replace(saved, observed_reference=fresh.observed_reference)
 
 

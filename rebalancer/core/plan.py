@@ -1,4 +1,4 @@
-"""The Plan value: what one pass would do, in its final order, with a fingerprint of its inputs.
+"""The Plan value: what one pass would do, in its final order, with a fingerprint of its inputs and actions.
 
 ``compute_plan`` chains ``ladder.build`` → ``diff.reconcile`` → ``funding.fund`` and freezes the result; the
 guards of ``rebalancer.core.guards`` may pause its placements (suspect market data) or hold levels back.
@@ -213,6 +213,21 @@ def orders_fingerprint(job_hash: str, orders: Sequence[Order]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+def plan_fingerprint(job_hash: str, orders: Sequence[Order], actions: Sequence[Action]) -> str:
+    """``sha256:`` over ``orders_fingerprint`` and a canonical form of the actions (in any order).
+
+    A plan's fingerprint binds what it does to the book and job file it was made from: recomputed from a saved
+    plan's actions and the orders read now, it differs when the book moved, the job file changed or the plan
+    file was edited.
+    """
+    rows = sorted(
+        [a.action.value, a.side.value, _canonical(a.price), _canonical(a.volume), a.order_id or "", a.level or ""]
+        for a in actions
+    )
+    text = json.dumps({"book": orders_fingerprint(job_hash, orders), "actions": rows}, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
 def _owned(orders: Sequence[Order], owned_ids: frozenset[str] | None) -> list[Order]:
     return [o for o in orders if owned_ids is None or o.id in owned_ids]
 
@@ -324,14 +339,15 @@ def finish_plan(draft: Draft, balances: Balances | None) -> Plan:
             f"{len(result.pending)} order(s) already pending cancellation were left alone: "
             + ", ".join(o.id for o in result.pending)
         )
+    ordered = order_action(actions)
     return Plan(
         job=job.name,
         symbol=job.symbol,
         reference_price=ref,
         best_bid=snapshot.ticker.bid,
         best_ask=snapshot.ticker.ask,
-        fingerprint=orders_fingerprint(job.source_hash, snapshot.open_orders),
-        actions=order_action(actions),
+        fingerprint=plan_fingerprint(job.source_hash, snapshot.open_orders, ordered),
+        actions=ordered,
         warnings=tuple(warnings),
         price_places=rules.price_precision,
         volume_places=rules.amount_precision,

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 
 from rebalancer.models import OrderStatus
+from rebalancer.runner import STALE_PLAN
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text())
 
@@ -89,7 +90,7 @@ def test_a_stale_saved_plan_is_refused_and_nothing_is_sent(cli, write_job, sandb
     sandbox.engine.place(sandbox.api_key, "btcusdt", _side("BUY"), Decimal("20000.00"), Decimal("0.0100"))
     result = cli("apply", str(job), "--plan", str(saved), "--yes")
     assert result.exit_code == 1
-    assert result.stderr.strip() == "Error: saved plan is stale: open orders changed since it was made"
+    assert result.stderr.strip() == f"Error: {STALE_PLAN}"
     assert len(sandbox.engine.open_orders(sandbox.api_key, "btcusdt")) == 1
 
 

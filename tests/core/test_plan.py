@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from decimal import Decimal
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.core.plan import Action, Batch, Plan, compute_plan, orders_fingerprint
+from rebalancer.core.plan import Action, Batch, Plan, compute_plan, orders_fingerprint, plan_fingerprint
 from rebalancer.core.plan_codec import plan_from_json, plan_to_json
 from rebalancer.errors import ConfigError
 from rebalancer.job import Limits
@@ -67,7 +68,7 @@ def test_mixed_plan_actions_in_final_order() -> None:
     )
     assert plan.unowned_orders == 1 and plan.pending_orders == 1
     assert any("pending" in w and "509" in w for w in plan.warnings)
-    assert plan.fingerprint == orders_fingerprint("abc123", BOOK)
+    assert plan.fingerprint == plan_fingerprint("abc123", BOOK, plan.actions)
 
 
 def test_json_form_matches_design_and_schema() -> None:
@@ -177,6 +178,18 @@ def test_fingerprint_changes_with_the_orders_and_the_job_only() -> None:
     assert orders_fingerprint("h", (order("1", B, "1.0", "2"),)) == orders_fingerprint(
         "h", (order("1", B, "1.00", "2.0000"),)
     )
+
+
+def test_the_plan_fingerprint_binds_the_actions_to_the_book() -> None:
+    plan = mixed()
+    base = plan_fingerprint("abc123", BOOK, plan.actions)
+    assert plan_fingerprint("abc123", BOOK, tuple(reversed(plan.actions))) == base
+    edited = (dataclasses.replace(plan.actions[2], volume=D("5.0")), *plan.actions[3:])
+    assert plan_fingerprint("abc123", BOOK, (*plan.actions[:2], *edited)) != base
+    assert plan_fingerprint("abc123", BOOK, plan.actions[1:]) != base
+    assert plan_fingerprint("abc123", BOOK[1:], plan.actions) != base
+    back = plan_from_json(json.loads(json.dumps(plan_to_json(plan))))
+    assert plan_fingerprint("abc123", BOOK, back.actions) == back.fingerprint == base
 
 
 def _plan_with(cancels: int, places: int) -> Plan:
