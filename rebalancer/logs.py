@@ -9,31 +9,69 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import sys
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
+_CREDENTIAL_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS|PWD", re.IGNORECASE)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def register_secret(value: str) -> None:
-    """Remember a secret so that it is redacted from every log line from now on (short values are ignored)."""
+    """Remember a secret so that it is redacted from every log line from now on (short values are ignored).
+
+    Its written forms are remembered too: JSON-escaped (a key holding ``\\``, ``"`` or non-ASCII text is
+    written escaped) and URL-encoded (as an exchange may quote a query string back), in both hex cases.
+    """
     if len(value) >= 6:
         with _secrets_lock:
-            _secrets.add(value)
+            _secrets.update(_written_forms(value))
+
+
+def register_environment_secrets(environ: Mapping[str, str] | None = None) -> None:
+    """Register every environment value whose variable is named like a credential (``*KEY*``, ``*SECRET*``...).
+
+    For commands that print stored text without reading a job's credentials first (``history``): the values
+    that could have leaked into old rows are still known to the environment.
+    """
+    for name, value in (os.environ if environ is None else environ).items():
+        if _CREDENTIAL_NAME.search(name):
+            register_secret(value)
+
+
+def _written_forms(secret: str) -> set[str]:
+    escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    encoded = {quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
+    lowered = {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), e) for e in encoded}
+    return {secret} | escaped | encoded | lowered | {json.dumps(e)[1:-1] for e in encoded}
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
+    """``text`` with every registered secret (in any of its written forms) replaced by ``***``."""
     with _secrets_lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
         text = text.replace(secret, REDACTED)
     return text
+
+
+def redact_value(value: Any) -> Any:
+    """A copy of a JSON-like value with every string (keys included) redacted; other leaves are kept."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
 
 
 def fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -47,7 +85,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """One redacted line."""
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        extra = " ".join(f"{k}={v}" for k, v in fields(record).items())
+        extra = " ".join(f"{k}={redact_value(v)}" for k, v in fields(record).items())  # before repr escapes
         line = f"{stamp} {record.levelname} {record.getMessage()}" + (f" {extra}" if extra else "")
         if record.exc_info:
             line += " error=" + repr(record.exc_info[1])
@@ -68,7 +106,9 @@ class JsonFormatter(logging.Formatter):
         document.update(fields(record))
         if record.exc_info:
             document["error"] = repr(record.exc_info[1])
-        return redact(json.dumps(document, default=str))
+        # Values are redacted before encoding (escaping would hide a secret from a search of the text), and the
+        # text after it, for what ``default=str`` turns into text.
+        return redact(json.dumps(redact_value(document), default=lambda v: redact(str(v))))
 
 
 def setup(log_format: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> None:

@@ -75,7 +75,10 @@ def resume(job: str) -> None:
 def history(job: str | None, as_json: bool, limit: int, since: datetime | None, result: str | None) -> None:
     """Past passes from the state store, newest first (JOB: a job's name or file; every job without it)."""
     from rebalancer.cli.output import history_table
+    from rebalancer.logs import redact, redact_value, register_environment_secrets
 
+    # Rows written before secrets were redacted on the way in may still quote one: redact on the way out too.
+    register_environment_secrets()
     name = job_name(job) if job else None
     with open_store() as store:
         if name is not None and name not in store.known_jobs() and not _is_file(job):
@@ -83,9 +86,9 @@ def history(job: str | None, as_json: bool, limit: int, since: datetime | None, 
         records = store.history(name, limit=limit, since=since, result=result)
         if as_json:
             details = [store.pass_detail(r.id) for r in records]
-            click.echo(json.dumps([d.to_dict() for d in details if d is not None], indent=2))
+            click.echo(json.dumps(redact_value([d.to_dict() for d in details if d is not None]), indent=2))
         else:
-            click.echo(history_table(records, filtered=bool(name or since or result)))
+            click.echo(redact(history_table(records, filtered=bool(name or since or result))))
 
 
 def _is_file(given: str | None) -> bool:

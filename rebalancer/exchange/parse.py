@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
 from rebalancer.errors import BadResponse, ExchangeError
+from rebalancer.logs import redact
 from rebalancer.models import (
     Balance,
     Balances,
@@ -70,6 +71,12 @@ def _list(value: object, endpoint: str, what: str) -> list[Any]:
     if not isinstance(value, list):
         _bad(endpoint, f"{what} is not a list")
     return value
+
+
+def _message(entry: Mapping[str, Any]) -> str:
+    """An answer's ``msg`` (or ``message``), with any registered secret redacted: some exchanges quote the
+    api_key back in their error messages, and a message travels on to output, logs and the state store."""
+    return redact(_text(entry.get("msg")) or _text(entry.get("message")))
 
 
 def _text(value: object) -> str:
@@ -133,7 +140,7 @@ def parse_envelope(body: object, endpoint: str, classify: Classify) -> Any:
     code = _text(envelope["code"]).strip()
     if code == "0":
         return envelope.get("data")
-    message = _text(envelope.get("msg")) or _text(envelope.get("message")) or "refused"
+    message = _message(envelope) or "refused"
     error_class = classify(code)
     raise error_class(message[:300], endpoint=endpoint, code=code)
 
@@ -377,7 +384,7 @@ def _group(raw: object, endpoint: str, where: str) -> ResultGroup:
     code = _text(entry.get("code")).strip()
     if not code:
         _bad(endpoint, f"{where} has no code")
-    message = _text(entry.get("msg")) or _text(entry.get("message"))
+    message = _message(entry)
     return ResultGroup(code=code, message=message, order_ids=ids)
 
 

@@ -43,9 +43,10 @@ class Faults:
     (e.g. ``{"/open/api/mass_replaceV2"}``); empty means every ``/open/api`` path.
     ``drop_after_apply`` applies a write and then loses the answer: ``drop_mode`` "500" answers HTTP 500,
     "close" drops the connection without an answer. ``reject_place`` refuses that share of placements
-    with ``reject_code``. ``answer_shape`` picks the mass_replaceV2 answer shape ("grouped", "per_order", or "null":
-    the write applied, answered with ``data: null``). ``duplicate_ids`` gives every row of a v2/new_order page the
-    page's first id (a hostile answer: rows sharing one id).
+    with ``reject_code`` and ``reject_message`` (``{api_key}`` in it quotes the caller's key back, as some
+    deployments' error messages do). ``answer_shape`` picks the mass_replaceV2 answer shape ("grouped", "per_order",
+    or "null": the write applied, answered with ``data: null``). ``duplicate_ids`` gives every row of a v2/new_order
+    page the page's first id (a hostile answer: rows sharing one id).
     ``sign`` is the signature the server accepts: "any", "md5" or "hmac-sha256" (a deployment requiring HMAC).
     ``unserved`` paths answer 404, like a deployment that lacks them (e.g. ``{"/open/api/get_allticker"}``).
     """
@@ -57,6 +58,7 @@ class Faults:
     drop_mode: str = "500"
     reject_place: float = 0.0
     reject_code: str = "5"
+    reject_message: str = "order placement rejected (injected fault)"
     endpoints: set[str] = field(default_factory=set)
     unserved: set[str] = field(default_factory=set)
     answer_shape: str = "grouped"
@@ -96,6 +98,10 @@ class Faults:
         if self.answer_shape not in ANSWER_SHAPES:
             raise ValueError(f"answer_shape must be one of {ANSWER_SHAPES}")
 
+    def rejection(self, api_key: str) -> str:
+        """The message of an injected rejection, quoting ``api_key`` where ``reject_message`` says ``{api_key}``."""
+        return self.reject_message.replace("{api_key}", api_key)
+
     def applies_to(self, path: str) -> bool:
         """Whether the injected faults concern ``path``."""
         return path.startswith("/open/api/") and (not self.endpoints or path in self.endpoints)
@@ -121,7 +127,7 @@ class Faults:
                 value = Limit(int(value["count"]), float(value["seconds"]))
             elif name in ("endpoints", "unserved"):
                 value = {str(v) for v in value}
-            elif name in ("drop_mode", "reject_code", "answer_shape", "sign"):
+            elif name in ("drop_mode", "reject_code", "reject_message", "answer_shape", "sign"):
                 value = str(value)
             elif name in ("rate_limits", "duplicate_ids"):
                 value = bool(value)

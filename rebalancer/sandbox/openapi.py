@@ -339,7 +339,7 @@ def mass_replace(engine: Engine, params: Mapping[str, str], api_key: str | None,
             try:
                 side, price, volume = _placement(item)
                 if faults.applies_to("/open/api/mass_replaceV2") and faults.roll(faults.reject_place):
-                    raise Reject(faults.reject_code, "order placement rejected (injected fault)")
+                    raise Reject(faults.reject_code, faults.rejection(api_key))
                 places.append(("0", "Success", engine.place(api_key, symbol, side, price, volume)))
             except Reject as exc:
                 places.append((exc.code, exc.msg, None))
@@ -355,7 +355,7 @@ def create_order(engine: Engine, params: Mapping[str, str], api_key: str | None,
     engine.rules(symbol)
     side, price, volume = _placement({name: params.get(name) for name in ("side", "type", "price", "volume")})
     if faults.applies_to("/open/api/create_order") and faults.roll(faults.reject_place):
-        raise Reject(faults.reject_code, "order placement rejected (injected fault)")
+        raise Reject(faults.reject_code, faults.rejection(api_key))
     return {"order_id": engine.place(api_key, symbol, side, price, volume)}
 
 

@@ -9,6 +9,7 @@ and no password.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.errors import StateError
+from rebalancer.logs import redact, register_secret
 from rebalancer.state import schema
 
 _WRITE = "rebalancer_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
@@ -29,12 +31,64 @@ _PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent sch
 SUPPORTED = ("sqlite", "postgresql")
 
 
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+
+
+def parse_url(url: str) -> URL:
+    """The parsed state store URL, its password and secret query values registered for redaction.
+
+    An unparsable URL is refused without echoing it: it may hold a password.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise StateError(
+            "the state store URL is not a database URL such as sqlite:///path/state.db or "
+            "postgresql+psycopg://user@host/database"
+        ) from None
+    for value in [parsed.password, *_secret_query(parsed).values()]:
+        if value:
+            register_secret(str(value))
+    return parsed
+
+
+def shown_url(parsed: URL) -> str:
+    """The URL as messages may show it: the password and secret-like query values (``?password=``) masked."""
+    masked = parsed.update_query_dict({key: "***" for key in _secret_query(parsed)})
+    return masked.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def _secret_query(parsed: URL) -> dict[str, str]:
+    return {
+        key: value if isinstance(value, str) else ",".join(value)
+        for key, value in parsed.query.items()
+        if _SECRET_QUERY_KEY.search(key)
+    }
+
+
+def _redacted_parameters(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    """SQLAlchemy ``before_cursor_execute``: every text parameter with the registered secrets redacted."""
+    if executemany and isinstance(parameters, list | tuple):
+        return statement, type(parameters)(_redacted_row(row) for row in parameters)
+    return statement, _redacted_row(parameters)
+
+
+def _redacted_row(row: Any) -> Any:
+    if isinstance(row, dict):
+        return {key: redact(value) if isinstance(value, str) else value for key, value in row.items()}
+    if isinstance(row, list | tuple):
+        return type(row)(redact(value) if isinstance(value, str) else value for value in row)
+    return row
+
+
 class Database:
     """An SQLAlchemy engine on a SQLite or PostgreSQL URL, with the state store's tables in place."""
 
     def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        parsed = make_url(url)
-        self.display = parsed.render_as_string(hide_password=True)
+        parsed = parse_url(url)
+        self.display = shown_url(parsed)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in SUPPORTED:
             raise StateError(f"state store {self.display}: only SQLite and PostgreSQL are supported")
@@ -44,6 +98,8 @@ class Database:
             self._engine = create_engine(parsed)
         except (SQLAlchemyError, ImportError) as exc:
             raise StateError(f"state store {self.display}: {exc}") from exc
+        # Whatever a pass hands the store (an exchange's message quoting the api_key...), no secret is written.
+        event.listen(self._engine, "before_cursor_execute", _redacted_parameters, retval=True)
         if self.dialect == "sqlite":
             self._configure_sqlite(busy_timeout_ms)
         try:

@@ -16,13 +16,16 @@ import io
 import json
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -226,3 +229,107 @@ def test_plain_http_to_a_remote_host_is_refused_through_the_cli_unless_insecure(
     job.write_text(job.read_text().replace(f'{{url: "{remote}"}}', f'{{url: "{remote}", insecure: true}}'))
     assert "insecure: true" in job.read_text()
     assert _cli("validate", str(job), env=env, cwd=tmp_path).returncode == 0
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "REBALANCER_API_KEY": API_KEY,
+        "REBALANCER_SECRET_KEY": SECRET,
+        "REBALANCER_STATE_DIR": str(tmp_path / "state"),
+        "NO_COLOR": "1",
+    }
+
+
+def test_an_exchange_message_quoting_the_api_key_is_redacted_in_the_store_and_history(
+    world: World, tmp_path: Path
+) -> None:
+    job = tmp_path / "quoted.yaml"
+    job.write_text(job_text("quoted", world.url, levels=2))
+    world.server.faults.update({"reject_place": 1.0, "reject_code": "10067",
+                                "reject_message": "api_key {api_key} may not trade (key={api_key})"})  # fmt: skip
+    env = _env(tmp_path)
+    applied = _cli("apply", str(job), "--yes", env=env, cwd=tmp_path)
+    assert applied.returncode == 1 and "10067" in applied.stdout, applied.stdout + applied.stderr
+    assert "may not trade" in applied.stdout, "the exchange's message must still be shown, redacted"
+    history = _cli("history", "--json", env=env, cwd=tmp_path)
+    assert history.returncode == 0 and "may not trade" in history.stdout
+    rows = list(_rows(tmp_path / "state" / "state.db"))
+    assert any("may not trade" in row for _, row in rows), "no stored row quotes the message: nothing was checked"
+    leaks = [f"{table}: {row}" for table, row in rows if API_KEY in row]
+    printed = {"apply": applied.stdout + applied.stderr, "history": history.stdout + history.stderr}
+    leaks += [f"{name}: {text}" for name, text in printed.items() if API_KEY in text]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_history_redacts_a_secret_stored_before_redaction_existed(tmp_path: Path) -> None:
+    from rebalancer.vocab import Mode, PassResult
+
+    db = tmp_path / "state" / "state.db"
+    with StateStore(f"sqlite:///{db}") as store:
+        pass_id = store.start_pass("old", Mode.APPLY)
+        store.finish_pass(pass_id, result=PassResult.ERROR, summary={}, error="placeholder")
+    with sqlite3.connect(db) as conn:  # an old rebalancer wrote the exchange's message verbatim
+        conn.execute("UPDATE passes SET error = ?", (f"denied for api_key {API_KEY}",))
+    shown = _cli("history", "--json", env=_env(tmp_path), cwd=tmp_path)
+    assert shown.returncode == 0 and "denied for api_key ***" in shown.stdout, shown.stdout + shown.stderr
+    assert API_KEY not in shown.stdout
+
+
+HARD_SECRET = 'Kx\\9"q/é+ %&=?-CANARY-7f3a'  # a backslash, a quote, non-ASCII, and what URL-encoding changes
+
+
+@pytest.mark.parametrize(
+    "form",
+    [HARD_SECRET, json.dumps(HARD_SECRET)[1:-1], json.dumps(HARD_SECRET, ensure_ascii=False)[1:-1],
+     quote(HARD_SECRET, safe=""), quote_plus(HARD_SECRET),
+     re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(HARD_SECRET))],
+    ids=["raw", "json-escaped", "json-escaped-unicode", "url-encoded", "form-encoded", "url-encoded-lower"],
+)  # fmt: skip
+def test_json_logs_redact_a_secret_in_any_written_form(form: str) -> None:
+    logs.register_secret(HARD_SECRET)
+    record = logging.LogRecord("rebalancer.test", logging.ERROR, __file__, 1, "answer: %s", (form,), None)
+    record.body = {"msg": f"bad key {form}", "nested": [form]}
+    record.url = f"https://x.invalid/?api_key={form}"
+    line = logs.JsonFormatter().format(record)
+    decoded = json.dumps(json.loads(line), ensure_ascii=False)
+    for written in (HARD_SECRET, json.dumps(HARD_SECRET)[1:-1], quote(HARD_SECRET, safe=""), quote_plus(HARD_SECRET)):
+        assert written not in line and written not in decoded, (written, line)
+    assert "Kx" not in decoded and "***" in line
+    assert "Kx" not in logs.TextFormatter().format(record)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:5432/no_such_db_canary?password=CANARY-pg-pass-42",
+        "postgresql+psycopg://postgres:CANARY-pg-pass-42@127.0.0.1:1/none",
+        "postgresql+psycopg://postgres@127.0.0.1:1/none?sslpassword=CANARY-pg-pass-42&nonsense=1",
+        "postgresql+psycopg://postgres:CANARY-pg-pass-42@127.0.0.1:5432/db with spaces?x=%zz",
+        "post gres://u:CANARY-pg-pass-42@h/d",
+    ],
+)
+def test_a_state_url_password_is_never_shown(tmp_path: Path, url: str) -> None:
+    shown = _cli("history", env={**_env(tmp_path), "REBALANCER_STATE_URL": url}, cwd=tmp_path)
+    assert shown.returncode == 1 and shown.stderr.startswith("Error: "), shown.stderr
+    assert "CANARY-pg-pass-42" not in shown.stdout + shown.stderr and "Traceback" not in shown.stderr
+    assert len(shown.stderr.strip().splitlines()) == 1
+
+
+def test_the_state_store_never_writes_a_registered_secret_whatever_it_is_handed(tmp_path: Path) -> None:
+    from rebalancer.state.store import OrderResult
+    from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
+
+    secret = "CANARY-store-9d8c7b6a"
+    logs.register_secret(secret)
+    db = tmp_path / "store.db"
+    with StateStore(f"sqlite:///{db}") as store:
+        pass_id = store.start_pass("handed", Mode.APPLY)
+        store.record_batch(pass_id, 0, {"symbol": "btcusdt", "note": secret}, {"msg": f"key {secret}"}, secret)
+        result = OrderResult(ActionKind.PLACE, "BUY", "1", "1", None, OutcomeStatus.REJECTED, "5", f"for {secret}")
+        store.record_results(pass_id, [result])
+        store.record_rejections("handed", [("buy[0]", "5", f"key={quote(secret)}")], datetime.now(UTC))
+        store.finish_pass(pass_id, result=PassResult.REJECTED, summary={}, warnings=[secret], error=secret)
+    rows = list(_rows(db))
+    assert sum("***" in row for _, row in rows) >= 4
+    assert not [f"{table}: {row}" for table, row in rows if "store-9d8c7b6a" in row]
