@@ -23,6 +23,7 @@ from rebalancer.sandbox.market import MarketState, SymbolSpec
 
 FORMAT_VERSION = 1
 WORLD_FILE = "sandbox-world.json"
+_LAST_CLOCK_MS = 10**13  # the year 2286: a clock past it is a damaged or hand-edited world
 """The world's file name inside the state directory."""
 
 
@@ -67,7 +68,10 @@ def build(d: Mapping[str, Any]) -> Engine:
         raise StateError(f"sandbox world has format {d.get('format_version')!r}, expected {FORMAT_VERSION}")
     try:
         specs = [SymbolSpec.from_dict(s["spec"]) for s in d["symbols"]]
-        engine = Engine(int(d["seed"]), str(d["clock"]), specs, clock_ms=int(d["clock_ms"]))
+        clock_ms = int(d["clock_ms"])
+        if not 0 <= clock_ms < _LAST_CLOCK_MS:
+            raise ValueError(f"clock_ms {clock_ms} is not a time between 1970 and 2286")
+        engine = Engine(int(d["seed"]), str(d["clock"]), specs, clock_ms=clock_ms)
         engine.walk_rng.setstate(_rng_restore(d["walk_rng"]))
         engine.fill_rng.setstate(_rng_restore(d["fill_rng"]))
         for spec, s in zip(specs, d["symbols"], strict=True):
@@ -85,9 +89,15 @@ def build(d: Mapping[str, Any]) -> Engine:
         engine.fills.extend(Fill.from_dict(f) for f in d["fills"])
         engine.next_order_id = int(d["next_order_id"])
         engine.next_trade_id = int(d["next_trade_id"])
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise StateError(f"sandbox world is corrupt: {type(exc).__name__}: {exc}") from exc
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError, RecursionError) as exc:
+        raise StateError(f"sandbox world is corrupt: {_one_line(exc)}") from None
     return engine
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one short line: a hand-edited world can hold anything, messages must stay readable."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def save(engine: Engine, path: str | Path) -> None:
@@ -113,7 +123,9 @@ def load(path: str | Path) -> Engine:
         text = Path(path).read_text(encoding="utf-8")
         data = json.loads(text)
     except (OSError, ValueError) as exc:
-        raise StateError(f"cannot read the sandbox world {path}: {exc}") from exc
+        raise StateError(f"cannot read the sandbox world {path}: {_one_line(exc)}") from None
+    except RecursionError:
+        raise StateError(f"cannot read the sandbox world {path}: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise StateError(f"sandbox world {path} is not a JSON object")
     return build(data)
@@ -129,5 +141,8 @@ def open_world(path: str | Path, *, seed: int = 7, reset: bool = False, clock: s
     if reset or not Path(path).exists():
         return Engine.create(seed, clock=clock)
     engine = load(path)
-    engine.catch_up()
+    try:
+        engine.catch_up()
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as exc:
+        raise StateError(f"sandbox world {path} cannot be run: {_one_line(exc)}; start afresh with --reset") from None
     return engine

@@ -92,8 +92,11 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect not in SUPPORTED:
             raise StateError(f"state store {self.display}: only SQLite and PostgreSQL are supported")
+        self._file: Path | None = None
+        self._identity: tuple[int, int] | None = None
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._file = Path(parsed.database).expanduser()
+            self._file.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._engine = create_engine(parsed)
         except (SQLAlchemyError, ImportError) as exc:
@@ -107,6 +110,29 @@ class Database:
         except BaseException:
             self._engine.dispose()
             raise
+        self._identity = self._file_identity()
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the SQLite file, or None when it is gone (or the store is not a file)."""
+        if self._file is None:
+            return None
+        try:
+            stat = self._file.stat()
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
+    def check_file(self) -> None:
+        """Raise ``StateError`` when the SQLite file was deleted or replaced since it was opened.
+
+        A process keeps writing to a deleted file it holds open: its records would vanish with it and its leases
+        would no longer keep another process off its jobs. Checked before every transaction (one ``stat``).
+        """
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise StateError(
+                f"state store {self.display}: the database file was deleted or replaced while this process ran; "
+                "its leases no longer protect the jobs: stop this process and start it again"
+            )
 
     def _configure_sqlite(self, busy_timeout_ms: int) -> None:
         """Per-connection pragmas, and explicit BEGINs so that writers wait for each other."""
@@ -145,6 +171,7 @@ class Database:
     @contextmanager
     def tx(self, *, write: bool) -> Iterator[Connection]:
         """One transaction, committed if the block succeeds; database failures become ``StateError``."""
+        self.check_file()
         try:
             with self._engine.connect() as conn:
                 if write:

@@ -14,7 +14,7 @@ from sqlalchemy import case, select, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
-from rebalancer.state.records import to_ms
+from rebalancer.state.records import cell, stored_ms, to_ms
 
 
 def _now() -> datetime:
@@ -79,7 +79,14 @@ class LeaseState:
             where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
         ).returning(c.epoch)
         with self._db.tx(write=True) as conn:
-            return conn.execute(stmt).scalar()
+            epoch = conn.execute(stmt).scalar()
+            if epoch is not None:
+                return int(epoch)
+            expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
+        # SQLite keeps text in an integer column and sorts it after every number: a lease row edited to garbage
+        # would never expire, so the job would wait for ever without a word.
+        cell("leases", "expires_at_ms", expires, stored_ms)
+        return None
 
     def release_lease(self, job: str, holder: str) -> bool:
         """Give up the lease on ``job`` if ``holder`` holds it; True if it did.
@@ -99,9 +106,11 @@ class LeaseState:
         """Who holds an unexpired lease on ``job``, if anyone."""
         c = t.leases.c
         with self._db.tx(write=False) as conn:
-            return conn.execute(
-                select(c.holder).where(c.job == job, c.expires_at_ms > to_ms(now or _now()))
-            ).scalar()
+            row = conn.execute(select(c.holder, c.expires_at_ms).where(c.job == job)).first()
+        if row is None:
+            return None
+        expires = cell("leases", "expires_at_ms", row.expires_at_ms, stored_ms)
+        return str(row.holder) if expires > (now or _now()) else None
 
     def lease_is_current(
         self, job: str, holder: str, epoch: int, margin_seconds: float, now: datetime | None = None

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from rebalancer.models import Side
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
-from rebalancer.state.records import InFlight, Placement, dump_json, from_ms, to_ms
+from rebalancer.state.records import InFlight, Placement, cell, dump_json, stored_decimal, stored_ms, to_ms
 from rebalancer.state.rejections import held_levels_in, last_reference_in
 from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
 
@@ -104,15 +104,21 @@ def open_in_flight_in(conn: Connection, job: str) -> list[InFlight]:
             .order_by(p.in_flight_id, p.seq)
         )
         for r in rows:
-            placements[r.in_flight_id].append(Placement(Side(r.side), Decimal(r.price), Decimal(r.volume)))
+            placements[r.in_flight_id].append(
+                Placement(
+                    cell("in_flight_placements", "side", r.side, Side),
+                    cell("in_flight_placements", "price", r.price, stored_decimal),
+                    cell("in_flight_placements", "volume", r.volume, stored_decimal),
+                )
+            )
     return [
         InFlight(
             h.id,
             h.job,
             h.pass_id,
-            from_ms(h.created_at_ms),
+            cell("in_flight", "created_at_ms", h.created_at_ms, stored_ms),
             tuple(placements[h.id]),
-            None if h.late_until_ms is None else from_ms(h.late_until_ms),
+            None if h.late_until_ms is None else cell("in_flight", "late_until_ms", h.late_until_ms, stored_ms),
         )
         for h in heads
     ]

@@ -9,18 +9,53 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
+from rebalancer.errors import StateError
 from rebalancer.models import Side
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
+T = TypeVar("T")
 RESULT_ACTIONS = frozenset({ActionKind.PLACE, ActionKind.CANCEL})
 # Request keys that carry or derive from credentials; never stored, whatever their case.
 SECRET_KEYS = frozenset({"api_key", "sign", "secret_key"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def cell(table: str, column: str, value: Any, read: Callable[[Any], T]) -> T:
+    """``read(value)`` of a stored value, or a ``StateError`` naming its table and column when it is garbage.
+
+    The store writes only values it can read back; one that fails was edited by hand or damaged (SQLite keeps
+    any text in any column), and the pass must stop with that said, not with a traceback.
+    """
+    try:
+        return read(value)
+    except (ValueError, TypeError, ArithmeticError, KeyError, AttributeError) as exc:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise StateError(
+            f"state store: {table}.{column} holds {shown}, which cannot be read ({exc.__class__.__name__}); "
+            "the store was edited by hand or is damaged"
+        ) from None
+
+
+def stored_ms(value: Any) -> datetime:
+    """A stored epoch-milliseconds integer as a datetime; anything else (text, a float) is refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not whole epoch milliseconds")
+    return from_ms(value)
+
+
+def stored_decimal(value: Any) -> Decimal:
+    """Stored decimal text as a finite Decimal; anything else is refused."""
+    if not isinstance(value, str):
+        raise TypeError("not decimal text")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError("not a finite number")
+    return number
 
 
 def to_ms(moment: datetime) -> int:

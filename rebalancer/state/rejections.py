@@ -13,7 +13,7 @@ lease), so the read-then-write of ``record_rejections`` happens in one transacti
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, delete, select
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, delete, select
 from rebalancer.defaults import REJECTION_BACKOFF_BASE_SECONDS, REJECTION_BACKOFF_CAP_SECONDS
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
-from rebalancer.state.records import from_ms, to_ms
+from rebalancer.state.records import cell, stored_decimal, stored_ms, to_ms
 
 _MESSAGE_CHARS = 200
 _CHUNK = 500
@@ -104,7 +104,10 @@ class GuardState:
         c = t.level_rejections.c
         with self._db.tx(write=False) as conn:
             rows = conn.execute(select(t.level_rejections).where(c.job == job)).all()
-        return {r.level: (r.code, r.times, from_ms(r.not_before_ms)) for r in rows}
+        return {
+            r.level: (r.code, r.times, cell("level_rejections", "not_before_ms", r.not_before_ms, stored_ms))
+            for r in rows
+        }
 
     def clear_rejections(self, job: str, levels: Iterable[str]) -> None:
         """Forget the rejections of ``levels`` (their placement succeeded); unknown levels are ignored."""
@@ -129,8 +132,8 @@ def last_reference_in(conn: Connection, job: str) -> Decimal | None:
     text = conn.execute(query).scalar()
     if text is None:
         return None
-    price = Decimal(text)
-    return price if price.is_finite() and price > 0 else None
+    price = cell("passes", "reference_price", text, stored_decimal)
+    return price if price > 0 else None
 
 
 def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
@@ -139,7 +142,7 @@ def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
     query = select(t.level_rejections).where(c.job == job, c.times >= 2, c.not_before_ms > to_ms(now))
     held = {}
     for r in conn.execute(query.order_by(c.level)).all():
-        until = from_ms(r.not_before_ms).astimezone(UTC).strftime("%H:%M:%S UTC")
+        until = cell("level_rejections", "not_before_ms", r.not_before_ms, stored_ms).strftime("%H:%M:%S UTC")
         detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
         held[r.level] = f"until {until} after {r.times} rejections ({detail})"
     return held

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, delete, func, select
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.leases import holder_is_dead
-from rebalancer.state.records import PassRecord, from_ms, load_json, to_ms
+from rebalancer.state.records import PassRecord, cell, from_ms, load_json, stored_ms, to_ms
 
 _CHUNK = 500
 
@@ -228,16 +228,20 @@ def _latest_passes(conn: Connection, condition: Any) -> dict[str, PassRecord]:
     return {r.job: _record(r) for r in rows}
 
 
+def _counts(text: str | None) -> dict[str, int]:
+    return {str(k): int(v) for k, v in (load_json(text) or {}).items()}
+
+
 def _record(row: Any) -> PassRecord:
     return PassRecord(
         id=row.id,
         job=row.job,
         mode=row.mode,
-        started_at=from_ms(row.started_at_ms),
+        started_at=cell("passes", "started_at_ms", row.started_at_ms, stored_ms),
         duration_ms=row.duration_ms,
         result=row.result,
-        summary={k: int(v) for k, v in (load_json(row.summary) or {}).items()},
-        warnings=tuple(load_json(row.warnings) or ()),
+        summary=cell("passes", "summary", row.summary, _counts),
+        warnings=cell("passes", "warnings", row.warnings, lambda text: tuple(load_json(text) or ())),
         error=row.error,
         reference_price=row.reference_price,
         fingerprint=row.fingerprint,

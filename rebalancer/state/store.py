@@ -40,15 +40,17 @@ from rebalancer.state.records import (
     PassDetail,
     PassRecord,
     Placement,
+    cell,
     dump_json,
-    from_ms,
     load_json,
+    stored_decimal,
+    stored_ms,
     to_ms,
     without_secrets,
 )
 from rebalancer.state.rejections import GuardState
 from rebalancer.state.status import StatusState
-from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
+from rebalancer.vocab import STORED_PASS_RESULTS, ActionKind, Mode, OutcomeStatus, PassResult
 
 __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
 
@@ -214,14 +216,14 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
                 BatchRecord(
                     id=r.id,
                     index=r.batch_index,
-                    recorded_at=from_ms(r.recorded_at_ms),
-                    request=load_json(r.request),
-                    answer=load_json(r.answer),
+                    recorded_at=cell("batches", "recorded_at_ms", r.recorded_at_ms, stored_ms),
+                    request=cell("batches", "request", r.request, load_json),
+                    answer=cell("batches", "answer", r.answer, load_json),
                     error=r.error,
                 )
                 for r in batches
             ),
-            results=tuple(OrderResult(**{k: getattr(r, k) for k in _RESULT_FIELDS}) for r in results),
+            results=tuple(_order_result(r) for r in results),
         )
 
     # Tracked order ids and in-flight batches (ownership: tracked).
@@ -348,6 +350,18 @@ def _inserted_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def _order_result(row: Row[Any]) -> OrderResult:
+    """One stored order result; a garbage action, side, status, price or volume is named."""
+    checks = {"action": ActionKind, "side": Side, "status": OutcomeStatus, "price": stored_decimal}
+    for column, read in {**checks, "volume": stored_decimal}.items():
+        cell("order_results", column, getattr(row, column), read)
+    return OrderResult(**{k: getattr(row, k) for k in _RESULT_FIELDS})
+
+
+def _counts(text: str | None) -> dict[str, int]:
+    return {str(k): int(v) for k, v in (load_json(text) or {}).items()}
+
+
 def _pass_query() -> Any:
     """SELECT of passes with the number of batches of each."""
     count = (
@@ -363,12 +377,12 @@ def _pass_record(row: Row[Any]) -> PassRecord:
     return PassRecord(
         id=row.id,
         job=row.job,
-        mode=Mode(row.mode),
-        started_at=from_ms(row.started_at_ms),
+        mode=cell("passes", "mode", row.mode, Mode),
+        started_at=cell("passes", "started_at_ms", row.started_at_ms, stored_ms),
         duration_ms=row.duration_ms,
-        result=None if row.result is None else PassResult(row.result),
-        summary={k: int(v) for k, v in (load_json(row.summary) or {}).items()},
-        warnings=tuple(load_json(row.warnings) or ()),
+        result=None if row.result is None else cell("passes", "result", row.result, PassResult),
+        summary=cell("passes", "summary", row.summary, _counts),
+        warnings=cell("passes", "warnings", row.warnings, lambda text: tuple(load_json(text) or ())),
         error=row.error,
         reference_price=row.reference_price,
         fingerprint=row.fingerprint,

@@ -282,3 +282,18 @@ def test_run_once_runs_every_job_when_one_fails_unexpectedly(tmp_path, sandbox, 
     assert len(_book(sandbox)) == 6, "the second job ran"
     (failed,) = [r for r in caplog.records if getattr(r, "job", None) == "first"]
     assert failed.getMessage() == "pass failed" and failed.error == "ArithmeticError: a bug in the first job's pass"
+
+
+def test_a_state_file_deleted_under_the_daemon_fails_its_passes_with_a_clear_error(
+    tmp_path, sandbox, job_text, wait_for, caplog
+):
+    jobs = _jobs(tmp_path, {"gone": job_text("gone")})
+    path = tmp_path / "state.db"
+    with StateStore(f"sqlite:///{path}") as store, running(store, sandbox, jobs) as daemon:
+        assert wait_for(lambda: _sample(daemon, "rebalancer_passes_total", job="gone", result="ok") >= 1)
+        with caplog.at_level(logging.ERROR, logger="rebalancer"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            assert wait_for(lambda: _sample(daemon, "rebalancer_passes_total", job="gone", result="error") >= 1)
+    errors = [getattr(r, "error", "") for r in caplog.records if getattr(r, "job", None) == "gone"]
+    assert any("the database file was deleted or replaced" in e for e in errors), errors
