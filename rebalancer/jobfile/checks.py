@@ -148,7 +148,7 @@ def cross_check(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
 
 
 # Percentages that are a share of one price and mean nothing past all of it: (path, what the share is of, hint).
-_AT_MOST_ALL: tuple[tuple[Path, str, str], ...] = (
+_AT_MOST_ALL: tuple[tuple[tuple[str, str], str, str], ...] = (
     (("tolerance", "price"), "a price tolerance is a share of the target price", ""),
     (("limits", "band"), "a band is a share of the reference price", ""),
     (("limits", "max_jump"), "a jump is a share of the last reference price", " (0% turns the check off)"),
