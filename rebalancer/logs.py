@@ -21,6 +21,7 @@ from urllib.parse import quote, quote_plus
 REDACTED = "***"
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None  # every registered form; rebuilt on registration, read without the lock
 _CREDENTIAL_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS|PWD", re.IGNORECASE)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -31,9 +32,12 @@ def register_secret(value: str) -> None:
     Its written forms are remembered too: JSON-escaped (a key holding ``\\``, ``"`` or non-ASCII text is
     written escaped) and URL-encoded (as an exchange may quote a query string back), in both hex cases.
     """
+    global _pattern
     if len(value) >= 6:
         with _secrets_lock:
             _secrets.update(_written_forms(value))
+            # One alternation, longest first, so a form that contains another is replaced whole.
+            _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
 
 
 def register_environment_secrets(environ: Mapping[str, str] | None = None) -> None:
@@ -56,11 +60,8 @@ def _written_forms(secret: str) -> set[str]:
 
 def redact(text: str) -> str:
     """``text`` with every registered secret (in any of its written forms) replaced by ``***``."""
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    pattern = _pattern
+    return text if pattern is None else pattern.sub(REDACTED, text)
 
 
 def redact_value(value: Any) -> Any:
