@@ -190,6 +190,8 @@ def _read_plan(path: str, job: Job) -> Plan:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a saved plan ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a saved plan (JSON nested too deeply)") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: not a saved plan")
     for key, expected in (("job", job.name), ("symbol", job.symbol), ("exchange", job.exchange.url)):

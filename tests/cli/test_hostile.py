@@ -99,3 +99,18 @@ def test_a_forged_saved_plan_is_held_to_the_jobs_guards(cli, write_job, sandbox,
     assert result.exit_code == 1, result.output
     assert words in result.stderr
     assert _book(sandbox) == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '{"format_version": "1", "actions": ' + "[" * 50_000, "\x00\x1b garbage", "[]"],
+    ids=["deeply nested", "nested inside a plan", "binary", "a list"],
+)
+def test_a_garbage_plan_file_is_one_error_line(cli, write_job, sandbox, tmp_path, text):
+    job = write_job("garbage", levels=1)
+    saved = tmp_path / "plan.json"
+    saved.write_text(text, encoding="utf-8")
+    result = cli("apply", str(job), "--plan", str(saved), "--yes")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: {saved}: not a saved plan") and len(result.stderr.splitlines()) == 1
+    assert _book(sandbox) == ()
