@@ -14,7 +14,7 @@ from rebalancer.sandbox.engine import Engine
 
 
 def _valid() -> dict[str, Any]:
-    return json.loads(json.dumps(Engine.create(7, clock="manual").to_dict()))
+    return json.loads(json.dumps(world.dump(Engine.create(7, clock="manual"))))
 
 
 def _edited(**changes: Any) -> str:
