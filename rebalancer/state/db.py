@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, event, func, select, text
+from sqlalchemy import Connection, CursorResult, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -198,3 +198,11 @@ def _migrate(conn: Connection, version: int) -> None:
         # Version 2: fencing epochs on leases. The cluster's tables are new and made by ``create_all``.
         conn.execute(text("ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0"))
     conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT just added (``StateError`` if the database gave none)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise StateError("the database returned no id for the new row")
+    return int(key[0])

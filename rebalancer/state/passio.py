@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from rebalancer.models import Side
 from rebalancer.state import schema as t
-from rebalancer.state.db import Database
+from rebalancer.state.db import Database, inserted_id
 from rebalancer.state.records import InFlight, Placement, cell, dump_json, stored_decimal, stored_ms, to_ms
 from rebalancer.state.rejections import held_levels_in, last_reference_in
 from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
@@ -82,7 +82,7 @@ class PassIO:
             "fingerprint": fingerprint,
         }
         with self._db.tx(write=True) as conn:
-            return int(conn.execute(t.passes.insert().values(**values)).inserted_primary_key[0])
+            return inserted_id(conn.execute(t.passes.insert().values(**values)))
 
 
 def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:

@@ -22,14 +22,13 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Row, delete, func, select, union, update
+from sqlalchemy import Connection, Row, delete, func, select, union, update
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
-from rebalancer.errors import StateError
 from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
 from rebalancer.state.cluster import ClusterState
-from rebalancer.state.db import Database
+from rebalancer.state.db import Database, inserted_id
 from rebalancer.state.leases import LeaseState
 from rebalancer.state.passio import PassIO, open_in_flight_in, tracked_ids_in
 from rebalancer.state.paths import default_url
@@ -101,7 +100,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
             row = conn.execute(
                 t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now()))
             )
-            return _inserted_id(row)
+            return inserted_id(row)
 
     def finish_pass(
         self,
@@ -152,7 +151,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
             "error": error,
         }
         with self._db.tx(write=True) as conn:
-            return _inserted_id(conn.execute(t.batches.insert().values(**values)))
+            return inserted_id(conn.execute(t.batches.insert().values(**values)))
 
     def record_results(self, pass_id: int, results: Sequence[OrderResult]) -> None:
         """Store the per-order outcomes of a pass, after any already stored for it."""
@@ -269,7 +268,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
                     job=job, pass_id=pass_id, created_at_ms=to_ms(created_at or _now())
                 )
             )
-            in_flight_id = _inserted_id(row)
+            in_flight_id = inserted_id(row)
             if checked:
                 conn.execute(
                     t.in_flight_placements.insert(),
@@ -340,14 +339,6 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
 
 
 _RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
-
-
-def _inserted_id(result: CursorResult[Any]) -> int:
-    """The primary key of the row an INSERT just added."""
-    key = result.inserted_primary_key
-    if key is None:
-        raise StateError("the database returned no id for the new row")
-    return int(key[0])
 
 
 def _order_result(row: Row[Any]) -> OrderResult:
