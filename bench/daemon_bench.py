@@ -9,8 +9,10 @@ The daemon is a second child, exactly as in production: ``python -m rebalancer r
 has made its first pass) a measuring window of ``--seconds`` starts; after it the daemon gets SIGTERM.
 
 From the window: pass latency p50/p95/p99 (``duration_ms`` of the JSON pass lines), lateness against the schedule
-p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, CPU of both processes
-(utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total and per job).
+p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, passes per job (fewest,
+median, most, and Jain's fairness index: 1 when every job got as many), jobs one core serves at the interval, CPU of
+both processes (utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total
+and per job).
 
     python bench/daemon_bench.py [--jobs 200] [--seconds 180] [--interval 5] [--levels 5] [--jitter S]
                                  [--server-limits] [--quick] [--out FILE] [--keep DIR]
@@ -203,6 +205,7 @@ def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, period:
     late: list[float] = []
     changed = errors = skipped = 0
     served: set[str] = set()
+    per_job: dict[str, int] = {}
     for line in lines:
         try:
             record = json.loads(line)
@@ -215,6 +218,7 @@ def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, period:
         if message == "pass":
             durations.append(float(record["duration_ms"]))
             served.add(str(record.get("job")))
+            per_job[str(record.get("job"))] = per_job.get(str(record.get("job")), 0) + 1
             if "late_ms" in record:
                 late.append(float(record["late_ms"]))
             changed += record.get("placed", 0) + record.get("cancelled", 0) > 0
@@ -236,9 +240,24 @@ def analyse(lines: list[str], start: datetime, end: datetime, jobs: int, period:
         "errors": errors,
         "skipped": skipped,
         "jobs_without_a_pass": jobs - len(served),
+        "passes_per_job": spread_counts(per_job, jobs),
+        "jain_fairness": jain(per_job, jobs),
         "duration_ms": spread(durations, (50, 95, 99)),
         "late_ms": spread(late, (50, 95, 99)),
     }
+
+
+def jain(per_job: dict[str, int], jobs: int) -> float | None:
+    """Jain's fairness index of passes per job, jobs without a pass counted as 0: 1 when all got as many."""
+    counts = [*per_job.values(), *([0] * (jobs - len(per_job)))]
+    squares = sum(c * c for c in counts)
+    return round(sum(counts) ** 2 / (len(counts) * squares), 4) if squares else None
+
+
+def spread_counts(per_job: dict[str, int], jobs: int) -> dict[str, int]:
+    """Fewest, median and most passes a job got in the window (jobs without a pass count as 0)."""
+    counts = sorted([*per_job.values(), *([0] * (jobs - len(per_job)))])
+    return {"min": counts[0], "median": counts[len(counts) // 2], "max": counts[-1]} if counts else {}
 
 
 def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: int) -> str:
@@ -312,6 +331,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "daemon_cpu_s": round(cpu, 2),
         "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
         "daemon_cpu_ms_per_pass": round(1000 * cpu / stats["passes"], 2) if stats["passes"] else None,
+        # Jobs one core could serve at this period: passes per CPU-second times the period.
+        "jobs_per_core_at_interval": round(stats["passes"] / cpu * args.interval) if cpu else None,
         "sandbox_cpu_percent_of_one_core": round(100 * sandbox_cpu / window, 1),
         "daemon_rss_mib_after_start": round(startup_rss, 1),
         "daemon_rss_mib_peak": round(peak_rss, 1),
@@ -350,9 +371,12 @@ def table(doc: dict[str, Any]) -> str:
         ("passes made / due", f"{p['passes']} / {p['due']} ({p['changed']} changed, {p['errors']} errors)"),
         ("skipped (reported by the daemon)", str(p["skipped"])),
         ("jobs without a pass in the window", str(p["jobs_without_a_pass"])),
+        ("passes per job min / median / max", _counts(p)),
+        ("Jain fairness of passes per job", str(p["jain_fairness"])),
         ("pass latency p50 / p95 / p99", " / ".join(str(p["duration_ms"][k]) for k in ("p50", "p95", "p99")) + " ms"),
         ("lateness p50 / p99 / max", " / ".join(str(p["late_ms"][k]) for k in ("p50", "p99", "max")) + " ms"),
         ("daemon CPU", f"{r['daemon_cpu_percent_of_one_core']} % of one core ({r['daemon_cpu_ms_per_pass']} ms/pass)"),
+        ("jobs per core at this interval", str(r["jobs_per_core_at_interval"])),
         ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
         ("daemon RSS end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
         ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
@@ -361,6 +385,10 @@ def table(doc: dict[str, Any]) -> str:
         ("limit", doc["limit"]),
     ]
     return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+
+
+def _counts(passes: dict[str, Any]) -> str:
+    return " / ".join(str(passes["passes_per_job"].get(k)) for k in ("min", "median", "max"))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:

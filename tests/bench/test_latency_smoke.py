@@ -97,3 +97,27 @@ def test_analyse_counts_only_the_window():
     assert stats["changed"] == 1 and stats["errors"] == 1 and stats["skipped"] == 1
     assert stats["duration_ms"]["p50"] == 20 and stats["duration_ms"]["max"] == 30
     assert stats["late_ms"]["p50"] == 2 and stats["late_ms"]["max"] == 4
+
+
+def test_analyse_reports_passes_per_job_and_their_fairness():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = (start + timedelta(seconds=1)).isoformat(timespec="milliseconds")
+    lines = [json.dumps({"ts": stamp, "msg": "pass", "job": job, "duration_ms": 1}) for job in ("a", "a", "b", "b")]
+    even = analyse(lines, start, start + timedelta(seconds=10), jobs=2, period=5)
+    assert even["jain_fairness"] == 1.0 and even["passes_per_job"] == {"min": 2, "median": 2, "max": 2}
+    skewed = analyse(lines[:2], start, start + timedelta(seconds=10), jobs=2, period=5)
+    assert skewed["jain_fairness"] == 0.5 and skewed["passes_per_job"]["min"] == 0
+
+
+def test_pass_cpu_quick_measures_a_quiet_daemon_pass(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "pass_cpu.py"), "--quick", "--out", str(tmp_path / "cpu.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [row] = json.loads((tmp_path / "cpu.json").read_text())["rows"]
+    assert row["levels_per_side"] == 5 and row["cpu_ms_median"] > 0
+    assert row["requests_per_pass"] == 2.0, "a quiet pass reads the ticker and the open orders"
