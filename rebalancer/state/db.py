@@ -157,6 +157,8 @@ class Database:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_INIT_LOCK})
             schema.metadata.create_all(conn)
+            for index in schema.passes.indexes:  # indexes added since a store was made (create_all skips them)
+                index.create(conn, checkfirst=True)
             version = conn.execute(select(func.max(schema.schema_version.c.version))).scalar()
             if version is None:
                 conn.execute(schema.schema_version.insert().values(version=schema.SCHEMA_VERSION))

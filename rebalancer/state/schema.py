@@ -48,6 +48,15 @@ passes = Table(
     Column("reference_price", String(64)),
     Column("fingerprint", String(200)),
     Index("ix_passes_job_started", "job", "started_at_ms"),
+    # Each job's latest pass, and its latest failed one, for ``rebalancer status`` (one index seek per job).
+    Index("ix_passes_job_id", "job", "id"),
+    Index(
+        "ix_passes_job_error_id",
+        "job",
+        "id",
+        sqlite_where=text("error IS NOT NULL"),
+        postgresql_where=text("error IS NOT NULL"),
+    ),
 )
 
 # One mass_replaceV2 request of a pass, with its answer or the error instead. Never holds credentials.

@@ -99,7 +99,7 @@ class StatusState:
             tracked: dict[str, int] = {r.job: int(r.n) for r in conn.execute(counts)}
             scheduled = _scheduled(conn)
             last = _latest_passes(conn, None)
-            errors = _latest_passes(conn, t.passes.c.error.is_not(None))
+            errors = _latest_passes(conn, lambda c: c.error.is_not(None))
         names |= set(holders) | set(tracked) | set(scheduled) | set(last)
         return [
             JobStatus(
@@ -218,13 +218,14 @@ def _scheduled(conn: Connection) -> dict[str, tuple[ScheduledJob, str]]:
 
 
 def _latest_passes(conn: Connection, condition: Any) -> dict[str, PassRecord]:
-    """Each job's latest pass (meeting ``condition`` when given)."""
-    p = t.passes.c
-    newest = select(func.max(p.id))
+    """Each job's latest pass (meeting ``condition`` when given): one index seek per job, never a table scan."""
+    p, later = t.passes.c, t.passes.alias("later")
+    jobs = select(p.job).distinct().subquery()
+    newest = select(func.max(later.c.id)).where(later.c.job == jobs.c.job)
     if condition is not None:
-        newest = newest.where(condition)
-    newest = newest.group_by(p.job)
-    rows = conn.execute(select(t.passes).where(p.id.in_(newest))).all()
+        newest = newest.where(condition(later.c))
+    ids = select(newest.scalar_subquery()).select_from(jobs)
+    rows = conn.execute(select(t.passes).where(p.id.in_(ids))).all()
     return {r.job: _record(r) for r in rows}
 
 
