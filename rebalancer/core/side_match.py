@@ -33,6 +33,7 @@ from rebalancer.job import Tolerance
 from rebalancer.models import Order, Target
 
 ZERO = Decimal(0)
+SINK = -1  # the search graph's sink node (orders are >= 0, targets are offset + index)
 
 
 class SideTargets:
@@ -266,23 +267,19 @@ def _match_mixed(
     cost = {(i, j): c for i in lefts for j, c in arcs[i]}
     never = (len(lefts) + 1) * (max(cost.values()) + 1)
     potential = _potentials(lefts, rights, offset, arcs, cost, match_l, match_r)
+    potential[SINK] = min(
+        min((potential[offset + j] for j in rights if j not in match_r), default=0),
+        min(potential[i] for i in lefts) + never,
+    )
     for u in (i for i in lefts if i in lists):
-        reach, via = _search(u, offset, arcs, cost, match_l, match_r, potential)
-        base = potential[u]
-        best, end = never, u  # u left unmatched
-        for node, d in reach.items():
-            true = d - base + potential[node]
-            if node >= offset:
-                if node - offset not in match_r and true < best:
-                    best, end = true, node  # a free target
-            elif node != u and true + never < best:
-                best, end = true + never, node  # that order gives its target up
-        top = max(reach.values())
-        for node in potential:
-            potential[node] += reach.get(node, top)
+        settled, via = _search(u, offset, arcs, cost, never, match_l, match_r, potential)
+        length = settled[SINK]
+        for node, d in settled.items():
+            potential[node] += d - length  # Johnson's update, cut at the sink: reduced costs stay >= 0
+        end = via[SINK]
         if end == u:
-            continue
-        if end < offset:
+            continue  # u stays unmatched
+        if end < offset:  # that order gives its target up to the one before it on the path
             del match_r[match_l.pop(end)]
             end = via[end]
         while True:
@@ -332,29 +329,35 @@ def _search(
     offset: int,
     arcs: dict[int, list[tuple[int, int]]],
     cost: dict[tuple[int, int], int],
+    never: int,
     match_l: dict[int, int],
     match_r: dict[int, int],
     potential: dict[int, int],
 ) -> tuple[dict[int, int], dict[int, int]]:
-    """Dijkstra from order ``u`` on reduced costs: (reduced distance, predecessor) of every node it reaches."""
+    """Dijkstra from order ``u`` on reduced costs until the sink: (reduced distance of every settled node,
+    predecessors). The sink is reached from a free target (cost 0) or from an order that goes unmatched
+    (``never``)."""
     reach = {u: 0}
     via: dict[int, int] = {}
-    done: set[int] = set()
+    settled: dict[int, int] = {}
     heap = [(0, u)]
     while heap:
         d, v = heapq.heappop(heap)
-        if v in done:
+        if v in settled:
             continue
-        done.add(v)
+        settled[v] = d
+        if v == SINK:
+            break
         if v < offset:
             own = match_l.get(v)
             steps = [(offset + j, c) for j, c in arcs[v] if j != own]
+            steps.append((SINK, never))
         else:
             w = match_r.get(v - offset)
-            steps = [] if w is None else [(w, -cost[w, v - offset])]
+            steps = [(SINK, 0)] if w is None else [(w, -cost[w, v - offset])]
         for x, c in steps:
             nd = d + c + potential[v] - potential[x]
-            if x not in done and (x not in reach or nd < reach[x]):
+            if x not in settled and (x not in reach or nd < reach[x]):
                 reach[x], via[x] = nd, v
                 heapq.heappush(heap, (nd, x))
-    return reach, via
+    return settled, via
