@@ -19,11 +19,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rebalancer.core.diff import fits
+from rebalancer.core.fills import Fill, Learnt, Seen, learn_fills
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
@@ -60,6 +61,7 @@ class PassReport:
     result: PassResult
     duration_ms: int
     error: str | None = None
+    fills: tuple[Fill, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -209,6 +211,7 @@ def run_pass(
         inputs = store.pass_inputs(job.name, now)
         view = settle_in_flight(job, store, snapshot, inputs, write=apply, now=now)
         owned = owned_ids(job, store, snapshot, view, inputs.tracked, write=apply)
+        learnt = learn_own_fills(job, exchange, inputs.watched, snapshot, owned, now)
         draft = draft_plan(
             job, snapshot, owned, previous_reference=inputs.last_reference, held_levels=inputs.held_levels
         )
@@ -224,13 +227,15 @@ def run_pass(
         raise
     if not apply:
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
-        return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started))
+        return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started), fills=learnt.fills)
     if not plan.has_changes:
-        _record_quiet(store, job, mode, plan, _ms(clock() - started), wall())
-        return PassReport(job.name, mode, plan, snapshot, None, PassResult.NO_CHANGES, _ms(clock() - started))
+        _record_quiet(store, job, mode, plan, _ms(clock() - started), wall(), learnt)
+        duration = _ms(clock() - started)
+        return PassReport(job.name, mode, plan, snapshot, None, PassResult.NO_CHANGES, duration, fills=learnt.fills)
     if approve is not None:
         if not approve(plan):  # the user said no: like a dry run, nothing to record
-            return PassReport(job.name, mode, plan, snapshot, None, PassResult.DECLINED, _ms(clock() - started))
+            duration = _ms(clock() - started)
+            return PassReport(job.name, mode, plan, snapshot, None, PassResult.DECLINED, duration, fills=learnt.fills)
         # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
         # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
         try:
@@ -240,7 +245,40 @@ def run_pass(
         except Exception as exc:
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
             raise
-    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence)
+    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence, learnt)
+
+
+def learn_own_fills(
+    job: Job,
+    exchange: Exchange,
+    watched: Mapping[str, Seen],
+    snapshot: MarketSnapshot,
+    owned: frozenset[str] | None,
+    now: datetime,
+) -> Learnt:
+    """The fills of the job's orders since the last recorded pass (``rebalancer.core.fills``), nothing written.
+
+    Watched orders that left the book are looked up with ``order_info`` (a read); one that cannot be read stays
+    watched and is asked about again next pass.
+    """
+    mine = [o for o in snapshot.open_orders if owned is None or o.id in owned]
+    listed = {o.id for o in snapshot.open_orders}
+    left: dict[str, Order | None] = {}
+    for order_id in sorted(set(watched) - listed, key=_id_key):
+        try:
+            left[order_id] = exchange.order_info(job.symbol, order_id)
+        except RebalancerError:
+            left[order_id] = None
+    return learn_fills(watched, mine, left, now)
+
+
+def _record_learnt(store: StateStore, job: Job, pass_id: int, learnt: Learnt, plan: Plan, now: datetime) -> None:
+    """Store the pass's fills and the next watch list, each order with its level when the plan knows it."""
+    levels = {a.order_id: a.level for a in plan.actions if a.order_id and a.level}
+    watch = [dataclasses.replace(s, level=s.level or levels.get(s.order_id)) for s in learnt.watch]
+    if not learnt.fills and not learnt.forget and {s.order_id: s for s in watch} == learnt.previous:
+        return  # nothing new: a quiet pass stays one statement
+    store.record_fills(job.name, pass_id, learnt.fills, watch, learnt.forget, now)
 
 
 def _checked_saved_plan(
@@ -272,8 +310,10 @@ def _execute_and_record(
     clock: Callable[[], float],
     wall: Callable[[], datetime],
     fence: Fence | None,
+    learnt: Learnt,
 ) -> PassReport:
     pass_id = store.start_pass(job.name, mode, wall())
+    _record_learnt(store, job, pass_id, learnt, plan, wall())
     in_flight = None
     if plan.placements:
         in_flight = store.begin_in_flight(
@@ -312,7 +352,9 @@ def _execute_and_record(
         )
         if fenced:
             duration = _ms(clock() - started)
-            return PassReport(job.name, mode, plan, snapshot, None, PassResult.FENCED, duration, str(exc))
+            return PassReport(
+                job.name, mode, plan, snapshot, None, PassResult.FENCED, duration, str(exc), fills=learnt.fills
+            )
         raise
     result = _result_of(execution)
     if in_flight is not None and execution.may_land_late:
@@ -325,6 +367,9 @@ def _execute_and_record(
         if job.ownership is Ownership.TRACKED:
             store.untrack(job.name, cancelled)
     store.record_results(pass_id, [_order_result(o) for o in execution.outcomes])
+    placed_now = [o for o in execution.outcomes if o.status is OutcomeStatus.PLACED and o.order_id]
+    if placed_now:
+        store.record_fills(job.name, pass_id, (), [_seen_placed(o) for o in placed_now], (), wall())
     _record_backoff(store, job.name, execution, wall())
     summary: dict[str, int] = {
         **{kind: plan.summary.get(kind, 0) for kind in (ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP)},
@@ -341,7 +386,12 @@ def _execute_and_record(
         reference_price=_ref(plan),
         fingerprint=plan.fingerprint,
     )
-    return PassReport(job.name, mode, plan, snapshot, execution, result, duration, execution.error)
+    return PassReport(job.name, mode, plan, snapshot, execution, result, duration, execution.error, learnt.fills)
+
+
+def _seen_placed(outcome: OrderOutcome) -> Seen:
+    assert outcome.order_id is not None
+    return Seen(outcome.order_id, outcome.side, outcome.price, level=outcome.level)
 
 
 def _record_backoff(store: StateStore, job: str, execution: Execution, now: datetime) -> None:
@@ -393,8 +443,10 @@ def _record_failure(
         log.exception("could not record the failed pass", extra={"job": job.name})
 
 
-def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int, now: datetime) -> None:
-    store.record_pass(
+def _record_quiet(
+    store: StateStore, job: Job, mode: Mode, plan: Plan, duration_ms: int, now: datetime, learnt: Learnt
+) -> None:
+    pass_id = store.record_pass(
         job.name,
         mode,
         now,
@@ -406,6 +458,7 @@ def _record_quiet(store: StateStore, job: Job, mode: Mode, plan: Plan, duration_
         reference_price=_ref(plan),
         fingerprint=plan.fingerprint,
     )
+    _record_learnt(store, job, pass_id, learnt, plan, now)
 
 
 def _answer_json(answer: BatchAnswer | None) -> object | None:

@@ -11,12 +11,13 @@ from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import drain_requests, fast_client, load
 
-SYMBOLS, TICKER, ORDERS, ACCOUNT, REPLACE = (
+SYMBOLS, TICKER, ORDERS, ACCOUNT, REPLACE, ORDER_INFO = (
     "/open/api/common/symbols",
     "/open/api/get_ticker",
     "/open/api/v2/new_order",
     "/open/api/user/account",
     "/open/api/mass_replaceV2",
+    "/open/api/order_info",
 )
 
 
@@ -73,9 +74,13 @@ def test_apply_yes_reads_the_book_once_and_a_prompted_apply_twice(sandbox, tmp_p
         _paths(sandbox)
         run_pass(job, client, store, apply=True, approve=lambda plan: True)
         assert _paths(sandbox) == [TICKER, ORDERS, ACCOUNT, REPLACE]
-        sandbox.engine.set_price(job.symbol, sandbox.engine.mid(job.symbol) * 103 / 100)
+        before = {o.id for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol)}
+        sandbox.engine.set_price(job.symbol, sandbox.engine.mid(job.symbol) * 103 / 100)  # crosses (fills) sells
+        gone = before - {o.id for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol)}
         run_pass(job, client, store, apply=True, approve=lambda plan: True, recheck=True)
-        assert _paths(sandbox) == [TICKER, ORDERS, ACCOUNT, ORDERS, REPLACE]
+        paths = _paths(sandbox)
+        assert gone and paths.count(ORDER_INFO) == len(gone), "the fills ledger asks once about each order gone"
+        assert [p for p in paths if p != ORDER_INFO] == [TICKER, ORDERS, ACCOUNT, ORDERS, REPLACE]
 
 
 def test_an_answer_with_a_refused_placement_is_read_back(sandbox, tmp_path) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +15,9 @@ from rebalancer.cli.params import Since
 from rebalancer.cli.shared import job_name, open_store
 from rebalancer.errors import ConfigError
 from rebalancer.vocab import STORED_PASS_RESULTS
+
+if TYPE_CHECKING:
+    from rebalancer.core.fills import Fill
 
 
 @click.command()
@@ -88,9 +93,19 @@ def history(job: str | None, as_json: bool, limit: int, since: datetime | None, 
             details = [store.pass_detail(r.id) for r in records]
             click.echo(json.dumps(redact_value([d.to_dict() for d in details if d is not None]), indent=2))
         else:
-            click.echo(redact(history_table(records, filtered=bool(name or since or result))))
+            filled = {r.id: _filled(store.fills(r.job, pass_id=r.id)) for r in records}
+            shown = {k: v for k, v in filled.items() if v}
+            click.echo(redact(history_table(records, shown, filtered=bool(name or since or result))))
 
 
 def _is_file(given: str | None) -> bool:
     """True when the job was named by its file: a job that never ran is still a job then."""
     return given is not None and Path(given).is_file()
+
+
+def _filled(fills: Sequence[Fill]) -> str:
+    """``BUY 0.03 SELL 0.01``: the volume a pass learnt was filled, per side (empty when none)."""
+    from rebalancer.core.fills import filled_by_side
+    from rebalancer.models import format_decimal
+
+    return " ".join(f"{side} {format_decimal(v)}" for side, v in sorted(filled_by_side(fills).items()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rebalancer.errors import Problem
@@ -75,11 +75,18 @@ def problem_dict(problem: Problem) -> dict[str, Any]:
     }
 
 
-def history_table(records: Sequence[PassRecord], *, filtered: bool = False) -> str:
-    """Past passes as an aligned table, newest first; a failed pass shows its error in the last column."""
+def history_table(
+    records: Sequence[PassRecord], fills: Mapping[int, str] | None = None, *, filtered: bool = False
+) -> str:
+    """Past passes as an aligned table, newest first; a failed pass shows its error in the last column.
+
+    ``fills``: what each pass learnt was filled, by pass id.
+    """
     if not records:
         return "No passes match." if filtered else "No passes recorded yet."
-    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "MS", "ERROR")
+    fills = fills or {}
+    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "FILLED")
+    header += ("MS", "ERROR")
     rows = [header]
     for r in records:
         s = r.summary
@@ -94,6 +101,7 @@ def history_table(records: Sequence[PassRecord], *, filtered: bool = False) -> s
                 str(s.get(OutcomeStatus.CANCELLED, 0)),
                 str(s.get(ActionKind.KEEP, 0)),
                 str(s.get(OutcomeStatus.REJECTED, 0)),
+                fills.get(r.id, "-"),
                 "" if r.duration_ms is None else str(r.duration_ms),
                 r.error or "",
             )

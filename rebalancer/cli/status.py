@@ -60,7 +60,7 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
     now_iso = iso(now)
     if not rows:
         return "No jobs known: the state store has no passes yet. Give job files: rebalancer status jobs/"
-    header = ("JOB", "PAUSED", "HOLDER", "LAST PASS (UTC)", "RESULT", "ORDERS", "NEXT DUE (UTC)", "RELOAD")
+    header = ("JOB", "PAUSED", "HOLDER", "LAST PASS (UTC)", "RESULT", "ORDERS", "FILLS", "NEXT DUE (UTC)", "RELOAD")
     table = [header]
     for row in rows:
         last = row["last_pass"]
@@ -72,6 +72,7 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
                 _short(last["at"]) if last else "never",
                 (last["result"] or "running") if last else "-",
                 str(row["tracked_orders"]),
+                " ".join(f"{side} {volume}" for side, volume in row["fills"].items()) or "-",
                 _due(row["next_due"], now_iso),
                 "FAILED" if row["reload_failure"] else "ok",
             )
@@ -79,6 +80,10 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table]
     lines.append("ORDERS: order ids the state store tracks for the job; the exchange is not asked.")
+    lines.append("FILLS: volume filled per side since the job started or was last resumed.")
+    for row in rows:
+        if row.get("paused_why"):
+            lines.append(f"Paused {row['job']} ({row['paused_by']}): {row['paused_why']}")
     for row in rows:
         if row["last_error"]:
             error = row["last_error"]

@@ -51,6 +51,12 @@ class Metrics:
             ["job"],
             registry=self.registry,
         )
+        self.filled = Counter(
+            "rebalancer_filled_volume",
+            "Base volume of the job's own orders filled, as the fills ledger learnt it.",
+            ["job", "side"],
+            registry=self.registry,
+        )
         self.rejected = Counter(
             "rebalancer_orders_rejected",
             "Orders or cancels the exchange refused.",
@@ -133,7 +139,11 @@ class Metrics:
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(job)
-        for metric, names in ((self.passes, ("job", "result")), (self.rejected, ("job", "code"))):
+        for metric, names in (
+            (self.passes, ("job", "result")),
+            (self.rejected, ("job", "code")),
+            (self.filled, ("job", "side")),
+        ):
             for labels in _label_sets(metric, names):
                 if labels[0] == job:
                     metric.remove(*labels)

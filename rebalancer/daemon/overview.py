@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rebalancer.daemon.schedule import next_due, scheduled_job
+from rebalancer.models import format_decimal
 from rebalancer.vocab import PausedBy
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def status_rows(
         schedule = scheduled_job(job) if job is not None else st.scheduled
         source = job.source if job is not None else schedule.source if schedule is not None else None
         in_file = schedule is not None and schedule.paused
-        paused_by = PausedBy.SWITCH if st.paused else PausedBy.FILE if in_file else None
+        paused_by = (st.paused_by or PausedBy.SWITCH) if st.paused else PausedBy.FILE if in_file else None
         failure = by_file.pop(str(Path(source).absolute()), None) if source else None
         failure = failure or by_job.get(st.job)
         if failure is not None:
@@ -56,6 +57,8 @@ def status_rows(
                 "last_pass": None if last is None else _pass(last),
                 "last_error": None if error is None else {"at": iso(error.started_at), "message": error.error},
                 "tracked_orders": st.tracked_orders,
+                "fills": {side: format_decimal(volume) for side, volume in sorted(st.fills.items())},
+                "paused_why": st.paused_why,
                 "next_due": None if due is None else iso(due),
                 "reload_failure": None if failure is None else failure.to_dict(),
             }
@@ -72,6 +75,8 @@ def status_rows(
                 "last_pass": None,
                 "last_error": None,
                 "tracked_orders": 0,
+                "fills": {},
+                "paused_why": None,
                 "next_due": None,
                 "reload_failure": failure.to_dict(),
             }
@@ -92,5 +97,3 @@ def _pass(record: Any) -> dict[str, Any]:
 def iso(moment: datetime) -> str:
     """A moment as ISO 8601 in UTC, to the second: how rows and pages show times."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-

@@ -306,6 +306,8 @@ class Daemon:
         self.metrics.cancelled.labels(job.name).inc(cancelled)
         for outcome in rejected:
             self.metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
+        for fill in report.fills:  # a counter's value is a float: fine for a gauge of activity, never for money
+            self.metrics.filled.labels(job.name, fill.side.value).inc(float(fill.volume))
         owned = report.plan.summary.get(ActionKind.KEEP, 0) + placed
         self.metrics.open_orders.labels(job.name).set(owned)
         slot.last_plan, slot.last_plan_at = report.plan, datetime.now(UTC)

@@ -9,15 +9,17 @@ a pass that sends (in-flight marker, batches, outcome) stay where they are: they
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
+from rebalancer.core.fills import Seen
 from rebalancer.models import Side
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database, inserted_id
+from rebalancer.state.fills import watched_in
 from rebalancer.state.records import InFlight, Placement, cell, dump_json, stored_decimal, stored_ms, to_ms
 from rebalancer.state.rejections import held_levels_in, last_reference_in
 from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
@@ -33,6 +35,7 @@ class PassInputs:
     in_flight: tuple[InFlight, ...]
     last_reference: Decimal | None
     held_levels: Mapping[str, str]
+    watched: Mapping[str, Seen] = field(default_factory=dict)  # orders whose fills are learnt (``state.fills``)
 
 
 class PassIO:
@@ -48,6 +51,7 @@ class PassIO:
                 in_flight=tuple(open_in_flight_in(conn, job)),
                 last_reference=last_reference_in(conn, job),
                 held_levels=held_levels_in(conn, job, now),
+                watched=watched_in(conn, job),
             )
 
     def record_pass(

@@ -245,10 +245,12 @@ class PassDetail:
     record: PassRecord
     batches: tuple[BatchRecord, ...]
     results: tuple[OrderResult, ...]
+    fills: tuple[dict[str, Any], ...] = ()  # the fills this pass learnt (``Fill.to_dict``)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for ``history --json``."""
         out = self.record.to_dict()
         out["batches"] = [b.to_dict() for b in self.batches]
         out["results"] = [_plain(r) for r in self.results]
+        out["fills"] = list(self.fills)
         return out

@@ -233,3 +233,43 @@ rate_grants = Table(
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_rate_grants_bucket_at", "bucket", "at_ms"),
 )
+
+# Orders of a job whose fills are being learnt: the cumulative deal volume last seen and the ladder level.
+watched_orders = Table(
+    "watched_orders",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("order_id", String(64), primary_key=True),
+    Column("side", String(8), nullable=False),
+    Column("price", String(64), nullable=False),
+    Column("deal_volume", String(64), nullable=False),
+    Column("level", String(64)),
+    Column("seen_at_ms", BigInteger, nullable=False),
+)
+
+# Every fill of a job's own orders; keyed by the cumulative deal volume it brought the order to, so never twice.
+fills = Table(
+    "fills",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("order_id", String(64), primary_key=True),
+    Column("deal_volume", String(64), primary_key=True),
+    Column("side", String(8), nullable=False),
+    Column("price", String(64), nullable=False),
+    Column("volume", String(64), nullable=False),
+    Column("level", String(64)),
+    Column("filled_at_ms", BigInteger, nullable=False),
+    Column("pass_id", Integer, ForeignKey("passes.id", ondelete="SET NULL")),
+    Index("ix_fills_job_at", "job", "filled_at_ms"),
+)
+
+# Per job: why it is paused when a guard paused it (e.g. max_loss) and since when its fills count toward the loss.
+job_risk = Table(
+    "job_risk",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("paused_by", String(32)),
+    Column("reason", Text),
+    Column("count_since_ms", BigInteger),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)

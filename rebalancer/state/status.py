@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
+from rebalancer.state.fills import fill_totals, guard_pauses
 from rebalancer.state.leases import holder_is_dead
 from rebalancer.state.records import PassRecord, cell, from_ms, load_json, stored_ms, to_ms
 
@@ -76,6 +78,9 @@ class JobStatus:
     last_pass: PassRecord | None
     last_error: PassRecord | None
     tracked_orders: int
+    fills: dict[str, Decimal] = dataclasses.field(default_factory=dict)
+    paused_by: str | None = None
+    paused_why: str | None = None
 
 
 class StatusState:
@@ -100,6 +105,8 @@ class StatusState:
             scheduled = _scheduled(conn)
             last = _latest_passes(conn, None)
             errors = _latest_passes(conn, lambda c: c.error.is_not(None))
+            filled = fill_totals(conn)
+            guards = guard_pauses(conn)
         names |= set(holders) | set(tracked) | set(scheduled) | set(last)
         return [
             JobStatus(
@@ -111,6 +118,9 @@ class StatusState:
                 last_pass=last.get(name),
                 last_error=errors.get(name),
                 tracked_orders=tracked.get(name, 0),
+                fills=filled.get(name, {}),
+                paused_by=guards[name][0] if name in paused and name in guards else None,
+                paused_why=guards[name][1] if name in paused and name in guards else None,
             )
             for name in sorted(names)
         ]

@@ -29,6 +29,7 @@ from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
 from rebalancer.state.cluster import ClusterState
 from rebalancer.state.db import Database, inserted_id
+from rebalancer.state.fills import FillState
 from rebalancer.state.leases import LeaseState
 from rebalancer.state.passio import PassIO, open_in_flight_in, tracked_ids_in
 from rebalancer.state.paths import default_url
@@ -60,7 +61,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
+class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, FillState):
     """The state store on a database URL (default ``rebalancer.state.paths.default_url()``); creates missing tables.
 
     Use it as a context manager or call ``close``. Database failures raise ``StateError``. The pass guards'
@@ -223,6 +224,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState):
                 for r in batches
             ),
             results=tuple(_order_result(r) for r in results),
+            fills=tuple(f.to_dict() for f in self.fills(row.job, pass_id=pass_id)),
         )
 
     # Tracked order ids and in-flight batches (ownership: tracked).

@@ -1,0 +1,168 @@
+"""The fills ledger of ``StateStore``: orders watched for fills, the fills learnt, and each job's loss count start.
+
+``StateStore`` inherits these methods. ``record_fills`` writes a pass's learnt fills and the new watch list in one
+transaction; a fill already stored (same order and cumulative deal volume) is skipped, so recording is idempotent.
+``count_since`` is when the job's fills start counting toward ``limits.max_loss``: its first fill, or the last
+``resume``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, delete, select
+
+from rebalancer.core.fills import Fill, Seen
+from rebalancer.models import Side, format_decimal
+from rebalancer.state import schema as t
+from rebalancer.state.db import Database
+from rebalancer.state.records import from_ms, to_ms
+
+_CHUNK = 500
+
+
+class FillState:
+    """The fills methods of ``StateStore`` (which supplies ``_db``)."""
+
+    _db: Database
+
+    def watched_orders(self, job: str) -> dict[str, Seen]:
+        """The orders of ``job`` watched for fills, by id."""
+        c = t.watched_orders.c
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(select(t.watched_orders).where(c.job == job)).all()
+        return {
+            r.order_id: Seen(r.order_id, Side(r.side), Decimal(r.price), Decimal(r.deal_volume), r.level) for r in rows
+        }
+
+    def record_fills(
+        self,
+        job: str,
+        pass_id: int | None,
+        fills: Sequence[Fill],
+        watch: Sequence[Seen],
+        forget: Iterable[str],
+        now: datetime,
+    ) -> None:
+        """Store new ``fills`` (skipping any stored before), watch ``watch`` from now on, stop watching ``forget``."""
+        now_ms = to_ms(now)
+        w = t.watched_orders.c
+        with self._db.tx(write=True) as conn:
+            if fills:
+                rows = [
+                    {
+                        "job": job,
+                        "order_id": f.order_id,
+                        "deal_volume": format_decimal(f.deal_volume),
+                        "side": f.side.value,
+                        "price": format_decimal(f.price),
+                        "volume": format_decimal(f.volume),
+                        "level": f.level,
+                        "filled_at_ms": to_ms(f.at),
+                        "pass_id": pass_id,
+                    }
+                    for f in fills
+                ]
+                conn.execute(self._db.upsert(t.fills).on_conflict_do_nothing(), rows)
+            gone = sorted(set(forget) | {s.order_id for s in watch})
+            for start in range(0, len(gone), _CHUNK):
+                conn.execute(delete(t.watched_orders).where(w.job == job, w.order_id.in_(gone[start : start + _CHUNK])))
+            if watch:
+                conn.execute(
+                    t.watched_orders.insert(),
+                    [
+                        {
+                            "job": job,
+                            "order_id": s.order_id,
+                            "side": s.side.value,
+                            "price": format_decimal(s.price),
+                            "deal_volume": format_decimal(s.deal_volume),
+                            "level": s.level,
+                            "seen_at_ms": now_ms,
+                        }
+                        for s in watch
+                    ],
+                )
+
+    def fills(self, job: str, since: datetime | None = None, *, pass_id: int | None = None) -> list[Fill]:
+        """The fills of ``job`` (from ``since``, or of one pass), oldest first."""
+        c = t.fills.c
+        query = select(t.fills).where(c.job == job)
+        if since is not None:
+            query = query.where(c.filled_at_ms >= to_ms(since))
+        if pass_id is not None:
+            query = query.where(c.pass_id == pass_id)
+        with self._db.tx(write=False) as conn:
+            rows = conn.execute(query.order_by(c.filled_at_ms, c.order_id, c.deal_volume)).all()
+        return [
+            Fill(
+                r.order_id,
+                Side(r.side),
+                Decimal(r.price),
+                Decimal(r.volume),
+                Decimal(r.deal_volume),
+                from_ms(r.filled_at_ms),
+                r.level,
+            )
+            for r in rows
+        ]
+
+    def count_since(self, job: str) -> datetime | None:
+        """When ``job``'s loss count started (its last ``resume``); None: since its first fill."""
+        with self._db.tx(write=False) as conn:
+            ms = conn.execute(select(t.job_risk.c.count_since_ms).where(t.job_risk.c.job == job)).scalar()
+        return None if ms is None else from_ms(ms)
+
+    def paused_by(self, job: str) -> tuple[str | None, str | None]:
+        """Which guard paused ``job`` and why (both None when no guard did)."""
+        with self._db.tx(write=False) as conn:
+            row = conn.execute(select(t.job_risk).where(t.job_risk.c.job == job)).first()
+        return (None, None) if row is None else (row.paused_by, row.reason)
+
+    def set_risk(
+        self, job: str, *, paused_by: str | None, reason: str | None, now: datetime, restart_count: bool = False
+    ) -> None:
+        """Note (or clear, with None) the guard that paused ``job``; ``restart_count`` starts a new loss count now."""
+        c = t.job_risk.c
+        values: dict[str, object] = {"job": job, "paused_by": paused_by, "reason": reason, "updated_at_ms": to_ms(now)}
+        if restart_count:
+            values["count_since_ms"] = to_ms(now)
+        stmt = self._db.upsert(t.job_risk).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.job], set_={k: getattr(stmt.excluded, k) for k in values if k != "job"}
+        )
+        with self._db.tx(write=True) as conn:
+            conn.execute(stmt)
+
+    def fill_totals(self) -> dict[str, dict[str, Decimal]]:
+        """Per job, filled volume per side since its loss count started (what ``status`` shows)."""
+        with self._db.tx(write=False) as conn:
+            return fill_totals(conn)
+
+
+def fill_totals(conn: Connection) -> dict[str, dict[str, Decimal]]:
+    """Per job, filled volume per side since its loss count started, read on ``conn``."""
+    since = {r.job: r.count_since_ms for r in conn.execute(select(t.job_risk.c.job, t.job_risk.c.count_since_ms))}
+    totals: dict[str, dict[str, Decimal]] = {}
+    for r in conn.execute(select(t.fills.c.job, t.fills.c.side, t.fills.c.volume, t.fills.c.filled_at_ms)):
+        start = since.get(r.job)
+        if start is not None and r.filled_at_ms < start:
+            continue
+        sides = totals.setdefault(r.job, {})
+        sides[r.side] = sides.get(r.side, Decimal(0)) + Decimal(r.volume)
+    return totals
+
+
+def guard_pauses(conn: Connection) -> dict[str, tuple[str, str | None]]:
+    """Jobs a guard paused: the guard's word and its reason, read on ``conn``."""
+    c = t.job_risk.c
+    rows = conn.execute(select(c.job, c.paused_by, c.reason).where(c.paused_by.is_not(None)))
+    return {r.job: (r.paused_by, r.reason) for r in rows}
+
+
+def watched_in(conn: Connection, job: str) -> dict[str, Seen]:
+    """The orders of ``job`` watched for fills, by id, read on ``conn``."""
+    rows = conn.execute(select(t.watched_orders).where(t.watched_orders.c.job == job)).all()
+    return {r.order_id: Seen(r.order_id, Side(r.side), Decimal(r.price), Decimal(r.deal_volume), r.level) for r in rows}
