@@ -86,8 +86,7 @@ def history_table(
         return "No passes match." if filtered else "No passes recorded yet."
     fills = fills or {}
     header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "FILLED")
-    header += ("MS", "ERROR")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [(*header, "MS", "ERROR")]
     for r in records:
         s = r.summary
         rows.append(
@@ -106,5 +105,5 @@ def history_table(
                 r.error or "",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
