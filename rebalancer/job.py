@@ -163,6 +163,14 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """Order lifecycle: replace orders older than ``max_age_seconds``; leave a filled level empty ``fill_delay``."""
+
+    max_age_seconds: Decimal | None = None
+    fill_delay_seconds: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """A validated job file. ``source`` is the file path and ``source_hash`` the sha256 of its bytes."""
 
@@ -179,6 +187,7 @@ class Job:
     ownership: Ownership = Ownership.TRACKED
     on_stop: OnStop = OnStop.KEEP
     paused: bool = False
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     version: int = 1
     source: str = ""
     source_hash: str = ""

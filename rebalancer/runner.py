@@ -21,10 +21,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from rebalancer.core.diff import fits
 from rebalancer.core.fills import Fill, Learnt, Seen, learn_fills
+from rebalancer.core.lifecycle import Lifecycle
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
@@ -213,7 +215,12 @@ def run_pass(
         owned = owned_ids(job, store, snapshot, view, inputs.tracked, write=apply)
         learnt = learn_own_fills(job, exchange, inputs.watched, snapshot, owned, now)
         draft = draft_plan(
-            job, snapshot, owned, previous_reference=inputs.last_reference, held_levels=inputs.held_levels
+            job,
+            snapshot,
+            owned,
+            previous_reference=inputs.last_reference,
+            held_levels=inputs.held_levels,
+            life=lifecycle_of(job, inputs.last_fills, learnt.fills, now),
         )
         if draft.needs_balances:
             snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
@@ -246,6 +253,27 @@ def run_pass(
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
             raise
     return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence, learnt)
+
+
+def lifecycle_of(
+    job: Job, last_fills: Mapping[str, datetime], new_fills: Sequence[Fill], now: datetime
+) -> Lifecycle | None:
+    """What ``rebalancer.core.lifecycle`` needs for this pass: ``now``, the job's settings and each level's last
+    fill (recorded ones and the ones this pass just learnt, which a dry run does not record); None without either
+    setting."""
+    settings = job.lifecycle
+    if settings.max_age_seconds is None and settings.fill_delay_seconds is None:
+        return None
+    latest = dict(last_fills)
+    for fill in new_fills:
+        if fill.level is not None and (fill.level not in latest or fill.at > latest[fill.level]):
+            latest[fill.level] = fill.at
+    max_age, delay = _span(settings.max_age_seconds), _span(settings.fill_delay_seconds)
+    return Lifecycle(now=now, max_age=max_age, fill_delay=delay, last_fill=latest)
+
+
+def _span(seconds: Decimal | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=float(seconds))
 
 
 def learn_own_fills(

@@ -28,6 +28,7 @@ class CancelReason(enum.StrEnum):
     SIZE_OUT_OF_TOLERANCE = "size_out_of_tolerance"
     PRICE_OUT_OF_TOLERANCE = "price_out_of_tolerance"
     NOT_IN_LADDER = "not_in_ladder"
+    MAX_AGE = "max_age"  # refresh.max_age: the order grew too old and is replaced
 
 
 class OutcomeStatus(enum.StrEnum):

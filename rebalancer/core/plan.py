@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core import diff, funding, guards, ladder
+from rebalancer.core import diff, funding, guards, ladder, lifecycle
 from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job, Ownership
@@ -281,6 +281,7 @@ def draft_plan(
     *,
     previous_reference: Decimal | None = None,
     held_levels: Mapping[str, str] | None = None,
+    life: lifecycle.Lifecycle | None = None,
 ) -> Draft:
     """Everything of ``compute_plan`` but the funding check; ``snapshot.balances`` is not looked at."""
     owned = _owned(snapshot.open_orders, owned_ids)
@@ -312,6 +313,9 @@ def draft_plan(
     else:
         result, held_warnings = guards.hold(result, held_levels or {})
         warnings += held_warnings
+        if life is not None:
+            result, waits = lifecycle.apply_lifecycle(result, life)
+            warnings += [wait.sentence() for wait in waits]
     return Draft(job, snapshot, tuple(owned), reading, built, result, tuple(warnings))
 
 

@@ -22,6 +22,7 @@ from rebalancer.job import (
     ExchangeConfig,
     FixedOrder,
     Job,
+    Lifecycle,
     Limits,
     OnStop,
     Ownership,
@@ -280,6 +281,11 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             post_only=bool(_get(data, "limits", "post_only")),
             max_jump=max_jump,
         ),
+        lifecycle=Lifecycle(
+            max_age_seconds=to_seconds(data["refresh"]["max_age"]) if "refresh" in data else None,
+            fill_delay_seconds=to_seconds(data["after_fill"]["delay"]) if "after_fill" in data else None,
+        ),
+
         ownership=Ownership(_get(data, "ownership")),
         on_stop=OnStop(_get(data, "on_stop")),
         paused=bool(_get(data, "paused")),

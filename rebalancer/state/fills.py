@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from rebalancer.core.fills import Fill, Seen
 from rebalancer.models import Side, format_decimal
@@ -166,3 +166,14 @@ def watched_in(conn: Connection, job: str) -> dict[str, Seen]:
     """The orders of ``job`` watched for fills, by id, read on ``conn``."""
     rows = conn.execute(select(t.watched_orders).where(t.watched_orders.c.job == job)).all()
     return {r.order_id: Seen(r.order_id, Side(r.side), Decimal(r.price), Decimal(r.deal_volume), r.level) for r in rows}
+
+
+def last_fills_in(conn: Connection, job: str) -> dict[str, datetime]:
+    """Per ladder level of ``job``, when its order last filled (for ``after_fill``), read on ``conn``."""
+    c = t.fills.c
+    rows = conn.execute(
+        select(c.level, func.max(c.filled_at_ms).label("at"))
+        .where(c.job == job, c.level.is_not(None))
+        .group_by(c.level)
+    )
+    return {r.level: from_ms(r.at) for r in rows}

@@ -19,7 +19,7 @@ from rebalancer.core.fills import Seen
 from rebalancer.models import Side
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database, inserted_id
-from rebalancer.state.fills import watched_in
+from rebalancer.state.fills import last_fills_in, watched_in
 from rebalancer.state.records import InFlight, Placement, cell, dump_json, stored_decimal, stored_ms, to_ms
 from rebalancer.state.rejections import held_levels_in, last_reference_in
 from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
@@ -36,6 +36,7 @@ class PassInputs:
     last_reference: Decimal | None
     held_levels: Mapping[str, str]
     watched: Mapping[str, Seen] = field(default_factory=dict)  # orders whose fills are learnt (``state.fills``)
+    last_fills: Mapping[str, datetime] = field(default_factory=dict)  # per ladder level, its latest fill
 
 
 class PassIO:
@@ -52,6 +53,7 @@ class PassIO:
                 last_reference=last_reference_in(conn, job),
                 held_levels=held_levels_in(conn, job, now),
                 watched=watched_in(conn, job),
+                last_fills=last_fills_in(conn, job),
             )
 
     def record_pass(

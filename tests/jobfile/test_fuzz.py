@@ -127,6 +127,7 @@ FULL = {
     "tolerance": {"price": "0.1%", "size": "10%"},
     "limits": {"max_orders": 20, "band": "10%", "post_only": True, "max_jump": "10%"},
     "ownership": "tracked", "on_stop": "keep",
+    "refresh": {"max_age": "30m"}, "after_fill": {"delay": "60s"},
 }  # fmt: skip
 WRONG_SHAPES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.text(max_size=6),
