@@ -140,3 +140,8 @@ API_KEY_ENV = "REBALANCER_API_KEY"
 
 SECRET_KEY_ENV = "REBALANCER_SECRET_KEY"
 """The environment variable the secret key is read from when a job names none."""
+
+REFERENCE_TTL_SECONDS = 1.0
+"""A quote of another venue is read at most once a second, however many jobs use it: one read per daemon tick."""
+REFERENCE_TIMEOUT_SECONDS = 5.0
+"""A reference read must not hold a pass up: five seconds for the whole answer, then placements pause instead."""

@@ -110,11 +110,46 @@ class Schedule:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceSource:
+    """Another venue the reference is read from: an ``/open/api`` deployment's public ticker of ``symbol``, or any
+    JSON endpoint whose bid / ask (and optionally last) sit at the given JSON pointers.
+
+    ``url`` ``sandbox`` means the embedded sandbox. Prices are multiplied by ``factor`` (a quote-currency
+    conversion). A quote older than ``max_age_seconds``, or none at all, pauses placements.
+    """
+
+    url: str
+    symbol: str | None = None
+    bid_pointer: str | None = None
+    ask_pointer: str | None = None
+    last_pointer: str | None = None
+    max_age_seconds: Decimal = Decimal(10)
+    factor: Decimal = Decimal(1)
+
+    @property
+    def is_json(self) -> bool:
+        """True for a plain JSON endpoint read through pointers, False for an /open/api deployment."""
+        return self.bid_pointer is not None or self.ask_pointer is not None or self.last_pointer is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Reference:
-    """The reference price: a market price (``kind``) or a fixed ``price``."""
+    """The reference price: a market price (``kind``), of this venue or of ``source``, or a fixed ``price``."""
 
     kind: ReferenceKind = ReferenceKind.MID
     price: Decimal | None = None
+    source: ReferenceSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Inventory skew: the base share of the symbol's value the job aims at, and how far from it sizes lean fully.
+
+    Both are percentages (``target_base`` 50 means half the value in base). See ``rebalancer.core.skew``.
+    """
+
+    target_base: Decimal
+    range: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,12 +189,15 @@ class Limits:
 
     ``max_jump``: a pass whose reference moved farther than this since the last pass places nothing (the move
     is suspect until the next pass sees it again); ``None`` turns the check off (``max_jump: 0%`` in the file).
+    ``price_ceiling``: never a buy at or above it; ``price_floor``: never a sell at or below it.
     """
 
     max_orders: int | None = None
     band: Amount | None = None
     post_only: bool = True
     max_jump: Amount | None = Amount(Decimal(10), percent=True)
+    price_ceiling: Decimal | None = None
+    price_floor: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +222,7 @@ class Job:
     orders: tuple[FixedOrder, ...] = ()
     tolerance: Tolerance = field(default_factory=Tolerance)
     limits: Limits = field(default_factory=Limits)
+    inventory: Inventory | None = None
     ownership: Ownership = Ownership.TRACKED
     on_stop: OnStop = OnStop.KEEP
     paused: bool = False

@@ -189,16 +189,27 @@ class Balances:
         balance = self.coins.get(coin.lower())
         return balance.available if balance else ZERO
 
+    def total(self, coin: str) -> Decimal:
+        """Free plus locked amount of ``coin`` (any case): what the account holds of it."""
+        balance = self.coins.get(coin.lower())
+        return balance.available + balance.locked if balance else ZERO
+
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     """Everything one pass reads from the exchange before it plans. ``balances`` is None when the pass did not need
-    them (it places nothing the cancels do not pay for: see ``rebalancer.core.funding.needs_balances``)."""
+    them (it places nothing the cancels do not pay for: see ``rebalancer.core.funding.needs_balances``).
+
+    A job whose reference comes from another venue gets that venue's quote (its ``factor`` applied) as
+    ``reference_quote``, or, when it could not be had, ``reference_problem`` saying why.
+    """
 
     rules: SymbolRules
     ticker: Ticker
     balances: Balances | None
     open_orders: tuple[Order, ...]
+    reference_quote: Ticker | None = None
+    reference_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

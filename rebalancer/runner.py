@@ -31,7 +31,7 @@ from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
 from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
-from rebalancer.exchange import Exchange
+from rebalancer.exchange import Exchange, reference
 from rebalancer.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.logs import redact
@@ -92,6 +92,19 @@ class InFlightView:
 
     adopted: frozenset[str]
     pending: tuple[Order, ...]
+
+
+def with_reference(job: Job, exchange: Exchange, snapshot: MarketSnapshot) -> MarketSnapshot:
+    """The snapshot with the other venue's quote (or why there is none) for a job whose reference names one."""
+    source = job.reference.source
+    if source is None:
+        return snapshot
+    sandbox_url = getattr(exchange, "base_url", None) if job.exchange.is_sandbox else None
+    try:
+        quote = reference.SHARED.quote(source, job.symbol, sandbox_url=sandbox_url)
+    except reference.ReferenceUnavailable as problem:
+        return dataclasses.replace(snapshot, reference_problem=str(problem))
+    return dataclasses.replace(snapshot, reference_quote=quote)
 
 
 def settle_in_flight(
@@ -208,7 +221,8 @@ def run_pass(
     started = clock()
     plan: Plan | None = None
     try:
-        snapshot = read_snapshot(exchange, job.symbol, balances=False)
+        snapshot = read_snapshot(exchange, job.symbol, balances=job.inventory is not None)
+        snapshot = with_reference(job, exchange, snapshot)
         now = wall()
         inputs = store.pass_inputs(job.name, now)
         view = settle_in_flight(job, store, snapshot, inputs, write=apply, now=now)

@@ -29,6 +29,7 @@ class CancelReason(enum.StrEnum):
     PRICE_OUT_OF_TOLERANCE = "price_out_of_tolerance"
     NOT_IN_LADDER = "not_in_ladder"
     MAX_AGE = "max_age"  # refresh.max_age: the order grew too old and is replaced
+    PRICE_LIMIT = "price_limit"  # beyond limits.price_ceiling / price_floor (decided before the diff)
 
 
 class OutcomeStatus(enum.StrEnum):

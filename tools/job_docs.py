@@ -96,6 +96,9 @@ def rows(node: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "") -> 
         meaning = child.get("description") or child_resolved.get("description") or ""
         yield (f"`{path}`", _cell(_accepts(child, defs)), _default(child, defs), _cell(meaning))
         yield from rows(child, defs, f"{path}.")
+        for alternative in child_resolved.get("anyOf", child_resolved.get("oneOf", [])):
+            if "properties" in _resolve(alternative, defs)[0]:  # the mapping form of a key (reference: {source: ...})
+                yield from rows(alternative, defs, f"{path}.")
         items = child_resolved.get("items")
         if isinstance(items, Mapping):
             yield from rows(items, defs, f"{path}[].")

@@ -75,6 +75,8 @@ def render_text(plan: Plan, *, color: bool) -> str:
         f"best ask {_optional(plan, plan.best_ask)}",
     ]
     lines.append(f"  {ownership_line(plan)}")
+    if plan.inventory is not None:
+        lines.append(f"  {plan.inventory.describe()}")
     if plan.paused:
         lines.append(_paint(f"  {plan.paused}", _YELLOW + _BOLD, color))
     if plan.unowned_orders:

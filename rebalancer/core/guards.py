@@ -51,12 +51,18 @@ def places_anything(job: Job) -> bool:
     return job.buy is not None or job.sell is not None or bool(job.orders)
 
 
-def read_reference(job: Job, ticker: Ticker, previous: Decimal | None) -> Reading:
-    """Judge this pass's reference against the book and against ``previous`` (the last pass's observation)."""
+def read_reference(job: Job, ticker: Ticker, previous: Decimal | None, problem: str | None = None) -> Reading:
+    """Judge this pass's reference against the book and against ``previous`` (the last pass's observation).
+
+    ``ticker`` is the quote the reference is read from (another venue's for a job that names one); ``problem``
+    says why that venue gave no usable quote (unreachable, stale, garbled), which pauses placements too.
+    """
     if job.reference.kind is ReferenceKind.FIXED:
         price = ladder.reference_price(job, ticker)
         return Reading(price, price)
     fallback = previous if previous is not None and previous > 0 else None
+    if problem is not None:
+        return Reading(None, fallback, PAUSED + problem)
     if ticker.crossed:
         assert ticker.bid is not None and ticker.ask is not None
         why = f"the book is crossed (bid {format_decimal(ticker.bid)} ≥ ask {format_decimal(ticker.ask)})"

@@ -36,6 +36,8 @@ from decimal import (
     localcontext,
 )
 
+from rebalancer.core import limits as price_limits
+from rebalancer.core.skew import Skew
 from rebalancer.errors import ConfigError, UnsafePlanError
 from rebalancer.job import Job, ReferenceKind, SideLadder, Spacing
 from rebalancer.models import ZERO, MarketSnapshot, Side, SymbolRules, Target, Ticker
@@ -174,18 +176,26 @@ def _rounded(value: Decimal, quantum: Decimal, rounding: str) -> Decimal | None:
         return None
 
 
-def _side_targets(side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules, notes: Notes) -> list[Target]:
-    """The rounded, capped, merged and minimum-checked levels of one side."""
+def _side_targets(
+    side: Side, spec: SideLadder, ref: Decimal, rules: SymbolRules, notes: Notes, factor: Decimal = Decimal(1)
+) -> list[Target]:
+    """The rounded, capped, merged and minimum-checked levels of one side; ``factor`` scales every size (the
+    inventory skew)."""
     name = side.value.lower()
     # the same rounding as SymbolRules.round_price / round_volume, with the quanta computed once per side
     tick, lot = rules.tick, rules.lot
     away = ROUND_CEILING if side is Side.SELL else ROUND_FLOOR
     levels: list[tuple[str, Decimal, Decimal]] = []
-    for i, raw_price, size in _raw_levels(side, spec, ref):
+    for i, raw_price, unskewed in _raw_levels(side, spec, ref):
         level = f"{name}[{i}]"
-        if raw_price is None or size is None:
+        if raw_price is None or unskewed is None:
             what = "price" if raw_price is None else "size"
             notes.drop(level, side, None, None, "out_of_range", f"{level}: {what} out of range; level dropped")
+            continue
+        size = unskewed * factor
+        if factor == 0 and unskewed > 0:
+            message = f"{level}: not placed, the inventory skew sets {name} sizes to 0"
+            notes.drop(level, side, None, None, "inventory", message)
             continue
         if raw_price <= 0:
             notes.drop(
@@ -323,8 +333,19 @@ def _fixed_targets(job: Job, rules: SymbolRules, notes: Notes) -> list[Target]:
 def _guards(
     job: Job, targets: list[Target], ref: Decimal, snapshot: MarketSnapshot, notes: Notes
 ) -> tuple[list[Target], list[Target]]:
-    """Apply band, post_only and max_orders; returns (kept targets, targets over max_orders)."""
+    """Apply the price limits, band, post_only and max_orders; returns (kept targets, targets over max_orders)."""
     rules, limits, ticker = snapshot.rules, job.limits, snapshot.ticker
+    allowed = []
+    for t in targets:
+        if price_limits.breaches(limits, t.side, t.price):
+            notes.drop_target(
+                t,
+                "price_limit",
+                f"{t.level}: {rules.format_price(t.price)} is {price_limits.why(limits, t.side)}; dropped",
+            )
+        else:
+            allowed.append(t)
+    targets = allowed
     if limits.band is not None:
         band = limits.band.of(ref)
         inside = []
@@ -378,19 +399,28 @@ def side_then_distance(ref: Decimal) -> Callable[[Target], tuple[object, ...]]:
     return lambda t: (t.side is not buy, abs(t.price - ref), t.side is not buy, level_key(t.level))
 
 
-def build(job: Job, snapshot: MarketSnapshot) -> Ladder:
+def quote_of(job: Job, snapshot: MarketSnapshot) -> Ticker:
+    """The quote the job's reference is read from: the other venue's when the job names one, else this venue's."""
+    if job.reference.source is not None and snapshot.reference_quote is not None:
+        return snapshot.reference_quote
+    return snapshot.ticker
+
+
+def build(job: Job, snapshot: MarketSnapshot, skew: Skew | None = None) -> Ladder:
     """Compute the target ladder of ``job`` on ``snapshot``: levels, fixed orders, rounding and guards.
 
-    Balance trimming is not done here because it depends on which orders the diff cancels: see
+    ``skew`` (the inventory skew) scales the ladder's sizes per side; fixed orders keep their sizes. Balance
+    trimming is not done here because it depends on which orders the diff cancels: see
     ``rebalancer.core.funding``.
     """
-    ref = reference_price(job, snapshot.ticker)
+    ref = reference_price(job, quote_of(job, snapshot))
     notes = Notes()
     targets: list[Target] = []
     for side in (Side.BUY, Side.SELL):
         spec = job.side(side)
         if spec is not None:
-            targets.extend(_side_targets(side, spec, ref, snapshot.rules, notes))
+            factor = skew.factor(side) if skew is not None else Decimal(1)
+            targets.extend(_side_targets(side, spec, ref, snapshot.rules, notes, factor))
     targets.extend(_fixed_targets(job, snapshot.rules, notes))
     targets, over = _guards(job, targets, ref, snapshot, notes)
     key = side_then_distance(ref)

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core import diff, funding, guards, ladder, lifecycle
+from rebalancer.core import diff, funding, guards, ladder, lifecycle, limits
+from rebalancer.core.skew import Skew, inventory_skew
 from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job, Ownership
@@ -117,6 +118,7 @@ class Plan:
     observed_reference: Decimal | None = None
     ownership: Ownership = Ownership.TRACKED
     paused_by: PausedBy | None = None
+    inventory: Skew | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -247,6 +249,7 @@ class Draft:
     built: ladder.Ladder
     result: diff.Diff
     warnings: tuple[str, ...]
+    skew: Skew | None = None
 
     @property
     def needs_balances(self) -> bool:
@@ -285,25 +288,32 @@ def draft_plan(
 ) -> Draft:
     """Everything of ``compute_plan`` but the funding check; ``snapshot.balances`` is not looked at."""
     owned = _owned(snapshot.open_orders, owned_ids)
+    quote = ladder.quote_of(job, snapshot)
+    problem = snapshot.reference_problem if job.reference.source is not None else None
     if guards.places_anything(job):
-        reading = guards.read_reference(job, snapshot.ticker, previous_reference)
+        reading = guards.read_reference(job, quote, previous_reference, problem)
     else:
         reading = _nothing_to_place(job, snapshot)
+    skew = _skew(job, snapshot, reading.trusted)
     if reading.trusted is None:
         built = ladder.Ladder(Decimal(0), ())
     elif reading.paused is None:
-        built = ladder.build(job, snapshot)
+        built = ladder.build(job, snapshot, skew)
     else:
-        built = ladder.build(guards.anchored(job, reading.trusted), snapshot)
+        built = ladder.build(guards.anchored(job, reading.trusted), snapshot, skew)
+    within, beyond = limits.split_orders(job.limits, owned)
     # Paused with no trusted reference: no band to measure, so the diff sees no orders and cancels nothing.
     result = diff.reconcile(
         built.targets,
-        owned if reading.trusted is not None or reading.paused is None else [],
+        within if reading.trusted is not None or reading.paused is None else [],
         job.tolerance,
         reference_price=built.reference_price,
         band=job.limits.band if reading.trusted is not None else None,
         over_limit=built.over_limit,
     )
+    if beyond:
+        cancels = tuple((o, CancelReason.PRICE_LIMIT) for o in beyond)
+        result = dataclasses.replace(result, cancel=result.cancel + cancels)
     warnings = list(built.warnings)
     if reading.paused is not None:
         result, left = guards.pause(result)
@@ -316,7 +326,7 @@ def draft_plan(
         if life is not None:
             result, waits = lifecycle.apply_lifecycle(result, life)
             warnings += [wait.sentence() for wait in waits]
-    return Draft(job, snapshot, tuple(owned), reading, built, result, tuple(warnings))
+    return Draft(job, snapshot, tuple(owned), reading, built, result, tuple(warnings), skew)
 
 
 def finish_plan(draft: Draft, balances: Balances | None) -> Plan:
@@ -363,13 +373,21 @@ def finish_plan(draft: Draft, balances: Balances | None) -> Plan:
         observed_reference=draft.reading.observed,
         ownership=job.ownership,
         paused_by=None if draft.reading.paused is None else PausedBy.MARKET_DATA,
+        inventory=draft.skew,
     )
+
+
+def _skew(job: Job, snapshot: MarketSnapshot, reference: Decimal | None) -> Skew | None:
+    """The inventory skew of a job that declares one; it needs the balances and a trusted reference."""
+    if job.inventory is None or reference is None or snapshot.balances is None:
+        return None
+    return inventory_skew(job.inventory, snapshot.balances, snapshot.rules, reference)
 
 
 def _nothing_to_place(job: Job, snapshot: MarketSnapshot) -> guards.Reading:
     """A job with no targets (``rebalancer cancel``) cancels everything it owns, whatever the book says."""
     try:
-        price = ladder.reference_price(job, snapshot.ticker)
+        price = ladder.reference_price(job, ladder.quote_of(job, snapshot))
     except UnsafePlanError:
         return guards.Reading(None, None)
     return guards.Reading(price, price)

@@ -55,6 +55,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "paused": plan.paused,
         "paused_by": plan.paused_by,
         "ownership": plan.ownership.value,
+        "inventory": None if plan.inventory is None else plan.inventory.to_json_dict(),
         "observed_reference": None if plan.observed_reference is None else format_decimal(plan.observed_reference),
         "dropped": [
             {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -26,8 +27,6 @@ from rebalancer.job import (
     Limits,
     OnStop,
     Ownership,
-    Reference,
-    ReferenceKind,
     Schedule,
     SideLadder,
     Spacing,
@@ -35,6 +34,7 @@ from rebalancer.job import (
     Tolerance,
 )
 from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_decimal, to_rate, to_seconds
+from rebalancer.jobfile.market import build_inventory, build_reference, market_problems
 from rebalancer.jobfile.schema import check_shape, default_of
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
@@ -173,6 +173,7 @@ def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:
         raw_problems += check_shape(document.data, document.positions, silenced | document.refused)
         taken = [p.path for p in raw_problems if p.path]
         crossed = cross_check(document.data, document.positions)
+        crossed += market_problems(document.data, document.positions)
         raw_problems += [p for p in crossed if not _overlaps(p.path[:2], taken)]
     problems = [_positioned(source, p) for p in sorted(raw_problems, key=lambda p: (p.mark, p.path))]
     name_mark = document.positions.value(("name",))
@@ -224,6 +225,10 @@ def _side(spec: dict[str, Any] | None, side: str) -> SideLadder | None:
     )
 
 
+def _optional_decimal(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
 def _max_jump(value: Any) -> Amount | None:
     """``limits.max_jump``: absent or null takes the schema's default; zero turns the check off (None)."""
     amount = to_amount(default_of(("limits", "max_jump")) if value is None else value)
@@ -232,11 +237,7 @@ def _max_jump(value: Any) -> Amount | None:
 
 def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") -> Job:
     """The Job of a document that passed every check; keys the file leaves out take the schema's defaults."""
-    reference = _get(data, "reference")
-    if isinstance(reference, str) and reference in {"mid", "bid", "ask", "last"}:
-        ref = Reference(ReferenceKind(reference))
-    else:
-        ref = Reference(ReferenceKind.FIXED, to_decimal(reference))
+    ref = build_reference(_get(data, "reference"))
     schedule = data.get("schedule", default_of(("schedule",)))
     every, cron = schedule.get("every"), schedule.get("cron")
     max_orders = _get(data, "limits", "max_orders") if "max_orders" in data.get("limits", {}) else None
@@ -280,12 +281,14 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             band=None if band is None else to_amount(band),
             post_only=bool(_get(data, "limits", "post_only")),
             max_jump=max_jump,
+            price_ceiling=_optional_decimal(data.get("limits", {}).get("price_ceiling")),
+            price_floor=_optional_decimal(data.get("limits", {}).get("price_floor")),
         ),
         lifecycle=Lifecycle(
             max_age_seconds=to_seconds(data["refresh"]["max_age"]) if "refresh" in data else None,
             fill_delay_seconds=to_seconds(data["after_fill"]["delay"]) if "after_fill" in data else None,
         ),
-
+        inventory=build_inventory(data.get("inventory")),
         ownership=Ownership(_get(data, "ownership")),
         on_stop=OnStop(_get(data, "on_stop")),
         paused=bool(_get(data, "paused")),

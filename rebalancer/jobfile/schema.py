@@ -127,13 +127,36 @@ def _explain(error: ValidationError, positions: Positions) -> Iterator[RawProble
             if name not in known:
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else f"; expected one of: {', '.join(known)}"
-                label = "that looks like a secret" if looks_like_secret(name, min_length=16) else f"'{name}'"
+                shown_name = name.encode("unicode_escape").decode("ascii")  # a key may hold a line break
+                label = "that looks like a secret" if looks_like_secret(name, min_length=16) else f"'{shown_name}'"
                 yield RawProblem((*path, name), f"unknown key {label}{hint}", positions.key((*path, name)))
         return
     if node.get("type") == "object" and keyword != "type" and not isinstance(instance, dict):
         return  # the type error says it all; object-only rules hold vacuously or fail confusingly here
+    fitting = _fitting_branch(error) if keyword in ("anyOf", "oneOf") and isinstance(instance, dict) else None
+    if fitting:
+        # A mapping that only one alternative can be (reference: {source: ...}): say what is wrong inside it.
+        for sub in fitting:
+            yield from _explain(sub, positions)
+        return
     mark = positions.key(path) if isinstance(instance, dict) else positions.value(path)
     yield RawProblem(path, custom or _message(keyword, error, node), mark)
+
+
+_SHAPE_KEYWORDS = frozenset({"type", "enum", "const", "anyOf", "oneOf"})
+
+
+def _fitting_branch(error: ValidationError) -> list[ValidationError] | None:
+    """The errors of the one alternative of an anyOf/oneOf whose shape the value has, or None if not exactly one."""
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [
+        errors
+        for errors in branches.values()
+        if not any(e.validator in _SHAPE_KEYWORDS and not e.relative_path for e in errors)
+    ]
+    return fitting[0] if len(fitting) == 1 else None
 
 
 def _message(keyword: str, error: ValidationError, node: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from rebalancer.job import Amount, FixedOrder, Job, Limits, Reference, ReferenceKind, SideLadder, Tolerance
+from rebalancer.job import Amount, FixedOrder, Inventory, Job, Limits, Reference, ReferenceKind, SideLadder, Tolerance
 from rebalancer.models import (
     Balance,
     Balances,
@@ -51,6 +51,7 @@ def job(
     limits: Limits | None = None,
     tolerance: Tolerance | None = None,
     reference: Reference | None = None,
+    inventory: Inventory | None = None,
 ) -> Job:
     """A job on btcusdt; post_only is off unless ``limits`` says otherwise."""
     return Job(
@@ -62,6 +63,7 @@ def job(
         limits=limits or Limits(post_only=False),
         tolerance=tolerance or Tolerance(),
         reference=reference or Reference(ReferenceKind.MID),
+        inventory=inventory,
         source_hash="abc123",
     )
 

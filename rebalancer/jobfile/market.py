@@ -1,0 +1,105 @@
+"""Checks of the market-data keys the schema cannot express (the other venue of ``reference``, ``inventory``), and
+the builders of their Job values.
+
+Defensive like every cross-check: a value of the wrong shape is the schema's to report, so it is skipped here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from rebalancer.job import Inventory, Reference, ReferenceKind, ReferenceSource
+from rebalancer.jobfile.checks import to_decimal, to_seconds
+from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem
+
+SANDBOX = "sandbox"
+_HUNDRED = Decimal(100)
+
+
+def market_problems(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
+    """Problems of ``reference`` (another venue) and ``inventory``."""
+    problems: list[RawProblem] = []
+
+    def add(path: Path, message: str) -> None:
+        problems.append(RawProblem(path, message, positions.value(path)))
+
+    reference = data.get("reference")
+    if isinstance(reference, dict):
+        source = reference.get("source")
+        if isinstance(source, str):
+            message = _url_problem(source, allow_sandbox=True)
+            if message:
+                add(("reference", "source"), message)
+        elif isinstance(source, dict) and isinstance(source.get("url"), str):
+            message = _url_problem(source["url"], allow_sandbox=False)
+            if message:
+                add(("reference", "source", "url"), message)
+        if isinstance(source, dict) and "symbol" in reference:
+            add(("reference", "symbol"), "a JSON endpoint has no symbol; the pointers say where its prices are")
+    inventory = data.get("inventory")
+    if isinstance(inventory, dict):
+        target, spread = _percent(inventory.get("target_base")), _percent(inventory.get("range"))
+        if target is not None and target > _HUNDRED:
+            add(("inventory", "target_base"), f"a base share from 0% to 100%, got {target}%")
+        if spread is not None and not Decimal(0) < spread <= _HUNDRED:
+            add(("inventory", "range"), f"a range above 0% and at most 100%, got {spread}%")
+    return problems
+
+
+def _url_problem(url: str, *, allow_sandbox: bool) -> str | None:
+    if allow_sandbox and url == SANDBOX:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        expected = "an http(s) URL" + (' or "sandbox"' if allow_sandbox else "")
+        return f"{expected}, got {url!r}"
+    return None
+
+
+def _percent(value: Any) -> Decimal | None:
+    if not isinstance(value, str) or not value.strip().endswith("%"):
+        return None
+    try:
+        return to_decimal(value.strip()[:-1])
+    except ValueError:
+        return None
+
+
+def build_reference(value: Any) -> Reference:
+    """The Reference of a checked ``reference`` value: a market word, a fixed price, or another venue."""
+    if isinstance(value, str) and value in {"mid", "bid", "ask", "last"}:
+        return Reference(ReferenceKind(value))
+    if not isinstance(value, dict):
+        return Reference(ReferenceKind.FIXED, to_decimal(value))
+    source = value["source"]
+    kind = ReferenceKind(value.get("price", "mid"))
+    common = {
+        "max_age_seconds": to_seconds(value.get("max_age", "10s")),
+        "factor": to_decimal(value.get("factor", "1")),
+    }
+    if isinstance(source, dict):
+        external = ReferenceSource(
+            url=source["url"],
+            bid_pointer=source["bid"],
+            ask_pointer=source["ask"],
+            last_pointer=source.get("last"),
+            **common,
+        )
+    else:
+        external = ReferenceSource(url=source, symbol=value.get("symbol"), **common)
+    return Reference(kind, source=external)
+
+
+def build_inventory(value: Any) -> Inventory | None:
+    """The Inventory of a checked ``inventory`` mapping, or None when the job has none."""
+    if not isinstance(value, dict):
+        return None
+    return Inventory(
+        target_base=to_decimal(value["target_base"].strip()[:-1]),
+        range=to_decimal(value["range"].strip()[:-1]),
+    )
