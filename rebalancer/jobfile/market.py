@@ -78,20 +78,18 @@ def build_reference(value: Any) -> Reference:
         return Reference(ReferenceKind.FIXED, to_decimal(value))
     source = value["source"]
     kind = ReferenceKind(value.get("price", "mid"))
-    common = {
-        "max_age_seconds": to_seconds(value.get("max_age", "10s")),
-        "factor": to_decimal(value.get("factor", "1")),
-    }
+    max_age, factor = to_seconds(value.get("max_age", "10s")), to_decimal(value.get("factor", "1"))
     if isinstance(source, dict):
         external = ReferenceSource(
             url=source["url"],
             bid_pointer=source["bid"],
             ask_pointer=source["ask"],
             last_pointer=source.get("last"),
-            **common,
+            max_age_seconds=max_age,
+            factor=factor,
         )
     else:
-        external = ReferenceSource(url=source, symbol=value.get("symbol"), **common)
+        external = ReferenceSource(url=source, symbol=value.get("symbol"), max_age_seconds=max_age, factor=factor)
     return Reference(kind, source=external)
 
 
