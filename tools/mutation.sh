@@ -12,7 +12,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 modules=("$@")
 if [ ${#modules[@]} -eq 0 ]; then
-  modules=(ladder diff funding guards plan)
+  modules=(ladder diff side_match line_matching funding guards skew limits lifecycle fills plan)
 fi
 tests=${MUTATION_TESTS:-tests/core}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rebalancer-mutation.XXXXXX")
@@ -29,6 +29,7 @@ pytest_add_cli_args_test_selection = ["${tests}"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]
 TOML
 cd "$work"
+export REBALANCER_QUICK=1  # a quarter of CI's Hypothesis examples per run: the kill rates are a lower bound
 echo "mutation work directory: $work" >&2
 mutmut run >/dev/null 2>&1 || true
 mutmut results --all true >"$work/results.txt" 2>/dev/null || mutmut results >"$work/results.txt"

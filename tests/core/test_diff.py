@@ -16,6 +16,7 @@ from rebalancer.job import Amount, Tolerance
 from rebalancer.models import Order, OrderStatus, Side, Target
 from tests.core.kit import D, order, orders_strategy, pct, sides, target, targets_strategy, tolerances
 from tests.core.ssp_matching import min_cost_max_matching
+from tests.depth import examples
 
 REF = D("100")
 B, S = Side.BUY, Side.SELL
@@ -45,7 +46,7 @@ def kept_distance(result: diff.Diff) -> Decimal:
     return sum((abs(o.price - t.price) for o, t in result.keep), D(0))
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(targets_strategy(), orders_strategy(), tolerances)
 def test_keeps_a_maximum_matching_of_least_distance(
     targets: list[Target], orders: list[Order], tol: Tolerance
@@ -58,7 +59,7 @@ def test_keeps_a_maximum_matching_of_least_distance(
         assert diff.fits(o, t, tol)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(targets_strategy(), orders_strategy(), tolerances)
 def test_every_order_and_target_is_accounted_for_once(
     targets: list[Target], orders: list[Order], tol: Tolerance
@@ -75,7 +76,7 @@ def test_every_order_and_target_is_accounted_for_once(
     ) + len(targets) - len(result.keep)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(targets_strategy(), orders_strategy(), tolerances, st.randoms(use_true_random=False))
 def test_same_inputs_in_any_order_give_the_same_diff(
     targets: list[Target], orders: list[Order], tol: Tolerance, rnd: random.Random
@@ -87,7 +88,7 @@ def test_same_inputs_in_any_order_give_the_same_diff(
     assert diff.reconcile(shuffled_t, shuffled_o, tol, reference_price=REF, band=pct("3")) == first
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(targets_strategy(), orders_strategy(), tolerances, st.sampled_from([None, pct("3"), Amount(D("4"))]))
 def test_applying_the_diff_then_diffing_again_changes_nothing(
     targets: list[Target], orders: list[Order], tol: Tolerance, band: Amount | None
@@ -101,7 +102,7 @@ def test_applying_the_diff_then_diffing_again_changes_nothing(
     assert len(again.keep) == len(in_band)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(1, 6), st.integers(1, 6), st.data())
 def test_min_cost_max_matching_against_brute_force(n_left: int, n_right: int, data: st.DataObject) -> None:
     pairs = data.draw(st.sets(st.tuples(st.integers(0, n_left - 1), st.integers(0, n_right - 1))))
@@ -231,7 +232,7 @@ def reference_matching(n_left: int, n_right: int, edges: list[tuple[int, int, in
             i, j = prev[i]  # type: ignore[misc]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.integers(5, 25), st.integers(5, 25), st.data())
 def test_min_cost_max_matching_on_larger_dense_instances(
     n_left: int, n_right: int, data: st.DataObject
@@ -315,7 +316,7 @@ def dense_books(draw: st.DrawFn) -> tuple[list[Target], list[Order], Tolerance]:
     return targets, orders, Tolerance(price, size)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(dense_books())
 def test_dense_windows_keep_a_maximum_matching_of_least_distance(
     book: tuple[list[Target], list[Order], Tolerance],
@@ -396,7 +397,7 @@ def documented_choice(
     return {i for i, _ in best}, {lv for _, lv in best}
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(dense_books())
 def test_ties_follow_the_documented_order(book: tuple[list[Target], list[Order], Tolerance]) -> None:
     targets, orders, tol = book
@@ -468,7 +469,7 @@ def test_the_line_matcher_refuses_windows_that_are_not_monotone() -> None:
         line_matching.match_on_line([(5, 1)], [(4, 3, 6, 1), (6, 2, 7, 2)])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(10, 60), st.data())
 def test_larger_dense_books_match_the_reference_matcher(n: int, data: st.DataObject) -> None:
     rnd = data.draw(st.randoms(use_true_random=False))
