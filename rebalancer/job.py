@@ -198,6 +198,7 @@ class Limits:
     max_jump: Amount | None = Amount(Decimal(10), percent=True)
     price_ceiling: Decimal | None = None
     price_floor: Decimal | None = None
+    max_loss: Decimal | None = None  # quote units lost on the job's fills since start/resume: pause past it
 
 
 @dataclass(frozen=True, slots=True)

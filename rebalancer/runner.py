@@ -27,6 +27,7 @@ from decimal import Decimal
 from rebalancer.core.diff import fits
 from rebalancer.core.fills import Fill, Learnt, Seen, learn_fills
 from rebalancer.core.lifecycle import Lifecycle
+from rebalancer.core.loss import loss_of
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
@@ -38,7 +39,7 @@ from rebalancer.logs import redact
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
 from rebalancer.state.passio import PassInputs
 from rebalancer.state.store import OrderResult, StateStore
-from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, PausedBy
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +241,18 @@ def run_pass(
             snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
         plan = finish_plan(draft, snapshot.balances)
         plan = without_awaited(plan, awaited_levels(job, plan, view.pending), snapshot.open_orders)
+        plan = with_loss_limit(job, store, plan, snapshot, owned, learnt.fills)
         if saved_plan is not None:
             plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
     except Exception as exc:
         if apply:
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
         raise
+    if apply and plan.paused_by is PausedBy.MAX_LOSS and plan.loss is not None:
+        # Paused before sending the cancels: if sending fails, the job stays paused all the same.
+        store.set_paused(job.name, True)
+        store.set_risk(job.name, paused_by=PausedBy.MAX_LOSS, reason=plan.paused, now=wall())
+        log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
     if not apply:
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
         return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started), fills=learnt.fills)
@@ -267,6 +274,42 @@ def run_pass(
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
             raise
     return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence, learnt)
+
+
+def with_loss_limit(
+    job: Job,
+    store: StateStore,
+    plan: Plan,
+    snapshot: MarketSnapshot,
+    owned: frozenset[str] | None,
+    new_fills: Sequence[Fill],
+) -> Plan:
+    """The plan with its running loss (``limits.max_loss``); past the limit, a plan that cancels every order the
+    job owns, places nothing and says why (``paused_by: max_loss``). Unchanged without the limit or a reference."""
+    limit = job.limits.max_loss
+    if limit is None or plan.reference_price <= 0:
+        return plan
+    since = store.count_since(job.name)
+    recorded = store.fills(job.name, since)
+    known = {(f.order_id, f.deal_volume) for f in recorded}
+    fills = recorded + [f for f in new_fills if (f.order_id, f.deal_volume) not in known]
+    loss = loss_of(fills, plan.reference_price, limit, since)
+    if not loss.tripped:
+        return dataclasses.replace(plan, loss=loss)
+    stop = finish_plan(draft_plan(cancel_plan_job(job), snapshot, owned), snapshot.balances)
+    why = (
+        f"placements paused: {loss.sentence(plan.price_places)} is past limits.max_loss; "
+        "the job's orders are cancelled and it is paused until `rebalancer resume`"
+    )
+    return dataclasses.replace(
+        stop,
+        reference_price=plan.reference_price,
+        observed_reference=plan.observed_reference,
+        warnings=(why, *stop.warnings),
+        paused=why,
+        paused_by=PausedBy.MAX_LOSS,
+        loss=loss,
+    )
 
 
 def lifecycle_of(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,8 @@ def _set_paused(given: str, paused: bool) -> None:
             click.echo(f"{name} is not paused.")
             return
         store.set_paused(name, paused)
+        if not paused:  # a resume clears a guard's pause and starts a new loss count (limits.max_loss)
+            store.set_risk(name, paused_by=None, reason=None, now=datetime.now(UTC), restart_count=True)
     click.echo(f"{'Paused' if paused else 'Resumed'} {name}.")
 
 

@@ -79,6 +79,8 @@ def render_text(plan: Plan, *, color: bool) -> str:
         lines.append(f"  {plan.inventory.describe()}")
     if plan.paused:
         lines.append(_paint(f"  {plan.paused}", _YELLOW + _BOLD, color))
+    if plan.loss is not None:
+        lines.append(f"  Loss limit: {plan.loss.sentence(plan.price_places)}")
     if plan.unowned_orders:
         lines.append(
             f"  {plan.unowned_orders} open order(s) on the symbol are not this job's and are left alone"

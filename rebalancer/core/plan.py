@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer.core import diff, funding, guards, ladder, lifecycle, limits
+from rebalancer.core.loss import Loss
 from rebalancer.core.skew import Skew, inventory_skew
 from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
@@ -119,6 +120,7 @@ class Plan:
     ownership: Ownership = Ownership.TRACKED
     paused_by: PausedBy | None = None
     inventory: Skew | None = None
+    loss: Loss | None = None  # limits.max_loss: the running figure (``rebalancer.core.loss``)
 
     @property
     def summary(self) -> dict[str, int]:

@@ -283,6 +283,7 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             max_jump=max_jump,
             price_ceiling=_optional_decimal(data.get("limits", {}).get("price_ceiling")),
             price_floor=_optional_decimal(data.get("limits", {}).get("price_floor")),
+            max_loss=None if "max_loss" not in data.get("limits", {}) else to_decimal(data["limits"]["max_loss"]),
         ),
         lifecycle=Lifecycle(
             max_age_seconds=to_seconds(data["refresh"]["max_age"]) if "refresh" in data else None,

@@ -126,7 +126,7 @@ FULL = {
     "orders": [{"side": "buy", "price": "6000", "size": "1"}],
     "tolerance": {"price": "0.1%", "size": "10%"},
     "limits": {"max_orders": 20, "band": "10%", "post_only": True, "max_jump": "10%",
-               "price_ceiling": "7000", "price_floor": "5000"},
+               "price_ceiling": "7000", "price_floor": "5000", "max_loss": "500"},
     "inventory": {"target_base": "50%", "range": "20%"},
     "ownership": "tracked", "on_stop": "keep",
     "refresh": {"max_age": "30m"}, "after_fill": {"delay": "60s"},

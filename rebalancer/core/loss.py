@@ -1,0 +1,72 @@
+"""``limits.max_loss``: what a job lost on its own fills, marked at the plan's reference.
+
+Pure. The total is exact: minus (the cash flow of the fills plus the net base position times the reference).
+The realised part is the loss on the volume both bought and sold (matched at the average buy and sell prices); the
+unrealised part is the rest, the open position marked at the reference. Figures are losses: positive means money
+lost, negative money made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from rebalancer.core.fills import Fill
+from rebalancer.models import ZERO, Side, format_decimal, quantize
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """The running loss of a job since ``since`` (None: since its first fill), and its ``limit``."""
+
+    since: datetime | None
+    realised: Decimal
+    unrealised: Decimal
+    limit: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """Realised plus unrealised."""
+        return self.realised + self.unrealised
+
+    @property
+    def tripped(self) -> bool:
+        """True when the loss is past the limit."""
+        return self.total > self.limit
+
+    def sentence(self, places: int) -> str:
+        """``loss 512.30 of limit 500 since 2026-01-05 10:00:00 UTC (realised 12.30, unrealised 500.00)``."""
+        since = "its first fill" if self.since is None else f"{self.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        return (
+            f"loss {_shown(self.total, places)} of limit {format_decimal(self.limit)} since {since} "
+            f"(realised {_shown(self.realised, places)}, unrealised {_shown(self.unrealised, places)})"
+        )
+
+    def to_dict(self, places: int) -> dict[str, str | None]:
+        """The plan JSON's ``loss``: decimals as text at ``places`` (rounded toward the larger loss)."""
+        return {
+            "since": None if self.since is None else self.since.astimezone(UTC).isoformat(timespec="seconds"),
+            "realised": _shown(self.realised, places),
+            "unrealised": _shown(self.unrealised, places),
+            "total": _shown(self.total, places),
+            "limit": format_decimal(self.limit),
+        }
+
+
+def loss_of(fills: Sequence[Fill], reference: Decimal, limit: Decimal, since: datetime | None) -> Loss:
+    """The loss of ``fills`` marked at ``reference``."""
+    bought = sum((f.volume for f in fills if f.side is Side.BUY), ZERO)
+    sold = sum((f.volume for f in fills if f.side is Side.SELL), ZERO)
+    paid = sum((f.price * f.volume for f in fills if f.side is Side.BUY), ZERO)
+    received = sum((f.price * f.volume for f in fills if f.side is Side.SELL), ZERO)
+    total = -((received - paid) + (bought - sold) * reference)
+    matched = min(bought, sold)
+    realised = ZERO if matched == 0 else matched * (paid / bought - received / sold)
+    return Loss(since, realised + ZERO, total - realised, limit)
+
+
+def _shown(value: Decimal, places: int) -> str:
+    shown = quantize(value, places, up=True)
+    return format_decimal(abs(shown) if shown == 0 else shown)
