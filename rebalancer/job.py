@@ -210,6 +210,14 @@ class Lifecycle:
 
 
 @dataclass(frozen=True, slots=True)
+class Notify:
+    """Where the daemon POSTs events (``webhook``) and after how many failed passes in a row it tells."""
+
+    webhook: str
+    after_failures: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """A validated job file. ``source`` is the file path and ``source_hash`` the sha256 of its bytes."""
 
@@ -228,6 +236,7 @@ class Job:
     on_stop: OnStop = OnStop.KEEP
     paused: bool = False
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    notify: Notify | None = None
     version: int = 1
     source: str = ""
     source_hash: str = ""

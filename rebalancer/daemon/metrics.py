@@ -116,6 +116,12 @@ class Metrics:
             ["file"],
             registry=self.registry,
         )
+        self.notify_failures = Counter(
+            "rebalancer_notify_failures",
+            "Webhook events (notify) that could not be delivered or were dropped.",
+            ["job"],
+            registry=self.registry,
+        )
         self.reload_failing = Gauge(
             "rebalancer_reload_failing",
             "1 while a job file's latest version is refused, 0 once it has loaded.",

@@ -23,6 +23,7 @@ from rebalancer.connect import open_exchange
 from rebalancer.core.plan import Plan
 from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.metrics import Metrics
+from rebalancer.daemon.notify import Notifier
 from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.defaults import (
     DAEMON_LEASE_MIN_SECONDS,
@@ -39,7 +40,7 @@ from rebalancer.lease import ExchangeOpener, JobSession, open_session
 from rebalancer.runner import PassReport
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, PausedBy
 
 log = logging.getLogger("rebalancer.daemon")
 
@@ -61,6 +62,7 @@ class JobSlot:
     passes: int = 0
     running: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
+    was_paused: bool = False
     last_plan: Plan | None = None
     last_plan_at: datetime | None = None
 
@@ -84,6 +86,7 @@ class Daemon:
 
         self.store = store
         self.metrics = metrics or Metrics()
+        self.notifier = Notifier(on_failure=lambda job: self.metrics.notify_failures.labels(job).inc())
         self._opener = opener
         self.holder = holder or holder_name(f"{random.getrandbits(32):08x}")
         self._stop_wait = stop_wait
@@ -202,6 +205,18 @@ class Daemon:
             self._retire(slot, unschedule=False)
         with contextlib.suppress(RebalancerError):
             self.store.unregister_jobs(self.holder)
+        self.notifier.close()
+
+    def notify(self, job: Job, kind: str, message: str) -> None:
+        """Tell the job's webhook (``notify``), if it has one; never waits for the delivery."""
+        if job.notify is not None:
+            self.notifier.send(job.notify.webhook, job.name, kind, message)
+
+    def _count_failure(self, slot: JobSlot, why: str) -> None:
+        """One more failed pass in a row; at ``notify.after_failures`` the webhook is told (once per streak)."""
+        slot.failures += 1
+        if slot.job.notify is not None and slot.failures == slot.job.notify.after_failures:
+            self.notify(slot.job, "failing", f"{slot.failures} passes in a row failed; the last: {why}")
 
     def _retire(self, slot: JobSlot, *, unschedule: bool) -> None:
         """Stop one job for good: no new pass, the running one finished, ``on_stop`` applied, connections closed.
@@ -254,6 +269,9 @@ class Daemon:
         job = slot.job
         paused = job.paused or self.store.is_paused(job.name)
         self.metrics.paused.labels(job.name).set(1 if paused else 0)
+        if paused != slot.was_paused:
+            slot.was_paused = paused
+            self.notify(job, "paused" if paused else "resumed", f"{job.name} {'paused' if paused else 'resumed'}")
         if paused:
             log.info("pass skipped: job paused", extra={"job": job.name})
             slot.session.release()
@@ -285,7 +303,7 @@ class Daemon:
     def _failed(self, slot: JobSlot, exc: BaseException) -> None:
         """Count a failed pass and back the job off; its next passes are skipped until the delay has passed."""
         job = slot.job
-        slot.failures += 1
+        self._count_failure(slot, str(exc) if isinstance(exc, RebalancerError) else type(exc).__name__)
         delay = backoff_delay(slot.failures)
         slot.not_before = time.monotonic() + delay
         self.metrics.passes.labels(job.name, PassResult.ERROR).inc()
@@ -311,11 +329,13 @@ class Daemon:
         owned = report.plan.summary.get(ActionKind.KEEP, 0) + placed
         self.metrics.open_orders.labels(job.name).set(owned)
         slot.last_plan, slot.last_plan_at = report.plan, datetime.now(UTC)
+        if report.plan.paused_by is PausedBy.MAX_LOSS and report.plan.paused:
+            self.notify(job, "max_loss", report.plan.paused)
         if report.result is PassResult.FENCED:
             # Not a failure of the job: the lease moved on. The session forgot it; the next pass asks again.
             log.warning("pass fenced: lease lost before sending", extra={"job": job.name, "error": report.error})
         elif report.failed:
-            slot.failures += 1
+            self._count_failure(slot, report.error or str(report.result))
             slot.not_before = time.monotonic() + backoff_delay(slot.failures)
         else:
             slot.failures = 0

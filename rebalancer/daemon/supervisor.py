@@ -186,6 +186,8 @@ class Supervisor:
                 first = str(item.problems[0]) if item.problems else "refused"
                 job = item.kept.name if item.kept else None
                 self.store.record_reload_failure(_key(item.file), first, holder=self.daemon.holder, job=job)
+                if item.kept is not None:
+                    self.daemon.notify(item.kept, "reload_refused", f"{item.file}: {first}")
             self.store.clear_reload_failures(_key(f) for f in [*merged.loaded, *cleared])
         except StateError as exc:
             log.error("could not record the reload in the state store", extra={"error": str(exc)})

@@ -25,6 +25,7 @@ from rebalancer.job import (
     Job,
     Lifecycle,
     Limits,
+    Notify,
     OnStop,
     Ownership,
     Schedule,
@@ -285,6 +286,9 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             price_floor=_optional_decimal(data.get("limits", {}).get("price_floor")),
             max_loss=None if "max_loss" not in data.get("limits", {}) else to_decimal(data["limits"]["max_loss"]),
         ),
+        notify=None
+        if "notify" not in data
+        else Notify(data["notify"]["webhook"], int(data["notify"].get("after_failures", 3))),
         lifecycle=Lifecycle(
             max_age_seconds=to_seconds(data["refresh"]["max_age"]) if "refresh" in data else None,
             fill_delay_seconds=to_seconds(data["after_fill"]["delay"]) if "after_fill" in data else None,

@@ -130,6 +130,7 @@ FULL = {
     "inventory": {"target_base": "50%", "range": "20%"},
     "ownership": "tracked", "on_stop": "keep",
     "refresh": {"max_age": "30m"}, "after_fill": {"delay": "60s"},
+    "notify": {"webhook": "https://hooks.example.com/x", "after_failures": 3},
 }  # fmt: skip
 WRONG_SHAPES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.text(max_size=6),

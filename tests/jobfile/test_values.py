@@ -51,6 +51,7 @@ DEFAULTS: list[tuple[tuple[str, ...], type, str, Callable[[Any], Any]]] = [
     (("limits", "post_only"), jobmod.Limits, "post_only", bool),
     (("limits", "max_jump"), jobmod.Limits, "max_jump", to_amount),
     (("ladder", "buy", "spacing"), jobmod.SideLadder, "spacing", jobmod.Spacing),
+    (("notify", "after_failures"), jobmod.Notify, "after_failures", int),
 ]
 
 

@@ -1,0 +1,82 @@
+"""notify: webhook events POSTed by the daemon to a local receiver (127.0.0.1:0), and failed deliveries counted."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from rebalancer.daemon.notify import Notifier
+from rebalancer.job import Notify
+from rebalancer.models import Side
+from rebalancer.state.store import StateStore
+from tests.daemon.test_daemon import _book, _jobs, _sample, running
+from tests.jobtext import ladder_job
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict]]]:
+    got: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook?token=s3cret", got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_loss_limit_firing_is_told_then_the_pause_and_the_resume(tmp_path, sandbox, receiver, wait_for) -> None:
+    url, got = receiver
+    text = ladder_job("n", sandbox.url, ownership="tracked", limits='{band: 10%, max_loss: "0.1"}')
+    jobs = _jobs(tmp_path, {"n": text + f'notify: {{webhook: "{url}"}}\n'})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs):
+        assert wait_for(lambda: len(_book(sandbox)) == 6)
+        sell = min((o for o in _book(sandbox) if o.side is Side.SELL), key=lambda o: o.price)
+        sandbox.engine.fill(int(sell.id))
+        sandbox.engine.set_price("btcusdt", sandbox.engine.mid("btcusdt") * Decimal("1.05"))
+        assert wait_for(lambda: [e["kind"] for e in got][:2] == ["max_loss", "paused"])
+        assert store.paused_by("n")[0] == "max_loss" and _book(sandbox) == ()
+        event = got[0]
+        assert event["job"] == "n" and "past limits.max_loss" in event["message"] and event["time"]
+        store.set_paused("n", False)
+        assert wait_for(lambda: "resumed" in [e["kind"] for e in got])
+
+
+def test_a_failed_delivery_is_counted_and_never_logs_the_webhook_token(caplog) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    failed: list[str] = []
+    notifier = Notifier(on_failure=failed.append, timeout=1.0)
+    notifier.send(f"http://127.0.0.1:{port}/x?token=s3cret", "j", "failing", "3 passes in a row failed")
+    notifier.close(wait=5)
+    assert failed == ["j"]
+    assert "s3cret" not in caplog.text
+
+
+def test_the_metric_counts_failed_deliveries(tmp_path, sandbox, job_text, wait_for) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    jobs = _jobs(tmp_path, {"m": job_text("m")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+        daemon.notify(replace(jobs[0], notify=Notify(f"http://127.0.0.1:{port}/", 1)), "failing", "x")
+        assert wait_for(lambda: _sample(daemon, "rebalancer_notify_failures_total", job="m") == 1.0)
