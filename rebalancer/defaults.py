@@ -145,3 +145,26 @@ REFERENCE_TTL_SECONDS = 1.0
 """A quote of another venue is read at most once a second, however many jobs use it: one read per daemon tick."""
 REFERENCE_TIMEOUT_SECONDS = 5.0
 """A reference read must not hold a pass up: five seconds for the whole answer, then placements pause instead."""
+
+# --- The cluster (``run --cluster``) -----------------------------------------------------------------------------
+
+CLUSTER_CONNECT_TIMEOUT_SECONDS = 2.0
+"""A member's connect timeout: shorter than the daemon's, since a member's lease must outlast any request in flight."""
+
+CLUSTER_READ_TIMEOUT_SECONDS = 5.0
+"""A member's read timeout: with the connect timeout, the 7 s a write may take, which the fence keeps in hand."""
+
+CLUSTER_LEASE_SECONDS = 9.0
+"""A member's pass lease: the 7 s a request may take plus two renewals, so a dead member frees its jobs in 9 s."""
+
+CLUSTER_RENEW_SECONDS = 1.0
+"""How often a member renews the leases of its running passes and proves itself alive."""
+
+CLUSTER_WORKER_HEARTBEAT_SECONDS = 1.0
+"""How often a member's queue worker records its heartbeat in the queue's tables."""
+
+CLUSTER_STALLED_AFTER_SECONDS = 4.0
+"""A worker without a heartbeat for this long is dead or frozen: the cluster ends its running jobs."""
+
+CLUSTER_MEMBER_STALE_SECONDS = 5.0
+"""A member without a heartbeat for this long is not counted on to run a job (dispatch, status)."""

@@ -76,6 +76,7 @@ class Mode(enum.StrEnum):
     ONCE = "once"
     RUN = "run"
     STOP = "stop"
+    CLUSTER = "cluster"
 
 
 class PausedBy(enum.StrEnum):

@@ -135,13 +135,28 @@ def cancel(job_path: str, yes: bool) -> None:
     "--http", "http", metavar="HOST:PORT", help="Serve /metrics, /livez and /readyz, e.g. 127.0.0.1:9108."
 )
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Reload when a job file changes.")
-def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, watch: bool) -> None:
+@click.option(
+    "--cluster", is_flag=True,
+    help="Join every member on the PostgreSQL state store (REBALANCER_STATE_URL) and share the jobs with them.",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 1024), help="With --cluster: passes run at once [default: CPU cores]."
+)
+def run(
+    paths: tuple[str, ...], once: bool, log_format: str, http: str | None, watch: bool, cluster: bool,
+    concurrency: int | None,
+) -> None:
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
     import logging
 
     from rebalancer import logs
 
     logs.setup(log_format, log_level(logging.INFO))
+    if cluster:
+        _run_cluster(paths, http=http, watch=watch, once=once, concurrency=concurrency)
+        return
+    if concurrency is not None:
+        raise ConfigError("--concurrency only applies with --cluster")
     if once:
         from rebalancer.daemon.scheduler import run_once
         from rebalancer.daemon.supervisor import load as load_jobs
@@ -154,6 +169,23 @@ def run(paths: tuple[str, ...], once: bool, log_format: str, http: str | None, w
 
     with open_store() as store:
         supervisor = Supervisor(paths, store, http=http, watch=watch)
+        supervisor.install_signals()
+        supervisor.run()
+
+
+def _run_cluster(
+    paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None
+) -> None:
+    """``run --cluster``: this process becomes one member of the cluster on the shared PostgreSQL state store."""
+    from rebalancer.cluster.supervisor import ClusterSupervisor, require_postgresql
+    from rebalancer.state.paths import default_url
+
+    if once:
+        raise ConfigError("--once runs every job here and now; it does not go with --cluster")
+    url = default_url()
+    require_postgresql(url)
+    with open_store() as store:
+        supervisor = ClusterSupervisor(paths, store, url, concurrency=concurrency, http=http, watch=watch)
         supervisor.install_signals()
         supervisor.run()
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rebalancer.defaults import CRON_PERIOD_SECONDS, FAILURE_BACKOFF_BASE_SECONDS, FAILURE_BACKOFF_CAP_SECONDS
-from rebalancer.job import Job
+from rebalancer.job import Job, Schedule
 from rebalancer.state.status import ScheduledJob
 
 
@@ -63,23 +63,28 @@ class ScheduleBook:
 
 
 def make_trigger(job: Job, now: datetime) -> Any:
-    """The APScheduler trigger of a job's ``schedule``.
+    """The APScheduler trigger of a job's ``schedule``, its first interval starting from ``now``."""
+    return schedule_trigger(job.name, job.schedule, now)
+
+
+def schedule_trigger(name: str, schedule: Schedule, start: datetime) -> Any:
+    """The APScheduler trigger of ``schedule`` for the job called ``name``.
 
     Interval jobs are phased by a stable hash of their name across one interval, so that many jobs on one period
-    do not all come due at the same instant (which starves the ones at the back of the queue).
+    do not all come due at the same instant (which starves the ones at the back of the queue). The cluster's
+    dispatcher passes one fixed ``start`` for every member, so that all agree on when a job is due.
     """
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    jitter = float(job.schedule.jitter_seconds) or None
-    if job.schedule.cron:
-        trigger = CronTrigger.from_crontab(job.schedule.cron, timezone=UTC)
+    jitter = float(schedule.jitter_seconds) or None
+    if schedule.cron:
+        trigger = CronTrigger.from_crontab(schedule.cron, timezone=UTC)
         trigger.jitter = jitter
         return trigger
-    interval = interval_seconds(job)
-    phase = zlib.crc32(job.name.encode()) % 10_000 / 10_000 * interval
-    start = now + timedelta(seconds=phase)
-    return IntervalTrigger(seconds=interval, jitter=jitter, start_date=start, timezone=UTC)
+    interval = float(schedule.every_seconds) if schedule.every_seconds is not None else CRON_PERIOD_SECONDS
+    phase = zlib.crc32(name.encode()) % 10_000 / 10_000 * interval
+    return IntervalTrigger(seconds=interval, jitter=jitter, start_date=start + timedelta(seconds=phase), timezone=UTC)
 
 
 def scheduled_job(job: Job) -> ScheduledJob:

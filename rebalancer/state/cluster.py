@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, text, update
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.records import from_ms, to_ms
+from rebalancer.vocab import PassResult
 
 
 def _now_ms(now: datetime | None) -> int:
@@ -223,7 +224,7 @@ class ClusterState:
             conn.execute(
                 update(t.cluster_members)
                 .where(m.member == member)
-                .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == "fenced" else 0))
+                .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == PassResult.FENCED else 0))
             )
             return int(conn.execute(select(c.failures).where(c.job == job)).scalar() or 0)
 

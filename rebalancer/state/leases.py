@@ -14,7 +14,7 @@ from sqlalchemy import case, select, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
-from rebalancer.state.records import cell, stored_ms, to_ms
+from rebalancer.state.records import cell, from_ms, stored_ms, to_ms
 
 
 def _now() -> datetime:
@@ -111,6 +111,13 @@ class LeaseState:
             return None
         expires = cell("leases", "expires_at_ms", row.expires_at_ms, stored_ms)
         return str(row.holder) if expires > (now or _now()) else None
+
+    def lease_expiry(self, job: str) -> datetime | None:
+        """When ``job``'s lease ends (in the past if it is free), or None if it was never taken."""
+        c = t.leases.c
+        with self._db.tx(write=False) as conn:
+            expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
+        return None if expires is None else from_ms(expires)
 
     def lease_is_current(
         self, job: str, holder: str, epoch: int, margin_seconds: float, now: datetime | None = None

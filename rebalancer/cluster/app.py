@@ -1,0 +1,121 @@
+"""The procrastinate application of a cluster: its connection, its schema, and its three tasks.
+
+- ``reconcile(job, due_ms)``: one pass of one job, deferred with ``lock=job`` (one job's passes never overlap) and
+  ``queueing_lock=job`` (at most one pass per job waits).
+- ``dispatch``: a periodic task, every second, deferred once per second across all members, that enqueues the jobs
+  that are due (``rebalancer.cluster.dispatcher``). It has its own lock, so two dispatches never overlap.
+- ``recover``: a periodic task, every second, that ends the jobs of members whose worker heartbeat stopped, which
+  frees their locks so the job continues on a live member.
+
+The queue lives in its own PostgreSQL schema (``QUEUE_SCHEMA``) of the state store's database, created on start.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+
+from rebalancer.defaults import CLUSTER_STALLED_AFTER_SECONDS
+from rebalancer.errors import StateError
+
+if TYPE_CHECKING:
+    import procrastinate
+
+    from rebalancer.cluster.member import Member
+
+log = logging.getLogger("rebalancer.cluster")
+
+QUEUE_SCHEMA = "rebalancer_queue"
+RECONCILE = "rebalancer.reconcile"
+CONTROL_PRIORITY = 10  # dispatch and recovery go before any waiting pass
+_SCHEMA_LOCK = 0x7262_7175_6575  # advisory lock key serialising the queue schema's creation
+
+
+def conninfo(url: str) -> str:
+    """The libpq connection string of a SQLAlchemy PostgreSQL URL (the driver part dropped)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise StateError("--cluster needs a PostgreSQL state store: set REBALANCER_STATE_URL to a postgresql:// URL")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def ensure_queue_schema(url: str) -> None:
+    """Create the queue's schema and procrastinate's tables in it, once, whichever member starts first."""
+    import psycopg
+    from procrastinate.schema import SchemaManager
+
+    try:
+        with psycopg.connect(conninfo(url), autocommit=False) as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {QUEUE_SCHEMA}")
+            exists = conn.execute(
+                "SELECT to_regclass(%s)", (f"{QUEUE_SCHEMA}.procrastinate_jobs",)
+            ).fetchone()
+            if exists is None or exists[0] is None:
+                conn.execute(f"SET LOCAL search_path TO {QUEUE_SCHEMA}")
+                conn.execute(SchemaManager.get_schema())  # type: ignore[call-overload]
+                log.info("created the job queue's tables", extra={"schema": QUEUE_SCHEMA})
+            conn.commit()
+    except psycopg.Error as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StateError(f"cluster queue: {first_line}") from exc
+
+
+def make_app(url: str) -> procrastinate.App:
+    """The procrastinate App on the state store's database, its tasks registered."""
+    import procrastinate
+
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo(url), kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"}, min_size=1, max_size=4
+    )
+    app = procrastinate.App(connector=connector)
+    _register_tasks(app)
+    return app
+
+
+def _register_tasks(app: procrastinate.App) -> None:
+    from procrastinate import JobContext
+
+    @app.task(name=RECONCILE, pass_context=True)
+    def reconcile(context: JobContext, job: str, due_ms: int) -> str:
+        member: Member = context.additional_context["member"]
+        return member.reconcile(job, due_ms, pass_id=int(context.job.id or 0))
+
+    @app.periodic(cron="* * * * * *", periodic_id="dispatch", lock="rebalancer.dispatch",
+                  queueing_lock="rebalancer.dispatch", priority=CONTROL_PRIORITY)
+    @app.task(name="rebalancer.dispatch", pass_context=True)
+    async def dispatch(context: JobContext, timestamp: int) -> int:
+        from rebalancer.cluster.dispatcher import dispatch_due
+
+        member: Member = context.additional_context["member"]
+        return await dispatch_due(member.store, reconcile)
+
+    @app.periodic(cron="* * * * * *", periodic_id="recover", priority=CONTROL_PRIORITY)
+    @app.task(name="rebalancer.recover", pass_context=True)
+    async def recover(context: JobContext, timestamp: int) -> int:
+        return await end_stalled_jobs(context.app)
+
+
+async def end_stalled_jobs(app: Any) -> int:
+    """End the running jobs of workers whose heartbeat stopped, freeing their locks; how many were ended.
+
+    A job is deleted rather than retried: its next pass is dispatched afresh when due (or already waits). The lease
+    its pass held still protects the book: the pass that takes over cannot write before that lease is over.
+    """
+    from procrastinate import jobs
+
+    ended = 0
+    for stalled in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=CLUSTER_STALLED_AFTER_SECONDS):
+        try:
+            await app.job_manager.finish_job(stalled, status=jobs.Status.FAILED, delete_job=True)
+        except Exception as exc:  # ended meanwhile by another member or by its own worker
+            log.debug("stalled job already ended", extra={"queue_job_id": stalled.id, "error": str(exc)})
+            continue
+        ended += 1
+        log.warning(
+            "ended the pass of an unresponsive member",
+            extra={"task": stalled.task_name, "job": stalled.task_kwargs.get("job"), "queue_job_id": stalled.id},
+        )
+    return ended

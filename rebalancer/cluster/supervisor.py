@@ -1,0 +1,209 @@
+"""A cluster member's process: joins the cluster, runs the queue's worker in a thread, reloads, stops cleanly.
+
+The main thread waits for signals and job-file edits (as the single daemon does); a heartbeat thread proves the
+member alive and renews the leases of its running passes every second; the worker thread runs procrastinate's
+worker with as many concurrent passes as the machine has cores (``--concurrency``), and starts it again if it
+fails (for instance after the member was frozen so long that its worker registration was pruned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from prometheus_client import Gauge
+
+from rebalancer.cluster.app import ensure_queue_schema, make_app
+from rebalancer.cluster.member import Member
+from rebalancer.daemon.metrics import HealthServer, parse_address
+from rebalancer.daemon.supervisor import load, snapshot_mtimes
+from rebalancer.defaults import (
+    CLUSTER_RENEW_SECONDS,
+    CLUSTER_STALLED_AFTER_SECONDS,
+    CLUSTER_WORKER_HEARTBEAT_SECONDS,
+    STOP_WAIT_SECONDS,
+    WATCH_INTERVAL_SECONDS,
+)
+from rebalancer.errors import ConfigError, JobFileError, RebalancerError
+from rebalancer.state.store import StateStore
+
+log = logging.getLogger("rebalancer.cluster")
+
+RESTART_PAUSE_SECONDS = 1.0
+
+
+def require_postgresql(url: str) -> None:
+    """Refuse a state store a cluster cannot share (one clear error line)."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(url).get_backend_name() != "postgresql":
+        raise ConfigError(
+            "--cluster needs a PostgreSQL state store shared by every member: "
+            "set REBALANCER_STATE_URL to a postgresql+psycopg:// URL"
+        )
+
+
+class ClusterSupervisor:
+    """Runs one member until a stop signal."""
+
+    def __init__(
+        self, paths: Sequence[str], store: StateStore, url: str, *, concurrency: int | None = None,
+        http: str | None = None, watch: bool = True,
+    ) -> None:
+        require_postgresql(url)
+        self.paths = list(paths)
+        self.url = url
+        self.member = Member(store, concurrency=concurrency or os.cpu_count() or 1)
+        Gauge("rebalancer_cluster_member", "This process's member name (value 1).", ["member"],
+              registry=self.member.metrics.registry).labels(self.member.name).set(1)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._signals = 0
+        self._watch = watch
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker_stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._http: HealthServer | None = None
+        if http:
+            try:
+                host, port = parse_address(http)
+                self._http = HealthServer(self.member.metrics, host, port, self._ready.is_set)
+            except ValueError as exc:
+                raise ConfigError(f"--http: {exc}") from None
+            except OSError as exc:
+                raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
+
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT stop (a second one exits at once); SIGHUP reloads."""
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            os.write(2, b"Second signal: exiting now.\n")
+            os._exit(130)
+        self._stop.set()
+
+    def run(self) -> None:
+        """Join the cluster and serve until stopped."""
+        mtimes = snapshot_mtimes(self.paths)
+        pending = mtimes
+        jobs = load(self.paths)
+        ensure_queue_schema(self.url)
+        self.member.start(jobs)
+        heart = threading.Thread(target=self._beat, name="member-heartbeat", daemon=True)
+        worker = threading.Thread(target=self._work, name="member-worker", daemon=True)
+        heart.start()
+        worker.start()
+        if self._http is not None:
+            self._http.start()
+        log.info("member started", extra={"member": self.member.name, "jobs": len(jobs),
+                                          "concurrency": self.member.concurrency})
+        try:
+            while not self._stop.wait(WATCH_INTERVAL_SECONDS):
+                if not worker.is_alive():
+                    raise RebalancerError("the queue worker stopped unexpectedly")
+                if self._watch and not self._reload.is_set():
+                    current = snapshot_mtimes(self.paths)
+                    if current != mtimes and current == pending:
+                        self._reload.set()
+                    pending = current
+                if self._reload.is_set():
+                    self._reload.clear()
+                    mtimes = snapshot_mtimes(self.paths)
+                    self._do_reload()
+                    pending = mtimes
+        finally:
+            log.info("stopping: waiting for running passes")
+            self._stop_worker()
+            worker.join(STOP_WAIT_SECONDS)
+            self._stop.set()
+            self.member.stop()
+            if self._http is not None:
+                self._http.stop()
+            log.info("member stopped", extra={"member": self.member.name})
+
+    def _do_reload(self) -> None:
+        try:
+            jobs = load(self.paths)
+        except JobFileError as exc:
+            for problem in exc.problems:
+                log.error("reload refused, keeping the running jobs", extra={"problem": str(problem)})
+            return
+        self.member.reload(jobs)
+        log.info("reloaded", extra={"jobs": len(jobs)})
+
+    def _beat(self) -> None:
+        while not self._stop.wait(CLUSTER_RENEW_SECONDS):
+            try:
+                self.member.beat()
+            except RebalancerError as exc:
+                log.error("heartbeat failed", extra={"error": str(exc)})
+
+    def _work(self) -> None:
+        asyncio.run(self._worker_main())
+
+    async def _worker_main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(_quiet_stale_finish)
+        self._worker_stop = asyncio.Event()
+        app = make_app(self.url)
+        async with app.open_async():
+            while not self._worker_stop.is_set():
+                run = asyncio.create_task(app.run_worker_async(**self._worker_options()))
+                stop = asyncio.create_task(self._worker_stop.wait())
+                self._ready.set()
+                await asyncio.wait({run, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.done():
+                    run.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await run
+                    return
+                stop.cancel()
+                failure = run.exception()
+                log.error("queue worker stopped; starting it again",
+                          extra={"error": str(failure) if failure else "no error"})
+                await asyncio.sleep(RESTART_PAUSE_SECONDS)
+
+    def _worker_options(self) -> dict[str, Any]:
+        return {
+            "name": self.member.name,
+            "concurrency": self.member.concurrency,
+            "install_signal_handlers": False,
+            "update_heartbeat_interval": CLUSTER_WORKER_HEARTBEAT_SECONDS,
+            "stalled_worker_timeout": max(30.0, 4 * CLUSTER_STALLED_AFTER_SECONDS),
+            "delete_jobs": "always",
+            "shutdown_graceful_timeout": STOP_WAIT_SECONDS,
+            "additional_context": {"member": self.member},
+        }
+
+    def _stop_worker(self) -> None:
+        loop, event = self._loop, self._worker_stop
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+
+def _quiet_stale_finish(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """One log line, not a traceback, when a pass's queue job was ended by others while this member was frozen.
+
+    The worker then fails to record the job's end (it is gone); that is expected after a freeze, and harmless.
+    """
+    exc = context.get("exception")
+    cause = getattr(exc, "__cause__", None)
+    if cause is not None and "Job was not found" in str(cause):
+        future = context.get("future")
+        name = future.get_name() if isinstance(future, asyncio.Task) else ""
+        log.warning("a pass's queue job was ended by the cluster while this member was unresponsive",
+                    extra={"task": name})
+        return
+    loop.default_exception_handler(context)
