@@ -2,7 +2,8 @@
 
 Joins what the state store knows (``StateStore.job_statuses``, one read) with the job files at hand and the
 refused reloads, and works out when each job is next due. A row is a plain dict whose keys are the documented JSON
-shape (README, "status"); new columns are new keys.
+shape (README, "status"); new columns are new keys. On a cluster's state store each row also carries the job's
+``cluster`` object (``rebalancer.cluster.view``), and its next due time is the dispatcher's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rebalancer.models import format_decimal
 from rebalancer.vocab import PausedBy
 
 if TYPE_CHECKING:
+    from rebalancer.cluster.view import ClusterView
     from rebalancer.job import Job
     from rebalancer.state.status import JobStatus, ReloadFailure
 
@@ -24,7 +26,11 @@ Row = dict[str, Any]
 
 
 def status_rows(
-    statuses: Sequence[JobStatus], jobs: Sequence[Job], failures: Sequence[ReloadFailure], now: datetime
+    statuses: Sequence[JobStatus],
+    jobs: Sequence[Job],
+    failures: Sequence[ReloadFailure],
+    now: datetime,
+    cluster: ClusterView | None = None,
 ) -> list[Row]:
     """The JSON-ready rows: one per job, then one per refused file whose job the state store does not know
     (``job`` is null when the file never loaded)."""
@@ -44,7 +50,11 @@ def status_rows(
             by_file.pop(failure.file, None)
         last, error = st.last_pass, st.last_error
         due = None
-        if schedule is not None and paused_by is None:
+        in_cluster = cluster.job_row(st.job, now) if cluster is not None else None
+        dispatched = cluster.next_due(st.job) if cluster is not None else None
+        if dispatched is not None and paused_by is None:
+            due = max(now, dispatched)
+        elif schedule is not None and paused_by is None:
             due = next_due(schedule, last.started_at if last else None, now)
         rows.append(
             {
@@ -61,6 +71,7 @@ def status_rows(
                 "paused_why": st.paused_why,
                 "next_due": None if due is None else iso(due),
                 "reload_failure": None if failure is None else failure.to_dict(),
+                "cluster": in_cluster,
             }
         )
     for failure in by_file.values():
@@ -79,6 +90,7 @@ def status_rows(
                 "paused_why": None,
                 "next_due": None,
                 "reload_failure": failure.to_dict(),
+                "cluster": None,
             }
         )
     return rows

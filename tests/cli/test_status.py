@@ -14,7 +14,7 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "status.s
 
 ROW_KEYS = {
     "job", "source", "paused", "paused_by", "holder", "daemon", "last_pass", "last_error",
-    "tracked_orders", "fills", "paused_why", "next_due", "reload_failure",
+    "tracked_orders", "fills", "paused_why", "next_due", "reload_failure", "cluster",
 }
 
 

@@ -5,6 +5,7 @@ times and due list, the shared rate-limit budget, and lease expiry for retries â
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -110,7 +111,24 @@ def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines
         last = store.cluster_job("c000")
         assert last.last_member == "second" and last.last_result == "ok"
         assert {m.member for m in store.members()} == {"first", "second"}
+        first.beat()
+        restarted.beat()
+
+        env = {"REBALANCER_STATE_URL": cluster_url, "REBALANCER_STATE_DIR": str(tmp_path / "state")}
+        rows = json.loads(CliRunner().invoke(main, ["status", "--json"], env=env).stdout)
+        row = next(r for r in rows if r["job"] == "c000")
+        assert row["cluster"] == {
+            "version": new_job.source_hash[:12], "defined_by": "second", "last_member": "second",
+            "last_member_alive": True, "last_result": "ok", "members_with_other_version": ["first"],
+        }
+        table = CliRunner().invoke(main, ["status"], env=env).stdout
+        assert "MEMBER" in table and "c000: not run by first (their job file differs" in table
         first.stop()
+        members = json.loads(CliRunner().invoke(main, ["status", "--members", "--json"], env=env).stdout)
+        assert {(m["member"], m["alive"], m["stopped"]) for m in members} == {
+            ("first", False, True), ("second", True, False),
+        }
+        assert next(m for m in members if m["member"] == "second")["passes"] == 1
         restarted.stop()
 
 
