@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon_bench import cpu_seconds, percentile, start_sandbox, stop, write_jobs  # noqa: E402
 
+from rebalancer.defaults import CLUSTER_PASSES_PER_CORE  # noqa: E402
+
 ADMIN_URL = os.environ.get("REBALANCER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -93,7 +95,7 @@ def run_members(args: argparse.Namespace, members: int, sandbox_pid: int, folder
         for h in handles
     ]
     result: dict[str, Any] = {"members": members, "jobs": args.jobs, "interval_s": args.interval,
-                              "concurrency": args.concurrency or os.cpu_count(),
+                              "concurrency": args.concurrency or CLUSTER_PASSES_PER_CORE * (os.cpu_count() or 1),
                               "load_average_at_start": round(load, 1)}
     try:
         with StateStore(db_url) as store:

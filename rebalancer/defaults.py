@@ -157,6 +157,10 @@ CLUSTER_READ_TIMEOUT_SECONDS = 5.0
 CLUSTER_LEASE_SECONDS = 9.0
 """A member's pass lease: the 7 s a request may take plus two renewals, so a dead member frees its jobs in 9 s."""
 
+CLUSTER_PASSES_PER_CORE = 4
+"""Passes a member runs at once per core: a pass mostly waits on the exchange and the database, and at one per core
+a member served 2.5 passes/s at 13 % CPU where four per core served all 12 due (bench/cluster_bench.py)."""
+
 CLUSTER_RENEW_SECONDS = 1.0
 """How often a member renews the leases of its running passes and proves itself alive."""
 

@@ -140,7 +140,7 @@ def cancel(job_path: str, yes: bool) -> None:
     help="Join every member on the PostgreSQL state store (REBALANCER_STATE_URL) and share the jobs with them.",
 )
 @click.option(
-    "--concurrency", type=click.IntRange(1, 1024), help="With --cluster: passes run at once [default: CPU cores]."
+    "--concurrency", type=click.IntRange(1, 1024), help="With --cluster: passes run at once [default: 4 per CPU core]."
 )
 def run(
     paths: tuple[str, ...], once: bool, log_format: str, http: str | None, watch: bool, cluster: bool,

@@ -217,7 +217,7 @@ class Member:
         job = slot.job
         with self._lock:
             self._leases[lease.holder] = lease
-        started = time.monotonic()
+        started, began = time.monotonic(), datetime.now(UTC)
         try:
             fence = make_fence(self.store, lease, request_bound_seconds(slot.exchange))
             with slot.running, _write_fence(slot.exchange, fence):
@@ -225,7 +225,9 @@ class Member:
         except RebalancerError as exc:
             self.metrics.passes.labels(job.name, PassResult.ERROR).inc()
             delay = backoff_delay(failures + 1)
-            self.store.record_cluster_pass(job.name, self.name, PassResult.ERROR, failed=True, backoff_seconds=delay)
+            self.store.record_cluster_pass(
+                job.name, self.name, PassResult.ERROR, failed=True, backoff_seconds=delay, started_at=began
+            )
             log.error("pass failed", extra={"job": job.name, "error": str(exc), "retry_in_s": round(delay, 1)})
             return "error"
         finally:
@@ -236,7 +238,9 @@ class Member:
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
         failed = report.failed and report.result is not PassResult.FENCED
         delay = backoff_delay(failures + 1) if failed else 0.0
-        self.store.record_cluster_pass(job.name, self.name, report.result, failed=failed, backoff_seconds=delay)
+        self.store.record_cluster_pass(
+            job.name, self.name, report.result, failed=failed, backoff_seconds=delay, started_at=began
+        )
         self.metrics.passes.labels(job.name, report.result).inc()
         if report.execution is not None:
             self.metrics.placed.labels(job.name).inc(report.execution.count(OutcomeStatus.PLACED))

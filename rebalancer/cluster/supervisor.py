@@ -2,8 +2,8 @@
 
 The main thread waits for signals and job-file edits (as the single daemon does); a heartbeat thread proves the
 member alive and renews the leases of its running passes every second; the worker thread runs procrastinate's
-worker with as many concurrent passes as the machine has cores (``--concurrency``), and starts it again if it
-fails (for instance after the member was frozen so long that its worker registration was pruned).
+worker with four concurrent passes per core (``--concurrency``; a pass mostly waits on the network), and starts it
+again if it fails (for instance after the member was frozen so long that its worker registration was pruned).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from rebalancer.cluster.member import Member
 from rebalancer.daemon.metrics import HealthServer, parse_address
 from rebalancer.daemon.supervisor import load, snapshot_mtimes
 from rebalancer.defaults import (
+    CLUSTER_PASSES_PER_CORE,
     CLUSTER_RENEW_SECONDS,
     CLUSTER_STALLED_AFTER_SECONDS,
     CLUSTER_WORKER_HEARTBEAT_SECONDS,
@@ -60,7 +61,7 @@ class ClusterSupervisor:
         require_postgresql(url)
         self.paths = list(paths)
         self.url = url
-        self.member = Member(store, concurrency=concurrency or os.cpu_count() or 1)
+        self.member = Member(store, concurrency=concurrency or CLUSTER_PASSES_PER_CORE * (os.cpu_count() or 1))
         Gauge("rebalancer_cluster_member", "This process's member name (value 1).", ["member"],
               registry=self.member.metrics.registry).labels(self.member.name).set(1)
         self._stop = threading.Event()

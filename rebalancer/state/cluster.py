@@ -209,12 +209,14 @@ class ClusterState:
 
     def record_cluster_pass(
         self, job: str, member: str, result: str, *, failed: bool, backoff_seconds: float = 0.0,
-        now: datetime | None = None,
+        started_at: datetime | None = None, now: datetime | None = None,
     ) -> int:
-        """Note which member ran ``job`` and how it ended; count failures toward its backoff (returns the count)."""
+        """Note which member ran ``job`` (its pass began at ``started_at``) and how it ended; count failures toward
+        its backoff (returns the count)."""
         now_ms = _now_ms(now)
         c, m = t.cluster_jobs.c, t.cluster_members.c
-        values: dict[str, Any] = {"last_member": member, "last_pass_at_ms": now_ms, "last_result": result}
+        began_ms = now_ms if started_at is None else to_ms(started_at)
+        values: dict[str, Any] = {"last_member": member, "last_pass_at_ms": began_ms, "last_result": result}
         if failed:
             values |= {"failures": c.failures + 1, "not_before_ms": now_ms + int(backoff_seconds * 1000)}
         else:
