@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import jsonschema
 from click.testing import CliRunner
 
 from rebalancer.cli.main import main
@@ -116,6 +117,8 @@ def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines
 
         env = {"REBALANCER_STATE_URL": cluster_url, "REBALANCER_STATE_DIR": str(tmp_path / "state")}
         rows = json.loads(CliRunner().invoke(main, ["status", "--json"], env=env).stdout)
+        schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "status.schema.json").read_text())
+        jsonschema.validate(rows, schema, format_checker=jsonschema.FormatChecker())
         row = next(r for r in rows if r["job"] == "c000")
         assert row["cluster"] == {
             "version": new_job.source_hash[:12], "defined_by": "second", "last_member": "second",
