@@ -178,13 +178,15 @@ def _run_cluster(
 ) -> None:
     """``run --cluster``: this process becomes one member of the cluster on the shared PostgreSQL state store."""
     from rebalancer.cluster.supervisor import ClusterSupervisor, require_postgresql
+    from rebalancer.defaults import CLUSTER_PG_SESSION
     from rebalancer.state.paths import default_url
+    from rebalancer.state.store import StateStore
 
     if once:
         raise ConfigError("--once runs every job here and now; it does not go with --cluster")
     url = default_url()
     require_postgresql(url)
-    with open_store() as store:
+    with StateStore(url, pg_settings=CLUSTER_PG_SESSION) as store:
         supervisor = ClusterSupervisor(paths, store, url, concurrency=concurrency, http=http, watch=watch)
         supervisor.install_signals()
         supervisor.run()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
-from rebalancer.defaults import CLUSTER_STALLED_AFTER_SECONDS
+from rebalancer.defaults import CLUSTER_PG_SESSION, CLUSTER_STALLED_AFTER_SECONDS
 from rebalancer.errors import StateError
 
 if TYPE_CHECKING:
@@ -67,8 +67,10 @@ def make_app(url: str) -> procrastinate.App:
     """The procrastinate App on the state store's database, its tasks registered."""
     import procrastinate
 
+    settings = {"search_path": QUEUE_SCHEMA, **CLUSTER_PG_SESSION}
+    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
     connector = procrastinate.PsycopgConnector(
-        conninfo=conninfo(url), kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"}, min_size=1, max_size=4
+        conninfo=conninfo(url), kwargs={"options": options}, min_size=1, max_size=8
     )
     app = procrastinate.App(connector=connector)
     _register_tasks(app)

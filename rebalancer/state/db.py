@@ -10,7 +10,7 @@ and no password.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,9 @@ def _redacted_row(row: Any) -> Any:
 class Database:
     """An SQLAlchemy engine on a SQLite or PostgreSQL URL, with the state store's tables in place."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, pg_settings: Mapping[str, str] | None = None
+    ) -> None:
         parsed = parse_url(url)
         self.display = shown_url(parsed)
         self.dialect = parsed.get_backend_name()
@@ -105,6 +107,8 @@ class Database:
         event.listen(self._engine, "before_cursor_execute", _redacted_parameters, retval=True)
         if self.dialect == "sqlite":
             self._configure_sqlite(busy_timeout_ms)
+        elif pg_settings:
+            self._configure_postgresql(pg_settings)
         try:
             self._init_schema()
         except BaseException:
@@ -150,6 +154,18 @@ class Database:
         @event.listens_for(self._engine, "begin")
         def _on_begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    def _configure_postgresql(self, settings: Mapping[str, str]) -> None:
+        """Session settings (``SET name = value``) on every new PostgreSQL connection, e.g. lock timeouts."""
+
+        @event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            with dbapi_connection.cursor() as cursor:
+                for name, value in settings.items():
+                    cursor.execute(f"SET {name} = '{value}'")
+            dbapi_connection.autocommit = autocommit
 
     def _init_schema(self) -> None:
         """Create missing tables and check the schema version, one process at a time."""

@@ -68,8 +68,14 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
     methods (last observed reference, per-level rejection backoff) come from ``rebalancer.state.rejections``.
     """
 
-    def __init__(self, url: str | None = None, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        self._db = Database(url or default_url(), busy_timeout_ms=busy_timeout_ms)
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        pg_settings: Mapping[str, str] | None = None,
+    ) -> None:
+        self._db = Database(url or default_url(), busy_timeout_ms=busy_timeout_ms, pg_settings=pg_settings)
 
     def close(self) -> None:
         """Release every database connection."""
