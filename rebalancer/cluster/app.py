@@ -55,7 +55,7 @@ def ensure_queue_schema(url: str) -> None:
             ).fetchone()
             if exists is None or exists[0] is None:
                 conn.execute(f"SET LOCAL search_path TO {QUEUE_SCHEMA}")
-                conn.execute(SchemaManager.get_schema())  # type: ignore[call-overload]
+                conn.execute(SchemaManager.get_schema())
                 log.info("created the job queue's tables", extra={"schema": QUEUE_SCHEMA})
             conn.commit()
     except psycopg.Error as exc:

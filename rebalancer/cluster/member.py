@@ -68,23 +68,32 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
         from rebalancer.cluster.ratelimit import shared_limiter
         from rebalancer.connect import credentials
         from rebalancer.exchange.client import OpenApiClient
-        from rebalancer.exchange.profile import ExchangeProfile
+        from rebalancer.exchange.marketdata import shared_for
+        from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 
-        if job.exchange.is_sandbox:
+        config = job.exchange
+        if config.is_sandbox:
             raise ConfigError(
                 f"job {job.name}: url: sandbox is one process's embedded exchange; cluster members need an "
                 "exchange they all reach (serve one with `rebalancer sandbox` and use its URL)"
             )
-        api_key, secret_key = credentials(job.exchange, os.environ if env is None else env)
+        api_key, secret_key = credentials(config, os.environ if env is None else env)
         profile = ExchangeProfile(
-            time_unit=job.exchange.time_unit.value,
-            page_size=job.exchange.page_size,
+            time_unit=config.time_unit.value,
+            page_size=config.page_size,
             connect_timeout=CLUSTER_CONNECT_TIMEOUT_SECONDS,
-            read_timeout=CLUSTER_READ_TIMEOUT_SECONDS,
+            # Capped, so that a member's lease (which must outlast a request) and so its takeover time stay short.
+            read_timeout=min(float(config.timeout_seconds), CLUSTER_READ_TIMEOUT_SECONDS),
+            max_batch=config.max_batch,
+            sign=config.sign,
+            read_limit=RateLimit(config.read_rate.count, float(config.read_rate.seconds)),
+            write_limit=RateLimit(config.write_rate.count, float(config.write_rate.seconds)),
         )
-        limiter = shared_limiter(store, job.exchange.url, api_key, profile)
         client = OpenApiClient(
-            job.exchange.url, api_key, secret_key, profile, limiter=limiter, insecure=job.exchange.insecure
+            config.url, api_key, secret_key, profile,
+            limiter=shared_limiter(store, config.url, api_key, profile),
+            insecure=config.insecure,
+            market=shared_for(config.url),
         )
         try:
             yield client
