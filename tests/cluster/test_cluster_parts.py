@@ -89,8 +89,13 @@ def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines
         first = Member(store, name="first", opener=opener)
         second = Member(store, name="second", opener=opener)
         first.start([old_job])
-        with caplog.at_level(logging.WARNING, logger="rebalancer.cluster"):
-            second.start([new_job])
+        cluster_log = logging.getLogger("rebalancer.cluster")
+        cluster_log.addHandler(caplog.handler)  # the CLI's logging set-up may stop propagation to the root
+        try:
+            with caplog.at_level(logging.WARNING, logger="rebalancer.cluster"):
+                second.start([new_job])
+        finally:
+            cluster_log.removeHandler(caplog.handler)
         assert "differs from the cluster's version" in caplog.text
         assert second.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1) == "version_differs"
         assert sandbox.engine.open_orders(key, "btcusdt") == ()
