@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -67,7 +66,7 @@ def test_due_jobs_need_a_live_member_with_the_cluster_version_and_skip_paused_an
 
 
 def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines_it(
-    cluster_url: str, sandbox, tmp_path: Path, caplog
+    cluster_url: str, sandbox, tmp_path: Path
 ) -> None:
     key, secret = account(0)
     sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
@@ -89,14 +88,7 @@ def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines
         first = Member(store, name="first", opener=opener)
         second = Member(store, name="second", opener=opener)
         first.start([old_job])
-        cluster_log = logging.getLogger("rebalancer.cluster")
-        cluster_log.addHandler(caplog.handler)  # the CLI's logging set-up may stop propagation to the root
-        try:
-            with caplog.at_level(logging.WARNING, logger="rebalancer.cluster"):
-                second.start([new_job])
-        finally:
-            cluster_log.removeHandler(caplog.handler)
-        assert "differs from the cluster's version" in caplog.text
+        second.start([new_job])
         assert second.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1) == "version_differs"
         assert sandbox.engine.open_orders(key, "btcusdt") == ()
         assert first.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=2) == "ok"
