@@ -251,7 +251,12 @@ def _side_targets(
             continue
         if merged and merged[-1][1] == price:
             into, _, before = merged[-1]
-            merged[-1] = (into, price, before + volume)
+            total = _rounded(before + volume, lot, ROUND_FLOOR)
+            if total is None:
+                message = f"{level}: merging its volume into {into} would pass 28 digits at the lot; level dropped"
+                notes.drop(level, side, price, volume, "out_of_range", message)
+                continue
+            merged[-1] = (into, price, total)
             notes.drop(
                 level,
                 side,

@@ -341,3 +341,80 @@ def test_fixed_orders_on_one_price_are_ranked_by_their_index_as_a_number() -> No
     fixed = tuple(FixedOrder(B, D("29000"), D("0.1")) for _ in range(11))
     built = ladder.build(job(orders=fixed, limits=Limits(max_orders=10, post_only=False)), snapshot())
     assert [d.level for d in built.dropped] == ["orders[10]"]
+
+
+def test_sell_levels_past_28_digits_at_the_tick_are_dropped_and_the_rest_stand() -> None:
+    # 30150 × 1.1^i needs more than 28 digits at a 0.01 tick once it reaches 10^26: from about level 520 on
+    spec = side_ladder(levels=1000, first=pct("0.5"), step=pct("10"), spacing=Spacing.GEOMETRIC)
+    built = ladder.build(job(sell=spec), snapshot())
+    gone = [d for d in built.dropped if d.reason == "out_of_range"]
+    first_gone = int(gone[0].level[5:-1])
+    assert 500 < first_gone < 540
+    assert [d.level for d in gone] == [f"sell[{i}]" for i in range(first_gone, 1000)]  # every later level too
+    assert [t.level for t in built.targets] == [f"sell[{i}]" for i in range(first_gone)]
+    assert all(t.price < D(10) ** 26 for t in built.targets)
+    last = gone[-1]
+    assert (last.side, last.price, f"{last.volume:f}") == (S, None, "0.01")
+    assert built.warnings[-1].startswith("sell[999]: price ")
+    assert built.warnings[-1].endswith(" out of range at the symbol's tick; level dropped")
+
+
+def test_sizes_past_28_digits_at_the_lot_are_dropped_with_their_price() -> None:
+    # 0.01 × 1.2^i reaches 10^24 (28 digits at a 0.0001 lot) near level 329; prices stay 1 apart above zero
+    spec = side_ladder(levels=500, first=ab("1"), step=ab("1"), size="0.01", size_factor=D("1.2"))
+    built = ladder.build(job(buy=spec), snapshot())
+    gone = [d for d in built.dropped if d.reason == "out_of_range"]
+    first_gone = int(gone[0].level[4:-1])
+    assert 320 < first_gone < 340
+    assert [d.level for d in gone] == [f"buy[{i}]" for i in range(first_gone, 500)]
+    assert (gone[0].side, gone[0].price, gone[0].volume) == (B, D(29999 - first_gone), None)
+    assert len(built.targets) == first_gone
+
+
+def test_a_value_past_any_decimal_is_dropped_as_out_of_range() -> None:
+    spec = side_ladder(levels=3, size="1", size_factor=D("1e500000"))
+    built = ladder.build(job(buy=spec), snapshot())
+    assert [t.level for t in built.targets] == ["buy[0]"]
+    assert dropped(built) == [
+        ("buy[2]", B, None, None, "out_of_range"),  # 10^1000000: past any Decimal
+        ("buy[1]", B, "29775.00", None, "out_of_range"),  # 10^500000: past 28 digits at the lot
+    ]
+    assert built.warnings == (
+        "buy[2]: size out of range; level dropped",
+        "buy[1]: size 1.000000E+500000 out of range at the symbol's lot; level dropped",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fixed", "warning"),
+    [
+        (FixedOrder(B, D("1e40"), D("1")), "orders[0]: price out of range; order dropped"),
+        (FixedOrder(S, D("100"), D("1e40")), "orders[0]: size out of range; order dropped"),
+    ],
+)
+def test_a_fixed_order_past_28_digits_is_dropped_and_says_which_value(fixed: FixedOrder, warning: str) -> None:
+    built = ladder.build(job(orders=(fixed, FixedOrder(B, D("29000"), D("1")))), snapshot())
+    assert dropped(built) == [("orders[0]", fixed.side, None, None, "out_of_range")]
+    assert built.warnings == (warning,)
+    assert [t.level for t in built.targets] == ["orders[1]"]
+
+
+def test_the_price_limit_warning_names_the_limit() -> None:
+    limits = Limits(post_only=False, price_ceiling=D("29800"), price_floor=D("30200"))
+    built = ladder.build(job(buy=side_ladder(levels=1), sell=side_ladder(levels=1), limits=limits), snapshot())
+    assert dropped(built) == [
+        ("buy[0]", B, "29850.00", "0.0100", "price_limit"),
+        ("sell[0]", S, "30150.00", "0.0100", "price_limit"),
+    ]
+    assert built.warnings == (
+        "buy[0]: 29850.00 is at or above the price ceiling 29800; dropped",
+        "sell[0]: 30150.00 is at or below the price floor 30200; dropped",
+    )
+
+
+def test_merging_two_huge_levels_past_28_digits_drops_the_farther_one() -> None:
+    # both round to the 0.01 tick; 6e23 + 6e23 needs 29 digits at the 0.0001 lot
+    spec = side_ladder(levels=2, first=ab("29999.985"), step=ab("0.001"), size="600000000000000000000000")
+    built = ladder.build(job(buy=spec), snapshot())
+    assert rows(built) == [("buy[0]", B, "0.01", "600000000000000000000000.0000")]
+    assert dropped(built) == [("buy[1]", B, "0.01", "600000000000000000000000.0000", "out_of_range")]

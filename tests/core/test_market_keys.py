@@ -185,3 +185,20 @@ def test_no_quote_from_the_other_venue_pauses_placements_and_keeps_what_stands()
     assert plan.placements == ()
     assert {(a.action, a.order_id) for a in plan.actions} == {("keep", "1"), ("cancel", "2")}
     assert plan_to_json(plan)["paused_by"] == "market_data"
+
+
+def test_a_skew_of_zero_says_so_and_a_size_of_zero_stays_a_size_problem() -> None:
+    skew = inventory_skew(AIM, holding("1", "0"), RULES, D(30000))  # buys ×0
+    spec = side_ladder(levels=2, size="0.01", size_step=D("-0.01"))  # buy[1] is 0 before any skew
+    built = ladder.build(job(buy=spec, inventory=AIM), snapshot(), skew)
+    assert [(d.level, d.side, d.reason) for d in built.dropped] == [
+        ("buy[0]", B, "inventory"),
+        ("buy[1]", B, "non_positive_size"),
+    ]
+    assert built.warnings[0] == "buy[0]: not placed, the inventory skew sets buy sizes to 0"
+
+
+def test_a_job_without_another_venue_ignores_a_quote_from_one() -> None:
+    books = dataclasses.replace(snapshot(), reference_quote=Ticker(D("9990"), D("10010"), None))
+    assert ladder.quote_of(job(buy=side_ladder()), books) == books.ticker
+    assert compute_plan(job(buy=side_ladder(levels=1)), books, None).reference_price == D("30000")
