@@ -19,10 +19,14 @@ def breaches(limits: Limits, side: Side, price: Decimal) -> bool:
 
 
 def why(limits: Limits, side: Side) -> str:
-    """The words for a breach: ``at or above the price ceiling 31000``."""
+    """The words for a breach by a ``side`` order: ``at or above the price ceiling 31000``."""
     if side is Side.BUY:
-        return f"at or above the price ceiling {format_decimal(limits.price_ceiling or Decimal(0))}"
-    return f"at or below the price floor {format_decimal(limits.price_floor or Decimal(0))}"
+        return f"at or above the price ceiling {_shown(limits.price_ceiling)}"
+    return f"at or below the price floor {_shown(limits.price_floor)}"
+
+
+def _shown(limit: Decimal | None) -> str:
+    return "(none)" if limit is None else format_decimal(limit)
 
 
 def split_orders(limits: Limits, orders: Sequence[Order]) -> tuple[list[Order], list[Order]]:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.core import ladder
+from rebalancer.core import ladder, limits
 from rebalancer.core.plan import compute_plan
 from rebalancer.core.plan_codec import plan_to_json
 from rebalancer.core.skew import base_share, inventory_skew
-from rebalancer.job import Inventory, Limits, Reference, ReferenceKind, ReferenceSource
+from rebalancer.job import FixedOrder, Inventory, Limits, Reference, ReferenceKind, ReferenceSource
 from rebalancer.models import Balance, Balances, OrderStatus, Side, Ticker
 from rebalancer.vocab import CancelReason
 from tests.core.kit import RULES, D, job, order, pct, side_ladder, snapshot
@@ -202,3 +202,25 @@ def test_a_job_without_another_venue_ignores_a_quote_from_one() -> None:
     books = dataclasses.replace(snapshot(), reference_quote=Ticker(D("9990"), D("10010"), None))
     assert ladder.quote_of(job(buy=side_ladder()), books) == books.ticker
     assert compute_plan(job(buy=side_ladder(levels=1)), books, None).reference_price == D("30000")
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "breaks"),
+    [(B, "29800", True), (B, "29799.99", False), (S, "30200", True), (S, "30200.01", False)],
+)
+def test_a_price_exactly_at_the_limit_breaks_it(side: Side, price: str, breaks: bool) -> None:
+    assert limits.breaches(CEILING, side, D(price)) is breaks
+    book = (order("7", side, price, "0.0100"),)
+    plan = compute_plan(job(limits=CEILING, orders=(FixedOrder(side, D(price), D("0.01")),)), snapshot(book), None)
+    assert [a.action for a in plan.actions] == (["cancel"] if breaks else ["keep"])
+    if breaks:
+        assert plan.actions[0].reason == CancelReason.PRICE_LIMIT
+
+
+def test_the_words_of_a_breach() -> None:
+    assert limits.why(CEILING, B) == "at or above the price ceiling 29800"
+    assert limits.why(CEILING, S) == "at or below the price floor 30200"
+
+
+def test_no_balance_is_null_in_the_json() -> None:
+    assert inventory_skew(AIM, Balances({}), RULES, D(1)).to_json_dict()["base_share"] is None
