@@ -23,6 +23,7 @@ _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None  # every registered form; rebuilt on registration, read without the lock
 _CREDENTIAL_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS|PWD", re.IGNORECASE)
+_WORKING_DIRECTORY = frozenset({"PWD", "OLDPWD"})  # the shell's current and previous directory, not passwords
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -47,7 +48,7 @@ def register_environment_secrets(environ: Mapping[str, str] | None = None) -> No
     that could have leaked into old rows are still known to the environment.
     """
     for name, value in (os.environ if environ is None else environ).items():
-        if _CREDENTIAL_NAME.search(name):
+        if _CREDENTIAL_NAME.search(name) and name.upper() not in _WORKING_DIRECTORY:
             register_secret(value)
 
 
