@@ -12,10 +12,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
 from prometheus_client import Gauge
@@ -23,7 +21,7 @@ from prometheus_client import Gauge
 from rebalancer.cluster.app import ensure_queue_schema, make_app
 from rebalancer.cluster.member import Member
 from rebalancer.daemon.metrics import HealthServer, parse_address
-from rebalancer.daemon.supervisor import load, snapshot_mtimes
+from rebalancer.daemon.supervisor import StopAndReload, load, snapshot_mtimes
 from rebalancer.defaults import (
     CLUSTER_PASSES_PER_CORE,
     CLUSTER_RENEW_SECONDS,
@@ -51,7 +49,7 @@ def require_postgresql(url: str) -> None:
         )
 
 
-class ClusterSupervisor:
+class ClusterSupervisor(StopAndReload):
     """Runs one member until a stop signal."""
 
     def __init__(
@@ -80,19 +78,6 @@ class ClusterSupervisor:
                 raise ConfigError(f"--http: {exc}") from None
             except OSError as exc:
                 raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
-
-    def install_signals(self) -> None:
-        """SIGTERM/SIGINT stop (a second one exits at once); SIGHUP reloads."""
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
-
-    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            os.write(2, b"Second signal: exiting now.\n")
-            os._exit(130)
-        self._stop.set()
 
     def run(self) -> None:
         """Join the cluster and serve until stopped."""

@@ -54,7 +54,31 @@ def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
     return seen
 
 
-class Supervisor:
+class StopAndReload:
+    """The signals every supervisor answers: SIGTERM/SIGINT stop (a second one exits at once), SIGHUP reloads.
+
+    A subclass sets ``_stop`` and ``_reload`` (events its loop waits on) and ``_signals = 0``.
+    """
+
+    _stop: threading.Event
+    _reload: threading.Event
+    _signals: int
+
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT stop (a second one exits at once); SIGHUP reloads."""
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            os.write(2, b"Second signal: exiting now.\n")
+            os._exit(130)
+        self._stop.set()
+
+
+class Supervisor(StopAndReload):
     """Runs a ``Daemon`` until a stop signal, reloading its jobs when asked to."""
 
     def __init__(
@@ -86,19 +110,6 @@ class Supervisor:
                 self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready, pages.respond)
             except OSError as exc:
                 raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
-
-    def install_signals(self) -> None:
-        """SIGTERM/SIGINT stop (a second one exits at once); SIGHUP reloads."""
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
-
-    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            os.write(2, b"Second signal: exiting now.\n")
-            os._exit(130)
-        self._stop.set()
 
     def run(self) -> None:
         """Load and start every job, then serve until stopped. Returns after a clean stop."""
