@@ -1,4 +1,4 @@
-"""Churn benchmark: four refresh policies on the same seeded market, side by side (issue 7).
+"""Churn benchmark: refresh policies on the same seeded market, side by side (issues 7 and 12).
 
     python bench/churn.py            # full: 3 regimes x 3 seeds x 2000 passes per policy, table + JSON + plot
     python bench/churn.py --quick    # smoke: a few passes, one seed, JSON only (bench/results/churn-quick.json)
@@ -99,10 +99,7 @@ def render(table: dict[str, dict[str, dict[str, Any]]]) -> str:
         lines.append(f"{regime} (minimum edit from rebalancer's book: {bound:.2f} ops/pass)")
         lines.append(f"{'policy':<15}" + " ".join(f"{n:>{w}}" for (n, _, _), w in zip(COLUMNS, widths, strict=True)))
         for policy, row in rows.items():
-            cells = [
-                "-" if row.get(key) is None else fmt.format(row[key])
-                for (_, key, fmt) in COLUMNS
-            ]
+            cells = ["-" if row.get(key) is None else fmt.format(row[key]) for (_, key, fmt) in COLUMNS]
             lines.append(f"{policy:<15}" + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
         lines.append("")
     return "\n".join(lines)

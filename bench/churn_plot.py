@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-COLORS = {"replace_all": "tab:red", "all_or_nothing": "tab:orange", "per_order": "tab:blue", "rebalancer": "tab:green"}
-STYLES = {"per_order": (0, (4, 2))}
-"""per_order sends exactly rebalancer's operations: dashed, so the two lines stay visible one over the other."""
+COLORS = {
+    "replace_all": "tab:red",
+    "all_or_nothing": "tab:orange",
+    "per_order": "tab:blue",
+    "rebalancer": "tab:green",
+    "rebalancer_shared": "tab:olive",
+}
+STYLES = {"per_order": (0, (4, 2)), "rebalancer_shared": (0, (1, 2))}
+"""per_order and rebalancer_shared send exactly rebalancer's operations: dashed and dotted, so the lines stay visible
+one over the other."""
 
 
 def plot(document: dict[str, Any], path: Path) -> None:

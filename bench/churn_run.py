@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from market_sim import REGIMES, STEP_SECONDS, SYMBOL, World, ladder_job, serve
-from policies import LATE_BALANCES, POLICIES, by_rank
+from policies import DEDICATED, LATE_BALANCES, POLICIES, by_rank
 
 from rebalancer.core import diff, ladder
 from rebalancer.job import Job
@@ -69,7 +69,7 @@ def run_one(regime: str, seed: int, policy: str, passes: int) -> dict[str, Any]:
     series: dict[str, list[float]] = {k: [] for k in SERIES}
     complete = skipped = 0
     distances: list[float] = []
-    with serve(REGIMES[regime], seed) as world:
+    with serve(REGIMES[regime], seed, dedicated=policy in DEDICATED) as world:
         for _ in range(passes):
             before, writes_before = world.client.requests, world.client.writes
             started = time.perf_counter()

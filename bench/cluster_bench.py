@@ -76,27 +76,52 @@ def stamp(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["ts"])
 
 
-def run_members(args: argparse.Namespace, members: int, sandbox_pid: int, folder: Path, env: dict[str, str],
-                workdir: Path) -> dict[str, Any]:
+def run_members(
+    args: argparse.Namespace, members: int, sandbox_pid: int, folder: Path, env: dict[str, str], workdir: Path
+) -> dict[str, Any]:
     """One measurement with ``members`` members on a fresh database."""
     from rebalancer.state.store import StateStore
 
     db_name, db_url = fresh_database()
     logs = [workdir / f"m{members}-{i}.log" for i in range(members)]
     handles: list[IO[bytes]] = [open(log, "wb") for log in logs]  # noqa: SIM115 - closed below
-    member_env = {**os.environ, **env, "REBALANCER_STATE_URL": db_url, "PYTHONPATH": str(ROOT),
-                  "REBALANCER_STATE_DIR": str(workdir / "state")}
+    member_env = {
+        **os.environ,
+        **env,
+        "REBALANCER_STATE_URL": db_url,
+        "PYTHONPATH": str(ROOT),
+        "REBALANCER_STATE_DIR": str(workdir / "state"),
+    }
     load = os.getloadavg()[0]
     concurrency = ["--concurrency", str(args.concurrency)] if args.concurrency else []
     procs = [
-        subprocess.Popen([sys.executable, "-m", "rebalancer", "run", str(folder), "--cluster", "--log-format", "json",
-                          "--no-watch", *concurrency], env=member_env, stdout=h, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rebalancer",
+                "run",
+                str(folder),
+                "--cluster",
+                "--log-format",
+                "json",
+                "--no-watch",
+                *concurrency,
+            ],
+            env=member_env,
+            stdout=h,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         for h in handles
     ]
-    result: dict[str, Any] = {"members": members, "jobs": args.jobs, "interval_s": args.interval,
-                              "concurrency": args.concurrency or CLUSTER_PASSES_PER_CORE * (os.cpu_count() or 1),
-                              "load_average_at_start": round(load, 1)}
+    result: dict[str, Any] = {
+        "members": members,
+        "jobs": args.jobs,
+        "interval_s": args.interval,
+        "concurrency": args.concurrency or CLUSTER_PASSES_PER_CORE * (os.cpu_count() or 1),
+        "load_average_at_start": round(load, 1),
+    }
     try:
         with StateStore(db_url) as store:
             deadline = time.monotonic() + 180

@@ -80,9 +80,7 @@ def serve(jobs: int, seed: int, server_limits: bool) -> None:
     from rebalancer.sandbox.market import SymbolSpec
     from rebalancer.sandbox.server import SandboxServer
 
-    specs = [
-        SymbolSpec(symbol_of(i), f"b{i:04d}", "usdt", 2, 4, Decimal("0.0001"), START_PRICE) for i in range(jobs)
-    ]
+    specs = [SymbolSpec(symbol_of(i), f"b{i:04d}", "usdt", 2, 4, Decimal("0.0001"), START_PRICE) for i in range(jobs)]
     engine = Engine.create(seed=seed, clock="real", symbols=specs)
     for i in range(jobs):
         key, secret = credentials(i)
@@ -157,6 +155,11 @@ def start_sandbox(args: argparse.Namespace, log: IO[bytes]) -> tuple[subprocess.
         process.kill()
         raise SystemExit(f"the sandbox did not start: {found}")
     return process, found[0].removeprefix("url: ").strip()
+
+
+def daemon_command(jobs: Path, http: str) -> list[str]:
+    """``rebalancer run`` as in production, with ``-v``: quiet passes are logged at debug, and every pass counts."""
+    return [sys.executable, "-m", "rebalancer", "-v", "run", str(jobs), "--log-format", "json", "--http", http]
 
 
 def wait_ready(url: str, daemon: subprocess.Popen[bytes], timeout: float) -> float | None:
@@ -292,7 +295,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         http = f"127.0.0.1:{free_port()}"
         daemon_env = {**os.environ, **env, "REBALANCER_STATE_DIR": str(workdir / "state"), "NO_COLOR": "1"}
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "rebalancer", "run", str(workdir / "jobs"), "--log-format", "json", "--http", http],
+            daemon_command(workdir / "jobs", http),
             env=daemon_env,
             stdout=daemon_log,
             stderr=subprocess.STDOUT,
@@ -380,8 +383,10 @@ def table(doc: dict[str, Any]) -> str:
         ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
         ("daemon RSS end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
         ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
-        ("ready after start", f"{doc['startup']['ready_after_s']} s; SIGTERM → exit {doc['daemon_exit_code']}"
-         f" in {doc['stop_s']} s"),
+        (
+            "ready after start",
+            f"{doc['startup']['ready_after_s']} s; SIGTERM → exit {doc['daemon_exit_code']} in {doc['stop_s']} s",
+        ),
         ("limit", doc["limit"]),
     ]
     return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])

@@ -93,7 +93,7 @@ def ladder_job() -> Job:
 class CountingClient(OpenApiClient):
     """The real HTTP client of the demo account, counting every HTTP response it receives (and the POSTs among them)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, dedicated: bool = False) -> None:
         unlimited = RateLimit(1_000_000, 1.0)
         super().__init__(
             base_url,
@@ -101,6 +101,7 @@ class CountingClient(OpenApiClient):
             DEMO_SECRET_KEY,
             ExchangeProfile(read_limit=unlimited, write_limit=unlimited),
             limiter=KeyLimiter(unlimited, unlimited),
+            dedicated=dedicated,
         )
         self.requests = 0
         self.writes = 0
@@ -133,13 +134,19 @@ def _server(engine: Engine) -> SandboxServer:
     return _servers[0]
 
 
+ACCOUNT = {"usdt": Decimal(100_000), "btc": Decimal(20)}
+"""The trading account: about 16 times the buy ladder's 6 000 USDT, and 100 times the sell ladder's 0.2 BTC."""
+
+
 @contextmanager
-def serve(regime: Regime, seed: int) -> Iterator[World]:
+def serve(regime: Regime, seed: int, *, dedicated: bool = False) -> Iterator[World]:
     """A fresh seeded world in ``regime`` served on a loopback port (manual clock, rate limits off).
 
     The process's sandbox server is started on first use and given the new world on every later one; the
-    client is new each time, so no connection, cache or counter carries over between runs.
+    client is new each time, so no connection, cache or counter carries over between runs. ``dedicated``: the
+    client treats the account as the job's alone (``exchange.account: dedicated``).
     """
     engine = Engine.create(seed=seed, clock="manual", symbols=(regime.spec(),))
-    with CountingClient(_server(engine).url) as client:
+    engine.add_account(DEMO_API_KEY, DEMO_SECRET_KEY, ACCOUNT)
+    with CountingClient(_server(engine).url, dedicated=dedicated) as client:
         yield World(engine, client)

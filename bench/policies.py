@@ -4,13 +4,16 @@
 2. ``all_or_nothing``: keep the book if every order fits its level (orders paired with levels by rank, nearest
    first, within the job's price and size tolerance), else cancel everything and re-place, in one batch.
 3. ``per_order``: our diff (``compute_plan``), each cancel and placement sent as its own request.
-4. ``rebalancer``: the product's pass: the diff, the balances only when its placements cost more than its cancels
-   release, one mass_replaceV2 batch through the product's executor (which reads the book back only when the answer
-   left an order unsettled).
+4. ``rebalancer``: the product's pass on an account that is the job's own (``exchange.account: dedicated``): the
+   diff; the balances only when its placements cost more than its cancels release and the last read, less what was
+   placed since, no longer pays for them; one mass_replaceV2 batch through the product's executor (which reads the
+   book back only when the answer left an order unsettled).
+5. ``rebalancer_shared``: the same on an account others may trade on (the default, ``exchange.account: shared``):
+   the balances are read whenever the placements cost more than the cancels release.
 
 The first three are handed the full snapshot (ticker, balances, open orders: a refresh that places checks what it
-can pay for); ``rebalancer`` one without the balances, as the product reads it (``LATE_BALANCES``). A policy returns
-how many order operations (cancels + placements) it sent; the caller counts HTTP requests.
+can pay for); the two ``rebalancer`` ones one without the balances, as the product reads it (``LATE_BALANCES``).
+A policy returns how many order operations (cancels + placements) it sent; the caller counts HTTP requests.
 """
 
 from __future__ import annotations
@@ -87,9 +90,12 @@ def per_order(job: Job, snapshot: MarketSnapshot, client: CountingClient) -> int
 
 
 def rebalancer(job: Job, snapshot: MarketSnapshot, client: CountingClient) -> int:
-    """Policy 4: the product's pass after the snapshot: draft, balances if needed, plan, ``execute``."""
+    """Policies 4 and 5: the product's pass after the snapshot: draft, balances if needed, plan, ``execute``.
+
+    Whether the balances are read or carried is the client's (``dedicated``), as in the product.
+    """
     draft = draft_plan(job, snapshot, None)
-    plan = finish_plan(draft, client.balances() if draft.needs_balances else None)
+    plan = finish_plan(draft, client.balances(draft.funding_need) if draft.needs_balances else None)
     if not plan.has_changes:
         return 0
     execute(client, snapshot.rules, plan, snapshot.open_orders)
@@ -101,8 +107,12 @@ POLICIES: dict[str, Policy] = {
     "all_or_nothing": all_or_nothing,
     "per_order": per_order,
     "rebalancer": rebalancer,
+    "rebalancer_shared": rebalancer,
 }
 """The policies in the order the tables show them."""
 
-LATE_BALANCES = frozenset({"rebalancer"})
+LATE_BALANCES = frozenset({"rebalancer", "rebalancer_shared"})
 """Policies that read the balances themselves, only when they need them."""
+
+DEDICATED = frozenset({"rebalancer"})
+"""Policies whose client has the account to itself (``exchange.account: dedicated``)."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from rebalancer.errors import CredentialsMissing
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
+from rebalancer.vocab import AccountUse
 
 if TYPE_CHECKING:
     from rebalancer.exchange.client import OpenApiClient
@@ -41,7 +42,7 @@ def make_client(
     config: ExchangeConfig, base_url: str, api_key: str, secret_key: str, *, ticker_max_age: float = 0.0
 ) -> OpenApiClient:
     """An HTTP client for one exchange with the job's profile settings (time unit, page size, timeout, batch
-    size, signature, rate limits).
+    size, signature, rate limits, whether the account is the job's alone).
 
     Clients of one deployment and key share one rate limiter (``limiter_for``), whichever job made them; clients
     of one deployment share its symbol list and, up to ``ticker_max_age`` seconds old, its tickers.
@@ -67,6 +68,7 @@ def make_client(
         insecure=config.insecure,
         market=shared_for(base_url),
         ticker_max_age=ticker_max_age,
+        dedicated=config.account is AccountUse.DEDICATED,
     )
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from rebalancer import defaults
 from rebalancer.models import Side
-from rebalancer.vocab import SignMethod
+from rebalancer.vocab import AccountUse, SignMethod
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +93,7 @@ class ExchangeConfig:
     sign: SignMethod = SignMethod.MD5
     read_rate: Rate = Rate(defaults.READ_RATE[0], Decimal(str(defaults.READ_RATE[1])))
     write_rate: Rate = Rate(defaults.WRITE_RATE[0], Decimal(str(defaults.WRITE_RATE[1])))
+    account: AccountUse = AccountUse.SHARED
 
     @property
     def is_sandbox(self) -> bool:

@@ -76,8 +76,9 @@ def make_fence(store: StateStore, lease: Lease, margin_seconds: float) -> Fence:
 
 
 @contextmanager
-def job_lease(store: StateStore, job_name: str, holder: str | None = None,
-              ttl_seconds: float = COMMAND_LEASE_SECONDS) -> Iterator[Lease]:
+def job_lease(
+    store: StateStore, job_name: str, holder: str | None = None, ttl_seconds: float = COMMAND_LEASE_SECONDS
+) -> Iterator[Lease]:
     """Hold ``job_name``'s lease for the block, or raise StateError naming the process that holds it."""
     holder = holder or command_holder()
     epoch = store.take_over_lease(job_name, holder, ttl_seconds)

@@ -196,6 +196,19 @@ class Balances:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingNeed:
+    """What a pass's placements ask of the account, per lower-case coin.
+
+    ``shortfall``: the least available balance with which every placement passes the funding check (what they lock
+    beyond what the planned cancels of their side release); only coins with a positive shortfall are listed.
+    ``locks``: what the placements lock in all, whatever the cancels release.
+    """
+
+    shortfall: Mapping[str, Decimal] = field(default_factory=dict)
+    locks: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     """Everything one pass reads from the exchange before it plans. ``balances`` is None when the pass did not need
     them (it places nothing the cancels do not pay for: see ``rebalancer.core.funding.needs_balances``).

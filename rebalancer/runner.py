@@ -237,8 +237,8 @@ def run_pass(
             held_levels=inputs.held_levels,
             life=lifecycle_of(job, inputs.last_fills, learnt.fills, now),
         )
-        if draft.needs_balances:
-            snapshot = dataclasses.replace(snapshot, balances=exchange.balances())
+        if draft.needs_balances and snapshot.balances is None:
+            snapshot = dataclasses.replace(snapshot, balances=exchange.balances(draft.funding_need))
         plan = finish_plan(draft, snapshot.balances)
         plan = without_awaited(plan, awaited_levels(job, plan, view.pending), snapshot.open_orders)
         plan = with_loss_limit(job, store, plan, snapshot, owned, learnt.fills)

@@ -88,6 +88,14 @@ class PausedBy(enum.StrEnum):
     MAX_LOSS = "max_loss"  # the job lost more than limits.max_loss since it started or was resumed
 
 
+class AccountUse(enum.StrEnum):
+    """Who trades on the job's account: others too (balances read whenever placements need them), or this job alone
+    (balances carried from the last read, less what the job has placed since, until they no longer cover a pass)."""
+
+    SHARED = "shared"
+    DEDICATED = "dedicated"
+
+
 class SignMethod(enum.StrEnum):
     """How requests are signed: the template's MD5, or HMAC-SHA256 over method, host, path and parameters."""
 

@@ -21,21 +21,26 @@ def _wall(moments: list[datetime]):  # type: ignore[no-untyped-def]
 def test_a_partial_then_full_fill_is_learnt_once_each_with_its_level(sandbox, tmp_path) -> None:
     job = load(tmp_path, "ledger", sandbox.url, ownership="tracked")
     now = [T0]
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         first = run_pass(job, client, store, apply=True, mode="run", wall=_wall(now))
         assert first.result == "ok" and first.fills == ()
-        buy = max((o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol) if o.side is Side.BUY),
-                  key=lambda o: o.price)
+        buy = max(
+            (o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol) if o.side is Side.BUY),
+            key=lambda o: o.price,
+        )
         sandbox.engine.fill(int(buy.id), buy.volume / 4)
         now[0] = T0 + timedelta(seconds=30)
         second = run_pass(job, client, store, apply=True, mode="run", wall=_wall(now))
         assert [(f.order_id, f.side, f.volume, f.level) for f in second.fills] == [
             (buy.id, Side.BUY, buy.volume / 4, "buy[0]")
         ]
-        sell = min((o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol) if o.side is Side.SELL),
-                   key=lambda o: o.price)
+        sell = min(
+            (o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol) if o.side is Side.SELL),
+            key=lambda o: o.price,
+        )
         sandbox.engine.fill(int(sell.id))  # all of it: the order leaves the book, order_info tells what it did
         now[0] = T0 + timedelta(seconds=60)
         third = run_pass(job, client, store, apply=True, mode="run", wall=_wall(now))
@@ -65,9 +70,10 @@ def test_recording_the_same_fill_twice_stores_it_once(tmp_path) -> None:
 def test_the_walking_market_fills_orders_and_the_ledger_learns_them(sandbox, tmp_path) -> None:
     job = load(tmp_path, "walker", sandbox.url, ownership="tracked")
     now = [T0]
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         run_pass(job, client, store, apply=True, mode="run", wall=_wall(now))
         before = {o.id: o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol)}
         learnt = []

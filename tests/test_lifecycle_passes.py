@@ -28,9 +28,10 @@ def test_orders_past_max_age_are_replaced_one_per_side_per_pass(sandbox, tmp_pat
     job = _job(tmp_path, sandbox.url, "refresh:\n  max_age: 30m\n")
     start = datetime.fromtimestamp(sandbox.engine.now_ms() / 1000, UTC)
     now = [start]
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         run_pass(job, client, store, apply=True, wall=lambda: now[0])
         first = {o.id for o in _book(sandbox, job)}
         now[0] = start + timedelta(minutes=29)
@@ -49,9 +50,10 @@ def test_a_filled_level_waits_for_the_delay_and_the_plan_says_so(sandbox, tmp_pa
     job = _job(tmp_path, sandbox.url, "after_fill:\n  delay: 60s\n")
     start = datetime(2026, 1, 5, 10, 41, 5, tzinfo=UTC)
     now = [start]
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         run_pass(job, client, store, apply=True, wall=lambda: now[0])
         buy = max((o for o in _book(sandbox, job) if o.side is Side.BUY), key=lambda o: o.price)
         sandbox.engine.fill(int(buy.id))
@@ -62,9 +64,10 @@ def test_a_filled_level_waits_for_the_delay_and_the_plan_says_so(sandbox, tmp_pa
         assert "buy[0] waits until 10:42:05 UTC after a fill" in report.plan.warnings
         assert report.result == "no_changes"
         now[0] = start + timedelta(seconds=59)
-        assert "buy[0] waits until 10:42:05 UTC after a fill" in run_pass(
-            job, client, store, apply=True, wall=lambda: now[0]
-        ).plan.warnings
+        assert (
+            "buy[0] waits until 10:42:05 UTC after a fill"
+            in run_pass(job, client, store, apply=True, wall=lambda: now[0]).plan.warnings
+        )
         now[0] = start + timedelta(seconds=60)
         placed = run_pass(job, client, store, apply=True, wall=lambda: now[0])
         assert [a.level for a in placed.plan.actions if a.action is ActionKind.PLACE] == ["buy[0]"]

@@ -33,8 +33,10 @@ def test_the_loss_limit_fires_cancels_pauses_and_resume_starts_a_new_count(sandb
     with StateStore(url) as store, fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client:
         first = run_pass(job, client, store, apply=True)
         assert first.plan.loss is not None and first.plan.loss.total == 0
-        sell = min((o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol) if o.side is Side.SELL),
-                   key=lambda o: o.price)
+        sell = min(
+            (o for o in sandbox.engine.open_orders(sandbox.api_key, job.symbol) if o.side is Side.SELL),
+            key=lambda o: o.price,
+        )
         sandbox.engine.fill(int(sell.id))  # sold 0.01 at the sell[0] price: short 0.01
         sandbox.engine.set_price(job.symbol, sandbox.engine.mid(job.symbol) * Decimal("1.05"))
         fills = [f for f in sandbox.engine.fills]

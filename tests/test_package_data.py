@@ -24,7 +24,7 @@ def test_the_packaged_schema_equals_the_top_level_one(name):
 
 
 def test_every_packaged_data_file_is_declared_as_package_data():
-    declared = re.search(r'rebalancer = \[(.*?)\]', (REPO / "pyproject.toml").read_text()).group(1)
+    declared = re.search(r"rebalancer = \[(.*?)\]", (REPO / "pyproject.toml").read_text()).group(1)
     for folder, pattern in (("schemas", "*.json"), ("templates", "*.yaml")):
         assert f'"{folder}/{pattern}"' in declared
         assert list((PACKAGE / folder).glob(pattern))

@@ -31,9 +31,10 @@ def _job(sandbox: object, tmp_path: Path, ownership: str = "tracked") -> Job:
 
 def test_a_placing_pass_with_a_settled_answer_reads_no_book_back_and_tracks_every_id(sandbox, tmp_path) -> None:
     job = _job(sandbox, tmp_path)
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         _paths(sandbox)
         report = run_pass(job, client, store, apply=True, mode="run")
         assert report.result == "ok" and report.execution is not None
@@ -50,9 +51,10 @@ def test_a_placing_pass_with_a_settled_answer_reads_no_book_back_and_tracks_ever
 
 def test_a_replacing_pass_whose_cancels_pay_for_its_placements_skips_the_balances(sandbox, tmp_path) -> None:
     job = _job(sandbox, tmp_path)
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         run_pass(job, client, store, apply=True, mode="run")
         mid = sandbox.engine.mid(job.symbol)
         sandbox.engine.set_price(job.symbol, mid * 997 / 1000)  # every level moves down 0.3 %: buys get cheaper
@@ -67,9 +69,10 @@ def test_a_replacing_pass_whose_cancels_pay_for_its_placements_skips_the_balance
 
 def test_apply_yes_reads_the_book_once_and_a_prompted_apply_twice(sandbox, tmp_path) -> None:
     job = _job(sandbox, tmp_path)
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         client.rules(job.symbol)
         _paths(sandbox)
         run_pass(job, client, store, apply=True, approve=lambda plan: True)
@@ -85,9 +88,10 @@ def test_apply_yes_reads_the_book_once_and_a_prompted_apply_twice(sandbox, tmp_p
 
 def test_an_answer_with_a_refused_placement_is_read_back(sandbox, tmp_path) -> None:
     job = _job(sandbox, tmp_path)
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         client.rules(job.symbol)
         sandbox.faults.reject_place = 1.0
         _paths(sandbox)
@@ -99,9 +103,10 @@ def test_an_answer_with_a_refused_placement_is_read_back(sandbox, tmp_path) -> N
 
 def test_a_lost_answer_is_read_back_and_its_orders_tracked_exactly(sandbox, tmp_path) -> None:
     job = _job(sandbox, tmp_path)
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         client.rules(job.symbol)
         sandbox.faults.drop_after_apply = 1.0
         sandbox.faults.endpoints = {REPLACE}

@@ -67,12 +67,8 @@ def resume(job: str) -> None:
 
 @click.command()
 @click.argument("job", metavar="[JOB]", required=False)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the passes (with their batches and results) as JSON."
-)
-@click.option(
-    "--limit", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many passes."
-)
+@click.option("--json", "as_json", is_flag=True, help="Print the passes (with their batches and results) as JSON.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10000), help="How many passes.")
 @click.option("--since", type=Since(), help="Only passes started since then: an age (30m, 1h, 2d) or an ISO time.")
 @click.option(
     "--result",

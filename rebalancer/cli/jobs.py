@@ -21,12 +21,8 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("job_path", metavar="JOB", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (format_version 1).")
-@click.option(
-    "--out", "out", type=click.Path(dir_okay=False, writable=True), help="Save the plan for `apply --plan`."
-)
-@click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none."
-)
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Save the plan for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes, 0 when it has none.")
 @click.option(
     "--html",
     "html_out",
@@ -52,9 +48,7 @@ def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool,
     else:
         click.echo(render_text(report.plan, color=color()))
         if out:
-            click.echo(
-                f"\nSaved the plan to {out}. Apply exactly it with: rebalancer apply {job_path} --plan {out}"
-            )
+            click.echo(f"\nSaved the plan to {out}. Apply exactly it with: rebalancer apply {job_path} --plan {out}")
     if detailed_exitcode and report.plan.has_changes:
         sys.exit(2)
 
@@ -131,19 +125,23 @@ def cancel(job_path: str, yes: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--once", is_flag=True, help="Run every job once, then exit (0 if every pass succeeded).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option(
-    "--http", "http", metavar="HOST:PORT", help="Serve /metrics, /livez and /readyz, e.g. 127.0.0.1:9108."
-)
+@click.option("--http", "http", metavar="HOST:PORT", help="Serve /metrics, /livez and /readyz, e.g. 127.0.0.1:9108.")
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Reload when a job file changes.")
 @click.option(
-    "--cluster", is_flag=True,
+    "--cluster",
+    is_flag=True,
     help="Join every member on the PostgreSQL state store (REBALANCER_STATE_URL) and share the jobs with them.",
 )
 @click.option(
     "--concurrency", type=click.IntRange(1, 1024), help="With --cluster: passes run at once [default: 4 per CPU core]."
 )
 def run(
-    paths: tuple[str, ...], once: bool, log_format: str, http: str | None, watch: bool, cluster: bool,
+    paths: tuple[str, ...],
+    once: bool,
+    log_format: str,
+    http: str | None,
+    watch: bool,
+    cluster: bool,
     concurrency: int | None,
 ) -> None:
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
@@ -173,9 +171,7 @@ def run(
         supervisor.run()
 
 
-def _run_cluster(
-    paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None
-) -> None:
+def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None) -> None:
     """``run --cluster``: this process becomes one member of the cluster on the shared PostgreSQL state store."""
     from rebalancer.cluster.supervisor import ClusterSupervisor, require_postgresql
     from rebalancer.defaults import CLUSTER_PG_SESSION

@@ -82,17 +82,13 @@ def render_text(plan: Plan, *, color: bool) -> str:
     if plan.loss is not None:
         lines.append(f"  Loss limit: {plan.loss.sentence(plan.price_places)}")
     if plan.unowned_orders:
-        lines.append(
-            f"  {plan.unowned_orders} open order(s) on the symbol are not this job's and are left alone"
-        )
+        lines.append(f"  {plan.unowned_orders} open order(s) on the symbol are not this job's and are left alone")
     name_width = max((len(_name(a)) for a in plan.actions), default=0)
     price_width = max((len(plan.format_price(a.price)) for a in plan.actions), default=0)
     for side in (Side.SELL, Side.BUY):
         rows = _side_rows(plan, side)
         if side is Side.BUY:
-            lines.append(
-                _paint(f"  ---- reference {_optional(plan, plan.reference_price)} ----", _DIM, color)
-            )
+            lines.append(_paint(f"  ---- reference {_optional(plan, plan.reference_price)} ----", _DIM, color))
         lines.append(_paint(f"{side.value}", _BOLD, color) + ("" if rows else "  (no orders)"))
         lines.extend(_line(plan, a, name_width, price_width, color) for a in rows)
     warnings = [w for w in plan.warnings if w != plan.paused]  # the paused line is shown under the header

@@ -6,9 +6,7 @@ import click
 
 
 @click.command()
-@click.option(
-    "--port", default=8790, show_default=True, type=click.IntRange(0, 65535), help="Loopback port (0: any)."
-)
+@click.option("--port", default=8790, show_default=True, type=click.IntRange(0, 65535), help="Loopback port (0: any).")
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of a fresh world's market.")
 @click.option("--reset", is_flag=True, help="Start a fresh world instead of the saved one.")
 @click.option("--prefix", default="", help="Serve /open/api under this path prefix, e.g. /exchange-open-api.")

@@ -25,9 +25,7 @@ def job_template(symbol: str) -> str:
 
 @click.command()
 @click.option("--symbol", default="btcusdt", show_default=True, help="The symbol the ladder stands on.")
-@click.option(
-    "--out", type=click.Path(dir_okay=False), help="Write the job file here instead of printing it."
-)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the job file here instead of printing it.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 def init(symbol: str, out: str | None, force: bool) -> None:
     """Write a commented job file (every key explained) that runs against the embedded sandbox as written."""

@@ -61,9 +61,7 @@ def confirm(plan: Plan, yes: bool, what: str) -> bool:
         return True
     if not sys.stdin.isatty():
         raise ConfigError(f"refusing to {what} without confirmation: stdin is not a terminal (pass --yes)")
-    answer = click.prompt(
-        f"Do you want to {what}? Only 'yes' will be accepted", default="", show_default=False
-    )
+    answer = click.prompt(f"Do you want to {what}? Only 'yes' will be accepted", default="", show_default=False)
     return bool(answer.strip() == "yes")
 
 

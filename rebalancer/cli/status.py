@@ -78,7 +78,15 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
     if not rows:
         return "No jobs known: the state store has no passes yet. Give job files: rebalancer status jobs/"
     header: tuple[str, ...] = (
-        "JOB", "PAUSED", "HOLDER", "LAST PASS (UTC)", "RESULT", "ORDERS", "FILLS", "NEXT DUE (UTC)", "RELOAD"
+        "JOB",
+        "PAUSED",
+        "HOLDER",
+        "LAST PASS (UTC)",
+        "RESULT",
+        "ORDERS",
+        "FILLS",
+        "NEXT DUE (UTC)",
+        "RELOAD",
     )
     clustered = any(row.get("cluster") for row in rows)
     if clustered:

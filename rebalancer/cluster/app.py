@@ -50,9 +50,7 @@ def ensure_queue_schema(url: str) -> None:
         with psycopg.connect(conninfo(url), autocommit=False) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {QUEUE_SCHEMA}")
-            exists = conn.execute(
-                "SELECT to_regclass(%s)", (f"{QUEUE_SCHEMA}.procrastinate_jobs",)
-            ).fetchone()
+            exists = conn.execute("SELECT to_regclass(%s)", (f"{QUEUE_SCHEMA}.procrastinate_jobs",)).fetchone()
             if exists is None or exists[0] is None:
                 conn.execute(f"SET LOCAL search_path TO {QUEUE_SCHEMA}")
                 conn.execute(SchemaManager.get_schema())
@@ -85,8 +83,13 @@ def _register_tasks(app: procrastinate.App) -> None:
         member: Member = context.additional_context["member"]
         return member.reconcile(job, due_ms, pass_id=int(context.job.id or 0))
 
-    @app.periodic(cron="* * * * * *", periodic_id="dispatch", lock="rebalancer.dispatch",
-                  queueing_lock="rebalancer.dispatch", priority=CONTROL_PRIORITY)
+    @app.periodic(
+        cron="* * * * * *",
+        periodic_id="dispatch",
+        lock="rebalancer.dispatch",
+        queueing_lock="rebalancer.dispatch",
+        priority=CONTROL_PRIORITY,
+    )
     @app.task(name="rebalancer.dispatch", pass_context=True)
     async def dispatch(context: JobContext, timestamp: int) -> int:
         from rebalancer.cluster.dispatcher import dispatch_due

@@ -90,7 +90,10 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
             write_limit=RateLimit(config.write_rate.count, float(config.write_rate.seconds)),
         )
         client = OpenApiClient(
-            config.url, api_key, secret_key, profile,
+            config.url,
+            api_key,
+            secret_key,
+            profile,
             limiter=shared_limiter(store, config.url, api_key, profile),
             insecure=config.insecure,
             market=shared_for(config.url),
@@ -190,8 +193,11 @@ class Member:
         """Prove the member alive and renew the lease of every running pass (the heartbeat thread, every second)."""
         self.store.member_heartbeat(self.name)
         with self._lock:
-            leases = [(lease, self._lease_for(self._jobs[lease.job])) for lease in self._leases.values()
-                      if lease.job in self._jobs]
+            leases = [
+                (lease, self._lease_for(self._jobs[lease.job]))
+                for lease in self._leases.values()
+                if lease.job in self._jobs
+            ]
         for lease, lease_seconds in leases:
             renewed = self.store.renew_lease(lease.job, lease.holder, lease.epoch, lease_seconds)
             with self._lock:

@@ -53,15 +53,25 @@ class ClusterSupervisor(StopAndReload):
     """Runs one member until a stop signal."""
 
     def __init__(
-        self, paths: Sequence[str], store: StateStore, url: str, *, concurrency: int | None = None,
-        http: str | None = None, watch: bool = True,
+        self,
+        paths: Sequence[str],
+        store: StateStore,
+        url: str,
+        *,
+        concurrency: int | None = None,
+        http: str | None = None,
+        watch: bool = True,
     ) -> None:
         require_postgresql(url)
         self.paths = list(paths)
         self.url = url
         self.member = Member(store, concurrency=concurrency or CLUSTER_PASSES_PER_CORE * (os.cpu_count() or 1))
-        Gauge("rebalancer_cluster_member", "This process's member name (value 1).", ["member"],
-              registry=self.member.metrics.registry).labels(self.member.name).set(1)
+        Gauge(
+            "rebalancer_cluster_member",
+            "This process's member name (value 1).",
+            ["member"],
+            registry=self.member.metrics.registry,
+        ).labels(self.member.name).set(1)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._signals = 0
@@ -92,8 +102,10 @@ class ClusterSupervisor(StopAndReload):
         worker.start()
         if self._http is not None:
             self._http.start()
-        log.info("member started", extra={"member": self.member.name, "jobs": len(jobs),
-                                          "concurrency": self.member.concurrency})
+        log.info(
+            "member started",
+            extra={"member": self.member.name, "jobs": len(jobs), "concurrency": self.member.concurrency},
+        )
         try:
             while not self._stop.wait(WATCH_INTERVAL_SECONDS):
                 if not worker.is_alive():
@@ -156,8 +168,9 @@ class ClusterSupervisor(StopAndReload):
                     return
                 stop.cancel()
                 failure = run.exception()
-                log.error("queue worker stopped; starting it again",
-                          extra={"error": str(failure) if failure else "no error"})
+                log.error(
+                    "queue worker stopped; starting it again", extra={"error": str(failure) if failure else "no error"}
+                )
                 await asyncio.sleep(RESTART_PAUSE_SECONDS)
 
     def _worker_options(self) -> dict[str, Any]:
@@ -189,7 +202,8 @@ def _quiet_stale_finish(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
     if cause is not None and "Job was not found" in str(cause):
         future = context.get("future")
         name = future.get_name() if isinstance(future, asyncio.Task) else ""
-        log.warning("a pass's queue job was ended by the cluster while this member was unresponsive",
-                    extra={"task": name})
+        log.warning(
+            "a pass's queue job was ended by the cluster while this member was unresponsive", extra={"task": name}
+        )
         return
     loop.default_exception_handler(context)

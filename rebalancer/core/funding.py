@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from rebalancer.core.ladder import Dropped, Notes, distance_key, side_then_distance
-from rebalancer.models import ZERO, MarketSnapshot, Order, Side, Target
+from rebalancer.models import ZERO, FundingNeed, MarketSnapshot, Order, Side, SymbolRules, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,24 @@ def needs_balances(placements: Sequence[Target], cancelled: Sequence[Order]) -> 
         if total > sum((released(o) for o in cancelled if o.side is side), ZERO):
             return True
     return False
+
+
+def funding_need(placements: Sequence[Target], cancelled: Sequence[Order], rules: SymbolRules) -> FundingNeed:
+    """Per coin, what the placements lock and the least available balance that pays for all of them.
+
+    ``fund`` keeps every placement of a side exactly when available + released ≥ locked, so the shortfall of the
+    side's coin is locked − released (listed only when positive). Buys spend the quote coin, sells the base coin.
+    """
+    shortfall: dict[str, Decimal] = {}
+    locks: dict[str, Decimal] = {}
+    for side, coin in ((Side.BUY, rules.quote.lower()), (Side.SELL, rules.base.lower())):
+        locked = sum((cost(t) for t in placements if t.side is side), ZERO)
+        if locked > 0:
+            locks[coin] = locks.get(coin, ZERO) + locked
+        short = locked - sum((released(o) for o in cancelled if o.side is side), ZERO)
+        if short > 0:
+            shortfall[coin] = shortfall.get(coin, ZERO) + short
+    return FundingNeed(shortfall, locks)
 
 
 def fund(

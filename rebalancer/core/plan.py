@@ -25,7 +25,7 @@ from rebalancer.core.skew import Skew, inventory_skew
 from rebalancer.defaults import BATCH_LIMIT
 from rebalancer.errors import UnsafePlanError
 from rebalancer.job import Job, Ownership
-from rebalancer.models import Balances, MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
+from rebalancer.models import Balances, FundingNeed, MarketSnapshot, Order, Side, SymbolRules, Target, format_decimal
 from rebalancer.vocab import ActionKind, CancelReason, PausedBy
 
 FORMAT_VERSION = "1"
@@ -257,6 +257,11 @@ class Draft:
     def needs_balances(self) -> bool:
         """True when funding the placements depends on the account's balances."""
         return funding.needs_balances(self.result.place, [o for o, _ in self.result.cancel])
+
+    @property
+    def funding_need(self) -> FundingNeed:
+        """Per coin, what the placements lock and the least available balance that pays for all of them."""
+        return funding.funding_need(self.result.place, [o for o, _ in self.result.cancel], self.snapshot.rules)
 
 
 def compute_plan(

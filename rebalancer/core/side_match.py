@@ -177,9 +177,7 @@ def match_side(orders: list[Order], side: SideTargets) -> tuple[dict[int, int], 
     return matched, fits_any
 
 
-def _targets_of_order(
-    i: int, runs: list[tuple[int, int] | None], lists: dict[int, list[int]]
-) -> Sequence[int]:
+def _targets_of_order(i: int, runs: list[tuple[int, int] | None], lists: dict[int, list[int]]) -> Sequence[int]:
     run = runs[i]
     return range(*run) if run is not None else lists[i]
 

@@ -45,9 +45,7 @@ class Skew:
         if self.base_share is None:
             return f"inventory: no balance of either coin {aim} → sizes unchanged"
         share = _share(self.base_share)
-        return (
-            f"inventory: base {share}% {aim} → buy ×{_shown(self.buy_factor)}, sell ×{_shown(self.sell_factor)}"
-        )
+        return f"inventory: base {share}% {aim} → buy ×{_shown(self.buy_factor)}, sell ×{_shown(self.sell_factor)}"
 
     def to_json_dict(self) -> dict[str, str | None]:
         """The plan JSON ``inventory`` object: the same figures as the line, as strings."""

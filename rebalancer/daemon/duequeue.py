@@ -23,7 +23,6 @@ from rebalancer.defaults import OVERLOAD_LOG_SECONDS
 log = logging.getLogger("rebalancer.daemon")
 
 
-
 @dataclass(frozen=True, slots=True)
 class Due:
     """A job handed to a worker: its name and when (``time.time()``) its pass was due."""

@@ -187,9 +187,7 @@ class HealthServer:
         self._ready = ready
         self._pages = pages
         self._server = make_server(host, port, self._app, threaded=True)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="rebalancer-http", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="rebalancer-http", daemon=True)
 
     @property
     def url(self) -> str:

@@ -36,9 +36,7 @@ class Merged:
     loaded: list[str] = field(default_factory=list)
 
 
-def merge(
-    reads: Sequence[FileRead], previous: Mapping[str, Job], listing_problems: Sequence[Problem] = ()
-) -> Merged:
+def merge(reads: Sequence[FileRead], previous: Mapping[str, Job], listing_problems: Sequence[Problem] = ()) -> Merged:
     """The jobs to run after reading ``reads``, given the job each file held before (``previous``, by file).
 
     ``listing_problems`` are problems of the listing itself (a watched folder found empty): the previous jobs of

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from rebalancer.models import Balances, BatchAnswer, Order, SymbolRules, Target, Ticker
+from rebalancer.models import Balances, BatchAnswer, FundingNeed, Order, SymbolRules, Target, Ticker
 
 
 class Exchange(Protocol):
@@ -23,8 +23,12 @@ class Exchange(Protocol):
         """Best bid, best ask and last price of ``symbol``."""
         ...
 
-    def balances(self) -> Balances:
-        """Available and locked amount of every coin of the account."""
+    def balances(self, need: FundingNeed | None = None) -> Balances:
+        """Available and locked amount of every coin of the account.
+
+        With ``need``, an implementation may answer with balances it knows to be at most the true ones, provided
+        they pay for ``need`` (a funding check then keeps exactly what it would keep with the true ones).
+        """
         ...
 
     def open_orders(self, symbol: str) -> tuple[Order, ...]:

@@ -12,8 +12,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from rebalancer.core.funding import funding_need
 from rebalancer.defaults import MAX_PAGES
 from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
+from rebalancer.exchange.funds import CarriedBalances
 from rebalancer.exchange.marketdata import DeploymentData
 from rebalancer.exchange.parse import (
     Depth,
@@ -30,7 +32,17 @@ from rebalancer.exchange.parse import (
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.exchange.transport import Transport, WriteHook, mask
-from rebalancer.models import Balances, BatchAnswer, BatchRequest, Order, OrderStatus, SymbolRules, Target, Ticker
+from rebalancer.models import (
+    Balances,
+    BatchAnswer,
+    BatchRequest,
+    FundingNeed,
+    Order,
+    OrderStatus,
+    SymbolRules,
+    Target,
+    Ticker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +82,8 @@ class OpenApiClient:
     (``marketdata.shared_for``; a private one when None); ``ticker_max_age`` lets ``ticker`` answer from a ticker
     that young (0: always read the symbol's own). ``on_write`` is called after every write with the endpoint, the
     parameters sent (without ``api_key`` and ``sign``) and the decoded answer or the error text, for the state store.
+    ``dedicated`` (``exchange.account: dedicated``): the account is this client's alone, so balances may be carried
+    between reads (``rebalancer.exchange.funds``).
     """
 
     def __init__(
@@ -85,6 +99,7 @@ class OpenApiClient:
         sleep: Callable[[float], None] = time.sleep,
         market: DeploymentData | None = None,
         ticker_max_age: float = 0.0,
+        dedicated: bool = False,
     ) -> None:
         if not api_key or not secret_key:
             raise ConfigError("the API key and the secret key must not be empty")
@@ -101,6 +116,7 @@ class OpenApiClient:
         )
         self.market = market or DeploymentData(self.transport.base_url)
         self.ticker_max_age = ticker_max_age
+        self.carried = CarriedBalances(self.transport.base_url, api_key) if dedicated else None
 
     def __repr__(self) -> str:
         return f"OpenApiClient({self.transport.base_url!r}, api_key={mask(self.transport.api_key)!r})"
@@ -112,6 +128,8 @@ class OpenApiClient:
 
     def close(self) -> None:
         """Release the pooled connections."""
+        if self.carried is not None:
+            self.carried.close()
         self.transport.close()
 
     def __enter__(self) -> OpenApiClient:
@@ -128,9 +146,7 @@ class OpenApiClient:
 
     def rules(self, symbol: str) -> SymbolRules:
         """Rules of ``symbol``, cached per deployment; an unlisted symbol is a ``ConfigError`` (the job names it)."""
-        return self.market.rules(
-            symbol, lambda: parse_symbols(self.transport.read("common/symbols", {}, signed=False))
-        )
+        return self.market.rules(symbol, lambda: parse_symbols(self.transport.read("common/symbols", {}, signed=False)))
 
     def ticker(self, symbol: str) -> Ticker:
         """Best bid, best ask and last price: ``get_ticker``, or a shared one younger than ``ticker_max_age``."""
@@ -149,9 +165,20 @@ class OpenApiClient:
         data = self.transport.read("market_dept", {"symbol": symbol, "type": "step0"}, signed=False)
         return parse_depth(data)
 
-    def balances(self) -> Balances:
-        """Available and locked amount of every coin (``user/account``)."""
-        return parse_account(self.transport.read("user/account", {}, signed=True))
+    def balances(self, need: FundingNeed | None = None) -> Balances:
+        """Available and locked amount of every coin (``user/account``).
+
+        With ``need`` on a dedicated account, the carried lower bound answers instead when it pays for ``need``
+        (its ``locked`` amounts are then unknown and given as zero).
+        """
+        if need is not None and self.carried is not None:
+            carried = self.carried.cover(need)
+            if carried is not None:
+                return carried
+        read = parse_account(self.transport.read("user/account", {}, signed=True))
+        if self.carried is not None:
+            self.carried.observe(read)
+        return read
 
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
         """Every order of ``symbol`` with status 0, 1, 3 or 5, read over all pages of ``v2/new_order``.
@@ -216,12 +243,24 @@ class OpenApiClient:
             mass_cancel=mass_cancel_json(cancel_ids) if cancel_ids else None,
             mass_place=mass_place_json(rules, place) if place else None,
         )
+        self._spend(rules, place)
         try:
             answer = self._send_batch(request)
         except ExchangeError as exc:
+            self._forget_balances()
             exc.request = request
             raise
+        if not all(group.ok for group in answer.place + answer.cancel):
+            self._forget_balances()
         return dataclasses.replace(answer, request=request)
+
+    def _spend(self, rules: SymbolRules, place: Sequence[Target]) -> None:
+        if self.carried is not None and place:
+            self.carried.spend(funding_need(place, (), rules).locks)
+
+    def _forget_balances(self) -> None:
+        if self.carried is not None:
+            self.carried.forget()
 
     def _send_batch(self, request: BatchRequest) -> BatchAnswer:
         data = self.transport.write("mass_replaceV2", request.params())
@@ -237,7 +276,6 @@ class OpenApiClient:
         """Cancel every open order of ``symbol`` (``cancel_order_all``, at most 2000 per call server-side)."""
         self.transport.write("cancel_order_all", {"symbol": symbol})
 
-
     def create_order(self, rules: SymbolRules, target: Target) -> str:
         """Place one limit order (``create_order``); its id. For exchanges or bots without batch support.
 
@@ -248,7 +286,12 @@ class OpenApiClient:
         except ValueError as error:
             raise RequestError(f"{target.level}: {error}", endpoint="create_order") from None
         params = {"symbol": rules.symbol, "side": target.side.value, "type": "1", "volume": volume, "price": price}
-        return parse_created_order(self.transport.write("create_order", params))
+        self._spend(rules, (target,))
+        try:
+            return parse_created_order(self.transport.write("create_order", params))
+        except ExchangeError:
+            self._forget_balances()
+            raise
 
     def cancel_order(self, symbol: str, order_id: str) -> None:
         """Cancel one order by id (``cancel_order``); an order no longer open is ``RejectedError`` (code 22)."""

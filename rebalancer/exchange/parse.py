@@ -158,9 +158,7 @@ def parse_symbols(data: object, endpoint: str = "common/symbols") -> dict[str, S
         amount_places = _integer(row.get("amount_precision"), endpoint, where + "amount_precision")
         if not (0 <= price_places <= 30 and 0 <= amount_places <= 30):
             _bad(endpoint, f"{symbol}: precision out of range")
-        min_volume = decimal_field(
-            row.get("limit_volume_min"), endpoint, where + "limit_volume_min", optional=True
-        )
+        min_volume = decimal_field(row.get("limit_volume_min"), endpoint, where + "limit_volume_min", optional=True)
         if min_volume is not None and min_volume <= 0:
             min_volume = None
         out[symbol] = SymbolRules(

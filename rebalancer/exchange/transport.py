@@ -190,9 +190,7 @@ class Transport:
             started = time.monotonic()
             try:
                 query = (
-                    self.sign_params(params, "GET", path)
-                    if signed
-                    else {k: v for k, v in params.items() if v != ""}
+                    self.sign_params(params, "GET", path) if signed else {k: v for k, v in params.items() if v != ""}
                 )
                 return self._send("GET", path, query, write=False)
             except ClockError as error:
@@ -245,13 +243,9 @@ class Transport:
         with deadline(self.profile.connect_timeout + self.profile.read_timeout) as limit:
             try:
                 if write:
-                    response = self.session.post(
-                        url, data=params, timeout=timeout, allow_redirects=False, stream=True
-                    )
+                    response = self.session.post(url, data=params, timeout=timeout, allow_redirects=False, stream=True)
                 else:
-                    response = self.session.get(
-                        url, params=params, timeout=timeout, allow_redirects=False, stream=True
-                    )
+                    response = self.session.get(url, params=params, timeout=timeout, allow_redirects=False, stream=True)
                 with response:
                     text = self._body(response, endpoint, write)
             except requests.RequestException as error:
@@ -323,9 +317,7 @@ class Transport:
             raise limited
         if status >= 500:
             if write:
-                raise OutcomeUnknown(
-                    f"HTTP {status} after sending; read the open orders back", endpoint=endpoint
-                )
+                raise OutcomeUnknown(f"HTTP {status} after sending; read the open orders back", endpoint=endpoint)
             raise TransientError(f"HTTP {status}", endpoint=endpoint)
         if status == 404:
             raise RequestError(

@@ -103,9 +103,7 @@ def find_secrets(data: Any, positions: Positions) -> tuple[list[RawProblem], fro
                 problems.append(RawProblem(path, message, positions.value(path)))
                 silenced.add(path)
         elif path == ("exchange", "url") and isinstance(value, str) and "@" in value:
-            message = (
-                "credentials must not be written into the URL; name variables in api_key_env/secret_key_env"
-            )
+            message = "credentials must not be written into the URL; name variables in api_key_env/secret_key_env"
             problems.append(RawProblem(path, message, positions.value(path)))
             silenced.add(path)
         elif isinstance(value, str) and looks_like_secret(value):
@@ -207,9 +205,7 @@ def _plain_http_problem(url: str, insecure: bool) -> str | None:
         return None
     if host == "localhost" or host == "::1" or host.startswith("127."):
         return None
-    return (
-        "plain http to a host other than this machine sends orders in clear text; use https or insecure: true"
-    )
+    return "plain http to a host other than this machine sends orders in clear text; use https or insecure: true"
 
 
 def _side_problems(side: str, spec: dict[str, Any], reference: Any, positions: Positions) -> list[RawProblem]:

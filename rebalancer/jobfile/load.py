@@ -39,7 +39,7 @@ from rebalancer.jobfile.market import build_inventory, build_reference, market_p
 from rebalancer.jobfile.schema import check_shape, default_of
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
-from rebalancer.vocab import SignMethod
+from rebalancer.vocab import AccountUse, SignMethod
 
 __all__ = ["FileRead", "check_paths", "conflict", "load_job", "load_jobs", "read_job_file"]
 
@@ -260,6 +260,7 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             sign=SignMethod(_get(data, "exchange", "sign")),
             read_rate=to_rate(_get(data, "exchange", "rate_limit", "reads")),
             write_rate=to_rate(_get(data, "exchange", "rate_limit", "writes")),
+            account=AccountUse(_get(data, "exchange", "account")),
         ),
         schedule=Schedule(
             every_seconds=None if every is None else to_seconds(every),

@@ -99,9 +99,7 @@ def _under(path: Path, suppressed: frozenset[Path]) -> bool:
     return any(path[: len(prefix)] == prefix for prefix in suppressed)
 
 
-def check_shape(
-    data: Any, positions: Positions, suppressed: frozenset[Path] = frozenset()
-) -> list[RawProblem]:
+def check_shape(data: Any, positions: Positions, suppressed: frozenset[Path] = frozenset()) -> list[RawProblem]:
     """Every schema violation of ``data`` as a positioned plain-words problem, none under ``suppressed``."""
     problems: dict[RawProblem, None] = {}
     for error in validator().iter_errors(data):

@@ -52,9 +52,7 @@ def sign_hmac(params: Mapping[str, str], secret: str, received: Received) -> str
     return base64.b64encode(digest).decode("ascii")
 
 
-def signature_matches(
-    params: Mapping[str, str], given: str, secret: str, received: Received | None, mode: str
-) -> bool:
+def signature_matches(params: Mapping[str, str], given: str, secret: str, received: Received | None, mode: str) -> bool:
     """Whether ``given`` is a signature of ``params`` that ``mode`` accepts."""
     candidates = []
     if mode in ("any", "md5"):

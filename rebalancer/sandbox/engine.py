@@ -63,9 +63,7 @@ class MarketView:
 class Engine:
     """The whole simulated world; every public method takes the one lock, for the threaded server."""
 
-    def __init__(
-        self, seed: int, clock: str, specs: Iterable[SymbolSpec], clock_ms: int | None = None
-    ) -> None:
+    def __init__(self, seed: int, clock: str, specs: Iterable[SymbolSpec], clock_ms: int | None = None) -> None:
         if clock not in CLOCKS:
             raise ValueError(f"clock must be one of {CLOCKS}, not {clock!r}")
         self.lock = threading.RLock()
@@ -84,9 +82,7 @@ class Engine:
         self.next_trade_id = 1
 
     @classmethod
-    def create(
-        cls, seed: int = 7, *, clock: str = "real", symbols: Iterable[SymbolSpec] = DEFAULT_SYMBOLS
-    ) -> Engine:
+    def create(cls, seed: int = 7, *, clock: str = "real", symbols: Iterable[SymbolSpec] = DEFAULT_SYMBOLS) -> Engine:
         """A fresh world: the default symbols (btcusdt, ethusdt) and the generously funded demo account."""
         engine = cls(seed, clock, symbols)
         engine.add_account(DEMO_API_KEY, DEMO_SECRET_KEY, DEMO_BALANCES)
@@ -339,9 +335,7 @@ class Engine:
             order = resting[order_id]
             crossed = order.price >= ask if order.side is Side.BUY else order.price <= bid
             if crossed:
-                self._fill(
-                    market, order, fill_share(self.fill_rng, order.remaining, market.spec.amount_precision)
-                )
+                self._fill(market, order, fill_share(self.fill_rng, order.remaining, market.spec.amount_precision))
 
     def _fill(self, market: MarketState, order: SimOrder, volume: Decimal) -> None:
         spec = market.spec

@@ -149,9 +149,7 @@ class MarketState:
         ask = quantize(self.mid + half, self.spec.price_precision, up=True)
         return max(ask, self.mid + self.tick)
 
-    def synthetic_depth(
-        self, seed: int
-    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+    def synthetic_depth(self, seed: int) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """The crowd's (bids, asks), best first, as (price, volume) pairs; identical within one tick."""
         rng = random.Random(f"{seed}:{self.spec.symbol}:{self.tick_count}:{self.mid}")
         lot = Decimal(1).scaleb(-self.spec.amount_precision)

@@ -297,9 +297,7 @@ def _placement(item: Any) -> tuple[Side, Decimal, Decimal]:
     )
 
 
-def _shape(
-    results: list[tuple[str, str, int | None]], faults: Faults, ids_as_text: bool
-) -> list[dict[str, Any]]:
+def _shape(results: list[tuple[str, str, int | None]], faults: Faults, ids_as_text: bool) -> list[dict[str, Any]]:
     """Results in the answer shape the faults ask for; a failed placement has no id (``"order_id": ""``)."""
     if faults.answer_shape == "per_order":
         return [

@@ -74,18 +74,14 @@ class SandboxServer:
     def bind(self) -> BaseWSGIServer:
         """Open the listening socket (without serving yet)."""
         if self._server is None:
-            self._server = make_server(
-                self.host, self.port, self.app, threaded=True, request_handler=QuietHandler
-            )
+            self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=QuietHandler)
         return self._server
 
     def start(self) -> SandboxServer:
         """Bind and serve in a daemon thread; returns self."""
         server = self.bind()
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=server.serve_forever, name="rebalancer-sandbox", daemon=True
-            )
+            self._thread = threading.Thread(target=server.serve_forever, name="rebalancer-sandbox", daemon=True)
             self._thread.start()
         return self
 

@@ -287,9 +287,7 @@ def serve_world(
             port, prefix = where.port or port, where.path
     try:
         engine = open_world(state_dir / WORLD_FILE, seed=seed, reset=reset)
-        server = SandboxServer(
-            engine, Faults(sign=sign), port=port, save_path=state_dir / WORLD_FILE, prefix=prefix
-        )
+        server = SandboxServer(engine, Faults(sign=sign), port=port, save_path=state_dir / WORLD_FILE, prefix=prefix)
         try:
             server.start()
         except OSError as exc:

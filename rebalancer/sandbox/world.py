@@ -51,9 +51,7 @@ def _dump(engine: Engine) -> dict[str, Any]:
         "clock_ms": engine.clock_ms,
         "walk_rng": _rng_state(engine.walk_rng.getstate()),
         "fill_rng": _rng_state(engine.fill_rng.getstate()),
-        "symbols": [
-            {"spec": m.spec.to_dict(), "market": m.to_dict()} for _, m in sorted(engine.markets.items())
-        ],
+        "symbols": [{"spec": m.spec.to_dict(), "market": m.to_dict()} for _, m in sorted(engine.markets.items())],
         "accounts": [a.to_dict() for _, a in sorted(engine.accounts.items())],
         "orders": [o.to_dict() for _, o in sorted(engine.orders.items())],
         "fills": [f.to_dict() for f in engine.fills],

@@ -66,14 +66,19 @@ class ClusterState:
 
     # Members.
 
-    def register_member(
-        self, member: str, host: str, pid: int, concurrency: int, now: datetime | None = None
-    ) -> None:
+    def register_member(self, member: str, host: str, pid: int, concurrency: int, now: datetime | None = None) -> None:
         """Record that ``member`` runs (again), alive as of now."""
         now_ms = _now_ms(now)
         values = {
-            "member": member, "host": host, "pid": pid, "concurrency": concurrency,
-            "started_at_ms": now_ms, "heartbeat_at_ms": now_ms, "stopped_at_ms": None, "passes": 0, "fenced": 0,
+            "member": member,
+            "host": host,
+            "pid": pid,
+            "concurrency": concurrency,
+            "started_at_ms": now_ms,
+            "heartbeat_at_ms": now_ms,
+            "stopped_at_ms": None,
+            "passes": 0,
+            "fenced": 0,
         }
         stmt = self._db.upsert(t.cluster_members).values(**values)
         stmt = stmt.on_conflict_do_update(
@@ -103,10 +108,15 @@ class ClusterState:
             rows = conn.execute(select(t.cluster_members).order_by(c.started_at_ms.desc(), c.member)).all()
         return [
             MemberRecord(
-                member=r.member, host=r.host, pid=r.pid, concurrency=r.concurrency,
-                started_at=from_ms(r.started_at_ms), heartbeat_at=from_ms(r.heartbeat_at_ms),
+                member=r.member,
+                host=r.host,
+                pid=r.pid,
+                concurrency=r.concurrency,
+                started_at=from_ms(r.started_at_ms),
+                heartbeat_at=from_ms(r.heartbeat_at_ms),
                 stopped_at=None if r.stopped_at_ms is None else from_ms(r.stopped_at_ms),
-                passes=int(r.passes), fenced=int(r.fenced),
+                passes=int(r.passes),
+                fenced=int(r.fenced),
             )
             for r in rows
         ]
@@ -124,15 +134,31 @@ class ClusterState:
         now_ms = _now_ms(now)
         c = t.cluster_jobs.c
         values = {
-            "job": job, "fingerprint": fingerprint, "defined_by": member, "defined_at_ms": now_ms,
-            "schedule": schedule, "next_due_ms": now_ms, "failures": 0, "not_before_ms": 0,
+            "job": job,
+            "fingerprint": fingerprint,
+            "defined_by": member,
+            "defined_at_ms": now_ms,
+            "schedule": schedule,
+            "next_due_ms": now_ms,
+            "failures": 0,
+            "not_before_ms": 0,
         }
         stmt = self._db.upsert(t.cluster_jobs).values(**values)
         if replace:
             stmt = stmt.on_conflict_do_update(
                 index_elements=[c.job],
-                set_={k: stmt.excluded[k] for k in ("fingerprint", "defined_by", "defined_at_ms", "schedule",
-                                                    "next_due_ms", "failures", "not_before_ms")},
+                set_={
+                    k: stmt.excluded[k]
+                    for k in (
+                        "fingerprint",
+                        "defined_by",
+                        "defined_at_ms",
+                        "schedule",
+                        "next_due_ms",
+                        "failures",
+                        "not_before_ms",
+                    )
+                },
                 where=c.fingerprint != stmt.excluded.fingerprint,
             )
         else:
@@ -208,8 +234,15 @@ class ClusterState:
                 conn.execute(update(t.cluster_jobs).where(c.job == job).values(next_due_ms=due_ms))
 
     def record_cluster_pass(
-        self, job: str, member: str, result: str, *, failed: bool, backoff_seconds: float = 0.0,
-        started_at: datetime | None = None, now: datetime | None = None,
+        self,
+        job: str,
+        member: str,
+        result: str,
+        *,
+        failed: bool,
+        backoff_seconds: float = 0.0,
+        started_at: datetime | None = None,
+        now: datetime | None = None,
     ) -> int:
         """Note which member ran ``job`` (its pass began at ``started_at``) and how it ended; count failures toward
         its backoff (returns the count)."""
@@ -245,9 +278,7 @@ class ClusterState:
             if self._db.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
             conn.execute(delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms))
-            used, oldest = conn.execute(
-                select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket)
-            ).one()
+            used, oldest = conn.execute(select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket)).one()
             if used >= count:
                 return max(0.001, (oldest + period_ms - now_ms) / 1000)
             conn.execute(t.rate_grants.insert().values(bucket=bucket, at_ms=now_ms))
@@ -256,8 +287,13 @@ class ClusterState:
 
 def _cluster_job(row: Any) -> ClusterJob:
     return ClusterJob(
-        job=row.job, fingerprint=row.fingerprint, defined_by=row.defined_by, schedule=row.schedule,
-        next_due_ms=int(row.next_due_ms), failures=int(row.failures), not_before_ms=int(row.not_before_ms),
+        job=row.job,
+        fingerprint=row.fingerprint,
+        defined_by=row.defined_by,
+        schedule=row.schedule,
+        next_due_ms=int(row.next_due_ms),
+        failures=int(row.failures),
+        not_before_ms=int(row.not_before_ms),
         last_member=row.last_member,
         last_pass_at=None if row.last_pass_at_ms is None else from_ms(row.last_pass_at_ms),
         last_result=row.last_result,

@@ -96,9 +96,7 @@ class LeaseState:
         c = t.leases.c
         with self._db.tx(write=True) as conn:
             done = conn.execute(
-                update(t.leases)
-                .where(c.job == job, c.holder == holder, c.expires_at_ms > 0)
-                .values(expires_at_ms=0)
+                update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)
             )
             return done.rowcount == 1
 
@@ -152,9 +150,7 @@ class LeaseState:
             )
             return done.rowcount == 1
 
-    def take_over_lease(
-        self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None
-    ) -> int | None:
+    def take_over_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> int | None:
         """Take or renew the lease (its epoch, or None), also taking it from a holder on this host that is gone."""
         epoch = self.acquire_lease(job, holder, ttl_seconds, now)
         if epoch is not None:

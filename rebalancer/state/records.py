@@ -131,13 +131,9 @@ class OrderResult:
 
     def __post_init__(self) -> None:
         if self.action not in RESULT_ACTIONS:
-            raise ValueError(
-                f"order result action must be one of {sorted(RESULT_ACTIONS)}, not {self.action!r}"
-            )
+            raise ValueError(f"order result action must be one of {sorted(RESULT_ACTIONS)}, not {self.action!r}")
         if self.status not in tuple(OutcomeStatus):
-            raise ValueError(
-                f"order result status must be one of {sorted(OutcomeStatus)}, not {self.status!r}"
-            )
+            raise ValueError(f"order result status must be one of {sorted(OutcomeStatus)}, not {self.status!r}")
         object.__setattr__(self, "action", ActionKind(self.action))
         object.__setattr__(self, "status", OutcomeStatus(self.status))
         # Side is a str enum: store its plain value so the column never holds "Side.BUY".

@@ -104,9 +104,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         if not job or mode not in tuple(Mode):
             raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
         with self._db.tx(write=True) as conn:
-            row = conn.execute(
-                t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now()))
-            )
+            row = conn.execute(t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now())))
             return inserted_id(row)
 
     def finish_pass(
@@ -208,13 +206,9 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
             if row is None:
                 return None
             b = t.batches.c
-            batches = conn.execute(
-                select(t.batches).where(b.pass_id == pass_id).order_by(b.batch_index, b.id)
-            ).all()
+            batches = conn.execute(select(t.batches).where(b.pass_id == pass_id).order_by(b.batch_index, b.id)).all()
             results = conn.execute(
-                select(t.order_results)
-                .where(t.order_results.c.pass_id == pass_id)
-                .order_by(t.order_results.c.seq)
+                select(t.order_results).where(t.order_results.c.pass_id == pass_id).order_by(t.order_results.c.seq)
             ).all()
         return PassDetail(
             record=_pass_record(row),
@@ -272,9 +266,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         checked = [Placement.of(side, price, volume) for side, price, volume in placements]
         with self._db.tx(write=True) as conn:
             row = conn.execute(
-                t.in_flight.insert().values(
-                    job=job, pass_id=pass_id, created_at_ms=to_ms(created_at or _now())
-                )
+                t.in_flight.insert().values(job=job, pass_id=pass_id, created_at_ms=to_ms(created_at or _now()))
             )
             in_flight_id = inserted_id(row)
             if checked:
@@ -312,9 +304,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
     def mark_in_flight_late(self, in_flight_id: int, until: datetime) -> None:
         """Note that the record's write timed out and may still land on the book until ``until``."""
         with self._db.tx(write=True) as conn:
-            conn.execute(
-                update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until))
-            )
+            conn.execute(update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until)))
 
     def open_in_flight(self, job: str) -> list[InFlight]:
         """In-flight records of ``job`` never closed (their process died mid-batch), oldest first."""
@@ -363,12 +353,7 @@ def _counts(text: str | None) -> dict[str, int]:
 
 def _pass_query() -> Any:
     """SELECT of passes with the number of batches of each."""
-    count = (
-        select(func.count())
-        .select_from(t.batches)
-        .where(t.batches.c.pass_id == t.passes.c.id)
-        .scalar_subquery()
-    )
+    count = select(func.count()).select_from(t.batches).where(t.batches.c.pass_id == t.passes.c.id).scalar_subquery()
     return select(t.passes, count.label("batch_count"))
 
 

@@ -56,9 +56,7 @@ def test_an_error_with_detailed_exitcode_is_1_not_2(cli, tmp_path):
 
 def test_every_missing_credential_is_named_in_one_line(cli, write_job, sandbox):
     job = write_job(url=sandbox.url)
-    result = cli(
-        "plan", str(job), env_overrides={"REBALANCER_API_KEY": None, "REBALANCER_SECRET_KEY": None}
-    )
+    result = cli("plan", str(job), env_overrides={"REBALANCER_API_KEY": None, "REBALANCER_SECRET_KEY": None})
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
     assert "REBALANCER_API_KEY" in result.stderr and "REBALANCER_SECRET_KEY" in result.stderr
@@ -100,7 +98,7 @@ def test_a_declined_apply_exits_1_and_sends_nothing(tmp_path):
     job = tmp_path / "job.yaml"
     job.write_text(
         "version: 1\nname: declined\nsymbol: btcusdt\nexchange: {url: sandbox}\n"
-        "ladder:\n  buy: {levels: 2, first: 1%, step: 1%, size: \"0.01\"}\n"
+        'ladder:\n  buy: {levels: 2, first: 1%, step: 1%, size: "0.01"}\n'
     )
     env = {**os.environ, "REBALANCER_STATE_DIR": str(tmp_path / "state"), "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
     controller, terminal = pty.openpty()

@@ -133,9 +133,7 @@ def test_cancel_removes_every_owned_order(cli, write_job, sandbox):
 
 
 def test_tracked_ownership_leaves_foreign_orders_alone(cli, write_job, sandbox):
-    foreign = sandbox.engine.place(
-        sandbox.api_key, "btcusdt", _side("SELL"), Decimal("45000.00"), Decimal("0.0100")
-    )
+    foreign = sandbox.engine.place(sandbox.api_key, "btcusdt", _side("SELL"), Decimal("45000.00"), Decimal("0.0100"))
     job = write_job(levels=2, ownership="tracked")
     assert cli("apply", str(job), "--yes").exit_code == 0
     assert "No changes" in cli("plan", str(job)).stdout

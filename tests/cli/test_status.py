@@ -13,8 +13,20 @@ from rebalancer.state.store import StateStore
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "status.schema.json").read_text())
 
 ROW_KEYS = {
-    "job", "source", "paused", "paused_by", "holder", "daemon", "last_pass", "last_error",
-    "tracked_orders", "fills", "paused_why", "next_due", "reload_failure", "cluster",
+    "job",
+    "source",
+    "paused",
+    "paused_by",
+    "holder",
+    "daemon",
+    "last_pass",
+    "last_error",
+    "tracked_orders",
+    "fills",
+    "paused_why",
+    "next_due",
+    "reload_failure",
+    "cluster",
 }
 
 

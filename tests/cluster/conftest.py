@@ -108,7 +108,10 @@ class MemberProcess:
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()/kill()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rebalancer", "run", *args, "--cluster", "--log-format", "json"],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         self.pid = self.process.pid
 
@@ -142,7 +145,8 @@ def spawn_member(tmp_path: Path, cluster_url: str) -> Iterator[Callable[..., Mem
 
     def start(*args: str, env: dict[str, str]) -> MemberProcess:
         full_env = {
-            **os.environ, **env,
+            **os.environ,
+            **env,
             "REBALANCER_STATE_URL": cluster_url,
             "REBALANCER_STATE_DIR": str(tmp_path / f"state{len(started)}"),
             "NO_COLOR": "1",

@@ -118,15 +118,20 @@ def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines
         jsonschema.validate(rows, schema, format_checker=jsonschema.FormatChecker())
         row = next(r for r in rows if r["job"] == "c000")
         assert row["cluster"] == {
-            "version": new_job.source_hash[:12], "defined_by": "second", "last_member": "second",
-            "last_member_alive": True, "last_result": "ok", "members_with_other_version": ["first"],
+            "version": new_job.source_hash[:12],
+            "defined_by": "second",
+            "last_member": "second",
+            "last_member_alive": True,
+            "last_result": "ok",
+            "members_with_other_version": ["first"],
         }
         table = CliRunner().invoke(main, ["status"], env=env).stdout
         assert "MEMBER" in table and "c000: not run by first (their job file differs" in table
         first.stop()
         members = json.loads(CliRunner().invoke(main, ["status", "--members", "--json"], env=env).stdout)
         assert {(m["member"], m["alive"], m["stopped"]) for m in members} == {
-            ("first", False, True), ("second", True, False),
+            ("first", False, True),
+            ("second", True, False),
         }
         assert next(m for m in members if m["member"] == "second")["passes"] == 1
         restarted.stop()
@@ -148,8 +153,10 @@ def test_a_pass_that_finds_the_lease_held_comes_due_again_when_it_ends(cluster_u
 
 def test_a_shared_rate_limit_holds_across_members(cluster_url: str) -> None:
     with StateStore(cluster_url) as one, StateStore(cluster_url) as other:
-        grants = [store.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=i)) for i, store in
-                  enumerate([one, other, one, other, one])]
+        grants = [
+            store.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=i))
+            for i, store in enumerate([one, other, one, other, one])
+        ]
         assert grants == [0.0] * 5
         assert other.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=5)) == 5.0
         assert one.take_rate_grant("k:read", 5, 10, T0 + timedelta(seconds=5)) == 0.0, "kinds are apart"

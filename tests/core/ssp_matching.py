@@ -8,9 +8,7 @@ import heapq
 from collections.abc import Sequence
 
 
-def min_cost_max_matching(
-    n_left: int, n_right: int, edges: Sequence[tuple[int, int, int]]
-) -> list[tuple[int, int]]:
+def min_cost_max_matching(n_left: int, n_right: int, edges: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
     """Maximum-cardinality bipartite matching of least total cost (successive shortest paths with potentials).
 
     ``edges`` are (left, right, cost ≥ 0). Ties resolve by node index, so the result depends only on the

@@ -48,9 +48,7 @@ def kept_distance(result: diff.Diff) -> Decimal:
 
 @settings(max_examples=examples(250), deadline=None)
 @given(targets_strategy(), orders_strategy(), tolerances)
-def test_keeps_a_maximum_matching_of_least_distance(
-    targets: list[Target], orders: list[Order], tol: Tolerance
-) -> None:
+def test_keeps_a_maximum_matching_of_least_distance(targets: list[Target], orders: list[Order], tol: Tolerance) -> None:
     result = diff.reconcile(targets, orders, tol, reference_price=REF)
     count, distance = oracle(targets, orders, tol)
     assert len(result.keep) == count
@@ -71,9 +69,9 @@ def test_every_order_and_target_is_accounted_for_once(
     assert all(reason in diff.REASONS for _, reason in result.cancel)
     levels = [t.level for _, t in result.keep] + [t.level for t in result.place]
     assert sorted(levels) == sorted(t.level for t in targets)
-    assert len(result.keep) + len(result.cancel) + len(result.place) == len(orders) - len(
-        result.pending
-    ) + len(targets) - len(result.keep)
+    assert len(result.keep) + len(result.cancel) + len(result.place) == len(orders) - len(result.pending) + len(
+        targets
+    ) - len(result.keep)
 
 
 @settings(max_examples=examples(150), deadline=None)
@@ -178,13 +176,9 @@ def test_tolerance_is_inclusive_and_relative_to_the_target() -> None:
 
 def test_ties_prefer_the_nearer_order_then_the_lower_id() -> None:
     t = target("buy[0]", B, "99", "1")
-    result = diff.reconcile(
-        (t,), (order("2", B, "99.5", "1"), order("1", B, "98.5", "1")), TOL, reference_price=REF
-    )
+    result = diff.reconcile((t,), (order("2", B, "99.5", "1"), order("1", B, "98.5", "1")), TOL, reference_price=REF)
     assert result.keep[0][0].id == "1"
-    result = diff.reconcile(
-        (t,), (order("3", B, "99.2", "1"), order("1", B, "98.5", "1")), TOL, reference_price=REF
-    )
+    result = diff.reconcile((t,), (order("3", B, "99.2", "1"), order("1", B, "98.5", "1")), TOL, reference_price=REF)
     assert result.keep[0][0].id == "3"
 
 
@@ -234,9 +228,7 @@ def reference_matching(n_left: int, n_right: int, edges: list[tuple[int, int, in
 
 @settings(max_examples=examples(40), deadline=None)
 @given(st.integers(5, 25), st.integers(5, 25), st.data())
-def test_min_cost_max_matching_on_larger_dense_instances(
-    n_left: int, n_right: int, data: st.DataObject
-) -> None:
+def test_min_cost_max_matching_on_larger_dense_instances(n_left: int, n_right: int, data: st.DataObject) -> None:
     density = data.draw(st.sampled_from([0.2, 0.5]))
     rnd = data.draw(st.randoms(use_true_random=False))
     edges = [
@@ -332,7 +324,11 @@ def test_dense_windows_keep_a_maximum_matching_of_least_distance(
 def test_numeric_ids_sort_as_numbers() -> None:
     ids = ["10", "9", "100", "x1", "011"]
     assert [o.id for o in sorted((order(i, B, "1", "1") for i in ids), key=diff.order_key)] == [
-        "9", "10", "011", "100", "x1"
+        "9",
+        "10",
+        "011",
+        "100",
+        "x1",
     ]
 
 
@@ -381,9 +377,7 @@ def test_least_distance_tables(
     assert (len(result.keep), kept_distance(result)) == (count, distance)
 
 
-def documented_choice(
-    targets: Sequence[Target], orders: Sequence[Order], tol: Tolerance
-) -> tuple[set[str], set[str]]:
+def documented_choice(targets: Sequence[Target], orders: Sequence[Order], tol: Tolerance) -> tuple[set[str], set[str]]:
     """(kept order ids, kept levels) by the module docstring's rules 1-4, enumerating every matching."""
     _, candidates = best_matchings(targets, orders, tol)
     by_id = sorted((o.id for o in orders), key=id_rank)

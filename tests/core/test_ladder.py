@@ -269,9 +269,7 @@ def test_funded_placements_always_fit_the_budget(
     balances = Balances({"usdt": Balance(D(quote)), "btc": Balance(D(base) / 10)})
     funded = funding.fund(placements, cancelled, snapshot(balances=balances), D("25"))
     for side, coin in ((B, "usdt"), (S, "btc")):
-        budget = balances.available(coin) + sum(
-            (funding.released(o) for o in cancelled if o.side is side), D(0)
-        )
+        budget = balances.available(coin) + sum((funding.released(o) for o in cancelled if o.side is side), D(0))
         assert sum((funding.cost(t) for t in funded.placements if t.side is side), D(0)) <= budget
     assert len(funded.placements) + len(funded.dropped) == len(placements)
 
@@ -301,9 +299,7 @@ def test_rounding_never_makes_an_order_more_aggressive(
 ) -> None:
     rules = SymbolRules("x", "b", "q", price_places, amount_places)
     spec = side_ladder(levels=levels, first=Amount(first, True), step=Amount(step, True), size=str(size))
-    built = ladder.build(
-        job(buy=spec, sell=spec, reference=Reference(ReferenceKind.FIXED, ref)), snapshot(rules=rules)
-    )
+    built = ladder.build(job(buy=spec, sell=spec, reference=Reference(ReferenceKind.FIXED, ref)), snapshot(rules=rules))
     for t in built.targets:
         i = int(t.level.split("[")[1].rstrip("]"))
         distance = ref * first / 100 + i * (ref * step / 100)

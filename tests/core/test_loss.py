@@ -25,7 +25,11 @@ def test_an_open_long_position_marked_below_its_cost_is_an_unrealised_loss() -> 
     assert (loss.realised, loss.unrealised, loss.total) == (D(0), D(15), D(15))
     assert loss.tripped
     assert loss.to_dict(2) == {
-        "since": "2026-01-05T10:00:00+00:00", "realised": "0.00", "unrealised": "15.00", "total": "15.00", "limit": "10"
+        "since": "2026-01-05T10:00:00+00:00",
+        "realised": "0.00",
+        "unrealised": "15.00",
+        "total": "15.00",
+        "limit": "10",
     }
 
 

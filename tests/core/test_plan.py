@@ -120,9 +120,7 @@ def test_every_plan_validates_and_reads_back(plan: Any) -> None:
 
 def test_empty_plan_says_no_changes_and_has_no_batches() -> None:
     plan = compute_plan(job(), snapshot(), None)
-    assert (
-        not plan.has_changes and plan.batches() == () and plan.summary == {"place": 0, "cancel": 0, "keep": 0}
-    )
+    assert not plan.has_changes and plan.batches() == () and plan.summary == {"place": 0, "cancel": 0, "keep": 0}
 
 
 def _corrupt(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
@@ -193,9 +191,7 @@ def test_the_plan_fingerprint_binds_the_actions_to_the_book() -> None:
 
 
 def _plan_with(cancels: int, places: int) -> Plan:
-    actions = [
-        Action("cancel", B, D(1), D(1), order_id=str(i), reason="not_in_ladder") for i in range(cancels)
-    ]
+    actions = [Action("cancel", B, D(1), D(1), order_id=str(i), reason="not_in_ladder") for i in range(cancels)]
     actions += [Action("place", S, D(100 + i), D(1), level=f"sell[{i}]") for i in range(places)]
     return Plan("j", "s", D(50), None, None, "sha256:" + "0" * 64, tuple(actions))
 

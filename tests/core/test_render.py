@@ -21,11 +21,7 @@ def test_text_reads_like_an_order_book() -> None:
     text = render_text(compute_plan(JOB, snapshot(BOOK), None), color=False)
     lines = text.splitlines()
     assert lines[0] == "Plan for job test-job on btcusdt"
-    assert (
-        "reference 30000.00" in lines[1]
-        and "best bid 29990.00" in lines[1]
-        and "best ask 30010.00" in lines[1]
-    )
+    assert "reference 30000.00" in lines[1] and "best bid 29990.00" in lines[1] and "best ask 30010.00" in lines[1]
     assert lines[2] == "  Ownership: tracked (only orders this job placed)"
     assert lines[3:12] == [
         "SELL",
@@ -69,11 +65,7 @@ def test_warnings_are_listed() -> None:
 
 
 def test_no_changes_sentence() -> None:
-    plan = compute_plan(
-        job(buy=side_ladder(levels=1)), snapshot((order("1", B, "29850.00", "0.0100"),)), None
-    )
+    plan = compute_plan(job(buy=side_ladder(levels=1)), snapshot((order("1", B, "29850.00", "0.0100"),)), None)
     assert summary_line(plan) == "No changes. Open orders match the target ladder."
-    assert (
-        render_text(plan, color=False).splitlines()[-1] == "No changes. Open orders match the target ladder."
-    )
+    assert render_text(plan, color=False).splitlines()[-1] == "No changes. Open orders match the target ladder."
     assert "= buy[0]" in render_text(plan, color=False)

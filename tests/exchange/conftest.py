@@ -96,9 +96,7 @@ class _SkewedHandler(WSGIRequestHandler):
 def canned() -> Iterator[CannedServer]:
     """A running canned server on 127.0.0.1 (a random free port), stopped after the test."""
     state = CannedServer()
-    server: BaseWSGIServer = make_server(
-        "127.0.0.1", 0, state.app, threaded=True, request_handler=_SkewedHandler
-    )
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, state.app, threaded=True, request_handler=_SkewedHandler)
     server.canned = state  # type: ignore[attr-defined]
     state.url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)

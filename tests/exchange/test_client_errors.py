@@ -71,9 +71,7 @@ def test_write_errors(canned: CannedServer, case: str, setup: Any, error: type[E
     limiter = KeyLimiter(RateLimit(100, 1.0), RateLimit(100, 1.0))
     hook = recorded.append
     with (
-        OpenApiClient(
-            canned.url, API_KEY, SECRET, profile, limiter=limiter, on_write=lambda *a: hook(a)
-        ) as client,
+        OpenApiClient(canned.url, API_KEY, SECRET, profile, limiter=limiter, on_write=lambda *a: hook(a)) as client,
         pytest.raises(error) as caught,
     ):
         client.replace(RULES, ["1"], PLACE)
@@ -153,9 +151,7 @@ def test_a_successful_write_is_recorded_without_secrets(canned: CannedServer) ->
     assert set(params) == {"symbol", "time"}
 
 
-def test_a_failing_hook_does_not_fail_the_write(
-    canned: CannedServer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_failing_hook_does_not_fail_the_write(canned: CannedServer, caplog: pytest.LogCaptureFixture) -> None:
     canned.add("cancel_order_all", envelope(None))
 
     def broken(*_args: Any) -> None:
@@ -249,9 +245,7 @@ def test_clock_error_on_a_write_measures_the_offset(client: OpenApiClient, canne
     assert 115_000 <= second - first <= 125_000
 
 
-def test_clock_error_on_a_read_is_retried_once_with_the_correction(
-    client: OpenApiClient, canned: CannedServer
-) -> None:
+def test_clock_error_on_a_read_is_retried_once_with_the_correction(client: OpenApiClient, canned: CannedServer) -> None:
     canned.date_skew_s = -90
     canned.add("user/account", envelope(None, code=100008))
     canned.add("user/account", envelope({"coin_list": []}))

@@ -60,9 +60,7 @@ def test_unsafe_or_malformed_urls_are_refused(url: str) -> None:
         OpenApiClient(url, API_KEY, SECRET)
 
 
-@pytest.mark.parametrize(
-    "url", ["http://localhost:1", "http://127.0.0.2:8080/", "http://[::1]:1", "https://a.b/x"]
-)
+@pytest.mark.parametrize("url", ["http://localhost:1", "http://127.0.0.2:8080/", "http://[::1]:1", "https://a.b/x"])
 def test_safe_urls_are_accepted(url: str) -> None:
     OpenApiClient(url, API_KEY, SECRET).close()
 
@@ -120,9 +118,7 @@ def _json(text: str) -> Any:
     return Response(text, content_type="application/json")
 
 
-def paged_server(
-    canned: CannedServer, rows: list[dict[str, Any]], cap: int, count: int | None = None
-) -> None:
+def paged_server(canned: CannedServer, rows: list[dict[str, Any]], cap: int, count: int | None = None) -> None:
     """Serve ``rows`` in pages of at most ``cap`` whatever pageSize is asked (a silent cap)."""
 
     def handler(request: Any) -> Any:
@@ -174,9 +170,7 @@ def test_an_empty_page_ends_the_read(client: OpenApiClient, canned: CannedServer
 
 def test_a_failed_page_fails_the_whole_read(client: OpenApiClient, canned: CannedServer) -> None:
     canned.add("v2/new_order", envelope({"count": 4, "resultList": [order_row(1), order_row(2)]}))
-    canned.add(
-        "v2/new_order", envelope({"count": 4, "resultList": [{"id": 3, "side": "BUY", "price": "oops"}]})
-    )
+    canned.add("v2/new_order", envelope({"count": 4, "resultList": [{"id": 3, "side": "BUY", "price": "oops"}]}))
     with pytest.raises(BadResponse, match="v2/new_order"):
         client.open_orders("btcusdt")
 
@@ -232,9 +226,7 @@ def test_oversized_batches_are_refused_before_sending(
     assert canned.seen == []
 
 
-def test_a_price_finer_than_the_tick_is_refused_not_rounded(
-    client: OpenApiClient, canned: CannedServer
-) -> None:
+def test_a_price_finer_than_the_tick_is_refused_not_rounded(client: OpenApiClient, canned: CannedServer) -> None:
     with pytest.raises(RequestError, match=r"buy\[0\]"):
         client.replace(RULES, [], [Target("buy[0]", Side.BUY, Decimal("1.005"), Decimal(1))])
     assert canned.seen == []

@@ -158,8 +158,7 @@ def test_whatever_the_client_signs_is_accepted_and_any_changed_byte_refused(
         rules = client.rules(SYMBOL)
         # Buys far below and sells far above the ~30000 market: nothing fills, nothing crosses.
         targets = [
-            Target("t", side, price if side is Side.BUY else price * 10, volume)
-            for side, price, volume in raw_targets
+            Target("t", side, price if side is Side.BUY else price * 10, volume) for side, price, volume in raw_targets
         ]
         params = {"symbol": SYMBOL}
         if cancels:

@@ -112,9 +112,10 @@ def test_a_pass_is_sent_in_batches_of_max_batch(sandbox: Any, tmp_path: Path) ->
     path.write_text(text)
     job = load_job(path)
     assert job.exchange.max_batch == 2
-    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store, make_client(
-        job.exchange, sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store,
+        make_client(job.exchange, sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         assert client.profile.read_timeout == 5.0 and client.profile.max_batch == 2
         report = run_pass(job, client, store, apply=True, mode="apply")
     assert report.result == "ok", report

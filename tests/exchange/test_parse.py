@@ -231,9 +231,7 @@ def test_per_order_scalar_ids_and_missing_order_id() -> None:
             }
         )
     )
-    assert answer == BatchAnswer(
-        place=(ResultGroup("0", "", ("9",)), ResultGroup("5", "precision", ())), cancel=()
-    )
+    assert answer == BatchAnswer(place=(ResultGroup("0", "", ("9",)), ResultGroup("5", "precision", ())), cancel=())
 
 
 def test_null_data_is_not_an_empty_success() -> None:

@@ -75,9 +75,7 @@ def test_time_unit(unit: str, expected: str) -> None:
     assert ExchangeProfile(time_unit=unit).time_value(1562006070123) == expected
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"time_unit": "us"}, {"page_size": 0}, {"read_retries": -1}, {"read_timeout": 0}]
-)
+@pytest.mark.parametrize("kwargs", [{"time_unit": "us"}, {"page_size": 0}, {"read_retries": -1}, {"read_timeout": 0}])
 def test_invalid_profiles_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ExchangeProfile(**kwargs)  # type: ignore[arg-type]

@@ -83,8 +83,11 @@ def test_a_daemon_whose_pass_outlived_its_lease_sends_nothing(sandbox, tmp_path:
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
         first = Daemon(store, opener=stalling_opener, holder="first", lease_seconds=LEASE_SECONDS, stop_wait=10)
         second = Daemon(
-            store, opener=lambda j: quick_client(sandbox), holder="second",
-            lease_seconds=LEASE_SECONDS, stop_wait=10,
+            store,
+            opener=lambda j: quick_client(sandbox),
+            holder="second",
+            lease_seconds=LEASE_SECONDS,
+            stop_wait=10,
         )
         first.start([job])  # its first pass starts at once and stalls on the open-order read
         try:

@@ -249,9 +249,7 @@ def test_money_is_conserved_and_locks_match_open_orders(ops: list[Any]) -> None:
     assert coins["btc"].available + coins["btc"].locked == D(20) + bought
     assert coins["usdt"].available + coins["usdt"].locked == D(1_000_000) - spent
     open_orders = engine.open_orders(KEY, "btcusdt")
-    assert coins["usdt"].locked == sum(
-        (o.price * o.remaining for o in open_orders if o.side is Side.BUY), D(0)
-    )
+    assert coins["usdt"].locked == sum((o.price * o.remaining for o in open_orders if o.side is Side.BUY), D(0))
     assert coins["btc"].locked == sum((o.remaining for o in open_orders if o.side is Side.SELL), D(0))
     assert min(c.available for c in coins.values()) >= 0
 

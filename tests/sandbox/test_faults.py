@@ -78,8 +78,7 @@ def test_rate_limits_per_api_key(sandbox: Any, api: Any) -> None:
     sandbox.faults.rate_limits = True
     sandbox.faults.read_limit = Limit(3, 3600.0)
     answers = [
-        api.session.get(api.url + "/open/api/user/account", params=api.signed_params({}), timeout=10)
-        for _ in range(4)
+        api.session.get(api.url + "/open/api/user/account", params=api.signed_params({}), timeout=10) for _ in range(4)
     ]
     assert [r.status_code for r in answers] == [200, 200, 200, 429]
     assert answers[-1].json()["code"] == "10069"

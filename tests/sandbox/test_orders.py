@@ -12,9 +12,7 @@ SYMBOL = "btcusdt"
 
 
 def test_place_then_cancel_a_batch(api: Any) -> None:
-    answer = api.replace(
-        SYMBOL, place=[api.item("BUY", "29000.00", "0.0100"), api.item("SELL", "31000.00", "0.0200")]
-    )
+    answer = api.replace(SYMBOL, place=[api.item("BUY", "29000.00", "0.0100"), api.item("SELL", "31000.00", "0.0200")])
     assert answer["code"] == "0"
     assert answer["data"]["mass_cancel"] == []
     [group] = answer["data"]["mass_place"]
@@ -125,9 +123,7 @@ def test_mixed_batch_groups_by_code(api: Any) -> None:
     places = answer["data"]["mass_place"]
     assert [g["code"] for g in places] == ["0", "19"]
     assert len(places[0]["order_id"]) == 2 and places[1]["order_id"] == ""
-    assert answer["data"]["mass_cancel"] == [
-        {"code": "22", "msg": "order does not exist", "order_id": [1, 2]}
-    ]
+    assert answer["data"]["mass_cancel"] == [{"code": "22", "msg": "order does not exist", "order_id": [1, 2]}]
 
 
 def test_per_order_answer_shape(sandbox: Any, api: Any) -> None:
@@ -171,9 +167,7 @@ def test_malformed_lists_are_100004(api: Any, name: str, text: str) -> None:
 def test_balances_lock_and_release_exactly(sandbox: Any, api: Any) -> None:
     assert api.balances()["usdt"] == ("1000000.00000000", "0.00000000")
     assert api.balances()["btc"] == ("20.00000000", "0.00000000")
-    answer = api.replace(
-        SYMBOL, place=[api.item("BUY", "29000.10", "0.0123"), api.item("SELL", "31000.00", "1.5")]
-    )
+    answer = api.replace(SYMBOL, place=[api.item("BUY", "29000.10", "0.0123"), api.item("SELL", "31000.00", "1.5")])
     ids = api.placed_ids(answer)
     # 29000.10 × 0.0123 = 356.70123 quote locked; 1.5 base locked.
     assert api.balances()["usdt"] == ("999643.29877000", "356.70123000")

@@ -50,9 +50,10 @@ def test_a_quiet_pass_opens_two_transactions(sandbox, tmp_path) -> None:
     from tests.reliability.kit import fast_client, load
 
     job = load(tmp_path, "quiet", sandbox.url, ownership="tracked")
-    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store, fast_client(
-        sandbox.url, sandbox.api_key, sandbox.secret_key
-    ) as client:
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
         run_pass(job, client, store, apply=True, mode=Mode.RUN)
         begins: list[int] = []
         event.listen(store._db._engine, "begin", lambda conn: begins.append(1))

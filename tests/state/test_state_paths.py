@@ -58,9 +58,7 @@ def test_existing_dir_is_left_alone(clean_env: Path, monkeypatch: pytest.MonkeyP
     assert stat.S_IMODE(existing.stat().st_mode) == 0o755
 
 
-def test_default_url_is_state_db_in_state_dir(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_default_url_is_state_db_in_state_dir(clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("REBALANCER_STATE_DIR", str(tmp_path / "st"))
     assert default_url() == f"sqlite:///{tmp_path / 'st' / 'state.db'}"
 
@@ -71,9 +69,7 @@ def test_state_url_overrides(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -
     assert not (clean_env / ".local").exists()
 
 
-def test_store_without_url_uses_state_dir(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_store_without_url_uses_state_dir(clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("REBALANCER_STATE_DIR", str(tmp_path / "st"))
     with StateStore() as store:
         store.set_paused("job", True)
