@@ -157,6 +157,16 @@ def start_sandbox(args: argparse.Namespace, log: IO[bytes]) -> tuple[subprocess.
     return process, found[0].removeprefix("url: ").strip()
 
 
+def scrape(url: str, timeout: float = 60.0) -> tuple[str, float | None]:
+    """One Prometheus scrape of a daemon at work: its text and the seconds it took ("" and None if it failed)."""
+    started = time.monotonic()
+    try:
+        text = requests.get(url, timeout=timeout).text
+    except requests.RequestException:
+        return "", None
+    return text, round(time.monotonic() - started, 3)
+
+
 def daemon_command(jobs: Path, http: str) -> list[str]:
     """``rebalancer run`` as in production, with ``-v``: quiet passes are logged at debug, and every pass counts."""
     return [sys.executable, "-m", "rebalancer", "-v", "run", str(jobs), "--log-format", "json", "--http", http]
@@ -315,7 +325,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         end_rss = rss_mib(daemon.pid)
         peak_rss = max(peak_rss, end_rss)
         window_end = datetime.now(UTC)
-        metrics_text = requests.get(f"http://{http}/metrics", timeout=10).text
+        metrics_text, metrics_s = scrape(f"http://{http}/metrics")
         stopped = time.monotonic()
         exit_code = stop(daemon)
         stop_s = time.monotonic() - stopped
@@ -359,6 +369,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "passes": stats,
         "resources": resources,
         "lateness_metric_exported": "rebalancer_pass_lateness_seconds_count" in metrics_text,
+        "metrics_scrape_s": metrics_s,
         "daemon_exit_code": exit_code,
         "stop_s": round(stop_s, 1),
         "limit": limit_verdict(stats, resources, args.interval),
@@ -387,6 +398,7 @@ def table(doc: dict[str, Any]) -> str:
             "ready after start",
             f"{doc['startup']['ready_after_s']} s; SIGTERM → exit {doc['daemon_exit_code']} in {doc['stop_s']} s",
         ),
+        ("/metrics scrape at the end of the window", f"{doc['metrics_scrape_s']} s (None: no answer in 60 s)"),
         ("limit", doc["limit"]),
     ]
     return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
