@@ -19,12 +19,71 @@ from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 REDACTED = "***"
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None  # every registered form; rebuilt on registration, read without the lock
+_MIN_SECRET = 6  # shorter values are not secrets worth redacting (and would redact ordinary words)
+_REGEX_LIMIT = 64
 _CREDENTIAL_NAME = re.compile(r"KEY|SECRET|TOKEN|PASS|PWD", re.IGNORECASE)
 _WORKING_DIRECTORY = frozenset({"PWD", "OLDPWD"})  # the shell's current and previous directory, not passwords
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class Redactor:
+    """The secrets known so far, in every written form, and the text with them replaced by ``***``.
+
+    Up to ``regex_limit`` forms, one compiled alternation finds them (C speed, cheap to rebuild). Past it (a daemon
+    with hundreds of jobs' keys) a prefix index does: its cost per character of text does not grow with the number
+    of forms, and a new secret goes in without rebuilding anything. Either way the leftmost match wins, and at one
+    place the longest form. Registration takes a lock; redaction reads without it (the pattern is replaced whole,
+    the index only gains entries, each a tuple replaced whole).
+    """
+
+    def __init__(self, regex_limit: int = _REGEX_LIMIT) -> None:
+        self._regex_limit = regex_limit
+        self._forms: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+        self._by_prefix: dict[str, tuple[str, ...]] = {}  # first _MIN_SECRET characters → forms, longest first
+
+    def register(self, value: str) -> None:
+        """Remember ``value`` and its written forms (nothing for a value shorter than 6 or already known)."""
+        if len(value) < _MIN_SECRET:
+            return
+        with self._lock:
+            new = _written_forms(value) - self._forms
+            if not new:
+                return
+            self._forms.update(new)
+            for form in new:  # every written form is at least as long as the secret
+                head = form[:_MIN_SECRET]
+                self._by_prefix[head] = tuple(sorted({*self._by_prefix.get(head, ()), form}, key=len, reverse=True))
+            forms = sorted(self._forms, key=len, reverse=True)
+            alternation = "|".join(map(re.escape, forms))
+            self._pattern = re.compile(alternation) if len(forms) <= self._regex_limit else None
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known form replaced by ``***``."""
+        pattern, index = self._pattern, self._by_prefix
+        if pattern is not None:
+            return pattern.sub(REDACTED, text)
+        if not index:
+            return text
+        pieces: list[str] = []
+        start = i = 0
+        last = len(text) - _MIN_SECRET
+        while i <= last:
+            for form in index.get(text[i : i + _MIN_SECRET], ()):
+                if text.startswith(form, i):
+                    pieces += (text[start:i], REDACTED)
+                    i = start = i + len(form)
+                    break
+            else:
+                i += 1
+        if not pieces:
+            return text
+        pieces.append(text[start:])
+        return "".join(pieces)
+
+
+_redactor = Redactor()
 
 
 def register_secret(value: str) -> None:
@@ -32,13 +91,9 @@ def register_secret(value: str) -> None:
 
     Its written forms are remembered too: JSON-escaped (a key holding ``\\``, ``"`` or non-ASCII text is
     written escaped) and URL-encoded (as an exchange may quote a query string back), in both hex cases.
+    Registering a known secret again costs nothing.
     """
-    global _pattern
-    if len(value) >= 6:
-        with _secrets_lock:
-            _secrets.update(_written_forms(value))
-            # One alternation, longest first, so a form that contains another is replaced whole.
-            _pattern = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
+    _redactor.register(value)
 
 
 def register_environment_secrets(environ: Mapping[str, str] | None = None) -> None:
@@ -61,8 +116,7 @@ def _written_forms(secret: str) -> set[str]:
 
 def redact(text: str) -> str:
     """``text`` with every registered secret (in any of its written forms) replaced by ``***``."""
-    pattern = _pattern
-    return text if pattern is None else pattern.sub(REDACTED, text)
+    return _redactor.redact(text)
 
 
 def redact_value(value: Any) -> Any:
