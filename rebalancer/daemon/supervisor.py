@@ -25,7 +25,7 @@ from rebalancer.daemon.scheduler import Daemon
 from rebalancer.defaults import WATCH_INTERVAL_SECONDS
 from rebalancer.errors import ConfigError, Problem, StateError
 from rebalancer.job import Job
-from rebalancer.jobfile.load import FileRead, expand_paths, read_job_file
+from rebalancer.jobfile.load import JOB_SUFFIXES, FileRead, expand_paths, read_job_file
 from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
@@ -39,18 +39,26 @@ def load(paths: Sequence[str]) -> list[Job]:
 
 
 def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
-    """Modification times of the job files (and folder listings) behind ``paths``, to notice edits."""
-    from rebalancer.jobfile.load import expand_paths
+    """Modification times of the paths given and of the job files in the folders among them, to notice edits.
 
+    One ``stat`` per file (a folder is listed with ``scandir``): the daemon polls this every second, and a folder
+    may hold a thousand jobs. A path that cannot be read is left out, so its coming or going is a change too.
+    """
     seen: dict[str, float] = {}
     for raw in paths:
-        with contextlib.suppress(OSError):
-            seen[raw] = Path(raw).stat().st_mtime
-    for file in expand_paths(list(paths))[0]:
         try:
-            seen[str(file)] = file.stat().st_mtime
+            seen[raw] = os.stat(raw).st_mtime
+            folder = os.scandir(raw) if os.path.isdir(raw) else None
         except OSError:
-            seen[str(file)] = -1.0
+            continue
+        if folder is None:
+            continue
+        with folder:
+            for entry in folder:
+                if entry.name.endswith(JOB_SUFFIXES):
+                    with contextlib.suppress(OSError):
+                        if entry.is_file():
+                            seen[entry.path] = entry.stat().st_mtime
     return seen
 
 
