@@ -75,7 +75,7 @@ def test_percentile_is_nearest_rank():
     assert percentile(values, 100) == 100.0
 
 
-def test_analyse_counts_only_the_window():
+def test_analyse_counts_stored_passes_and_takes_lateness_from_the_window_of_the_log():
     start = datetime(2026, 1, 1, tzinfo=UTC)
 
     def line(offset: float, msg: str, **fields: object) -> str:
@@ -84,29 +84,30 @@ def test_analyse_counts_only_the_window():
 
     lines = [
         line(-1, "pass", duration_ms=999, late_ms=999, placed=1),  # before the window
-        line(1, "pass", duration_ms=10, late_ms=2, placed=0, cancelled=0),
         line(2, "pass", duration_ms=30, late_ms=4, placed=2, cancelled=1),
-        line(3, "pass", duration_ms=20),  # a direct pass: no lateness
+        line(3, "pass", duration_ms=20, late_ms=2, placed=1),
         line(4, "pass failed", error="boom"),
         line(5, "pass skipped: the previous one overran or the daemon was late"),
         "not json",
-        line(11, "pass", duration_ms=999, late_ms=999),  # after the window
+        line(11, "pass", duration_ms=999, late_ms=999, placed=1),  # after the window
     ]
-    stats = analyse(lines, start, start + timedelta(seconds=10), jobs=2, period=5)
+    stored = [("a", 10.0), ("a", 30.0), ("b", 20.0)]  # quiet passes are in the store, not in the log
+    stats = analyse(stored, lines, start, start + timedelta(seconds=10), jobs=2, period=5)
     assert stats["passes"] == 3 and stats["due"] == 4
-    assert stats["changed"] == 1 and stats["errors"] == 1 and stats["skipped"] == 1
+    assert stats["changed"] == 2 and stats["errors"] == 1 and stats["skipped"] == 1
     assert stats["duration_ms"]["p50"] == 20 and stats["duration_ms"]["max"] == 30
     assert stats["late_ms"]["p50"] == 2 and stats["late_ms"]["max"] == 4
 
 
 def test_analyse_reports_passes_per_job_and_their_fairness():
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    stamp = (start + timedelta(seconds=1)).isoformat(timespec="milliseconds")
-    lines = [json.dumps({"ts": stamp, "msg": "pass", "job": job, "duration_ms": 1}) for job in ("a", "a", "b", "b")]
-    even = analyse(lines, start, start + timedelta(seconds=10), jobs=2, period=5)
+    end = start + timedelta(seconds=10)
+    stored = [("a", 1.0), ("a", 1.0), ("b", 1.0), ("b", 1.0)]
+    even = analyse(stored, [], start, end, jobs=2, period=5)
     assert even["jain_fairness"] == 1.0 and even["passes_per_job"] == {"min": 2, "median": 2, "max": 2}
-    skewed = analyse(lines[:2], start, start + timedelta(seconds=10), jobs=2, period=5)
+    skewed = analyse(stored[:2], [], start, end, jobs=2, period=5)
     assert skewed["jain_fairness"] == 0.5 and skewed["passes_per_job"]["min"] == 0
+    assert skewed["jobs_without_a_pass"] == 1
 
 
 def test_pass_cpu_quick_measures_a_quiet_daemon_pass(tmp_path):
