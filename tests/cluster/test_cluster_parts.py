@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from rebalancer.cli.main import main
 from rebalancer.cluster.dispatcher import next_due_ms, schedule_of, schedule_text
-from rebalancer.cluster.member import Member
+from rebalancer.cluster.member import Member, cluster_opener
 from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
@@ -161,3 +161,22 @@ def test_a_shared_rate_limit_holds_across_members(cluster_url: str) -> None:
         assert other.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=5)) == 5.0
         assert one.take_rate_grant("k:read", 5, 10, T0 + timedelta(seconds=5)) == 0.0, "kinds are apart"
         assert one.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=10)) == 0.0, "the first one aged out"
+
+
+def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: str, sandbox, tmp_path: Path) -> None:
+    """A job's passes move between members and none knows what the others placed: nothing is carried."""
+    key, secret = account(0)
+    sandbox.engine.add_account(key, secret, {"usdt": 1000})
+    path = tmp_path / "c000.yaml"
+    path.write_text(
+        job_text(0, sandbox.url).replace(
+            "secret_key_env: RB_SECRET_0", "secret_key_env: RB_SECRET_0, account: dedicated"
+        )
+    )
+    job = load_job(path)
+    assert job.exchange.account == "dedicated"
+    with (
+        StateStore(cluster_url) as store,
+        cluster_opener(store, {"RB_KEY_0": key, "RB_SECRET_0": secret})(job) as client,
+    ):
+        assert client.carried is None  # type: ignore[attr-defined]
