@@ -124,9 +124,9 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, int]:
-        """Counts of place / cancel / keep actions."""
+        """Counts of place / cancel / keep actions, keyed by the plain words (as in the JSON and its messages)."""
         kinds = (ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP)
-        return {kind: sum(1 for a in self.actions if a.action is kind) for kind in kinds}
+        return {kind.value: sum(1 for a in self.actions if a.action is kind) for kind in kinds}
 
     @property
     def has_changes(self) -> bool:

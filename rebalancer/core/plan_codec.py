@@ -88,7 +88,7 @@ def _decimal(data: Mapping[str, Any], key: str, where: str, *, optional: bool = 
     value = data.get(key)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not _DECIMAL_TEXT.match(value):
+    if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):  # "$" alone lets a final "\n" in
         raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {value!r}')
     return Decimal(value)
 
