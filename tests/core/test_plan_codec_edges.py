@@ -129,6 +129,10 @@ def test_optional_texts_may_be_null_or_empty(blank: str | None) -> None:
     assert keep.action is ActionKind.KEEP and keep.reason is None
 
 
+def test_a_plan_without_warnings_reads_as_one_with_none() -> None:
+    assert plan_from_json(_doc(warnings=KeyError)).warnings == ()
+
+
 def test_a_cancel_may_name_a_level_and_a_placement_an_order_id() -> None:
     plan = plan_from_json(_row(2, level="buy[0]"))
     assert plan.actions[0].level == "buy[0]"
