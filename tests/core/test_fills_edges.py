@@ -4,9 +4,11 @@ passes (the fills of an order add up to what its deal volume grew by, whatever t
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -194,3 +196,26 @@ def test_over_several_passes_an_orders_fills_add_up_to_how_far_its_deal_volume_g
         assert not (set(watched) & forgotten)
     for oid, deal in first_seen.items():
         assert sum((f.volume for f in got[oid]), D(0)) == D(best[oid] - deal) / 100
+
+
+def test_every_listed_order_is_looked_at_whatever_comes_before_it() -> None:
+    """A new order first in the list, a watched one listed first among the watched: neither hides the others."""
+    watched = {"1": Seen("1", B, D("1"), D("0")), "2": Seen("2", S, D("2"), D("0"))}
+    learnt = learn_fills(
+        watched,
+        [_open("5", B, "0.9", "1", "0"), _open("1", B, "1", "1", "0.25")],
+        {"2": _gone("2", S, "2", "1", "1", OrderStatus.FILLED)},
+        NOW,
+    )
+    assert [(f.order_id, f.volume) for f in learnt.fills] == [("1", D("0.25")), ("2", D("1"))]
+    assert [s.order_id for s in learnt.watch] == ["5", "1"] and learnt.forget == ("2",)
+
+
+def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "IST-05:30")  # POSIX form: no tz database needed
+    time.tzset()
+    try:
+        assert Fill("1", B, D(1), D(1), D(1), NOW).to_dict()["at"] == "2026-01-05T10:41:05+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -4,6 +4,7 @@ times in another time zone; and a property against a brute-force model of refres
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -182,3 +183,36 @@ def test_refresh_and_after_fill_match_a_brute_force_model(
     assert [w.level for w in waits] == sorted(t.level for t in place if t.level in waiting)
     for w in waits:
         assert w.until == last_fill[w.level] + timedelta(minutes=2) and w.filled_at == last_fill[w.level]
+
+
+def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "IST-05:30")  # POSIX form: no tz database needed
+    time.tzset()
+    try:
+        wait = Wait("buy[0]", NOW + timedelta(minutes=1), NOW)
+        assert wait.sentence() == "buy[0] waits until 10:42:05 UTC after a fill"
+        assert wait.to_dict() == {
+            "level": "buy[0]",
+            "until": "2026-01-05T10:42:05+00:00",
+            "filled_at": "2026-01-05T10:41:05+00:00",
+        }
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("ids", "replaced"),
+    [
+        (("1", "abc"), "abc"),  # an id that is not a number ranks as 0, before every positive id
+        (("abc", "abd"), "abc"),  # then by its text
+        (("A", "0"), "0"),  # a numeric 0 before any text id
+        (("9", "10"), "9"),
+    ],
+)
+def test_ties_on_the_creation_time_are_broken_by_id_whatever_the_ids(ids: tuple[str, str], replaced: str) -> None:
+    created = NOW_MS - 2 * HOUR
+    for order_ids in (ids, ids[::-1]):
+        keep = tuple(_kept(f"buy[{i}]", B, oid, created) for i, oid in enumerate(order_ids))
+        result, _ = apply_lifecycle(Diff(keep, (), ()), Lifecycle(NOW, max_age=timedelta(hours=1)))
+        assert [o.id for o, _ in result.cancel] == [replaced]

@@ -4,6 +4,7 @@ sentence and JSON forms with a ``since`` in another time zone."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -123,3 +124,15 @@ def test_the_figures_match_exact_fractions(rows: list[tuple[Side, int, int]], re
         assert loss.realised == 0 and Fraction(loss.unrealised) == total
     if volume_b == volume_s:
         assert loss.unrealised == 0
+
+
+def test_times_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "EST+05")  # POSIX form: no tz database needed
+    time.tzset()
+    try:
+        loss = Loss(T, D(0), D(0), D(1))
+        assert loss.to_dict(0)["since"] == "2026-01-05T10:00:00+00:00"
+        assert "since 2026-01-05 10:00:00 UTC" in loss.sentence(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -192,3 +192,23 @@ def test_three_problems_are_all_shown_and_a_fourth_is_counted() -> None:
     assert text is not None and text.endswith(
         "; and 3 more"
     )  # the fifth placement twice, and 5 orders over max_orders 4
+
+
+def test_a_plan_that_places_nothing_does_not_need_a_reference_now() -> None:
+    """Cancels and keeps are checked against nothing but max_orders: no ladder is built, so a book with no prices
+    (where the ladder could not be built) does not refuse them."""
+    empty = snapshot(rules=RULES, ticker=Ticker(bid=None, ask=None, last=None), balances=RICH)
+    keep = Action(ActionKind.KEEP, S, D("0.6"), D(1), order_id="8", level="orders[3]")
+    cancel = Action(ActionKind.CANCEL, B, D("0.3"), D(1), order_id="9", reason=CancelReason.NOT_IN_LADDER)
+    assert _problems(dataclasses.replace(FRESH, actions=(cancel, keep)), snap=empty) is None
+
+
+def test_a_level_placed_twice_does_not_stop_the_check_of_the_placements_after_it() -> None:
+    first = next(a for a in FRESH.actions if a.level == "orders[1]")
+    bad = dataclasses.replace(next(a for a in FRESH.actions if a.level == "orders[3]"), volume=D("10.05"))
+    others = tuple(a for a in FRESH.actions if a.level not in ("orders[1]", "orders[3]"))
+    saved = dataclasses.replace(FRESH, actions=(first, first, bad, *others))
+    unlimited = dataclasses.replace(JOB, limits=Limits(band=pct("5"), post_only=True))
+    assert _problems(saved, unlimited) == (
+        "orders[1] is placed twice; orders[3] SELL 0.52500 × 10.05: the volume is not on the symbol's lot 0.1"
+    )
