@@ -59,10 +59,10 @@ def funding_need(placements: Sequence[Target], cancelled: Sequence[Order], rules
     for side, coin in ((Side.BUY, rules.quote.lower()), (Side.SELL, rules.base.lower())):
         locked = sum((cost(t) for t in placements if t.side is side), ZERO)
         if locked > 0:
-            locks[coin] = locks.get(coin, ZERO) + locked
+            locks[coin] = locked
         short = locked - sum((released(o) for o in cancelled if o.side is side), ZERO)
         if short > 0:
-            shortfall[coin] = shortfall.get(coin, ZERO) + short
+            shortfall[coin] = short
     return FundingNeed(shortfall, locks)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -66,3 +67,9 @@ def test_fund_keeps_everything_exactly_when_the_balances_cover_the_shortfall(pla
     assert (len(kept) == len(targets)) is covered
     locked_buys = sum((t.price * t.volume for t in targets if t.side is Side.BUY), D(0))
     assert need.locks.get("usdt", D(0)) == locked_buys
+
+
+def test_funding_without_balances_refuses_placements_that_need_them() -> None:
+    snapshot = MarketSnapshot(RULES, Ticker(D(1), D(2), D("1.5")), None, ())
+    with pytest.raises(ValueError, match=r"^the placements need the balances, which were not read$"):
+        fund([_target(Side.BUY, "1", "1")], [], snapshot, D("1.5"))
