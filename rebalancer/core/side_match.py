@@ -287,6 +287,13 @@ def _match_mixed(
             if v == u:
                 break
             end = offset + previous  # type: ignore[operator]
+    # Rule 5: the kept orders and targets in price order, where the sizes allow it. Price windows always do
+    # (uncrossing two pairs keeps both in their windows, the ends being non-decreasing) and it never adds
+    # distance, so that pairing is optimal too.
+    kept = sorted(match_l, key=lambda i: (orders[i].price, i))
+    in_order = dict(zip(kept, sorted(match_l.values()), strict=True))
+    if all(side.size_fits(orders[i].remaining, j) for i, j in in_order.items()):
+        return in_order
     return match_l
 
 
