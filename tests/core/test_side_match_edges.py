@@ -336,3 +336,35 @@ def test_kept_pairs_follow_price_order_when_a_partial_order_shares_the_component
     ]
     orders = [Order("9", B, D("1100.5"), D(1)), Order("10", B, D(1100), D(1))]
     assert keep_of(targets, orders, tol) == {("10", "buy[1]"), ("9", "buy[2]")}
+
+
+def test_a_nearer_later_order_beats_a_farther_earlier_one_whatever_their_ranks() -> None:
+    # "2" fits buy[0] and buy[1] but not buy[2] (volume 5): a partial order, so the
+    # augmenting search decides. Keeping "3" and "2" is 0 away; swapping "3" for "1", the first order, costs
+    # one unit of distance, which no rank may outweigh
+    tol = Tolerance(Amount(D(1)), Amount(D(0)))
+    targets = [Target("buy[0]", B, D(10), D(1)), Target("buy[1]", B, D(11), D(1)), Target("buy[2]", B, D(12), D(5))]
+    orders = [Order("1", B, D(9), D(1)), Order("2", B, D(11), D(1)), Order("3", B, D(10), D(1))]
+    assert keep_of(targets, orders, tol) == {("3", "buy[0]"), ("2", "buy[1]")}
+
+
+@st.composite
+def one_price_books(draw: st.DrawFn) -> Book:
+    """Every target and order at one price (or half a step off), so distances tie and sizes alone decide who
+    fits what: trades between keeping an earlier order and keeping earlier targets."""
+    price = draw(st.sampled_from([D(100), D("0.5"), D("0.0001")]))
+    step = price / 1000
+    volumes = st.sampled_from([D(1), D(2), D(3), D(4)])
+    targets = [
+        Target(f"buy[{k}]", B, price + draw(st.sampled_from([0, 0, 0, 1])) * step, draw(volumes))
+        for k in range(draw(st.integers(2, 7)))
+    ]
+    ids = draw(st.lists(st.sampled_from(_IDS), unique=True, min_size=2, max_size=6))
+    orders = [Order(oid, B, price + draw(st.sampled_from([0, 0, 1])) * step, draw(volumes)) for oid in ids]
+    return targets, orders, Tolerance(Amount(2 * step), Amount(D(draw(st.sampled_from([0, 1, 1, 2])))))
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(one_price_books())
+def test_sizes_alone_decide_and_ranks_follow_the_documented_order(book: Book) -> None:
+    check_against_the_rules(*book)
