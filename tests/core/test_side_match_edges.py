@@ -368,3 +368,16 @@ def one_price_books(draw: st.DrawFn) -> Book:
 @given(one_price_books())
 def test_sizes_alone_decide_and_ranks_follow_the_documented_order(book: Book) -> None:
     check_against_the_rules(*book)
+
+
+def test_the_augmenting_search_keeps_the_first_of_two_equal_orders_through_a_chain() -> None:
+    # buy[0] (volume 2) fits no order, so every order is partial. Least distance 2.5: "9" (55) for buy[1], one
+    # of "10"/"100" (56.5) for buy[2]; "10" comes first. Found by a search whose potentials were left unrelaxed
+    # (a negative reduced arc let "100" through).
+    tol = Tolerance(Amount(D(4)), Amount(D("0.05")))
+    targets = [Target("buy[0]", B, D(52), D(2)), Target("buy[1]", B, D(53), D(1)), Target("buy[2]", B, D(56), D(1))]
+    orders = [
+        Order(oid, B, D(price), D(1))
+        for oid, price in (("9", "55"), ("10", "56.5"), ("11", "50"), ("99", "50"), ("100", "56.5"))
+    ]
+    assert keep_of(targets, orders, tol) == {("9", "buy[1]"), ("10", "buy[2]")}
