@@ -381,3 +381,14 @@ def test_the_augmenting_search_keeps_the_first_of_two_equal_orders_through_a_cha
         for oid, price in (("9", "55"), ("10", "56.5"), ("11", "50"), ("99", "50"), ("100", "56.5"))
     ]
     assert keep_of(targets, orders, tol) == {("9", "buy[1]"), ("10", "buy[2]")}
+
+
+def test_the_first_of_two_equal_orders_is_kept_beside_a_component_of_other_volumes() -> None:
+    # volume-1 orders fit only buy[0] ("9" first); volume-2 orders fit buy[1] and buy[2]. Least distance: "99"
+    # for buy[1] (1) and one of "2"/"100" (54.5) for buy[2] (1.5); "2" comes before "100" as a number.
+    # Found by a search whose potentials relaxed with the arc's cost subtracted.
+    tol = Tolerance(Amount(D(4)), Amount(D("0.05")))
+    targets = [Target("buy[0]", B, D(50), D(1)), Target("buy[1]", B, D(51), D(2)), Target("buy[2]", B, D(53), D(2))]
+    rows = (("9", "50", 1), ("10", "50", 1), ("11", "50", 1), ("99", "50", 2), ("100", "54.5", 2), ("2", "54.5", 2))
+    orders = [Order(oid, B, D(price), D(volume)) for oid, price, volume in rows]
+    assert keep_of(targets, orders, tol) == {("9", "buy[0]"), ("99", "buy[1]"), ("2", "buy[2]")}
