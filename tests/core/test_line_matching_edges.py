@@ -155,6 +155,9 @@ def test_equal_window_ends_are_monotone_enough() -> None:
         ([(5, 1)], [(4, 3, 7, 4), (6, 3, 7, 2)], [(0, 0)]),
         # several targets waiting when an order comes: the nearest (latest) one keeps it
         ([(9, 1)], [(5, 0, 10, 2), (7, 0, 10, 4), (8, 0, 10, 8)], [(0, 2)]),
+        # an order event while targets wait and the sweep has moved on (found by shifting a slope the wrong way):
+        # the order at 0 keeps the target at 0, the greater-reward one of the two at 2 keeps the target at 1
+        ([(0, 1), (2, 2), (2, 4)], [(0, 0, 2, 8), (1, 1, 2, 16)], [(0, 0), (2, 1)]),
         # several orders waiting when a target comes: the nearest (latest) one is kept
         ([(1, 1), (2, 2), (3, 4)], [(9, 0, 10, 8)], [(2, 0)]),
     ],

@@ -392,3 +392,13 @@ def test_the_first_of_two_equal_orders_is_kept_beside_a_component_of_other_volum
     rows = (("9", "50", 1), ("10", "50", 1), ("11", "50", 1), ("99", "50", 2), ("100", "54.5", 2), ("2", "54.5", 2))
     orders = [Order(oid, B, D(price), D(volume)) for oid, price, volume in rows]
     assert keep_of(targets, orders, tol) == {("9", "buy[0]"), ("99", "buy[1]"), ("2", "buy[2]")}
+
+
+def test_an_order_is_kept_through_a_long_detour_rather_than_dropped() -> None:
+    # "1" (transparent) sits 1 from buy[1]; "2" fits only buy[1] (buy[0], volume 5, is in its window too, so it
+    # is partial). Keeping both moves "1" to buy[2], 3 away: the augmenting path costs far more than any single
+    # pair, and leaving "2" out must still cost more than that
+    tol = Tolerance(Amount(D(3)), Amount(D(0)))
+    targets = [Target("buy[0]", B, D(6), D(5)), Target("buy[1]", B, D(10), D(1)), Target("buy[2]", B, D(14), D(1))]
+    orders = [Order("1", B, D(11), D(1)), Order("2", B, D(7), D(1))]
+    assert keep_of(targets, orders, tol) == {("2", "buy[1]"), ("1", "buy[2]")}
