@@ -12,7 +12,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 modules=("$@")
 if [ ${#modules[@]} -eq 0 ]; then
-  modules=(ladder diff side_match line_matching funding guards skew limits lifecycle fills plan)
+  modules=(ladder diff side_match line_matching funding guards skew limits lifecycle fills loss plan plan_codec saved_plan)
 fi
 tests=${MUTATION_TESTS:-tests/core}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rebalancer-mutation.XXXXXX")
@@ -56,6 +56,9 @@ for line in open(path):
     rows[module][status] += 1
     if status == "survived":
         survivors[module].append(name)
+everything = sum(rows.values(), collections.Counter())
+if everything and everything["not checked"] == sum(everything.values()):
+    sys.exit("every mutant is 'not checked': mutmut ran no test (see the pytest hook above); no figures")
 for module in modules:
     c = rows.get(module, collections.Counter())
     total = sum(c.values())
