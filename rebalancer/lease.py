@@ -128,6 +128,9 @@ class JobSession:
         if epoch is None:
             self.lease, self._renew_at = None, 0.0
             return False
+        if self.lease is None or self.lease.epoch != epoch:
+            # Taken afresh: another process may have run the job meanwhile, so carried balances are stale.
+            self.exchange.forget_balances()
         self.lease, self._renew_at = Lease(self.job.name, self.holder, epoch), now + self.ttl_seconds / 3
         return True
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import tests.depth  # noqa: F401  (registers and loads the Hypothesis profile)
+from rebalancer.exchange.funds import forget_ledgers
 from rebalancer.exchange.marketdata import forget as forget_market_data
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
@@ -47,4 +48,5 @@ def sandbox(sandbox_server: SandboxServer) -> Sandbox:
     faults = Faults(rate_limits=False)
     sandbox_server.reset(engine, faults)
     forget_market_data()  # clients made by rebalancer.connect share it per URL, and the URL outlives the world
+    forget_ledgers()  # the demo key's carried balances belong to the world just replaced
     return Sandbox(sandbox_server.url, DEMO_API_KEY, DEMO_SECRET_KEY, engine, faults, sandbox_server)

@@ -92,13 +92,14 @@ def test_a_pass_is_recorded_at_the_sessions_clock(sandbox: Any, store: StateStor
 
 def test_hold_trusts_a_fresh_lease_and_refresh_asks_the_store(sandbox: Any, store: StateStore, tmp_path: Path) -> None:
     job = load(tmp_path, "renewed", sandbox.url)
-    session = JobSession(job, None, store, holder="me", ttl_seconds=60)  # type: ignore[arg-type]
-    assert session.hold() and store.lease_holder(job.name) == "me"
-    store.release_lease(job.name, "me")
-    assert store.acquire_lease(job.name, ELSEWHERE, 60)
-    assert session.hold(), "within a third of its lifetime the lease is trusted without a write"
-    assert not session.hold(refresh=True)
-    assert not session.hold(), "a lost lease is asked for again on the next pass"
+    with fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client:
+        session = JobSession(job, client, store, holder="me", ttl_seconds=60)
+        assert session.hold() and store.lease_holder(job.name) == "me"
+        store.release_lease(job.name, "me")
+        assert store.acquire_lease(job.name, ELSEWHERE, 60)
+        assert session.hold(), "within a third of its lifetime the lease is trusted without a write"
+        assert not session.hold(refresh=True)
+        assert not session.hold(), "a lost lease is asked for again on the next pass"
 
 
 def test_a_session_without_its_lease_sends_nothing(sandbox: Any, store: StateStore, tmp_path: Path) -> None:

@@ -31,6 +31,10 @@ class Exchange(Protocol):
         """
         ...
 
+    def forget_balances(self) -> None:
+        """Drop any balances carried between reads: the account may have been traded on by someone else."""
+        ...
+
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
         """Every open order (status 0, 1, 3 and 5) of ``symbol``, all pages; a failed page fails the whole read."""
         ...

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from rebalancer.core.funding import funding_need
 from rebalancer.defaults import MAX_PAGES
 from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
-from rebalancer.exchange.funds import CarriedBalances
+from rebalancer.exchange.funds import ledger_for
 from rebalancer.exchange.marketdata import DeploymentData
 from rebalancer.exchange.parse import (
     Depth,
@@ -82,8 +82,8 @@ class OpenApiClient:
     (``marketdata.shared_for``; a private one when None); ``ticker_max_age`` lets ``ticker`` answer from a ticker
     that young (0: always read the symbol's own). ``on_write`` is called after every write with the endpoint, the
     parameters sent (without ``api_key`` and ``sign``) and the decoded answer or the error text, for the state store.
-    ``dedicated`` (``exchange.account: dedicated``): the account is this client's alone, so balances may be carried
-    between reads (``rebalancer.exchange.funds``).
+    Every client spends through its key's ``AccountLedger``; a ``dedicated`` one (``exchange.account: dedicated``:
+    the account is its job's alone) may answer balances from it between reads (``rebalancer.exchange.funds``).
     """
 
     def __init__(
@@ -116,7 +116,10 @@ class OpenApiClient:
         )
         self.market = market or DeploymentData(self.transport.base_url)
         self.ticker_max_age = ticker_max_age
-        self.carried = CarriedBalances(self.transport.base_url, api_key) if dedicated else None
+        self.dedicated = dedicated
+        self.ledger = ledger_for(api_key)
+        self.ledger.opened()
+        self._open = True
 
     def __repr__(self) -> str:
         return f"OpenApiClient({self.transport.base_url!r}, api_key={mask(self.transport.api_key)!r})"
@@ -128,8 +131,9 @@ class OpenApiClient:
 
     def close(self) -> None:
         """Release the pooled connections."""
-        if self.carried is not None:
-            self.carried.close()
+        if self._open:
+            self._open = False
+            self.ledger.closed()
         self.transport.close()
 
     def __enter__(self) -> OpenApiClient:
@@ -169,16 +173,20 @@ class OpenApiClient:
         """Available and locked amount of every coin (``user/account``).
 
         With ``need`` on a dedicated account, the carried lower bound answers instead when it pays for ``need``
-        (its ``locked`` amounts are then unknown and given as zero).
+        (its ``locked`` amounts are then unknown and given as zero). Every read becomes the key's new bound.
         """
-        if need is not None and self.carried is not None:
-            carried = self.carried.cover(need)
+        if need is not None and self.dedicated:
+            carried = self.ledger.cover(need)
             if carried is not None:
                 return carried
+        mark = self.ledger.mark()
         read = parse_account(self.transport.read("user/account", {}, signed=True))
-        if self.carried is not None:
-            self.carried.observe(read)
+        self.ledger.observe(read, mark)
         return read
+
+    def forget_balances(self) -> None:
+        """Drop the balances carried for the key (someone else may have traded on it: the lease moved)."""
+        self.ledger.forget()
 
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
         """Every order of ``symbol`` with status 0, 1, 3 or 5, read over all pages of ``v2/new_order``.
@@ -247,20 +255,22 @@ class OpenApiClient:
         try:
             answer = self._send_batch(request)
         except ExchangeError as exc:
-            self._forget_balances()
+            self._forget_after(exc)
             exc.request = request
             raise
-        if not all(group.ok for group in answer.place + answer.cancel):
-            self._forget_balances()
+        if not all(group.ok for group in answer.place):  # a failed cancel releases nothing, and nothing is credited
+            self.ledger.forget()
         return dataclasses.replace(answer, request=request)
 
     def _spend(self, rules: SymbolRules, place: Sequence[Target]) -> None:
-        if self.carried is not None and place:
-            self.carried.spend(funding_need(place, (), rules).locks)
+        if place:
+            self.ledger.spend(funding_need(place, (), rules).locks)
 
-    def _forget_balances(self) -> None:
-        if self.carried is not None:
-            self.carried.forget()
+    def _forget_after(self, error: ExchangeError) -> None:
+        if isinstance(error, OutcomeUnknown):
+            self.ledger.forget_after_lost_write()
+        else:
+            self.ledger.forget()
 
     def _send_batch(self, request: BatchRequest) -> BatchAnswer:
         data = self.transport.write("mass_replaceV2", request.params())
@@ -289,8 +299,8 @@ class OpenApiClient:
         self._spend(rules, (target,))
         try:
             return parse_created_order(self.transport.write("create_order", params))
-        except ExchangeError:
-            self._forget_balances()
+        except ExchangeError as error:
+            self._forget_after(error)
             raise
 
     def cancel_order(self, symbol: str, order_id: str) -> None:

@@ -179,4 +179,4 @@ def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: s
         StateStore(cluster_url) as store,
         cluster_opener(store, {"RB_KEY_0": key, "RB_SECRET_0": secret})(job) as client,
     ):
-        assert client.carried is None  # type: ignore[attr-defined]
+        assert not client.dedicated  # type: ignore[attr-defined]
