@@ -31,6 +31,7 @@ import os
 import platform
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -215,8 +216,6 @@ def stored_passes(state_db: Path, start: datetime, end: datetime) -> list[tuple[
     The state store records every pass, quiet ones included (the log shows those only at debug level, and the
     daemon runs at its production level here), so this is the count the figures rest on.
     """
-    import sqlite3
-
     lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
     with contextlib.closing(sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)) as db:
         rows = db.execute(

@@ -20,9 +20,18 @@ from rebalancer.models import Side
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database, inserted_id
 from rebalancer.state.fills import last_fills_in, watched_in
-from rebalancer.state.records import InFlight, Placement, cell, dump_json, stored_decimal, stored_ms, to_ms
+from rebalancer.state.records import (
+    InFlight,
+    Placement,
+    cell,
+    check_pass_key,
+    pass_outcome,
+    stored_decimal,
+    stored_ms,
+    to_ms,
+)
 from rebalancer.state.rejections import held_levels_in, last_reference_in
-from rebalancer.vocab import STORED_PASS_RESULTS, Mode, PassResult
+from rebalancer.vocab import Mode, PassResult
 
 _CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
 
@@ -71,21 +80,20 @@ class PassIO:
         fingerprint: str | None = None,
     ) -> int:
         """Record a whole pass that is already over (one INSERT); returns its id. For passes that sent nothing."""
-        if not job or mode not in tuple(Mode):
-            raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
-        if result not in STORED_PASS_RESULTS:
-            raise ValueError(f"pass result must be one of {sorted(STORED_PASS_RESULTS)}, not {result!r}")
+        check_pass_key(job, mode)
         values = {
             "job": job,
             "mode": mode,
             "started_at_ms": to_ms(started_at),
-            "result": result,
-            "summary": dump_json({str(k): int(v) for k, v in summary.items()}),
-            "warnings": dump_json([str(w) for w in warnings]),
-            "error": error,
-            "duration_ms": duration_ms,
-            "reference_price": reference_price,
-            "fingerprint": fingerprint,
+            **pass_outcome(
+                result=result,
+                summary=summary,
+                warnings=warnings,
+                error=error,
+                duration_ms=duration_ms,
+                reference_price=reference_price,
+                fingerprint=fingerprint,
+            ),
         }
         with self._db.tx(write=True) as conn:
             return inserted_id(conn.execute(t.passes.insert().values(**values)))

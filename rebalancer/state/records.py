@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, TypeVar
 
 from rebalancer.errors import StateError
 from rebalancer.models import Side
-from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
+from rebalancer.vocab import STORED_PASS_RESULTS, ActionKind, Mode, OutcomeStatus, PassResult
 
 T = TypeVar("T")
 RESULT_ACTIONS = frozenset({ActionKind.PLACE, ActionKind.CANCEL})
@@ -90,6 +90,36 @@ def _plain(value: object) -> Any:
 def dump_json(value: object) -> str:
     """Compact, key-sorted JSON text of ``value`` (see ``_plain`` for what non-JSON types become)."""
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_pass_key(job: str, mode: Mode) -> None:
+    """Refuse a pass row without a job name or with an unknown mode (a programming error, not bad input)."""
+    if not job or mode not in tuple(Mode):
+        raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
+
+
+def pass_outcome(
+    *,
+    result: PassResult,
+    summary: Mapping[str, int],
+    warnings: Sequence[str],
+    error: str | None,
+    duration_ms: int | None,
+    reference_price: str | None,
+    fingerprint: str | None,
+) -> dict[str, object]:
+    """The columns of a pass row that say how it ended, checked and encoded as the ``passes`` table stores them."""
+    if result not in STORED_PASS_RESULTS:
+        raise ValueError(f"pass result must be one of {sorted(STORED_PASS_RESULTS)}, not {result!r}")
+    return {
+        "result": result,
+        "summary": dump_json({str(k): int(v) for k, v in summary.items()}),
+        "warnings": dump_json([str(w) for w in warnings]),
+        "error": error,
+        "duration_ms": duration_ms,
+        "reference_price": reference_price,
+        "fingerprint": fingerprint,
+    }
 
 
 def load_json(text: str | None) -> Any:

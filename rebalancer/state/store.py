@@ -41,8 +41,10 @@ from rebalancer.state.records import (
     PassRecord,
     Placement,
     cell,
+    check_pass_key,
     dump_json,
     load_json,
+    pass_outcome,
     stored_decimal,
     stored_ms,
     to_ms,
@@ -50,7 +52,7 @@ from rebalancer.state.records import (
 )
 from rebalancer.state.rejections import GuardState
 from rebalancer.state.status import StatusState
-from rebalancer.vocab import STORED_PASS_RESULTS, ActionKind, Mode, OutcomeStatus, PassResult
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
 
@@ -101,8 +103,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
 
     def start_pass(self, job: str, mode: Mode, started_at: datetime | None = None) -> int:
         """Record that a pass of ``job`` began (``mode`` e.g. plan, apply, run) and return its id."""
-        if not job or mode not in tuple(Mode):
-            raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
+        check_pass_key(job, mode)
         with self._db.tx(write=True) as conn:
             row = conn.execute(t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now())))
             return inserted_id(row)
@@ -120,17 +121,15 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         fingerprint: str | None = None,
     ) -> None:
         """Record how a pass ended; ``result``: ok, no_changes, rejected, error, unknown_outcome, skipped."""
-        if result not in STORED_PASS_RESULTS:
-            raise ValueError(f"pass result must be one of {sorted(STORED_PASS_RESULTS)}, not {result!r}")
-        values = {
-            "result": result,
-            "summary": dump_json({str(k): int(v) for k, v in summary.items()}),
-            "warnings": dump_json([str(w) for w in warnings]),
-            "error": error,
-            "duration_ms": duration_ms,
-            "reference_price": reference_price,
-            "fingerprint": fingerprint,
-        }
+        values = pass_outcome(
+            result=result,
+            summary=summary,
+            warnings=warnings,
+            error=error,
+            duration_ms=duration_ms,
+            reference_price=reference_price,
+            fingerprint=fingerprint,
+        )
         with self._db.tx(write=True) as conn:
             done = conn.execute(update(t.passes).where(t.passes.c.id == pass_id).values(**values))
             if done.rowcount != 1:

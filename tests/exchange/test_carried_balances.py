@@ -8,6 +8,7 @@ import pytest
 
 from rebalancer.exchange.funds import AccountLedger, ledger_for
 from rebalancer.models import Balance, Balances, FundingNeed
+from tests.exchange.conftest import SleepRecorder
 
 D = Decimal
 
@@ -16,22 +17,15 @@ def _read(**available: str) -> Balances:
     return Balances({coin: Balance(D(amount), D("5")) for coin, amount in available.items()})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock(sleeps: SleepRecorder) -> SleepRecorder:
+    """The fake monotonic time (``now``) the ledger reads, from the exchange tests' recorder."""
+    return sleeps
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(clock: Clock) -> AccountLedger:
-    account = AccountLedger(clock)
+def ledger(clock: SleepRecorder) -> AccountLedger:
+    account = AccountLedger(clock.clock)
     account.opened()
     return account
 
