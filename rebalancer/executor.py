@@ -12,7 +12,9 @@ volume stands on the book (or the answer's id is found filled), a cancel when it
 was lost is never re-sent: sending stops and the read-back decides. What the read-back cannot settle for that batch
 stays ``unknown`` (its write may still land after the answer was given up), never ``rejected``.
 
-Right before each batch the optional ``fence`` is called (``rebalancer.lease``): when the pass's lease is no longer
+Before the first batch the pre-trade gate (``rebalancer.core.gate``) judges the whole plan against the book the
+pass read: if it refuses anything, nothing is sent (``UnsafePlanError``). Right before each batch the optional
+``fence`` is called (``rebalancer.lease``): when the pass's lease is no longer
 current it raises, and nothing more is sent — the whole pass ends ``fenced``.
 """
 
@@ -25,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rebalancer.core.gate import Checkpoint, refused_message
 from rebalancer.core.plan import Action, Batch, Plan
 from rebalancer.defaults import BATCH_LIMIT, READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
 from rebalancer.errors import (
@@ -34,6 +37,7 @@ from rebalancer.errors import (
     RejectedError,
     StateError,
     TransientError,
+    UnsafePlanError,
 )
 from rebalancer.exchange import Exchange
 from rebalancer.models import BatchAnswer, BatchRequest, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
@@ -103,6 +107,7 @@ def execute(
     plan: Plan,
     book_before: Sequence[Order],
     *,
+    gate: Checkpoint,
     on_batch: BatchHook | None = None,
     sleep: Callable[[float], None] = time.sleep,
     batch_limit: int = BATCH_LIMIT,
@@ -110,12 +115,19 @@ def execute(
 ) -> Execution:
     """Send ``plan`` in batches (cancels first), then read the book back and confirm every order against it.
 
+    ``gate`` judges the plan first: when it refuses any action, ``UnsafePlanError`` names each and nothing is sent.
+
     ``book_before`` is the open-order list the plan was computed from: orders not in it are the new ones.
     ``on_batch(index, request, answer, error)`` is called after each batch, for the state store. ``batch_limit``
     caps the cancels and the placements of one batch (the deployment's ``max_batch``). ``fence()`` is called right
     before each batch; if it raises ``StateError`` (``LeaseLost``) the batch is not sent: with nothing sent yet the
     error propagates, otherwise sending stops and what was sent is read back (``fenced`` is set).
     """
+    refused = gate.refusals(plan.actions)
+    if refused:
+        for refusal in refused:
+            log.error("pre-trade gate: %s", refusal.sentence())
+        raise UnsafePlanError(refused_message(refused))
     answers: list[BatchAnswer] = []
     failures: dict[ActionKind, list[ResultGroup]] = {ActionKind.PLACE: [], ActionKind.CANCEL: []}
     sent: list[Batch] = []

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from rebalancer.core import gate
 from rebalancer.core.diff import fits
 from rebalancer.core.fills import Fill, Learnt, Seen, learn_fills
 from rebalancer.core.lifecycle import Lifecycle
@@ -65,6 +66,7 @@ class PassReport:
     duration_ms: int
     error: str | None = None
     fills: tuple[Fill, ...] = ()
+    gate_refusals: int = 0  # planned actions the pre-trade gate dropped (a planner bug: counted and logged)
 
     @property
     def failed(self) -> bool:
@@ -242,8 +244,17 @@ def run_pass(
         plan = finish_plan(draft, snapshot.balances)
         plan = without_awaited(plan, awaited_levels(job, plan, view.pending), snapshot.open_orders)
         plan = with_loss_limit(job, store, plan, snapshot, owned, learnt.fills)
+        ticker = snapshot.ticker
+        book = gate.book_of(snapshot.rules, snapshot.open_orders, owned, plan.reference_price, ticker.bid, ticker.ask)
         if saved_plan is not None:
             plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
+            refused = gate.check(job, book, plan.actions)
+            if refused:
+                raise UnsafePlanError(f"saved plan {gate.refused_message(refused)}")
+        else:
+            plan, refused = gate.admit(job, book, plan)
+            for refusal in refused:
+                log.error("pre-trade gate dropped %s (a planner bug)", refusal.sentence(), extra={"job": job.name})
     except Exception as exc:
         if apply:
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
@@ -253,17 +264,27 @@ def run_pass(
         store.set_paused(job.name, True)
         store.set_risk(job.name, paused_by=PausedBy.MAX_LOSS, reason=plan.paused, now=wall())
         log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
+    counted = len(refused)
     if not apply:
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
-        return PassReport(job.name, mode, plan, snapshot, None, result, _ms(clock() - started), fills=learnt.fills)
+        duration = _ms(clock() - started)
+        return PassReport(
+            job.name, mode, plan, snapshot, None, result, duration, fills=learnt.fills, gate_refusals=counted
+        )
     if not plan.has_changes:
         _record_quiet(store, job, mode, plan, _ms(clock() - started), wall(), learnt)
         duration = _ms(clock() - started)
-        return PassReport(job.name, mode, plan, snapshot, None, PassResult.NO_CHANGES, duration, fills=learnt.fills)
+        result = PassResult.NO_CHANGES
+        return PassReport(
+            job.name, mode, plan, snapshot, None, result, duration, fills=learnt.fills, gate_refusals=counted
+        )
     if approve is not None:
         if not approve(plan):  # the user said no: like a dry run, nothing to record
             duration = _ms(clock() - started)
-            return PassReport(job.name, mode, plan, snapshot, None, PassResult.DECLINED, duration, fills=learnt.fills)
+            result = PassResult.DECLINED
+            return PassReport(
+                job.name, mode, plan, snapshot, None, result, duration, fills=learnt.fills, gate_refusals=counted
+            )
         # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
         # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
         try:
@@ -273,7 +294,11 @@ def run_pass(
         except Exception as exc:
             _record_failure(store, job, mode, plan, exc, _ms(clock() - started), wall())
             raise
-    return _execute_and_record(job, exchange, store, mode, plan, snapshot, started, clock, wall, fence, learnt)
+    checkpoint = gate.Checkpoint(job, book)
+    report = _execute_and_record(
+        job, exchange, store, mode, plan, snapshot, started, clock, wall, fence, learnt, checkpoint
+    )
+    return dataclasses.replace(report, gate_refusals=counted)
 
 
 def with_loss_limit(
@@ -396,6 +421,7 @@ def _execute_and_record(
     wall: Callable[[], datetime],
     fence: Fence | None,
     learnt: Learnt,
+    checkpoint: gate.Checkpoint,
 ) -> PassReport:
     pass_id = store.start_pass(job.name, mode, wall())
     _record_learnt(store, job, pass_id, learnt, plan, wall())
@@ -417,6 +443,7 @@ def _execute_and_record(
             snapshot.rules,
             plan,
             snapshot.open_orders,
+            gate=checkpoint,
             on_batch=record,
             batch_limit=job.exchange.max_batch,
             fence=fence,

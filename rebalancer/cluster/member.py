@@ -257,6 +257,7 @@ class Member:
             job.name, self.name, report.result, failed=failed, backoff_seconds=delay, started_at=began
         )
         self.metrics.passes.labels(job.name, report.result).inc()
+        self.metrics.gate_refusals.labels(job.name).inc(report.gate_refusals)
         if report.execution is not None:
             self.metrics.placed.labels(job.name).inc(report.execution.count(OutcomeStatus.PLACED))
             self.metrics.cancelled.labels(job.name).inc(report.execution.count(OutcomeStatus.CANCELLED))

@@ -63,6 +63,12 @@ class Metrics:
             ["job", "code"],
             registry=self.registry,
         )
+        self.gate_refusals = Counter(
+            "rebalancer_gate_refusals",
+            "Planned cancels and placements the pre-trade gate refused and dropped (each one a planner bug).",
+            ["job"],
+            registry=self.registry,
+        )
         self.open_orders = Gauge(
             "rebalancer_open_orders",
             "Open orders the job owns after its last pass.",
@@ -136,6 +142,7 @@ class Metrics:
             self.lateness,
             self.placed,
             self.cancelled,
+            self.gate_refusals,
             self.open_orders,
             self.last_success,
             self.missed,

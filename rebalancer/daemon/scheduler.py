@@ -322,6 +322,7 @@ class Daemon:
         self.metrics.passes.labels(job.name, report.result).inc()
         self.metrics.placed.labels(job.name).inc(placed)
         self.metrics.cancelled.labels(job.name).inc(cancelled)
+        self.metrics.gate_refusals.labels(job.name).inc(report.gate_refusals)
         for outcome in rejected:
             self.metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
         for fill in report.fills:  # a counter's value is a float: fine for a gauge of activity, never for money
