@@ -8,8 +8,7 @@ only make it stricter (a level a kept order claims is not placed again).
 
 The book the batch would leave: the job's orders (every open order of the symbol under ``ownership: symbol``,
 else the ones it placed) that are open and not cancelled by the batch, plus the batch's placements. Orders
-pending cancellation are on their way out and are not counted, but they may still trade, so a placement must not
-cross them either.
+pending cancellation are on their way out (the planner leaves them alone) and are not part of it.
 
 Rules, each a ``Rule``:
 
@@ -22,11 +21,13 @@ Rules, each a ``Rule``:
 * ``price_limit``: no buy at or above ``price_ceiling``, no sell at or below ``price_floor``;
 * ``band``: within ``limits.band`` of the trusted reference (with a band and no trusted reference, no placement);
 * ``post_only``: a buy below the best ask, a sell above the best bid;
-* ``self_trade``: a buy below every sell of the job's (standing, pending or placed before it), a sell above
-  every such buy;
+* ``self_trade``: a buy below every sell of the job's in that book (standing, or placed before it in the
+  batch), a sell above every such buy;
 * ``max_orders``: at most ``limits.max_orders`` of the job's orders in the book left (so per side too);
-* ``volume``: per side, the job's volume left is within what the ladder declares (``declared_volume``), unless
-  the batch leaves that side with no more volume than it had.
+* ``volume``: per side, the job's volume left is within what the ladder declares (``declared_volume``: every
+  level and fixed order at the largest skew, widened by the size tolerance), plus what its standing orders hold
+  beyond its smallest level (an order spared for a held level may be larger than any); or the batch leaves that
+  side with no more volume than it had.
 
 Placements are judged in the order given (a plan's: nearest the reference first), so when a count or a volume
 runs out, the farthest are refused. Pure: values in, values out.
@@ -44,8 +45,8 @@ from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, InvalidOper
 from rebalancer.core import limits as price_limits
 from rebalancer.core.ladder import Dropped
 from rebalancer.core.plan import Action, Plan, plan_fingerprint
-from rebalancer.job import Amount, Job, SideLadder
-from rebalancer.models import ZERO, Order, OrderStatus, Side, SymbolRules, format_decimal
+from rebalancer.job import Job, SideLadder
+from rebalancer.models import ZERO, Order, Side, SymbolRules, format_decimal
 from rebalancer.vocab import ActionKind
 
 GATE = "gate"
@@ -151,13 +152,12 @@ class _Placements:
     ) -> None:
         self.job, self.book, self.kept = job, book, kept
         self.levels: set[str] = set()
-        self.bound = {s: declared_volume(job, s) for s in Side}
+        self.bound = {s: _bound(job, s, standing) for s in Side}
         self.count = len(standing)
         self.volume = {s: sum((o.remaining for o in standing if o.side is s), ZERO) for s in Side}
         self.before = {s: sum((o.remaining for o in mine if o.is_open and o.side is s), ZERO) for s in Side}
-        crossing = [o for o in mine if o.id not in cancelled and (o.is_open or o.status is OrderStatus.CANCEL_PENDING)]
-        self.lowest_sell = min((o.price for o in crossing if o.side is Side.SELL), default=None)
-        self.highest_buy = max((o.price for o in crossing if o.side is Side.BUY), default=None)
+        self.lowest_sell = min((o.price for o in standing if o.side is Side.SELL), default=None)
+        self.highest_buy = max((o.price for o in standing if o.side is Side.BUY), default=None)
 
     def admit(self, a: Action) -> Refusal | None:
         """Judge one placement; when admitted, it joins the book the next ones are judged against."""
@@ -230,6 +230,17 @@ class _Placements:
         return None
 
 
+def _bound(job: Job, side: Side, standing: Sequence[Order]) -> Decimal:
+    """The side's volume bound: what the ladder declares, plus what the job's standing orders hold beyond its
+    smallest level. An order kept for a level holds at most that level's share; one the planner spares for a
+    held level may hold more, which is already on the book and not the batch's doing."""
+    sizes = level_volumes(job, side)
+    smallest = min(sizes, default=ZERO)
+    with localcontext(_SUM):
+        extra = sum((max(ZERO, o.remaining - smallest) for o in standing if o.side is side), ZERO)
+        return declared_volume(job, side) + extra
+
+
 def level_side(job: Job, level: str) -> Side | None:
     """The side of a level the job declares (``buy[2]``, ``sell[0]``, ``orders[1]``), None for any other name."""
     match = _LEVEL.fullmatch(level)
@@ -245,17 +256,39 @@ def level_side(job: Job, level: str) -> Side | None:
 
 def declared_volume(job: Job, side: Side) -> Decimal:
     """The most volume the job can legitimately have standing on ``side``: every level's size (at the largest
-    inventory skew) and every fixed order's, each widened by the size tolerance a kept order may stray by."""
+    inventory skew) and every fixed order's, each widened by the size tolerance a kept order may stray by.
+
+    A size too large for a Decimal is never placed (the ladder drops its level) and adds nothing."""
+    total = ZERO
+    with localcontext(_SUM):
+        for size in level_volumes(job, side):
+            try:
+                total += size
+            except ArithmeticError:
+                continue
+    return total
+
+
+def level_volumes(job: Job, side: Side) -> list[Decimal]:
+    """The most each level and fixed order of ``side`` may hold (see ``declared_volume``); positive ones only."""
     spec = job.side(side)
     factor = _MAX_SKEW if job.inventory is not None else Decimal(1)
-    sizes = [size * factor for size in _sizes(spec)] if spec is not None else []
-    sizes += [fixed.size for fixed in job.orders if fixed.side is side]
+    sizes = [(size, factor) for size in _sizes(spec)] if spec is not None else []
+    sizes += [(fixed.size, Decimal(1)) for fixed in job.orders if fixed.side is side]
+    out = []
     with localcontext(_SUM):
-        return sum((_widened(size, job.tolerance.size) for size in sizes if size > 0), ZERO)
+        for size, by in sizes:
+            try:
+                widened = size * by + job.tolerance.size.of(size * by)
+            except ArithmeticError:
+                continue
+            if widened > 0:
+                out.append(widened)
+    return out
 
 
 def _sizes(spec: SideLadder) -> Iterable[Decimal]:
-    """The unrounded size of every level (the ladder rounds them down); a size that overflows is never placed."""
+    """The unrounded size of every level (the ladder rounds them down); a size that overflows is left out."""
     for index in range(spec.levels):
         with localcontext(_BOUNDED):
             try:
@@ -267,10 +300,6 @@ def _sizes(spec: SideLadder) -> Iterable[Decimal]:
                     yield spec.size
             except ArithmeticError:
                 continue
-
-
-def _widened(size: Decimal, tolerance: Amount) -> Decimal:
-    return size + tolerance.of(size)
 
 
 def _on_grid(value: Decimal, quantum: Decimal) -> bool:
