@@ -4,6 +4,11 @@
 #   tools/mutation.sh                         # every module of rebalancer/core/
 #   tools/mutation.sh ladder funding          # only these modules
 #   MUTATION_TESTS="tests/core" tools/mutation.sh diff
+#   MUTATION_TESTS="tests/test_executor.py" tools/mutation.sh rebalancer/executor.py   # a module outside core/
+#
+# A bare name is a module of rebalancer/core/; a path (rebalancer/executor.py) names any module of the package.
+# MUTATION_TESTS chooses the tests every mutant runs against (tests/core by default): pick a fast set that
+# exercises the module.
 #
 # It works on a throw-away copy of the checkout (mutmut writes a mutants/ tree and a cache next to the code), runs
 # mutmut there and prints, per module, killed / total and the surviving mutants' names. `mutmut show NAME`, run in the
@@ -12,7 +17,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 modules=("$@")
 if [ ${#modules[@]} -eq 0 ]; then
-  modules=(ladder diff side_match line_matching funding guards skew limits lifecycle fills loss plan plan_codec saved_plan)
+  modules=(ladder diff side_match line_matching funding guards skew limits lifecycle fills loss plan plan_codec saved_plan
+    gate)
 fi
 tests=${MUTATION_TESTS:-tests/core}
 work=$(mktemp -d "${TMPDIR:-/tmp}/rebalancer-mutation.XXXXXX")
@@ -28,7 +34,16 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item._nodeid = item.nodeid  # type: ignore[attr-defined]
 PY
 only=""
-for m in "${modules[@]}"; do only+="\"rebalancer/core/${m}.py\", "; done
+paths=()
+for m in "${modules[@]}"; do
+  case "$m" in
+    */*) path="${m%.py}.py" ;;
+    *) path="rebalancer/core/${m}.py" ;;
+  esac
+  [ -f "$top/$path" ] || { echo "no such module: $path" >&2; exit 2; }
+  paths+=("$path")
+  only+="\"${path}\", "
+done
 cat >> "$work/pyproject.toml" <<TOML
 
 [tool.mutmut]
@@ -43,16 +58,21 @@ export REBALANCER_QUICK=1  # a quarter of CI's Hypothesis examples per run: the 
 echo "mutation work directory: $work" >&2
 mutmut run >/dev/null 2>&1 || true
 mutmut results --all true >"$work/results.txt" 2>/dev/null || mutmut results >"$work/results.txt"
-python - "$work/results.txt" "${modules[@]}" <<'PY'
+python - "$work/results.txt" "${paths[@]}" <<'PY'
 import collections, re, sys
-path, *modules = sys.argv[1:]
+path, *files = sys.argv[1:]
+prefixes = {f[: -len(".py")].replace("/", ".") + ".": f[: -len(".py")].rsplit("/", 1)[-1] for f in files}
+modules = list(prefixes.values())
 rows = collections.defaultdict(collections.Counter)
 survivors = collections.defaultdict(list)
 for line in open(path):
-    m = re.match(r"\s*(rebalancer\.core\.(\w+)\.\S+):\s*(\w[\w ]*)", line)
+    m = re.match(r"\s*(rebalancer\.\S+):\s*(\w[\w ]*)", line)
     if not m:
         continue
-    name, module, status = m.group(1), m.group(2), m.group(3).strip()
+    name, status = m.group(1), m.group(2).strip()
+    module = next((short for prefix, short in prefixes.items() if name.startswith(prefix)), None)
+    if module is None:
+        continue
     rows[module][status] += 1
     if status == "survived":
         survivors[module].append(name)
