@@ -52,7 +52,6 @@ from rebalancer.vocab import ActionKind
 GATE = "gate"
 """The reason of a placement the gate dropped from a planned pass (``Plan.dropped``)."""
 _LEVEL = re.compile(r"(buy|sell|orders)\[(0|[1-9][0-9]{0,8})\]")
-_BOUNDED = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow])
 _SUM = Context(prec=28, rounding=ROUND_CEILING, traps=[InvalidOperation, DivisionByZero, Overflow])
 _MAX_SKEW = Decimal(2)  # inventory skew multiplies one side's sizes by at most 1 + 1
 
@@ -120,7 +119,7 @@ def check(job: Job, book: Book, actions: Sequence[Action]) -> tuple[Refusal, ...
     standing = [o for o in mine if o.is_open and o.id not in cancelled]
     ids = {o.id for o in standing}
     kept = {a.level for a in actions if a.action is ActionKind.KEEP and a.order_id in ids}
-    judge = _Placements(job, book, standing, mine, cancelled, kept)
+    judge = _Placements(job, book, standing, mine, kept)
     refused += [r for a in places if (r := judge.admit(a)) is not None]
     return tuple(refused)
 
@@ -147,7 +146,6 @@ class _Placements:
         book: Book,
         standing: list[Order],
         mine: list[Order],
-        cancelled: Collection[str | None],
         kept: Collection[str | None],
     ) -> None:
         self.job, self.book, self.kept = job, book, kept
@@ -290,21 +288,20 @@ def level_volumes(job: Job, side: Side) -> list[Decimal]:
 def _sizes(spec: SideLadder) -> Iterable[Decimal]:
     """The unrounded size of every level (the ladder rounds them down); a size that overflows is left out."""
     for index in range(spec.levels):
-        with localcontext(_BOUNDED):
-            try:
-                if spec.size_factor is not None:
-                    yield spec.size * spec.size_factor**index
-                elif spec.size_step is not None:
-                    yield spec.size + index * spec.size_step
-                else:
-                    yield spec.size
-            except ArithmeticError:
-                continue
+        try:
+            if spec.size_factor is not None:
+                yield spec.size * spec.size_factor**index
+            elif spec.size_step is not None:
+                yield spec.size + index * spec.size_step
+            else:
+                yield spec.size
+        except ArithmeticError:
+            continue
 
 
 def _on_grid(value: Decimal, quantum: Decimal) -> bool:
     try:
-        return value.quantize(quantum, context=_BOUNDED) == value
+        return value.quantize(quantum) == value
     except ArithmeticError:
         return False
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from rebalancer.core import gate
 from rebalancer.core.gate import Book, Rule
+from rebalancer.core.ladder import Dropped
 from rebalancer.core.plan import Action, compute_plan, plan_fingerprint
 from rebalancer.job import Amount, FixedOrder, Inventory, Job, Limits, Ownership, Tolerance
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, SymbolRules
@@ -146,6 +147,28 @@ def test_the_batch_goes_to_the_jobs_symbol_or_nothing_goes() -> None:
     assert "the batch is for ethusdt, the job trades btcusdt" in refused[0].why
 
 
+@pytest.mark.parametrize(
+    ("action", "why"),
+    [
+        (place("buy[7]", B, "29850.00"), "not a level the job declares"),
+        (place("buy[0]", S, "29850.00"), "the level is a buy level"),
+        (place("buy[0]", B, "0"), "price and volume must be positive"),
+        (place("buy[0]", B, "29850.001"), "the price is not on the symbol's tick 0.01"),
+        (place("buy[0]", B, "29850.00", "0.00001"), "the volume is not on the symbol's lot 0.0001"),
+        (cancel("404"), "not an open order of the book read in this pass"),
+    ],
+)
+def test_each_refusal_says_why_in_words(action: Action, why: str) -> None:
+    (refusal,) = gate.check(a_job(), book(), [action])
+    assert refusal.why == why
+
+
+def test_a_level_placed_twice_and_an_order_cancelled_twice_say_so() -> None:
+    batch = [cancel("7"), cancel("7"), place("buy[0]", B, "29850.00"), place("buy[0]", B, "29840.00")]
+    refused = gate.check(a_job(), book(MINE), batch)
+    assert [r.why for r in refused] == ["cancelled twice in one batch", "the level is placed twice"]
+
+
 # --- cancels and ownership ---------------------------------------------------------------------------------------
 
 MINE, MANUAL = order("7", B, "29000.00", "0.0100"), order("8", B, "29100.00", "0.0100")
@@ -245,11 +268,16 @@ def test_self_trade_spares_cancelled_and_manual_orders_and_sees_earlier_placemen
     assert rules_of(a_job(), book(), pair) == [("sell[0]", Rule.SELF_TRADE)]
     later = [place("sell[0]", S, "30050.00"), place("sell[1]", S, "30040.00"), place("buy[0]", B, "30040.00")]
     assert rules_of(a_job(), book(), later) == [("buy[0]", Rule.SELF_TRADE)]
+    lowest = [place("sell[0]", S, "30050.00"), place("sell[1]", S, "30100.00"), place("buy[0]", B, "30060.00")]
+    assert rules_of(a_job(), book(), lowest) == [("buy[0]", Rule.SELF_TRADE)]
     highest = [place("buy[0]", B, "29990.00"), place("buy[1]", B, "29995.00"), place("sell[0]", S, "29992.00")]
     assert rules_of(a_job(), book(), highest) == [("sell[0]", Rule.SELF_TRADE)]
 
 
 # --- volume ------------------------------------------------------------------------------------------------------
+
+
+NO_TOL = Tolerance(size=Amount(D("0")))
 
 
 @pytest.mark.parametrize(
@@ -266,6 +294,19 @@ def test_self_trade_spares_cancelled_and_manual_orders_and_sees_earlier_placemen
         (a_job(buy=side_ladder(levels=2, size="9E+999999"), tolerance=Tolerance(size=pct("0"))), D("9E+999999")),
         (a_job(buy=side_ladder(levels=2, size="9.5E+999999")), D("0")),
         (a_job(buy=None), D("0")),
+        (
+            a_job(
+                buy=side_ladder(levels=1, size="1E+30"), orders=(FixedOrder(B, D(1), D("0.0001")),), tolerance=NO_TOL
+            ),
+            D("1.000000000000000000000000001E+30"),
+        ),  # a sum beyond 28 digits rounds up, never down
+        (
+            a_job(
+                buy=side_ladder(levels=2, size="9E+999999"), orders=(FixedOrder(B, D(1), D("0.5")),), tolerance=NO_TOL
+            ),
+            D("9.000000000000000000000000001E+999999"),
+        ),  # the second level overflows the sum; the fixed order adds on
+        (a_job(buy=side_ladder(levels=1, size="9.5E+999999"), orders=(FixedOrder(B, D(1), D("0.5")),)), D("0.55")),
     ],
 )
 def test_the_volume_a_side_may_hold_is_what_the_ladder_declares(the_job: Job, bound: Decimal | None) -> None:
@@ -288,6 +329,21 @@ def test_volume_per_side_at_the_boundary() -> None:
     assert refusal.why == "buy volume would reach 0.0331, more than the ladder declares (0.033 with tolerance and skew)"
 
 
+def test_each_level_holds_its_size_widened_and_a_level_of_size_zero_holds_nothing() -> None:
+    the_job = a_job(buy=side_ladder(size="0.01", size_step=D("-0.005")))  # 0.01, 0.005, 0
+    assert gate.level_volumes(the_job, B) == [D("0.011"), D("0.0055")]
+    assert gate.level_volumes(the_job, S) == [D("0.011")] * 3
+
+
+def test_the_smallest_level_is_the_sides_own_and_a_side_without_levels_takes_nothing_beyond() -> None:
+    the_job = a_job(sell=side_ladder(size="0.05"))  # sells of 0.055 do not measure the buys
+    spared = order("1", B, "29000.00", "0.0200")
+    assert rules_of(the_job, book(spared), [place("buy[0]", B, "29850.00", "0.0220")]) == []
+    assert rules_of(the_job, book(spared), [place("buy[0]", B, "29850.00", "0.0221")]) == [("buy[0]", Rule.VOLUME)]
+    sells_only = a_job(buy=None)
+    assert rules_of(sells_only, book(spared), [place("sell[0]", S, "30150.00")]) == []
+
+
 def test_what_standing_orders_hold_beyond_the_smallest_level_is_not_the_batchs() -> None:
     # levels of 0.011 at most (10 %): an order of 0.02 holds 0.009 beyond, so the side may hold 0.033 + 0.009
     spared = order("1", B, "29000.00", "0.0200")
@@ -302,6 +358,11 @@ def test_what_standing_orders_hold_beyond_the_smallest_level_is_not_the_batchs()
 
 def test_a_side_already_over_its_volume_may_shrink_but_never_grow() -> None:
     four = [order(str(i), B, f"2900{i}.00", "0.0110") for i in range(4)]  # 0.044 against 0.033
+    # what the other side holds and what is pending cancellation are not this side's volume before the batch
+    four += [
+        order("8", S, "31000.00", "1.0000"),
+        order("9", B, "29000.00", "1.0000", status=OrderStatus.CANCEL_PENDING),
+    ]
     same = [cancel("0"), place("buy[0]", B, "29850.00", "0.0110")]
     grow = [cancel("0"), place("buy[0]", B, "29850.00", "0.0111")]
     assert rules_of(a_job(), book(*four), same) == []
@@ -324,7 +385,7 @@ def test_admit_drops_what_the_gate_refuses_and_says_so() -> None:
         ("buy[0]", Rule.PRICE_LIMIT),
     ]
     assert [a.level or a.order_id for a in admitted.actions] == ["buy[1]", "buy[2]", "sell[0]", "sell[1]", "sell[2]"]
-    assert [(d.level, d.reason) for d in admitted.dropped] == [("buy[0]", "gate")]
+    assert admitted.dropped[len(plan.dropped) :] == (Dropped("buy[0]", B, D("29850.00"), D("0.0100"), "gate"),)
     assert admitted.warnings[-1] == (
         "gate refused buy[0] BUY 29850.00 × 0.0100: at or above the price ceiling 29800 (price_limit); not sent"
     )
@@ -340,11 +401,13 @@ def test_the_refusal_message_names_every_problem_on_one_line() -> None:
     )
     message = gate.refused_message(refused)
     assert "\n" not in message and message.count("(tick)") == 5
+    assert "(tick); buy[1] BUY 29850.001" in message
     assert message.startswith("refused by the pre-trade gate: buy[0] BUY 29850.001 × 0.0100: the price is not on")
 
 
 def test_a_book_from_a_pass_trusts_no_reference_of_zero() -> None:
     assert gate.book_of(RULES, (), None, D(0), BID, ASK).reference is None
+    assert gate.book_of(RULES, (), None, D(1), BID, ASK).reference == D(1)
     assert gate.book_of(RULES, (), None, REF, BID, ASK) == Book(RULES, (), None, REF, BID, ASK)
     checkpoint = gate.Checkpoint(a_job(), book())
     assert checkpoint.refusals([place("buy[9]", B, "1.00")])[0].rule is Rule.LEVEL
