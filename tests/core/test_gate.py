@@ -632,3 +632,13 @@ def test_a_held_level_spares_a_buy_above_the_sells_and_the_gate_drops_the_crossi
 def test_every_batch_the_planner_makes_is_admitted_unchanged(case: tuple[Job, Book, tuple[Action, ...]]) -> None:
     the_job, the_book, actions = case
     assert [r.sentence() for r in gate.check(the_job, the_book, actions)] == []
+
+
+def test_the_volume_bound_rounds_up_where_a_sum_passes_28_digits() -> None:
+    # 0.1234567890123456789012345671 widened by 10 % is 0.13580246791358024679135802381: up to ...0239, never down
+    many_digits = a_job(buy=side_ladder(levels=1, size="0.1234567890123456789012345671"))
+    assert gate.level_volumes(many_digits, B) == [D("0.1358024679135802467913580239")]
+    # an order of 12345678901234567890123456.72 holds ...456.702 beyond a level of 0.018: up to .71, plus 0.054
+    flat = a_job(buy=side_ladder(size="0.018"), tolerance=NO_TOL)
+    huge = order("1", B, "1.00", "12345678901234567890123456.72")
+    assert gate._bound(flat, B, [huge]) == D("12345678901234567890123456.77")
