@@ -36,16 +36,14 @@ def test_lower_case_side_is_read() -> None:
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({"order_info": None, "trade_list": []}, "order_info: the answer has no order_info"),
-        ({"trade_list": []}, "order_info: the answer has no order_info"),
-        (None, "order_info: data is not an object"),
-        ({"order_info": {k: v for k, v in ROW.items() if k != "status"}}, "order_info: order 504 has no status"),
-        ({"order_info": {**ROW, "status": None}}, "order_info: order 504 has no status"),
-        ({"order_info": {**ROW, "price": ""}}, "order_info: order 504.price is not a number"),
-        ({"order_info": {**ROW, "side": None}}, "order_info: order 504.side is not BUY or SELL: None"),
-        ({"order_info": {**ROW, "side": ["BUY"]}}, "order_info: order 504.side is not BUY or SELL"),
-        ({"order_info": {**ROW, "status": "filled"}}, "order_info: order 504.status is not a number"),
-        ({"order_info": "504"}, "order_info: order_info is not an object"),
+        ({"order_info": None, "trade_list": []}, "reading one order (/open/api/order_info): the answer has no order_info"),
+        ({"trade_list": []}, "reading one order (/open/api/order_info): the answer has no order_info"),
+        (None, "reading one order (/open/api/order_info): data is not an object"),
+        ({"order_info": {**ROW, "price": ""}}, "reading one order (/open/api/order_info): order 504.price is not a number"),
+        ({"order_info": {**ROW, "side": None}}, "reading one order (/open/api/order_info): order 504.side is not BUY or SELL: None"),
+        ({"order_info": {**ROW, "side": ["BUY"]}}, "reading one order (/open/api/order_info): order 504.side is not BUY or SELL"),
+        ({"order_info": {**ROW, "status": "filled"}}, "reading one order (/open/api/order_info): order 504.status is not a number"),
+        ({"order_info": "504"}, "reading one order (/open/api/order_info): order_info is not an object"),
     ],
 )
 def test_order_info_shapes_that_cannot_be_read_are_one_clear_line(payload: Any, message: str) -> None:
@@ -97,7 +95,7 @@ def test_create_order_answer(data: Any, expected: str) -> None:
 def test_create_order_answer_without_an_id_is_one_clear_line(data: Any) -> None:
     with pytest.raises(BadResponse) as error:
         parse_created_order(body(data))
-    assert str(error.value).startswith("create_order: ")
+    assert str(error.value).startswith("placing an order (/open/api/create_order): ")
 
 
 @pytest.mark.parametrize("data", [None, {}, {"mass_place": None, "mass_cancel": None}, {"result": "ok"}])
