@@ -289,7 +289,13 @@ def serve_world(
             port, prefix = where.port or port, where.path
     try:
         engine = open_world(state_dir / WORLD_FILE, seed=seed, reset=reset)
-        server = SandboxServer(engine, Faults(sign=sign, legacy_paths=legacy_paths), port=port, save_path=state_dir / WORLD_FILE, prefix=prefix)
+        server = SandboxServer(
+            engine,
+            Faults(sign=sign, legacy_paths=legacy_paths),
+            port=port,
+            save_path=state_dir / WORLD_FILE,
+            prefix=prefix,
+        )
         try:
             server.start()
         except OSError as exc:
