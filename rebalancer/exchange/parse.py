@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
-from rebalancer.errors import BadResponse
+from rebalancer.errors import BadResponse, RejectedError
 from rebalancer.exchange.envelope import answer_text as _text
 from rebalancer.exchange.envelope import decode_json as decode_json  # re-exported: answers are read through here
 from rebalancer.exchange.envelope import message_of
@@ -334,14 +334,21 @@ def parse_orders_page(data: object, endpoint: str = "v2/new_order") -> tuple[int
 def parse_order_info(data: object, endpoint: str = "order_info") -> Order:
     """The order of an ``order_info`` answer (``data.order_info``).
 
-    Some deployments answer an unknown id with code 0 and ``"order_info": null``: that is a ``BadResponse``
-    saying so, never an order.
+    Live deployments answer an id they do not know with code 0 and ``"order_info": null``: that is the order not
+    found (``OrderNotFound``, a ``RejectedError`` as code 22 would be), never an order. An answer without the key
+    at all is a ``BadResponse``.
     """
     body = _obj(data, endpoint, "data")
+    if "order_info" in body and body["order_info"] is None:
+        raise OrderNotFound("the exchange does not know this order (order_info: null)", endpoint=endpoint)
     info = body.get("order_info")
     if info is None:
-        _bad(endpoint, "the answer has no order_info (the exchange may not know this order)")
+        _bad(endpoint, "the answer has no order_info")
     return parse_order(info, endpoint, "order_info")
+
+
+class OrderNotFound(RejectedError):
+    """``order_info`` of an id the exchange does not know (``order_info: null`` with code 0)."""
 
 
 def parse_created_order(data: object, endpoint: str = "create_order") -> str:

@@ -294,7 +294,8 @@ class Transport:
             kind = f"no complete answer within {self.profile.read_timeout:g}s"
         host = urlsplit(self.base_url).netloc
         if isinstance(unopened, ssl.SSLError):
-            return TransientError(
+            # Not transient: a certificate or protocol mismatch fails the same way at once, so reads do not retry.
+            return ExchangeError(
                 f"TLS handshake with {host} failed ({tls_reason(unopened)}); nothing was sent."
                 " Check the URL's scheme and port, and the server's certificate (REQUESTS_CA_BUNDLE names a CA file)",
                 endpoint=endpoint,

@@ -36,7 +36,6 @@ def test_lower_case_side_is_read() -> None:
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({"order_info": None, "trade_list": []}, "reading one order (/open/api/order_info): the answer has no order_info"),
         ({"trade_list": []}, "reading one order (/open/api/order_info): the answer has no order_info"),
         (None, "reading one order (/open/api/order_info): data is not an object"),
         ({"order_info": {**ROW, "price": ""}}, "reading one order (/open/api/order_info): order 504.price is not a number"),
