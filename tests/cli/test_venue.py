@@ -3,18 +3,24 @@ what went wrong and what to check; nothing is sent, nothing hangs past its timeo
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.exchange.hostile import drip, http_answer, serving
 
@@ -88,14 +94,42 @@ def test_an_unknown_symbol_on_a_url_names_its_host(cli, write_job, sandbox):
     clean_failure(cli("plan", str(job)), "symbol 'ethusdx' is not listed on 127.0.0.1", "closest listed: ethusdt")
 
 
-def plain_http_to_tls(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+@contextlib.contextmanager
+def answering(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback listener whose every connection ``handle`` gets at once (no request read first); its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with contextlib.suppress(OSError), conn:
+                handle(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        listener.close()
+
+
+def plain_http(conn: socket.socket) -> None:
+    conn.settimeout(5)
+    conn.recv(4096)  # the client's TLS hello
     conn.sendall(http_answer(b'{"code": "0"}'))
 
 
 def test_a_tls_handshake_with_a_server_speaking_plain_http_is_not_an_answer_lost(cli, write_job):
-    with serving(plain_http_to_tls) as server:
-        url = server.url.replace("http://", "https://")
-        line = clean_failure(cli("plan", str(write_job(url=url))), "TLS handshake with 127.0.0.1:", "nothing was sent")
+    with answering(plain_http) as port:
+        result = cli("plan", str(write_job(url=f"https://127.0.0.1:{port}")))
+    line = clean_failure(result, "TLS handshake with 127.0.0.1:", "nothing was sent", "wrong version number")
     assert "answer lost" not in line
 
 
@@ -113,24 +147,13 @@ def test_a_self_signed_certificate_is_a_certificate_failure_not_an_answer_lost(c
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
 
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-
-    def accept() -> None:
-        conn, _ = listener.accept()
-        try:
-            with context.wrap_socket(conn, server_side=True):
-                pass
-        except (ssl.SSLError, OSError):
+    def handshake(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        with contextlib.suppress(ssl.SSLError), context.wrap_socket(conn, server_side=True):
             pass
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with answering(handshake) as port:
         result = cli("plan", str(write_job(url=f"https://127.0.0.1:{port}")))
-    finally:
-        listener.close()
-        thread.join(timeout=10)
     line = clean_failure(result, "TLS handshake with 127.0.0.1:", "certificate verify failed", "nothing was sent")
     assert "answer lost" not in line
 
@@ -193,3 +216,33 @@ def test_absurd_numbers_in_an_answer_are_one_line_naming_the_field(cli, write_jo
     field = "buy" if where == "ticker" else "code"
     clean_failure(result, "reading the ticker (/open/api/get_ticker)", f"{field} is out of bounds")
     assert elapsed < 10
+
+
+def test_a_deployment_without_v2_paths_is_found_out_once_and_traded_on_the_old_path(cli, write_job, sandbox):
+    sandbox.faults.legacy_paths = True
+    job = write_job(levels=2)
+    result = cli("apply", str(job), "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(sandbox.engine.open_orders(sandbox.api_key, "btcusdt")) == 4
+    again = cli("plan", str(job), "--detailed-exitcode")
+    assert again.exit_code == 0, again.output  # the orders placed were read back on the old path: nothing to do
+    assert sandbox.server.app.request_counts()["/open/api/new_order"] >= 2
+
+
+def test_the_sandbox_command_can_serve_only_the_old_paths(tmp_path):
+    env = {**os.environ, "REBALANCER_STATE_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "rebalancer", "sandbox", "--port", "0", "--reset", "--legacy-paths"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+        try:
+            assert process.stdout is not None
+            lines = dict(process.stdout.readline().strip().split(": ", 1) for _ in range(3))
+            url, key, secret = lines["url"], lines["api_key"], lines["secret_key"]
+            for path, status, code in (("v2/new_order", 404, "404"), ("new_order", 200, "0")):
+                params = {"symbol": "btcusdt", "api_key": key, "time": str(int(time.time() * 1000))}
+                text = "".join(f"{k}{params[k]}" for k in sorted(params)) + secret
+                params["sign"] = hashlib.md5(text.encode()).hexdigest()
+                answer = requests.get(f"{url}/open/api/{path}", params=params, timeout=10)
+                assert (answer.status_code, answer.json()["code"]) == (status, code)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
