@@ -18,6 +18,7 @@ from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.exchange.hostile import http_answer, serving
 from tests.reliability.kit import fast_client, load
+from tests.sandbox.conftest import Api
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -41,6 +42,9 @@ def test_fills_of_an_order_gone_from_the_book_are_learnt_without_a_status(sandbo
         assert [(f.order_id, f.side, f.volume) for f in second.fills] == [(sell.id, Side.SELL, sell.volume)]
         info = sandbox.server.app.request_log()
         assert any(entry["path"] == "/open/api/order_info" for entry in info)
+    api = Api(sandbox.url, sandbox.api_key, sandbox.secret_key)
+    row = api.sget("/open/api/order_info", {"symbol": job.symbol, "order_id": sell.id})["data"]["order_info"]
+    assert "status" not in row and row["deal_volume"] == row["volume"], "the answer the pass learnt from"
 
 
 def test_the_old_open_order_path_is_found_out_once_per_deployment() -> None:
