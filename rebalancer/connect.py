@@ -10,7 +10,9 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from rebalancer.defaults import MAX_OPEN_ORDERS, OPEN_ORDER_MARGIN
 from rebalancer.errors import CredentialsMissing
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
@@ -38,11 +40,27 @@ def credentials(config: ExchangeConfig, env: Mapping[str, str]) -> tuple[str, st
     return api_key, secret_key
 
 
+def open_order_bound(job: Job) -> int:
+    """The most open orders a read for ``job`` accepts: twice the orders it can own (its ladder's levels and fixed
+    orders, at most ``max_orders``) and ``OPEN_ORDER_MARGIN``."""
+    own = sum(ladder.levels for ladder in (job.buy, job.sell) if ladder is not None) + len(job.orders)
+    if job.limits.max_orders is not None:
+        own = min(own, job.limits.max_orders)
+    return 2 * own + OPEN_ORDER_MARGIN
+
+
 def make_client(
-    config: ExchangeConfig, base_url: str, api_key: str, secret_key: str, *, ticker_max_age: float = 0.0
+    config: ExchangeConfig,
+    base_url: str,
+    api_key: str,
+    secret_key: str,
+    *,
+    ticker_max_age: float = 0.0,
+    open_orders: int = MAX_OPEN_ORDERS,
 ) -> OpenApiClient:
     """An HTTP client for one exchange with the job's profile settings (time unit, page size, timeout, batch
-    size, signature, rate limits, whether the account is the job's alone).
+    size, signature, rate limits, whether the account is the job's alone); ``open_orders`` bounds an open-order
+    read (``open_order_bound``). Messages name the venue as the job does (``sandbox``, or the URL's host).
 
     Clients of one deployment and key share one rate limiter (``limiter_for``), whichever job made them; clients
     of one deployment share its symbol list and, up to ``ticker_max_age`` seconds old, its tickers.
@@ -69,6 +87,9 @@ def make_client(
         market=shared_for(base_url),
         ticker_max_age=ticker_max_age,
         dedicated=config.account is AccountUse.DEDICATED,
+        venue="sandbox" if config.is_sandbox else (urlsplit(config.url).hostname or config.url),
+        credentials="" if config.is_sandbox else f"{config.api_key_env} and {config.secret_key_env}",
+        open_order_bound=open_orders,
     )
 
 
@@ -84,14 +105,28 @@ def open_exchange(
         from rebalancer.state.paths import state_dir
 
         with embedded_sandbox(state_dir()) as url:
-            client = make_client(job.exchange, url, DEMO_API_KEY, DEMO_SECRET_KEY, ticker_max_age=ticker_max_age)
+            client = make_client(
+                job.exchange,
+                url,
+                DEMO_API_KEY,
+                DEMO_SECRET_KEY,
+                ticker_max_age=ticker_max_age,
+                open_orders=open_order_bound(job),
+            )
             try:
                 yield client
             finally:
                 client.close()
         return
     api_key, secret_key = credentials(job.exchange, env)
-    client = make_client(job.exchange, job.exchange.url, api_key, secret_key, ticker_max_age=ticker_max_age)
+    client = make_client(
+        job.exchange,
+        job.exchange.url,
+        api_key,
+        secret_key,
+        ticker_max_age=ticker_max_age,
+        open_orders=open_order_bound(job),
+    )
     try:
         yield client
     finally:

@@ -21,6 +21,13 @@ MAX_PAGES = 1000
 """Most open-order pages one read takes (a million orders at 1000 a page, 10,000 at a server's cap of 10): a
 backstop against a server that keeps answering with new ids; past it the read fails instead of running for hours."""
 
+OPEN_ORDER_MARGIN = 1000
+"""Open orders one read accepts beyond twice what its job can own (orders of other jobs and people on the symbol,
+orders on their way out): a server claiming more than that is lying or is not this account's, and is not read."""
+
+MAX_OPEN_ORDERS = 10_000
+"""The open-order bound of a client that was not told its job's (direct uses of ``OpenApiClient``)."""
+
 READ_RATE = (10, 1.0)
 """At most 10 reads per second per key: the template's documented limit for reads."""
 

@@ -79,6 +79,33 @@ class Declined(ConfigError):
     """The user was shown the plan and did not confirm it: nothing was sent."""
 
 
+ENDPOINT_ACTIONS: dict[str, str] = {
+    "common/symbols": "reading the symbol list",
+    "get_ticker": "reading the ticker",
+    "get_allticker": "reading every ticker",
+    "market_dept": "reading the order book",
+    "user/account": "reading balances",
+    "v2/new_order": "reading open orders",
+    "new_order": "reading open orders",
+    "order_info": "reading one order",
+    "v2/all_order": "reading order history",
+    "all_order": "reading order history",
+    "all_trade": "reading the account's trades",
+    "cancel_order_all": "cancelling every order of the symbol",
+    "mass_replaceV2": "sending a batch of cancels and placements",
+    "create_order": "placing an order",
+    "cancel_order": "cancelling an order",
+}
+"""What each /open/api endpoint does, as every message that names an endpoint says it (the path follows in
+parentheses): ``v2/new_order`` reads open orders, whatever its name suggests."""
+
+
+def endpoint_label(endpoint: str) -> str:
+    """``endpoint`` as messages name it: ``reading open orders (/open/api/v2/new_order)``; unknown ones as given."""
+    action = ENDPOINT_ACTIONS.get(endpoint)
+    return f"{action} (/open/api/{endpoint})" if action else endpoint
+
+
 class ExchangeError(RebalancerError):
     """Raised for anything the exchange said or failed to say. ``code`` is the exchange's code as text, if any.
 
@@ -88,13 +115,16 @@ class ExchangeError(RebalancerError):
 
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, *, endpoint: str = "", code: str | None = None) -> None:
+    def __init__(self, message: str, *, endpoint: str = "", code: str | None = None, hint: str = "") -> None:
         self.endpoint = endpoint
         self.code = code
+        self.detail = message
+        self.hint = hint
         self.request: BatchRequest | None = None
-        prefix = f"{endpoint}: " if endpoint else ""
+        prefix = f"{endpoint_label(endpoint)}: " if endpoint else ""
         suffix = f" (code {code})" if code is not None else ""
-        super().__init__(f"{prefix}{message}{suffix}")
+        advice = f"; {hint}" if hint else ""
+        super().__init__(f"{prefix}{message}{suffix}{advice}")
 
 
 class TransientError(ExchangeError):

@@ -18,7 +18,12 @@ import click
     type=click.Choice(["any", "md5", "hmac-sha256"]),
     help="Signatures accepted: either, or only one.",
 )
-def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str) -> None:
+@click.option(
+    "--legacy-paths",
+    is_flag=True,
+    help="Serve only the old paths (new_order, all_order), like deployments that document no v2 paths.",
+)
+def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str, legacy_paths: bool) -> None:
     """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C."""
     from rebalancer.errors import ConfigError
     from rebalancer.sandbox.app import check_prefix
@@ -29,4 +34,13 @@ def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str) -> N
         prefix = check_prefix(prefix)
     except ValueError as error:
         raise ConfigError(f"--prefix: {error}") from None
-    serve_sandbox(state_dir(), port=port, seed=seed, reset=reset, echo=click.echo, prefix=prefix, sign=sign_mode)
+    serve_sandbox(
+        state_dir(),
+        port=port,
+        seed=seed,
+        reset=reset,
+        echo=click.echo,
+        prefix=prefix,
+        sign=sign_mode,
+        legacy_paths=legacy_paths,
+    )

@@ -7,16 +7,18 @@ and how an answer becomes model values lives in ``parse``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 
 from rebalancer.core.funding import funding_need
-from rebalancer.defaults import MAX_PAGES
+from rebalancer.defaults import MAX_OPEN_ORDERS, MAX_PAGES
 from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
 from rebalancer.exchange.funds import ledger_for
-from rebalancer.exchange.marketdata import DeploymentData
+from rebalancer.exchange.marketdata import DeploymentData, UnlistedSymbol
 from rebalancer.exchange.parse import (
     Depth,
     parse_account,
@@ -52,6 +54,10 @@ KEPT_STATUSES = frozenset(
 """Statuses ``open_orders`` returns: the open ones and cancel-pending (which the diff treats specially)."""
 
 
+ORDER_PATHS = ("v2/new_order", "new_order")
+"""The open-order list: the v2 path, and the old one of deployments that document no v2 paths."""
+
+
 def mass_cancel_json(order_ids: Sequence[str]) -> str:
     """The ``mass_cancel`` parameter: a compact JSON array, numeric ids as JSON numbers."""
     ids: list[int | str] = [int(i) if i.isascii() and i.isdigit() else i for i in order_ids]
@@ -84,6 +90,9 @@ class OpenApiClient:
     parameters sent (without ``api_key`` and ``sign``) and the decoded answer or the error text, for the state store.
     Every client spends through its key's ``AccountLedger``; a ``dedicated`` one (``exchange.account: dedicated``:
     the account is its job's alone) may answer balances from it between reads (``rebalancer.exchange.funds``).
+    ``venue`` is the exchange as the user wrote it (``sandbox``, or the URL's host) for messages; ``credentials``
+    names the variables the keys came from; ``open_order_bound`` is the most open orders one read accepts (what
+    the job can own, with a margin): a server claiming more is refused rather than read for minutes.
     """
 
     def __init__(
@@ -100,6 +109,9 @@ class OpenApiClient:
         market: DeploymentData | None = None,
         ticker_max_age: float = 0.0,
         dedicated: bool = False,
+        venue: str = "",
+        credentials: str = "",
+        open_order_bound: int = MAX_OPEN_ORDERS,
     ) -> None:
         if not api_key or not secret_key:
             raise ConfigError("the API key and the secret key must not be empty")
@@ -113,8 +125,11 @@ class OpenApiClient:
             insecure=insecure,
             on_write=on_write,
             sleep=sleep,
+            credentials=credentials,
         )
         self.market = market or DeploymentData(self.transport.base_url)
+        self.venue = venue or self.transport.host
+        self.open_order_bound = max(1, open_order_bound)
         self.ticker_max_age = ticker_max_age
         self.dedicated = dedicated
         self.ledger = ledger_for(api_key)
@@ -149,8 +164,16 @@ class OpenApiClient:
         return rules
 
     def rules(self, symbol: str) -> SymbolRules:
-        """Rules of ``symbol``, cached per deployment; an unlisted symbol is a ``ConfigError`` (the job names it)."""
-        return self.market.rules(symbol, lambda: parse_symbols(self.transport.read("common/symbols", {}, signed=False)))
+        """Rules of ``symbol``, cached per deployment; an unlisted symbol is a ``ConfigError`` naming the venue and
+        the closest listed symbols (the job names a symbol the venue does not know, most likely misspelt)."""
+        try:
+            return self.market.rules(
+                symbol, lambda: parse_symbols(self.transport.read("common/symbols", {}, signed=False))
+            )
+        except UnlistedSymbol as unlisted:
+            close = difflib.get_close_matches(symbol.lower(), unlisted.listed, n=3, cutoff=0.6)
+            hint = f"the closest listed: {', '.join(close)}" if close else f"it lists {len(unlisted.listed)} symbols"
+            raise ConfigError(f"symbol {symbol!r} is not listed on {self.venue} ({hint})") from None
 
     def ticker(self, symbol: str) -> Ticker:
         """Best bid, best ask and last price: ``get_ticker``, or a shared one younger than ``ticker_max_age``."""
@@ -189,27 +212,40 @@ class OpenApiClient:
         self.ledger.forget()
 
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
-        """Every order of ``symbol`` with status 0, 1, 3 or 5, read over all pages of ``v2/new_order``.
+        """Every order of ``symbol`` with status 0, 1, 3 or 5, read over all pages of ``v2/new_order`` (or of
+        ``new_order`` on a deployment without the v2 path, found out once: ``DeploymentData.orders_path``).
 
         Pages are read until ``count`` distinct rows are in hand or a page comes back empty. The server may cap
         ``pageSize`` silently, so a short page is not the end. An order may move to the next page while pages are
         read (one row seen twice is kept once), but an answer that cannot be the truth is a ``BadResponse``: rows
         sharing one id in one page, a page of nothing but rows already seen before ``count`` is reached (a server
-        that ignores ``page``), or more pages than ``count`` and the page size allow. Any failed page fails the
-        whole read: a partial list is never taken for the truth.
+        that ignores ``page``), more pages than ``count`` and the page size allow, or more orders (claimed in
+        ``count`` or handed over) than ``open_order_bound``. Any failed page fails the whole read: a partial list
+        is never taken for the truth.
         """
         rows: dict[str, Order] = {}
         smallest_page = self.profile.page_size
+        bound = self.open_order_bound
         for page in range(1, MAX_PAGES + 1):
             params = {"symbol": symbol, "page": str(page), "pageSize": str(self.profile.page_size)}
-            count, orders = parse_orders_page(self.transport.read("v2/new_order", params, signed=True))
+            path, data = self.market.first_served(
+                ORDER_PATHS, functools.partial(self.transport.read, params=params, signed=True)
+            )
+            count, orders = parse_orders_page(data, path)
+            claimed = max(count, len(rows) + len(orders))
+            if claimed > bound:
+                raise BadResponse(
+                    f"the exchange claims {claimed} open orders on {symbol}, more than the {bound} this job could"
+                    " own; the read stops here",
+                    endpoint=path,
+                )
             if not orders:
                 break
             fresh = [order for order in orders if order.id not in rows]
             if not fresh:
                 raise BadResponse(
                     f"page {page} repeats orders already read ({len(rows)} of {count}); the list would be partial",
-                    endpoint="v2/new_order",
+                    endpoint=path,
                 )
             for order in fresh:
                 rows[order.id] = order
@@ -219,10 +255,10 @@ class OpenApiClient:
             if page >= -(-count // smallest_page) + 1:
                 raise BadResponse(
                     f"{page} pages of up to {smallest_page} rows still fall short of count {count}",
-                    endpoint="v2/new_order",
+                    endpoint=path,
                 )
         else:
-            raise BadResponse(f"still more pages after {MAX_PAGES}", endpoint="v2/new_order")
+            raise BadResponse(f"still more pages after {MAX_PAGES}", endpoint=path)
         return tuple(order for order in rows.values() if order.status in KEPT_STATUSES)
 
     def order_info(self, symbol: str, order_id: str) -> Order:

@@ -5,6 +5,9 @@ forever. ``DeadlineAdapter`` gives every connection a response class whose reads
 ``deadline(seconds)`` for the current thread: before each read of the socket, the socket's timeout is cut to
 the time left, and a read after the deadline raises ``TimeoutError``, which ``requests`` reports as a timeout.
 The status line, the headers and the body are all covered.
+
+The connections also note, per thread, when opening a connection failed (``connect_failure``): such a request
+never left this host, whatever the error, and a TLS handshake refused is told apart from an answer lost.
 """
 
 from __future__ import annotations
@@ -33,10 +36,30 @@ def deadline(seconds: float) -> Iterator[float]:
     """
     previous = getattr(_state, "deadline", None)
     _state.deadline = time.monotonic() + seconds
+    _state.connect_failure = None
     try:
         yield _state.deadline
     finally:
         _state.deadline = previous
+
+
+def connect_failure() -> BaseException | None:
+    """The error that kept the last request of this thread (in a ``deadline`` block) from opening its connection.
+
+    None when the connection was opened (or reused): whatever failed then happened after it was open.
+    """
+    return getattr(_state, "connect_failure", None)
+
+
+def _noting_connect_failure(connect: Any) -> Any:
+    def wrapped(self: Any) -> None:
+        try:
+            connect(self)
+        except BaseException as error:
+            _state.connect_failure = error
+            raise
+
+    return wrapped
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -80,10 +103,12 @@ class DeadlineResponse(http.client.HTTPResponse):
 
 class _HTTPConnection(HTTPConnection):
     response_class = DeadlineResponse
+    connect = _noting_connect_failure(HTTPConnection.connect)
 
 
 class _HTTPSConnection(HTTPSConnection):
     response_class = DeadlineResponse
+    connect = _noting_connect_failure(HTTPSConnection.connect)
 
 
 class _HTTPPool(HTTPConnectionPool):

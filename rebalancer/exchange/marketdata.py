@@ -5,6 +5,8 @@ and read one ticker per job per pass. Here, per base URL:
 
 - the symbol list is fetched once and kept ``SYMBOLS_TTL`` seconds (a symbol it lacks is looked up again, at most
   every ``MISSING_SYMBOL_RETRY`` seconds, so a newly listed one is found);
+- which of two paths of one endpoint the deployment serves (``first_served``: the v2 open-order list, or the old
+  one of deployments that document no v2 paths) is found out once, the first time it is read;
 - a ticker younger than the asker's ``max_age`` is shared. One ``get_allticker`` answers for every symbol of the
   deployment; where the deployment does not serve it (it answers with an error, a 404 or something unreadable, the
   first time it is asked) that is remembered and each symbol's ``get_ticker`` answer is shared instead. Callers
@@ -19,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from rebalancer.defaults import MISSING_SYMBOL_RETRY_SECONDS, SYMBOLS_TTL_SECONDS
 from rebalancer.errors import AuthError, ClockError, ConfigError, ExchangeError, OutcomeUnknown, TransientError
@@ -30,8 +33,17 @@ SYMBOLS_TTL = SYMBOLS_TTL_SECONDS
 MISSING_SYMBOL_RETRY = MISSING_SYMBOL_RETRY_SECONDS
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 _NOT_SERVED = (TransientError, AuthError, ClockError, OutcomeUnknown)
 """Failures that say nothing about whether ``get_allticker`` is served: they are raised, not remembered."""
+
+
+class UnlistedSymbol(ConfigError):
+    """The deployment does not list the symbol; ``listed`` is every symbol it does (for suggestions)."""
+
+    def __init__(self, symbol: str, base_url: str, listed: tuple[str, ...]) -> None:
+        super().__init__(f"symbol {symbol!r} is not listed by {base_url}")
+        self.listed = listed
 
 
 class DeploymentData:
@@ -48,6 +60,7 @@ class DeploymentData:
         self._ticker_reads: dict[str, threading.Lock] = {}
         self.serves_all_tickers: bool | None = None
         """None until tried; then whether ``get_allticker`` answered."""
+        self._served: dict[tuple[str, ...], str] = {}
 
     def rules(self, symbol: str, read: Callable[[], Mapping[str, SymbolRules]]) -> SymbolRules:
         """Rules of ``symbol`` from the shared list, ``read`` (``common/symbols``) when stale or lacking it.
@@ -62,7 +75,7 @@ class DeploymentData:
         if found is not None and age < SYMBOLS_TTL:
             return found
         if found is None and age < MISSING_SYMBOL_RETRY:
-            raise ConfigError(f"symbol {symbol!r} is not listed by {self.base_url}")
+            raise self._unlisted(symbol)
         with self._symbols_read:
             with self._lock:
                 refreshed = self._symbols_at != seen_at  # by another caller while this one waited
@@ -71,8 +84,41 @@ class DeploymentData:
         with self._lock:
             found = self._symbols.get(key)
         if found is None:
-            raise ConfigError(f"symbol {symbol!r} is not listed by {self.base_url}")
+            raise self._unlisted(symbol)
         return found
+
+    def _unlisted(self, symbol: str) -> UnlistedSymbol:
+        with self._lock:
+            listed = tuple(sorted(self._symbols))
+        return UnlistedSymbol(symbol, self.base_url, listed)
+
+    def first_served(self, paths: tuple[str, ...], read: Callable[[str], T]) -> tuple[str, T]:
+        """The path of ``paths`` this deployment serves and ``read(path)``; which one is learnt once.
+
+        Until known, the first path is read; if it fails in a way that may mean "not served" (not a transient,
+        authentication, clock or lost-answer failure, as for ``get_allticker``), the next is read, and the first
+        that answers is remembered. If none answers, the first path's error is raised and nothing is learnt.
+        """
+        known = self._served.get(paths)
+        if known is not None:
+            return known, read(known)
+        first_error: ExchangeError | None = None
+        for path in paths:
+            try:
+                answer = read(path)
+            except _NOT_SERVED:
+                if first_error is None:
+                    raise
+                break
+            except ExchangeError as error:
+                first_error = first_error or error
+                continue
+            if path != paths[0]:
+                log.info("%s does not serve %s (%s); using %s", self.base_url, paths[0], first_error, path)
+            self._served[paths] = path
+            return path, answer
+        assert first_error is not None
+        raise first_error
 
     def store_symbols(self, rules: Mapping[str, SymbolRules]) -> None:
         """Keep a freshly read symbol list."""

@@ -7,15 +7,17 @@ touches the network; every failure is a ``rebalancer.errors`` exception, never a
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
-from rebalancer.errors import BadResponse, ExchangeError
-from rebalancer.logs import redact
+from rebalancer.errors import BadResponse, RejectedError
+from rebalancer.exchange.envelope import answer_text as _text
+from rebalancer.exchange.envelope import decode_json as decode_json  # re-exported: answers are read through here
+from rebalancer.exchange.envelope import message_of
+from rebalancer.exchange.envelope import parse_envelope as parse_envelope
 from rebalancer.models import (
     Balance,
     Balances,
@@ -27,8 +29,7 @@ from rebalancer.models import (
     SymbolRules,
     Ticker,
 )
-
-Classify = Callable[[str], type[ExchangeError]]
+from rebalancer.numbers import NumberOutOfBounds, bounded_decimal
 
 MAX_OPEN_ORDERS = 1_000_000
 """An open-order ``count`` above this is refused: no account keeps that many orders on one symbol."""
@@ -46,19 +47,6 @@ def _bad(endpoint: str, what: str) -> NoReturn:
     raise BadResponse(what, endpoint=endpoint)
 
 
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"non-finite number {name}")
-
-
-def decode_json(text: str, endpoint: str) -> Any:
-    """Decode an answer body, keeping every fractional number as an exact ``Decimal`` (never a float)."""
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        snippet = text[:80].replace("\n", " ")
-        _bad(endpoint, f"answer is not JSON: {snippet!r}")
-
-
 def _obj(value: object, endpoint: str, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         _bad(endpoint, f"{what} is not an object")
@@ -73,21 +61,6 @@ def _list(value: object, endpoint: str, what: str) -> list[Any]:
     return value
 
 
-def _message(entry: Mapping[str, Any]) -> str:
-    """An answer's ``msg`` (or ``message``), with any registered secret redacted: some exchanges quote the
-    api_key back in their error messages, and a message travels on to output, logs and the state store."""
-    return redact(_text(entry.get("msg")) or _text(entry.get("message")))
-
-
-def _text(value: object) -> str:
-    """A code, message or id as text; JSON numbers keep their exact digits."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
 def decimal_field(value: object, endpoint: str, field: str, *, optional: bool = False) -> Decimal | None:
     """A finite Decimal from a JSON number or numeric string; ``None`` for null/"" when ``optional``."""
     if optional and (value is None or value == ""):
@@ -95,8 +68,9 @@ def decimal_field(value: object, endpoint: str, field: str, *, optional: bool = 
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         _bad(endpoint, f"{field} is not a number: {value!r}"[:200])
     try:
-        text = value.strip() if isinstance(value, str) else value
-        number = value if isinstance(value, Decimal) else Decimal(text)
+        number = bounded_decimal(value)
+    except NumberOutOfBounds as error:
+        _bad(endpoint, f"{field} is out of bounds: {error}")
     except (InvalidOperation, ValueError):
         _bad(endpoint, f"{field} is not a number: {value!r}"[:200])
     if not number.is_finite():
@@ -127,22 +101,6 @@ def order_id(value: object, endpoint: str, field: str = "order id") -> str:
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return str(_integer(value, endpoint, field))
     _bad(endpoint, f"{field} is not an id: {value!r}"[:200])
-
-
-def parse_envelope(body: object, endpoint: str, classify: Classify) -> Any:
-    """The ``data`` of a successful envelope; a non-zero ``code`` raises ``classify(code)`` with the message.
-
-    Success is exactly ``str(code) == "0"`` (code may be a string, an int or a word).
-    """
-    envelope = _obj(body, endpoint, "answer")
-    if "code" not in envelope:
-        _bad(endpoint, "answer has no code")
-    code = _text(envelope["code"]).strip()
-    if code == "0":
-        return envelope.get("data")
-    message = _message(envelope) or "refused"
-    error_class = classify(code)
-    raise error_class(message[:300], endpoint=endpoint, code=code)
 
 
 def parse_symbols(data: object, endpoint: str = "common/symbols") -> dict[str, SymbolRules]:
@@ -271,7 +229,9 @@ def created_at_ms(value: object) -> int | None:
         return None
     text = value.strip() if isinstance(value, str) else value
     try:
-        number = Decimal(text)
+        number = bounded_decimal(text)
+    except NumberOutOfBounds:
+        return None
     except (InvalidOperation, ValueError):
         return _date_text_ms(str(text))
     if not number.is_finite() or not 0 <= number < 10**16:
@@ -290,7 +250,11 @@ def _date_text_ms(text: str) -> int | None:
 
 
 def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
-    """One order row (open-order list or ``order_info``) as an ``Order``; unknown statuses are refused."""
+    """One order row (open-order list or ``order_info``) as an ``Order``; unknown statuses are refused.
+
+    A row without ``status`` (the template docs' own ``order_info`` example, and some deployments) gets the one its
+    volumes say (``derived_status``).
+    """
     row = _obj(raw, endpoint, where)
     ident = order_id(row.get("id"), endpoint, f"{where}.id")
     where = f"order {ident}"
@@ -298,27 +262,45 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
     side_text = raw_side.strip().upper() if isinstance(raw_side, str) else ""
     if side_text not in ("BUY", "SELL"):
         _bad(endpoint, f"{where}.side is not BUY or SELL: {raw_side!r}"[:200])
-    if row.get("status") is None or row.get("status") == "":
-        _bad(endpoint, f"{where} has no status")
-    status_number = _integer(row.get("status"), endpoint, f"{where}.status")
-    if status_number not in tuple(OrderStatus):
-        _bad(endpoint, f"{where}.status is unknown: {status_number}")
+    status: OrderStatus | None = None
+    if row.get("status") is not None and row.get("status") != "":
+        status_number = _integer(row.get("status"), endpoint, f"{where}.status")
+        if status_number not in tuple(OrderStatus):
+            _bad(endpoint, f"{where}.status is unknown: {status_number}")
+        status = OrderStatus(status_number)
     volume = _money(row.get("volume"), endpoint, f"{where}.volume")
+    remain = decimal_field(row.get("remain_volume"), endpoint, f"{where}.remain_volume", optional=True)
     deal = row.get("deal_volume")
     if deal is None or deal == "":
-        remain = decimal_field(row.get("remain_volume"), endpoint, f"{where}.remain_volume", optional=True)
         deal_volume = max(volume - remain, Decimal(0)) if remain is not None else Decimal(0)
     else:
         deal_volume = _money(deal, endpoint, f"{where}.deal_volume")
+    if status is None:
+        status = derived_status(volume, deal_volume, remain)
     return Order(
         id=ident,
         side=Side(side_text),
         price=_money(row.get("price"), endpoint, f"{where}.price"),
         volume=volume,
         deal_volume=deal_volume,
-        status=OrderStatus(status_number),
+        status=status,
         created_at=created_at_ms(row.get("created_at")),
     )
+
+
+def derived_status(volume: Decimal, deal: Decimal, remain: Decimal | None) -> OrderStatus:
+    """The status an order's volumes say when its row has none: filled when all of it dealt; cancelled when
+    nothing remains (``remain_volume`` 0) though not all of it dealt; else partially filled or new (open).
+
+    What matters is kept exact: the dealt volume (the fills ledger learns it whatever the status). An order closed
+    with some volume left cannot be told from an open one by volumes alone, so it reads as open, the cautious
+    side: an open-order list filters nothing it should keep, and ``order_info`` still reports its fills.
+    """
+    if volume > 0 and deal >= volume:
+        return OrderStatus.FILLED
+    if remain is not None and remain <= 0:
+        return OrderStatus.CANCELLED
+    return OrderStatus.PARTIALLY_FILLED if deal > 0 else OrderStatus.NEW
 
 
 def parse_orders_page(data: object, endpoint: str = "v2/new_order") -> tuple[int, tuple[Order, ...]]:
@@ -352,14 +334,21 @@ def parse_orders_page(data: object, endpoint: str = "v2/new_order") -> tuple[int
 def parse_order_info(data: object, endpoint: str = "order_info") -> Order:
     """The order of an ``order_info`` answer (``data.order_info``).
 
-    Some deployments answer an unknown id with code 0 and ``"order_info": null``: that is a ``BadResponse``
-    saying so, never an order.
+    Live deployments answer an id they do not know with code 0 and ``"order_info": null``: that is the order not
+    found (``OrderNotFound``, a ``RejectedError`` as code 22 would be), never an order. An answer without the key
+    at all is a ``BadResponse``.
     """
     body = _obj(data, endpoint, "data")
+    if "order_info" in body and body["order_info"] is None:
+        raise OrderNotFound("the exchange does not know this order (order_info: null)", endpoint=endpoint)
     info = body.get("order_info")
     if info is None:
-        _bad(endpoint, "the answer has no order_info (the exchange may not know this order)")
+        _bad(endpoint, "the answer has no order_info")
     return parse_order(info, endpoint, "order_info")
+
+
+class OrderNotFound(RejectedError):
+    """``order_info`` of an id the exchange does not know (``order_info: null`` with code 0)."""
 
 
 def parse_created_order(data: object, endpoint: str = "create_order") -> str:
@@ -382,7 +371,7 @@ def _group(raw: object, endpoint: str, where: str) -> ResultGroup:
     code = _text(entry.get("code")).strip()
     if not code:
         _bad(endpoint, f"{where} has no code")
-    message = _message(entry)
+    message = message_of(entry)
     return ResultGroup(code=code, message=message, order_ids=ids)
 
 

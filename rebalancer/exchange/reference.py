@@ -27,6 +27,7 @@ from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.transport import Transport
 from rebalancer.job import ReferenceSource
 from rebalancer.models import Ticker, format_decimal
+from rebalancer.numbers import NumberOutOfBounds, bounded_decimal
 
 _CHUNK = 64 * 1024
 
@@ -73,7 +74,9 @@ def _price(value: Any, pointer: str) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise ReferenceUnavailable(f"the value at {pointer} is not a price")
     try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+        number = bounded_decimal(value)
+    except NumberOutOfBounds as error:
+        raise ReferenceUnavailable(f"the value at {pointer} is out of bounds: {error}") from None
     except ArithmeticError:
         raise ReferenceUnavailable(f"the value at {pointer} is not a number: {str(value)[:40]!r}") from None
     if not number.is_finite() or number < 0:

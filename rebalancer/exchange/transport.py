@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,7 +34,7 @@ from rebalancer.errors import (
     RequestError,
     TransientError,
 )
-from rebalancer.exchange.deadline import DeadlineAdapter, deadline
+from rebalancer.exchange.deadline import DeadlineAdapter, connect_failure, deadline
 from rebalancer.exchange.parse import decode_json, parse_envelope
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
@@ -111,6 +112,9 @@ class Transport:
 
     ``time_offset_ms`` is added to the local clock for the signed ``time``; it is set from the server's
     ``Date`` header when the server refuses our time (code 100008), so later calls use the corrected clock.
+    ``credentials`` names where the keys came from (``REBALANCER_API_KEY and REBALANCER_SECRET_KEY``), for the
+    advice of a refused signature. The profile's ``read_timeout`` is the total time of one request, connect
+    included.
     """
 
     def __init__(
@@ -124,8 +128,10 @@ class Transport:
         insecure: bool = False,
         on_write: WriteHook | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        credentials: str = "",
     ) -> None:
         self.base_url = check_base_url(base_url, insecure=insecure)
+        self.credentials = credentials
         self.api_key = api_key
         self._secret = secret_key
         self.profile = profile
@@ -236,11 +242,12 @@ class Transport:
     def _send(self, method: str, path: str, params: dict[str, str], *, write: bool) -> Any:
         endpoint = path
         url = f"{self.base_url}/open/api/{path}"
-        timeout = (self.profile.connect_timeout, self.profile.read_timeout)
+        total = self.profile.read_timeout
+        timeout = (min(self.profile.connect_timeout, total), total)
         self.limiter.acquire("write" if write else "read")
         log.debug("%s %s %s", method, path, without_secrets(params))
         sent_ms = time.time_ns() // 1_000_000
-        with deadline(self.profile.connect_timeout + self.profile.read_timeout) as limit:
+        with deadline(total) as limit:
             try:
                 if write:
                     response = self.session.post(url, data=params, timeout=timeout, allow_redirects=False, stream=True)
@@ -250,7 +257,7 @@ class Transport:
                     text = self._body(response, endpoint, write)
             except requests.RequestException as error:
                 late = time.monotonic() >= limit
-                raise self._transport_error(error, endpoint, write, late=late) from None
+                raise self._transport_error(error, endpoint, write, late=late, unopened=connect_failure()) from None
         received_ms = time.time_ns() // 1_000_000
         return self._answer(response, text, endpoint, write, sent_ms, received_ms)
 
@@ -273,15 +280,27 @@ class Transport:
             return body.decode("utf-8", errors="replace")
 
     def _transport_error(
-        self, error: requests.RequestException, endpoint: str, write: bool, *, late: bool = False
+        self,
+        error: requests.RequestException,
+        endpoint: str,
+        write: bool,
+        *,
+        late: bool = False,
+        unopened: BaseException | None = None,
     ) -> ExchangeError:
         # Messages name the failure, never the URL: the query string of a read carries api_key and sign.
         kind = type(error).__name__
         if late:
-            waited = self.profile.connect_timeout + self.profile.read_timeout
-            kind = f"no complete answer within {waited:g}s"
-        if isinstance(error, requests.ConnectTimeout) or _refused(error):
-            host = urlsplit(self.base_url).netloc
+            kind = f"no complete answer within {self.profile.read_timeout:g}s"
+        host = urlsplit(self.base_url).netloc
+        if isinstance(unopened, ssl.SSLError):
+            # Not transient: a certificate or protocol mismatch fails the same way at once, so reads do not retry.
+            return ExchangeError(
+                f"TLS handshake with {host} failed ({tls_reason(unopened)}); nothing was sent."
+                " Check the URL's scheme and port, and the server's certificate (REQUESTS_CA_BUNDLE names a CA file)",
+                endpoint=endpoint,
+            )
+        if isinstance(error, requests.ConnectTimeout) or _refused(error) or unopened is not None:
             return TransientError(f"could not connect to {host} ({kind}); nothing was sent", endpoint=endpoint)
         lost = (
             requests.Timeout,
@@ -330,6 +349,8 @@ class Transport:
             if status != 200 and not (isinstance(body, dict) and "code" in body):
                 raise _status_error(status, endpoint)
             return parse_envelope(body, endpoint, lambda code: self.profile.classify(code, write=write))
+        except AuthError as error:
+            raise type(error)(error.detail, endpoint=endpoint, code=error.code, hint=self._auth_advice(error)) from None
         except RateLimited as error:
             self.limiter.back_off(self.profile.backoff_base)
             log.warning("%s", error)
@@ -354,11 +375,29 @@ class Transport:
                 ) from None
             raise
 
+    def _auth_advice(self, error: AuthError) -> str:
+        """What to do about a refused key: bind the IP (code 100007), else check where the keys came from."""
+        if error.code == IP_REFUSED:
+            return "bind this machine's IP address to the API key in the exchange's API settings"
+        where = self.credentials or "the API key and secret key"
+        return f"check {where} (a key pair of this exchange, copied whole)"
+
+
+IP_REFUSED = "100007"
+
+
+def tls_reason(error: ssl.SSLError) -> str:
+    """Why a TLS handshake failed, in the words of the TLS library (``certificate verify failed: ...``)."""
+    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
+        return f"certificate verify failed: {error.verify_message}"
+    reason = error.reason or type(error).__name__
+    return str(reason).replace("_", " ").lower()
+
 
 def _status_error(status: int, endpoint: str) -> ExchangeError:
     """The error for a non-200, non-429, non-5xx answer without an envelope: the request was refused."""
     if status in (401, 403):
-        return AuthError(f"HTTP {status} refused", endpoint=endpoint)
+        return AuthError(f"HTTP {status}: the exchange refused the credentials", endpoint=endpoint)
     return RequestError(f"HTTP {status} without an envelope", endpoint=endpoint)
 
 

@@ -28,7 +28,8 @@ from rebalancer.sandbox.book import Reject
 from rebalancer.sandbox.checks import Received, is_loopback, verify_signed
 from rebalancer.sandbox.engine import Engine, wall_ms
 from rebalancer.sandbox.faults import Faults, RateLimiter
-from rebalancer.sandbox.openapi import ROUTES, Route, envelope
+from rebalancer.sandbox.openapi import envelope
+from rebalancer.sandbox.routes import ROUTES, V2_ONLY, Route
 from rebalancer.sandbox.world import save as save_world
 
 if TYPE_CHECKING:
@@ -95,7 +96,8 @@ class SandboxApp:
                 response = control.handle(self, request)
             return response(environ, start_response)
         path = self._route_path(request.path)
-        route = None if path in self.faults.unserved else ROUTES.get(path)
+        unserved = path in self.faults.unserved or (self.faults.legacy_paths and path in V2_ONLY)
+        route = None if unserved else ROUTES.get(path)
         if route is None:
             return envelope("404", "not found", None, 404)(environ, start_response)
         if request.method != route.method:

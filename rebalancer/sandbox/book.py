@@ -79,7 +79,8 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution of a resting order against the simulated market, at the order's own price."""
+    """One execution of an order against the simulated market: at the order's own price when the market came to
+    it, at the crowd's level when the order was marketable on arrival."""
 
     trade_id: int
     order_id: int

@@ -7,9 +7,10 @@ quote coin for a buy (price × volume) and the base coin for a sell; cancelling 
 The market moves in one-second ticks. On each tick every symbol's mid takes a seeded random step and every
 resting order the synthetic crowd crosses (a buy at or above the synthetic ask, a sell at or below the
 synthetic bid) fills, fully or by a seeded share, at its own price. There are no fees: a buy of ``q`` at ``p``
-spends exactly ``p × q`` of the quote coin and credits ``q`` of the base coin. Placement never matches on the
-spot (an aggressive order rests until the next tick or ``set_price``), and the accounts' orders never match
-one another.
+spends exactly ``p × q`` of the quote coin and credits ``q`` of the base coin. A marketable order (a buy at or
+above the synthetic ask, a sell at or below the synthetic bid) trades at once against the crowd's depth, best
+level first and at each level's price, as far as its limit allows; what is left rests. The accounts' orders
+never match one another.
 
 The clock is ``"real"`` (ticks follow wall time, ``catch_up`` runs the ticks that passed) or ``"manual"``
 (time only moves through ``advance``), so a seed and a sequence of steps always yield the same world.
@@ -242,6 +243,7 @@ class Engine:
             self.next_order_id += 1
             self.orders[order.id] = order
             self.open_by_symbol[symbol][order.id] = order
+            self._take(self.markets[symbol], order)
             return order.id
 
     def cancel(self, api_key: str, symbol: str, order_id: int) -> None:
@@ -337,24 +339,37 @@ class Engine:
             if crossed:
                 self._fill(market, order, fill_share(self.fill_rng, order.remaining, market.spec.amount_precision))
 
-    def _fill(self, market: MarketState, order: SimOrder, volume: Decimal) -> None:
+    def _take(self, market: MarketState, order: SimOrder) -> None:
+        """A marketable order trades at once with the crowd's depth, best level first, at each level's price."""
+        bids, asks = market.synthetic_depth(self.seed)
+        for price, available in asks if order.side is Side.BUY else bids:
+            reachable = price <= order.price if order.side is Side.BUY else price >= order.price
+            if not reachable or order.remaining <= 0:
+                break
+            self._fill(market, order, min(available, order.remaining), price)
+
+    def _fill(self, market: MarketState, order: SimOrder, volume: Decimal, price: Decimal | None = None) -> None:
+        """Fill ``volume`` of ``order`` at ``price`` (its own when None); a buy filled below its price gets the
+        difference of what it locked back."""
         spec = market.spec
         account = self._account(order.api_key)
         quote, base = account.coin(spec.quote), account.coin(spec.base)
-        funds = order.price * volume
+        price = order.price if price is None else price
+        funds = price * volume
         if order.side is Side.BUY:
-            quote.locked -= funds
+            quote.locked -= order.price * volume
+            quote.available += order.price * volume - funds
             base.available += volume
         else:
             base.locked -= volume
             quote.available += funds
-        fill = Fill(self.next_trade_id, order.id, spec.symbol, order.side, order.price, volume, self.clock_ms)
+        fill = Fill(self.next_trade_id, order.id, spec.symbol, order.side, price, volume, self.clock_ms)
         self.next_trade_id += 1
         order.fills.append(fill)
         self.fills.append(fill)
         order.deal_volume += volume
         market.volume += volume
-        market.last = order.price
+        market.last = price
         if order.remaining <= 0:
             order.status = OrderStatus.FILLED
             self._close(order)

@@ -48,7 +48,9 @@ class Faults:
     or "null": the write applied, answered with ``data: null``). ``duplicate_ids`` gives every row of a v2/new_order
     page the page's first id (a hostile answer: rows sharing one id).
     ``sign`` is the signature the server accepts: "any", "md5" or "hmac-sha256" (a deployment requiring HMAC).
-    ``unserved`` paths answer 404, like a deployment that lacks them (e.g. ``{"/open/api/get_allticker"}``).
+    ``unserved`` paths answer 404, like a deployment that lacks them (e.g. ``{"/open/api/get_allticker"}``);
+    ``legacy_paths`` serves only the old paths (the v2 ones answer 404), like deployments that document no v2 paths.
+    ``order_info_without_status`` leaves ``status`` out of ``order_info`` rows, as the template docs' example does.
     """
 
     latency: float = 0.0
@@ -68,6 +70,8 @@ class Faults:
     time_window_s: int = 60
     max_page_size: int = 1000
     duplicate_ids: bool = False
+    legacy_paths: bool = False
+    order_info_without_status: bool = False
     sign: str = "any"
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
@@ -129,7 +133,7 @@ class Faults:
                 value = {str(v) for v in value}
             elif name in ("drop_mode", "reject_code", "reject_message", "answer_shape", "sign"):
                 value = str(value)
-            elif name in ("rate_limits", "duplicate_ids"):
+            elif name in ("rate_limits", "duplicate_ids", "legacy_paths", "order_info_without_status"):
                 value = bool(value)
             elif name in ("time_window_s", "max_page_size", "seed"):
                 value = int(value)

@@ -46,11 +46,13 @@ def serve_sandbox(
     save_every: float = 5.0,
     prefix: str = "",
     sign: str = "any",
+    legacy_paths: bool = False,
 ) -> None:
     """``rebalancer sandbox``: keep the world of ``state_dir`` served over HTTP until SIGINT/SIGTERM, standing by
     while another process serves it and taking over when that one ends.
 
-    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts.
+    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts;
+    ``legacy_paths`` serves only the old paths, like deployments that document no v2 paths.
     """
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,4 +68,5 @@ def serve_sandbox(
         save_every=save_every,
         prefix=prefix,
         sign=sign,
+        legacy_paths=legacy_paths,
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from werkzeug.wrappers import Response
 
-from rebalancer.models import Side, SymbolRules, format_decimal
+from rebalancer.models import ZERO, Side, SymbolRules, format_decimal, quantize
+from rebalancer.numbers import bounded_decimal
 from rebalancer.sandbox.book import Reject, SimOrder
 from rebalancer.sandbox.checks import int_param, required
 from rebalancer.sandbox.engine import Engine
@@ -29,26 +29,31 @@ DEPTH_TYPES = frozenset(f"step{i}" for i in range(6))
 Handler = Callable[[Engine, Mapping[str, str], "str | None", Faults], Any]
 
 
+READ_UNKNOWN_SYMBOL = "1"
+"""The code live deployments answer a read of an unknown symbol with."""
+CANCEL_UNKNOWN_SYMBOL = "8"
+"""The code live deployments answer a cancel on an unknown symbol with (cancel failed)."""
+
+
+def known_rules(engine: Engine, params: Mapping[str, str], code: str = READ_UNKNOWN_SYMBOL) -> SymbolRules:
+    """The rules of the request's ``symbol``; an unknown symbol is ``Reject(code)``, as live deployments answer."""
+    symbol = required(params, "symbol")
+    try:
+        return engine.rules(symbol)
+    except Reject:
+        raise Reject(code, f"unknown symbol {symbol[:40]!r}") from None
+
+
 def envelope(code: str, msg: str | None, data: Any, status: int = 200) -> Response:
     """The documented answer: ``code`` as text, ``msg``, ``data``."""
     body = json.dumps({"code": code, "msg": msg, "data": data}, separators=(",", ":"))
     return Response(body, status=status, mimetype="application/json")
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One endpoint: HTTP method, whether it is signed, whether it writes, and its handler."""
-
-    method: str
-    signed: bool
-    writes: bool
-    handler: Handler
-
-
 def order_row(order: SimOrder, rules: SymbolRules) -> dict[str, Any]:
     """An order as new_order and order_info list it."""
     deal_funds = sum((f.price * f.volume for f in order.fills), Decimal(0))
-    avg = order.price if order.deal_volume > 0 else Decimal(0)
+    avg = quantize(deal_funds / order.deal_volume, rules.price_precision, up=False) if order.deal_volume else ZERO
     return {
         "id": order.id,
         "side": order.side.value,
@@ -105,8 +110,8 @@ def symbols(engine: Engine, params: Mapping[str, str], api_key: str | None, faul
 
 def ticker(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
     """GET get_ticker: best bid/ask (resting orders included), last, the day's high, low, volume, change."""
-    symbol = required(params, "symbol")
-    rules = engine.rules(symbol)
+    rules = known_rules(engine, params)
+    symbol = rules.symbol
     view = engine.market_view(symbol)
     t = view.ticker
     assert t.bid is not None and t.ask is not None and t.last is not None
@@ -130,58 +135,17 @@ def all_tickers(engine: Engine, params: Mapping[str, str], api_key: str | None, 
     return {"date": engine.now_ms(), "ticker": rows}
 
 
-def _page(params: Mapping[str, str], faults: Faults) -> tuple[int, int]:
+def page_params(params: Mapping[str, str], faults: Faults) -> tuple[int, int]:
     """The ``page`` (from 1) and ``pageSize`` (capped by the server) of a paged read."""
     return int_param(params, "page", 1), min(int_param(params, "pageSize", 10), faults.max_page_size)
 
 
-def all_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
-    """GET v2/all_order: one page of the account's orders of every status (history), newest first."""
-    assert api_key is not None
-    symbol = required(params, "symbol")
-    page, size = _page(params, faults)
-    rules = engine.rules(symbol)
-    orders = engine.order_records(api_key, symbol)
-    chunk = orders[(page - 1) * size : page * size]
-    return {"count": len(orders), "orderList": [order_row(o, rules) for o in chunk]}
-
-
-def all_trades(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
-    """GET all_trade: one page of the account's fills on a symbol, newest first."""
-    assert api_key is not None
-    symbol = required(params, "symbol")
-    page, size = _page(params, faults)
-    rules = engine.rules(symbol)
-    fills = sorted(
-        ((order, fill) for order in engine.order_records(api_key, symbol) for fill in order.fills),
-        key=lambda pair: pair[1].trade_id,
-        reverse=True,
-    )
-    rows = [
-        {
-            "id": fill.trade_id,
-            "side": fill.side.value,
-            "type": "买入" if fill.side is Side.BUY else "卖出",
-            "price": rules.format_price(fill.price),
-            "volume": rules.format_volume(fill.volume),
-            "deal_price": fmt_amount(fill.price * fill.volume),
-            "fee": "0",
-            "feeCoin": rules.quote,
-            "ctime": fill.time,
-            "bid_id": order.id if fill.side is Side.BUY else None,
-            "ask_id": order.id if fill.side is Side.SELL else None,
-        }
-        for order, fill in fills[(page - 1) * size : page * size]
-    ]
-    return {"count": len(fills), "resultList": rows}
-
-
 def depth(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
     """GET market_dept: levels best first, the accounts' resting orders merged into the crowd's."""
-    symbol = required(params, "symbol")
+    rules = known_rules(engine, params)
+    symbol = rules.symbol
     if required(params, "type") not in DEPTH_TYPES:
         raise Reject("100004", "type must be step0 to step5")
-    rules = engine.rules(symbol)
     bids, asks = engine.depth(symbol)
 
     def render(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
@@ -205,9 +169,9 @@ def account(engine: Engine, params: Mapping[str, str], api_key: str | None, faul
 def open_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
     """GET v2/new_order: one page of the account's open orders, newest first, and the total count."""
     assert api_key is not None
-    symbol = required(params, "symbol")
-    page, size = _page(params, faults)
-    rules = engine.rules(symbol)
+    rules = known_rules(engine, params)
+    symbol = rules.symbol
+    page, size = page_params(params, faults)
     orders = engine.open_order_records(api_key, symbol)
     chunk = orders[(page - 1) * size : page * size]
     rows = [order_row(o, rules) for o in chunk]
@@ -217,14 +181,20 @@ def open_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, 
 
 
 def order_info(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
-    """GET order_info: one order of the account, whatever its status, with its fills."""
+    """GET order_info: one order of the account, whatever its status, with its fills; an id it does not know is
+    ``order_info: null`` with code 0 (as live deployments answer)."""
     assert api_key is not None
-    symbol = required(params, "symbol")
+    rules = known_rules(engine, params)
+    symbol = rules.symbol
     raw_id = required(params, "order_id")
     if not raw_id.isascii() or not raw_id.isdigit():
         raise Reject("100004", "order_id must be an integer")
-    rules = engine.rules(symbol)
-    order = engine.order_record(api_key, symbol, int(raw_id))
+    try:
+        order = engine.order_record(api_key, symbol, int(raw_id))
+    except Reject:
+        return {"order_info": None, "trade_list": []}  # as a live deployment answers an id it does not know
+    if faults.order_info_without_status:
+        return {"order_info": {k: v for k, v in order_row(order, rules).items() if k not in ("status", "status_msg")}}
     return {
         "order_info": order_row(order, rules),
         "trade_list": [trade_row(order, i, rules) for i in range(len(order.fills))],
@@ -234,7 +204,7 @@ def order_info(engine: Engine, params: Mapping[str, str], api_key: str | None, f
 def cancel_all(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
     """POST cancel_order_all: cancel up to 2000 open orders of the account on the symbol."""
     assert api_key is not None
-    engine.cancel_all(api_key, required(params, "symbol"))
+    engine.cancel_all(api_key, known_rules(engine, params, CANCEL_UNKNOWN_SYMBOL).symbol)
     return {}
 
 
@@ -271,8 +241,8 @@ def _decimal(value: Any, missing_code: str, name: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise Reject("100004", f"{name} must be a decimal number")
     try:
-        number = Decimal(str(value).strip() if isinstance(value, str) else value)
-    except InvalidOperation as exc:
+        number = bounded_decimal(value)
+    except (InvalidOperation, ValueError) as exc:
         raise Reject("100004", f"{name} must be a decimal number") from exc
     if not number.is_finite():
         raise Reject("100004", f"{name} must be a decimal number")
@@ -360,28 +330,9 @@ def create_order(engine: Engine, params: Mapping[str, str], api_key: str | None,
 def cancel_order(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
     """POST cancel_order: cancel one open order of the account (``22`` when it is not open)."""
     assert api_key is not None
-    symbol = required(params, "symbol")
+    symbol = known_rules(engine, params, CANCEL_UNKNOWN_SYMBOL).symbol
     raw_id = required(params, "order_id")
     if not raw_id.isascii() or not raw_id.isdigit():
         raise Reject("100004", "order_id must be an integer")
-    engine.rules(symbol)
     engine.cancel(api_key, symbol, int(raw_id))
     return {}
-
-
-ROUTES: dict[str, Route] = {
-    "/open/api/common/symbols": Route("GET", False, False, symbols),
-    "/open/api/get_ticker": Route("GET", False, False, ticker),
-    "/open/api/get_allticker": Route("GET", False, False, all_tickers),
-    "/open/api/market_dept": Route("GET", False, False, depth),
-    "/open/api/user/account": Route("GET", True, False, account),
-    "/open/api/v2/new_order": Route("GET", True, False, open_orders),
-    "/open/api/order_info": Route("GET", True, False, order_info),
-    "/open/api/v2/all_order": Route("GET", True, False, all_orders),
-    "/open/api/all_trade": Route("GET", True, False, all_trades),
-    "/open/api/cancel_order_all": Route("POST", True, True, cancel_all),
-    "/open/api/mass_replaceV2": Route("POST", True, True, mass_replace),
-    "/open/api/create_order": Route("POST", True, True, create_order),
-    "/open/api/cancel_order": Route("POST", True, True, cancel_order),
-}
-"""Every /open/api path the sandbox serves, as OPEN_API.md and the deployments spell them."""

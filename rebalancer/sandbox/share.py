@@ -264,11 +264,13 @@ def serve_world(
     save_every: float = 5.0,
     prefix: str = "",
     sign: str = "any",
+    legacy_paths: bool = False,
 ) -> None:
     """``rebalancer sandbox``: keep the world of ``state_dir`` served on loopback until ``stop`` is set.
 
     When another process already serves it, say where and stand by: take over (at the same address) when it ends.
-    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts.
+    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts;
+    ``legacy_paths`` serves only the old paths (no v2 ones).
     """
     world_lock = WorldLock(state_dir)
     if not world_lock.try_acquire():
@@ -287,7 +289,13 @@ def serve_world(
             port, prefix = where.port or port, where.path
     try:
         engine = open_world(state_dir / WORLD_FILE, seed=seed, reset=reset)
-        server = SandboxServer(engine, Faults(sign=sign), port=port, save_path=state_dir / WORLD_FILE, prefix=prefix)
+        server = SandboxServer(
+            engine,
+            Faults(sign=sign, legacy_paths=legacy_paths),
+            port=port,
+            save_path=state_dir / WORLD_FILE,
+            prefix=prefix,
+        )
         try:
             server.start()
         except OSError as exc:

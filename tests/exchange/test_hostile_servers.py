@@ -44,7 +44,7 @@ def dripping_everything(conn: socket.socket, request: bytes, stop: threading.Eve
 def test_an_answer_dripped_a_byte_at_a_time_hits_the_total_deadline(respond: object) -> None:
     with serving(respond) as server, client_for(server.url, read_retries=3) as client:  # type: ignore[arg-type]
         started = time.monotonic()
-        with pytest.raises(TransientError, match="no complete answer within 1s"):
+        with pytest.raises(TransientError, match=r"no complete answer within 0\.5s"):
             client.ticker("btcusdt")
         elapsed = time.monotonic() - started
         assert server.requests <= 2  # a timed-out attempt uses up the retry window
@@ -87,9 +87,34 @@ def endless_pages(conn: socket.socket, request: bytes, stop: threading.Event) ->
 
 def test_pages_that_never_end_stop_at_the_page_cap() -> None:
     with serving(endless_pages) as server, client_for(server.url) as client:
+        client.open_order_bound = 2_000_000  # past any count a page may claim: only the page cap stops the read
         with pytest.raises(BadResponse, match="still more pages after 1000"):
             client.open_orders("btcusdt")
         assert server.requests == 1000
+
+
+def test_a_claimed_book_beyond_what_the_job_can_own_is_refused_at_the_first_page() -> None:
+    with serving(endless_pages) as server, client_for(server.url) as client:
+        client.open_order_bound = 120
+        with pytest.raises(BadResponse, match="claims 900000 open orders on btcusdt, more than the 120"):
+            client.open_orders("btcusdt")
+        assert server.requests == 1
+
+
+def lying_count(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+    """Pages of 50 fresh orders that always claim a book of 10: the count lies low, the rows never end."""
+    page = int(re.search(rb"[?&]page=(\d+)", request).group(1))  # type: ignore[union-attr]
+    rows = [{"id": page * 100 + i, "side": "BUY", "price": "1.00", "volume": "1", "status": 1} for i in range(50)]
+    body = json.dumps({"code": "0", "msg": "suc", "data": {"count": 10, "resultList": rows}})
+    conn.sendall(http_answer(body.encode()))
+
+
+def test_rows_beyond_the_bound_are_refused_when_count_lies() -> None:
+    with serving(lying_count) as server, client_for(server.url) as client:
+        client.open_order_bound = 30
+        with pytest.raises(BadResponse, match="claims 50 open orders on btcusdt, more than the 30"):
+            client.open_orders("btcusdt")
+        assert server.requests == 1
 
 
 def short_of_count(conn: socket.socket, request: bytes, stop: threading.Event) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from rebalancer.errors import BadResponse
+from rebalancer.errors import BadResponse, RejectedError
 from rebalancer.exchange.parse import (
+    OrderNotFound,
     created_at_ms,
     decode_json,
     parse_batch_answer,
@@ -33,19 +34,19 @@ def test_lower_case_side_is_read() -> None:
     assert order.side is Side.SELL and order.status is OrderStatus.NEW
 
 
+ONE = "reading one order (/open/api/order_info): "
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ({"order_info": None, "trade_list": []}, "order_info: the answer has no order_info"),
-        ({"trade_list": []}, "order_info: the answer has no order_info"),
-        (None, "order_info: data is not an object"),
-        ({"order_info": {k: v for k, v in ROW.items() if k != "status"}}, "order_info: order 504 has no status"),
-        ({"order_info": {**ROW, "status": None}}, "order_info: order 504 has no status"),
-        ({"order_info": {**ROW, "price": ""}}, "order_info: order 504.price is not a number"),
-        ({"order_info": {**ROW, "side": None}}, "order_info: order 504.side is not BUY or SELL: None"),
-        ({"order_info": {**ROW, "side": ["BUY"]}}, "order_info: order 504.side is not BUY or SELL"),
-        ({"order_info": {**ROW, "status": "filled"}}, "order_info: order 504.status is not a number"),
-        ({"order_info": "504"}, "order_info: order_info is not an object"),
+        ({"trade_list": []}, ONE + "the answer has no order_info"),
+        (None, ONE + "data is not an object"),
+        ({"order_info": {**ROW, "price": ""}}, ONE + "order 504.price is not a number"),
+        ({"order_info": {**ROW, "side": None}}, ONE + "order 504.side is not BUY or SELL: None"),
+        ({"order_info": {**ROW, "side": ["BUY"]}}, ONE + "order 504.side is not BUY or SELL"),
+        ({"order_info": {**ROW, "status": "filled"}}, ONE + "order 504.status is not a number"),
+        ({"order_info": "504"}, ONE + "order_info is not an object"),
     ],
 )
 def test_order_info_shapes_that_cannot_be_read_are_one_clear_line(payload: Any, message: str) -> None:
@@ -97,7 +98,7 @@ def test_create_order_answer(data: Any, expected: str) -> None:
 def test_create_order_answer_without_an_id_is_one_clear_line(data: Any) -> None:
     with pytest.raises(BadResponse) as error:
         parse_created_order(body(data))
-    assert str(error.value).startswith("create_order: ")
+    assert str(error.value).startswith("placing an order (/open/api/create_order): ")
 
 
 @pytest.mark.parametrize("data", [None, {}, {"mass_place": None, "mass_cancel": None}, {"result": "ok"}])
@@ -120,3 +121,27 @@ def test_an_open_order_page_whose_rows_share_an_id_is_refused() -> None:
 def test_an_open_order_count_beyond_any_book_is_refused() -> None:
     with pytest.raises(BadResponse, match="beyond any real order book"):
         parse_orders_page(body({"count": 10**15, "resultList": [ROW]}))
+
+
+def test_order_info_null_is_the_order_not_found_not_an_order() -> None:
+    with pytest.raises(OrderNotFound, match=r"does not know this order \(order_info: null\)") as error:
+        parse_order_info(body({"order_info": None, "trade_list": []}))
+    assert isinstance(error.value, RejectedError)
+
+
+@pytest.mark.parametrize(
+    ("volumes", "status"),
+    [
+        ({"volume": "2", "deal_volume": "2", "remain_volume": "0"}, OrderStatus.FILLED),
+        ({"volume": "2", "deal_volume": "0.5", "remain_volume": "0"}, OrderStatus.CANCELLED),
+        ({"volume": "2", "deal_volume": "0", "remain_volume": "0"}, OrderStatus.CANCELLED),
+        ({"volume": "2", "deal_volume": "0.5", "remain_volume": "1.5"}, OrderStatus.PARTIALLY_FILLED),
+        ({"volume": "2", "deal_volume": "0"}, OrderStatus.NEW),
+        ({"volume": "2", "remain_volume": "0.5"}, OrderStatus.PARTIALLY_FILLED),
+        ({"volume": "2", "remain_volume": "2"}, OrderStatus.NEW),
+    ],
+)
+def test_a_row_without_status_gets_the_one_its_volumes_say(volumes: dict[str, str], status: OrderStatus) -> None:
+    row = {"id": 504, "side": "BUY", "price": "1.00", **volumes}
+    order = parse_order_info(body({"order_info": row, "trade_list": []}))
+    assert order.status is status

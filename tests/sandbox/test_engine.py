@@ -255,14 +255,16 @@ def test_money_is_conserved_and_locks_match_open_orders(ops: list[Any]) -> None:
 
 
 def test_an_order_reaching_the_crowd_moves_the_crowd_instead_of_crossing_the_ticker() -> None:
-    """On a real exchange such an order would trade; the crowd's best price never rests behind it."""
+    """What is left of an order through the crowd after it traded rests; the crowd's best price never rests
+    behind it."""
     engine = Engine.create(seed=7, clock="manual")
     ticker = engine.ticker("btcusdt")
     assert ticker.ask is not None and ticker.bid is not None
     through = ticker.ask + Decimal("5.00")
-    engine.place(DEMO_API_KEY, "btcusdt", Side.BUY, through, Decimal("0.0100"))
+    oid = engine.place(DEMO_API_KEY, "btcusdt", Side.BUY, through, Decimal("20.0000"))  # beyond the depth
+    assert engine.order_record(DEMO_API_KEY, "btcusdt", oid).status is OrderStatus.PARTIALLY_FILLED
     after = engine.ticker("btcusdt")
     assert not after.crossed
     assert (after.bid, after.ask) == (through, through + Decimal("0.01"))
-    engine.place(DEMO_API_KEY, "btcusdt", Side.SELL, ticker.bid - Decimal("5.00"), Decimal("0.0100"))
+    engine.place(DEMO_API_KEY, "btcusdt", Side.SELL, ticker.bid - Decimal("5.00"), Decimal("10.0000"))
     assert engine.ticker("btcusdt").crossed, "our own orders crossing each other are shown as they are"

@@ -81,7 +81,7 @@ def test_depth_needs_a_known_type(api: Any) -> None:
 
 
 def test_unknown_symbol_and_missing_symbol(api: Any) -> None:
-    assert api.get("/open/api/get_ticker", {"symbol": "dogeusdt"}).json()["code"] == "100004"
+    assert api.get("/open/api/get_ticker", {"symbol": "dogeusdt"}).json()["code"] == "1"
     assert api.get("/open/api/get_ticker").json()["code"] == "100004"
 
 
