@@ -4,6 +4,10 @@ Pure: the runner hands in the orders it watched (``Seen``: last seen cumulative 
 open orders, and what ``order_info`` said about the watched orders that left the book; it gets back the new fills and
 what to watch next. A fill is keyed by order id and the cumulative deal volume it brings the order to, so learning
 the same fill twice (a pass repeated, a crash between learning and recording) stores it once.
+
+An order row whose filled volume exceeds its volume is an exchange error for that order: it is reported
+(``Learnt.refused``) and nothing is learnt from it, so the ledger never holds more fill than an order had volume
+(a fill many times its order would fake headroom under ``limits.max_loss``).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ class Learnt:
     watch: tuple[Seen, ...]
     forget: tuple[str, ...]
     previous: Mapping[str, Seen] = field(default_factory=dict)  # what was watched before
+    refused: tuple[str, ...] = ()  # one line per order row not learnt from (an exchange error)
 
 
 def learn_fills(
@@ -76,10 +81,16 @@ def learn_fills(
     fills: list[Fill] = []
     watch: list[Seen] = []
     forget: list[str] = []
+    refused: list[str] = []
     open_ids = set()
     for order in open_orders:
         open_ids.add(order.id)
         seen = watched.get(order.id)
+        if order.deal_volume > order.volume:
+            refused.append(overfilled(order))
+            if seen is not None:
+                watch.append(seen)
+            continue
         if seen is None:
             watch.append(Seen(order.id, order.side, order.price, order.deal_volume))
             continue
@@ -91,6 +102,9 @@ def learn_fills(
         if order_id in open_ids:
             continue
         info = left_book.get(order_id)
+        if info is not None and info.deal_volume > info.volume:
+            refused.append(overfilled(info))
+            info = None
         if info is None:
             watch.append(seen)
             continue
@@ -101,7 +115,15 @@ def learn_fills(
             watch.append(Seen(order_id, seen.side, seen.price, max(seen.deal_volume, info.deal_volume), seen.level))
         else:
             forget.append(order_id)
-    return Learnt(tuple(fills), tuple(watch), tuple(forget), dict(watched))
+    return Learnt(tuple(fills), tuple(watch), tuple(forget), dict(watched), tuple(refused))
+
+
+def overfilled(order: Order) -> str:
+    """The report of an order row that claims more filled than its volume."""
+    return (
+        f"exchange error: order {order.id} reports {format_decimal(order.deal_volume)} filled of its volume "
+        f"{format_decimal(order.volume)}; no fill is learnt from it"
+    )
 
 
 def _fill(seen: Seen, deal_volume: Decimal, now: datetime) -> Fill | None:
