@@ -40,9 +40,9 @@ def venue() -> Iterator[Callable[[Answer], str]]:
 def job_text(name: str, url: str, *, reference: str = "mid", limits: str = "{band: 10%}", extra: str = "") -> str:
     """A one-level ladder job (tracked) with the given reference, limits and extra keys."""
     return (
-        f"version: 1\nname: {name}\nsymbol: btcusdt\nexchange: {{url: \"{url}\"}}\nreference: {reference}\n"
-        "ladder:\n  buy: {levels: 1, first: 0.5%, step: 0.25%, size: \"0.01\"}\n"
-        "  sell: {levels: 1, first: 0.5%, step: 0.25%, size: \"0.01\"}\n"
+        f'version: 1\nname: {name}\nsymbol: btcusdt\nexchange: {{url: "{url}"}}\nreference: {reference}\n'
+        'ladder:\n  buy: {levels: 1, first: 0.5%, step: 0.25%, size: "0.01"}\n'
+        '  sell: {levels: 1, first: 0.5%, step: 0.25%, size: "0.01"}\n'
         f"limits: {limits}\nownership: tracked\n{extra}"
     )
 
@@ -104,7 +104,7 @@ def test_the_loss_limit_fires_on_the_venue_book_while_the_reference_source_is_do
     ("reference", "extra", "where"),
     [
         ('{source: "https://trader:hunter22@venue.example.com"}', "", "reference.source"),
-        ('{source: {url: "https://trader:hunter22@venue.example.com/p", bid: /b, ask: /a}}', "", "reference.source.url"),
+        ('{source: {url: "https://trader:hunter22@venue.example.com/", bid: /b, ask: /a}}', "", "reference.source.url"),
         ("mid", 'notify: {webhook: "https://trader:hunter22@hooks.example.com/x"}\n', "notify.webhook"),
     ],
 )
