@@ -499,7 +499,7 @@ def _execute_and_record(
 
 def _seen_placed(outcome: OrderOutcome) -> Seen:
     assert outcome.order_id is not None
-    return Seen(outcome.order_id, outcome.side, outcome.price, level=outcome.level)
+    return Seen(outcome.order_id, outcome.side, outcome.price, level=outcome.level, volume=outcome.volume)
 
 
 def _record_backoff(store: StateStore, job: str, execution: Execution, now: datetime) -> None:

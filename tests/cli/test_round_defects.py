@@ -182,6 +182,20 @@ def test_an_order_row_filled_beyond_its_volume_is_reported_and_never_enters_the_
     assert any("exchange error: order" in w for p in history for w in p["warnings"])
 
 
+def test_a_row_that_grows_its_volume_with_its_fill_is_not_learnt_past_the_volume_placed(
+    cli: Callable[..., Result], sandbox: Any, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, job_text("grown", sandbox.url, limits='{band: 10%, max_loss: "1"}'))
+    assert cli("apply", str(path), "--yes").exit_code == 0
+    (buy,) = [o for o in _book(sandbox) if o.side is Side.BUY]
+    with sandbox.engine.lock:
+        record = sandbox.engine.orders[int(buy.id)]
+        record.volume = record.deal_volume = Decimal(5)  # "5 of 5 filled" for an order placed with 0.01
+    result = cli("apply", str(path), "--yes")
+    assert f"exchange error: order {buy.id} reports 5.0000 filled of its volume 0.0100" in result.output
+    assert _status(cli, "grown")["fills"] == {}
+
+
 # Defect 10: a trailing line break is not part of a name.
 
 
