@@ -4,8 +4,8 @@ A URL names where to connect and nothing else: credentials written into it (``us
 URL of the file (``rebalancer.jobfile.checks.find_secrets``); an ``/open/api`` base URL carries no query or
 fragment; plain http reaches only this machine unless the section says ``insecure: true``; the host is a host
 name, an IPv4 address or a bracketed IPv6 address, the port 1 to 65535. A JSON endpoint or webhook may need a
-token in its query: its values are registered as secrets (``register_query_secrets``) so that logs, errors and
-the state store never show them, exactly as keys read from the environment.
+token in its query: such values are registered as secrets (``register_query_secrets``) so that logs, errors and
+the state store never show them, exactly as keys read from the environment; messages name a URL by its host.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem
+from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, looks_like_secret
 from rebalancer.logs import register_secret
 
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _LOOPBACK_NAMES = frozenset({"localhost"})
+_CREDENTIAL_PARAMETER = re.compile(r"key|token|secret|pass|pwd|auth|sig|cred|session", re.IGNORECASE)
 
 
 def has_userinfo(value: str) -> bool:
@@ -99,11 +100,15 @@ def webhook_problems(data: dict[str, Any], positions: Positions) -> list[RawProb
 
 
 def register_query_secrets(urls: list[str]) -> None:
-    """Register every query value of ``urls`` as a secret: logs, errors and the state store never show it."""
+    """Register the credentials in the queries of ``urls`` as secrets: logs, errors and the state store never show
+    them. A value counts when its name is a credential's (key, token, secret, password, auth, signature) or the
+    value looks like a key; an ordinary parameter (``?symbol=btcusdt``) is left alone, or every mention of the
+    symbol would be redacted."""
     for url in urls:
         try:
             query = urlsplit(url).query
         except ValueError:
             continue
-        for _, value in parse_qsl(query, keep_blank_values=False):
-            register_secret(value)
+        for name, value in parse_qsl(query, keep_blank_values=False):
+            if _CREDENTIAL_PARAMETER.search(name) or looks_like_secret(value, min_length=16):
+                register_secret(value)
