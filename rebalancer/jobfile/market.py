@@ -61,7 +61,7 @@ def _url_problem(url: str, *, allow_sandbox: bool, insecure: bool) -> str | None
         return "not a URL"
     if scheme not in ("http", "https") or not host:
         expected = "an http(s) URL" + (' or "sandbox"' if allow_sandbox else "")
-        return f"{expected}, got {url!r}"
+        return f"{expected} (got another scheme or no host)"  # the URL is not echoed: it may hold a token
     return url_problem(url, base=allow_sandbox, insecure=insecure)
 
 

@@ -124,6 +124,8 @@ def shown(value: Any) -> str:
     text = str(value)
     if looks_like_secret(text, min_length=16):
         return "a value that looks like a secret"
+    if "://" in text and ("?" in text or "@" in text):
+        return "a URL (not shown: its query or credentials may hold a secret)"
     text = json.dumps(text, ensure_ascii=False)
     return text if len(text) <= 42 else text[:38] + '..."'
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,7 @@ from rebalancer.models import Side
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from tests.jobtext import ladder_job
-from tests.webhooks import receiver
+from tests.webhooks import dripping, receiver
 
 
 def _job(tmp_path: Path, sandbox: Any, webhook: str, name: str = "told") -> Path:
@@ -94,3 +95,15 @@ def test_a_malformed_webhook_is_refused_at_validation(
     assert result.exit_code == 1, result.output
     (line,) = [line for line in result.output.splitlines() if ": notify.webhook: " in line]
     assert line.startswith(f"{path}:")
+
+
+def test_a_command_waits_for_a_stuck_webhook_no_longer_than_the_delivery_deadline(
+    cli: Callable[..., Result], sandbox: Any, tmp_path: Path
+) -> None:
+    with dripping() as (url, arrived):
+        path = _job(tmp_path, sandbox, url)
+        started = time.monotonic()
+        result = cli("pause", str(path))
+        took = time.monotonic() - started
+    assert result.exit_code == 0 and arrived, result.output
+    assert took < 15, f"pause took {took:.1f}s with an endpoint that never answers (deadline 5 s)"

@@ -146,6 +146,23 @@ def test_a_json_endpoint_token_never_reaches_plans_history_or_the_store(
 
 
 @pytest.mark.parametrize(
+    ("reference", "extra"),
+    [
+        ('{source: "ftp://venue.example.com/?token=abcdef123"}', ""),
+        ('{source: {url: "gopher://venue.example.com/?token=abcdef123", bid: /b, ask: /a}}', ""),
+        ("mid", 'notify: {webhook: "ftp://hooks.example.com/x?token=abcdef123"}\n'),
+    ],
+)
+def test_a_url_refused_for_its_shape_is_not_echoed(
+    cli: Callable[..., Result], tmp_path: Path, reference: str, extra: str
+) -> None:
+    path = _write(tmp_path, job_text("echo", "sandbox", reference=reference, extra=extra))
+    result = cli("validate", str(path))
+    assert result.exit_code == 1 and f"{path}:" in result.output
+    assert "abcdef123" not in result.output
+
+
+@pytest.mark.parametrize(
     "reference",
     ['{source: "http://venue.example.com"}', '{source: {url: "http://venue.example.com/p", bid: /b, ask: /a}}'],
 )
