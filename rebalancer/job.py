@@ -116,7 +116,8 @@ class ReferenceSource:
     JSON endpoint whose bid / ask (and optionally last) sit at the given JSON pointers.
 
     ``url`` ``sandbox`` means the embedded sandbox. Prices are multiplied by ``factor`` (a quote-currency
-    conversion). A quote older than ``max_age_seconds``, or none at all, pauses placements.
+    conversion). A quote older than ``max_age_seconds``, or none at all, pauses placements. ``insecure``: plain
+    http to a host other than this machine is allowed.
     """
 
     url: str
@@ -126,6 +127,7 @@ class ReferenceSource:
     last_pointer: str | None = None
     max_age_seconds: Decimal = Decimal(10)
     factor: Decimal = Decimal(1)
+    insecure: bool = False
 
     @property
     def is_json(self) -> bool:

@@ -28,6 +28,7 @@ from rebalancer.errors import LeaseLost, StateError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Fence
 from rebalancer.job import Job
+from rebalancer.notify import Notifier
 from rebalancer.runner import Approve, PassReport, cancel_plan_job, run_pass
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
@@ -105,8 +106,10 @@ class JobSession:
         holder: str,
         ttl_seconds: float,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        notifier: Notifier | None = None,
     ) -> None:
         self.job = job
+        self.notifier = notifier
         self.exchange = exchange
         self.store = store
         self.holder = holder
@@ -172,6 +175,7 @@ class JobSession:
             saved_plan=saved_plan,
             wall=self._wall,
             fence=fence,
+            notifier=self.notifier,
         )
         if report.result is PassResult.FENCED:
             self.lease, self._renew_at = None, 0.0

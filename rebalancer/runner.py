@@ -28,7 +28,7 @@ from rebalancer.core import gate
 from rebalancer.core.diff import fits
 from rebalancer.core.fills import Fill, Learnt, Seen, learn_fills
 from rebalancer.core.lifecycle import Lifecycle
-from rebalancer.core.loss import loss_of
+from rebalancer.core.loss import loss_of, mark_price, net_base
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
@@ -38,6 +38,7 @@ from rebalancer.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.logs import redact
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
+from rebalancer.notify import Notifier, post
 from rebalancer.state.passio import PassInputs
 from rebalancer.state.store import OrderResult, StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, PausedBy
@@ -209,6 +210,7 @@ def run_pass(
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     fence: Fence | None = None,
+    notifier: Notifier | None = None,
 ) -> PassReport:
     """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
 
@@ -219,6 +221,8 @@ def run_pass(
     ``wall`` is the clock of the pass record and the rejection backoff (tests step it instead of waiting).
     ``fence`` is checked right before every write (see ``rebalancer.lease``); every caller that sends passes the
     fence of the lease it holds.
+    A pass that trips ``limits.max_loss`` pauses the job and tells its webhook through ``notifier`` (the process's
+    own by default), whichever command or process runs it.
     """
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
@@ -244,6 +248,7 @@ def run_pass(
         plan = finish_plan(draft, snapshot.balances)
         plan = without_awaited(plan, awaited_levels(job, plan, view.pending), snapshot.open_orders)
         plan = with_loss_limit(job, store, plan, snapshot, owned, learnt.fills)
+        plan = with_exchange_errors(job, plan, learnt.refused)
         ticker = snapshot.ticker
         book = gate.book_of(snapshot.rules, snapshot.open_orders, owned, plan.reference_price, ticker.bid, ticker.ask)
         if saved_plan is not None:
@@ -264,6 +269,7 @@ def run_pass(
         store.set_paused(job.name, True)
         store.set_risk(job.name, paused_by=PausedBy.MAX_LOSS, reason=plan.paused, now=wall())
         log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
+        post(job, "max_loss", plan.paused or "", notifier)
     counted = len(refused)
     if not apply:
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES
@@ -310,15 +316,25 @@ def with_loss_limit(
     new_fills: Sequence[Fill],
 ) -> Plan:
     """The plan with its running loss (``limits.max_loss``); past the limit, a plan that cancels every order the
-    job owns, places nothing and says why (``paused_by: max_loss``). Unchanged without the limit or a reference."""
+    job owns, places nothing and says why (``paused_by: max_loss``). Unchanged without the limit.
+
+    The open position is marked at the most pessimistic price the pass has (``rebalancer.core.loss.mark_price``):
+    the trusted reference, the one observed now and this venue's own book, so a reference source that is down or
+    stale never hides a loss. With no price at all the plan says the loss is not known.
+    """
     limit = job.limits.max_loss
-    if limit is None or plan.reference_price <= 0:
+    if limit is None:
         return plan
     since = store.count_since(job.name)
     recorded = store.fills(job.name, since)
     known = {(f.order_id, f.deal_volume) for f in recorded}
     fills = recorded + [f for f in new_fills if (f.order_id, f.deal_volume) not in known]
-    loss = loss_of(fills, plan.reference_price, limit, since)
+    ticker = snapshot.ticker
+    mark = mark_price(net_base(fills), (plan.reference_price, plan.observed_reference), ticker.bid, ticker.ask)
+    if mark is None:
+        why = "limits.max_loss: no price to mark the open position at (no reference, no book); the loss is not known"
+        return dataclasses.replace(plan, warnings=(*plan.warnings, why))
+    loss = loss_of(fills, mark, limit, since)
     if not loss.tripped:
         return dataclasses.replace(plan, loss=loss)
     stop = finish_plan(draft_plan(cancel_plan_job(job), snapshot, owned), snapshot.balances)
@@ -335,6 +351,13 @@ def with_loss_limit(
         paused_by=PausedBy.MAX_LOSS,
         loss=loss,
     )
+
+
+def with_exchange_errors(job: Job, plan: Plan, refused: Sequence[str]) -> Plan:
+    """The plan warning of every order row the pass did not learn from (an exchange error), each logged at error."""
+    for line in refused:
+        log.error("order row refused: %s", line, extra={"job": job.name})
+    return dataclasses.replace(plan, warnings=(*plan.warnings, *refused)) if refused else plan
 
 
 def lifecycle_of(
@@ -503,7 +526,7 @@ def _execute_and_record(
 
 def _seen_placed(outcome: OrderOutcome) -> Seen:
     assert outcome.order_id is not None
-    return Seen(outcome.order_id, outcome.side, outcome.price, level=outcome.level)
+    return Seen(outcome.order_id, outcome.side, outcome.price, level=outcome.level, volume=outcome.volume)
 
 
 def _record_backoff(store: StateStore, job: str, execution: Execution, now: datetime) -> None:

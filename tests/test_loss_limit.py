@@ -42,10 +42,12 @@ def test_the_loss_limit_fires_cancels_pauses_and_resume_starts_a_new_count(sandb
         fills = [f for f in sandbox.engine.fills]
         dry = run_pass(job, client, store, apply=False)
         ref = dry.plan.reference_price
-        # By hand: loss = -(cash from the sells - cash paid for the buys + net base bought × reference).
+        # By hand: loss = -(cash from the sells - cash paid for the buys + net base bought × mark), a short
+        # position marked at the higher of the reference and the venue's ask (the most pessimistic price).
         cash = sum(f.price * f.volume * (1 if f.side is Side.SELL else -1) for f in fills)
         base = sum(f.volume * (1 if f.side is Side.BUY else -1) for f in fills)
-        expected = -(cash + base * ref)
+        assert base < 0 and dry.snapshot.ticker.ask is not None
+        expected = -(cash + base * max(ref, dry.snapshot.ticker.ask))
         assert expected > Decimal("0.1"), "the move makes the short lose more than the limit"
         assert dry.plan.loss is not None and dry.plan.loss.total == expected
         assert dry.plan.paused_by is PausedBy.MAX_LOSS

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 import click
 
 from rebalancer.cli.params import Since
-from rebalancer.cli.shared import job_name, open_store
+from rebalancer.cli.shared import job_name, load, open_store
 from rebalancer.errors import ConfigError
 from rebalancer.vocab import STORED_PASS_RESULTS
 
 if TYPE_CHECKING:
     from rebalancer.core.fills import Fill
+    from rebalancer.job import Job
+    from rebalancer.state.store import StateStore
 
 
 @click.command()
@@ -40,6 +42,12 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
 
 
 def _set_paused(given: str, paused: bool) -> None:
+    """Set or clear the job's pause switch, and tell its webhook (``notify``): this command is what paused it.
+
+    The webhook is known from the job file given, or else from the file a running daemon loaded the job from.
+    """
+    from rebalancer import notify
+
     name = job_name(given)
     with open_store() as store:
         if not paused and not store.is_paused(name):
@@ -48,7 +56,31 @@ def _set_paused(given: str, paused: bool) -> None:
         store.set_paused(name, paused)
         if not paused:  # a resume clears a guard's pause and starts a new loss count (limits.max_loss)
             store.set_risk(name, paused_by=None, reason=None, now=datetime.now(UTC), restart_count=True)
-    click.echo(f"{'Paused' if paused else 'Resumed'} {name}.")
+        job = _job_of(given, name, store)
+    word = "paused" if paused else "resumed"
+    click.echo(f"{word.capitalize()} {name}.")
+    if job is None:
+        click.echo(
+            f"Note: no job file of {name} is known here, so its webhook (notify), if any, was not told; "
+            "name the job by its file to tell it.",
+            err=True,
+        )
+        return
+    notify.post(job, word, f"{name} {word} by `rebalancer {'pause' if paused else 'resume'}`")
+
+
+def _job_of(given: str, name: str, store: StateStore) -> Job | None:
+    """The job of the file given, or of the file a live daemon schedules ``name`` from; None when neither reads."""
+    from rebalancer.jobfile.load import read_job_file
+
+    if _is_file(given) or given.endswith((".yaml", ".yml")):
+        return load(given)
+    files = [s.scheduled.source for s in store.job_statuses(also=[name]) if s.job == name and s.scheduled]
+    for file in files:
+        read = read_job_file(file)
+        if read.job is not None and read.job.name == name:
+            return read.job
+    return None
 
 
 @click.command()

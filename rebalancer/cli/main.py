@@ -33,7 +33,25 @@ class Cli(click.Group):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        """Run the command line; exits 0 on success and 1 for usage errors (click would exit 2)."""
+        """Run the command line; exits 0 on success and 1 for usage errors (click would exit 2).
+
+        Webhook events the command caused (``notify``) are delivered before it exits, within their deadline.
+        """
+        try:
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            notify = sys.modules.get("rebalancer.notify")  # imported only by commands that may post
+            if notify is not None:
+                notify.close_shared()
+
+    def _main(
+        self,
+        args: Sequence[str] | None,
+        prog_name: str | None,
+        complete_var: str | None,
+        standalone_mode: bool,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:

@@ -10,14 +10,14 @@ import click
 
 from rebalancer.errors import ConfigError
 
-_SYMBOL = re.compile(r"^[a-z0-9]+$")  # the job schema's symbol pattern
+_SYMBOL = re.compile(r"[a-z0-9]+")  # the job schema's symbol pattern (matched whole)
 
 
 def job_template(symbol: str) -> str:
     """The commented job file for ``symbol`` (named ``SYMBOL-ladder``), read from the package's templates."""
     from importlib.resources import files
 
-    if not _SYMBOL.match(symbol):
+    if not _SYMBOL.fullmatch(symbol):
         raise ConfigError(f"--symbol {symbol!r}: expected a lower-case symbol such as btcusdt")
     text = files("rebalancer").joinpath("templates", "job.yaml").read_text(encoding="utf-8")
     return Template(text).substitute(symbol=symbol, name=f"{symbol}-ladder")

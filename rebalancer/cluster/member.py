@@ -33,6 +33,7 @@ from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.lease import Lease, make_fence, request_bound_seconds
+from rebalancer.notify import Notifier, post
 from rebalancer.runner import run_pass
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
@@ -129,6 +130,7 @@ class Member:
         self._leases: dict[str, Lease] = {}
         self._differs: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.notifier = Notifier(on_failure=lambda job: self.metrics.notify_failures.labels(job).inc())
 
     @property
     def jobs(self) -> dict[str, Job]:
@@ -188,6 +190,7 @@ class Member:
         for slot in slots:
             with contextlib.suppress(Exception):
                 slot.closer.close()
+        self.notifier.close()
 
     def beat(self) -> None:
         """Prove the member alive and renew the lease of every running pass (the heartbeat thread, every second)."""
@@ -236,7 +239,9 @@ class Member:
         try:
             fence = make_fence(self.store, lease, request_bound_seconds(slot.exchange))
             with slot.running, _write_fence(slot.exchange, fence):
-                report = run_pass(job, slot.exchange, self.store, apply=True, mode=Mode.CLUSTER, fence=fence)
+                report = run_pass(
+                    job, slot.exchange, self.store, apply=True, mode=Mode.CLUSTER, fence=fence, notifier=self.notifier
+                )
         except RebalancerError as exc:
             self.metrics.passes.labels(job.name, PassResult.ERROR).inc()
             delay = backoff_delay(failures + 1)
@@ -244,6 +249,7 @@ class Member:
                 job.name, self.name, PassResult.ERROR, failed=True, backoff_seconds=delay, started_at=began
             )
             log.error("pass failed", extra={"job": job.name, "error": str(exc), "retry_in_s": round(delay, 1)})
+            self._tell_failing(job, failures + 1, str(exc))
             return "error"
         finally:
             with self._lock:
@@ -256,6 +262,8 @@ class Member:
         self.store.record_cluster_pass(
             job.name, self.name, report.result, failed=failed, backoff_seconds=delay, started_at=began
         )
+        if failed:
+            self._tell_failing(job, failures + 1, report.error or str(report.result))
         self.metrics.passes.labels(job.name, report.result).inc()
         self.metrics.gate_refusals.labels(job.name).inc(report.gate_refusals)
         if report.execution is not None:
@@ -267,6 +275,11 @@ class Member:
         else:
             log.info("pass", extra=fields)
         return report.result
+
+    def _tell_failing(self, job: Job, streak: int, why: str) -> None:
+        """At ``notify.after_failures`` failed passes in a row (counted cluster-wide), tell the webhook once."""
+        if job.notify is not None and streak == job.notify.after_failures:
+            post(job, "failing", f"{streak} passes in a row failed; the last: {why}", self.notifier)
 
     def _lease_for(self, slot: MemberJob) -> float:
         """A pass's lease: the member's, or longer when the job's exchange lets a request take longer (the fence

@@ -30,7 +30,8 @@ from rebalancer.defaults import (
     STOP_WAIT_SECONDS,
     WATCH_INTERVAL_SECONDS,
 )
-from rebalancer.errors import ConfigError, JobFileError, RebalancerError
+from rebalancer.errors import ConfigError, JobFileError, Problem, RebalancerError
+from rebalancer.notify import post
 from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.cluster")
@@ -136,9 +137,19 @@ class ClusterSupervisor(StopAndReload):
         except JobFileError as exc:
             for problem in exc.problems:
                 log.error("reload refused, keeping the running jobs", extra={"problem": str(problem)})
+            self._tell_refused(exc.problems)
             return
         self.member.reload(jobs)
         log.info("reloaded", extra={"jobs": len(jobs)})
+
+    def _tell_refused(self, problems: Sequence[Problem]) -> None:
+        """Tell the webhook of each running job whose file was refused (its first problem), as the daemon does."""
+        first: dict[str, Problem] = {}
+        for problem in problems:
+            first.setdefault(problem.file, problem)
+        for job in self.member.jobs.values():
+            if job.source in first:
+                post(job, "reload_refused", str(first[job.source]), self.member.notifier)
 
     def _beat(self) -> None:
         while not self._stop.wait(CLUSTER_RENEW_SECONDS):

@@ -4,6 +4,10 @@ Pure: the runner hands in the orders it watched (``Seen``: last seen cumulative 
 open orders, and what ``order_info`` said about the watched orders that left the book; it gets back the new fills and
 what to watch next. A fill is keyed by order id and the cumulative deal volume it brings the order to, so learning
 the same fill twice (a pass repeated, a crash between learning and recording) stores it once.
+
+An order row whose filled volume exceeds its volume is an exchange error for that order: it is reported
+(``Learnt.refused``) and nothing is learnt from it, so the ledger never holds more fill than an order had volume
+(a fill many times its order would fake headroom under ``limits.max_loss``).
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from rebalancer.models import ZERO, Order, Side, format_decimal
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    """A watched order: its side, price and ladder level (if known) and the deal volume last seen."""
+    """A watched order: its side, price and ladder level (if known), the deal volume last seen and its volume
+    (as placed or first seen; None when not known), past which no fill is learnt."""
 
     order_id: str
     side: Side
     price: Decimal
     deal_volume: Decimal = ZERO
     level: str | None = None
+    volume: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,7 @@ class Learnt:
     watch: tuple[Seen, ...]
     forget: tuple[str, ...]
     previous: Mapping[str, Seen] = field(default_factory=dict)  # what was watched before
+    refused: tuple[str, ...] = ()  # one line per order row not learnt from (an exchange error)
 
 
 def learn_fills(
@@ -76,21 +83,30 @@ def learn_fills(
     fills: list[Fill] = []
     watch: list[Seen] = []
     forget: list[str] = []
+    refused: list[str] = []
     open_ids = set()
     for order in open_orders:
         open_ids.add(order.id)
         seen = watched.get(order.id)
+        if overfills(order, seen):
+            refused.append(overfilled(order, seen))
+            if seen is not None:
+                watch.append(seen)
+            continue
         if seen is None:
-            watch.append(Seen(order.id, order.side, order.price, order.deal_volume))
+            watch.append(Seen(order.id, order.side, order.price, order.deal_volume, volume=order.volume))
             continue
         fill = _fill(seen, order.deal_volume, now)
         if fill is not None:
             fills.append(fill)
-        watch.append(Seen(seen.order_id, seen.side, seen.price, max(seen.deal_volume, order.deal_volume), seen.level))
+        watch.append(_advanced(seen, order))
     for order_id, seen in watched.items():
         if order_id in open_ids:
             continue
         info = left_book.get(order_id)
+        if info is not None and overfills(info, seen):
+            refused.append(overfilled(info, seen))
+            info = None
         if info is None:
             watch.append(seen)
             continue
@@ -98,10 +114,32 @@ def learn_fills(
         if fill is not None:
             fills.append(fill)
         if info.is_open:  # listed as open again soon (a lagging list): keep watching it
-            watch.append(Seen(order_id, seen.side, seen.price, max(seen.deal_volume, info.deal_volume), seen.level))
+            watch.append(_advanced(seen, info))
         else:
             forget.append(order_id)
-    return Learnt(tuple(fills), tuple(watch), tuple(forget), dict(watched))
+    return Learnt(tuple(fills), tuple(watch), tuple(forget), dict(watched), tuple(refused))
+
+
+def _advanced(seen: Seen, order: Order) -> Seen:
+    deal = max(seen.deal_volume, order.deal_volume)
+    volume = order.volume if seen.volume is None else seen.volume
+    return Seen(seen.order_id, seen.side, seen.price, deal, seen.level, volume)
+
+
+def overfills(order: Order, seen: Seen | None) -> bool:
+    """True when the row claims more filled than its own volume or than the order's volume as first seen."""
+    return order.deal_volume > order.volume or (
+        seen is not None and seen.volume is not None and order.deal_volume > seen.volume
+    )
+
+
+def overfilled(order: Order, seen: Seen | None = None) -> str:
+    """The report of an order row that claims more filled than the order's volume."""
+    volume = order.volume if seen is None or seen.volume is None else min(order.volume, seen.volume)
+    return (
+        f"exchange error: order {order.id} reports {format_decimal(order.deal_volume)} filled of its volume "
+        f"{format_decimal(volume)}; no fill is learnt from it"
+    )
 
 
 def _fill(seen: Seen, deal_volume: Decimal, now: datetime) -> Fill | None:

@@ -1,8 +1,11 @@
-"""``limits.max_loss``: what a job lost on its own fills, marked at the plan's reference.
+"""``limits.max_loss``: what a job lost on its own fills, its open position marked at the most pessimistic price.
 
-Pure. The total is exact: minus (the cash flow of the fills plus the net base position times the reference).
-The realised part is the loss on the volume both bought and sold (matched at the average buy and sell prices); the
-unrealised part is the rest, the open position marked at the reference. Figures are losses: positive means money
+Pure. The total is exact: minus (the cash flow of the fills plus the net base position times the mark).
+The realised part is the loss on the volume both bought and sold (matched at the average buy and sell prices) and
+does not depend on any price; the unrealised part is the rest, the open position marked. ``mark_price`` picks the
+mark among every price the pass has (the trusted reference, the reference observed now, this venue's own book):
+a long position is marked at the lowest of them and its bid, a short one at the highest and its ask, so a stale or
+unreachable reference can never hide a loss the venue's book shows. Figures are losses: positive means money
 lost, negative money made.
 """
 
@@ -55,8 +58,31 @@ class Loss:
         }
 
 
+def net_base(fills: Sequence[Fill]) -> Decimal:
+    """The open position of ``fills``: base bought minus base sold (positive long, negative short)."""
+    return sum((f.volume if f.side is Side.BUY else -f.volume for f in fills), ZERO)
+
+
+def mark_price(
+    net: Decimal, references: Sequence[Decimal | None], bid: Decimal | None, ask: Decimal | None
+) -> Decimal | None:
+    """The price to mark an open position of ``net`` base at: the most pessimistic one available.
+
+    Long: the lowest of the ``references`` and this venue's ``bid`` (what selling it would fetch at best); short:
+    the highest of them and the ``ask``. Prices that are None or not positive are not prices. None when there is
+    none (a flat position is marked at zero: it has nothing to mark).
+    """
+    if net == 0:
+        return ZERO
+    book = bid if net > 0 else ask
+    prices = [p for p in (*references, book) if p is not None and p > 0]
+    if not prices:
+        return None
+    return min(prices) if net > 0 else max(prices)
+
+
 def loss_of(fills: Sequence[Fill], reference: Decimal, limit: Decimal, since: datetime | None) -> Loss:
-    """The loss of ``fills`` marked at ``reference``."""
+    """The loss of ``fills``, their open position marked at ``reference`` (see ``mark_price``)."""
     bought = sum((f.volume for f in fills if f.side is Side.BUY), ZERO)
     sold = sum((f.volume for f in fills if f.side is Side.SELL), ZERO)
     paid = sum((f.price * f.volume for f in fills if f.side is Side.BUY), ZERO)

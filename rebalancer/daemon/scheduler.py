@@ -23,7 +23,6 @@ from rebalancer.connect import open_exchange
 from rebalancer.core.plan import Plan
 from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.metrics import Metrics
-from rebalancer.daemon.notify import Notifier
 from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.defaults import (
     DAEMON_LEASE_MIN_SECONDS,
@@ -37,10 +36,11 @@ from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
 from rebalancer.lease import ExchangeOpener, JobSession, open_session
+from rebalancer.notify import Notifier
 from rebalancer.runner import PassReport
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, PausedBy
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 log = logging.getLogger("rebalancer.daemon")
 
@@ -62,7 +62,7 @@ class JobSlot:
     passes: int = 0
     running: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
-    was_paused: bool = False
+    was_paused: bool = False  # by its job file's ``paused:`` (a pause through the store is told where it is made)
     last_plan: Plan | None = None
     last_plan_at: datetime | None = None
 
@@ -173,6 +173,7 @@ class Daemon:
                 unopened[name] = str(exc)
                 continue
             if old is not None:
+                slot.was_paused = old.was_paused  # a reload that flips ``paused:`` is told as the flip
                 old.closed = True
                 self._unschedule(name)
                 self._close(old, forget=False)
@@ -269,9 +270,10 @@ class Daemon:
         job = slot.job
         paused = job.paused or self.store.is_paused(job.name)
         self.metrics.paused.labels(job.name).set(1 if paused else 0)
-        if paused != slot.was_paused:
-            slot.was_paused = paused
-            self.notify(job, "paused" if paused else "resumed", f"{job.name} {'paused' if paused else 'resumed'}")
+        if job.paused != slot.was_paused:  # the daemon is what pauses a job by its file: it tells
+            slot.was_paused = job.paused
+            word = "paused" if job.paused else "resumed"
+            self.notify(job, word, f"{job.name} {word} by its job file ({job.source})")
         if paused:
             log.info("pass skipped: job paused", extra={"job": job.name})
             slot.session.release()
@@ -330,8 +332,6 @@ class Daemon:
         owned = report.plan.summary.get(ActionKind.KEEP, 0) + placed
         self.metrics.open_orders.labels(job.name).set(owned)
         slot.last_plan, slot.last_plan_at = report.plan, datetime.now(UTC)
-        if report.plan.paused_by is PausedBy.MAX_LOSS and report.plan.paused:
-            self.notify(job, "max_loss", report.plan.paused)
         if report.result is PassResult.FENCED:
             # Not a failure of the job: the lease moved on. The session forgot it; the next pass asks again.
             log.warning("pass fenced: lease lost before sending", extra={"job": job.name, "error": report.error})
@@ -353,7 +353,7 @@ class Daemon:
             closer.close()
             raise
         ttl = self._lease_seconds or _lease_seconds(job)
-        session = JobSession(job, exchange, self.store, holder=self.holder, ttl_seconds=ttl)
+        session = JobSession(job, exchange, self.store, holder=self.holder, ttl_seconds=ttl, notifier=self.notifier)
         return JobSlot(job=job, session=session, closer=closer)
 
     def _schedule(self, slot: JobSlot) -> None:

@@ -85,10 +85,16 @@ def _price(value: Any, pointer: str) -> Decimal | None:
 
 
 def _host(url: str) -> str:
+    """Where a source is, as messages show it: host and port only (never credentials, path or query)."""
     try:
-        return urlsplit(url).netloc or url
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
     except ValueError:
-        return url
+        return "the reference source"
+    if not host:
+        return "the reference source"
+    host = f"[{host}]" if ":" in host else host
+    return host if port is None else f"{host}:{port}"
 
 
 class ReferenceBoard:
@@ -140,14 +146,17 @@ class ReferenceBoard:
         fetched = self._wall_ms()
         if source.is_json:
             return Quote(self._read_json(source, url), fetched)
-        transport = Transport(url, "", "", ExchangeProfile(read_timeout=self._timeout, read_retries=0))
+        profile = ExchangeProfile(read_timeout=self._timeout, read_retries=0)
+        transport = Transport(url, "", "", profile, insecure=source.insecure)
         try:
             ticker = parse_ticker(transport.read("get_ticker", {"symbol": symbol}, signed=False))
         except ExchangeError as error:
             raise ReferenceUnavailable(str(error).splitlines()[0]) from None
         finally:
             transport.close()
-        at = ticker.time if ticker.time is not None and ticker.time > 0 else fetched
+        # A stamp ahead of the receiving clock proves nothing (it would never age): the quote is as old as its
+        # receipt at least.
+        at = min(ticker.time, fetched) if ticker.time is not None and ticker.time > 0 else fetched
         return Quote(ticker, at)
 
     def _read_json(self, source: ReferenceSource, url: str) -> Ticker:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rebalancer.job import Amount, Rate
+from rebalancer.jobfile.urls import has_userinfo
 from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, format_path, looks_like_secret, walk
 
 SECRET_MESSAGE = "looks like a secret; give the name of an environment variable that holds it"
@@ -104,6 +105,10 @@ def find_secrets(data: Any, positions: Positions) -> tuple[list[RawProblem], fro
                 silenced.add(path)
         elif path == ("exchange", "url") and isinstance(value, str) and "@" in value:
             message = "credentials must not be written into the URL; name variables in api_key_env/secret_key_env"
+            problems.append(RawProblem(path, message, positions.value(path)))
+            silenced.add(path)
+        elif isinstance(value, str) and has_userinfo(value):
+            message = "credentials must not be written into a URL (user:password@); it would be shown and stored"
             problems.append(RawProblem(path, message, positions.value(path)))
             silenced.add(path)
         elif isinstance(value, str) and looks_like_secret(value):

@@ -37,6 +37,7 @@ from rebalancer.job import (
 from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_decimal, to_rate, to_seconds
 from rebalancer.jobfile.market import build_inventory, build_reference, market_problems
 from rebalancer.jobfile.schema import check_shape, default_of
+from rebalancer.jobfile.urls import register_query_secrets, webhook_problems
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
 from rebalancer.vocab import AccountUse, SignMethod
@@ -175,6 +176,7 @@ def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:
         taken = [p.path for p in raw_problems if p.path]
         crossed = cross_check(document.data, document.positions)
         crossed += market_problems(document.data, document.positions)
+        crossed += webhook_problems(document.data, document.positions)
         raw_problems += [p for p in crossed if not _overlaps(p.path[:2], taken)]
     problems = [_positioned(source, p) for p in sorted(raw_problems, key=lambda p: (p.mark, p.path))]
     name_mark = document.positions.value(("name",))
@@ -237,8 +239,13 @@ def _max_jump(value: Any) -> Amount | None:
 
 
 def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") -> Job:
-    """The Job of a document that passed every check; keys the file leaves out take the schema's defaults."""
+    """The Job of a document that passed every check; keys the file leaves out take the schema's defaults.
+
+    The query values of its URLs (a JSON endpoint's or a webhook's token) are registered as secrets.
+    """
     ref = build_reference(_get(data, "reference"))
+    webhook = data["notify"]["webhook"] if "notify" in data else None
+    register_query_secrets([url for url in (ref.source.url if ref.source else None, webhook) if url])
     schedule = data.get("schedule", default_of(("schedule",)))
     every, cron = schedule.get("every"), schedule.get("cron")
     max_orders = _get(data, "limits", "max_orders") if "max_orders" in data.get("limits", {}) else None

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from rebalancer.job import Inventory, Reference, ReferenceKind, ReferenceSource
 from rebalancer.jobfile.checks import to_decimal, to_seconds
+from rebalancer.jobfile.urls import has_userinfo, url_problem
 from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem
 
 SANDBOX = "sandbox"
@@ -28,12 +29,13 @@ def market_problems(data: dict[str, Any], positions: Positions) -> list[RawProbl
     reference = data.get("reference")
     if isinstance(reference, dict):
         source = reference.get("source")
-        if isinstance(source, str):
-            message = _url_problem(source, allow_sandbox=True)
+        insecure = reference.get("insecure") is True
+        if isinstance(source, str) and not has_userinfo(source):  # userinfo: find_secrets reported it
+            message = _url_problem(source, allow_sandbox=True, insecure=insecure)
             if message:
                 add(("reference", "source"), message)
-        elif isinstance(source, dict) and isinstance(source.get("url"), str):
-            message = _url_problem(source["url"], allow_sandbox=False)
+        elif isinstance(source, dict) and isinstance(source.get("url"), str) and not has_userinfo(source["url"]):
+            message = _url_problem(source["url"], allow_sandbox=False, insecure=insecure)
             if message:
                 add(("reference", "source", "url"), message)
         if isinstance(source, dict) and "symbol" in reference:
@@ -48,17 +50,19 @@ def market_problems(data: dict[str, Any], positions: Positions) -> list[RawProbl
     return problems
 
 
-def _url_problem(url: str, *, allow_sandbox: bool) -> str | None:
+def _url_problem(url: str, *, allow_sandbox: bool, insecure: bool) -> str | None:
+    """An /open/api base URL (``allow_sandbox``) or a JSON endpoint, by the rules of ``rebalancer.jobfile.urls``."""
     if allow_sandbox and url == SANDBOX:
         return None
     try:
         parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
     except ValueError:
         return "not a URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not host:
         expected = "an http(s) URL" + (' or "sandbox"' if allow_sandbox else "")
-        return f"{expected}, got {url!r}"
-    return None
+        return f"{expected} (got another scheme or no host)"  # the URL is not echoed: it may hold a token
+    return url_problem(url, base=allow_sandbox, insecure=insecure)
 
 
 def _percent(value: Any) -> Decimal | None:
@@ -79,6 +83,7 @@ def build_reference(value: Any) -> Reference:
     source = value["source"]
     kind = ReferenceKind(value.get("price", "mid"))
     max_age, factor = to_seconds(value.get("max_age", "10s")), to_decimal(value.get("factor", "1"))
+    insecure = value.get("insecure") is True
     if isinstance(source, dict):
         external = ReferenceSource(
             url=source["url"],
@@ -87,9 +92,12 @@ def build_reference(value: Any) -> Reference:
             last_pointer=source.get("last"),
             max_age_seconds=max_age,
             factor=factor,
+            insecure=insecure,
         )
     else:
-        external = ReferenceSource(url=source, symbol=value.get("symbol"), max_age_seconds=max_age, factor=factor)
+        external = ReferenceSource(
+            url=source, symbol=value.get("symbol"), max_age_seconds=max_age, factor=factor, insecure=insecure
+        )
     return Reference(kind, source=external)
 
 

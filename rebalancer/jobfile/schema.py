@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from importlib.resources import files
@@ -46,10 +47,42 @@ def schema() -> Mapping[str, Any]:
 
 
 @functools.cache
-def validator() -> jsonschema.Draft202012Validator:
-    """The compiled (and self-checked) validator, built once per process."""
+def validator() -> jsonschema.protocols.Validator:
+    """The compiled (and self-checked) validator, built once per process.
+
+    Its ``pattern`` keyword reads patterns as JSON Schema means them (ECMA-262): ``$`` matches only at the very
+    end of the text. Python's ``$`` also matches before a final line break, which let ``"name\\n"`` through.
+    """
     jsonschema.Draft202012Validator.check_schema(schema())
-    return jsonschema.Draft202012Validator(schema())
+    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    return strict(schema())
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """The ``pattern`` keyword with ECMA-262's ``$`` (end of text only)."""
+    if isinstance(instance, str) and re.search(ecma_regex(pattern), instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def ecma_regex(pattern: str) -> str:
+    """``pattern`` for Python's ``re`` with every ``$`` outside a character class made ``\\Z``."""
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return "".join(out)
 
 
 def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -91,6 +124,8 @@ def shown(value: Any) -> str:
     text = str(value)
     if looks_like_secret(text, min_length=16):
         return "a value that looks like a secret"
+    if "://" in text and ("?" in text or "@" in text):
+        return "a URL (not shown: its query or credentials may hold a secret)"
     text = json.dumps(text, ensure_ascii=False)
     return text if len(text) <= 42 else text[:38] + '..."'
 

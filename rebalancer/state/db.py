@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Table, create_engine, event, func, select, text
+from sqlalchemy import Connection, CursorResult, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
@@ -215,6 +215,10 @@ def _migrate(conn: Connection, version: int) -> None:
     if version < 2:
         # Version 2: fencing epochs on leases. The cluster's tables are new and made by ``create_all``.
         conn.execute(text("ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0"))
+    watched = {column["name"] for column in inspect(conn).get_columns("watched_orders")}
+    if version < 3 and "volume" not in watched:  # create_all made the table afresh for a store older than it
+        # Version 3: the volume of each watched order, the bound of the fills learnt from it.
+        conn.execute(text("ALTER TABLE watched_orders ADD COLUMN volume VARCHAR(64)"))
     conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))
 
 

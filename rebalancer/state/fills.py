@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
@@ -33,9 +34,7 @@ class FillState:
         c = t.watched_orders.c
         with self._db.tx(write=False) as conn:
             rows = conn.execute(select(t.watched_orders).where(c.job == job)).all()
-        return {
-            r.order_id: Seen(r.order_id, Side(r.side), Decimal(r.price), Decimal(r.deal_volume), r.level) for r in rows
-        }
+        return {r.order_id: _seen(r) for r in rows}
 
     def record_fills(
         self,
@@ -81,6 +80,7 @@ class FillState:
                             "deal_volume": format_decimal(s.deal_volume),
                             "level": s.level,
                             "seen_at_ms": now_ms,
+                            "volume": None if s.volume is None else format_decimal(s.volume),
                         }
                         for s in watch
                     ],
@@ -165,7 +165,12 @@ def guard_pauses(conn: Connection) -> dict[str, tuple[str, str | None]]:
 def watched_in(conn: Connection, job: str) -> dict[str, Seen]:
     """The orders of ``job`` watched for fills, by id, read on ``conn``."""
     rows = conn.execute(select(t.watched_orders).where(t.watched_orders.c.job == job)).all()
-    return {r.order_id: Seen(r.order_id, Side(r.side), Decimal(r.price), Decimal(r.deal_volume), r.level) for r in rows}
+    return {r.order_id: _seen(r) for r in rows}
+
+
+def _seen(row: Any) -> Seen:
+    volume = None if row.volume is None else Decimal(row.volume)
+    return Seen(row.order_id, Side(row.side), Decimal(row.price), Decimal(row.deal_volume), row.level, volume)
 
 
 def last_fills_in(conn: Connection, job: str) -> dict[str, datetime]:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 2  # 2: leases.epoch (fencing tokens); the cluster tables
+SCHEMA_VERSION = 3  # 2: leases.epoch (fencing tokens); the cluster tables. 3: watched_orders.volume
 
 metadata = MetaData()
 
@@ -245,6 +245,7 @@ watched_orders = Table(
     Column("deal_volume", String(64), nullable=False),
     Column("level", String(64)),
     Column("seen_at_ms", BigInteger, nullable=False),
+    Column("volume", String(64)),  # the order's volume when first seen: no fill is learnt past it (NULL: unknown)
 )
 
 # Every fill of a job's own orders; keyed by the cumulative deal volume it brought the order to, so never twice.

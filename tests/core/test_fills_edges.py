@@ -32,7 +32,7 @@ def _gone(oid: str, side: Side, price: str, volume: str, deal: str, status: Orde
 
 def test_an_order_seen_for_the_first_time_is_watched_from_its_deal_volume_and_brings_no_fill() -> None:
     learnt = learn_fills({}, [_open("7", B, "0.00012345", "3", "1.5")], {}, NOW)
-    assert learnt == Learnt((), (Seen("7", B, D("0.00012345"), D("1.5")),), (), {})
+    assert learnt == Learnt((), (Seen("7", B, D("0.00012345"), D("1.5"), volume=D("3")),), (), {})
 
 
 def test_an_unchanged_deal_volume_is_no_fill_and_a_grown_one_is_a_fill_of_the_difference() -> None:
@@ -44,8 +44,8 @@ def test_an_unchanged_deal_volume_is_no_fill_and_a_grown_one_is_a_fill_of_the_di
     learnt = learn_fills(watched, orders, {}, NOW)
     assert learnt.fills == (Fill("2", S, D("0.7"), D("0.0000001"), D("0.2500001"), NOW, "sell[0]"),)
     assert learnt.watch == (
-        Seen("1", B, D("0.5"), D("0.25"), "buy[0]"),
-        Seen("2", S, D("0.7"), D("0.2500001"), "sell[0]"),
+        Seen("1", B, D("0.5"), D("0.25"), "buy[0]", D("1")),
+        Seen("2", S, D("0.7"), D("0.2500001"), "sell[0]", D("1")),
     )
     assert learnt.forget == () and learnt.previous == watched
 
@@ -54,7 +54,7 @@ def test_a_deal_volume_that_went_backwards_is_no_fill_and_the_watch_keeps_the_la
     """A lagging list may show less than was already learnt: nothing is unlearnt, and the fill is not learnt twice."""
     watched = {"1": Seen("1", B, D("100"), D("0.4"), "buy[1]")}
     first = learn_fills(watched, [_open("1", B, "100", "1", "0.1")], {}, NOW)
-    assert first.fills == () and first.watch == (Seen("1", B, D("100"), D("0.4"), "buy[1]"),)
+    assert first.fills == () and first.watch == (Seen("1", B, D("100"), D("0.4"), "buy[1]", D("1")),)
     again = learn_fills({s.order_id: s for s in first.watch}, [_open("1", B, "100", "1", "0.4")], {}, NOW)
     assert again.fills == ()
 
@@ -64,7 +64,7 @@ def test_the_watch_keeps_the_side_price_and_level_it_learnt_first() -> None:
     watched = {"1": Seen("1", B, D("99.5"), D("0"), "orders[3]")}
     learnt = learn_fills(watched, [_open("1", B, "99.4", "2", "0.5")], {}, NOW)
     assert learnt.fills == (Fill("1", B, D("99.5"), D("0.5"), D("0.5"), NOW, "orders[3]"),)
-    assert learnt.watch == (Seen("1", B, D("99.5"), D("0.5"), "orders[3]"),)
+    assert learnt.watch == (Seen("1", B, D("99.5"), D("0.5"), "orders[3]", D("2")),)
 
 
 def test_an_order_that_left_the_book_filled_is_learnt_and_forgotten() -> None:
@@ -93,8 +93,34 @@ def test_an_order_missing_from_the_list_but_open_by_its_info_is_learnt_and_kept_
     }
     learnt = learn_fills(watched, [], left, NOW)
     assert learnt.fills == (Fill("1", B, D("10"), D("0.3"), D("0.6"), NOW, "buy[0]"),)
-    assert learnt.watch == (Seen("1", B, D("10"), D("0.6"), "buy[0]"), Seen("2", B, D("9"), D("0.5"), "buy[1]"))
+    assert learnt.watch == (
+        Seen("1", B, D("10"), D("0.6"), "buy[0]", D("1")),
+        Seen("2", B, D("9"), D("0.5"), "buy[1]", D("1")),
+    )
     assert learnt.forget == ()
+
+
+def test_a_row_filled_beyond_its_volume_is_refused_and_nothing_is_learnt_from_it() -> None:
+    """Listed or by its info: more filled than the row's volume, or than the volume the order had when first
+    seen (a row that grew its volume), is an exchange error for that order; it stays watched as it was."""
+    watched = {
+        "1": Seen("1", B, D("10"), D("0.1"), "buy[0]", D("1")),
+        "2": Seen("2", S, D("11"), D("0"), "sell[0]", D("1")),
+        "3": Seen("3", S, D("12"), D("0"), "sell[1]"),
+    }
+    listed = [_open("1", B, "10", "1", "1.0000001"), _open("2", S, "11", "50", "50"), _open("4", B, "9", "1", "2")]
+    left = {"3": _gone("3", S, "12", "1", "100", OrderStatus.FILLED)}
+    learnt = learn_fills(watched, listed, left, NOW)
+    assert learnt.fills == () and learnt.forget == ()
+    assert learnt.watch == (watched["1"], watched["2"], watched["3"]), "order 4 is not watched from a false row"
+    assert learnt.refused == (
+        "exchange error: order 1 reports 1.0000001 filled of its volume 1; no fill is learnt from it",
+        "exchange error: order 2 reports 50 filled of its volume 1; no fill is learnt from it",
+        "exchange error: order 4 reports 2 filled of its volume 1; no fill is learnt from it",
+        "exchange error: order 3 reports 100 filled of its volume 1; no fill is learnt from it",
+    )
+    exact = learn_fills(watched, [_open("1", B, "10", "1", "1")], {}, NOW)
+    assert exact.refused == () and exact.fills == (Fill("1", B, D("10"), D("0.9"), D("1"), NOW, "buy[0]"),)
 
 
 def test_fills_of_listed_orders_come_before_fills_of_orders_that_left() -> None:

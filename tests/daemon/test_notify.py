@@ -11,10 +11,12 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from click.testing import CliRunner
 
-from rebalancer.daemon.notify import Notifier
+from rebalancer.cli.main import main as cli
 from rebalancer.job import Notify
 from rebalancer.models import Side
+from rebalancer.notify import Notifier
 from rebalancer.state.store import StateStore
 from tests.daemon.test_daemon import _book, _jobs, _sample, running
 from tests.jobtext import ladder_job
@@ -43,21 +45,24 @@ def receiver() -> Iterator[tuple[str, list[dict]]]:
         server.server_close()
 
 
-def test_the_loss_limit_firing_is_told_then_the_pause_and_the_resume(tmp_path, sandbox, receiver, wait_for) -> None:
+def test_the_loss_limit_firing_is_told_once_then_the_resume(tmp_path, sandbox, receiver, wait_for) -> None:
     url, got = receiver
     text = ladder_job("n", sandbox.url, ownership="tracked", limits='{band: 10%, max_loss: "0.1"}')
     jobs = _jobs(tmp_path, {"n": text + f'notify: {{webhook: "{url}"}}\n'})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs):
+    state = f"sqlite:///{tmp_path}/state.db"
+    with StateStore(state) as store, running(store, sandbox, jobs):
         assert wait_for(lambda: len(_book(sandbox)) == 6)
         sell = min((o for o in _book(sandbox) if o.side is Side.SELL), key=lambda o: o.price)
         sandbox.engine.fill(int(sell.id))
         sandbox.engine.set_price("btcusdt", sandbox.engine.mid("btcusdt") * Decimal("1.05"))
-        assert wait_for(lambda: [e["kind"] for e in got][:2] == ["max_loss", "paused"])
+        assert wait_for(lambda: [e["kind"] for e in got] == ["max_loss"])
         assert store.paused_by("n")[0] == "max_loss" and _book(sandbox) == ()
         event = got[0]
         assert event["job"] == "n" and "past limits.max_loss" in event["message"] and event["time"]
-        store.set_paused("n", False)
-        assert wait_for(lambda: "resumed" in [e["kind"] for e in got])
+        # The pass that paused the job told; the daemon does not tell the same pause again.
+        resumed = CliRunner().invoke(cli, ["resume", str(tmp_path / "n.yaml")], env={"REBALANCER_STATE_URL": state})
+        assert resumed.exit_code == 0, resumed.output
+        assert [e["kind"] for e in got] == ["max_loss", "resumed"], "the command delivered before it exited"
 
 
 def test_a_failed_delivery_is_counted_and_never_logs_the_webhook_token(caplog) -> None:
@@ -65,7 +70,7 @@ def test_a_failed_delivery_is_counted_and_never_logs_the_webhook_token(caplog) -
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     failed: list[str] = []
-    notifier = Notifier(on_failure=failed.append, timeout=1.0)
+    notifier = Notifier(on_failure=failed.append, deadline=1.0)
     notifier.send(f"http://127.0.0.1:{port}/x?token=s3cret", "j", "failing", "3 passes in a row failed")
     notifier.close(wait=5)
     assert failed == ["j"]
