@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from rebalancer.cluster.dispatcher import schedule_text
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import backoff_delay
-from rebalancer.daemon.scheduler import pass_fields
+from rebalancer.daemon.scheduler import pass_fields, pass_log_level
 from rebalancer.defaults import (
     CLUSTER_CONNECT_TIMEOUT_SECONDS,
     CLUSTER_LEASE_SECONDS,
@@ -264,7 +264,7 @@ class Member:
         if report.result is PassResult.FENCED:
             log.warning("pass fenced: lease lost before sending", extra={**fields, "error": report.error})
         else:
-            log.info("pass", extra=fields)
+            log.log(pass_log_level(report), "pass", extra=fields)  # as the daemon: no changes at debug
         return report.result
 
     def _lease_for(self, slot: MemberJob) -> float:
