@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rebalancer.cluster.dispatcher import schedule_text
+from rebalancer.core.plan import Plan
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import backoff_delay
 from rebalancer.daemon.scheduler import pass_fields, pass_log_level
@@ -128,6 +129,7 @@ class Member:
         self._jobs: dict[str, MemberJob] = {}
         self._leases: dict[str, Lease] = {}
         self._differs: dict[str, str] = {}
+        self._plans: dict[str, tuple[Plan, datetime]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -135,6 +137,11 @@ class Member:
         """The jobs this member loaded, by name."""
         with self._lock:
             return {name: slot.job for name, slot in self._jobs.items()}
+
+    def last_plan(self, name: str) -> tuple[Plan, datetime] | None:
+        """The plan of the job's latest pass on this member and when it ended, for the status pages."""
+        with self._lock:
+            return self._plans.get(name)
 
     def start(self, jobs: Sequence[Job]) -> None:
         """Join the cluster: record the member, connect every job's exchange (all or nothing), offer their versions."""
@@ -251,6 +258,8 @@ class Member:
             with contextlib.suppress(RebalancerError):
                 self.store.release_lease(lease.job, lease.holder)
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
+        with self._lock:
+            self._plans[job.name] = (report.plan, datetime.now(UTC))
         failed = report.failed and report.result is not PassResult.FENCED
         delay = backoff_delay(failures + 1) if failed else 0.0
         self.store.record_cluster_pass(
@@ -318,6 +327,7 @@ class Member:
     def _drop(self, name: str, slot: MemberJob) -> None:
         with self._lock:
             self._jobs.pop(name, None)
+            self._plans.pop(name, None)
         with slot.running:
             slot.closer.close()
         self.metrics.forget(name)
