@@ -8,7 +8,7 @@ Plain HTML that refreshes itself every few seconds; no script, nothing loaded fr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -52,6 +52,17 @@ def job_state(row: Mapping[str, Any]) -> str:
 
 def _cell(value: object) -> str:
     return "—" if value is None or value == "" else escape(str(value))
+
+
+def _seconds(value: object) -> object:
+    """An ISO time to the second, in UTC (``2026-11-27T14:43:05+00:00``): what a reader needs, as the rows show it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).isoformat(timespec="seconds")
 
 
 def _fills(row: Mapping[str, Any]) -> str:
@@ -172,8 +183,9 @@ def job_page(
     for p in passes:
         summary = p.get("summary") or {}
         planned = f"+{summary.get('place', 0)} −{summary.get('cancel', 0)} ={summary.get('keep', 0)}"
+        started = _seconds(p.get("started_at"))
         parts.append(
-            f"<tr class='pass' data-result='{escape(str(p.get('result')))}'><td>{_cell(p.get('started_at'))}</td>"
+            f"<tr class='pass' data-result='{escape(str(p.get('result')))}'><td>{_cell(started)}</td>"
             f"<td>{_cell(p.get('mode'))}</td><td>{_cell(p.get('result'))}</td><td>{escape(planned)}</td>"
             f"<td>{_cell(p.get('duration_ms'))} ms</td><td class='error'>{_cell(p.get('error'))}</td></tr>"
         )
