@@ -8,6 +8,7 @@ to be, not how this tool behaves.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 # --- The exchange API --------------------------------------------------------------------------------------------
 
@@ -180,6 +181,17 @@ CLUSTER_STALLED_AFTER_SECONDS = 4.0
 CLUSTER_MEMBER_STALE_SECONDS = 5.0
 """A member without a heartbeat for this long is not counted on to run a job (dispatch, status)."""
 
+CLUSTER_MEMBER_GONE_SECONDS = 600.0
+"""A member silent (stopped, dead or frozen) for this long is gone: ``status`` and the pages no longer list it, nor
+the job versions it had. Long enough to see a member that just died or restarts; short enough that members of
+past deployments do not stay listed as unresponsive forever."""
+
 CLUSTER_PG_SESSION = {"lock_timeout": "3s", "idle_in_transaction_session_timeout": "5s"}
 """A member's PostgreSQL sessions: a frozen member may hold a transaction open; the server ends such a session after
 5 s (releasing its row locks), and no member waits more than 3 s for a lock, so one frozen member never stalls all."""
+
+PLAIN_DISTANCE_WARN_PERCENT = Decimal("0.05")
+"""A distance written as a plain number (``first: "0.6"``: 0.6 quote units) closer than this percentage of the
+reference gets a plan warning: five basis points is inside the spread most ladders quote around, which is where a
+percentage written without its ``%`` lands (``"0.6"`` on btcusdt at 30000 is 0.002 %), while a deliberate absolute
+distance is rarely that small."""

@@ -4,10 +4,14 @@
     python tools/job_docs.py --check  # exit 1 when the committed file differs from what the schema gives
 
 ``tests/test_docs.py`` runs the check, so a schema change without a regenerated reference fails the suite.
+Both also check each key's units (``unit_problems``): a key that takes a decimal says its unit in its own words
+(a price in price units, a volume in base volume, money in quote units), never another kind's, so that a
+reference can no longer call a volume tolerance "price units". Nothing is written while a unit is wrong.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -35,8 +39,10 @@ Required keys: {required}. Unknown keys are refused.
 
 FOOTER = """
 Values written as *a decimal* may be bare numbers or quoted text (`"0.002"`); quoting keeps every digit exact.
-A *percent or number* is either a percentage of the reference (`"0.5%"`) or an absolute amount in the quote
-currency. A *duration* is a number with an optional unit: `500ms`, `30s`, `5m`, `1h` (seconds when bare).
+A *percent or number* is either a percentage (`"0.5%"`: of the reference price for distances and the band, of the
+target's volume for `tolerance.size`) or an absolute amount in the key's unit: price units for distances, the band
+and `tolerance.price`, base-asset volume for `tolerance.size`.
+A *duration* is a number with an optional unit: `500ms`, `30s`, `5m`, `1h` (seconds when bare).
 Credentials never appear in a job file: it names the environment variables that hold them.
 """
 
@@ -87,21 +93,93 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|") if text else ""
 
 
-def rows(node: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, ...]]:
-    """One table row per key, depth first in the schema's order: (key path, accepts, default, meaning)."""
+def rows(
+    node: Mapping[str, Any], defs: Mapping[str, Any], prefix: str = "", *, decimals: bool = False
+) -> Iterator[tuple[str, ...]]:
+    """One table row per key, depth first in the schema's order: (key path, accepts, default, meaning); with
+    ``decimals`` only the keys that take a decimal."""
     resolved, _ = _resolve(node, defs)
     for key, child in resolved.get("properties", {}).items():
         path = f"{prefix}{key}"
         child_resolved, _ = _resolve(child, defs)
         meaning = child.get("description") or child_resolved.get("description") or ""
-        yield (f"`{path}`", _cell(_accepts(child, defs)), _default(child, defs), _cell(meaning))
-        yield from rows(child, defs, f"{path}.")
+        if not decimals or _takes_decimal(child, defs):
+            yield (f"`{path}`", _cell(_accepts(child, defs)), _default(child, defs), _cell(meaning))
+        yield from rows(child, defs, f"{path}.", decimals=decimals)
         for alternative in child_resolved.get("anyOf", child_resolved.get("oneOf", [])):
             if "properties" in _resolve(alternative, defs)[0]:  # the mapping form of a key (reference: {source: ...})
-                yield from rows(alternative, defs, f"{path}.")
+                yield from rows(alternative, defs, f"{path}.", decimals=decimals)
         items = child_resolved.get("items")
         if isinstance(items, Mapping):
-            yield from rows(items, defs, f"{path}[].")
+            yield from rows(items, defs, f"{path}[].", decimals=decimals)
+
+
+UNIT_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # kind: (words its meaning must use one of, words of other kinds it must never use); case-insensitive
+    "price": (("price",), ("volume", "quote units")),
+    "volume": (("volume",), ("price units", "quote units", "quote currency")),
+    "quote": (("quote units", "quote currency"), ("price units", "volume")),
+    "factor": ((), ("price units", "quote units", "quote currency", "base-asset volume", "base volume")),
+}
+"""What the meaning of a key of each kind says about its unit."""
+
+KEY_UNITS: dict[str, str] = {
+    "reference": "price",
+    "reference.factor": "factor",
+    "ladder.*.first": "price",
+    "ladder.*.step": "price",
+    "ladder.*.size": "volume",
+    "ladder.*.size_step": "volume",
+    "ladder.*.size_factor": "factor",
+    "ladder.*.max_notional": "quote",
+    "orders[].price": "price",
+    "orders[].size": "volume",
+    "tolerance.price": "price",
+    "tolerance.size": "volume",
+    "limits.band": "price",
+    "limits.price_ceiling": "price",
+    "limits.price_floor": "price",
+    "limits.max_jump": "price",
+    "limits.max_loss": "quote",
+}
+"""The unit kind of every key that takes a decimal (durations and counts need none: their unit is in their type)."""
+
+_DURATIONS = {"duration", "positiveDuration"}
+
+
+def _takes_decimal(node: Mapping[str, Any], defs: Mapping[str, Any]) -> bool:
+    """True when the key accepts a non-integer number that is not a duration (whose unit its type already says)."""
+    resolved, name = _resolve(node, defs)
+    if name in _DURATIONS:
+        return False
+    if resolved.get("type") == "number":
+        return True
+    return any(_takes_decimal(sub, defs) for sub in resolved.get("anyOf", resolved.get("oneOf", [])))
+
+
+def _kind(path: str) -> str | None:
+    return next((kind for pattern, kind in KEY_UNITS.items() if fnmatch.fnmatchcase(path, pattern)), None)
+
+
+def unit_problems(schema: Mapping[str, Any]) -> list[str]:
+    """One line per key whose meaning does not say its unit, says another kind's, or whose kind is not in
+    ``KEY_UNITS``; empty when every unit is right."""
+    defs = schema.get("$defs", {})
+    problems = []
+    for key, _accepts_text, _default_text, meaning in rows(schema, defs, decimals=True):
+        path = key.strip("`")
+        kind = _kind(path)
+        if kind is None:
+            problems.append(f"{path}: takes a decimal but has no unit kind in KEY_UNITS ({', '.join(UNIT_WORDS)})")
+            continue
+        says, never = UNIT_WORDS[kind]
+        text = meaning.lower()
+        wrong = [word for word in never if word in text]
+        if wrong:
+            problems.append(f"{path}: a {kind} key, but its meaning says {', '.join(repr(w) for w in wrong)}")
+        if says and not any(word in text for word in says):
+            problems.append(f"{path}: a {kind} key, but its meaning says none of {', '.join(repr(w) for w in says)}")
+    return problems
 
 
 def render(schema: Mapping[str, Any]) -> str:
@@ -114,8 +192,14 @@ def render(schema: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Rewrite the page, or with ``--check`` say whether the committed page is current."""
-    page = render(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    """Rewrite the page, or with ``--check`` say whether the committed page is current; either fails (and writes
+    nothing) while a key's unit words are wrong."""
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    problems = unit_problems(schema)
+    if problems:
+        print("\n".join(f"{SCHEMA.relative_to(ROOT)}: {problem}" for problem in problems), file=sys.stderr)
+        return 1
+    page = render(schema)
     if "--check" in argv:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
         if current != page:

@@ -6,13 +6,12 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from rebalancer.cli.params import Since
-from rebalancer.cli.shared import job_name, load, open_store
+from rebalancer.cli.shared import known_job, load, open_store
 from rebalancer.errors import ConfigError
 from rebalancer.vocab import STORED_PASS_RESULTS
 
@@ -48,8 +47,8 @@ def _set_paused(given: str, paused: bool) -> None:
     """
     from rebalancer import notify
 
-    name = job_name(given)
     with open_store() as store:
+        name = known_job(given, store)  # a misspelt name is refused before anything is written
         if not paused and not store.is_paused(name):
             click.echo(f"{name} is not paused.")
             return
@@ -114,10 +113,8 @@ def history(job: str | None, as_json: bool, limit: int, since: datetime | None, 
 
     # Rows written before secrets were redacted on the way in may still quote one: redact on the way out too.
     register_environment_secrets()
-    name = job_name(job) if job else None
     with open_store() as store:
-        if name is not None and name not in store.known_jobs() and not _is_file(job):
-            raise ConfigError(f"no job named {name!r} in the state store ({store.location})")
+        name = known_job(job, store) if job else None
         records = store.history(name, limit=limit, since=since, result=result)
         if as_json:
             details = [store.pass_detail(r.id) for r in records]
@@ -126,11 +123,6 @@ def history(job: str | None, as_json: bool, limit: int, since: datetime | None, 
             filled = {r.id: _filled(store.fills(r.job, pass_id=r.id)) for r in records}
             shown = {k: v for k, v in filled.items() if v}
             click.echo(redact(history_table(records, shown, filtered=bool(name or since or result))))
-
-
-def _is_file(given: str | None) -> bool:
-    """True when the job was named by its file: a job that never ran is still a job then."""
-    return given is not None and Path(given).is_file()
 
 
 def _filled(fills: Sequence[Fill]) -> str:

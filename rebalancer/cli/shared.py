@@ -70,3 +70,36 @@ def job_name(given: str) -> str:
     if given.endswith((".yaml", ".yml")) or Path(given).is_file():
         return load(given).name
     return given
+
+
+CLOSEST_JOBS = 3
+"""How many known job names an unknown one's error suggests."""
+
+
+def known_job(given: str, store: StateStore) -> str:
+    """The name of a job the state store knows, or of a job file given (a job that never ran is still a job then).
+
+    A name the store does not know is an error naming the known jobs closest to it, so that a misspelt name is
+    never taken for a new job (``history``, ``pause`` and ``resume`` share this).
+    """
+    import difflib
+
+    name = job_name(given)
+    if Path(given).is_file():
+        return name
+    known = sorted(store.known_jobs())
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=CLOSEST_JOBS, cutoff=0.7)
+    if close:
+        hint = f"; did you mean {_either(close)}?"
+    elif known:
+        hint = f"; it knows {_either(known[:CLOSEST_JOBS], 'and')}{' …' if len(known) > CLOSEST_JOBS else ''}"
+    else:
+        hint = "; it knows no jobs yet (name a job file to use a job that never ran)"
+    raise ConfigError(f"no job named {name!r} in the state store ({store.location}){hint}")
+
+
+def _either(names: list[str], word: str = "or") -> str:
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {word} {quoted[-1]}"

@@ -46,11 +46,11 @@ def status(paths: tuple[str, ...], as_json: bool, members: bool) -> None:
         if read.job is not None:
             jobs.append(read.job)
     with open_store() as store:
-        cluster = ClusterView.read(store)
+        now = datetime.now(UTC)
+        cluster = ClusterView.read(store, now)
         if not members:
-            statuses = store.job_statuses(also=[job.name for job in jobs] + [j.job for j in cluster.jobs])
+            statuses = store.job_statuses(also=[job.name for job in jobs] + cluster.job_names())
             failures = store.reload_failures()
-    now = datetime.now(UTC)
     if members:
         member_rows = cluster.member_rows(now)
         if as_json:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rebalancer.cluster.dispatcher import schedule_text
+from rebalancer.core.plan import Plan
 from rebalancer.daemon.metrics import Metrics
 from rebalancer.daemon.schedule import backoff_delay
-from rebalancer.daemon.scheduler import pass_fields
+from rebalancer.daemon.scheduler import pass_fields, pass_log_level
 from rebalancer.defaults import (
     CLUSTER_CONNECT_TIMEOUT_SECONDS,
     CLUSTER_LEASE_SECONDS,
@@ -129,6 +130,7 @@ class Member:
         self._jobs: dict[str, MemberJob] = {}
         self._leases: dict[str, Lease] = {}
         self._differs: dict[str, str] = {}
+        self._plans: dict[str, tuple[Plan, datetime]] = {}
         self._lock = threading.Lock()
         self.notifier = Notifier(on_failure=lambda job: self.metrics.notify_failures.labels(job).inc())
 
@@ -137,6 +139,11 @@ class Member:
         """The jobs this member loaded, by name."""
         with self._lock:
             return {name: slot.job for name, slot in self._jobs.items()}
+
+    def last_plan(self, name: str) -> tuple[Plan, datetime] | None:
+        """The plan of the job's latest pass on this member and when it ended, for the status pages."""
+        with self._lock:
+            return self._plans.get(name)
 
     def start(self, jobs: Sequence[Job]) -> None:
         """Join the cluster: record the member, connect every job's exchange (all or nothing), offer their versions."""
@@ -257,6 +264,8 @@ class Member:
             with contextlib.suppress(RebalancerError):
                 self.store.release_lease(lease.job, lease.holder)
             self.metrics.pass_duration.labels(job.name).observe(time.monotonic() - started)
+        with self._lock:
+            self._plans[job.name] = (report.plan, datetime.now(UTC))
         failed = report.failed and report.result is not PassResult.FENCED
         delay = backoff_delay(failures + 1) if failed else 0.0
         self.store.record_cluster_pass(
@@ -273,7 +282,7 @@ class Member:
         if report.result is PassResult.FENCED:
             log.warning("pass fenced: lease lost before sending", extra={**fields, "error": report.error})
         else:
-            log.info("pass", extra=fields)
+            log.log(pass_log_level(report), "pass", extra=fields)  # as the daemon: no changes at debug
         return report.result
 
     def _tell_failing(self, job: Job, streak: int, why: str) -> None:
@@ -332,6 +341,7 @@ class Member:
     def _drop(self, name: str, slot: MemberJob) -> None:
         with self._lock:
             self._jobs.pop(name, None)
+            self._plans.pop(name, None)
         with slot.running:
             slot.closer.close()
         self.metrics.forget(name)

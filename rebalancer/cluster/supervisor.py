@@ -20,7 +20,9 @@ from prometheus_client import Gauge
 
 from rebalancer.cluster.app import ensure_queue_schema, make_app
 from rebalancer.cluster.member import Member
+from rebalancer.cluster.view import ClusterView
 from rebalancer.daemon.metrics import HealthServer, parse_address
+from rebalancer.daemon.pages import StatusPages
 from rebalancer.daemon.supervisor import StopAndReload, load, snapshot_mtimes
 from rebalancer.defaults import (
     CLUSTER_PASSES_PER_CORE,
@@ -84,7 +86,8 @@ class ClusterSupervisor(StopAndReload):
         if http:
             try:
                 host, port = parse_address(http)
-                self._http = HealthServer(self.member.metrics, host, port, self._ready.is_set)
+                pages = StatusPages(self.member, self.member.name, lambda now: ClusterView.read(store, now))
+                self._http = HealthServer(self.member.metrics, host, port, self._ready.is_set, pages.respond)
             except ValueError as exc:
                 raise ConfigError(f"--http: {exc}") from None
             except OSError as exc:

@@ -1,5 +1,6 @@
-"""What ``rebalancer status`` shows of a cluster: per job its version, the member that ran it last and whether that
-member is alive, the members holding another version of its file; per member its liveness and pass counts.
+"""What ``rebalancer status`` and the status pages show of a cluster: per job its version, the member that ran it
+last and whether that member is alive, the members holding another version of its file; per member its liveness and
+pass counts. A member silent for ``CLUSTER_MEMBER_GONE_SECONDS`` is gone: it is left out, with its job versions.
 
 Read from the state store only (``StateStore.cluster_jobs``, ``members``, ``member_job_versions``); nothing here
 imports the job queue, so ``status`` stays light.
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from rebalancer.defaults import CLUSTER_MEMBER_STALE_SECONDS
+from rebalancer.defaults import CLUSTER_MEMBER_GONE_SECONDS, CLUSTER_MEMBER_STALE_SECONDS
 from rebalancer.state.cluster import ClusterJob, MemberRecord
 from rebalancer.state.records import from_ms
 
@@ -30,9 +31,18 @@ class ClusterView:
         self.by_job = {job.job: job for job in jobs}
 
     @classmethod
-    def read(cls, store: Any) -> ClusterView:
-        """The view of the cluster on ``store`` (empty for a store no member ever used)."""
-        return cls(store.cluster_jobs(), store.members(), store.member_job_versions())
+    def read(cls, store: Any, now: datetime | None = None) -> ClusterView:
+        """The view of the cluster on ``store`` as of ``now`` (empty for a store no member ever used), without the
+        members gone for ``CLUSTER_MEMBER_GONE_SECONDS`` and the job versions they had."""
+        moment = now or datetime.now(UTC)
+        members = [m for m in store.members() if not gone(m, moment)]
+        around = {m.member for m in members}
+        versions = {k: v for k, v in store.member_job_versions().items() if k[0] in around}
+        return cls(store.cluster_jobs(), members, versions)
+
+    def job_names(self) -> list[str]:
+        """Every job of the cluster, by name."""
+        return [job.job for job in self.jobs]
 
     def alive(self, member: str | None, now: datetime) -> bool | None:
         """Whether ``member`` is alive now (None when it is not a member)."""
@@ -74,6 +84,12 @@ class ClusterView:
             }
             for m in self.members
         ]
+
+
+def gone(member: MemberRecord, now: datetime) -> bool:
+    """True when ``member`` gave no sign of life (heartbeat or stop) for ``CLUSTER_MEMBER_GONE_SECONDS``."""
+    last = max(member.heartbeat_at, member.stopped_at or member.heartbeat_at)
+    return (now - last).total_seconds() > CLUSTER_MEMBER_GONE_SECONDS
 
 
 def members_table(rows: Sequence[Row]) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core import diff, funding, guards, ladder, lifecycle, limits
+from rebalancer.core import diff, funding, guards, ladder, lifecycle, limits, plain_numbers
 from rebalancer.core.loss import Loss
 from rebalancer.core.skew import Skew, inventory_skew
 from rebalancer.defaults import BATCH_LIMIT
@@ -321,7 +321,7 @@ def draft_plan(
     if beyond:
         cancels = tuple((o, CancelReason.PRICE_LIMIT) for o in beyond)
         result = dataclasses.replace(result, cancel=result.cancel + cancels)
-    warnings = list(built.warnings)
+    warnings = [*plain_numbers.plain_number_warnings(job, built.reference_price), *built.warnings]
     if reading.paused is not None:
         result, left = guards.pause(result)
         left += [o for o in owned if o.is_open and reading.trusted is None]

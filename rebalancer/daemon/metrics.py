@@ -6,6 +6,7 @@ Metrics live in their own registry so that tests and several daemons in one proc
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -193,7 +194,11 @@ class HealthServer:
         self._metrics = metrics
         self._ready = ready
         self._pages = pages
-        self._server = make_server(host, port, self._app, threaded=True)
+        # Bound here, not by Werkzeug: on a busy port Werkzeug prints its own text and exits, where the command
+        # must say one ``Error:`` line. Its server then takes over a duplicate of this socket.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family) as listener:
+            self._server = make_server(host, port, self._app, threaded=True, fd=listener.fileno())
         self._thread = threading.Thread(target=self._server.serve_forever, name="rebalancer-http", daemon=True)
 
     @property

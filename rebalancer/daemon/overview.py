@@ -3,7 +3,8 @@
 Joins what the state store knows (``StateStore.job_statuses``, one read) with the job files at hand and the
 refused reloads, and works out when each job is next due. A row is a plain dict whose keys are the documented JSON
 shape (README, "status"); new columns are new keys. On a cluster's state store each row also carries the job's
-``cluster`` object (``rebalancer.cluster.view``), and its next due time is the dispatcher's.
+``cluster`` object, and its next due time is the dispatcher's: the caller reads the cluster (``ClusterRows``, which
+``rebalancer.cluster.view`` implements), so that nothing here imports the cluster.
 """
 
 from __future__ import annotations
@@ -11,18 +12,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rebalancer.daemon.schedule import next_due, scheduled_job
 from rebalancer.models import format_decimal
 from rebalancer.vocab import PausedBy
 
 if TYPE_CHECKING:
-    from rebalancer.cluster.view import ClusterView
     from rebalancer.job import Job
     from rebalancer.state.status import JobStatus, ReloadFailure
 
 Row = dict[str, Any]
+
+
+class ClusterRows(Protocol):
+    """A cluster as the status rows and pages read it."""
+
+    def job_names(self) -> list[str]:
+        """Every job of the cluster."""
+
+    def job_row(self, name: str, now: datetime) -> Row | None:
+        """The ``cluster`` object of one job's row (None for a job outside the cluster)."""
+
+    def next_due(self, name: str) -> datetime | None:
+        """When the cluster next runs the job (None outside the cluster)."""
+
+    def member_rows(self, now: datetime) -> list[Row]:
+        """One row per member still around, with its liveness."""
 
 
 def status_rows(
@@ -30,7 +46,7 @@ def status_rows(
     jobs: Sequence[Job],
     failures: Sequence[ReloadFailure],
     now: datetime,
-    cluster: ClusterView | None = None,
+    cluster: ClusterRows | None = None,
 ) -> list[Row]:
     """The JSON-ready rows: one per job, then one per refused file whose job the state store does not know
     (``job`` is null when the file never loaded)."""

@@ -114,7 +114,7 @@ class Supervisor(StopAndReload):
             except ValueError as exc:
                 raise ConfigError(f"--http: {exc}") from None
             try:
-                pages = StatusPages(self.daemon)
+                pages = StatusPages(self.daemon, self.daemon.holder)
                 self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready, pages.respond)
             except OSError as exc:
                 raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
@@ -189,13 +189,14 @@ class Supervisor(StopAndReload):
     def _record(self, merged: Merged) -> None:
         """Log, count and record refused files; clear the records of files that loaded or are gone."""
         metrics = self.daemon.metrics
-        refused = {r.file for r in merged.refused}
+        refused = {_key(r.file) for r in merged.refused}
         for item in merged.refused:
             for problem in item.problems:
                 kept = "keeping its previous version" if item.kept else "it has no previous version"
                 log.error(f"reload refused a job file, {kept}", extra={"file": item.file, "problem": str(problem)})
-            metrics.reload_failures.labels(item.file).inc()
-            metrics.reload_failing.labels(item.file).set(1)
+            # Labelled with the absolute path, as ``status`` names the file, whatever the daemon was given.
+            metrics.reload_failures.labels(_key(item.file)).inc()
+            metrics.reload_failing.labels(_key(item.file)).set(1)
         cleared = self._failing - refused
         for file in cleared:
             metrics.reload_failing.labels(file).set(0)
@@ -207,7 +208,7 @@ class Supervisor(StopAndReload):
                 self.store.record_reload_failure(_key(item.file), first, holder=self.daemon.holder, job=job)
                 if item.kept is not None:
                     self.daemon.notify(item.kept, "reload_refused", f"{item.file}: {first}")
-            self.store.clear_reload_failures(_key(f) for f in [*merged.loaded, *cleared])
+            self.store.clear_reload_failures([*(_key(f) for f in merged.loaded), *cleared])
         except StateError as exc:
             log.error("could not record the reload in the state store", extra={"error": str(exc)})
 

@@ -3,7 +3,8 @@
 Pure: rows in, markup out. Each drawn row is a ``<g class="row ACTION SIDE">`` carrying ``data-`` attributes (price,
 volume, level, order id, reason), so a browser test can find what was drawn and a reader can inspect it. The
 vertical axis is an order book's: one row per distinct price, highest on top; tolerance bands and the reference line
-are placed by interpolating between the rows, so a band spans exactly the rows its prices cover.
+are placed by interpolating between the rows, so a band spans exactly the rows its prices cover. Marker labels are
+laid out so that they never overprint, even when two markers share a price (``label_baselines``).
 """
 
 from __future__ import annotations
@@ -99,10 +100,30 @@ class _Axis:
         return self.row_y(ps[lo]) + (self.row_y(ps[hi]) - self.row_y(ps[lo])) * share
 
 
+LABEL_GAP = 12
+"""Least distance between two marker labels' baselines: one line of their 11 px text, so they never overprint."""
+_LABEL_LIFT = 3  # a marker's label sits this far above its line when nothing is in the way
+
+
+def label_baselines(line_ys: Sequence[float]) -> list[float]:
+    """The baseline of each marker's label, given each marker's line: just above its line, and pushed down below
+    the label above it where two lines are closer than ``LABEL_GAP`` (the reference on the best bid, say), so that
+    no two labels overlap. Returned in the order of ``line_ys``; ties keep that order top to bottom."""
+    placed: list[float] = [0.0] * len(line_ys)
+    previous: float | None = None
+    for index in sorted(range(len(line_ys)), key=lambda i: line_ys[i]):
+        wanted = line_ys[index] - _LABEL_LIFT
+        placed[index] = wanted if previous is None else max(wanted, previous + LABEL_GAP)
+        previous = placed[index]
+    return placed
+
+
 def render(rows: Sequence[Row], markers: Sequence[Marker], *, title: str) -> str:
     """The SVG of ``rows`` (orders and targets) and ``markers`` (reference, best bid and ask) as an order book."""
     axis = _Axis([r.price for r in rows] + [m.price for m in markers])
-    height = TOP + max(axis.count, 1) * ROW_HEIGHT + 16
+    line_ys = [axis.y(marker.price) for marker in markers]
+    label_ys = label_baselines(line_ys)
+    height = max(TOP + max(axis.count, 1) * ROW_HEIGHT + 16, int(max(label_ys, default=0)) + 8)
     biggest = max((r.volume for r in rows), default=Decimal(0)) or Decimal(1)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="{WIDTH}" height="{height}" '
@@ -120,12 +141,11 @@ def render(rows: Sequence[Row], markers: Sequence[Marker], *, title: str) -> str
             f'<rect class="band {row.side.lower()}" data-level="{escape(row.level or "")}" x="{_BAR_X - 6}" '
             f'y="{top:.1f}" width="{BAR_WIDTH + 12}" height="{max(bottom - top, 2):.1f}" rx="3"/>'
         )
-    for marker in markers:
-        y = axis.y(marker.price)
+    for marker, y, label_y in zip(markers, line_ys, label_ys, strict=True):
         out.append(
             f'<g class="marker {marker.kind}" data-price="{escape(marker.label)}">'
             f'<line x1="4" x2="{WIDTH - 4}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text x="{WIDTH - 8}" y="{y - 3:.1f}" text-anchor="end">'
+            f'<text x="{WIDTH - 8}" y="{label_y:.1f}" text-anchor="end">'
             f"{escape(marker.kind)} {escape(marker.label)}</text>"
             "</g>"
         )

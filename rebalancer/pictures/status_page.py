@@ -1,4 +1,5 @@
-"""The daemon's live pages: ``/`` lists every job, ``/jobs/NAME`` draws one job's ladder and its recent passes.
+"""The live pages of a daemon or a cluster member: ``/`` lists every job, ``/jobs/NAME`` draws one job's ladder
+and its recent passes.
 
 Pure: status rows (the documented ``rebalancer status --json`` shape), the last plan and pass records in, HTML out.
 Plain HTML that refreshes itself every few seconds; no script, nothing loaded from the network.
@@ -7,7 +8,7 @@ Plain HTML that refreshes itself every few seconds; no script, nothing loaded fr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -21,9 +22,9 @@ REFRESH_SECONDS = 5
 _STYLE = """
 body { font: 14px system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1f2328; }
 h1 { font-size: 20px; margin: 0 0 8px; } .sub { color: #59636e; margin-bottom: 12px; }
-table.jobs, table.passes { border-collapse: collapse; font-size: 13px; }
-table.jobs th, table.jobs td, table.passes th, table.passes td { padding: 4px 10px; border-bottom: 1px solid #eee;
-  text-align: left; vertical-align: top; }
+table.jobs, table.passes, table.members { border-collapse: collapse; font-size: 13px; }
+table.jobs th, table.jobs td, table.passes th, table.passes td, table.members th, table.members td { padding: 4px 10px;
+  border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 td.state.running { color: #1a7f37; } td.state.paused { color: #9a6700; } td.state.failing { color: #cf222e; }
 td.error, .reload { color: #cf222e; font-size: 12px; } a { color: #0969da; text-decoration: none; }
 """
@@ -53,6 +54,17 @@ def _cell(value: object) -> str:
     return "—" if value is None or value == "" else escape(str(value))
 
 
+def _seconds(value: object) -> object:
+    """An ISO time to the second, in UTC (``2026-11-27T14:43:05+00:00``): what a reader needs, as the rows show it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).isoformat(timespec="seconds")
+
+
 def _fills(row: Mapping[str, Any]) -> str:
     fills = row.get("fills")
     if not fills:
@@ -62,18 +74,30 @@ def _fills(row: Mapping[str, Any]) -> str:
     return escape(str(fills))
 
 
-def index_page(rows: Sequence[Mapping[str, Any]], now: datetime, *, daemon: str | None = None) -> str:
-    """``/``: one table row per job (state, last pass, result, owned orders, next due, fills, errors)."""
+def index_page(
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+    *,
+    daemon: str | None = None,
+    member: str | None = None,
+    members: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """``/``: one table row per job (state, last pass, result, owned orders, next due, fills, errors); served by a
+    cluster ``member``, each row also names the member that ran the job last, and ``members`` (the status
+    ``--members`` rows) are listed below."""
     title = "rebalancer: jobs"
     parts = _head(title)
     parts.append(f"<h1>{escape(title)}</h1>")
     sub = f"{len(rows)} job(s) · {now.isoformat(timespec='seconds')}"
     if daemon:
         sub += f" · daemon {daemon}"
+    if member:
+        sub += f" · cluster member {member}"
     parts.append(f"<div class='sub'>{escape(sub)}</div>")
+    clustered = member is not None
     parts.append(
         "<table class='jobs'><tr><th>job</th><th>state</th><th>last pass</th><th>result</th><th>owned orders</th>"
-        "<th>next due</th><th>fills</th><th>last error</th></tr>"
+        "<th>next due</th><th>fills</th><th>last error</th>" + ("<th>last member</th>" if clustered else "") + "</tr>"
     )
     for row in rows:
         name = row.get("job")
@@ -90,13 +114,42 @@ def index_page(rows: Sequence[Mapping[str, Any]], now: datetime, *, daemon: str 
             f"<td>{_cell(last.get('at'))}</td><td class='result'>{_cell(last.get('result'))}</td>"
             f"<td class='orders'>{_cell(row.get('tracked_orders'))}</td><td>{_cell(row.get('next_due'))}</td>"
             f"<td class='fills'>{_fills(row)}</td>"
-            f"<td class='error'>{_cell(error.get('message'))}{refused}</td></tr>"
+            f"<td class='error'>{_cell(error.get('message'))}{refused}</td>"
+            + (f"<td class='member'>{_last_member(row)}</td>" if clustered else "")
+            + "</tr>"
         )
     parts.append("</table>")
     if not rows:
         parts.append("<p>No jobs yet.</p>")
+    if clustered:
+        parts.append(_members_table(members))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _last_member(row: Mapping[str, Any]) -> str:
+    cluster = row.get("cluster") or {}
+    name = cluster.get("last_member")
+    if not name:
+        return "—"
+    return escape(str(name)) + ("" if cluster.get("last_member_alive") else " (down)")
+
+
+def _members_table(members: Sequence[Mapping[str, Any]]) -> str:
+    """The cluster's members still around, with their liveness (the rows of ``status --members --json``)."""
+    parts = [
+        "<h2>Cluster members</h2><table class='members'><tr><th>member</th><th>state</th><th>heartbeat</th>"
+        "<th>passes</th><th>fenced</th></tr>"
+    ]
+    for m in members:
+        state = "alive" if m.get("alive") else "stopped" if m.get("stopped") else "unresponsive"
+        parts.append(
+            f"<tr class='member' data-member='{escape(str(m.get('member')))}' data-state='{state}'>"
+            f"<td>{_cell(m.get('member'))}</td><td>{state}</td><td>{_cell(m.get('heartbeat'))}</td>"
+            f"<td>{_cell(m.get('passes'))}</td><td>{_cell(m.get('fenced'))}</td></tr>"
+        )
+    parts.append("</table>")
+    return "\n".join(parts)
 
 
 def job_page(
@@ -116,7 +169,7 @@ def job_page(
     sub += f" · next due {_cell(row.get('next_due'))}"
     parts.append(f"<h1>{escape(name)}</h1><div class='sub'><a href='/'>all jobs</a> · {sub}</div>")
     if plan is None:
-        parts.append("<p class='noplan'>No pass of this job has run in this daemon yet.</p>")
+        parts.append("<p class='noplan'>No pass of this job has run in this process yet.</p>")
     else:
         when = f" at {planned_at.isoformat(timespec='seconds')}" if planned_at else ""
         parts.append(f"<h2>Ladder as the last pass{escape(when)} left it</h2>")
@@ -130,8 +183,9 @@ def job_page(
     for p in passes:
         summary = p.get("summary") or {}
         planned = f"+{summary.get('place', 0)} −{summary.get('cancel', 0)} ={summary.get('keep', 0)}"
+        started = _seconds(p.get("started_at"))
         parts.append(
-            f"<tr class='pass' data-result='{escape(str(p.get('result')))}'><td>{_cell(p.get('started_at'))}</td>"
+            f"<tr class='pass' data-result='{escape(str(p.get('result')))}'><td>{_cell(started)}</td>"
             f"<td>{_cell(p.get('mode'))}</td><td>{_cell(p.get('result'))}</td><td>{escape(planned)}</td>"
             f"<td>{_cell(p.get('duration_ms'))} ms</td><td class='error'>{_cell(p.get('error'))}</td></tr>"
         )

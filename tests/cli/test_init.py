@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from click.testing import CliRunner
 
@@ -65,3 +67,66 @@ def test_init_rejects_a_symbol_the_schema_would_refuse(tmp_path):
     result = _run(tmp_path, "init", "--symbol", "BTC/USDT")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: --symbol 'BTC/USDT': expected a lower-case symbol")
+
+
+def _schema_keys(node: object, root: dict, path: str = "", seen: frozenset[str] = frozenset()) -> set[str]:
+    """Every key path of the job schema (``exchange.rate_limit.reads``), through $ref, anyOf/oneOf/allOf and items."""
+    if not isinstance(node, dict):
+        return set()
+    keys: set[str] = set()
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref not in seen:
+        target = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        keys |= _schema_keys(target, root, path, seen | {ref})
+    for name, sub in (node.get("properties") or {}).items():
+        keys.add(path + name)
+        keys |= _schema_keys(sub, root, f"{path}{name}.", seen)
+    for word in ("anyOf", "oneOf", "allOf"):
+        for sub in node.get(word) or ():
+            keys |= _schema_keys(sub, root, path, seen)
+    keys |= _schema_keys(node.get("items"), root, path, seen)
+    return keys
+
+
+_COMMENTED_KEY = re.compile(r"^\s*#( ?\s*#)*\s*(- )?([a-z_]+:|\{)")
+
+
+def _uncommented(text: str) -> str:
+    """The template with every commented-out key line put back (nested ones too), at its own indentation."""
+    lines = []
+    for line in text.splitlines():
+        while _COMMENTED_KEY.match(line):
+            line = re.sub(r"^(\s*)# ?", r"\1", line, count=1)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _node_keys(node: yaml.Node, path: str = "") -> set[str]:
+    """Every key path of a composed YAML node: duplicate keys (a commented alternative) count too."""
+    keys: set[str] = set()
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            keys.add(path + key.value)
+            keys |= _node_keys(value, f"{path}{key.value}.")
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            keys |= _node_keys(item, path)
+    return keys
+
+
+def test_the_template_names_every_key_of_the_schema_and_no_other(tmp_path):
+    text = _run(tmp_path, "init").stdout
+    root = schema()
+    expected = _schema_keys(root, root)
+    assert {"limits.max_jump", "exchange.rate_limit.reads", "reference.source.ask", "orders.side"} <= expected
+    written = _node_keys(yaml.compose(_uncommented(text)))
+    assert expected - written == set(), "keys of the schema the template does not show"
+    assert written - expected == set(), "keys in the template the schema does not know"
+    assert yaml.safe_load(text)["exchange"].get("account") is None, "the optional ones stay commented out"
+
+
+def test_the_uncommenting_puts_nested_alternatives_back_in_place():
+    text = "a: 1  # one\n# b:\n#   c: 2\n#   # c:\n#   #   d: 3\n# A header: prose\n# f:\n#   - {e: 4}\n"
+    assert _node_keys(yaml.compose(_uncommented(text))) == {"a", "b", "b.c", "b.c.d", "f", "f.e"}

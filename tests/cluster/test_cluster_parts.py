@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -180,3 +181,32 @@ def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: s
         cluster_opener(store, {"RB_KEY_0": key, "RB_SECRET_0": secret})(job) as client,
     ):
         assert not client.dedicated  # type: ignore[attr-defined]
+
+
+def test_a_members_pass_with_no_changes_is_logged_at_debug_as_the_daemons_is(
+    cluster_url: str, sandbox, tmp_path: Path, caplog
+) -> None:
+    key, secret = account(0)
+    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
+    path = tmp_path / "c000.yaml"
+    path.write_text(job_text(0, sandbox.url, levels=2))
+
+    @contextlib.contextmanager
+    def opener(job):
+        client = fast_client(sandbox.url, key, secret)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    caplog.set_level(logging.DEBUG, logger="rebalancer.cluster")
+    with StateStore(cluster_url) as store:
+        member = Member(store, name="m", opener=opener)
+        member.start([load_job(path)])
+        try:
+            assert member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1) == "ok"
+            assert member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=2) == "no_changes"
+        finally:
+            member.stop()
+    passes = [(r.levelno, r.result) for r in caplog.records if r.getMessage() == "pass"]  # type: ignore[attr-defined]
+    assert passes == [(logging.INFO, "ok"), (logging.DEBUG, "no_changes")]

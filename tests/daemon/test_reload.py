@@ -166,3 +166,26 @@ def test_a_valid_file_whose_exchange_cannot_be_opened_is_refused_and_retried(tmp
             assert store.reload_failures() == []
         finally:
             sup.stop()
+
+
+def test_reload_metrics_name_a_file_as_status_does_when_the_daemon_was_given_a_relative_path(
+    tmp_path, sandbox, job_text, wait_for, monkeypatch
+):
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    a = folder / "a.yaml"
+    a.write_text(job_text("a", symbol="btcusdt", levels=1))
+    monkeypatch.chdir(tmp_path)
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store, supervised(store, sandbox, ["jobs"]) as sup:
+        assert wait_for(lambda: len(_book(sandbox, "btcusdt")) == 2)
+        a.write_text(job_text("a", symbol="btcusdt", levels=2) + "bogus: key\n")
+        sup.reload()
+        [failure] = store.reload_failures()
+        assert failure.file == str(tmp_path / "jobs" / "a.yaml")  # what `status` prints
+        assert _sample(sup, "rebalancer_reload_failures_total", Path(failure.file)) == 1
+        assert _sample(sup, "rebalancer_reload_failing", Path(failure.file)) == 1
+        assert _sample(sup, "rebalancer_reload_failing", Path("jobs/a.yaml")) is None
+        a.write_text(job_text("a", symbol="btcusdt", levels=2))
+        sup.reload()
+        assert store.reload_failures() == []
+        assert _sample(sup, "rebalancer_reload_failing", Path(failure.file)) == 0

@@ -34,7 +34,7 @@ def serving(tmp_path: Path, sandbox: Any, levels: dict[str, int]) -> Iterator[tu
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
         daemon = Daemon(store, opener=lambda job: open_exchange(job, env), stop_wait=10)
         daemon.start(jobs)
-        server = HealthServer(daemon.metrics, "127.0.0.1", 0, daemon.ready, StatusPages(daemon).respond)
+        server = HealthServer(daemon.metrics, "127.0.0.1", 0, daemon.ready, StatusPages(daemon, daemon.holder).respond)
         server.start()
         try:
             yield daemon, server.url
