@@ -239,3 +239,16 @@ def test_plain_ws_to_another_host_only_when_insecure() -> None:
     hub.close()
     for url in ("ws://127.0.0.1:1/kline-api/ws", "ws://localhost/x", "ws://[::1]:5/x", "wss://ws.example.com/x"):
         StreamHub(url).close()
+
+
+def test_a_failing_subscriber_does_not_starve_the_others(streamed: Streamed, hub: StreamHub) -> None:
+    def broken(frame: Received) -> None:
+        raise RuntimeError("a subscriber's bug")
+
+    got = Collector()
+    hub.subscribe("btcusdt", broken)
+    hub.subscribe("btcusdt", got)
+    wait_for(lambda: got.of(Depth), "the book")
+    streamed.engine.advance(1)
+    wait_for(lambda: _same_book(got.of(Depth)[-1], streamed), "the stepped book")
+    assert hub.stats().connected and hub.stats().reconnects == 0
