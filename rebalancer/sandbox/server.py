@@ -47,11 +47,16 @@ class SandboxServer:
         stream: bool = False,
         stream_port: int = 0,
         ping_every: float = 5.0,
+        pong_timeout: float | None = None,
     ) -> None:
         self.app = SandboxApp(engine, faults, save_path=save_path, prefix=prefix)
         self.host = host
         self.port = port
-        self.stream = StreamServer(engine, host, stream_port, ping_every=ping_every) if stream else None
+        self.stream = (
+            StreamServer(engine, host, stream_port, ping_every=ping_every, pong_timeout=pong_timeout)
+            if stream
+            else None
+        )
         self.app.stream = self.stream
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

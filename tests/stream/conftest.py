@@ -2,7 +2,7 @@
 
 ``streamed`` yields a handle with the REST ``url``, the stream ``stream_url``, the ``engine`` (a fresh manual-clock
 world, seed 7: the market moves only when a test moves it) and ``control(path, **params)`` for the /sandbox/
-controls. The stream pings every 0.2 s, so heartbeats are exercised in every test.
+controls. The stream pings every 0.2 s, so heartbeats are exercised in every test (and cuts a client silent for 5 s).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer
 
 PING_EVERY = 0.2
+PONG_TIMEOUT = 5.0  # generous: a loaded machine may answer late, and a cut would fail tests that expect none
 DEADLINE = 20.0
 
 
@@ -55,7 +56,11 @@ class Streamed:
 def stream_server() -> Iterator[SandboxServer]:
     """One sandbox with its stream per test module, on free loopback ports."""
     server = SandboxServer(
-        Engine.create(seed=7, clock="manual"), Faults(rate_limits=False), stream=True, ping_every=PING_EVERY
+        Engine.create(seed=7, clock="manual"),
+        Faults(rate_limits=False),
+        stream=True,
+        ping_every=PING_EVERY,
+        pong_timeout=PONG_TIMEOUT,
     )
     server.start()
     yield server
