@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rebalancer.sandbox.stream")
 
 MAX_CLIENT_MESSAGE = 64 * 1024
+MAX_PENDING_BYTES = 64 << 20
+"""A client with this much still queued for it reads too slowly: it is cut, as live servers do."""
 SERVED_KINDS = (DEPTH, TRADES, TICKER)
 RECENT_TRADES = 200
 
@@ -48,6 +50,7 @@ class _Client:
     ws: ServerConnection
     channels: set[str] = field(default_factory=set)
     awaiting_since: float | None = None  # monotonic time of the oldest unanswered ping
+    pending: int = 0  # bytes handed to the connection and not yet written
 
 
 class StreamServer:
@@ -69,6 +72,7 @@ class StreamServer:
         self.pong_timeout = ping_every if pong_timeout is None else pong_timeout
         self.tick_every = tick_every
         self.stalled: set[str] = set()
+        self.max_pending_bytes = MAX_PENDING_BYTES
         self._clients: set[_Client] = set()
         self._dirty: set[str] = set()
         self._flush_due = False
@@ -319,8 +323,16 @@ class StreamServer:
     def _send(self, client: _Client, frame: bytes | str) -> None:
         if client.ws.transport.is_closing():
             return
-        task = asyncio.ensure_future(client.ws.send(frame))
-        task.add_done_callback(_ignore_closed)
+        if client.pending + len(frame) > self.max_pending_bytes:
+            client.ws.transport.abort()
+            return
+        client.pending += len(frame)
+
+        def sent(task: asyncio.Future[None]) -> None:
+            client.pending -= len(frame)
+            _ignore_closed(task)
+
+        asyncio.ensure_future(client.ws.send(frame)).add_done_callback(sent)
 
     def _push(self, symbol: str, kind: str, text: str) -> None:
         name = channel(symbol, kind)

@@ -278,6 +278,9 @@ class StreamHub:
                 self._note(f"connection closed: {exc}")
             except (OSError, WebSocketException, TimeoutError) as exc:
                 self._note(f"cannot connect: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # never let one surprise end the hub: log it, back off, connect again
+                log.exception("market stream client failed", extra={"url": self.url})
+                self._note(f"failed: {type(exc).__name__}: {exc}")
             finally:
                 with self._lock:
                     was, self._ws, self._connected = self._connected, None, False

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from websockets.sync.client import connect
 
 from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.host import embedded_sandbox_stream
 from rebalancer.sandbox.share import read_address
+from rebalancer.sandbox.stream import MAX_PENDING_BYTES
 from rebalancer.stream.client import Received, StreamHub
 from rebalancer.stream.frames import Depth
 from tests.conftest import Sandbox
@@ -126,3 +129,17 @@ def test_the_shared_world_publishes_its_stream(tmp_path: Path, hub_for: list[Str
         for hub in hub_for:
             hub.close()
     assert read_address(tmp_path) is None
+
+
+def test_a_client_that_does_not_read_is_cut(streamed: Streamed) -> None:
+    stream = streamed.server.stream
+    assert stream is not None
+    stream.max_pending_bytes = 4 << 20
+    try:
+        with connect(streamed.stream_url, compression=None, max_size=None, max_queue=1, open_timeout=10) as ws:
+            ws.send(json.dumps({"event": "sub", "params": {"channel": "market_btcusdt_depth_step0", "cb_id": "1"}}))
+            wait_for(lambda: streamed.control("stream", "GET")["clients"] == [["market_btcusdt_depth_step0"]], "sub")
+            streamed.control("stream/garbage", kind="huge", count="20")  # 30 MB that this client never reads
+            wait_for(lambda: streamed.control("stream", "GET")["clients"] == [], "the slow client cut")
+    finally:
+        stream.max_pending_bytes = MAX_PENDING_BYTES
