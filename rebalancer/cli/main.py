@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from rebalancer import __version__
-from rebalancer.cli import inspect, jobs, sandbox, scaffold, status
+from rebalancer.cli import inspect, jobs, replay, sandbox, scaffold, status
 from rebalancer.errors import JobFileError, RebalancerError
 
 USAGE_EXIT_CODE = 1  # click's own is 2, which `plan --detailed-exitcode` means as "changes pending"
@@ -117,5 +117,6 @@ for _command in (
     inspect.history,
     status.status,
     sandbox.sandbox,
+    replay.replay,
 ):
     main.add_command(_command)

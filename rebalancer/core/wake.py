@@ -43,9 +43,7 @@ class Wake:
     reason: WakeReason
 
 
-def next_pass(
-    now_ms: int, reasons: Iterable[WakeReason], last_pass_ms: int | None, min_gap_ms: int = 0
-) -> Wake | None:
+def next_pass(now_ms: int, reasons: Iterable[WakeReason], last_pass_ms: int | None, min_gap_ms: int = 0) -> Wake | None:
     """The pass that ``reasons`` raised at ``now_ms`` call for: now, or once ``min_gap_ms`` has passed since the last
     pass if that is later; named by the first reason in ``WakeReason`` order. None without a reason."""
     raised = set(reasons)
@@ -59,9 +57,7 @@ def next_pass(
 def trade_reaches(price: Decimal, orders: Sequence[Order]) -> bool:
     """True when a trade at ``price`` is at or through one of the resting ``orders`` (a buy at or above the
     trade's price, a sell at or below it)."""
-    return any(
-        o.remaining > 0 and (price <= o.price if o.side is Side.BUY else price >= o.price) for o in orders
-    )
+    return any(o.remaining > 0 and (price <= o.price if o.side is Side.BUY else price >= o.price) for o in orders)
 
 
 def market_alarm(bid: Decimal | None, ask: Decimal | None, age_ms: int, stale_ms: int) -> bool:

@@ -39,7 +39,7 @@ PROGRESS_EVERY = 20_000
 @dataclass(frozen=True, slots=True)
 class Options:
     """How to replay: fill model, batch latency, maker fee (a fraction), the account's balances (None: the
-    default), the window (epoch ms, None: all), whether to keep the curves and fills for a page, and a progress
+    default), the window (epoch ms, or offsets from the market's first event; None: all), whether to keep the curves and fills for a page, and a progress
     callback given the market time reached."""
 
     fill: FillModel = FillModel.TOUCH
@@ -48,6 +48,8 @@ class Options:
     balances: dict[str, Decimal] | None = None
     from_ms: int | None = None
     to_ms: int | None = None
+    from_offset_ms: int | None = None
+    to_offset_ms: int | None = None
     keep_detail: bool = False
     progress: Callable[[int], None] | None = None
 
@@ -85,12 +87,17 @@ class Driver:
         self._pause_since = 0
         self._stopped = job.paused
         self.levels: list[tuple[int, tuple[Decimal, ...], tuple[Decimal, ...]]] = []
+        self.from_ms = options.from_ms
+        self.to_ms: int | None = None
 
     def run(self) -> Run:
         """Replay from the first book to the last event; the result."""
         from rebalancer.runner import run_pass
         from rebalancer.state.store import StateStore
 
+        first = self._peek()
+        if first is not None:
+            self._window(first.t_ms)
         book = self._first_book()
         start = book.t_ms
         ledger = Ledger(ZERO, keep_fills=self.options.keep_detail)
@@ -180,11 +187,21 @@ class Driver:
             self.paused_ms[self._pause] = self.paused_ms.get(self._pause, 0) + now_ms - self._pause_since
         self._pause_since = now_ms
 
+    def _window(self, first_ms: int) -> None:
+        options = self.options
+        if options.from_offset_ms is not None:
+            self.from_ms = first_ms + options.from_offset_ms
+        self.to_ms = options.to_ms if options.to_offset_ms is None else first_ms + options.to_offset_ms
+        if self.from_ms is not None and self.to_ms is not None and self.to_ms <= self.from_ms:
+            raise ConfigError("--to must be later than --from")
+        if self._next is not None and self.to_ms is not None and self._next.t_ms > self.to_ms:
+            self._next, self._done = None, True
+
     def _first_book(self) -> Book:
         """The book standing at the start: the first one, or with ``--from`` the last one before it (events before
         the start only set the market's state; their prints fill nothing)."""
         latest: Book | None = None
-        start = self.options.from_ms
+        start = self.from_ms
         while (event := self._peek()) is not None:
             if start is not None and latest is not None and event.t_ms >= start:
                 break
@@ -217,7 +234,7 @@ class Driver:
             self._next = next(self._events, None)
             if self._next is None:
                 self._done = True
-            elif self.options.to_ms is not None and self._next.t_ms > self.options.to_ms:
+            elif self.to_ms is not None and self._next.t_ms > self.to_ms:
                 self._next, self._done = None, True
         return self._next
 

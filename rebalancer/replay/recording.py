@@ -16,18 +16,18 @@ whose numbers are not sane prices and volumes (``rebalancer.replay.numbers``).
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 from rebalancer.errors import ConfigError
 from rebalancer.models import SymbolRules
 from rebalancer.replay.market import Book, Event, Level, Print
 from rebalancer.replay.numbers import BadNumber, market_decimal
+from rebalancer.stream import frames
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """A longer line is refused: a full-depth frame of a busy market is well under 1 MiB."""
@@ -48,14 +48,12 @@ class Recording:
     symbol: str
     rules: SymbolRules | None = None
     backwards: int = 0
-    _stream: IO[bytes] | None = field(default=None, repr=False)
+    _stream: gzip.GzipFile | None = field(default=None, repr=False)
     _first: Any = field(default=None, repr=False)
     _line: int = 0
 
     def events(self) -> Iterator[Event]:
         """The books and prints of the symbol, in time order; ``RecordingError`` at the first broken line."""
-        depth = f"market_{self.symbol}_depth_step0"
-        trades = f"market_{self.symbol}_trade_ticker"
         seen_trades: set[str] = set()
         last_t = -1
         pending = self._first
@@ -74,14 +72,17 @@ class Recording:
                 self.backwards += 1
                 t = last_t
             last_t = t
-            frame = record.get("frame")
-            if not isinstance(frame, dict):
+            raw = record.get("frame")
+            if not isinstance(raw, dict):
                 self._fail("no frame object")
-            channel = frame.get("channel")
-            if channel == depth:
-                yield self._book(t, frame)
-            elif channel == trades:
-                yield from self._prints(t, frame, seen_trades)
+            try:
+                message = frames.parse_message(raw)
+            except frames.FrameError as exc:
+                self._fail(str(exc))
+            if isinstance(message, frames.Depth) and message.symbol == self.symbol:
+                yield self._book(t, message)
+            elif isinstance(message, frames.Trades) and message.symbol == self.symbol:
+                yield from self._prints(t, message, seen_trades)
 
     def close(self) -> None:
         """Close the file."""
@@ -103,12 +104,13 @@ class Recording:
         if not raw.strip():
             return self._next_record()
         try:
-            record = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            self._fail("not a JSON line (garbage in the recording)")
-        if not isinstance(record, dict):
-            self._fail("not a JSON object")
-        return record
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self._fail("not UTF-8 text (garbage in the recording)")
+        try:
+            return frames.loads(text)
+        except frames.FrameError as exc:
+            self._fail(f"garbage in the recording: {exc}")
 
     def _time(self, record: Mapping[str, Any]) -> int:
         t = record.get("t")
@@ -116,54 +118,39 @@ class Recording:
             self._fail('no receive time "t" in milliseconds')
         return t
 
-    def _book(self, t: int, frame: Mapping[str, Any]) -> Book:
-        tick = frame.get("tick")
-        if not isinstance(tick, dict):
-            self._fail("depth frame without a tick object")
-        return Book(t, self._levels(tick.get("buys"), "buys"), self._levels(tick.get("asks"), "asks"))
+    def _book(self, t: int, depth: frames.Depth) -> Book:
+        bids = self._sane(depth.bids, "depth bids")
+        asks = self._sane(depth.asks, "depth asks")
+        if not depth.ordered:
+            bids = sorted(bids, key=lambda level: -level[0])
+            asks = sorted(asks, key=lambda level: level[0])
+        return Book(t, tuple(bids), tuple(asks))
 
-    def _levels(self, raw: object, side: str) -> tuple[Level, ...]:
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            self._fail(f"depth {side} is not a list")
-        levels: list[Level] = []
-        for index, entry in enumerate(raw):
-            if not isinstance(entry, list) or len(entry) < 2:
-                self._fail(f"depth {side}[{index}] is not a [price, volume] pair")
-            try:
-                price = market_decimal(entry[0], f"depth {side}[{index}] price", positive=True)
-                volume = market_decimal(entry[1], f"depth {side}[{index}] volume", positive=False)
-            except BadNumber as exc:
-                self._fail(str(exc))
+    def _sane(self, levels: tuple[Level, ...], what: str) -> list[Level]:
+        """The levels with volume, each price and volume checked against ``LARGEST`` and ``FINEST_PLACES``."""
+        kept = []
+        for index, (price, volume) in enumerate(levels):
             if volume > 0:
-                levels.append((price, volume))
-        levels.sort(key=lambda level: -level[0] if side == "buys" else level[0])
-        return tuple(levels)
+                try:
+                    market_decimal(price, f"{what}[{index}] price", positive=True)
+                    market_decimal(volume, f"{what}[{index}] volume", positive=False)
+                except BadNumber as exc:
+                    self._fail(str(exc))
+                kept.append((price, volume))
+        return kept
 
-    def _prints(self, t: int, frame: Mapping[str, Any], seen: set[str]) -> Iterator[Print]:
-        tick = frame.get("tick")
-        data = tick.get("data") if isinstance(tick, dict) else None
-        if not isinstance(data, list):
-            self._fail("trade frame without a tick.data list")
+    def _prints(self, t: int, trades: frames.Trades, seen: set[str]) -> Iterator[Print]:
         prints: list[Print] = []
-        for index, trade in enumerate(data):
-            if not isinstance(trade, dict):
-                self._fail(f"trade data[{index}] is not an object")
-            trade_id = trade.get("id")
-            if isinstance(trade_id, bool) or not isinstance(trade_id, str | int):
-                self._fail(f"trade data[{index}] has no id")
+        for index, trade in enumerate(trades.trades):
             try:
-                price = market_decimal(trade.get("price"), f"trade data[{index}] price", positive=True)
-                volume = market_decimal(trade.get("vol"), f"trade data[{index}] vol", positive=True)
+                market_decimal(trade.price, f"trade data[{index}] price", positive=True)
+                market_decimal(trade.volume, f"trade data[{index}] vol", positive=True)
             except BadNumber as exc:
                 self._fail(str(exc))
-            key = str(trade_id)
-            if key in seen:
+            if trade.id in seen:
                 continue
-            seen.add(key)
-            side = trade.get("side")
-            prints.append(Print(t, key, price, volume, side if side in ("buy", "sell") else ""))
+            seen.add(trade.id)
+            prints.append(Print(t, trade.id, trade.price, trade.volume, trade.side.value.lower()))
         return iter(prints)
 
     def _fail(self, why: str) -> NoReturn:
@@ -178,7 +165,7 @@ def open_recording(path: str | Path, symbol: str, coins: tuple[str, str] | None 
     """
     file = Path(path)
     try:
-        stream: IO[bytes] = gzip.open(file, "rb")
+        stream = gzip.GzipFile(file, "rb")
     except OSError as exc:
         raise RecordingError(f"{file}: cannot open: {exc.strerror or exc}") from None
     recording = Recording(file, symbol, _stream=stream)
@@ -232,7 +219,3 @@ def _gzip_problem(exc: BaseException) -> str:
     if isinstance(exc, gzip.BadGzipFile):
         return "not a gzip file (a recording is .jsonl.gz)"
     return f"cannot decompress: {exc}"
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")

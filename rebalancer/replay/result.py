@@ -107,7 +107,7 @@ def seconds(ms: int) -> int | float:
 
 
 def _d(value: Decimal) -> str:
-    return format_decimal(value + 0)  # + 0 turns -0 into 0
+    return "0" if value == 0 else format_decimal(value)
 
 
 def render_text(result: ReplayResult, title: str) -> str:
@@ -130,7 +130,19 @@ def render_text(result: ReplayResult, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-VARY_COLUMNS = ("passes", "place", "cancel", "requests", "fills", "bought", "sold", "fees", "pnl", "drawdown", "base end")
+VARY_COLUMNS = (
+    "passes",
+    "place",
+    "cancel",
+    "requests",
+    "fills",
+    "bought",
+    "sold",
+    "fees",
+    "pnl",
+    "drawdown",
+    "base end",
+)
 
 
 def render_rows(key: str, rows: Sequence[tuple[str, ReplayResult]]) -> str:
