@@ -39,8 +39,8 @@ PROGRESS_EVERY = 20_000
 @dataclass(frozen=True, slots=True)
 class Options:
     """How to replay: fill model, batch latency, maker fee (a fraction), the account's balances (None: the
-    default), the window (epoch ms, or offsets from the market's first event; None: all), whether to keep the curves and fills for a page, and a progress
-    callback given the market time reached."""
+    default), the window (epoch ms, or offsets from the market's first event; None: all), whether to keep the
+    curves, fills and levels, and a progress callback given the market time reached."""
 
     fill: FillModel = FillModel.TOUCH
     latency_ms: int = 0
