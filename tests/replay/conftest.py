@@ -25,7 +25,10 @@ def depth(t: int, bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str
 def trade(t: int, trade_id: int, price: str, volume: str, side: str = "sell") -> dict[str, Any]:
     """One recorded trade line of btcusdt at ``t`` (ms) with a single trade."""
     data = [{"id": trade_id, "side": side, "price": price, "vol": volume, "amount": "0", "ts": t, "ds": ""}]
-    return {"t": t, "frame": {"channel": f"market_{SYMBOL}_trade_ticker", "ts": t, "tick": {"id": trade_id, "ts": t, "data": data}}}
+    return {
+        "t": t,
+        "frame": {"channel": f"market_{SYMBOL}_trade_ticker", "ts": t, "tick": {"id": trade_id, "ts": t, "data": data}},
+    }
 
 
 def rules_line(t: int = 0) -> dict[str, Any]:

@@ -70,7 +70,9 @@ def test_each_fill_model_fills_and_marks_as_worked_out_by_hand(
     replay_cli: Callable[..., Result],
 ) -> None:
     market = recording(_lines())
-    result = replay_cli(str(job_file(JOB)), "--market", str(market), "--fill", model, "--balances", "usdt=1000", "--json")
+    result = replay_cli(
+        str(job_file(JOB)), "--market", str(market), "--fill", model, "--balances", "usdt=1000", "--json"
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["passes"] == 1 and out["wakes"]["timer"] == 1
@@ -101,7 +103,10 @@ def test_fees_come_off_the_total_and_a_round_trip_realises_first_in_first_out(
     recording: Callable[..., Path], job_file: Callable[..., Path], replay_cli: Callable[..., Result]
 ) -> None:
     """Buy 1 at 100 and sell 1 at 103: realised 3; fees 0.1 % of 100 and of 103 = 0.203; total 2.797."""
-    job = JOB.replace('  - {side: buy, price: "100", size: "1"}\n', '  - {side: buy, price: "100", size: "1"}\n  - {side: sell, price: "103", size: "1"}\n')
+    job = JOB.replace(
+        '  - {side: buy, price: "100", size: "1"}\n',
+        '  - {side: buy, price: "100", size: "1"}\n  - {side: sell, price: "103", size: "1"}\n',
+    )
     market = recording(
         [
             rules_line(),
