@@ -124,8 +124,35 @@ class Driver:
                 self._apply(venue, self._take())
         end = self.now_ms
         self._pause_to(end)
-        result = ReplayResult.of(self, venue, ledger, end - start)
+        result = self._result(venue, ledger, end - start)
         return Run(result, ledger, self.levels, start, end)
+
+    def _result(self, venue: SimVenue, ledger: Ledger, length_ms: int) -> ReplayResult:
+        counts = venue.counts
+        return ReplayResult(
+            seconds=length_ms // 1000,
+            passes=self.passes,
+            failed_passes=self.failed,
+            wakes=dict(self.wakes),
+            place=counts.place,
+            cancel=counts.cancel,
+            batches=counts.batches,
+            requests=counts.requests,
+            fills=ledger.count,
+            buy_volume=ledger.buy_volume,
+            sell_volume=ledger.sell_volume,
+            fees=ledger.fees,
+            base_start=ledger.base_start,
+            base_end=ledger.base,
+            base_min=ledger.base_min,
+            base_max=ledger.base_max,
+            realised=ledger.realised,
+            unrealised=ledger.unrealised,
+            total=ledger.total,
+            max_drawdown=ledger.max_drawdown,
+            paused_ms=dict(sorted(self.paused_ms.items())),
+            loss_limit_trips=self.trips,
+        )
 
     def _venue(self, book: Book, ledger: Ledger) -> SimVenue:
         balances = self.options.balances

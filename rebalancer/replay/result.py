@@ -8,14 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rebalancer.models import format_decimal
-
-if TYPE_CHECKING:
-    from rebalancer.replay.driver import Driver
-    from rebalancer.replay.ledger import Ledger
-    from rebalancer.replay.venue import SimVenue
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,35 +39,6 @@ class ReplayResult:
     max_drawdown: Decimal
     paused_ms: Mapping[str, int]
     loss_limit_trips: int
-
-    @classmethod
-    def of(cls, driver: Driver, venue: SimVenue, ledger: Ledger, length_ms: int) -> ReplayResult:
-        """The figures a finished driver, its venue and its ledger hold."""
-        counts = venue.counts
-        return cls(
-            seconds=length_ms // 1000,
-            passes=driver.passes,
-            failed_passes=driver.failed,
-            wakes=dict(driver.wakes),
-            place=counts.place,
-            cancel=counts.cancel,
-            batches=counts.batches,
-            requests=counts.requests,
-            fills=ledger.count,
-            buy_volume=ledger.buy_volume,
-            sell_volume=ledger.sell_volume,
-            fees=ledger.fees,
-            base_start=ledger.base_start,
-            base_end=ledger.base,
-            base_min=ledger.base_min,
-            base_max=ledger.base_max,
-            realised=ledger.realised,
-            unrealised=ledger.unrealised,
-            total=ledger.total,
-            max_drawdown=ledger.max_drawdown,
-            paused_ms=dict(sorted(driver.paused_ms.items())),
-            loss_limit_trips=driver.trips,
-        )
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object."""

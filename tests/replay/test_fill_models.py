@@ -93,7 +93,7 @@ def test_each_fill_model_fills_and_marks_as_worked_out_by_hand(
 def test_a_queue_ahead_larger_than_the_print_fills_nothing(
     recording: Callable[..., Path], job_file: Callable[..., Path], replay_cli: Callable[..., Result]
 ) -> None:
-    market = recording(_lines()[:3] + [depth(1200, [("100.5", "2"), ("100", "1")], [("101", "1")])])
+    market = recording([*_lines()[:3], depth(1200, [("100.5", "2"), ("100", "1")], [("101", "1")])])
     args = [str(job_file(JOB)), "--market", str(market), "--balances", "usdt=1000", "--json"]
     assert json.loads(replay_cli(*args, "--fill", "queue").stdout)["fills"]["count"] == 0
     assert json.loads(replay_cli(*args, "--fill", "touch").stdout)["fills"]["count"] == 1
