@@ -21,6 +21,7 @@ from rebalancer.cli.shared import load
 @click.option("--to", "end", metavar="TIME", help="ISO time, or a duration from the market's start (2h).")
 @click.option("--vary", metavar="KEY.PATH=V1,V2,…", help="One replay per value of a job key, on every core.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (an array with --vary).")
+@click.option("--html", "html", metavar="OUT", type=click.Path(dir_okay=False), help="Also write the replay as a page.")
 def replay(
     job_file: str,
     market: str,
@@ -32,6 +33,7 @@ def replay(
     end: str | None,
     vary: str | None,
     as_json: bool,
+    html: str | None,
 ) -> None:
     """Replay JOB's passes over a recorded market (FILE) or a generated walk, on a simulated account.
 
@@ -41,6 +43,7 @@ def replay(
       cross  only strictly through its price
       queue  at its price, only after the depth that stood there when it joined
     """
+    from rebalancer.errors import ConfigError
     from rebalancer.replay import arguments
     from rebalancer.replay.driver import Options
     from rebalancer.replay.matching import FillModel
@@ -59,12 +62,14 @@ def replay(
         to_offset_ms=to_ms if to_relative else None,
     )
     if vary:
+        if html:
+            raise ConfigError("--html draws one replay; leave out --vary")
         _replay_each(job_file, vary, market, options, as_json)
         return
-    _replay_one(job, market, options, as_json)
+    _replay_one(job, market, options, as_json, html)
 
 
-def _replay_one(job: object, market: str, options: object, as_json: bool) -> None:
+def _replay_one(job: object, market: str, options: object, as_json: bool, html: str | None) -> None:
     import dataclasses
 
     from rebalancer.job import Job
@@ -75,15 +80,39 @@ def _replay_one(job: object, market: str, options: object, as_json: bool) -> Non
     assert isinstance(job, Job) and isinstance(options, Options)
     if sys.stderr.isatty():
         options = dataclasses.replace(options, progress=_progress)
+    if html:
+        options = dataclasses.replace(options, keep_detail=True)
     with open_market(market, job) as (source, rules):
         run = replay(job, source, rules, options)
     if sys.stderr.isatty():
         click.echo("\r\033[K", nl=False, err=True)
+    title = f"replay of {job.name} on {source.name} (fill {options.fill}, latency {options.latency_ms}ms)"
+    if html:
+        _write_page(html, job, title, run)
     if as_json:
         click.echo(json.dumps(run.result.to_json(), indent=2))
     else:
-        title = f"replay of {job.name} on {source.name} (fill {options.fill}, latency {options.latency_ms}ms)"
         click.echo(render_text(run.result, title), nl=False)
+
+
+def _write_page(out: str, job: object, title: str, run: object) -> None:
+    from pathlib import Path
+
+    from rebalancer.errors import ConfigError
+    from rebalancer.job import Job
+    from rebalancer.pictures.replay_page import Detail, render_page
+    from rebalancer.replay.driver import Run
+    from rebalancer.replay.result import flat_figures
+
+    assert isinstance(job, Job) and isinstance(run, Run)
+    ledger = run.ledger
+    fills = [(f.t_ms, f.side.value, f.price) for f in ledger.fills]
+    detail = Detail(ledger.curve, run.levels, fills, run.start_ms, run.end_ms)
+    page = render_page(title[0].upper() + title[1:], f"symbol {job.symbol}", detail, flat_figures(run.result))
+    try:
+        Path(out).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--html {out}: cannot write: {exc.strerror or exc}") from None
 
 
 def _replay_each(job_file: str, text: str, market: str, options: object, as_json: bool) -> None:

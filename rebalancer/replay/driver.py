@@ -100,7 +100,7 @@ class Driver:
             self._window(first.t_ms)
         book = self._first_book()
         start = book.t_ms
-        ledger = Ledger(ZERO, keep_fills=self.options.keep_detail)
+        ledger = Ledger(ZERO, keep_detail=self.options.keep_detail)
         venue = self._venue(book, ledger)
         timer = Timer(self.job, start)
         self.now_ms = start
@@ -124,6 +124,7 @@ class Driver:
                 self._apply(venue, self._take())
         end = self.now_ms
         self._pause_to(end)
+        ledger.finish(end)
         result = self._result(venue, ledger, end - start)
         return Run(result, ledger, self.levels, start, end)
 
@@ -207,7 +208,8 @@ class Driver:
         if self.options.keep_detail:
             buys = tuple(sorted(o.price for o in venue.open.values() if o.side.value == "BUY"))
             sells = tuple(sorted(o.price for o in venue.open.values() if o.side.value == "SELL"))
-            self.levels.append((self.now_ms, buys, sells))
+            if not self.levels or self.levels[-1][1:] != (buys, sells):
+                self.levels.append((self.now_ms, buys, sells))
 
     def _pause_to(self, now_ms: int) -> None:
         if self._pause is not None and now_ms > self._pause_since:

@@ -40,10 +40,11 @@ class FillRecord:
 
 @dataclass(slots=True)
 class Ledger:
-    """Running figures of one replay. ``sample_ms``: the least time between two stored curve points."""
+    """Running figures of one replay. With ``keep_detail`` it also keeps every fill and the curves, a point at most
+    every ``sample_ms``."""
 
     base_start: Decimal
-    sample_ms: int = 60_000
+    sample_ms: int = 1000
     base: Decimal = ZERO
     base_min: Decimal = ZERO
     base_max: Decimal = ZERO
@@ -61,7 +62,7 @@ class Ledger:
     long: bool = True
     curve: list[Point] = field(default_factory=list)
     fills: list[FillRecord] = field(default_factory=list)
-    keep_fills: bool = False
+    keep_detail: bool = False
     _last_sample: int = -(2**62)
 
     def __post_init__(self) -> None:
@@ -92,7 +93,7 @@ class Ledger:
         else:
             self.sell_volume += volume
         self._match(side is Side.BUY, price, volume)
-        if self.keep_fills:
+        if self.keep_detail:
             self.fills.append(FillRecord(t_ms, side, price, volume))
         self._watch(t_ms)
 
@@ -124,6 +125,11 @@ class Ledger:
         if total > self.peak:
             self.peak = total
         self.max_drawdown = max(self.max_drawdown, self.peak - total)
-        if t_ms - self._last_sample >= self.sample_ms and self.mark is not None:
+        if self.keep_detail and t_ms - self._last_sample >= self.sample_ms and self.mark is not None:
             self._last_sample = t_ms
             self.curve.append((t_ms, self.mark, self.base, total))
+
+    def finish(self, t_ms: int) -> None:
+        """The curves' last point, at the end of the replay."""
+        if self.keep_detail and self.mark is not None and (not self.curve or self.curve[-1][0] < t_ms):
+            self.curve.append((t_ms, self.mark, self.base, self.total))

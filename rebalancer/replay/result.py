@@ -67,6 +67,21 @@ class ReplayResult:
         }
 
 
+def flat_figures(result: ReplayResult) -> dict[str, str]:
+    """The ``--json`` figures flattened to ``key.path`` → text, for a table."""
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            flat[prefix] = str(value)
+
+    walk("", result.to_json())
+    return flat
+
+
 def seconds(ms: int) -> int | float:
     """Milliseconds as seconds: whole when they are, else to the millisecond."""
     return ms // 1000 if ms % 1000 == 0 else round(ms / 1000, 3)

@@ -144,3 +144,23 @@ def test_time_going_backwards_is_taken_at_the_earlier_time(
     )
     out = json.loads(replay_cli(str(job), "--market", str(market), "--balances", "usdt=1000", "--json").stdout)
     assert out["fills"]["count"] == 1
+
+
+def test_a_huge_line_is_refused_by_its_number_and_a_repeated_trade_counts_once(
+    recording: Callable[..., Path], replay_cli: Callable[..., Result], job_file: Callable[..., Path]
+) -> None:
+    huge = recording([rules_line(), depth(0, [("100", "1")], [("101", "1")]), "x" * (16 * 1024 * 1024 + 1)], "h.gz")
+    line = _error(replay_cli(MAKER, "--market", str(huge)))
+    assert "line 3" in line and "longer than 16 MiB" in line
+    job = job_file(
+        "version: 1\nname: again\nsymbol: btcusdt\nexchange: {url: sandbox}\nschedule: {every: 1h}\n"
+        'orders:\n  - {side: buy, price: "100", size: "1"}\nlimits: {band: 50%}\n'
+    )
+    lines = [rules_line(), depth(0, [("100.5", "1")], [("101", "1")]), trade(1000, 7, "100", "0.25")]
+    once = recording([*lines, depth(3000, [("100.5", "1")], [("101", "1")])], "once.gz")
+    twice = recording([*lines, trade(2000, 7, "100", "0.25"), depth(3000, [("100.5", "1")], [("101", "1")])], "2.gz")
+    results = [
+        json.loads(replay_cli(str(job), "--market", str(m), "--balances", "usdt=1000", "--json").stdout)
+        for m in (once, twice)
+    ]
+    assert results[0]["fills"] == results[1]["fills"] and results[0]["fills"]["count"] == 1
