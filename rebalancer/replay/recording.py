@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from rebalancer.errors import ConfigError
 from rebalancer.models import SymbolRules
 from rebalancer.replay.market import Book, Event, Level, Print
-from rebalancer.replay.numbers import BadNumber, market_decimal
+from rebalancer.replay.numbers import LARGEST, BadNumber, market_decimal
 from rebalancer.stream import frames
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -127,16 +127,11 @@ class Recording:
         return Book(t, tuple(bids), tuple(asks))
 
     def _sane(self, levels: tuple[Level, ...], what: str) -> list[Level]:
-        """The levels with volume, each price and volume checked against ``LARGEST`` and ``FINEST_PLACES``."""
-        kept = []
-        for index, (price, volume) in enumerate(levels):
-            if volume > 0:
-                try:
-                    market_decimal(price, f"{what}[{index}] price", positive=True)
-                    market_decimal(volume, f"{what}[{index}] volume", positive=False)
-                except BadNumber as exc:
-                    self._fail(str(exc))
-                kept.append((price, volume))
+        """The levels with volume; a price or volume of ``LARGEST`` or more stops the replay (the stream parser has
+        already refused what is not a finite, positive price or a volume of zero or more)."""
+        kept = [level for level in levels if level[1] > 0]
+        if kept and (max(p for p, _ in kept) >= LARGEST or max(v for _, v in kept) >= LARGEST):
+            self._fail(f"{what}: a price or volume of {LARGEST:.0e} or more is absurd")
         return kept
 
     def _prints(self, t: int, trades: frames.Trades, seen: set[str]) -> Iterator[Print]:

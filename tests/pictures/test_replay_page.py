@@ -58,7 +58,7 @@ def test_the_replay_page_draws_prices_orders_fills_and_curves(
     assert page.locator("svg.chart.price line.level.buy").count() == 1
     fills = page.locator("svg.chart.price circle.fill.buy")
     assert fills.count() == figures["fills"]["count"] == 1
-    assert fills.first.get_attribute("data-price") == "100"
+    assert fills.first.get_attribute("data-price") == "100.00"  # the price as placed, at the tick
     # The fill mark sits on the level's line: same height in the drawn page.
     level_box = page.locator("svg.chart.price line.level.buy").bounding_box()
     fill_box = fills.first.bounding_box()
