@@ -1,6 +1,6 @@
 """The ``rebalancer`` command group: global options, the command list, and the one map from errors to exit codes.
 
-Commands live in modules by what they do (``jobs``, ``inspect``, ``status``, ``sandbox``, ``scaffold``); they
+Commands live in modules by what they do (``jobs``, ``inspect``, ``status``, ``sandbox``, ``scaffold``, ``record``):
 parse, call and print. ``Cli`` is the only place an exception becomes a message and an exit code: 0 ok, 1 every
 error (usage errors and a declined apply included), 2 only for ``plan --detailed-exitcode`` with changes (the
 command exits with it itself).
@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from rebalancer import __version__
-from rebalancer.cli import inspect, jobs, replay, sandbox, scaffold, status
+from rebalancer.cli import inspect, jobs, record, replay, sandbox, scaffold, status
 from rebalancer.errors import JobFileError, RebalancerError
 
 USAGE_EXIT_CODE = 1  # click's own is 2, which `plan --detailed-exitcode` means as "changes pending"
@@ -117,6 +117,7 @@ for _command in (
     inspect.history,
     status.status,
     sandbox.sandbox,
+    record.record,
     replay.replay,
 ):
     main.add_command(_command)

@@ -41,3 +41,12 @@ class Since(click.ParamType):
             return parse_since(str(value), datetime.now(UTC))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def parse_duration(text: str) -> int:
+    """``30s``, ``5m``, ``1h30m`` (s, m, h, d, w) as whole seconds, more than zero; ValueError saying the form."""
+    compact = text.strip().lower()
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _AGE.findall(compact))
+    if not compact or _AGE.sub("", compact) != "" or seconds <= 0:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m or 1h30m")
+    return seconds

@@ -18,8 +18,23 @@ import click
     type=click.Choice(["any", "md5", "hmac-sha256"]),
     help="Signatures accepted: either, or only one.",
 )
-def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str) -> None:
-    """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C."""
+@click.option(
+    "--stream-port",
+    type=click.IntRange(0, 65535),
+    help="Loopback port of the market stream (ws://.../kline-api/ws) [--port + 1; any with --port 0].",
+)
+@click.option(
+    "--ping-every",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="Seconds between the stream's pings; a client that does not pong in as long is cut.",
+)
+def sandbox(
+    port: int, seed: int, reset: bool, prefix: str, sign_mode: str, stream_port: int | None, ping_every: float
+) -> None:
+    """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C, with its
+    market stream beside it (both URLs are printed)."""
     from rebalancer.errors import ConfigError
     from rebalancer.sandbox.app import check_prefix
     from rebalancer.sandbox.host import serve_sandbox
@@ -29,4 +44,16 @@ def sandbox(port: int, seed: int, reset: bool, prefix: str, sign_mode: str) -> N
         prefix = check_prefix(prefix)
     except ValueError as error:
         raise ConfigError(f"--prefix: {error}") from None
-    serve_sandbox(state_dir(), port=port, seed=seed, reset=reset, echo=click.echo, prefix=prefix, sign=sign_mode)
+    if stream_port is None:
+        stream_port = port + 1 if 0 < port < 65535 else 0
+    serve_sandbox(
+        state_dir(),
+        port=port,
+        seed=seed,
+        reset=reset,
+        echo=click.echo,
+        prefix=prefix,
+        sign=sign_mode,
+        stream_port=stream_port,
+        ping_every=ping_every,
+    )

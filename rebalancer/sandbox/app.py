@@ -34,6 +34,8 @@ from rebalancer.sandbox.world import save as save_world
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
+    from rebalancer.sandbox.stream import StreamServer
+
 KEPT_REQUESTS = 500
 LOGGED_VALUE_CHARS = 2000
 
@@ -61,6 +63,7 @@ class SandboxApp:
         self.requests: deque[dict[str, Any]] = deque(maxlen=KEPT_REQUESTS)
         self.counts: Counter[str] = Counter()
         self._log_lock = threading.Lock()
+        self.stream: StreamServer | None = None  # the market stream served beside, for its controls
 
     def reset(self, engine: Engine, faults: Faults | None = None) -> None:
         """Serve a fresh world: new engine and faults, empty request log and rate-limit counters."""

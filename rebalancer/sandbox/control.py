@@ -8,6 +8,7 @@ only).
 - ``GET /sandbox/faults`` / ``POST /sandbox/faults`` (JSON object body): read or change the fault settings.
 - ``GET /sandbox/requests``: the recent /open/api requests with their HTTP status and answer code.
 - ``GET /sandbox/request-counts``: how many requests each /open/api path received since the world was loaded.
+- ``/sandbox/stream...`` and ``/sandbox/trade``: the market stream's controls and faults (``stream_control``).
 
 Answers use the same envelope as /open/api; a refused control input is HTTP 400 with code ``100004`` and says
 why. Inputs are bounded so that no request can stall or crash the server: ``seconds`` up to an hour, a faults body
@@ -28,6 +29,7 @@ from rebalancer.sandbox.book import Reject
 from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.openapi import envelope
+from rebalancer.sandbox.stream_control import STREAM_ACTIONS
 
 TOP_LEVELS = 10
 SHOWN_FILLS = 100
@@ -171,6 +173,7 @@ ACTIONS: dict[tuple[str, str], Callable[[SandboxApp, Request], Any]] = {
     ("POST", "/sandbox/faults"): _faults,
     ("GET", "/sandbox/requests"): lambda app, request: app.request_log(),
     ("GET", "/sandbox/request-counts"): lambda app, request: app.request_counts(),
+    **STREAM_ACTIONS,
 }
 
 

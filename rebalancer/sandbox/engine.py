@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, InvalidOperation, localcontext
@@ -80,6 +80,8 @@ class Engine:
         self.fills: deque[Fill] = deque(maxlen=KEPT_FILLS)
         self.next_order_id = 1001
         self.next_trade_id = 1
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with a symbol, under the lock, after its market stepped or its orders changed: must not block."""
 
     @classmethod
     def create(cls, seed: int = 7, *, clock: str = "real", symbols: Iterable[SymbolSpec] = DEFAULT_SYMBOLS) -> Engine:
@@ -164,6 +166,7 @@ class Engine:
             except InvalidOperation:
                 raise Reject("100004", "price must be a positive number in range") from None
             self._match(market)
+            self._notify(symbol)
 
     def market_view(self, symbol: str) -> MarketView:
         """Ticker and day figures of ``symbol``; best bid and ask include the accounts' resting orders."""
@@ -242,6 +245,7 @@ class Engine:
             self.next_order_id += 1
             self.orders[order.id] = order
             self.open_by_symbol[symbol][order.id] = order
+            self._notify(symbol)
             return order.id
 
     def cancel(self, api_key: str, symbol: str, order_id: int) -> None:
@@ -258,6 +262,7 @@ class Engine:
                 account.release(spec.base, order.remaining)
             order.status = OrderStatus.CANCELLED
             self._close(order)
+            self._notify(symbol)
 
     def cancel_all(self, api_key: str, symbol: str, limit: int = 2000) -> list[int]:
         """Cancel up to ``limit`` of the account's open orders on ``symbol``, oldest first; their ids."""
@@ -283,6 +288,7 @@ class Engine:
             if not 0 < amount <= order.remaining:
                 raise Reject("100004", f"fill volume must be between one lot and {order.remaining}")
             self._fill(market, order, amount)
+            self._notify(order.symbol)
 
     def open_order_records(self, api_key: str, symbol: str) -> list[SimOrder]:
         """Copies of the account's open orders on ``symbol``, newest first (as the API lists them)."""
@@ -310,6 +316,10 @@ class Engine:
                 raise Reject("22", "order does not exist")
             return order.copy()
 
+    def _notify(self, symbol: str) -> None:
+        for listener in self.listeners:
+            listener(symbol)
+
     def _market(self, symbol: str) -> MarketState:
         market = self.markets.get(symbol)
         if market is None:
@@ -327,6 +337,7 @@ class Engine:
         for _, market in sorted(self.markets.items()):
             market.step(self.walk_rng)
             self._match(market)
+            self._notify(market.spec.symbol)
 
     def _match(self, market: MarketState) -> None:
         bid, ask = market.synthetic_bid(), market.synthetic_ask()

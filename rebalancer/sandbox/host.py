@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rebalancer.defaults import SANDBOX_LOCK_WAIT_SECONDS
+from rebalancer.errors import StateError
 from rebalancer.sandbox.share import SharedWorld, serve_world
 
 LOCK_WAIT_SECONDS = SANDBOX_LOCK_WAIT_SECONDS
@@ -36,6 +37,19 @@ def embedded_sandbox(state_dir: Path) -> Iterator[str]:
         _SHARED.release()
 
 
+@contextlib.contextmanager
+def embedded_sandbox_stream(state_dir: Path) -> Iterator[tuple[str, str]]:
+    """Like ``embedded_sandbox``, yielding the REST URL and the market stream URL of the world of ``state_dir``;
+    ``StateError`` when the process serving it serves no stream."""
+    with embedded_sandbox(state_dir) as url:
+        stream = _SHARED.stream_url
+        if not stream:  # an older process serves it
+            raise StateError(
+                f"the process serving the sandbox world of {state_dir} serves no market stream: restart it"
+            )
+        yield url, stream
+
+
 def serve_sandbox(
     state_dir: Path,
     *,
@@ -46,11 +60,15 @@ def serve_sandbox(
     save_every: float = 5.0,
     prefix: str = "",
     sign: str = "any",
+    stream_port: int = 0,
+    ping_every: float = 5.0,
 ) -> None:
-    """``rebalancer sandbox``: keep the world of ``state_dir`` served over HTTP until SIGINT/SIGTERM, standing by
-    while another process serves it and taking over when that one ends.
+    """``rebalancer sandbox``: keep the world of ``state_dir`` served over HTTP (and its market stream over
+    websockets on ``stream_port``) until SIGINT/SIGTERM, standing by while another process serves it and taking
+    over when that one ends.
 
-    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts.
+    ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts;
+    ``ping_every`` is the stream's heartbeat period in seconds.
     """
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,4 +84,6 @@ def serve_sandbox(
         save_every=save_every,
         prefix=prefix,
         sign=sign,
+        stream_port=stream_port,
+        ping_every=ping_every,
     )

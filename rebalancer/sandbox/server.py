@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from rebalancer.sandbox.app import SandboxApp
 from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.faults import Faults
+from rebalancer.sandbox.stream import StreamServer
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -43,10 +44,20 @@ class SandboxServer:
         *,
         save_path: str | Path | None = None,
         prefix: str = "",
+        stream: bool = False,
+        stream_port: int = 0,
+        ping_every: float = 5.0,
+        pong_timeout: float | None = None,
     ) -> None:
         self.app = SandboxApp(engine, faults, save_path=save_path, prefix=prefix)
         self.host = host
         self.port = port
+        self.stream = (
+            StreamServer(engine, host, stream_port, ping_every=ping_every, pong_timeout=pong_timeout)
+            if stream
+            else None
+        )
+        self.app.stream = self.stream
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -67,9 +78,16 @@ class SandboxServer:
             raise RuntimeError("the sandbox server is not started")
         return f"http://{self.host}:{self._server.server_port}{self.app.prefix}"
 
+    @property
+    def stream_url(self) -> str | None:
+        """The market stream's URL, ``ws://127.0.0.1:PORT/kline-api/ws`` (None when not served)."""
+        return None if self.stream is None else self.stream.url
+
     def reset(self, engine: Engine, faults: Faults | None = None) -> None:
-        """Serve a fresh world with fresh fault settings (all off when None)."""
+        """Serve a fresh world with fresh fault settings (all off when None); the stream follows the new world."""
         self.app.reset(engine, faults)
+        if self.stream is not None:
+            self.stream.attach(engine)
 
     def bind(self) -> BaseWSGIServer:
         """Open the listening socket (without serving yet)."""
@@ -78,8 +96,10 @@ class SandboxServer:
         return self._server
 
     def start(self) -> SandboxServer:
-        """Bind and serve in a daemon thread; returns self."""
+        """Bind and serve in a daemon thread (and the stream beside, when asked for); returns self."""
         server = self.bind()
+        if self.stream is not None:
+            self.stream.start()
         if self._thread is None:
             self._thread = threading.Thread(target=server.serve_forever, name="rebalancer-sandbox", daemon=True)
             self._thread.start()
@@ -87,6 +107,8 @@ class SandboxServer:
 
     def stop(self) -> None:
         """Stop serving, close the socket and save the world if the server was given a ``save_path``."""
+        if self.stream is not None:
+            self.stream.stop()
         if self._server is not None:
             if self._thread is not None:
                 self._server.shutdown()

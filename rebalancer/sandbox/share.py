@@ -1,7 +1,8 @@
 """Who serves a state directory's sandbox world, and where: the world's lock and its address file.
 
 The process holding ``sandbox.lock`` (an ``flock``: the kernel drops it when the process dies, however it dies)
-serves the world on loopback and writes ``sandbox.addr`` (``{"url": ..., "pid": ...}``). Every other process that
+serves the world on loopback and writes ``sandbox.addr`` (``{"url": ..., "stream": ..., "pid": ...}``: the REST
+URL and the market stream's). Every other process that
 needs the world reads the address and talks to that server over HTTP. An address is only believed while its lock is
 held, its process runs and its URL answers, so a stale file (a killed server) is never trusted.
 """
@@ -76,11 +77,12 @@ class Address:
 
     url: str
     pid: int
+    stream: str = ""
 
 
-def write_address(state_dir: Path, url: str) -> None:
-    """Publish this process's server URL, atomically (a reader never sees half a file)."""
-    text = json.dumps({"url": url, "pid": os.getpid()})
+def write_address(state_dir: Path, url: str, stream: str = "") -> None:
+    """Publish this process's server URL and stream URL, atomically (a reader never sees half a file)."""
+    text = json.dumps({"url": url, "stream": stream, "pid": os.getpid()})
     fd, tmp = tempfile.mkstemp(prefix=f".{ADDR_FILE}.", dir=state_dir)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -102,7 +104,7 @@ def read_address(state_dir: Path) -> Address | None:
     """The published address, or None when there is none or it is unreadable."""
     try:
         data = json.loads((state_dir / ADDR_FILE).read_text(encoding="utf-8"))
-        return Address(str(data["url"]), int(data["pid"]))
+        return Address(str(data["url"]), int(data["pid"]), str(data.get("stream") or ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -156,6 +158,7 @@ class SharedWorld:
         self._server: SandboxServer | None = None
         self._stop_watching: threading.Event | None = None
         self.url = ""
+        self.stream_url = ""
 
     @property
     def serving(self) -> bool:
@@ -181,7 +184,7 @@ class SharedWorld:
                 self._stop_watching.set()
                 self._stop_watching = None
             self._stop_serving()
-            self.url = ""
+            self.url = self.stream_url = ""
 
     def _join(self, state_dir: Path, wait: float) -> None:
         world_lock = WorldLock(state_dir)
@@ -189,22 +192,32 @@ class SharedWorld:
         if address is None:
             self._serve(state_dir, world_lock, port=0)
             return
-        self._state_dir, self.url = state_dir, address.url
-        self._watch(state_dir, address.url)
+        self._state_dir, self.url, self.stream_url = state_dir, address.url, address.stream
+        self._watch(state_dir, address.url, address.stream)
 
-    def _serve(self, state_dir: Path, world_lock: WorldLock, *, port: int, prefix: str = "") -> None:
-        """Serve the saved world here (the lock is held), saving it after every change, and publish the URL."""
+    def _serve(
+        self, state_dir: Path, world_lock: WorldLock, *, port: int, prefix: str = "", stream_port: int = 0
+    ) -> None:
+        """Serve the saved world here (the lock is held) with its stream, saving it after every change, and
+        publish the URLs."""
         try:
             engine = open_world(state_dir / WORLD_FILE)
             server = SandboxServer(
-                engine, Faults(rate_limits=False), port=port, save_path=state_dir / WORLD_FILE, prefix=prefix
+                engine,
+                Faults(rate_limits=False),
+                port=port,
+                save_path=state_dir / WORLD_FILE,
+                prefix=prefix,
+                stream=True,
+                stream_port=stream_port,
             )
             server.start()
-            write_address(state_dir, server.url)
+            write_address(state_dir, server.url, server.stream_url or "")
         except BaseException:
             world_lock.release()
             raise
         self._state_dir, self._world_lock, self._server, self.url = state_dir, world_lock, server, server.url
+        self.stream_url = server.stream_url or ""
 
     def _stop_serving(self) -> None:
         server, world_lock, state_dir = self._server, self._world_lock, self._state_dir
@@ -217,19 +230,22 @@ class SharedWorld:
         if world_lock is not None:
             world_lock.release()  # only now, with the world saved, may another process take over
 
-    def _watch(self, state_dir: Path, url: str) -> None:
+    def _watch(self, state_dir: Path, url: str, stream: str) -> None:
         stop = threading.Event()
         self._stop_watching = stop
         where = urlsplit(url)
+        stream_port = (urlsplit(stream).port or 0) if stream else 0
         thread = threading.Thread(
             target=self._take_over_when_free,
-            args=(state_dir, where.port or 0, where.path, stop),
+            args=(state_dir, where.port or 0, where.path, stream_port, stop),
             name="rebalancer-sandbox-watch",
             daemon=True,
         )
         thread.start()
 
-    def _take_over_when_free(self, state_dir: Path, port: int, prefix: str, stop: threading.Event) -> None:
+    def _take_over_when_free(
+        self, state_dir: Path, port: int, prefix: str, stream_port: int, stop: threading.Event
+    ) -> None:
         """Poll the lock; once the serving process has let it go, serve the world here at the same address."""
         world_lock = WorldLock(state_dir)
         complained = False
@@ -241,7 +257,7 @@ class SharedWorld:
                     world_lock.release()
                     return
                 try:
-                    self._serve(state_dir, world_lock, port=port, prefix=prefix)
+                    self._serve(state_dir, world_lock, port=port, prefix=prefix, stream_port=stream_port)
                 except (OSError, StateError) as exc:
                     if not complained:
                         log.error("could not take over serving the sandbox world", extra={"error": str(exc)})
@@ -264,8 +280,11 @@ def serve_world(
     save_every: float = 5.0,
     prefix: str = "",
     sign: str = "any",
+    stream_port: int = 0,
+    ping_every: float = 5.0,
 ) -> None:
-    """``rebalancer sandbox``: keep the world of ``state_dir`` served on loopback until ``stop`` is set.
+    """``rebalancer sandbox``: keep the world of ``state_dir`` served on loopback until ``stop`` is set, with its
+    market stream on ``stream_port``.
 
     When another process already serves it, say where and stand by: take over (at the same address) when it ends.
     ``prefix`` puts the /open/api routes under a path prefix; ``sign`` is the signature the server accepts.
@@ -278,23 +297,35 @@ def serve_world(
                 raise StateError(
                     f"cannot reset the sandbox world: process {address.pid} serves it at {address.url}; stop it first"
                 )
-            _announce(echo, address.url)
+            _announce(echo, address.url, address.stream)
             echo(f"Process {address.pid} serves this world; this one takes over when it ends. Ctrl-C stops.")
             while not world_lock.try_acquire():
                 if stop.wait(0.2):
                     return
             where = urlsplit(address.url)
             port, prefix = where.port or port, where.path
+            stream_port = (urlsplit(address.stream).port or stream_port) if address.stream else stream_port
     try:
         engine = open_world(state_dir / WORLD_FILE, seed=seed, reset=reset)
-        server = SandboxServer(engine, Faults(sign=sign), port=port, save_path=state_dir / WORLD_FILE, prefix=prefix)
+        server = SandboxServer(
+            engine,
+            Faults(sign=sign),
+            port=port,
+            save_path=state_dir / WORLD_FILE,
+            prefix=prefix,
+            stream=True,
+            stream_port=stream_port,
+            ping_every=ping_every,
+        )
         try:
             server.start()
         except OSError as exc:
-            raise StateError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+            server.stop()
+            ports = f"127.0.0.1:{port} (stream port {stream_port})"
+            raise StateError(f"cannot listen on {ports}: {exc.strerror or exc}") from None
         try:
-            write_address(state_dir, server.url)
-            _announce(echo, server.url)
+            write_address(state_dir, server.url, server.stream_url or "")
+            _announce(echo, server.url, server.stream_url or "")
             echo("Serving the sandbox exchange; Ctrl-C stops it.")
             while not stop.wait(save_every):
                 server.app.save()
@@ -322,7 +353,8 @@ def _await_address(state_dir: Path, world_lock: WorldLock, wait: float) -> Addre
         time.sleep(0.05)
 
 
-def _announce(echo: Callable[[str], None], url: str) -> None:
+def _announce(echo: Callable[[str], None], url: str, stream: str) -> None:
     echo(f"url: {url}")
     echo(f"api_key: {DEMO_API_KEY}")
     echo(f"secret_key: {DEMO_SECRET_KEY}")
+    echo(f"stream: {stream or '(not served by that process)'}")

@@ -47,6 +47,10 @@ class FrameError(RebalancerError):
     """A stream frame that cannot be understood (its message is one line saying what): count it, ignore it."""
 
 
+class FrameTooLarge(FrameError):
+    """A frame over the size bound, compressed or decompressed (a huge frame or a gzip bomb)."""
+
+
 def _fail(what: str) -> NoReturn:
     raise FrameError(what)
 
@@ -162,10 +166,10 @@ def decompress(raw: bytes | str, *, max_bytes: int) -> str:
     its decompressed text exceeds ``max_bytes``, or when binary is not one whole gzip stream of UTF-8 text."""
     if isinstance(raw, str):
         if len(raw) > max_bytes or len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
-            _fail(f"text frame longer than {max_bytes} bytes")
+            raise FrameTooLarge(f"text frame longer than {max_bytes} bytes")
         return raw
     if len(raw) > max_bytes:
-        _fail(f"frame of {len(raw)} bytes exceeds the bound of {max_bytes}")
+        raise FrameTooLarge(f"frame of {len(raw)} bytes exceeds the bound of {max_bytes}")
     if not raw.startswith(_GZIP_MAGIC):
         _fail(f"binary frame is not gzip (starts {raw[:8].hex()})")
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -174,7 +178,7 @@ def decompress(raw: bytes | str, *, max_bytes: int) -> str:
     except zlib.error as exc:
         _fail(f"binary frame is not valid gzip: {exc}")
     if len(data) > max_bytes or inflater.unconsumed_tail:
-        _fail(f"frame decompresses to more than {max_bytes} bytes")
+        raise FrameTooLarge(f"frame decompresses to more than {max_bytes} bytes")
     if not inflater.eof:
         _fail("binary frame is a truncated gzip stream")
     if inflater.unused_data:

@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ["sqlalchemy", "requests", "urllib3", "jsonschema", "werkzeug", "apscheduler", "yaml", "prometheus_client"]
+HEAVY = [
+    "sqlalchemy",
+    "requests",
+    "urllib3",
+    "jsonschema",
+    "werkzeug",
+    "apscheduler",
+    "yaml",
+    "prometheus_client",
+    "websockets",
+]
 
 PROBE = """
 import json, runpy, sys
