@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from rebalancer import __version__
-from rebalancer.cli import inspect, jobs, record, sandbox, scaffold, status
+from rebalancer.cli import inspect, jobs, record, replay, sandbox, scaffold, status
 from rebalancer.errors import JobFileError, RebalancerError
 
 USAGE_EXIT_CODE = 1  # click's own is 2, which `plan --detailed-exitcode` means as "changes pending"
@@ -136,5 +136,6 @@ for _command in (
     status.status,
     sandbox.sandbox,
     record.record,
+    replay.replay,
 ):
     main.add_command(_command)

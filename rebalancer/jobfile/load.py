@@ -11,7 +11,7 @@ variables, no includes).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path as FilePath
@@ -47,9 +47,14 @@ __all__ = ["FileRead", "check_paths", "conflict", "load_job", "load_jobs", "read
 JOB_SUFFIXES = (".yaml", ".yml")
 
 
-def load_job(path: str | FilePath) -> Job:
-    """Read one job file; raise ``JobFileError`` listing every problem in it."""
-    job, problems, _ = _read(path)
+def load_job(path: str | FilePath, *, changes: Mapping[Path, Any] | None = None) -> Job:
+    """Read one job file; raise ``JobFileError`` listing every problem in it.
+
+    ``changes`` set keys (by path, e.g. ``("ladder", "buy", "first")``) to other values before the checks, as if
+    the file said so (``rebalancer replay --vary``); a problem they cause is reported at the key's place or its
+    nearest parent's.
+    """
+    job, problems, _ = _read(path, changes)
     if problems or job is None:
         raise JobFileError(problems)
     return job
@@ -148,7 +153,7 @@ def conflict(read: FileRead, accepted: Sequence[Job]) -> Problem | None:
     return None
 
 
-def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:
+def _read(path: str | FilePath, changes: Mapping[Path, Any] | None = None) -> tuple[Job | None, list[Problem], Mark]:
     """One file: the Job (None when it has any problem), its problems in file order, where its name stands."""
     source = str(path)
 
@@ -168,6 +173,12 @@ def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:
     except UnicodeDecodeError as error:
         return fail(f"the file is not UTF-8 text (byte {error.start + 1})")
     document = read_yaml(text)
+    if changes and document.data is not None:
+        for key_path, value in changes.items():
+            if not _set(document.data, key_path, value):
+                message = "cannot be set: a key on its way is not a mapping (or a list index is out of range)"
+                document.problems.append(RawProblem(key_path, message, document.positions.value(key_path)))
+        raw = raw + repr(sorted(changes.items())).encode()
     raw_problems = list(document.problems)
     if document.data is not None:
         secrets, silenced = find_secrets(document.data, document.positions)
@@ -184,6 +195,26 @@ def _read(path: str | FilePath) -> tuple[Job | None, list[Problem], Mark]:
         return None, problems, name_mark
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     return build_job(document.data, source=source, source_hash=digest), [], name_mark
+
+
+def _set(data: dict[str, Any], path: Path, value: Any) -> bool:
+    """Set ``path`` in the document to ``value``, making missing mappings on the way; False when it cannot be set
+    (a key on the way holds a value that is not a mapping, or a list index is out of range)."""
+    node: Any = data
+    for part, last in [(p, i == len(path) - 1) for i, p in enumerate(path)]:
+        if isinstance(node, dict) and isinstance(part, str):
+            if last:
+                node[part] = value
+                return True
+            node = node.setdefault(part, {})
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if last:
+                node[part] = value
+                return True
+            node = node[part]
+        else:
+            return False
+    return False
 
 
 def _overlaps(path: Path, taken: list[Path]) -> bool:
