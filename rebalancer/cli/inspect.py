@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -12,7 +13,6 @@ import click
 
 from rebalancer.cli.params import Since
 from rebalancer.cli.shared import known_job, load, open_store
-from rebalancer.errors import ConfigError
 from rebalancer.vocab import STORED_PASS_RESULTS
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _job_of(given: str, name: str, store: StateStore) -> Job | None:
     """The job of the file given, or of the file a live daemon schedules ``name`` from; None when neither reads."""
     from rebalancer.jobfile.load import read_job_file
 
-    if _is_file(given) or given.endswith((".yaml", ".yml")):
+    if Path(given).is_file() or given.endswith((".yaml", ".yml")):
         return load(given)
     files = [s.scheduled.source for s in store.job_statuses(also=[name]) if s.job == name and s.scheduled]
     for file in files:
