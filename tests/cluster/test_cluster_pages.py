@@ -47,7 +47,7 @@ def test_members_serve_every_job_of_the_cluster_and_gone_members_leave(
     gone_at = now - timedelta(seconds=CLUSTER_MEMBER_GONE_SECONDS + 60)
     silent_at = now - timedelta(seconds=CLUSTER_MEMBER_GONE_SECONDS / 2)
     with StateStore(cluster_url) as store:
-        wait_for(lambda: len(store.members()) == 2, timeout=60)
+        assert wait_for(lambda: len(store.members()) == 2, timeout=60), [m.log for m in members]
         store.register_member("gone:1:cluster", "old-host", 1, 1, now=gone_at)
         store.register_member("silent:2:cluster", "old-host", 2, 1, now=silent_at)
 
