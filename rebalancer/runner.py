@@ -220,7 +220,8 @@ def run_pass(
     ``fence`` is checked right before every write (see ``rebalancer.lease``); every caller that sends passes the
     fence of the lease it holds.
     A pass that trips ``limits.max_loss`` pauses the job and, once it is over (its cancels sent, or failed), tells
-    the job's webhook through ``notifier`` (the process's own by default), whichever command or process runs it.
+    the job's webhook through ``notifier``. Every session that may send gives one (``rebalancer.lease``: the
+    command's or the daemon's; cluster members their own); without one (a simulation) nothing is posted.
     """
     tripped: list[str] = []
     try:
@@ -239,7 +240,7 @@ def run_pass(
             tripped=tripped,
         )
     finally:
-        for message in tripped:
+        for message in tripped if notifier is not None else ():
             post(job, "max_loss", message, notifier)
 
 
