@@ -28,7 +28,7 @@ from rebalancer.errors import LeaseLost, StateError
 from rebalancer.exchange import Exchange
 from rebalancer.executor import Fence
 from rebalancer.job import Job
-from rebalancer.notify import Notifier
+from rebalancer.notify import Notifier, shared
 from rebalancer.runner import Approve, PassReport, cancel_plan_job, run_pass
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
@@ -95,7 +95,9 @@ def job_lease(
 
 
 class JobSession:
-    """One job's exchange, state store and lease. ``run`` sends only under a lease ``hold`` took, behind its fence."""
+    """One job's exchange, state store and lease. ``run`` sends only under a lease ``hold`` took, behind its fence;
+    the webhook events its passes cause go to ``notifier`` (the process's shared one, ``rebalancer.notify``, when
+    none is given)."""
 
     def __init__(
         self,
@@ -175,7 +177,7 @@ class JobSession:
             saved_plan=saved_plan,
             wall=self._wall,
             fence=fence,
-            notifier=self.notifier,
+            notifier=self.notifier or shared(),  # a command's events go out before it exits (rebalancer.cli.main)
         )
         if report.result is PassResult.FENCED:
             self.lease, self._renew_at = None, 0.0

@@ -77,7 +77,10 @@ class _Lane:
 
     def _run(self) -> None:
         while (event := self.queue.get()) is not None:
-            self._deliver(event)
+            try:
+                self._deliver(event)
+            except Exception:  # the failure callback itself failed: still no reason to stop delivering
+                log.exception("notification bookkeeping failed", extra={"job": event.job, "kind": event.kind})
 
 
 class Notifier:

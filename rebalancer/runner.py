@@ -221,9 +221,47 @@ def run_pass(
     ``wall`` is the clock of the pass record and the rejection backoff (tests step it instead of waiting).
     ``fence`` is checked right before every write (see ``rebalancer.lease``); every caller that sends passes the
     fence of the lease it holds.
-    A pass that trips ``limits.max_loss`` pauses the job and tells its webhook through ``notifier`` (the process's
-    own by default), whichever command or process runs it.
+    A pass that trips ``limits.max_loss`` pauses the job and, once it is over (its cancels sent, or failed), tells
+    the job's webhook through ``notifier``. Every session that may send gives one (``rebalancer.lease``: the
+    command's or the daemon's; cluster members their own); without one (a simulation) nothing is posted.
     """
+    tripped: list[str] = []
+    try:
+        return _run_pass(
+            job,
+            exchange,
+            store,
+            apply=apply,
+            mode=mode,
+            approve=approve,
+            recheck=recheck,
+            saved_plan=saved_plan,
+            clock=clock,
+            wall=wall,
+            fence=fence,
+            tripped=tripped,
+        )
+    finally:
+        for message in tripped if notifier is not None else ():
+            post(job, "max_loss", message, notifier)
+
+
+def _run_pass(
+    job: Job,
+    exchange: Exchange,
+    store: StateStore,
+    *,
+    apply: bool,
+    mode: Mode | None,
+    approve: Approve | None,
+    recheck: bool,
+    saved_plan: Plan | None,
+    clock: Callable[[], float],
+    wall: Callable[[], datetime],
+    fence: Fence | None,
+    tripped: list[str],
+) -> PassReport:
+    """``run_pass`` without the telling: a pause for ``limits.max_loss`` is added to ``tripped``."""
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
     plan: Plan | None = None
@@ -269,7 +307,7 @@ def run_pass(
         store.set_paused(job.name, True)
         store.set_risk(job.name, paused_by=PausedBy.MAX_LOSS, reason=plan.paused, now=wall())
         log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
-        post(job, "max_loss", plan.paused or "", notifier)
+        tripped.append(plan.paused or "")
     counted = len(refused)
     if not apply:
         result = PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES

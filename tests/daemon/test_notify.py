@@ -85,3 +85,26 @@ def test_the_metric_counts_failed_deliveries(tmp_path, sandbox, job_text, wait_f
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
         daemon.notify(replace(jobs[0], notify=Notify(f"http://127.0.0.1:{port}/", 1)), "failing", "x")
         assert wait_for(lambda: _sample(daemon, "rebalancer_notify_failures_total", job="m") == 1.0)
+
+
+def test_the_daemon_tells_a_pause_by_the_job_file_and_not_a_pause_the_command_told(
+    tmp_path, sandbox, job_text, receiver, wait_for
+) -> None:
+    url, got = receiver
+    jobs = _jobs(
+        tmp_path,
+        {
+            "f": job_text("f") + f'paused: true\nnotify: {{webhook: "{url}"}}\n',
+            "c": job_text("c", symbol="ethusdt", size="0.5") + f'notify: {{webhook: "{url}"}}\n',
+        },
+    )
+    state = f"sqlite:///{tmp_path}/state.db"
+    with StateStore(state) as store, running(store, sandbox, jobs) as daemon:
+        assert wait_for(lambda: [(e["job"], e["kind"]) for e in got] == [("f", "paused")])
+        assert "by its job file" in got[0]["message"]
+        paused = CliRunner().invoke(cli, ["pause", str(tmp_path / "c.yaml")], env={"REBALANCER_STATE_URL": state})
+        assert paused.exit_code == 0, paused.output
+        assert [(e["job"], e["kind"]) for e in got] == [("f", "paused"), ("c", "paused")]
+        skipped = lambda: daemon.run_pass_now("c") is None  # noqa: E731
+        assert wait_for(lambda: skipped() and _sample(daemon, "rebalancer_job_paused", job="c") == 1)
+        assert [(e["job"], e["kind"]) for e in got] == [("f", "paused"), ("c", "paused")], "told once, by the command"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -275,6 +276,28 @@ def test_a_version_1_store_gains_lease_epochs(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("SELECT version FROM schema_version").scalar() == state_schema.SCHEMA_VERSION
     finally:
         engine.dispose()
+
+
+def test_a_version_2_store_gains_the_volume_of_watched_orders(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.exec_driver_sql("INSERT INTO schema_version VALUES (2)")
+            conn.exec_driver_sql(
+                "CREATE TABLE watched_orders (job VARCHAR(200) NOT NULL, order_id VARCHAR(64) NOT NULL, "
+                "side VARCHAR(8) NOT NULL, price VARCHAR(64) NOT NULL, deal_volume VARCHAR(64) NOT NULL, "
+                "level VARCHAR(64), seen_at_ms BIGINT NOT NULL, PRIMARY KEY (job, order_id))"
+            )
+            conn.exec_driver_sql("INSERT INTO watched_orders VALUES ('btc', '7', 'BUY', '100', '0.1', 'buy[0]', 0)")
+    finally:
+        engine.dispose()
+    with StateStore(url) as store:
+        (seen,) = store.watched_orders("btc").values()
+        assert seen.volume is None and seen.deal_volume == Decimal("0.1"), "a row from before: volume unknown"
+        store.record_fills("btc", None, (), [replace(seen, volume=Decimal("0.5"))], (), T0)
+        assert store.watched_orders("btc")["7"].volume == Decimal("0.5")
 
 
 def test_history_filters_by_start_and_result_and_known_jobs_span_every_table(store: StateStore) -> None:
