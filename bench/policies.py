@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from market_sim import CountingClient
 
-from rebalancer.core import diff, ladder
+from rebalancer.core import diff, gate, ladder
 from rebalancer.core.plan import compute_plan, draft_plan, finish_plan
 from rebalancer.errors import RejectedError
 from rebalancer.executor import execute
@@ -98,7 +98,9 @@ def rebalancer(job: Job, snapshot: MarketSnapshot, client: CountingClient) -> in
     plan = finish_plan(draft, client.balances(draft.funding_need) if draft.needs_balances else None)
     if not plan.has_changes:
         return 0
-    execute(client, snapshot.rules, plan, snapshot.open_orders)
+    ticker = snapshot.ticker
+    book = gate.book_of(snapshot.rules, snapshot.open_orders, None, plan.reference_price, ticker.bid, ticker.ask)
+    execute(client, snapshot.rules, plan, snapshot.open_orders, gate=gate.Checkpoint(job, book))
     return plan.summary["cancel"] + plan.summary["place"]
 
 

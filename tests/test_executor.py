@@ -63,6 +63,7 @@ def cancel(order: Order) -> Action:
 
 
 def plan_of(*actions: Action) -> Plan:
+    PLANNED[:] = [a for a in actions if a.action is not ActionKind.KEEP]
     return Plan("test-job", "btcusdt", D(30000), None, None, "sha256:x", order_action(actions))
 
 
@@ -87,6 +88,7 @@ class Scripted:
     asked: list[str] = field(default_factory=list)
 
     def replace(self, rules: SymbolRules, cancel_ids: Sequence[str], place: Sequence[Target]) -> BatchAnswer:
+        assert rules is RULES
         self.sent.append((tuple(cancel_ids), tuple(place)))
         outcome = self.writes.pop(0)
         if isinstance(outcome, Exception):
@@ -95,6 +97,7 @@ class Scripted:
         return outcome
 
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
+        assert symbol == "btcusdt"
         self.read_count += 1
         outcome = self.reads.pop(0)
         if isinstance(outcome, Exception):
@@ -102,6 +105,7 @@ class Scripted:
         return tuple(outcome)  # type: ignore[arg-type]
 
     def order_info(self, symbol: str, order_id: str) -> Order:
+        assert symbol == "btcusdt"
         self.asked.append(order_id)
         outcome = self.infos.get(order_id, AuthError("no such order"))
         if isinstance(outcome, Exception):
@@ -139,7 +143,16 @@ def run(
 
 
 def shape(execution: executor.Execution) -> list[tuple[object, ...]]:
+    """Each outcome as (action, status, order id, level, code, message); side, price and volume are checked
+    against the plan's action of the same order or level."""
+    by_key = {a.order_id or a.level: a for a in PLANNED}
+    for x in execution.outcomes:
+        a = by_key[x.order_id if x.action is C else x.level]
+        assert (x.side, x.price, x.volume) == (a.side, a.price, a.volume), (x, a)
     return [(x.action.value, x.status.value, x.order_id, x.level, x.code, x.message) for x in execution.outcomes]
+
+
+PLANNED: list[Action] = []
 
 
 OLD = o("1", B, "29000.00")
@@ -578,3 +591,118 @@ def test_outcome_values_turn_words_into_enums() -> None:
 def test_id_keys_put_numbers_in_numeric_order_before_text() -> None:
     assert sorted(["10", "9", "b", "a"], key=executor._id_key) == ["a", "b", "9", "10"]
     assert executor._id_key("12") == (12, "") and executor._id_key("x") == (0, "x")
+
+
+# --- what an execution reports, field by field ---------------------------------------------------------------------
+
+
+def test_an_empty_plan_sends_nothing_and_confirms_nothing() -> None:
+    exchange = Scripted()
+    execution = run(exchange, plan_of())
+    assert execution == executor.Execution(outcomes=(), confirmed=False, error=None, answers=())
+    assert execution.confirmed is False and exchange.sent == [] and exchange.read_count == 0
+
+
+def test_a_settled_execution_is_neither_late_nor_fenced() -> None:
+    answer = BatchAnswer(place=(group("11"),), request=BatchRequest("btcusdt", mass_place="[...]"))
+    hook: list[tuple[int, BatchRequest | None, BatchAnswer | None, str | None]] = []
+    execution = run(Scripted(writes=[answer]), plan_of(BUY0), hook=hook)
+    assert execution.may_land_late is False and execution.fenced is False and execution.confirmed is True
+    assert hook == [(0, answer.request, answer, None)]
+
+
+def test_a_read_back_execution_carries_the_book_and_the_answers() -> None:
+    answer = BatchAnswer(place=(group(code="5"),))
+    book = [o("11", B, "29850.00")]
+    execution = run(Scripted(writes=[answer], reads=[book]), plan_of(BUY0))
+    assert execution.book_after == tuple(book) and execution.answers == (answer,)
+    assert execution.may_land_late is False and execution.fenced is False and execution.error is None
+
+
+def test_failed_writes_are_recorded_with_the_request_they_answer() -> None:
+    refused, failed = RejectedError("no", code="3"), TransientError("502")
+    refused.request = BatchRequest("btcusdt", mass_cancel='["1"]')
+    failed.request = BatchRequest("btcusdt", mass_place="[...]")
+    two = o("2", S, "31000.00")
+    hook: list[tuple[int, BatchRequest | None, BatchAnswer | None, str | None]] = []
+    run(
+        Scripted(writes=[refused, failed], reads=[[OLD, two]]),
+        plan_of(cancel(OLD), cancel(two)),
+        [OLD, two],
+        limit=1,
+        hook=hook,
+    )
+    assert [(i, r) for i, r, _, _ in hook] == [(0, refused.request), (1, failed.request)]
+
+
+def test_an_unreadable_book_keeps_late_landing_and_the_fence_in_the_report() -> None:
+    calls: list[int] = []
+
+    def fence() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise LeaseLost("lease gone")
+
+    two = o("2", S, "31000.00")
+    exchange = Scripted(writes=[BatchAnswer(cancel=(group("1"),))], reads=[AuthError("denied")])
+    fenced = run(exchange, plan_of(cancel(OLD), cancel(two)), [OLD, two], limit=1, fence=fence)
+    assert fenced.fenced is True and fenced.confirmed is False and fenced.may_land_late is False
+    assert len(fenced.answers) == 1
+    late = run(Scripted(writes=[OutcomeUnknown("t", may_land_late=True)], reads=[AuthError("x")]), plan_of(BUY0))
+    assert late.may_land_late is True and late.fenced is False and late.answers == ()
+
+
+def test_the_read_back_after_a_batch_waits_with_the_passes_sleep() -> None:
+    sleeps: list[float] = []
+    exchange = Scripted(writes=[OutcomeUnknown("lost")], reads=[TransientError("busy"), [o("11", B, "29850.00")]])
+    execution = run(exchange, plan_of(BUY0), sleeps=sleeps)
+    assert sleeps == [0.25] and execution.confirmed
+
+
+def test_the_gate_and_a_failing_recorder_say_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(UnsafePlanError):
+        run(Scripted(), plan_of(place("buy[9]", B, "29850.00")))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "pre-trade gate: buy[9] BUY 29850.00 × 0.0100: not a level the job declares (level)"
+    ]
+    caplog.clear()
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("disk full")
+
+    two = o("2", S, "31000.00")
+    exchange = Scripted(writes=[BatchAnswer(cancel=(group("1"),)), BatchAnswer(cancel=(group("2"),))])
+    execute(
+        exchange,  # type: ignore[arg-type]
+        RULES,
+        plan_of(cancel(OLD), cancel(two)),
+        (OLD, two),
+        gate=gate_of((OLD, two)),
+        on_batch=broken,
+        batch_limit=1,
+    )
+    assert [r.getMessage() for r in caplog.records] == ["could not record batch 1", "could not record batch 2"]
+
+
+def test_every_placement_an_unsettled_answer_leaves_open_stays_unknown() -> None:
+    three = [BUY0, SELL0, place("buy[1]", B, "29800.00")]
+    exchange = Scripted(writes=[unsettled(group("11", "12"))], reads=[[]])
+    execution = run(exchange, plan_of(*three))
+    assert [x.status for x in execution.outcomes] == [UNKNOWN, UNKNOWN, REJECTED]
+
+
+def test_closed_order_lookups_count_each_order_they_cannot_settle() -> None:
+    infos: dict[str, object] = {
+        "1": AuthError("no"),
+        "2": o("2", B, "1.00", status=OrderStatus.NEW),
+        "3": o("3", B, "1.00", status=OrderStatus.FILLED),
+        "4": AuthError("no"),
+    }
+    found, opened = executor._closed_orders(Scripted(infos=infos), "btcusdt", ["1", "2", "3", "4"])  # type: ignore[arg-type]
+    assert opened == 3 and [x.id for x in found[(B, D("1.00"), D("0.0100"))]] == ["3"]
+
+
+def test_a_cancel_reports_the_cancelled_orders_values_even_beside_a_keep_of_the_same_id() -> None:
+    kept = Action(ActionKind.KEEP, B, D("29999.00"), D("0.5000"), order_id="1", level="buy[4]")
+    execution = run(Scripted(writes=[BatchAnswer(cancel=(group("1"),))]), plan_of(cancel(OLD), kept), [OLD])
+    assert shape(execution) == [("cancel", "cancelled", "1", None, None, None)]

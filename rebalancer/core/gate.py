@@ -113,8 +113,8 @@ def check(job: Job, book: Book, actions: Sequence[Action]) -> tuple[Refusal, ...
         why = f"the batch is for {book.rules.symbol}, the job trades {job.symbol}"
         return tuple(Refusal(a, Rule.SYMBOL, why) for a in (*cancels, *places))
     refused = list(_cancel_refusals(job, book, cancels))
-    gone = {r.action.order_id for r in refused}
-    cancelled = {a.order_id for a in cancels if a.order_id not in gone}
+    # A refused cancel names an order outside the job's book, or one an admitted cancel already takes out.
+    cancelled = {a.order_id for a in cancels}
     mine = [o for o in book.orders if book.owned is None or o.id in book.owned]
     standing = [o for o in mine if o.is_open and o.id not in cancelled]
     ids = {o.id for o in standing}

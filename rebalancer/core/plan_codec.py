@@ -21,6 +21,8 @@ from rebalancer.models import Side, format_decimal
 from rebalancer.vocab import ActionKind, CancelReason, PausedBy
 
 _DECIMAL_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_DIGITS = 28  # every later step rounds in 28 digits: a price or volume with more could only fail it
+_SHOWN = 40
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -89,8 +91,16 @@ def _decimal(data: Mapping[str, Any], key: str, where: str, *, optional: bool = 
     if value is None and optional:
         return None
     if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):  # "$" alone lets a final "\n" in
-        raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {value!r}')
+        raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {_shown(value)}')
+    if len(value.replace(".", "").lstrip("0")) > _DIGITS:
+        raise _bad(f"{where}{key}", f"more than {_DIGITS} digits, which no price or volume holds: {_shown(value)}")
     return Decimal(value)
+
+
+def _shown(value: object) -> str:
+    """A value for a message, cut short: a saved plan may hold a million digits."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}… ({len(text)} characters)"
 
 
 def _places(text: str) -> int:

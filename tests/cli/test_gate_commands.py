@@ -127,3 +127,21 @@ def test_cancel_never_cancels_an_order_the_job_does_not_own(cli, write_job, sand
     assert result.exit_code == 0, result.output
     assert f"cancel of order {manual} (BUY 29500.00 × 0.0300): not an order this job owns" in result.stderr
     assert [o.id for o in _book(sandbox)] == [manual]
+
+
+@pytest.mark.parametrize("field", ["price", "volume"])
+def test_a_saved_plan_with_more_digits_than_a_price_holds_is_one_error_line(cli, sandbox, tmp_path, field):
+    sandbox.engine.set_price("btcusdt", 30000)
+    job = _job(tmp_path, sandbox, "digits", limits=LIMITS)
+    saved = tmp_path / "plan.json"
+    assert cli("plan", str(job), "--out", str(saved)).exit_code == 0
+    document = json.loads(saved.read_text())
+    first = next(a for a in document["actions"] if a["action"] == "place")
+    first[field] = "1" * 40 + ".00"  # read before the fingerprint is looked at: forging it changes nothing
+    saved.write_text(json.dumps(document))
+    result = cli("apply", str(job), "--plan", str(saved), "--yes")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{field}: more than 28 digits, which no price or volume holds: '1111" in line
+    assert line.endswith("… (45 characters)")
+    assert _book(sandbox) == ()

@@ -167,6 +167,11 @@ def test_a_level_placed_twice_and_an_order_cancelled_twice_say_so() -> None:
     batch = [cancel("7"), cancel("7"), place("buy[0]", B, "29850.00"), place("buy[0]", B, "29840.00")]
     refused = gate.check(a_job(), book(MINE), batch)
     assert [r.why for r in refused] == ["cancelled twice in one batch", "the level is placed twice"]
+    # the first cancel of the two is admitted, so its order does not stand against max_orders
+    one = a_job(Limits(post_only=False, max_orders=1))
+    assert rules_of(one, book(MINE), [cancel("7"), cancel("7"), place("buy[0]", B, "29850.00")]) == [
+        ("7", Rule.NOT_OWNED)
+    ]
 
 
 # --- cancels and ownership ---------------------------------------------------------------------------------------

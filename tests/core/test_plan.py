@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rebalancer.core import gate
 from rebalancer.core.plan import Action, Batch, Plan, compute_plan, orders_fingerprint, plan_fingerprint
 from rebalancer.core.plan_codec import plan_from_json, plan_to_json
 from rebalancer.errors import ConfigError
@@ -291,6 +292,9 @@ def test_plans_are_deterministic_exact_and_converge(
         for i, (s, k, v, partial) in enumerate(book_rows)
     )
     plan = compute_plan(the_job, snapshot(book), None)
+    seen = snapshot(book)
+    gate_book = gate.book_of(seen.rules, book, None, plan.reference_price, seen.ticker.bid, seen.ticker.ask)
+    assert gate.check(the_job, gate_book, plan.actions) == ()  # the pre-trade gate admits the planner's batch
     shuffled = list(book)
     rnd.shuffle(shuffled)
     assert plan_to_json(compute_plan(the_job, snapshot(tuple(shuffled)), None)) == plan_to_json(plan)

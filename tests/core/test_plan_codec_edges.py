@@ -159,6 +159,10 @@ P = "saved plan: "
 DEC = 'expected a decimal string such as "30000.00", got '
 
 
+LONG = "more than 28 digits, which no price or volume holds: "
+F29 = "1" * 14 + "." + "1" * 15
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -185,6 +189,10 @@ DEC = 'expected a decimal string such as "30000.00", got '
         (_row(1, price="x0.5"), P + "actions[1].price: " + DEC + "'x0.5'"),
         (_row(1, volume="-1"), P + "actions[1].volume: expected a decimal string such as \"30000.00\", got '-1'"),
         (_row(1, volume=KeyError), P + "actions[1].volume: expected a decimal string such as \"30000.00\", got None"),
+        (_row(1, price="1" * 29), P + "actions[1].price: " + LONG + "'" + "1" * 29 + "'"),
+        (_row(1, price=F29), P + "actions[1].price: " + LONG + repr(F29)),
+        (_row(1, volume="9" * 60), P + "actions[1].volume: " + LONG + "'" + "9" * 39 + "… (62 characters)"),
+        (_row(1, volume="9" * 60 + "x"), P + "actions[1].volume: " + DEC + "'" + "9" * 39 + "… (63 characters)"),
         (_row(1, price="0"), P + "actions[1]: a placement needs a positive price and volume"),
         (_row(1, volume="0.000"), P + "actions[1]: a placement needs a positive price and volume"),
         (_row(1, level=KeyError), P + "actions[1].level: expected a non-empty string"),
@@ -219,6 +227,13 @@ def test_each_refusal_names_the_key_and_what_was_wrong(data: Any, message: str) 
     with pytest.raises(ConfigError) as caught:
         plan_from_json(data)
     assert str(caught.value) == message
+
+
+def test_a_decimal_of_28_digits_reads_whatever_zeros_lead_it() -> None:
+    longest = "1" * 14 + "." + "1" * 14
+    assert plan_from_json(_row(1, price=longest)).placements[0].price == D(longest)
+    tiny = "0." + "0" * 40 + "1" * 28
+    assert plan_from_json(_row(1, volume=tiny)).placements[0].volume == D(tiny)
 
 
 def test_a_non_object_is_refused_at_the_top_level() -> None:
