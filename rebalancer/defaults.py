@@ -25,7 +25,7 @@ OPEN_ORDER_MARGIN = 1000
 """Open orders one read accepts beyond twice what its job can own (orders of other jobs and people on the symbol,
 orders on their way out): a server claiming more than that is lying or is not this account's, and is not read."""
 
-MAX_OPEN_ORDERS = 10_000
+OPEN_ORDER_BOUND = 10_000
 """The open-order bound of a client that was not told its job's (direct uses of ``OpenApiClient``)."""
 
 READ_RATE = (10, 1.0)
