@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from rebalancer.core.funding import funding_need
-from rebalancer.defaults import OPEN_ORDER_BOUND, MAX_PAGES
+from rebalancer.defaults import MAX_PAGES, OPEN_ORDER_BOUND
 from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
 from rebalancer.exchange.funds import ledger_for
 from rebalancer.exchange.marketdata import DeploymentData, UnlistedSymbol
