@@ -180,7 +180,10 @@ class DeploymentData:
         except ExchangeError as exc:
             self.serves_all_tickers = False
             log.info(
-                "%s does not serve %s (%s); reading each symbol's ticker", self.base_url, endpoint_label("get_allticker"), exc
+                "%s does not serve %s (%s); reading each symbol's ticker",
+                self.base_url,
+                endpoint_label("get_allticker"),
+                exc,
             )
             return None
         self.serves_all_tickers = True
