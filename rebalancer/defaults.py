@@ -38,7 +38,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 """A healthy exchange accepts a connection in well under a second; longer means it is down or unreachable."""
 
 READ_TIMEOUT_SECONDS = 15.0
-"""Long enough for a 1000-order batch under load, short enough that a daemon tick does not hang on a dead socket."""
+"""The total time of one request, connect included: long enough for a 1000-order batch under load, short enough
+that a daemon tick does not hang on a dead socket."""
 
 READ_RETRIES = 3
 """Reads are safe to repeat; three more tries ride out a brief outage without stalling the pass for long."""
@@ -106,7 +107,7 @@ DAEMON_LEASE_PERIODS = 3
 
 REQUEST_BOUND_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 """The fence's margin when an exchange does not say its timeouts: a write sent with less lease left could still be
-in flight when another process takes the job over."""
+in flight when another process takes the job over (more than a request's total, ``READ_TIMEOUT_SECONDS``, takes)."""
 
 CRON_PERIOD_SECONDS = 60.0
 """The nominal period of a cron job (for leases and grace times): cron's finest step is one minute."""
