@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from rebalancer.defaults import MAX_OPEN_ORDERS, OPEN_ORDER_MARGIN
+from rebalancer.defaults import OPEN_ORDER_BOUND, OPEN_ORDER_MARGIN
 from rebalancer.errors import CredentialsMissing
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
@@ -56,7 +56,7 @@ def make_client(
     secret_key: str,
     *,
     ticker_max_age: float = 0.0,
-    open_orders: int = MAX_OPEN_ORDERS,
+    open_orders: int = OPEN_ORDER_BOUND,
 ) -> OpenApiClient:
     """An HTTP client for one exchange with the job's profile settings (time unit, page size, timeout, batch
     size, signature, rate limits, whether the account is the job's alone); ``open_orders`` bounds an open-order

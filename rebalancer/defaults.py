@@ -26,7 +26,7 @@ OPEN_ORDER_MARGIN = 1000
 """Open orders one read accepts beyond twice what its job can own (orders of other jobs and people on the symbol,
 orders on their way out): a server claiming more than that is lying or is not this account's, and is not read."""
 
-MAX_OPEN_ORDERS = 10_000
+OPEN_ORDER_BOUND = 10_000
 """The open-order bound of a client that was not told its job's (direct uses of ``OpenApiClient``)."""
 
 READ_RATE = (10, 1.0)
@@ -39,7 +39,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 """A healthy exchange accepts a connection in well under a second; longer means it is down or unreachable."""
 
 READ_TIMEOUT_SECONDS = 15.0
-"""Long enough for a 1000-order batch under load, short enough that a daemon tick does not hang on a dead socket."""
+"""The total time of one request, connect included: long enough for a 1000-order batch under load, short enough
+that a daemon tick does not hang on a dead socket."""
 
 READ_RETRIES = 3
 """Reads are safe to repeat; three more tries ride out a brief outage without stalling the pass for long."""
@@ -107,7 +108,7 @@ DAEMON_LEASE_PERIODS = 3
 
 REQUEST_BOUND_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 """The fence's margin when an exchange does not say its timeouts: a write sent with less lease left could still be
-in flight when another process takes the job over."""
+in flight when another process takes the job over (more than a request's total, ``READ_TIMEOUT_SECONDS``, takes)."""
 
 CRON_PERIOD_SECONDS = 60.0
 """The nominal period of a cron job (for leases and grace times): cron's finest step is one minute."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from rebalancer.core.funding import funding_need
-from rebalancer.defaults import MAX_OPEN_ORDERS, MAX_PAGES
+from rebalancer.defaults import MAX_PAGES, OPEN_ORDER_BOUND
 from rebalancer.errors import BadResponse, ConfigError, ExchangeError, OutcomeUnknown, RequestError
 from rebalancer.exchange.funds import ledger_for
 from rebalancer.exchange.marketdata import DeploymentData, UnlistedSymbol
@@ -111,7 +111,7 @@ class OpenApiClient:
         dedicated: bool = False,
         venue: str = "",
         credentials: str = "",
-        open_order_bound: int = MAX_OPEN_ORDERS,
+        open_order_bound: int = OPEN_ORDER_BOUND,
     ) -> None:
         if not api_key or not secret_key:
             raise ConfigError("the API key and the secret key must not be empty")

@@ -24,7 +24,15 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from rebalancer.defaults import MISSING_SYMBOL_RETRY_SECONDS, SYMBOLS_TTL_SECONDS
-from rebalancer.errors import AuthError, ClockError, ConfigError, ExchangeError, OutcomeUnknown, TransientError
+from rebalancer.errors import (
+    AuthError,
+    ClockError,
+    ConfigError,
+    ExchangeError,
+    OutcomeUnknown,
+    TransientError,
+    endpoint_label,
+)
 from rebalancer.models import SymbolRules, Ticker
 
 log = logging.getLogger(__name__)
@@ -114,7 +122,13 @@ class DeploymentData:
                 first_error = first_error or error
                 continue
             if path != paths[0]:
-                log.info("%s does not serve %s (%s); using %s", self.base_url, paths[0], first_error, path)
+                log.info(
+                    "%s does not serve %s (%s); using %s",
+                    self.base_url,
+                    endpoint_label(paths[0]),
+                    first_error,
+                    endpoint_label(path),
+                )
             self._served[paths] = path
             return path, answer
         assert first_error is not None
@@ -165,7 +179,12 @@ class DeploymentData:
             raise
         except ExchangeError as exc:
             self.serves_all_tickers = False
-            log.info("%s does not serve get_allticker (%s); reading each symbol's ticker", self.base_url, exc)
+            log.info(
+                "%s does not serve %s (%s); reading each symbol's ticker",
+                self.base_url,
+                endpoint_label("get_allticker"),
+                exc,
+            )
             return None
         self.serves_all_tickers = True
         return {name.lower(): t for name, t in table.items()}

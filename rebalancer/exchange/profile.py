@@ -90,7 +90,8 @@ class RateLimit:
 class ExchangeProfile:
     """How one /open/api deployment behaves. The defaults are the template's.
 
-    ``read_timeout`` bounds the wait for one whole answer (not only each socket read); ``max_batch`` caps each
+    ``read_timeout`` is the total time of one request, connecting included (``exchange.timeout``), not only each
+    socket read; ``connect_timeout`` caps the connecting part of it; ``max_batch`` caps each
     list of one mass_replaceV2; ``sign`` picks the signature scheme.
 
     Unknown non-zero codes classify as ``ExchangeError`` itself for reads (not retried, reported as is) and as

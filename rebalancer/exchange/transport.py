@@ -9,7 +9,6 @@ the exchange raises ``OutcomeUnknown``; one refused before it could have been ap
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import logging
 import math
 import os
@@ -27,7 +26,6 @@ from rebalancer.errors import (
     AuthError,
     BadResponse,
     ClockError,
-    ConfigError,
     ExchangeError,
     OutcomeUnknown,
     RateLimited,
@@ -39,6 +37,7 @@ from rebalancer.exchange.parse import decode_json, parse_envelope
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
 from rebalancer.exchange.signing import Target, signed_params, without_secrets
+from rebalancer.exchange.urls import check_base_url, host_header
 
 log = logging.getLogger(__name__)
 
@@ -46,37 +45,6 @@ READ_CHUNK = 64 * 1024
 
 WriteHook = Callable[[str, Mapping[str, str], object], None]
 """Called after every write with (endpoint, parameters without api_key/sign, decoded answer or error text)."""
-
-
-def check_base_url(base_url: str, *, insecure: bool = False) -> str:
-    """The base URL without a trailing slash; ``http://`` only for loopback hosts unless ``insecure``."""
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"exchange URL must be http(s)://host[/prefix], got {base_url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigError("exchange URL must not carry a query, a fragment or credentials")
-    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
-        raise ConfigError(f"plain http is allowed only for loopback hosts, not {parts.hostname!r}")
-    return base_url.rstrip("/")
-
-
-def host_header(base_url: str) -> str:
-    """The Host header for ``base_url``: the host in lower case, with its port unless it is the scheme's default."""
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    default = 443 if parts.scheme == "https" else 80
-    return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -296,9 +264,9 @@ class Transport:
         if isinstance(unopened, ssl.SSLError):
             # Not transient: a certificate or protocol mismatch fails the same way at once, so reads do not retry.
             return ExchangeError(
-                f"TLS handshake with {host} failed ({tls_reason(unopened)}); nothing was sent."
-                " Check the URL's scheme and port, and the server's certificate (REQUESTS_CA_BUNDLE names a CA file)",
+                f"TLS handshake with {host} failed ({tls_reason(unopened)}); nothing was sent",
                 endpoint=endpoint,
+                hint="check the URL's scheme and port, and the server's certificate (REQUESTS_CA_BUNDLE: a CA file)",
             )
         if isinstance(error, requests.ConnectTimeout) or _refused(error) or unopened is not None:
             return TransientError(f"could not connect to {host} ({kind}); nothing was sent", endpoint=endpoint)

@@ -246,3 +246,25 @@ def test_the_sandbox_command_can_serve_only_the_old_paths(tmp_path):
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b'{"data": {"bid": 1e99999999999, "ask": "2"}}', b'{"data": {"bid": "1' + b"0" * 1_000_000 + b'", "ask": "2"}}'],
+    ids=["exponent", "million-digits"],
+)
+def test_absurd_numbers_from_a_reference_source_pause_placements_and_say_why(cli, write_job, sandbox, answer):
+    def respond(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(http_answer(answer))
+
+    with serving(respond) as server:
+        job = write_job(levels=2)
+        job.write_text(
+            job.read_text().replace("reference: mid\n", "")
+            + f'reference:\n  source: {{url: "{server.url}/q", bid: /data/bid, ask: /data/ask}}\n'
+        )
+        result = cli("plan", str(job))
+    assert result.exit_code == 0, result.output
+    assert "placements paused:" in result.output and "bid is out of bounds" in result.output
+    assert "Traceback" not in result.output
+    assert sandbox.engine.open_orders(sandbox.api_key, "btcusdt") == ()

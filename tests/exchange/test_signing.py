@@ -18,7 +18,7 @@ from rebalancer.exchange.signing import (
     signed_params,
     without_secrets,
 )
-from rebalancer.exchange.transport import host_header
+from rebalancer.exchange.urls import host_header
 from rebalancer.sandbox.checks import Received
 from rebalancer.sandbox.checks import sign_hmac as sandbox_sign_hmac
 

@@ -139,8 +139,9 @@ def test_a_crossed_book_pauses_placements_but_still_cancels_outside_the_band(wor
     )
     engine.add_account(OTHER_KEY, OTHER_SECRET, {"usdt": 10**9, "btc": 1000})
     # Two orders of another account crossing each other: the sandbox never matches accounts against each other.
-    engine.place(OTHER_KEY, SYMBOL, Side.BUY, (mid * Decimal("1.01")).quantize(Decimal("0.01")), Decimal("0.01"))
-    engine.place(OTHER_KEY, SYMBOL, Side.SELL, (mid * Decimal("1.005")).quantize(Decimal("0.01")), Decimal("0.01"))
+    # Each trades with the crowd's depth on arrival; 50 is more than that depth holds, so the rest stands.
+    engine.place(OTHER_KEY, SYMBOL, Side.BUY, (mid * Decimal("1.01")).quantize(Decimal("0.01")), Decimal("50"))
+    engine.place(OTHER_KEY, SYMBOL, Side.SELL, (mid * Decimal("1.005")).quantize(Decimal("0.01")), Decimal("50"))
     assert engine.ticker(SYMBOL).crossed
 
     paused = one(job, client, store)

@@ -91,6 +91,8 @@ def test_bad_paging_is_100004(api: Any, name: str, value: str) -> None:
         ({"side": "BUY", "type": "1", "volume": "0.01", "price": ""}, "24"),
         ({"side": "BUY", "type": "1", "volume": "1e", "price": "29000"}, "100004"),
         ({"side": "BUY", "type": "1", "volume": "0.01", "price": "1e400"}, "100004"),
+        ({"side": "BUY", "type": "1", "volume": "0.01", "price": "1e99999999999"}, "100004"),
+        ({"side": "BUY", "type": "1", "volume": "0.01", "price": "1" + "0" * 100_000}, "100004"),
         ({"side": "BUY", "type": "1", "volume": "12345678901.2345", "price": "1234567890123456.7"}, "100004"),
     ],
 )
