@@ -123,6 +123,7 @@ class Driver:
                     continue
                 self._apply(venue, self._take())
         end = self.now_ms
+        venue.learn_fills()
         self._pause_to(end)
         ledger.finish(end)
         result = self._result(venue, ledger, end - start)
@@ -139,7 +140,7 @@ class Driver:
             cancel=counts.cancel,
             batches=counts.batches,
             requests=counts.requests,
-            fills=ledger.count,
+            fills=venue.learnt_fills,
             buy_volume=ledger.buy_volume,
             sell_volume=ledger.sell_volume,
             fees=ledger.fees,
@@ -183,6 +184,7 @@ class Driver:
     def _pass(self, run_pass: Callable[..., object], venue: SimVenue, store: object) -> None:
         from rebalancer.runner import PassReport
 
+        venue.learn_fills()
         try:
             report = run_pass(
                 self.job,

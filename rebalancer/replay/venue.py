@@ -12,7 +12,8 @@ cancelling releases them, a fill moves them at the order's own price and takes t
 Orders never fill on placement, only when a print reaches them (``rebalancer.replay.matching``).
 
 The ticker is the replayed book's best bid and ask, improved by the account's own resting orders (as on a live
-venue, where they are part of the book), and the last print's price.
+venue, where they are part of the book; a side the book has moved through one of them stands one tick beyond it),
+and the last print's price.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class SimVenue:
         self.page_size = max(1, page_size)
         self.advance = advance
         self.counts = Counts()
+        self.filled_since: set[str] = set()
+        self.learnt_fills = 0
         self.now_ms = 0
         self.book = Book(0, (), ())
         self.last: Decimal | None = None
@@ -139,6 +142,12 @@ class SimVenue:
         for order_id, volume in matched.fills:
             self._fill(self.open[order_id], volume, trade.t_ms)
 
+    def learn_fills(self) -> None:
+        """Count the fills as the daemon's fills ledger records them: one per order whose deal volume grew since
+        the last time (called before every pass and at the end)."""
+        self.learnt_fills += len(self.filled_since)
+        self.filled_since.clear()
+
     # The Exchange protocol.
 
     def rules(self, symbol: str) -> SymbolRules:
@@ -149,10 +158,20 @@ class SimVenue:
         return self.symbol_rules
 
     def ticker(self, symbol: str) -> Ticker:
-        """Best bid and ask of the book with the account's own orders in it, and the last print."""
+        """Best bid and ask of the book with the account's own orders in it, and the last print.
+
+        An own order the recorded book has moved through is not crossed by it: as on a live venue the crowd would
+        have traded against it rather than rest behind it, so the other side's best price is taken one tick beyond
+        it.
+        """
         self.counts.requests += 1
         bid, ask = self.book.best_bid, self.book.best_ask
         high_buy, low_sell = self._reach
+        tick = self.symbol_rules.tick
+        if high_buy and ask is not None and high_buy >= ask:
+            ask = high_buy + tick
+        if low_sell and bid is not None and low_sell <= bid:
+            bid = low_sell - tick
         if high_buy and (bid is None or high_buy > bid):
             bid = high_buy
         if low_sell and (ask is None or low_sell < ask):
@@ -268,6 +287,7 @@ class SimVenue:
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
         self.ledger.fill(t_ms, order.side, order.price, volume, fee)
+        self.filled_since.add(order.id)
 
     def _lock_of(self, side: Side, price: Decimal, volume: Decimal) -> tuple[str, Decimal]:
         rules = self.symbol_rules

@@ -12,6 +12,9 @@ price (t=2 s), a book with mid 99 (t=2.5 s) and a book with mid 102 (t=3 s).
 - queue: the print of 2 only eats the queue (3 → 1); the print of 1.5 eats the last 1 and fills 0.5; the print
   through fills 0.4. Position 0.9, cash −90: 100.75 → 0.375 then 0.675, 99 → −0.9, 102 → 1.8.
   Max drawdown 0.675 − (−0.9) = 1.575.
+
+Fills are counted as the daemon's fills ledger records them: one per order for what it gained between two passes
+(the last stretch counted at the end), so the two prints that fill under ``queue`` make one fill.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def _lines() -> list[dict[str, object]]:
     [
         ("touch", 1, "1", "2.00", "2.00", "1.75"),
         ("cross", 1, "0.4", "0.80", "0.80", "0.70"),
-        ("queue", 2, "0.9", "1.80", "1.80", "1.575"),
+        ("queue", 1, "0.9", "1.80", "1.80", "1.575"),
     ],
 )
 def test_each_fill_model_fills_and_marks_as_worked_out_by_hand(
