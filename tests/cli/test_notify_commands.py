@@ -72,8 +72,9 @@ def test_pause_by_name_finds_the_webhook_in_the_file_a_daemon_runs(
             store.register_jobs(holder_name("test"), [scheduled_job(load_job(path))])
         assert cli("pause", "told").exit_code == 0
         assert [e["kind"] for e in got] == ["paused"]
-        unknown = cli("pause", "nowhere")
-        assert "no job file of nowhere is known here" in unknown.output
+        unknown = cli("pause", "nowhere")  # a name no store or file knows is refused before anything is told
+        assert unknown.exit_code == 1 and "no job named 'nowhere'" in unknown.output
+        assert [e["kind"] for e in got] == ["paused"]
 
 
 @pytest.mark.parametrize(
