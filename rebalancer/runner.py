@@ -9,6 +9,10 @@ need from the state store: the reference the job's last pass observed and the le
 rejections. A pass records the reference it *observed* (not the one it trusted), so a genuine move pauses exactly
 one pass; after sending, it counts each rejected placement against its level and clears each placed one.
 
+Every plan passes the pre-trade gate (``rebalancer.core.gate``) against the book the pass read: a planned pass
+drops what it refuses (a planner bug: logged at error, counted in ``PassReport.gate_refusals``), a saved plan with
+any refused action is refused whole, and the executor checks the same gate again before its first batch.
+
 Requests: a quiet pass reads the ticker and the open orders (the symbol rules are cached); the balances only when
 the plan places more than its cancels release; the open orders again before sending only after a person was asked;
 the book back after a write only when the answer left an order unsettled (see ``rebalancer.executor``).

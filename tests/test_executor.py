@@ -63,7 +63,6 @@ def cancel(order: Order) -> Action:
 
 
 def plan_of(*actions: Action) -> Plan:
-    PLANNED[:] = [a for a in actions if a.action is not ActionKind.KEEP]
     return Plan("test-job", "btcusdt", D(30000), None, None, "sha256:x", order_action(actions))
 
 
@@ -129,7 +128,7 @@ def run(
         if hook is not None:
             hook.append((i, request, answer, error))
 
-    return execute(
+    execution = execute(
         exchange,  # type: ignore[arg-type]
         RULES,
         plan,
@@ -140,19 +139,22 @@ def run(
         batch_limit=limit,
         fence=fence,
     )
+    same_values(execution, plan)
+    return execution
 
 
 def shape(execution: executor.Execution) -> list[tuple[object, ...]]:
-    """Each outcome as (action, status, order id, level, code, message); side, price and volume are checked
-    against the plan's action of the same order or level."""
-    by_key = {a.order_id or a.level: a for a in PLANNED}
-    for x in execution.outcomes:
-        a = by_key[x.order_id if x.action is C else x.level]
-        assert (x.side, x.price, x.volume) == (a.side, a.price, a.volume), (x, a)
+    """Each outcome as (action, status, order id, level, code, message); ``run`` checked the rest."""
     return [(x.action.value, x.status.value, x.order_id, x.level, x.code, x.message) for x in execution.outcomes]
 
 
-PLANNED: list[Action] = []
+def same_values(execution: executor.Execution, plan: Plan) -> None:
+    """Every outcome carries the side, price and volume of the plan's cancel of its order or placement of its
+    level."""
+    by_key = {a.order_id if a.action is C else a.level: a for a in plan.actions if a.action is not ActionKind.KEEP}
+    for x in execution.outcomes:
+        a = by_key[x.order_id if x.action is C else x.level]
+        assert (x.side, x.price, x.volume) == (a.side, a.price, a.volume), (x, a)
 
 
 OLD = o("1", B, "29000.00")
