@@ -164,3 +164,11 @@ def test_a_huge_line_is_refused_by_its_number_and_a_repeated_trade_counts_once(
         for m in (once, twice)
     ]
     assert results[0]["fills"] == results[1]["fills"] and results[0]["fills"]["count"] == 1
+
+
+def test_html_problems_are_one_line_errors(tmp_path: Path, replay_cli: Callable[..., Result]) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "page.html"
+    line = _error(replay_cli(MAKER, "--market", "walk:hours=0.01", "--html", str(missing)))
+    assert "--html" in line and "cannot write" in line
+    line = _error(replay_cli(MAKER, "--market", "walk:hours=0.01", "--html", "p.html", "--vary", "ladder.buy.first=1%"))
+    assert "--vary" in line
