@@ -152,3 +152,20 @@ def test_the_loss_limit_trips_once_cancels_and_pauses_the_job_for_the_rest_of_th
     paused = out["paused_seconds"]["max_loss"]
     assert 16 <= paused <= 18.5  # from the first pass after t=1.5 s (a 2 s period) to the end at t=20 s
     assert out["wakes"]["timer"] - out["passes"] >= 7  # the wake-ups after the trip run no pass
+
+
+@pytest.mark.parametrize(("latency", "count"), [("0s", 1), ("1200ms", 1), ("2s", 0)])
+def test_a_batch_lands_after_the_latency_and_earlier_prints_miss_its_order(
+    latency: str,
+    count: int,
+    recording: Callable[..., Path],
+    job_file: Callable[..., Path],
+    replay_cli: Callable[..., Result],
+) -> None:
+    """Sent at t=0, the buy joins at t=latency: at 1.2 s it has missed the print at 1 s but takes the one at 1.5 s; at
+    2 s it has missed every print at or through its price (the last one is at 2 s, before it lands)."""
+    market = recording(_lines())
+    args = [str(job_file(JOB)), "--market", str(market), "--balances", "usdt=1000", "--latency", latency, "--json"]
+    out = json.loads(replay_cli(*args).stdout)
+    assert out["fills"]["count"] == count
+    assert out["order_operations"] == {"place": 1, "cancel": 0}
