@@ -277,4 +277,3 @@ class Driver:
 def replay(job: Job, market: Market, rules: SymbolRules, options: Options) -> Run:
     """Replay ``market`` for ``job`` under ``options`` (see the module docstring)."""
     return Driver(job, market, rules, options).run()
-
