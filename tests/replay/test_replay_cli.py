@@ -172,3 +172,12 @@ def test_html_problems_are_one_line_errors(tmp_path: Path, replay_cli: Callable[
     assert "--html" in line and "cannot write" in line
     line = _error(replay_cli(MAKER, "--market", "walk:hours=0.01", "--html", "p.html", "--vary", "ladder.buy.first=1%"))
     assert "--vary" in line
+
+
+def test_blank_lines_are_skipped_and_counted_in_line_numbers(
+    recording: Callable[..., Path], replay_cli: Callable[..., Result]
+) -> None:
+    blanks = [""] * 5000  # many blank lines in a row: skipped one after another, not by recursion
+    market = recording([rules_line(), *blanks, depth(0, [("100", "1")], [("101", "1")]), "\x00garbage"], "b.gz")
+    line = _error(replay_cli(MAKER, "--market", str(market)))
+    assert f"line {5000 + 3}" in line
