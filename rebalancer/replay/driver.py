@@ -70,6 +70,11 @@ class Driver:
     """Replays ``market`` for ``job`` under ``options``; ``run()`` once."""
 
     def __init__(self, job: Job, market: Market, rules: SymbolRules, options: Options) -> None:
+        if job.reference.source is not None:
+            raise ConfigError(
+                f"job {job.name} takes its reference from another venue (reference.source): a replay has only "
+                "the recorded market's prices; replay a copy of the job with reference: mid, bid, ask or last"
+            )
         self.job = job
         self.market = market
         self.rules = rules

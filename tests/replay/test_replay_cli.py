@@ -181,3 +181,8 @@ def test_blank_lines_are_skipped_and_counted_in_line_numbers(
     market = recording([rules_line(), *blanks, depth(0, [("100", "1")], [("101", "1")]), "\x00garbage"], "b.gz")
     line = _error(replay_cli(MAKER, "--market", str(market)))
     assert f"line {5000 + 3}" in line
+
+
+def test_a_job_following_another_venue_is_refused(replay_cli: Callable[..., Result]) -> None:
+    line = _error(replay_cli(str(ROOT / "jobs" / "ethusdt-follow-venue.yaml"), "--market", "walk:hours=0.01"))
+    assert "reference.source" in line
