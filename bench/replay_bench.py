@@ -45,7 +45,8 @@ QUICK_VARY = "ladder.buy.first=0.3%,0.5%"
 
 
 def write_recording(path: Path, hours: Decimal) -> tuple[int, int]:
-    """The walk of ``hours`` written as a stream recording; (books, trades) written."""
+    """The walk of ``hours`` written as a stream recording, numbers as JSON numbers as the sandbox's stream sends
+    them; (books, trades) written."""
     market = walk_market(WalkSpec(hours=hours), "btcusdt")
     assert market.rules is not None
     books = trades = 0
@@ -55,31 +56,20 @@ def write_recording(path: Path, hours: Decimal) -> tuple[int, int]:
         for event in market.events:
             t = event.t_ms
             if isinstance(event, Book):
-                tick = {
-                    "asks": [[str(p), str(v)] for p, v in event.asks],
-                    "buys": [[str(p), str(v)] for p, v in event.bids],
-                }
-                frame: dict[str, Any] = {"channel": "market_btcusdt_depth_step0", "ts": t, "tick": tick}
+                asks = ",".join(f"[{p},{v}]" for p, v in event.asks)
+                buys = ",".join(f"[{p},{v}]" for p, v in event.bids)
+                tick = f'{{"asks":[{asks}],"buys":[{buys}]}}'
+                frame = f'{{"channel":"market_btcusdt_depth_step0","ts":{t},"tick":{tick}}}'
                 books += 1
             else:
-                data = [
-                    {
-                        "id": event.trade_id,
-                        "side": event.side,
-                        "price": str(event.price),
-                        "vol": str(event.volume),
-                        "amount": str(event.price * event.volume),
-                        "ts": t,
-                        "ds": "",
-                    }
-                ]
-                frame = {
-                    "channel": "market_btcusdt_trade_ticker",
-                    "ts": t,
-                    "tick": {"id": event.trade_id, "ts": t, "data": data},
-                }
+                trade = (
+                    f'{{"id":{event.trade_id},"side":"{event.side}","price":{event.price},"vol":{event.volume},'
+                    f'"amount":{event.price * event.volume},"ts":{t},"ds":""}}'
+                )
+                tick = f'{{"id":{event.trade_id},"ts":{t},"data":[{trade}]}}'
+                frame = f'{{"channel":"market_btcusdt_trade_ticker","ts":{t},"tick":{tick}}}'
                 trades += 1
-            out.write(json.dumps({"t": t, "frame": frame}, separators=(",", ":")) + "\n")
+            out.write(f'{{"t":{t},"frame":{frame}}}\n')
     return books, trades
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
 from rebalancer.core.wake import WakeReason, next_pass
@@ -28,6 +27,8 @@ from rebalancer.replay.matching import FillModel
 from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.timer import Timer, to_datetime
 from rebalancer.replay.venue import SimVenue
+from rebalancer.runner import run_pass
+from rebalancer.state.store import StateStore
 from rebalancer.vocab import AccountUse, Mode, PausedBy
 
 DEFAULT_QUOTE = Decimal(1_000_000)
@@ -69,6 +70,11 @@ class Driver:
     """Replays ``market`` for ``job`` under ``options``; ``run()`` once."""
 
     def __init__(self, job: Job, market: Market, rules: SymbolRules, options: Options) -> None:
+        if job.reference.source is not None:
+            raise ConfigError(
+                f"job {job.name} takes its reference from another venue (reference.source): a replay has only "
+                "the recorded market's prices; replay a copy of the job with reference: mid, bid, ask or last"
+            )
         self.job = job
         self.market = market
         self.rules = rules
@@ -92,9 +98,6 @@ class Driver:
 
     def run(self) -> Run:
         """Replay from the first book to the last event; the result."""
-        from rebalancer.runner import run_pass
-        from rebalancer.state.store import StateStore
-
         first = self._peek()
         if first is not None:
             self._window(first.t_ms)
@@ -118,7 +121,7 @@ class Driver:
                     self.wakes[wake.reason.value] += 1
                     if not self._stopped:
                         last_pass = wake.at_ms
-                        self._pass(run_pass, venue, store)
+                        self._pass(venue, store)
                     timer.fired(self.now_ms)
                     continue
                 self._apply(venue, self._take())
@@ -181,9 +184,7 @@ class Driver:
         venue.on_book(book)
         return venue
 
-    def _pass(self, run_pass: Callable[..., object], venue: SimVenue, store: object) -> None:
-        from rebalancer.runner import PassReport
-
+    def _pass(self, venue: SimVenue, store: StateStore) -> None:
         venue.learn_fills()
         try:
             report = run_pass(
@@ -199,7 +200,6 @@ class Driver:
             self.passes += 1
             self.failed += 1
             return
-        assert isinstance(report, PassReport)
         self.passes += 1
         plan = report.plan
         if plan.paused_by is PausedBy.MAX_LOSS:
@@ -282,8 +282,3 @@ class Driver:
 def replay(job: Job, market: Market, rules: SymbolRules, options: Options) -> Run:
     """Replay ``market`` for ``job`` under ``options`` (see the module docstring)."""
     return Driver(job, market, rules, options).run()
-
-
-def market_time(ms: int) -> datetime:
-    """A replay time as a datetime (for messages and pages)."""
-    return to_datetime(ms)

@@ -91,18 +91,20 @@ class Recording:
             self._stream = None
 
     def _next_record(self) -> dict[str, Any] | None:
+        """The next line's JSON object (blank lines skipped), None at the end of the file."""
         assert self._stream is not None
-        try:
-            raw = self._stream.readline(MAX_LINE_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise RecordingError(f"{self.path}: line {self._line + 1}: {_gzip_problem(exc)}") from None
-        if not raw:
-            return None
-        self._line += 1
-        if len(raw) > MAX_LINE_BYTES:
-            self._fail(f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB")
-        if not raw.strip():
-            return self._next_record()
+        while True:
+            try:
+                raw = self._stream.readline(MAX_LINE_BYTES + 1)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise RecordingError(f"{self.path}: line {self._line + 1}: {_gzip_problem(exc)}") from None
+            if not raw:
+                return None
+            self._line += 1
+            if len(raw) > MAX_LINE_BYTES:
+                self._fail(f"longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB")
+            if raw.strip():
+                break
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

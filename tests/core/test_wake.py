@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rebalancer.core.wake import WakeReason, market_alarm, next_pass, trade_reaches
-from rebalancer.models import Order, Side
+from rebalancer.models import Order, Side, Ticker
 
 D = Decimal
 
@@ -60,3 +60,20 @@ def test_a_trade_at_or_through_a_resting_order_reaches_it(price: str, reached: b
 )
 def test_a_crossed_empty_or_stale_book_is_an_alarm(bid: str | None, ask: str | None, age: int, alarm: bool) -> None:
     assert market_alarm(None if bid is None else D(bid), None if ask is None else D(ask), age, 3000) is alarm
+
+
+def test_the_ladder_moved_only_when_the_plan_from_the_streamed_book_would_change_the_orders() -> None:
+    from rebalancer.core.plan import compute_plan
+    from rebalancer.core.wake import ladder_moved
+    from tests.core.kit import job, side_ladder, snapshot
+
+    ladder = job(buy=side_ladder(levels=2), sell=side_ladder(levels=2))
+    # The orders a pass at mid 30000 placed (by the same plan, as the daemon would have them after that pass).
+    placed = compute_plan(ladder, snapshot(), None)
+    orders = tuple(Order(str(i), a.side, a.price, a.volume) for i, a in enumerate(placed.actions, start=1))
+    assert len(orders) == 4
+    assert not ladder_moved(ladder, snapshot(orders), None)
+    nudged = Ticker(bid=D("29995.00"), ask=D("30015.00"), last=None)  # mid +5: within the 0.1 % tolerance
+    assert not ladder_moved(ladder, snapshot(orders, ticker=nudged), None)
+    moved = Ticker(bid=D("30290.00"), ask=D("30310.00"), last=None)  # mid +1 %: every level out of tolerance
+    assert ladder_moved(ladder, snapshot(orders, ticker=moved), None)

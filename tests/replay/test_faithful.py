@@ -6,8 +6,10 @@ wall time (a manual clock stepped by the test), and every fill of an account's o
 at the order's price and volume. The stream is recorded as ``rebalancer record`` does (its ``Recorder`` on the
 shared stream client, after the rules line). The daemon (``Daemon.run_pass_now``: the daemon's whole pass) runs the
 job at the times its own trigger gives (``every: 1s``, the first pass at the start, fire times passed during a pass
-coalesce). The replay then runs the recording from the daemon's start with ``--fill touch``: the sandbox fills an
-order by a trade at the order's own price, which is exactly a touch.
+coalesce). The market's steps are timed half a step away from the passes' due times, so that every frame the
+recorder stamps is on the same side of a due time as the step that sent it is of the daemon's pass. The replay then
+runs the recording from the daemon's start with ``--fill touch``: the sandbox fills an order by a trade at the
+order's own price, which is exactly a touch.
 
 One level a side: the sandbox fills each order the crowd crossed by its own random share and prints one trade per
 fill, while a real market's trade at a deeper level means the better levels traded first, which is what the
@@ -103,10 +105,15 @@ def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
         daemon._slots[job.name] = daemon._open(job)  # the daemon's pass, run on the daemon's trigger by hand
         start = datetime.now(UTC)
         trigger = schedule_trigger(job.name, job.schedule, start)
+        phase = (trigger.start_date - start) / timedelta(seconds=1)
+        offset = (phase - STEP / 2) % STEP  # steps at offset + i·STEP: due times fall half a step after one
         due: datetime | None = start
         fire: datetime | None = None
         operations = 0
         for step in range(STEPS + 1):
+            pause = (start + timedelta(seconds=offset + STEP * step) - datetime.now(UTC)).total_seconds()
+            if pause > 0:
+                time.sleep(pause)
             while due is not None and datetime.now(UTC) >= due:
                 report = daemon.run_pass_now(job.name)
                 assert report is not None
@@ -120,9 +127,6 @@ def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
             if step == STEPS:
                 break
             engine.advance(1)
-            pause = (start + timedelta(seconds=STEP * (step + 1)) - datetime.now(UTC)).total_seconds()
-            if pause > 0:
-                time.sleep(pause)
         frames = recorder.frames
         _wait(lambda: recorder.frames == frames, "the last frames recorded")
         time.sleep(0.3)

@@ -132,3 +132,40 @@ def test_fees_come_off_the_total_and_a_round_trip_realises_first_in_first_out(
     assert Decimal(out["pnl"]["total"]) == Decimal("2.797")
     assert Decimal(out["inventory"]["base_start"]) == Decimal(out["inventory"]["base_end"]) == 1
     assert Decimal(out["inventory"]["base_max"]) == 2
+
+
+def test_the_loss_limit_trips_once_cancels_and_pauses_the_job_for_the_rest_of_the_replay(
+    recording: Callable[..., Path], job_file: Callable[..., Path], replay_cli: Callable[..., Result]
+) -> None:
+    """The buy of 1 fills at 100 (t=1 s), then the mid falls to 90: a loss of 10 against ``max_loss: 5``. The first
+    pass after the fall trips: it cancels what stands, and every later wake-up is skipped (paused by max_loss)."""
+    job = JOB.replace("schedule: {every: 1h}", "schedule: {every: 2s}").replace(
+        "limits: {band: 50%}", 'limits: {band: 50%, max_loss: "5", max_jump: 0%}'
+    )
+    falling = [depth(t, [("89.5", "1")], [("90.5", "1")]) for t in range(1500, 20001, 500)]
+    market = recording([*_lines()[:3], *falling])
+    result = replay_cli(str(job_file(job)), "--market", str(market), "--balances", "usdt=1000", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["loss_limit_trips"] == 1
+    assert Decimal(out["pnl"]["total"]) == Decimal(-10)
+    paused = out["paused_seconds"]["max_loss"]
+    assert 16 <= paused <= 18.5  # from the first pass after t=1.5 s (a 2 s period) to the end at t=20 s
+    assert out["wakes"]["timer"] - out["passes"] >= 7  # the wake-ups after the trip run no pass
+
+
+@pytest.mark.parametrize(("latency", "count"), [("0s", 1), ("1200ms", 1), ("2s", 0)])
+def test_a_batch_lands_after_the_latency_and_earlier_prints_miss_its_order(
+    latency: str,
+    count: int,
+    recording: Callable[..., Path],
+    job_file: Callable[..., Path],
+    replay_cli: Callable[..., Result],
+) -> None:
+    """Sent at t=0, the buy joins at t=latency: at 1.2 s it has missed the print at 1 s but takes the one at 1.5 s; at
+    2 s it has missed every print at or through its price (the last one is at 2 s, before it lands)."""
+    market = recording(_lines())
+    args = [str(job_file(JOB)), "--market", str(market), "--balances", "usdt=1000", "--latency", latency, "--json"]
+    out = json.loads(replay_cli(*args).stdout)
+    assert out["fills"]["count"] == count
+    assert out["order_operations"] == {"place": 1, "cancel": 0}

@@ -164,3 +164,25 @@ def test_a_huge_line_is_refused_by_its_number_and_a_repeated_trade_counts_once(
         for m in (once, twice)
     ]
     assert results[0]["fills"] == results[1]["fills"] and results[0]["fills"]["count"] == 1
+
+
+def test_html_problems_are_one_line_errors(tmp_path: Path, replay_cli: Callable[..., Result]) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "page.html"
+    line = _error(replay_cli(MAKER, "--market", "walk:hours=0.01", "--html", str(missing)))
+    assert "--html" in line and "cannot write" in line
+    line = _error(replay_cli(MAKER, "--market", "walk:hours=0.01", "--html", "p.html", "--vary", "ladder.buy.first=1%"))
+    assert "--vary" in line
+
+
+def test_blank_lines_are_skipped_and_counted_in_line_numbers(
+    recording: Callable[..., Path], replay_cli: Callable[..., Result]
+) -> None:
+    blanks = [""] * 5000  # many blank lines in a row: skipped one after another, not by recursion
+    market = recording([rules_line(), *blanks, depth(0, [("100", "1")], [("101", "1")]), "\x00garbage"], "b.gz")
+    line = _error(replay_cli(MAKER, "--market", str(market)))
+    assert f"line {5000 + 3}" in line
+
+
+def test_a_job_following_another_venue_is_refused(replay_cli: Callable[..., Result]) -> None:
+    line = _error(replay_cli(str(ROOT / "jobs" / "ethusdt-follow-venue.yaml"), "--market", "walk:hours=0.01"))
+    assert "reference.source" in line
