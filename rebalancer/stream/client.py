@@ -128,6 +128,7 @@ class StreamHub:
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
+        self._on_wire: set[str] = set()  # channels subscribed on the current connection (the loop's thread only)
         self._closed = False
         self.on_idle: Callable[[StreamHub], None] | None = None
         self._connected = False
@@ -265,6 +266,7 @@ class StreamHub:
                         self._connections += 1
                         subscribed = [channel(sym, kind) for sym in self._subscribers for kind in KINDS]
                     log.info("market stream connected", extra={"url": self.url})
+                    self._on_wire = set()
                     if subscribed:
                         await self._send_event("sub", subscribed)
                     async for raw in ws:
@@ -301,6 +303,13 @@ class StreamHub:
             return  # sent on (re)connecting
         from websockets.exceptions import ConnectionClosed
 
+        # A subscriber that arrives while the connection opens is named both by the connect's "sub" and by its
+        # own: each channel is asked for once per connection.
+        if event == "sub":
+            names = [name for name in names if name not in self._on_wire]
+            self._on_wire.update(names)
+        else:
+            self._on_wire.difference_update(names)
         with contextlib.suppress(ConnectionClosed):
             for name in names:
                 await ws.send(json.dumps({"event": event, "params": {"channel": name, "cb_id": name}}))
