@@ -1,15 +1,17 @@
 """Faithful: a recording of the sandbox's stream while a daemon runs a job against it, replayed, gives the daemon's
 fills and order operations within ±10 %.
 
-The sandbox serves its REST API and its stream over loopback; its market moves one simulated second every 0.1 s of
-wall time (a manual clock stepped by the test), and every fill of an account's order prints on the stream as a trade
-at the order's price and volume. The stream is recorded as ``rebalancer record`` does (its ``Recorder`` on the
-shared stream client, after the rules line). The daemon (``Daemon.run_pass_now``: the daemon's whole pass) runs the
-job at the times its own trigger gives (``every: 1s``, the first pass at the start, fire times passed during a pass
-coalesce). The market's steps are timed half a step away from the passes' due times, so that every frame the
-recorder stamps is on the same side of a due time as the step that sent it is of the daemon's pass. The replay then
-runs the recording from the daemon's start with ``--fill touch``: the sandbox fills an order by a trade at the
-order's own price, which is exactly a touch.
+The sandbox serves its REST API and its stream over loopback; its market moves one simulated second at a time (a
+manual clock stepped by the test, a dozen steps a second), and every fill of an account's order prints on the
+stream as a trade at the order's price and volume. The stream is recorded as ``rebalancer record`` does (its
+``Recorder`` on the shared stream client, after the rules line). The daemon (``Daemon.run_pass_now``:
+the daemon's whole pass) runs the job at every fire time of its own trigger (``every: 1s``, the first pass at the
+start). The market only steps between passes, so a pass that starts late sees the market it would have seen on time
+(as on a daemon whose passes never overrun its period). After each step the test waits until the stream has
+settled, and it takes no step within ``QUIET`` of a pass's due time, so every frame is recorded on the same side of a
+due time as its step is of the daemon's pass, however loaded the machine. The replay then runs the recording from
+the daemon's start with ``--fill touch``: the sandbox fills an order by a trade at the order's own price, which is
+exactly a touch.
 
 One level a side: the sandbox fills each order the crowd crossed by its own random share and prints one trade per
 fill, while a real market's trade at a deeper level means the better levels traded first, which is what the
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,10 @@ from rebalancer.stream.client import StreamHub
 from rebalancer.stream.recording import Recorder
 from rebalancer.vocab import ActionKind
 
-STEPS = 450  # simulated seconds, one every STEP wall seconds: 45 s of wall time
-STEP = 0.1
+STEPS = 250  # simulated seconds
+STEP = 0.02  # wall seconds between two steps, besides waiting for the stream to settle
+SETTLE = 0.02
+QUIET = 0.3  # no step this close before a pass is due: every frame a step sends is recorded before the pass
 DEADLINE = 30.0
 
 JOB = """\
@@ -68,8 +72,15 @@ def _wait(condition: Callable[[], Any], what: str) -> None:
         time.sleep(0.01)
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+def _settle(recorder: Recorder) -> None:
+    """Wait until the recorder has had no frame for ``SETTLE`` seconds: what the last step sent is recorded."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        seen = recorder.frames
+        time.sleep(SETTLE)
+        if recorder.frames == seen:
+            return
+    raise AssertionError(f"the stream did not settle within {DEADLINE}s")
 
 
 def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
@@ -105,31 +116,30 @@ def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
         daemon._slots[job.name] = daemon._open(job)  # the daemon's pass, run on the daemon's trigger by hand
         start = datetime.now(UTC)
         trigger = schedule_trigger(job.name, job.schedule, start)
-        phase = (trigger.start_date - start) / timedelta(seconds=1)
-        offset = (phase - STEP / 2) % STEP  # steps at offset + i·STEP: due times fall half a step after one
         due: datetime | None = start
         fire: datetime | None = None
         operations = 0
         for step in range(STEPS + 1):
-            pause = (start + timedelta(seconds=offset + STEP * step) - datetime.now(UTC)).total_seconds()
-            if pause > 0:
-                time.sleep(pause)
-            while due is not None and datetime.now(UTC) >= due:
+            while due is not None:
+                ahead = (due - datetime.now(UTC)).total_seconds()
+                if ahead > QUIET:
+                    break  # far enough from the next pass for the market to take a step
+                if ahead > 0:
+                    time.sleep(ahead)
                 report = daemon.run_pass_now(job.name)
                 assert report is not None
                 if report.execution is not None:
                     operations += sum(1 for a in report.plan.actions if a.action is not ActionKind.KEEP)
-                now = datetime.now(UTC)
-                fire = trigger.get_next_fire_time(fire, now)
-                while fire is not None and fire <= now:
-                    fire = trigger.get_next_fire_time(fire, now)
-                due = fire
+                fire = trigger.get_next_fire_time(fire, due)
+                while fire is not None and fire <= due:
+                    fire = trigger.get_next_fire_time(fire, due)
+                due = fire  # every fire time in turn: a late pass sees the market it would have seen on time
             if step == STEPS:
                 break
             engine.advance(1)
-        frames = recorder.frames
-        _wait(lambda: recorder.frames == frames, "the last frames recorded")
-        time.sleep(0.3)
+            _settle(recorder)
+            time.sleep(STEP)
+        _settle(recorder)
         hub.close()
         recorder.close()
         fills = store.fills(job.name)
