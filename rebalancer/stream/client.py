@@ -285,7 +285,8 @@ class StreamHub:
                 with self._lock:
                     was, self._ws, self._connected = self._connected, None, False
                 if was and not self._closed:
-                    log.warning("market stream disconnected", extra={"url": display_url(self.url), "error": self._last_error})
+                    extra = {"url": display_url(self.url), "error": self._last_error}
+                    log.warning("market stream disconnected", extra=extra)
             base, cap = self._backoff
             delay = min(cap, base * 2 ** min(failures, 30)) * self._random.uniform(0.5, 1.0)
             failures += 1
