@@ -5,6 +5,8 @@ foreign order, place off the tick or let a KEEP claim a foreign order. Nothing b
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from decimal import Decimal
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from rebalancer.cli.jobs import MAX_PLAN_BYTES
 from rebalancer.models import Side
 from tests.cli.test_gate_commands import _book, _forge, _job
+from tests.exchange.hostile import http_answer, serving
 
 LIMITS = "{max_orders: 20, band: 10%, post_only: true}"
 
@@ -144,3 +147,24 @@ def test_a_forged_plan_with_inventory_skew_never_places_a_standing_level_twice(c
     assert _book(sandbox) == standing, result.output
     line = _refused(result)
     assert line.startswith("Error: saved plan refused by the pre-trade gate: buy[0] BUY "), line
+
+
+@pytest.mark.parametrize("index", ["²", "٣"], ids=["superscript-two", "arabic-indic-three"])
+def test_a_pointer_index_in_digits_other_than_ascii_finds_nothing(cli, write_job, sandbox, index) -> None:
+    # RFC 6901: an array index is ASCII digits. "²" passed str.isdigit and then int() raised ValueError out of the
+    # reference read; "٣" read element 3.
+    answer = json.dumps({"data": ["29990.00", "30010.00", "1", "2"]}).encode()
+
+    def respond(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(http_answer(answer))
+
+    with serving(respond) as server:
+        job = write_job(levels=2)
+        job.write_text(
+            job.read_text().replace("reference: mid\n", "")
+            + f'reference:\n  source: {{url: "{server.url}/q", bid: "/data/{index}", ask: /data/1}}\n'
+        )
+        result = cli("plan", str(job))
+    assert result.exit_code == 0, result.output
+    assert f"nothing at /data/{index} in the answer" in result.output, result.output
+    assert "Traceback" not in result.output
