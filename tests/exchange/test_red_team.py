@@ -3,6 +3,7 @@ inflates past the answer bound) and a JSON answer nested beyond any real one."""
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
 import threading
@@ -10,8 +11,8 @@ import zlib
 
 import pytest
 
-from rebalancer.errors import BadResponse
-from tests.exchange.hostile import serving
+from rebalancer.errors import BadResponse, ExchangeError
+from tests.exchange.hostile import http_answer, serving
 from tests.exchange.test_hostile_servers import client_for
 
 INFLATED = 256 * 1024 * 1024
@@ -43,15 +44,44 @@ def deep(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
 
 def test_a_gzip_bomb_is_refused_at_the_answer_bound_without_inflating_it() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    with serving(gzip_bomb) as server, client_for(server.url, read_timeout=10) as client:
-        with pytest.raises(BadResponse, match="larger than 16 MiB"):
-            client.ticker("btcusdt")
+    with (
+        serving(gzip_bomb) as server,
+        client_for(server.url, read_timeout=10) as client,
+        pytest.raises(BadResponse, match="larger than 16 MiB"),
+    ):
+        client.ticker("btcusdt")
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown < 128 * 1024, f"the peak memory grew by {grown} KiB reading a {len(BOMB)}-byte answer"
 
 
 def test_an_answer_nested_beyond_reason_is_a_bad_response() -> None:
-    with serving(deep) as server, client_for(server.url, read_timeout=10) as client:
-        with pytest.raises(BadResponse) as refused:
-            client.ticker("btcusdt")
+    with (
+        serving(deep) as server,
+        client_for(server.url, read_timeout=10) as client,
+        pytest.raises(BadResponse) as refused,
+    ):
+        client.ticker("btcusdt")
     assert "\n" not in str(refused.value) and len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("code", "msg"),
+    [
+        ("100004", "line1\nline2\x1b[2J\x1b]0;pwned\x07"),
+        ("100004", "\u202eevil"),
+        ("9" * 100_000, "refused"),
+        ("\x1b[31m1", "coloured code"),
+    ],
+    ids=["escapes-and-line-breaks", "bidi-override", "huge-code", "escape-in-code"],
+)
+def test_an_exchanges_message_reaches_no_terminal_raw(code: str, msg: str) -> None:
+    body = json.dumps({"code": code, "msg": msg}).encode()
+
+    def respond(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(http_answer(body))
+
+    with serving(respond) as server, client_for(server.url) as client, pytest.raises(ExchangeError) as refused:
+        client.ticker("btcusdt")
+    text = str(refused.value)
+    assert text.isprintable(), repr(text)  # no line break, escape, bell or direction override
+    assert len(text) < 500
