@@ -1,7 +1,7 @@
 """Hostile arguments and recordings for ``rebalancer replay`` that the replay does not handle yet.
 
-Each test states what the command should do; they are marked ``xfail(strict=True)`` until the replay is fixed (a
-fix makes them pass, and then the mark must go).
+Each test states what the command should do; those marked ``xfail(strict=True)`` wait for the replay to be fixed
+(a fix makes them pass, and then the mark must go).
 """
 
 from __future__ import annotations
@@ -95,3 +95,24 @@ def test_many_blank_lines_are_skipped(replay_cli: Callable[..., Result], recordi
     path = recording([rules_line(0), depth(0, *BOOK), *[""] * 100_000, depth(60_000, *BOOK)])
     result = _invoke(replay_cli, MAKER, "--market", str(path), "--json")
     assert result.exit_code == 0, result.output
+
+
+def test_html_never_replaces_the_recording_or_the_job_file(
+    replay_cli: Callable[..., Result], recording: Callable[..., Path], job_file: Callable[..., Path]
+) -> None:
+    # Not a replay defect (the command line's own check): no xfail.
+    path = recording([rules_line(0), depth(0, *BOOK), depth(60_000, *BOOK)])
+    job = job_file(Path(MAKER).read_text(encoding="utf-8"))
+    before = path.read_bytes(), job.read_bytes()
+    line = _one_error_line(_invoke(replay_cli, str(job), "--market", str(path), "--html", str(path)))
+    assert line == f"Error: --html {path}: that is the --market file; the page would replace it"
+    alias = path.parent / "link.jsonl.gz"
+    alias.symlink_to(path)
+    line = _one_error_line(_invoke(replay_cli, str(job), "--market", str(path), "--html", str(alias)))
+    assert line == f"Error: --html {alias}: that is the --market file; the page would replace it"
+    line = _one_error_line(_invoke(replay_cli, str(job), "--market", WALK, "--html", str(job)))
+    assert line == f"Error: --html {job}: that is the JOB file; the page would replace it"
+    assert (path.read_bytes(), job.read_bytes()) == before
+    page = path.parent / "page.html"
+    assert _invoke(replay_cli, str(job), "--market", str(path), "--html", str(page)).exit_code == 0
+    assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
