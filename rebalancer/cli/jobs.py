@@ -39,6 +39,9 @@ def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool,
     from rebalancer.runner import run_pass
 
     job = load(job_path)
+    for option, path in (("--out", out), ("--html", html_out)):
+        if path is not None and _same_file(path, job_path):
+            raise ConfigError(f"{option} {path}: that is the job file; the plan would replace it")
     with open_exchange(job) as exchange, open_store() as store:
         report = run_pass(job, exchange, store, apply=False)
     document = _plan_document(job, report.plan)
@@ -207,6 +210,16 @@ def _plan_document(job: Job, plan: Plan) -> dict[str, Any]:
     document.setdefault("job_hash", job.source_hash)
     document.setdefault("exchange", job.exchange.url)
     return document
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one existing file (a link or another spelling included)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _write_plan(path: str, document: dict[str, Any]) -> None:

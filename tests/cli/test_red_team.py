@@ -168,3 +168,12 @@ def test_a_pointer_index_in_digits_other_than_ascii_finds_nothing(cli, write_job
     assert result.exit_code == 0, result.output
     assert f"nothing at /data/{index} in the answer" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("option", ["--out", "--html"])
+def test_plan_never_writes_over_its_job_file(cli, sandbox, tmp_path, option) -> None:
+    job = _job(tmp_path, sandbox, "self", limits=LIMITS)
+    text = job.read_text()
+    result = cli("plan", str(job), option, str(job))
+    assert _refused(result) == f"Error: {option} {job}: that is the job file; the plan would replace it"
+    assert job.read_text() == text
