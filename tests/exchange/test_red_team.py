@@ -85,3 +85,37 @@ def test_an_exchanges_message_reaches_no_terminal_raw(code: str, msg: str) -> No
     text = str(refused.value)
     assert text.isprintable(), repr(text)  # no line break, escape, bell or direction override
     assert len(text) < 500
+
+
+@pytest.mark.parametrize(
+    "ident",
+    ["1001\x1b[2J\x1b]0;pwned\x07", "10 01", "7" * 200, "x" * 1_000_000, "10\n01"],
+    ids=["escapes", "inner-space", "200-characters", "a-million-characters", "line-break"],
+)
+def test_an_order_id_no_exchange_writes_is_a_bad_row(ident: str) -> None:
+    # An id is shown in plans and history, stored, and sent back in cancels: it must be short printable text.
+    row = {"id": ident, "side": "BUY", "price": "1.00", "volume": "1", "status": 1}
+    body = json.dumps({"code": "0", "msg": "suc", "data": {"count": 1, "resultList": [row]}}).encode()
+
+    def respond(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(http_answer(body))
+
+    with (
+        serving(respond) as server,
+        client_for(server.url) as client,
+        pytest.raises(BadResponse, match=r"resultList\[0\]\.id is not an id") as refused,
+    ):
+        client.open_orders("btcusdt")
+    assert str(refused.value).isprintable() and len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize("ident", ["1001", "504", "a7f3c2e1-0b4d-4e5f-9a8b-1c2d3e4f5a6b", "7" * 64])
+def test_ids_exchanges_write_are_read(ident: str) -> None:
+    row = {"id": ident, "side": "BUY", "price": "1.00", "volume": "1", "status": 1}
+    body = json.dumps({"code": "0", "msg": "suc", "data": {"count": 1, "resultList": [row]}}).encode()
+
+    def respond(conn: socket.socket, request: bytes, stop: threading.Event) -> None:
+        conn.sendall(http_answer(body))
+
+    with serving(respond) as server, client_for(server.url) as client:
+        assert [order.id for order in client.open_orders("btcusdt")] == [ident]
