@@ -4,13 +4,14 @@ Events are posted by the path that causes them, whichever command or process tha
 ``limits.max_loss`` (``apply``, ``cancel``, ``run --once``, the daemon, cluster members), ``pause`` and ``resume``,
 the daemon for a job file's ``paused:``, a streak of failed passes and a refused reload.
 
-Delivery never slows a pass: ``Notifier.send`` only puts the event on its destination's bounded queue (a full
-queue drops the event and counts it) and returns. Each destination (scheme, host and port) has its own queue and
-thread, so a slow or dead endpoint delays only its own events. A delivery has a total deadline (connect, request
-and answer together), is never redirected (a 3xx is a failed delivery: the event body goes only where the job file
-says), and any error is logged with the webhook's host only (its path and query may carry a token) and counted by
-the ``on_failure`` callback; the thread carries on. ``close`` delivers what is queued within one overall wait, which
-is what a command does before it exits (``shared`` / ``close_shared``).
+Delivery never slows a pass: ``Notifier.send`` only puts the event on its destination's bounded queue (a full queue
+drops the event and counts it) and returns. Each destination (scheme, host and port) has its own queue and thread,
+so a slow or dead endpoint delays only its own events. A delivery has a total deadline (connect, request and answer
+together), is never redirected (a 3xx is a failed delivery: the event body goes only where the job file says), only
+the answer's status is read (never its body, however long), and any error is logged with the webhook's host only
+(its path and query may carry a token) and counted by the ``on_failure`` callback; the thread carries on. ``close``
+delivers what is queued within one overall wait, which is what a command does before it exits (``shared`` /
+``close_shared``).
 """
 
 from __future__ import annotations
@@ -148,8 +149,13 @@ class Notifier:
             for scheme in ("http://", "https://"):
                 http.mount(scheme, DeadlineAdapter())
             with deadline(self._deadline):
+                # stream: only the status is needed; the body, however long, is never read
                 answer = http.post(
-                    event.webhook, json=event.body(), timeout=(self._deadline, self._deadline), allow_redirects=False
+                    event.webhook,
+                    json=event.body(),
+                    timeout=(self._deadline, self._deadline),
+                    allow_redirects=False,
+                    stream=True,
                 )
             answer.close()
         if answer.is_redirect or 300 <= answer.status_code < 400:

@@ -12,6 +12,9 @@ import click
 from rebalancer.cli.shared import color, confirm, load, log_level, open_store
 from rebalancer.errors import ConfigError, Declined
 
+MAX_PLAN_BYTES = 16 * 1024 * 1024
+"""A longer file is no saved plan: a plan of thousands of orders is well under a megabyte."""
+
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
     from rebalancer.job import Job
@@ -36,6 +39,9 @@ def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool,
     from rebalancer.runner import run_pass
 
     job = load(job_path)
+    for option, path in (("--out", out), ("--html", html_out)):
+        if path is not None and _same_file(path, job_path):
+            raise ConfigError(f"{option} {path}: that is the job file; the plan would replace it")
     with open_exchange(job) as exchange, open_store() as store:
         report = run_pass(job, exchange, store, apply=False)
     document = _plan_document(job, report.plan)
@@ -206,6 +212,16 @@ def _plan_document(job: Job, plan: Plan) -> dict[str, Any]:
     return document
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one existing file (a link or another spelling included)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _write_plan(path: str, document: dict[str, Any]) -> None:
     try:
         Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -217,7 +233,11 @@ def _read_plan(path: str, job: Job) -> Plan:
     from rebalancer.core.plan_codec import plan_from_json
 
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PLAN_BYTES + 1)
+        if len(raw) > MAX_PLAN_BYTES:
+            raise ConfigError(f"{path}: not a saved plan (longer than {MAX_PLAN_BYTES // 1024 // 1024} MiB)")
+        document = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a saved plan ({exc})") from None
     except RecursionError:
@@ -226,7 +246,9 @@ def _read_plan(path: str, job: Job) -> Plan:
         raise ConfigError(f"{path}: not a saved plan")
     for key, expected in (("job", job.name), ("symbol", job.symbol), ("exchange", job.exchange.url)):
         if document.get(key) != expected:
-            raise ConfigError(f"{path}: saved plan is for {key} {document.get(key)!r}, not {expected!r}")
+            claimed = repr(document.get(key))
+            claimed = claimed if len(claimed) <= 60 else f"{claimed[:40]}… ({len(claimed)} characters)"
+            raise ConfigError(f"{path}: saved plan is for {key} {claimed}, not {expected!r}")
     return plan_from_json(document)
 
 

@@ -128,11 +128,15 @@ def _record(
     connect_timeout: float,
     insecure: bool,
 ) -> None:
+    from rebalancer.errors import ConfigError
     from rebalancer.stream.client import StreamHub
     from rebalancer.stream.recording import Recorder
 
     rules = _rules(rest_url, symbols, insecure) if rest_url else None
-    recorder = Recorder(path)
+    try:
+        recorder = Recorder(path)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
     hub = StreamHub(stream_url, insecure=insecure)
     started = time.monotonic()
     done = False
@@ -148,8 +152,10 @@ def _record(
     finally:
         hub.close()
         recorder.close()
-        if not done:
+        if (not done or recorder.error) and path.is_file():  # never a device or pipe given as --out
             path.unlink(missing_ok=True)
+    if recorder.error:
+        raise ConfigError(f"--out: cannot write {path}: {recorder.error}; the recording was removed")
     if sys.stderr.isatty():
         click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
     elapsed = time.monotonic() - started
@@ -174,6 +180,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def _await_connection(hub: StreamHub, stop: threading.Event, timeout: float) -> None:
     from rebalancer.errors import TransientError
+    from rebalancer.stream.urls import display_url
 
     deadline = time.monotonic() + timeout
     while not hub.stats().connected:
@@ -181,7 +188,7 @@ def _await_connection(hub: StreamHub, stop: threading.Event, timeout: float) -> 
             return
         if time.monotonic() > deadline:
             why = hub.stats().last_error or "no answer"
-            raise TransientError(f"cannot reach the market stream at {hub.url} within {timeout:g}s: {why}")
+            raise TransientError(f"cannot reach the market stream at {display_url(hub.url)} within {timeout:g}s: {why}")
 
 
 def _until_done(hub: StreamHub, recorder: Recorder, stop: threading.Event, started: float, seconds: int | None) -> None:
@@ -191,6 +198,8 @@ def _until_done(hub: StreamHub, recorder: Recorder, stop: threading.Event, start
     every = TTY_EVERY if tty else LOG_EVERY
     shown = flushed = time.monotonic()
     while not stop.wait(0.05):
+        if recorder.error:
+            return  # the caller reports it
         if recorder.refused:
             raise ConfigError(f"the market stream refused the channel {recorder.refused[0]} (is the symbol listed?)")
         now = time.monotonic()

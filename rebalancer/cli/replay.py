@@ -49,6 +49,8 @@ def replay(
     from rebalancer.replay.matching import FillModel
 
     job = load(job_file)
+    if html:
+        _refuse_overwriting_inputs(html, job_file, market)
     from_ms, from_relative = arguments.parse_moment(start, "--from") if start else (None, False)
     to_ms, to_relative = arguments.parse_moment(end, "--to") if end else (None, False)
     options = Options(
@@ -67,6 +69,21 @@ def replay(
         _replay_each(job_file, vary, market, options, as_json)
         return
     _replay_one(job, market, options, as_json, html)
+
+
+def _refuse_overwriting_inputs(html: str, job_file: str, market: str) -> None:
+    """``--html`` naming the job file or the recording would replace an input with the page: refused."""
+    import os
+
+    from rebalancer.errors import ConfigError
+
+    for option, path in (("JOB", job_file), ("--market", market)):
+        try:
+            same = os.path.samefile(html, path)
+        except OSError:  # either does not exist (a walk, a new page): not the same file
+            same = False
+        if same:
+            raise ConfigError(f"--html {html}: that is the {option} file; the page would replace it")
 
 
 def _replay_one(job: object, market: str, options: object, as_json: bool, html: str | None) -> None:

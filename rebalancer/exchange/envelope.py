@@ -101,6 +101,10 @@ def decode_json(text: str, endpoint: str) -> Any:
     return document
 
 
+MAX_CODE_CHARS = 40
+"""A longer code is cut short where it is shown (real codes are a few digits)."""
+
+
 def answer_text(value: object) -> str:
     """A code, message or id as text; JSON numbers keep their exact digits."""
     if value is None:
@@ -110,10 +114,20 @@ def answer_text(value: object) -> str:
     return str(value)
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (line breaks, escape sequences, bells, direction
+    overrides) written as its escape (``\\n``, ``\\x1b``, ``\\u202e``): what an exchange writes is shown, never
+    obeyed, and stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def message_of(entry: Mapping[str, Any]) -> str:
     """An answer's ``msg`` (or ``message``), with any registered secret redacted: some exchanges quote the
-    api_key back in their error messages, and a message travels on to output, logs and the state store."""
-    return redact(answer_text(entry.get("msg")) or answer_text(entry.get("message")))
+    api_key back in their error messages, and a message travels on to output, logs and the state store.
+    Characters a terminal acts on are escaped (``printable``)."""
+    return printable(redact(answer_text(entry.get("msg")) or answer_text(entry.get("message"))))
 
 
 def parse_envelope(body: object, endpoint: str, classify: Classify) -> Any:
@@ -129,6 +143,7 @@ def parse_envelope(body: object, endpoint: str, classify: Classify) -> Any:
     code = answer_text(envelope["code"]).strip()
     if code == "0":
         return envelope.get("data")
+    code = printable(code) if len(code) <= MAX_CODE_CHARS else f"{printable(code[:MAX_CODE_CHARS])}…"
     message = message_of(envelope)[:300] or "refused"
     error_class = classify(code)
     if issubclass(error_class, AuthError):

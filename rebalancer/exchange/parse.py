@@ -95,9 +95,11 @@ def _integer(value: object, endpoint: str, field: str) -> int:
 
 
 def order_id(value: object, endpoint: str, field: str = "order id") -> str:
-    """An order id as the exchange's decimal text (``504`` and ``"504"`` both give ``"504"``)."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    """An order id as the exchange's decimal text (``504`` and ``"504"`` both give ``"504"``); a text id is shown,
+    stored and sent back, so one of over 100 characters (real ids are far shorter), spaces or controls is refused."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text and len(text) <= 100 and text.isprintable() and " " not in text:
+        return text
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return str(_integer(value, endpoint, field))
     _bad(endpoint, f"{field} is not an id: {value!r}"[:200])

@@ -61,11 +61,17 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
         part = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node) and (part == "0" or part[0] != "0"):
+        elif isinstance(node, list) and _is_index(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             raise KeyError(pointer)
     return node
+
+
+def _is_index(part: str) -> bool:
+    """An array index as RFC 6901 writes it: ASCII digits without a leading zero (``str.isdigit`` also takes
+    ``²`` and ``٣``), short enough to be an index."""
+    return part.isascii() and part.isdigit() and len(part) <= 9 and (part == "0" or part[0] != "0")
 
 
 def _price(value: Any, pointer: str) -> Decimal | None:

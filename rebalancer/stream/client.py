@@ -43,7 +43,7 @@ from rebalancer.stream.frames import (
     parse_message,
     symbol_of,
 )
-from rebalancer.stream.urls import is_loopback_host, stream_url_problem
+from rebalancer.stream.urls import display_url, is_loopback_host, stream_url_problem
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -265,7 +265,7 @@ class StreamHub:
                         self._ws, self._connected = ws, True
                         self._connections += 1
                         subscribed = [channel(sym, kind) for sym in self._subscribers for kind in KINDS]
-                    log.info("market stream connected", extra={"url": self.url})
+                    log.info("market stream connected", extra={"url": display_url(self.url)})
                     self._on_wire = set()
                     if subscribed:
                         await self._send_event("sub", subscribed)
@@ -281,13 +281,14 @@ class StreamHub:
             except (OSError, WebSocketException, TimeoutError) as exc:
                 self._note(f"cannot connect: {type(exc).__name__}: {exc}")
             except Exception as exc:  # never let one surprise end the hub: log it, back off, connect again
-                log.exception("market stream client failed", extra={"url": self.url})
+                log.exception("market stream client failed", extra={"url": display_url(self.url)})
                 self._note(f"failed: {type(exc).__name__}: {exc}")
             finally:
                 with self._lock:
                     was, self._ws, self._connected = self._connected, None, False
                 if was and not self._closed:
-                    log.warning("market stream disconnected", extra={"url": self.url, "error": self._last_error})
+                    extra = {"url": display_url(self.url), "error": self._last_error}
+                    log.warning("market stream disconnected", extra=extra)
             base, cap = self._backoff
             delay = min(cap, base * 2 ** min(failures, 30)) * self._random.uniform(0.5, 1.0)
             failures += 1
@@ -325,7 +326,7 @@ class StreamHub:
             with self._lock:
                 self._garbage += 1
                 self._oversized += isinstance(exc, FrameTooLarge)
-            log.debug("stream frame ignored", extra={"url": self.url, "error": str(exc)})
+            log.debug("stream frame ignored", extra={"url": display_url(self.url), "error": str(exc)})
             return False
         if isinstance(message, Ping):
             from websockets.exceptions import ConnectionClosed

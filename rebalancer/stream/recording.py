@@ -37,6 +37,8 @@ class Recorder:
     """A subscriber that writes every frame it is given to a gzip file; ``close()`` leaves a whole gzip file.
 
     ``refused`` lists the channels the stream refused to subscribe (their acknowledgement's status not ``ok``).
+    ``error`` says why the file could not be written (a full disk...): the first failure, kept for the owner to
+    report, since writes happen on the stream client's thread. Opening a file that cannot be made raises OSError.
     """
 
     def __init__(self, path: Path) -> None:
@@ -46,6 +48,7 @@ class Recorder:
         self.frames = 0
         self.bytes = 0
         self.refused: list[str] = []
+        self.error: str | None = None
 
     def write_rules(self, t_ms: int, rules: Mapping[str, SymbolRules]) -> None:
         """Write the rules line (call before any frame)."""
@@ -63,21 +66,31 @@ class Recorder:
     def _write(self, line: str) -> None:
         data = (line + "\n").encode("utf-8")
         with self._lock:
-            if self._file is None:
+            if self._file is None or self.error is not None:
                 return
-            self._file.write(data)
+            try:
+                self._file.write(data)
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+                return
             self.bytes += len(data)
 
     def flush(self) -> None:
         """Push what was written so far into the file as whole gzip blocks: a reader (or a crash) sees every
         frame up to here. The recorder's owner calls it about once a second."""
         with self._lock:
-            if self._file is not None:
-                self._file.flush()
+            if self._file is not None and self.error is None:
+                try:
+                    self._file.flush()
+                except OSError as exc:
+                    self.error = exc.strerror or str(exc)
 
     def close(self) -> None:
         """Finish the gzip stream and close the file; idempotent."""
         with self._lock:
             handle, self._file = self._file, None
         if handle is not None:
-            handle.close()
+            try:
+                handle.close()
+            except OSError as exc:
+                self.error = self.error or exc.strerror or str(exc)
