@@ -32,7 +32,7 @@ from policies import DEDICATED, LATE_BALANCES, POLICIES, by_rank
 from rebalancer.core import diff, ladder
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Target
-from rebalancer.runner import read_snapshot
+from rebalancer.engine.runner import read_snapshot
 from rebalancer.sandbox.engine import DEMO_API_KEY
 
 BPS = Decimal(10_000)

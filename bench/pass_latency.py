@@ -44,7 +44,7 @@ from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.exchange.transport import Transport
 from rebalancer.jobfile.load import load_job
-from rebalancer.runner import PassReport, run_pass
+from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer

@@ -23,7 +23,7 @@ from rebalancer.errors import (
     TransientError,
     UnsafePlanError,
 )
-from rebalancer.executor import LATE, OrderOutcome, execute
+from rebalancer.engine.executor import LATE, OrderOutcome, execute
 from rebalancer.job import Limits
 from rebalancer.models import (
     BatchAnswer,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from rebalancer.models import Side
-from rebalancer.runner import run_pass
+from rebalancer.engine.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import fast_client, load
 

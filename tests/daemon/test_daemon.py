@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from rebalancer.connect import open_exchange
+from rebalancer.engine.connect import open_exchange
 from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.schedule import backoff_delay
 from rebalancer.daemon.scheduler import Daemon, run_once

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rebalancer.connect import open_exchange
+from rebalancer.engine.connect import open_exchange
 from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.jobfile.load import load_job

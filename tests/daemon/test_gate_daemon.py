@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import requests
 
-from rebalancer.connect import open_exchange
+from rebalancer.engine.connect import open_exchange
 from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.jobfile.load import load_job

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rebalancer.cli.jobs import run
-from rebalancer.connect import open_exchange
+from rebalancer.engine.connect import open_exchange
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.store import StateStore

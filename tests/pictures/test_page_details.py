@@ -15,7 +15,7 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.connect import open_exchange
+from rebalancer.engine.connect import open_exchange
 from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.pages import StatusPages
 from rebalancer.daemon.scheduler import Daemon

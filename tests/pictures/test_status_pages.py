@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from rebalancer.connect import open_exchange
+from rebalancer.engine.connect import open_exchange
 from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.pages import StatusPages
 from rebalancer.daemon.scheduler import Daemon

@@ -24,7 +24,7 @@ from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
-from rebalancer.runner import PassReport, run_pass
+from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.state.store import StateStore
 
 SYMBOL = "btcusdt"

@@ -18,7 +18,7 @@ import pytest
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
-from rebalancer.runner import run_pass
+from rebalancer.engine.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import load, max_targets, same_price_duplicates
 

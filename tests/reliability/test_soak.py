@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job, Ownership
-from rebalancer.runner import PassReport, run_pass
+from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import (
     LONG,

@@ -27,7 +27,7 @@ from typing import Any
 
 from click.testing import Result
 
-from rebalancer.connect import make_client
+from rebalancer.engine.connect import make_client
 from rebalancer.daemon.schedule import schedule_trigger
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.jobfile.load import load_job
