@@ -14,8 +14,8 @@ from rebalancer.errors import ConfigError, Declined
 
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
-    from rebalancer.job import Job
     from rebalancer.engine.runner import PassReport
+    from rebalancer.job import Job
 
 
 @click.command()

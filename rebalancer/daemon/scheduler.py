@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rebalancer.engine.connect import open_exchange
 from rebalancer.core.plan import Plan
 from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.metrics import Metrics
@@ -32,12 +31,13 @@ from rebalancer.defaults import (
     SCHEDULER_TICK_THREADS,
     STOP_WAIT_SECONDS,
 )
+from rebalancer.engine.connect import open_exchange
+from rebalancer.engine.lease import ExchangeOpener, JobSession, open_session
+from rebalancer.engine.runner import PassReport
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
-from rebalancer.engine.lease import ExchangeOpener, JobSession, open_session
 from rebalancer.notify import Notifier
-from rebalancer.engine.runner import PassReport
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult

@@ -32,9 +32,9 @@ from rebalancer.core.loss import loss_of, mark_price, net_base
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
+from rebalancer.engine.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange, reference
-from rebalancer.engine.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.logs import redact
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
