@@ -2,7 +2,7 @@
 answers that settle a batch, the read-back, and how every sent order's outcome is decided.
 
 The sandbox tests cover the same code over HTTP; these tables pin each branch fast (they are the mutation set of
-``rebalancer/executor.py``)."""
+``rebalancer/engine/executor.py``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rebalancer import executor
 from rebalancer.core.gate import Book, Checkpoint
 from rebalancer.core.plan import Action, Plan, order_action
+from rebalancer.engine import executor
 from rebalancer.engine.executor import LATE, OrderOutcome, execute
 from rebalancer.errors import (
     AuthError,
