@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Unpack
 
 from sqlalchemy import Connection, delete, func, select, update
 
@@ -33,6 +34,7 @@ from rebalancer.state.fills import (
 )
 from rebalancer.state.outcome import OwnershipChange, PassOutcome, PreSend
 from rebalancer.state.records import (
+    Ended,
     InFlight,
     OrderResult,
     Placement,
@@ -46,7 +48,7 @@ from rebalancer.state.records import (
     without_secrets,
 )
 from rebalancer.state.rejections import clear_rejections_in, held_levels_in, last_reference_in, record_rejections_in
-from rebalancer.vocab import Mode, PassResult
+from rebalancer.vocab import Mode
 
 _CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
 
@@ -90,33 +92,12 @@ class PassIO:
                 loss_fills=tuple(fills_in(conn, job, since)) if loss else (),
             )
 
-    def record_pass(
-        self,
-        job: str,
-        mode: Mode,
-        started_at: datetime,
-        *,
-        result: PassResult,
-        summary: Mapping[str, int],
-        warnings: Sequence[str] = (),
-        error: str | None = None,
-        duration_ms: int | None = None,
-        reference_price: str | None = None,
-        fingerprint: str | None = None,
-    ) -> int:
+    def record_pass(self, job: str, mode: Mode, started_at: datetime, **ended: Unpack[Ended]) -> int:
         """Record a whole pass that is already over (one INSERT); returns its id. For passes that sent nothing."""
-        ended = pass_outcome(
-            result=result,
-            summary=summary,
-            warnings=warnings,
-            error=error,
-            duration_ms=duration_ms,
-            reference_price=reference_price,
-            fingerprint=fingerprint,
-        )
+        values = pass_outcome(**ended)
         check_pass_key(job, mode)
         with self._db.tx(write=True) as conn:
-            return insert_pass_in(conn, job, mode, started_at, ended)
+            return insert_pass_in(conn, job, mode, started_at, values)
 
     def record_presend(self, presend: PreSend) -> tuple[int, int | None]:
         """Commit a pass's write-ahead in one transaction; returns (pass id, in-flight id or None).
@@ -142,15 +123,7 @@ class PassIO:
 
         Nothing is written unless all of it is: a value the store refuses rolls the whole outcome back.
         """
-        ended = pass_outcome(
-            result=outcome.result,
-            summary=outcome.summary,
-            warnings=outcome.warnings,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-            reference_price=outcome.reference_price,
-            fingerprint=outcome.fingerprint,
-        )
+        ended = ended_columns(outcome)
         job, at = outcome.job, outcome.recorded_at or outcome.started_at
         with self._db.tx(write=True) as conn:
             if outcome.pass_id is None:
@@ -174,6 +147,20 @@ class PassIO:
             if outcome.pass_id is not None:
                 finish_pass_in(conn, pass_id, ended)
             return pass_id
+
+
+def ended_columns(outcome: PassOutcome) -> dict[str, object]:
+    """The columns of the pass row that say how ``outcome``'s pass ended (checked: a result never stored is refused)."""
+    o = outcome
+    return pass_outcome(
+        result=o.result,
+        summary=o.summary,
+        warnings=o.warnings,
+        error=o.error,
+        duration_ms=o.duration_ms,
+        reference_price=o.reference_price,
+        fingerprint=o.fingerprint,
+    )
 
 
 def insert_pass_in(conn: Connection, job: str, mode: Mode, started_at: datetime, ended: Mapping[str, object]) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Row, func, select, union
 
@@ -50,6 +50,7 @@ from rebalancer.state.passio import (
 from rebalancer.state.paths import default_url
 from rebalancer.state.records import (
     BatchRecord,
+    Ended,
     InFlight,
     OrderResult,
     PassDetail,
@@ -118,30 +119,11 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         with self._db.tx(write=True) as conn:
             return insert_pass_in(conn, job, mode, started_at or _now(), {})
 
-    def finish_pass(
-        self,
-        pass_id: int,
-        *,
-        result: PassResult,
-        summary: Mapping[str, int],
-        warnings: Sequence[str] = (),
-        error: str | None = None,
-        duration_ms: int | None = None,
-        reference_price: str | None = None,
-        fingerprint: str | None = None,
-    ) -> None:
+    def finish_pass(self, pass_id: int, **ended: Unpack[Ended]) -> None:
         """Record how a pass ended; ``result``: ok, no_changes, rejected, error, unknown_outcome, skipped."""
-        ended = pass_outcome(
-            result=result,
-            summary=summary,
-            warnings=warnings,
-            error=error,
-            duration_ms=duration_ms,
-            reference_price=reference_price,
-            fingerprint=fingerprint,
-        )
+        values = pass_outcome(**ended)
         with self._db.tx(write=True) as conn:
-            finish_pass_in(conn, pass_id, ended)
+            finish_pass_in(conn, pass_id, values)
 
     def record_batch(
         self,
