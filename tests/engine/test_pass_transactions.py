@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import event
@@ -18,7 +19,8 @@ from rebalancer.engine.runner import run_pass
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import Mode, PassResult
+from rebalancer.vocab import Mode, PassResult, PausedBy
+from tests.jobtext import ladder_job
 from tests.reliability.kit import fast_client, write_job
 
 
@@ -95,3 +97,25 @@ def test_a_pass_writes_once_for_its_outcome_and_once_ahead_of_placing(sandbox, t
         assert store.tracked_ids(job.name) == frozenset()
         ok, quiet = PassResult.OK, PassResult.NO_CHANGES
         assert [r.result for r in store.history(job.name, limit=10)] == [ok, quiet, quiet, ok]  # newest first
+
+
+def test_a_loss_limit_trip_writes_its_pause_ahead_of_the_cancels_then_the_outcome(sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "risky.yaml"
+    path.write_text(ladder_job("risky", sandbox.url, ownership="tracked", limits='{band: 10%, max_loss: "0.1"}'))
+    job = load_job(path)
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
+        session = JobSession(job, client, store, holder="test", ttl_seconds=60)
+        assert session.hold()
+        session.run(Mode.RUN)
+        book = sandbox.engine.open_orders(sandbox.api_key, job.symbol)
+        sandbox.engine.fill(int(min((o for o in book if o.side is Side.SELL), key=lambda o: o.price).id))
+        sandbox.engine.set_price(job.symbol, sandbox.engine.mid(job.symbol) * Decimal("1.05"))  # the short loses
+        with write_transactions(store) as writes:
+            fired = session.run(Mode.RUN)
+        assert fired.plan.paused_by is PausedBy.MAX_LOSS and fired.result is PassResult.OK
+        assert sandbox.engine.open_orders(sandbox.api_key, job.symbol) == ()
+        assert store.is_paused(job.name) and store.paused_by(job.name)[0] == "max_loss"
+        assert len(writes) == 2, "the pause with the pass row first, then the outcome"
