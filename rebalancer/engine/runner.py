@@ -5,12 +5,10 @@
 lease and hands its fence (``rebalancer.engine.lease``) to the executor: a pass that lost its lease sends nothing
 more and ends ``fenced``.
 
-The steps: ``gather`` reads the market and, in one transaction, what the guards and the order tracker need from the
-state store (a dry run too, which records nothing); ``decide`` makes the plan (pure); ``send`` commits the
-write-ahead when the plan places orders or pauses the job, then sends; ``record`` turns what happened into one
-``PassOutcome``, written in one transaction. A pass records the reference it *observed* (not the one it trusted),
-so a genuine move pauses exactly one pass; after sending, it counts each rejected placement against its level and
-clears each placed one.
+``gather`` reads the market and, in one transaction, what the guards and the order tracker need (a dry run too,
+which records nothing); ``decide`` makes the plan; ``send`` commits the write-ahead when the plan places orders or
+pauses the job, then sends; ``record`` makes one ``PassOutcome``, written in one transaction. A pass records the
+reference it *observed* (not the one it trusted), so a genuine move pauses exactly one pass.
 
 Requests: a quiet pass reads the ticker and the open orders (the symbol rules are cached); the balances only when
 the plan places more than its cancels release; the open orders again before sending only after a person was asked;
@@ -158,9 +156,9 @@ def _run_pass(
     learnt = gathered.learnt
 
     def report(result: PassResult, execution: Execution | None = None, error: str | None = None) -> PassReport:
-        duration = _ms(clock() - started)
+        duration, refused = _ms(clock() - started), len(decision.refused)
         return PassReport(
-            job.name, mode, plan, snapshot, execution, result, duration, error, learnt.fills, len(decision.refused)
+            job.name, mode, decision.plan, snapshot, execution, result, duration, error, learnt.fills, refused
         )
 
     if apply and decision.pause is not None:
