@@ -28,9 +28,6 @@ class OwnershipChange:
     track: tuple[str, ...] = ()
     untrack: tuple[str, ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.closes or self.track or self.untrack)
-
 
 @dataclass(frozen=True, slots=True)
 class PreSend:
