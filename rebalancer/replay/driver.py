@@ -1,7 +1,7 @@
 """One replay: the market's events in time order, the job woken as the daemon would wake it, its real pass run.
 
-At each wake-up the driver calls ``rebalancer.runner.run_pass`` (mode ``run``, applying) with the simulated venue,
-a throw-away in-memory state store and the replay's clocks, so ladder, diff, guards, funding, skew, limits,
+At each wake-up the driver calls ``rebalancer.engine.runner.run_pass`` (mode ``run``, applying) with the simulated
+venue, a throw-away in-memory state store and the replay's clocks, so ladder, diff, guards, funding, skew, limits,
 lifecycle, the loss limit and ``after_fill`` act as they do live. Between wake-ups the books and prints go to the
 venue, which fills the resting orders. Like the daemon, it skips the passes of a job that is paused (``paused:
 true`` in its file, or by its loss limit: nobody resumes it during a replay).
@@ -27,7 +27,7 @@ from rebalancer.replay.matching import FillModel
 from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.timer import Timer, to_datetime
 from rebalancer.replay.venue import SimVenue
-from rebalancer.runner import run_pass
+from rebalancer.engine.runner import run_pass
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import AccountUse, Mode, PausedBy
 

@@ -1,0 +1,200 @@
+"""One reconcile pass: gather → decide → [send → record].
+
+``plan``, ``apply``, ``cancel``, ``run --once``, every daemon tick and every cluster task call ``run_pass``; only
+``apply=True`` reaches the executor, so a dry run cannot send anything by construction. A writing pass runs under a
+lease and hands its fence (``rebalancer.engine.lease``) to the executor: a pass that lost its lease sends nothing
+more and ends ``fenced``.
+
+``gather`` reads the market and, in one transaction, what the guards and the order tracker need (a dry run too,
+which records nothing); ``decide`` makes the plan; ``send`` commits the write-ahead when the plan places orders or
+pauses the job, then sends; ``record`` makes one ``PassOutcome``, written in one transaction. A pass records the
+reference it *observed* (not the one it trusted), so a genuine move pauses exactly one pass.
+
+Requests: a quiet pass reads the ticker and the open orders (the symbol rules are cached); the balances only when
+the plan places more than its cancels release; the open orders again before sending only after a person was asked;
+the book back after a write only when the answer left an order unsettled (see ``rebalancer.engine.readback``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rebalancer.core.fills import Fill
+from rebalancer.core.gate import Checkpoint
+from rebalancer.core.plan import Plan, plan_fingerprint
+from rebalancer.engine import gather as gathering
+from rebalancer.engine.decide import STALE_PLAN, cancel_plan_job, decide, draft
+from rebalancer.engine.executor import Execution, Fence
+from rebalancer.engine.gather import read_snapshot
+from rebalancer.engine.record import quiet_outcome, record_failure, sent_outcome
+from rebalancer.engine.send import Ahead, send, write_ahead
+from rebalancer.errors import UnsafePlanError
+from rebalancer.exchange import Exchange
+from rebalancer.job import Job
+from rebalancer.models import MarketSnapshot
+from rebalancer.notify import Notifier, post
+from rebalancer.state.outcome import OwnershipChange
+from rebalancer.state.store import StateStore
+from rebalancer.vocab import Mode, PassResult
+
+__all__ = ["STALE_PLAN", "Approve", "PassReport", "cancel_plan_job", "read_snapshot", "run_pass"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    """What one pass saw and did. ``result``: no_changes, planned, ok, rejected, unknown_outcome, declined or fenced.
+
+    ``fenced``: the pass lost its lease before a write and stopped sending (``error`` says why).
+    """
+
+    job: str
+    mode: Mode
+    plan: Plan
+    snapshot: MarketSnapshot
+    execution: Execution | None
+    result: PassResult
+    duration_ms: int
+    error: str | None = None
+    fills: tuple[Fill, ...] = ()
+    gate_refusals: int = 0  # planned actions the pre-trade gate dropped (a planner bug: counted and logged)
+
+    @property
+    def failed(self) -> bool:
+        """True when something was refused, left unconfirmed or not sent for want of the lease: exit non-zero."""
+        return self.result.failed
+
+
+Approve = Callable[[Plan], bool]
+
+
+def run_pass(
+    job: Job,
+    exchange: Exchange,
+    store: StateStore,
+    *,
+    apply: bool,
+    mode: Mode | None = None,
+    approve: Approve | None = None,
+    recheck: bool = False,
+    saved_plan: Plan | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    fence: Fence | None = None,
+    notifier: Notifier | None = None,
+) -> PassReport:
+    """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
+
+    ``approve`` sees the plan before anything is sent and may decline it; with ``recheck`` (it prompted a person)
+    the open orders are read again after it and the plan is refused if they changed. A ``saved_plan`` is used
+    instead of a fresh one only if the open orders (and job file) still match its fingerprint; otherwise
+    ``UnsafePlanError``.
+    ``wall`` is the clock of the pass record and the rejection backoff (tests step it instead of waiting).
+    ``fence`` is checked right before every write (see ``rebalancer.engine.lease``); every caller that sends passes the
+    fence of the lease it holds.
+    A pass that trips ``limits.max_loss`` pauses the job and, once it is over (its cancels sent, or failed), tells
+    the job's webhook through ``notifier``. Every session that may send gives one (``rebalancer.engine.lease``: the
+    command's or the daemon's; cluster members their own); without one (a simulation) nothing is posted.
+    """
+    tripped: list[str] = []
+    try:
+        return _run_pass(
+            job,
+            exchange,
+            store,
+            apply=apply,
+            mode=mode,
+            approve=approve,
+            recheck=recheck,
+            saved_plan=saved_plan,
+            clock=clock,
+            wall=wall,
+            fence=fence,
+            tripped=tripped,
+        )
+    finally:
+        for message in tripped if notifier is not None else ():
+            post(job, "max_loss", message, notifier)
+
+
+def _run_pass(
+    job: Job,
+    exchange: Exchange,
+    store: StateStore,
+    *,
+    apply: bool,
+    mode: Mode | None,
+    approve: Approve | None,
+    recheck: bool,
+    saved_plan: Plan | None,
+    clock: Callable[[], float],
+    wall: Callable[[], datetime],
+    fence: Fence | None,
+    tripped: list[str],
+) -> PassReport:
+    """``run_pass`` without the telling: a pause for ``limits.max_loss`` is added to ``tripped``."""
+    mode = mode or (Mode.APPLY if apply else Mode.PLAN)
+    started = clock()
+    plan: Plan | None = None
+    ahead = Ahead(None, None, OwnershipChange())
+    try:
+        gathered = gathering.gather(job, exchange, store, wall)
+        ahead = Ahead(None, None, gathered.tracked.ownership)
+        drafted = draft(job, gathered)
+        snapshot = gathering.balances(exchange, gathered.snapshot, drafted)
+        decision = decide(job, gathered, drafted, snapshot, saved_plan)
+        plan = decision.plan
+    except Exception as exc:
+        if apply:
+            record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall())
+        raise
+    learnt = gathered.learnt
+
+    def report(result: PassResult, execution: Execution | None = None, error: str | None = None) -> PassReport:
+        duration, refused = _ms(clock() - started), len(decision.refused)
+        return PassReport(
+            job.name, mode, decision.plan, snapshot, execution, result, duration, error, learnt.fills, refused
+        )
+
+    if apply and decision.pause is not None:
+        log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
+        tripped.append(decision.pause[1])
+    if not apply:
+        return report(PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES)
+    if approve is not None and plan.has_changes and not approve(plan):
+        if decision.pause is not None:  # declined, nothing sent: the loss limit's pause holds all the same
+            store.set_paused(job.name, True)
+            store.set_risk(job.name, paused_by=decision.pause[0], reason=decision.pause[1], now=wall())
+        return report(PassResult.DECLINED)
+    # Paused before sending the cancels: if sending fails, the job stays paused all the same.
+    ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall())
+    if not plan.has_changes:
+        store.record_outcome(quiet_outcome(job, mode, plan, ahead, learnt, _ms(clock() - started), wall()))
+        return report(PassResult.NO_CHANGES)
+    try:
+        # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
+        # Approved without a prompt (``--yes``), the book read a moment ago is fresh enough.
+        if approve is not None and recheck:
+            current = exchange.open_orders(job.symbol)
+            if plan_fingerprint(job.source_hash, current, plan.actions) != plan.fingerprint:
+                raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
+    except Exception as exc:
+        record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall())
+        raise
+    sent = send(job, exchange, snapshot, plan, Checkpoint(job, decision.book), fence)
+    outcome = sent_outcome(job, mode, plan, ahead, sent, learnt, _ms(clock() - started), wall())
+    store.record_outcome(outcome)
+    if sent.execution is None:
+        if outcome.result is not PassResult.FENCED and sent.error is not None:
+            raise sent.error
+        return report(PassResult.FENCED, error=outcome.error)
+    return report(outcome.result, sent.execution, sent.execution.error)
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
