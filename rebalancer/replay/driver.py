@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer.core.wake import WakeReason, next_pass
+from rebalancer.engine.runner import run_pass
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.job import Job
 from rebalancer.models import ZERO, SymbolRules
@@ -27,7 +28,6 @@ from rebalancer.replay.matching import FillModel
 from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.timer import Timer, to_datetime
 from rebalancer.replay.venue import SimVenue
-from rebalancer.engine.runner import run_pass
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import AccountUse, Mode, PausedBy
 
