@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from rebalancer.core.wake import WakeReason, next_pass
+from rebalancer.core.wake import next_pass
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.job import Job
 from rebalancer.models import ZERO, SymbolRules
@@ -28,7 +28,7 @@ from rebalancer.replay.matching import FillModel
 from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.timer import Timer, to_datetime
 from rebalancer.replay.venue import SimVenue
-from rebalancer.vocab import AccountUse, Mode, PausedBy
+from rebalancer.vocab import AccountUse, Mode, PausedBy, WakeReason
 
 DEFAULT_QUOTE = Decimal(1_000_000)
 """Without ``--balances`` the account holds this much quote coin, and base coin worth as much at the first mid."""
