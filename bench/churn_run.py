@@ -30,9 +30,9 @@ from market_sim import REGIMES, STEP_SECONDS, SYMBOL, World, ladder_job, serve
 from policies import DEDICATED, LATE_BALANCES, POLICIES, by_rank
 
 from rebalancer.core import diff, ladder
+from rebalancer.engine.runner import read_snapshot
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Target
-from rebalancer.runner import read_snapshot
 from rebalancer.sandbox.engine import DEMO_API_KEY
 
 BPS = Decimal(10_000)

@@ -31,8 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rebalancer import logs
-from rebalancer.connect import make_client
 from rebalancer.daemon.scheduler import Daemon
+from rebalancer.engine.connect import make_client
 from rebalancer.jobfile.load import load_job
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults

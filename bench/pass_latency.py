@@ -38,13 +38,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a plain script: run from anywhere
 
 from rebalancer.core.plan import compute_plan
+from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.exchange import parse
 from rebalancer.exchange.client import OpenApiClient, mass_cancel_json, mass_place_json
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.exchange.transport import Transport
 from rebalancer.jobfile.load import load_job
-from rebalancer.runner import PassReport, run_pass
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer

@@ -24,8 +24,8 @@ from market_sim import CountingClient
 
 from rebalancer.core import diff, gate, ladder
 from rebalancer.core.plan import compute_plan, draft_plan, finish_plan
+from rebalancer.engine.executor import execute
 from rebalancer.errors import RejectedError
-from rebalancer.executor import execute
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Side, Target
 

@@ -47,6 +47,6 @@ def sandbox(sandbox_server: SandboxServer) -> Sandbox:
     engine = Engine.create(seed=7, clock="manual")
     faults = Faults(rate_limits=False)
     sandbox_server.reset(engine, faults)
-    forget_market_data()  # clients made by rebalancer.connect share it per URL, and the URL outlives the world
+    forget_market_data()  # clients made by rebalancer.engine.connect share it per URL, and the URL outlives the world
     forget_ledgers()  # the demo key's carried balances belong to the world just replaced
     return Sandbox(sandbox_server.url, DEMO_API_KEY, DEMO_SECRET_KEY, engine, faults, sandbox_server)

@@ -1,6 +1,6 @@
 """A planner-bug stand-in for the gate's entry-point tests: the planner's plan plus actions it should never make.
 
-It wraps ``rebalancer.runner.finish_plan`` (the pure last step of planning) for the length of one test, so every
+It wraps ``rebalancer.engine.runner.finish_plan`` (the pure last step of planning) for the length of one test, so every
 send path (apply, run, run --once, cluster members, cancel, on_stop) carries the bad actions up to the gate,
 exactly as a bug in the planner would. Nothing else is replaced: the pass talks HTTP to the sandbox.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rebalancer.connect import make_client
+from rebalancer.engine.connect import make_client
 from rebalancer.exchange.profile import RateLimit
 from rebalancer.job import ExchangeConfig, Rate
 

@@ -14,15 +14,15 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from rebalancer.connect import open_exchange
 from rebalancer.core.plan import compute_plan
+from rebalancer.engine.connect import open_exchange
+from rebalancer.engine.lease import JobSession
+from rebalancer.engine.runner import run_pass
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import Job
-from rebalancer.lease import JobSession
 from rebalancer.models import FundingNeed
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import AccountUse
 from tests.reliability.kit import drain_requests, load

@@ -14,6 +14,7 @@ import pytest
 from rebalancer import executor
 from rebalancer.core.gate import Book, Checkpoint
 from rebalancer.core.plan import Action, Plan, order_action
+from rebalancer.engine.executor import LATE, OrderOutcome, execute
 from rebalancer.errors import (
     AuthError,
     LeaseLost,
@@ -23,7 +24,6 @@ from rebalancer.errors import (
     TransientError,
     UnsafePlanError,
 )
-from rebalancer.executor import LATE, OrderOutcome, execute
 from rebalancer.job import Limits
 from rebalancer.models import (
     BatchAnswer,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from rebalancer.engine.runner import run_pass
 from rebalancer.models import Side
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import fast_client, load
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from rebalancer.engine.lease import JobSession, command_holder, open_session
 from rebalancer.errors import LeaseLost, StateError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
-from rebalancer.lease import JobSession, command_holder, open_session
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode, PassResult
 from tests.reliability.kit import fast_client, load

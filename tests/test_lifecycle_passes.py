@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rebalancer.engine.runner import run_pass
 from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, CancelReason
 from tests.reliability.kit import fast_client, write_job

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from rebalancer.cli.main import main as cli
 from rebalancer.core.plan_codec import plan_to_json
+from rebalancer.engine.runner import run_pass
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, PausedBy
 from tests.jobtext import ladder_job

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rebalancer.engine.runner import run_pass
 from rebalancer.job import Job
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import drain_requests, fast_client, load
 

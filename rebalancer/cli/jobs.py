@@ -14,8 +14,8 @@ from rebalancer.errors import ConfigError, Declined
 
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
+    from rebalancer.engine.runner import PassReport
     from rebalancer.job import Job
-    from rebalancer.runner import PassReport
 
 
 @click.command()
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 def plan(job_path: str, as_json: bool, out: str | None, detailed_exitcode: bool, html_out: str | None) -> None:
     """Dry run: read the exchange and print the plan. Sends nothing."""
     from rebalancer.cli.render import render_text
-    from rebalancer.connect import open_exchange
-    from rebalancer.runner import run_pass
+    from rebalancer.engine.connect import open_exchange
+    from rebalancer.engine.runner import run_pass
 
     job = load(job_path)
     with open_exchange(job) as exchange, open_store() as store:
@@ -66,7 +66,7 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     """One reconcile pass: show the plan, confirm, send it as one batch, and report every order."""
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
-    from rebalancer.lease import open_session
+    from rebalancer.engine.lease import open_session
     from rebalancer.vocab import Mode
 
     job = load(job_path)
@@ -98,7 +98,7 @@ def cancel(job_path: str, yes: bool) -> None:
     """Cancel every order the job owns (all open orders of the symbol, or only tracked ones)."""
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
-    from rebalancer.lease import open_session
+    from rebalancer.engine.lease import open_session
     from rebalancer.vocab import Mode
 
     job = load(job_path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rebalancer.engine.executor import Execution, OrderOutcome
 from rebalancer.errors import Problem
-from rebalancer.executor import Execution, OrderOutcome
 from rebalancer.models import format_decimal
 from rebalancer.vocab import ActionKind, OutcomeStatus
 

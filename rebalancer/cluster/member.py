@@ -30,12 +30,12 @@ from rebalancer.defaults import (
     CLUSTER_READ_TIMEOUT_SECONDS,
     CLUSTER_RENEW_SECONDS,
 )
+from rebalancer.engine.lease import Lease, make_fence, request_bound_seconds
+from rebalancer.engine.runner import run_pass
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
-from rebalancer.lease import Lease, make_fence, request_bound_seconds
 from rebalancer.notify import Notifier, post
-from rebalancer.runner import run_pass
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode, OutcomeStatus, PassResult
@@ -68,7 +68,7 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
     @contextlib.contextmanager
     def open_exchange(job: Job) -> Iterator[Exchange]:
         from rebalancer.cluster.ratelimit import shared_limiter
-        from rebalancer.connect import credentials
+        from rebalancer.engine.connect import credentials
         from rebalancer.exchange.client import OpenApiClient
         from rebalancer.exchange.marketdata import shared_for
         from rebalancer.exchange.profile import ExchangeProfile, RateLimit

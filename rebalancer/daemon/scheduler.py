@@ -1,6 +1,6 @@
 """``rebalancer run``: every job on its schedule (APScheduler 3.x), until SIGTERM/SIGINT; SIGHUP reloads.
 
-The daemon only decides *when*: each job holds a ``rebalancer.lease.JobSession`` (its exchange and lease);
+The daemon only decides *when*: each job holds a ``rebalancer.engine.lease.JobSession`` (its exchange and lease);
 APScheduler's tick puts the job in the ``DueQueue`` and a fixed pool of workers runs one pass for the job that has
 waited longest, so under overload every job is still served in turn. One pass per job at a time, late passes
 coalesced, failing jobs backed off without holding up the others, a lease in the state store so that two daemons
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rebalancer.connect import open_exchange
 from rebalancer.core.plan import Plan
 from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.metrics import Metrics
@@ -32,12 +31,13 @@ from rebalancer.defaults import (
     SCHEDULER_TICK_THREADS,
     STOP_WAIT_SECONDS,
 )
+from rebalancer.engine.connect import open_exchange
+from rebalancer.engine.lease import ExchangeOpener, JobSession, open_session
+from rebalancer.engine.runner import PassReport
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
-from rebalancer.lease import ExchangeOpener, JobSession, open_session
 from rebalancer.notify import Notifier
-from rebalancer.runner import PassReport
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult

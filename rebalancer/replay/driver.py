@@ -1,7 +1,7 @@
 """One replay: the market's events in time order, the job woken as the daemon would wake it, its real pass run.
 
-At each wake-up the driver calls ``rebalancer.runner.run_pass`` (mode ``run``, applying) with the simulated venue,
-a throw-away in-memory state store and the replay's clocks, so ladder, diff, guards, funding, skew, limits,
+At each wake-up the driver calls ``rebalancer.engine.runner.run_pass`` (mode ``run``, applying) with the simulated
+venue, a throw-away in-memory state store and the replay's clocks, so ladder, diff, guards, funding, skew, limits,
 lifecycle, the loss limit and ``after_fill`` act as they do live. Between wake-ups the books and prints go to the
 venue, which fills the resting orders. Like the daemon, it skips the passes of a job that is paused (``paused:
 true`` in its file, or by its loss limit: nobody resumes it during a replay).
@@ -92,7 +92,7 @@ class Driver:
 
     def run(self) -> Run:
         """Replay from the first book to the last event; the result."""
-        from rebalancer.runner import run_pass
+        from rebalancer.engine.runner import run_pass
         from rebalancer.state.store import StateStore
 
         first = self._peek()
@@ -182,7 +182,7 @@ class Driver:
         return venue
 
     def _pass(self, run_pass: Callable[..., object], venue: SimVenue, store: object) -> None:
-        from rebalancer.runner import PassReport
+        from rebalancer.engine.runner import PassReport
 
         venue.learn_fills()
         try:

@@ -50,7 +50,7 @@ def exchange_rules(job: Job) -> SymbolRules:
             if spec.symbol == job.symbol:
                 return spec.rules
         raise ConfigError(f"the sandbox has no symbol {job.symbol!r}; give the recording a rules line")
-    from rebalancer.connect import make_client
+    from rebalancer.engine.connect import make_client
 
     with make_client(job.exchange, job.exchange.url, "", "") as client:
         return client.rules(job.symbol)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jsonschema
 
+from rebalancer.engine.runner import STALE_PLAN
 from rebalancer.models import OrderStatus
-from rebalancer.runner import STALE_PLAN
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json").read_text())
 

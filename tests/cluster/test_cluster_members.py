@@ -14,8 +14,8 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from rebalancer.engine.runner import run_pass
 from rebalancer.jobfile.load import load_job
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.cluster.conftest import SYMBOL, account, wait_for
 from tests.reliability.kit import fast_client

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from rebalancer.cli.render import render_text, summary_line
 from rebalancer.core.plan import Plan, compute_plan
 from rebalancer.core.plan_codec import plan_from_json, plan_to_json
+from rebalancer.engine.runner import cancel_plan_job
 from rebalancer.job import Amount, Limits, Reference, ReferenceKind
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Order, Side, Ticker
-from rebalancer.runner import cancel_plan_job
 from tests.core.kit import D, ab, job, order, pct, side_ladder, snapshot
 from tests.depth import examples
 

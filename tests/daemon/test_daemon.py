@@ -9,10 +9,10 @@ from pathlib import Path
 
 import requests
 
-from rebalancer.connect import open_exchange
 from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.schedule import backoff_delay
 from rebalancer.daemon.scheduler import Daemon, run_once
+from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.store import StateStore
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import requests
 
-from rebalancer.connect import open_exchange
 from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.scheduler import Daemon
+from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
 from rebalancer.state.store import StateStore

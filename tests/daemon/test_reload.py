@@ -6,9 +6,9 @@ import contextlib
 import signal
 from pathlib import Path
 
-from rebalancer.connect import open_exchange
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.daemon.supervisor import Supervisor
+from rebalancer.engine.connect import open_exchange
 from rebalancer.state.store import StateStore
 
 

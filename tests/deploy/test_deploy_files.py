@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from rebalancer.cli.jobs import run
-from rebalancer.connect import open_exchange
 from rebalancer.daemon.scheduler import Daemon
+from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.store import StateStore
 from tests.jobtext import ladder_job

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rebalancer.engine.runner import run_pass
 from rebalancer.errors import RequestError
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.marketdata import DeploymentData
 from rebalancer.models import Side
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.exchange.hostile import http_answer, serving
 from tests.reliability.kit import fast_client, load

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from rebalancer.connect import make_client
+from rebalancer.engine.connect import make_client
+from rebalancer.engine.runner import run_pass
 from rebalancer.errors import AuthError, BadResponse, OutcomeUnknown, RequestError, TransientError
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
@@ -19,7 +20,6 @@ from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.exchange.signing import SignMethod
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side, SymbolRules, Target
-from rebalancer.runner import run_pass
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer

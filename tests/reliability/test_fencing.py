@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from rebalancer.connect import open_exchange
 from rebalancer.daemon.scheduler import Daemon
+from rebalancer.engine.connect import open_exchange
+from rebalancer.engine.lease import Lease, job_lease, make_fence
+from rebalancer.engine.runner import run_pass
 from rebalancer.errors import LeaseLost
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
-from rebalancer.lease import Lease, job_lease, make_fence
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import load
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
+from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
-from rebalancer.runner import PassReport, run_pass
 from rebalancer.state.store import StateStore
 
 SYMBOL = "btcusdt"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from rebalancer.engine.runner import run_pass
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
-from rebalancer.runner import run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import load, max_targets, same_price_duplicates
 

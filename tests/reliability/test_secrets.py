@@ -31,12 +31,12 @@ import pytest
 import requests
 
 from rebalancer import logs
-from rebalancer.connect import credentials
+from rebalancer.engine.connect import credentials
+from rebalancer.engine.runner import run_pass
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.jobfile.load import load_job
-from rebalancer.runner import run_pass
 from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer

@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job, Ownership
-from rebalancer.runner import PassReport, run_pass
 from rebalancer.state.store import StateStore
 from tests.reliability.kit import (
     LONG,

@@ -27,9 +27,9 @@ from typing import Any
 
 from click.testing import Result
 
-from rebalancer.connect import make_client
 from rebalancer.daemon.schedule import schedule_trigger
 from rebalancer.daemon.scheduler import Daemon
+from rebalancer.engine.connect import make_client
 from rebalancer.jobfile.load import load_job
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults

@@ -46,7 +46,7 @@ def test_a_recorded_pass_reads_back_like_a_started_and_finished_one(open_store: 
 
 
 def test_a_quiet_pass_opens_two_transactions(sandbox, tmp_path) -> None:
-    from rebalancer.runner import run_pass
+    from rebalancer.engine.runner import run_pass
     from tests.reliability.kit import fast_client, load
 
     job = load(tmp_path, "quiet", sandbox.url, ownership="tracked")

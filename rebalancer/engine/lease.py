@@ -21,21 +21,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rebalancer.connect import open_exchange
 from rebalancer.core.plan import Plan
 from rebalancer.defaults import COMMAND_LEASE_SECONDS, REQUEST_BOUND_SECONDS
+from rebalancer.engine.connect import open_exchange
+from rebalancer.engine.executor import Fence
+from rebalancer.engine.runner import Approve, PassReport, cancel_plan_job, run_pass
 from rebalancer.errors import LeaseLost, StateError
 from rebalancer.exchange import Exchange
-from rebalancer.executor import Fence
 from rebalancer.job import Job
 from rebalancer.notify import Notifier, shared
-from rebalancer.runner import Approve, PassReport, cancel_plan_job, run_pass
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode, PassResult
 
 ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
-"""Connects to a job's exchange for a ``with`` block (``rebalancer.connect.open_exchange`` by default)."""
+"""Connects to a job's exchange for a ``with`` block (``rebalancer.engine.connect.open_exchange`` by default)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ stays ``unknown`` (its write may still land after the answer was given up), neve
 
 Before the first batch the pre-trade gate (``rebalancer.core.gate``) judges the whole plan against the book the
 pass read: if it refuses anything, nothing is sent (``UnsafePlanError``). Right before each batch the optional
-``fence`` is called (``rebalancer.lease``): when the pass's lease is no longer
+``fence`` is called (``rebalancer.engine.lease``): when the pass's lease is no longer
 current it raises, and nothing more is sent — the whole pass ends ``fenced``.
 """
 

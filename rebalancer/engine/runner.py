@@ -2,7 +2,7 @@
 
 ``plan``, ``apply``, ``cancel``, ``run --once`` and every daemon tick call ``run_pass``; only ``apply=True`` reaches the
 executor, so a dry run cannot send anything by construction. A writing pass runs under a lease and hands its fence
-(``rebalancer.lease``) to the executor: a pass that lost its lease sends nothing and ends ``fenced``.
+(``rebalancer.engine.lease``) to the executor: a pass that lost its lease sends nothing and ends ``fenced``.
 
 Before planning, every pass (the dry run too, which records nothing) reads what the guards of ``rebalancer.core.guards``
 need from the state store: the reference the job's last pass observed and the levels held back after repeated
@@ -11,7 +11,7 @@ one pass; after sending, it counts each rejected placement against its level and
 
 Requests: a quiet pass reads the ticker and the open orders (the symbol rules are cached); the balances only when
 the plan places more than its cancels release; the open orders again before sending only after a person was asked;
-the book back after a write only when the answer left an order unsettled (see ``rebalancer.executor``).
+the book back after a write only when the answer left an order unsettled (see ``rebalancer.engine.executor``).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from rebalancer.core.loss import loss_of, mark_price, net_base
 from rebalancer.core.plan import Plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.defaults import CLOCK_SLACK_MS, IN_FLIGHT_GRACE, LATE_WRITE_WINDOW
+from rebalancer.engine.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.errors import LeaseLost, RebalancerError, UnsafePlanError
 from rebalancer.exchange import Exchange, reference
-from rebalancer.executor import Execution, Fence, OrderOutcome, execute
 from rebalancer.job import Job, Ownership
 from rebalancer.logs import redact
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, Order, format_decimal
@@ -219,10 +219,10 @@ def run_pass(
     instead of a fresh one only if the open orders (and job file) still match its fingerprint; otherwise
     ``UnsafePlanError``.
     ``wall`` is the clock of the pass record and the rejection backoff (tests step it instead of waiting).
-    ``fence`` is checked right before every write (see ``rebalancer.lease``); every caller that sends passes the
+    ``fence`` is checked right before every write (see ``rebalancer.engine.lease``); every caller that sends passes the
     fence of the lease it holds.
     A pass that trips ``limits.max_loss`` pauses the job and, once it is over (its cancels sent, or failed), tells
-    the job's webhook through ``notifier``. Every session that may send gives one (``rebalancer.lease``: the
+    the job's webhook through ``notifier``. Every session that may send gives one (``rebalancer.engine.lease``: the
     command's or the daemon's; cluster members their own); without one (a simulation) nothing is posted.
     """
     tripped: list[str] = []
