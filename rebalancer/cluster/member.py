@@ -81,7 +81,7 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
             )
         api_key, secret_key = credentials(config, os.environ if env is None else env)
         profile = ExchangeProfile(
-            time_unit=config.time_unit.value,
+            time_unit=config.time_unit,
             page_size=config.page_size,
             connect_timeout=CLUSTER_CONNECT_TIMEOUT_SECONDS,
             # Capped, so that a member's lease (which must outlast a request) and so its takeover time stay short.

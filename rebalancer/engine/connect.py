@@ -70,7 +70,7 @@ def make_client(
     from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 
     profile = ExchangeProfile(
-        time_unit=config.time_unit.value,
+        time_unit=config.time_unit,
         page_size=config.page_size,
         read_timeout=float(config.timeout_seconds),
         max_batch=config.max_batch,
