@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from rebalancer import runner
 from rebalancer.core.plan import Action, Draft, Plan, order_action
+from rebalancer.engine import runner
 from rebalancer.models import Balances, Side
 from rebalancer.vocab import ActionKind, CancelReason
 

@@ -11,6 +11,7 @@ import click
 
 from rebalancer.cli.shared import color, confirm, load, log_level, open_store
 from rebalancer.errors import ConfigError, Declined
+from rebalancer.vocab import Mode, PassResult
 
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
@@ -67,7 +68,6 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
     from rebalancer.engine.lease import open_session
-    from rebalancer.vocab import Mode
 
     job = load(job_path)
     saved = _read_plan(plan_path, job) if plan_path else None
@@ -80,10 +80,10 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     with open_store() as store, open_session(job, store) as session:
         report = session.run(Mode.APPLY, approve=approve, recheck=not yes, saved_plan=saved)
     _raise_if_fenced(report)
-    if report.result == "no_changes":
+    if report.result == PassResult.NO_CHANGES:
         click.echo(render_text(report.plan, color=tint))
         return
-    if report.result == "declined":
+    if report.result == PassResult.DECLINED:
         raise Declined("apply cancelled: the plan was not confirmed; nothing was sent")
     assert report.execution is not None
     click.echo("")
@@ -99,7 +99,6 @@ def cancel(job_path: str, yes: bool) -> None:
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
     from rebalancer.engine.lease import open_session
-    from rebalancer.vocab import Mode
 
     job = load(job_path)
     tint = color()
@@ -111,10 +110,10 @@ def cancel(job_path: str, yes: bool) -> None:
     with open_store() as store, open_session(job, store) as session:
         report = session.run(Mode.CANCEL, cancel=True, approve=approve, recheck=not yes)
     _raise_if_fenced(report)
-    if report.result == "no_changes":
+    if report.result == PassResult.NO_CHANGES:
         click.echo("No orders to cancel.")
         return
-    if report.result == "declined":
+    if report.result == PassResult.DECLINED:
         raise Declined("cancel aborted: not confirmed; nothing was sent")
     assert report.execution is not None
     click.echo(execution_text(report.execution, color=tint, done="Cancel complete"))
@@ -157,7 +156,7 @@ def run(
         raise ConfigError("--concurrency only applies with --cluster")
     if once:
         from rebalancer.daemon.scheduler import run_once
-        from rebalancer.daemon.supervisor import load as load_jobs
+        from rebalancer.scheduler.watch import load as load_jobs
 
         jobs = load_jobs(paths)
         with open_store() as store:

@@ -21,9 +21,6 @@ from datetime import UTC, datetime
 
 from rebalancer.cluster.dispatcher import schedule_text
 from rebalancer.core.plan import Plan
-from rebalancer.daemon.metrics import Metrics
-from rebalancer.daemon.schedule import backoff_delay
-from rebalancer.daemon.scheduler import pass_fields, pass_log_level
 from rebalancer.defaults import (
     CLUSTER_CONNECT_TIMEOUT_SECONDS,
     CLUSTER_LEASE_SECONDS,
@@ -36,6 +33,9 @@ from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.notify import Notifier, post
+from rebalancer.scheduler.metrics import Metrics
+from rebalancer.scheduler.report import pass_fields, pass_log_level
+from rebalancer.scheduler.timing import backoff_delay
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode, OutcomeStatus, PassResult

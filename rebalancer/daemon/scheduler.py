@@ -20,9 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rebalancer.core.plan import Plan
-from rebalancer.daemon.duequeue import DueQueue
-from rebalancer.daemon.metrics import Metrics
-from rebalancer.daemon.schedule import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.defaults import (
     DAEMON_LEASE_MIN_SECONDS,
     DAEMON_LEASE_PERIODS,
@@ -38,6 +35,10 @@ from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
 from rebalancer.notify import Notifier
+from rebalancer.scheduler.duequeue import DueQueue
+from rebalancer.scheduler.metrics import Metrics
+from rebalancer.scheduler.report import pass_fields, pass_log_level
+from rebalancer.scheduler.timing import ScheduleBook, backoff_delay, interval_seconds, make_trigger, scheduled_job
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
@@ -464,25 +465,6 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = op
         log.log(pass_log_level(report), "pass", extra=pass_fields(report))
         ok = ok and not report.failed
     return ok
-
-
-def pass_log_level(report: PassReport) -> int:
-    """A pass that found nothing to do is logged at debug: a quiet daemon's log shows only what changed."""
-    return logging.DEBUG if report.result == "no_changes" else logging.INFO
-
-
-def pass_fields(report: PassReport) -> dict[str, object]:
-    """The fields of a pass's log line: job, result, placed, cancelled, kept, rejected, duration_ms."""
-    execution = report.execution
-    return {
-        "job": report.job,
-        "result": report.result,
-        "placed": execution.count(OutcomeStatus.PLACED) if execution else 0,
-        "cancelled": execution.count(OutcomeStatus.CANCELLED) if execution else 0,
-        "kept": report.plan.summary.get(ActionKind.KEEP, 0),
-        "rejected": len(execution.rejected) if execution else 0,
-        "duration_ms": report.duration_ms,
-    }
 
 
 def _lease_seconds(job: Job) -> float:
