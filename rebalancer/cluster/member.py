@@ -25,6 +25,7 @@ from rebalancer.defaults import (
     CLUSTER_READ_TIMEOUT_SECONDS,
     CLUSTER_RENEW_SECONDS,
 )
+from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import Lease, make_fence, request_bound_seconds
 from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.errors import ConfigError, RebalancerError
@@ -52,49 +53,28 @@ def member_name() -> str:
 
 
 def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> ExchangeOpener:
-    """Opens a job's exchange for a member: short timeouts, and the API key's rate limits shared cluster-wide."""
+    """Opens a job's exchange for a member: short timeouts (a member's lease, which must outlast a request, and so
+    its takeover time stay short), the API key's rate limits shared cluster-wide, balances read every pass (a job's
+    passes move between members, and none knows what the others placed), and never the embedded sandbox."""
 
-    @contextlib.contextmanager
-    def open_exchange(job: Job) -> Iterator[Exchange]:
+    def open_for_member(job: Job) -> contextlib.AbstractContextManager[Exchange]:
         from rebalancer.cluster.ratelimit import shared_limiter
-        from rebalancer.engine.connect import credentials
-        from rebalancer.exchange.client import OpenApiClient
-        from rebalancer.exchange.marketdata import shared_for
-        from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 
-        config = job.exchange
-        if config.is_sandbox:
+        if job.exchange.is_sandbox:
             raise ConfigError(
                 f"job {job.name}: url: sandbox is one process's embedded exchange; cluster members need an "
                 "exchange they all reach (serve one with `rebalancer sandbox` and use its URL)"
             )
-        api_key, secret_key = credentials(config, os.environ if env is None else env)
-        profile = ExchangeProfile(
-            time_unit=config.time_unit,
-            page_size=config.page_size,
+        return open_exchange(
+            job,
+            env,
             connect_timeout=CLUSTER_CONNECT_TIMEOUT_SECONDS,
-            # Capped, so that a member's lease (which must outlast a request) and so its takeover time stay short.
-            read_timeout=min(float(config.timeout_seconds), CLUSTER_READ_TIMEOUT_SECONDS),
-            max_batch=config.max_batch,
-            sign=config.sign,
-            read_limit=RateLimit(config.read_rate.count, float(config.read_rate.seconds)),
-            write_limit=RateLimit(config.write_rate.count, float(config.write_rate.seconds)),
+            read_timeout_cap=CLUSTER_READ_TIMEOUT_SECONDS,
+            limiter=lambda url, key, profile: shared_limiter(store, url, key, profile),
+            carry_balances=False,
         )
-        client = OpenApiClient(
-            config.url,
-            api_key,
-            secret_key,
-            profile,
-            limiter=shared_limiter(store, config.url, api_key, profile),
-            insecure=config.insecure,
-            market=shared_for(config.url),
-        )
-        try:
-            yield client
-        finally:
-            client.close()
 
-    return open_exchange
+    return open_for_member
 
 
 class ClusterCoordination:
