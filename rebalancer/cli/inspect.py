@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from rebalancer import notify
 from rebalancer.cli.params import Since
 from rebalancer.cli.shared import known_job, load, open_store
 from rebalancer.vocab import STORED_PASS_RESULTS, NotifyKind
@@ -45,7 +46,6 @@ def _set_paused(given: str, paused: bool) -> None:
 
     The webhook is known from the job file given, or else from the file a running daemon loaded the job from.
     """
-    from rebalancer import notify
 
     with open_store() as store:
         name = known_job(given, store)  # a misspelt name is refused before anything is written

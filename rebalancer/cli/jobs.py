@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rebalancer import logs
 from rebalancer.cli.shared import color, confirm, load, log_level, open_store
-from rebalancer.errors import ConfigError, Declined
+from rebalancer.defaults import CLUSTER_PG_SESSION
+from rebalancer.errors import ConfigError, Declined, LeaseLost
+from rebalancer.state.paths import default_url
 from rebalancer.vocab import Mode, PassResult
 
 if TYPE_CHECKING:
@@ -146,8 +149,6 @@ def run(
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
     import logging
 
-    from rebalancer import logs
-
     logs.setup(log_format, log_level(logging.INFO))
     if cluster:
         _run_cluster(paths, http=http, watch=watch, once=once, concurrency=concurrency)
@@ -173,8 +174,6 @@ def run(
 def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None) -> None:
     """``run --cluster``: this process becomes one member of the cluster on the shared PostgreSQL state store."""
     from rebalancer.cluster.supervisor import ClusterSupervisor, require_postgresql
-    from rebalancer.defaults import CLUSTER_PG_SESSION
-    from rebalancer.state.paths import default_url
     from rebalancer.state.store import StateStore
 
     if once:
@@ -189,8 +188,6 @@ def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once:
 
 def _raise_if_fenced(report: PassReport) -> None:
     """A pass that lost its lease before sending is an error of the command (it was recorded as ``fenced``)."""
-    from rebalancer.errors import LeaseLost
-    from rebalancer.vocab import PassResult
 
     if report.result is PassResult.FENCED:
         raise LeaseLost(report.error or "the job's lease was lost; nothing more was sent")

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rebalancer.cli.shared import open_store
+
 if TYPE_CHECKING:
     from rebalancer.job import Job
 
@@ -33,7 +35,6 @@ def status(paths: tuple[str, ...], as_json: bool, members: bool) -> None:
     """Every job known to the state store (and the job files given): paused, lease holder, last pass, last error,
     tracked open orders (from the state store: no exchange is asked), next due, and refused reloads."""
     from rebalancer.cli.output import problems_text
-    from rebalancer.cli.shared import open_store
     from rebalancer.cluster.view import ClusterView, members_table
     from rebalancer.jobfile.load import expand_paths, read_job_file
     from rebalancer.scheduler.overview import status_rows

@@ -17,6 +17,7 @@ from typing import Any
 
 from rebalancer.defaults import CLUSTER_MEMBER_STALE_SECONDS
 from rebalancer.job import Schedule
+from rebalancer.scheduler.timing import schedule_trigger
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.state.store import StateStore
 
@@ -50,7 +51,6 @@ def schedule_of(text: str) -> Schedule:
 
 def next_due_ms(job: str, schedule: str, after_ms: int) -> int:
     """The job's first fire time strictly after ``after_ms``: late passes are coalesced into one."""
-    from rebalancer.scheduler.timing import schedule_trigger
 
     trigger = schedule_trigger(job, schedule_of(schedule), PHASE_START)
     after = from_ms(after_ms + 1)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rebalancer.cluster.dispatcher import schedule_text
+from rebalancer.cluster.ratelimit import SharedKeyLimiter, shared_limiter
 from rebalancer.core.plan import Plan
 from rebalancer.defaults import (
     CLUSTER_CONNECT_TIMEOUT_SECONDS,
@@ -58,7 +59,6 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
     passes move between members, and none knows what the others placed), and never the embedded sandbox."""
 
     def open_for_member(job: Job) -> contextlib.AbstractContextManager[Exchange]:
-        from rebalancer.cluster.ratelimit import shared_limiter
 
         if job.exchange.is_sandbox:
             raise ConfigError(
@@ -307,7 +307,6 @@ class Member:
 @contextlib.contextmanager
 def _write_fence(exchange: Exchange, fence: Callable[[], None]) -> Iterator[None]:
     """Also check ``fence`` in the client's shared rate limiter, right before a write leaves (see its module)."""
-    from rebalancer.cluster.ratelimit import SharedKeyLimiter
 
     limiter = getattr(getattr(exchange, "transport", None), "limiter", None)
     if not isinstance(limiter, SharedKeyLimiter):

@@ -10,21 +10,21 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rebalancer.defaults import OPEN_ORDER_BOUND, OPEN_ORDER_MARGIN
 from rebalancer.errors import CredentialsMissing
+from rebalancer.exchange.client import OpenApiClient
+from rebalancer.exchange.marketdata import shared_for
+from rebalancer.exchange.profile import ExchangeProfile, RateLimit
+from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
+from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
+from rebalancer.state.paths import state_dir
 from rebalancer.vocab import AccountUse
 
-if TYPE_CHECKING:
-    from rebalancer.exchange.client import OpenApiClient
-    from rebalancer.exchange.profile import ExchangeProfile
-    from rebalancer.exchange.ratelimit import KeyLimiter
-
-LimiterFactory = Callable[[str, str, "ExchangeProfile"], "KeyLimiter"]
+LimiterFactory = Callable[[str, str, ExchangeProfile], KeyLimiter]
 """Makes the rate limiter of a client from its base URL, API key and profile (a cluster shares it cluster-wide)."""
 
 
@@ -77,9 +77,6 @@ def make_client(
     ``ticker_max_age`` seconds old, its tickers. ``connect_timeout`` and ``read_timeout_cap`` shorten the job's
     timeouts; without ``carry_balances`` a dedicated account's balances are read as a shared one's are.
     """
-    from rebalancer.exchange.client import OpenApiClient
-    from rebalancer.exchange.marketdata import shared_for
-    from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 
     read_timeout = float(config.timeout_seconds)
     profile = ExchangeProfile(
@@ -147,9 +144,7 @@ def _endpoint(job: Job, env: Mapping[str, str]) -> Iterator[tuple[str, str, str]
     if not job.exchange.is_sandbox:
         yield (job.exchange.url, *credentials(job.exchange, env))
         return
-    from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
     from rebalancer.sandbox.host import embedded_sandbox
-    from rebalancer.state.paths import state_dir
 
     with embedded_sandbox(state_dir()) as url:
         yield url, DEMO_API_KEY, DEMO_SECRET_KEY

@@ -14,12 +14,11 @@ from types import FrameType
 
 from rebalancer.defaults import WATCH_INTERVAL_SECONDS
 from rebalancer.job import Job
-from rebalancer.jobfile.load import JOB_SUFFIXES
+from rebalancer.jobfile.load import JOB_SUFFIXES, load_jobs
 
 
 def load(paths: Sequence[str]) -> list[Job]:
     """Every job of ``paths``; any problem in any file raises ``JobFileError`` for all of them."""
-    from rebalancer.jobfile.load import load_jobs
 
     return load_jobs(list(paths))
 
