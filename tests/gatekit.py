@@ -1,6 +1,6 @@
 """A planner-bug stand-in for the gate's entry-point tests: the planner's plan plus actions it should never make.
 
-It wraps ``rebalancer.engine.runner.finish_plan`` (the pure last step of planning) for the length of one test, so every
+It wraps ``rebalancer.engine.decide.finish_plan`` (the pure last step of planning) for the length of one test, so every
 send path (apply, run, run --once, cluster members, cancel, on_stop) carries the bad actions up to the gate,
 exactly as a bug in the planner would. Nothing else is replaced: the pass talks HTTP to the sandbox.
 """
@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from rebalancer.core.plan import Action, Draft, Plan, order_action
-from rebalancer.engine import runner
+from rebalancer.engine import decide
 from rebalancer.models import Balances, Side
 from rebalancer.vocab import ActionKind, CancelReason
 
@@ -23,13 +23,13 @@ Extra = Callable[[Plan], tuple[Action, ...]]
 
 def planner_bug(monkeypatch: pytest.MonkeyPatch, extra: Extra) -> None:
     """From now on, every plan also carries ``extra(plan)``."""
-    real = runner.finish_plan
+    real = decide.finish_plan
 
     def buggy(draft: Draft, balances: Balances | None) -> Plan:
         plan = real(draft, balances)
         return dataclasses.replace(plan, actions=order_action(plan.actions + extra(plan)))
 
-    monkeypatch.setattr(runner, "finish_plan", buggy)
+    monkeypatch.setattr(decide, "finish_plan", buggy)
 
 
 def second_buy_zero(price: str = "20000.00") -> Extra:

@@ -2,7 +2,7 @@
 answers that settle a batch, the read-back, and how every sent order's outcome is decided.
 
 The sandbox tests cover the same code over HTTP; these tables pin each branch fast (they are the mutation set of
-``rebalancer/executor.py``)."""
+``rebalancer/engine/executor.py``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rebalancer import executor
 from rebalancer.core.gate import Book, Checkpoint
 from rebalancer.core.plan import Action, Plan, order_action
+from rebalancer.engine import executor, readback
 from rebalancer.engine.executor import LATE, OrderOutcome, execute
 from rebalancer.errors import (
     AuthError,
@@ -553,13 +553,13 @@ def test_answered_ids_already_listed_or_known_before_are_not_looked_up() -> None
 
 
 def test_at_most_fifty_answered_ids_are_looked_up_and_the_rest_stay_unsettled() -> None:
-    found, opened = executor._closed_orders(
+    found, opened = readback._closed_orders(
         Scripted(infos={str(i): o(str(i), B, "1.00", status=OrderStatus.FILLED) for i in range(60)}),  # type: ignore[arg-type]
         "btcusdt",
         [str(i) for i in range(53)],
     )
     assert len(found[(B, D("1.00"), D("0.0100"))]) == 50 and opened == 3
-    assert executor._closed_orders(Scripted(), "btcusdt", [], limit=50) == ({}, 0)  # type: ignore[arg-type]
+    assert readback._closed_orders(Scripted(), "btcusdt", [], limit=50) == ({}, 0)  # type: ignore[arg-type]
 
 
 # --- failure groups filed under the action they speak of --------------------------------------------------------
@@ -580,7 +580,7 @@ def test_at_most_fifty_answered_ids_are_looked_up_and_the_rest_stay_unsettled() 
 )
 def test_failed_groups_are_filed_under_what_they_speak_of(answer: BatchAnswer, filed: list[tuple[object, str]]) -> None:
     batch = plan_of(cancel(OLD), BUY0).batches()[0]
-    assert [(kind, g.code) for kind, g in executor._failure_groups(answer, batch)] == filed
+    assert [(kind, g.code) for kind, g in readback.failure_groups(answer, batch)] == filed
 
 
 def test_outcome_values_turn_words_into_enums() -> None:
@@ -589,8 +589,8 @@ def test_outcome_values_turn_words_into_enums() -> None:
 
 
 def test_id_keys_put_numbers_in_numeric_order_before_text() -> None:
-    assert sorted(["10", "9", "b", "a"], key=executor._id_key) == ["a", "b", "9", "10"]
-    assert executor._id_key("12") == (12, "") and executor._id_key("x") == (0, "x")
+    assert sorted(["10", "9", "b", "a"], key=readback._id_key) == ["a", "b", "9", "10"]
+    assert readback._id_key("12") == (12, "") and readback._id_key("x") == (0, "x")
 
 
 # --- what an execution reports, field by field ---------------------------------------------------------------------
@@ -698,7 +698,7 @@ def test_closed_order_lookups_count_each_order_they_cannot_settle() -> None:
         "3": o("3", B, "1.00", status=OrderStatus.FILLED),
         "4": AuthError("no"),
     }
-    found, opened = executor._closed_orders(Scripted(infos=infos), "btcusdt", ["1", "2", "3", "4"])  # type: ignore[arg-type]
+    found, opened = readback._closed_orders(Scripted(infos=infos), "btcusdt", ["1", "2", "3", "4"])  # type: ignore[arg-type]
     assert opened == 3 and [x.id for x in found[(B, D("1.00"), D("0.0100"))]] == ["3"]
 
 

@@ -4,9 +4,9 @@
 #   tools/mutation.sh                         # every module of rebalancer/core/
 #   tools/mutation.sh ladder funding          # only these modules
 #   MUTATION_TESTS="tests/core" tools/mutation.sh diff
-#   MUTATION_TESTS="tests/test_executor.py" tools/mutation.sh rebalancer/executor.py   # a module outside core/
+#   MUTATION_TESTS="tests/test_executor.py" tools/mutation.sh rebalancer/engine/executor.py   # a module outside core/
 #
-# A bare name is a module of rebalancer/core/; a path (rebalancer/executor.py) names any module of the package.
+# A bare name is a module of rebalancer/core/; a path (rebalancer/engine/executor.py) names any module of the package.
 # MUTATION_TESTS chooses the tests every mutant runs against (tests/core by default): pick a fast set that
 # exercises the module.
 #

@@ -22,49 +22,36 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from rebalancer.core.gate import Checkpoint, refused_message
-from rebalancer.core.plan import Action, Batch, Plan
-from rebalancer.defaults import BATCH_LIMIT, READ_BACK_ATTEMPTS, READ_BACK_BACKOFF_SECONDS, READ_BACK_PAUSE_CAP_SECONDS
+from rebalancer.core.plan import Batch, Plan
+from rebalancer.defaults import BATCH_LIMIT
+from rebalancer.engine.readback import (
+    LATE,
+    OrderOutcome,
+    all_unknown,
+    cancel_actions,
+    confirm,
+    failure_groups,
+    placed_outcome,
+    read_back,
+)
 from rebalancer.errors import (
     ExchangeError,
     OutcomeUnknown,
-    RateLimited,
     RejectedError,
     StateError,
-    TransientError,
     UnsafePlanError,
 )
 from rebalancer.exchange import Exchange
-from rebalancer.models import BatchAnswer, BatchRequest, Order, OrderStatus, ResultGroup, Side, SymbolRules, Target
+from rebalancer.models import BatchAnswer, BatchRequest, Order, ResultGroup, SymbolRules
 from rebalancer.vocab import ActionKind, OutcomeStatus
 
+__all__ = ["LATE", "BatchHook", "Execution", "Fence", "OrderOutcome", "execute", "from_answers", "read_back"]
+
 log = logging.getLogger(__name__)
-
-LATE = "answer lost and not on the book yet: the write may still land"
-
-
-@dataclass(frozen=True, slots=True)
-class OrderOutcome:
-    """What became of one cancel or placement. ``status``: placed, cancelled, rejected or unknown."""
-
-    action: ActionKind
-    side: Side
-    price: Decimal
-    volume: Decimal
-    status: OutcomeStatus
-    order_id: str | None = None
-    level: str | None = None
-    code: str | None = None
-    message: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "action", ActionKind(self.action))
-        object.__setattr__(self, "status", OutcomeStatus(self.status))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +157,7 @@ def execute(
             break
         sent.append(batch)
         answers.append(answer)
-        for kind, group in _failure_groups(answer, batch):
+        for kind, group in failure_groups(answer, batch):
             failures[kind].append(group)
         _notify(on_batch, index, answer.request, answer, None)
 
@@ -185,7 +172,7 @@ def execute(
     except ExchangeError as exc:
         reason = f"book could not be read back: {exc}"
         return Execution(
-            outcomes=_all_unknown(plan, sent, reason),
+            outcomes=all_unknown(plan, sent, reason),
             confirmed=False,
             error=f"{error}; {reason}" if error else reason,
             answers=tuple(answers),
@@ -230,217 +217,19 @@ def from_answers(
         if any(oid not in cancels for g in answer.cancel for oid in g.order_ids):
             return None
         placed_ids.append(new)
-    cancel_actions = _cancel_actions(plan)
+    by_id = cancel_actions(plan)
     outcomes = [
         OrderOutcome(ActionKind.CANCEL, a.side, a.price, a.volume, OutcomeStatus.CANCELLED, oid)
         for batch in sent
         for oid in batch.cancel_ids
-        for a in (cancel_actions[oid],)
+        for a in (by_id[oid],)
     ]
     outcomes += [
-        _placed(target, oid)
+        placed_outcome(target, oid)
         for batch, ids in zip(sent, placed_ids, strict=True)
         for target, oid in zip(batch.place, ids, strict=True)
     ]
     return tuple(outcomes)
-
-
-def read_back(exchange: Exchange, symbol: str, *, sleep: Callable[[float], None] = time.sleep) -> tuple[Order, ...]:
-    """Read the open orders, retrying transient failures a bounded number of times with growing pauses."""
-    delay = READ_BACK_BACKOFF_SECONDS
-    for attempt in range(READ_BACK_ATTEMPTS):
-        try:
-            return exchange.open_orders(symbol)
-        except (TransientError, OutcomeUnknown) as exc:
-            if attempt == READ_BACK_ATTEMPTS - 1:
-                raise
-            pause = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else delay
-            sleep(min(pause, READ_BACK_PAUSE_CAP_SECONDS))
-            delay *= 2
-    raise AssertionError("unreachable")
-
-
-def confirm(
-    exchange: Exchange,
-    symbol: str,
-    plan: Plan,
-    sent: Sequence[Batch],
-    answers: Sequence[BatchAnswer],
-    failures: dict[ActionKind, list[ResultGroup]],
-    book_before: Sequence[Order],
-    book_after: Sequence[Order],
-    *,
-    lost: Batch | None = None,
-) -> tuple[OrderOutcome, ...]:
-    """Decide every sent order's outcome from the book read back, using the answers only to explain failures.
-
-    ``lost`` is the batch whose answer never came: its cancels still open and placements not seen are ``unknown``.
-    """
-    open_after = {o.id: o for o in book_after if o.status is not OrderStatus.CANCEL_PENDING}
-    before_ids = {o.id for o in book_before}
-    cancels = _cancel_actions(plan)
-    outcomes: list[OrderOutcome] = []
-
-    cancel_failure = _failure_by_id(failures[ActionKind.CANCEL])
-    for batch in sent:
-        for order_id in batch.cancel_ids:
-            cancel = cancels[order_id]
-            side, price, volume = cancel.side, cancel.price, cancel.volume
-            if order_id in open_after and batch is lost:
-                outcomes.append(
-                    OrderOutcome(ActionKind.CANCEL, side, price, volume, OutcomeStatus.UNKNOWN, order_id, message=LATE)
-                )
-            elif order_id in open_after:
-                group = cancel_failure.get(order_id) or _first(failures[ActionKind.CANCEL])
-                outcomes.append(
-                    OrderOutcome(
-                        ActionKind.CANCEL,
-                        side,
-                        price,
-                        volume,
-                        OutcomeStatus.REJECTED,
-                        order_id,
-                        code=group.code if group else None,
-                        message=group.message if group else "still on the book",
-                    )
-                )
-            else:
-                outcomes.append(OrderOutcome(ActionKind.CANCEL, side, price, volume, OutcomeStatus.CANCELLED, order_id))
-
-    answered_ids = [oid for a in answers for g in a.place if g.ok for oid in g.order_ids]
-    answered = set(answered_ids)
-    new_orders: dict[tuple[Side, Decimal, Decimal], list[Order]] = defaultdict(list)
-    # Ids the exchange answered for come first: another order of the same shape may be someone else's.
-    for order in sorted(book_after, key=lambda o: (o.id not in answered, _id_key(o.id))):
-        if order.id not in before_ids:
-            new_orders[(order.side, order.price, order.volume)].append(order)
-    unseen_ids = [oid for oid in answered_ids if oid not in open_after and oid not in before_ids]
-    gone, unsettled = _closed_orders(exchange, symbol, unseen_ids)
-    place_failures = failures[ActionKind.PLACE]
-    for batch in sent:
-        for target in batch.place:
-            key = (target.side, target.price, target.volume)
-            if new_orders.get(key):
-                order = new_orders[key].pop(0)
-                outcomes.append(_placed(target, order.id))
-            elif gone.get(key):
-                order = gone[key].pop(0)
-                outcomes.append(_placed(target, order.id))
-            elif batch is lost or unsettled:
-                unsettled = max(0, unsettled - 1)
-                message = LATE if batch is lost else "answered as placed, but neither on the book nor found"
-                outcomes.append(
-                    OrderOutcome(
-                        ActionKind.PLACE,
-                        target.side,
-                        target.price,
-                        target.volume,
-                        OutcomeStatus.UNKNOWN,
-                        level=target.level,
-                        message=message,
-                    )
-                )
-            else:
-                group = _first(place_failures)
-                outcomes.append(
-                    OrderOutcome(
-                        ActionKind.PLACE,
-                        target.side,
-                        target.price,
-                        target.volume,
-                        OutcomeStatus.REJECTED,
-                        level=target.level,
-                        code=group.code if group else None,
-                        message=group.message if group else "not on the book after the batch",
-                    )
-                )
-    return tuple(outcomes)
-
-
-def _closed_orders(
-    exchange: Exchange, symbol: str, order_ids: Sequence[str], limit: int = 50
-) -> tuple[dict[tuple[Side, Decimal, Decimal], list[Order]], int]:
-    """Look up answered ids that are no longer open, and how many of them could not be settled.
-
-    An order that traded (filled at once, or partly before a cancel) really stood: it counts as placed. One that
-    was closed without trading (cancelled at once, abnormal) never stood. One that cannot be looked up is unsettled.
-    """
-    found: dict[tuple[Side, Decimal, Decimal], list[Order]] = defaultdict(list)
-    unsettled = max(0, len(order_ids) - limit)
-    for order_id in order_ids[:limit]:
-        try:
-            order = exchange.order_info(symbol, order_id)
-        except ExchangeError:
-            unsettled += 1
-            continue
-        if order.status is OrderStatus.FILLED or order.deal_volume > 0:
-            found[(order.side, order.price, order.volume)].append(order)
-        elif order.is_open:
-            unsettled += 1
-    return found, unsettled
-
-
-def _failure_groups(answer: BatchAnswer, batch: Batch) -> Iterable[tuple[ActionKind, ResultGroup]]:
-    """Failed groups of an answer, refiled under the action they really speak of (ids tell cancels apart)."""
-    cancel_ids = set(batch.cancel_ids)
-    for kind, groups in ((ActionKind.PLACE, answer.place), (ActionKind.CANCEL, answer.cancel)):
-        for group in groups:
-            if group.ok:
-                continue
-            speaks_of_cancels = bool(group.order_ids) and all(oid in cancel_ids for oid in group.order_ids)
-            if speaks_of_cancels or (kind is ActionKind.PLACE and _is_cancel_code(group.code) and not group.order_ids):
-                yield ActionKind.CANCEL, group
-            else:
-                yield kind, group
-
-
-def _is_cancel_code(code: str) -> bool:
-    return code in {"8", "22"}
-
-
-def _failure_by_id(groups: Iterable[ResultGroup]) -> dict[str, ResultGroup]:
-    return {oid: g for g in groups for oid in g.order_ids}
-
-
-def _first(groups: Sequence[ResultGroup]) -> ResultGroup | None:
-    return groups[0] if groups else None
-
-
-def _placed(target: Target, order_id: str) -> OrderOutcome:
-    return OrderOutcome(
-        ActionKind.PLACE, target.side, target.price, target.volume, OutcomeStatus.PLACED, order_id, level=target.level
-    )
-
-
-def _all_unknown(plan: Plan, sent: Sequence[Batch], reason: str) -> tuple[OrderOutcome, ...]:
-    cancels = _cancel_actions(plan)
-    outcomes = [
-        OrderOutcome(
-            ActionKind.CANCEL,
-            cancels[oid].side,
-            cancels[oid].price,
-            cancels[oid].volume,
-            OutcomeStatus.UNKNOWN,
-            oid,
-            message=reason,
-        )
-        for b in sent
-        for oid in b.cancel_ids
-    ]
-    outcomes += [
-        OrderOutcome(ActionKind.PLACE, t.side, t.price, t.volume, OutcomeStatus.UNKNOWN, level=t.level, message=reason)
-        for b in sent
-        for t in b.place
-    ]
-    return tuple(outcomes)
-
-
-def _cancel_actions(plan: Plan) -> dict[str, Action]:
-    return {a.order_id: a for a in plan.actions if a.action is ActionKind.CANCEL and a.order_id}
-
-
-def _id_key(order_id: str) -> tuple[int, str]:
-    return (int(order_id), "") if order_id.isdigit() else (0, order_id)
 
 
 def _notify(

@@ -46,74 +46,18 @@ class FillState:
         now: datetime,
     ) -> None:
         """Store new ``fills`` (skipping any stored before), watch ``watch`` from now on, stop watching ``forget``."""
-        now_ms = to_ms(now)
-        w = t.watched_orders.c
         with self._db.tx(write=True) as conn:
-            if fills:
-                rows = [
-                    {
-                        "job": job,
-                        "order_id": f.order_id,
-                        "deal_volume": format_decimal(f.deal_volume),
-                        "side": f.side.value,
-                        "price": format_decimal(f.price),
-                        "volume": format_decimal(f.volume),
-                        "level": f.level,
-                        "filled_at_ms": to_ms(f.at),
-                        "pass_id": pass_id,
-                    }
-                    for f in fills
-                ]
-                conn.execute(self._db.upsert(t.fills).on_conflict_do_nothing(), rows)
-            gone = sorted(set(forget) | {s.order_id for s in watch})
-            for start in range(0, len(gone), _CHUNK):
-                conn.execute(delete(t.watched_orders).where(w.job == job, w.order_id.in_(gone[start : start + _CHUNK])))
-            if watch:
-                conn.execute(
-                    t.watched_orders.insert(),
-                    [
-                        {
-                            "job": job,
-                            "order_id": s.order_id,
-                            "side": s.side.value,
-                            "price": format_decimal(s.price),
-                            "deal_volume": format_decimal(s.deal_volume),
-                            "level": s.level,
-                            "seen_at_ms": now_ms,
-                            "volume": None if s.volume is None else format_decimal(s.volume),
-                        }
-                        for s in watch
-                    ],
-                )
+            record_fills_in(self._db, conn, job, pass_id, fills, watch, forget, now)
 
     def fills(self, job: str, since: datetime | None = None, *, pass_id: int | None = None) -> list[Fill]:
         """The fills of ``job`` (from ``since``, or of one pass), oldest first."""
-        c = t.fills.c
-        query = select(t.fills).where(c.job == job)
-        if since is not None:
-            query = query.where(c.filled_at_ms >= to_ms(since))
-        if pass_id is not None:
-            query = query.where(c.pass_id == pass_id)
         with self._db.tx(write=False) as conn:
-            rows = conn.execute(query.order_by(c.filled_at_ms, c.order_id, c.deal_volume)).all()
-        return [
-            Fill(
-                r.order_id,
-                Side(r.side),
-                Decimal(r.price),
-                Decimal(r.volume),
-                Decimal(r.deal_volume),
-                from_ms(r.filled_at_ms),
-                r.level,
-            )
-            for r in rows
-        ]
+            return fills_in(conn, job, since, pass_id=pass_id)
 
     def count_since(self, job: str) -> datetime | None:
         """When ``job``'s loss count started (its last ``resume``); None: since its first fill."""
         with self._db.tx(write=False) as conn:
-            ms = conn.execute(select(t.job_risk.c.count_since_ms).where(t.job_risk.c.job == job)).scalar()
-        return None if ms is None else from_ms(ms)
+            return count_since_in(conn, job)
 
     def paused_by(self, job: str) -> tuple[str | None, str | None]:
         """Which guard paused ``job`` and why (both None when no guard did)."""
@@ -125,21 +69,110 @@ class FillState:
         self, job: str, *, paused_by: str | None, reason: str | None, now: datetime, restart_count: bool = False
     ) -> None:
         """Note (or clear, with None) the guard that paused ``job``; ``restart_count`` starts a new loss count now."""
-        c = t.job_risk.c
-        values: dict[str, object] = {"job": job, "paused_by": paused_by, "reason": reason, "updated_at_ms": to_ms(now)}
+        values = risk_values(job, paused_by, reason, now)
         if restart_count:
             values["count_since_ms"] = to_ms(now)
-        stmt = self._db.upsert(t.job_risk).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.job], set_={k: getattr(stmt.excluded, k) for k in values if k != "job"}
-        )
         with self._db.tx(write=True) as conn:
-            conn.execute(stmt)
+            set_risk_in(self._db, conn, values)
 
     def fill_totals(self) -> dict[str, dict[str, Decimal]]:
         """Per job, filled volume per side since its loss count started (what ``status`` shows)."""
         with self._db.tx(write=False) as conn:
             return fill_totals(conn)
+
+
+def record_fills_in(
+    db: Database,
+    conn: Connection,
+    job: str,
+    pass_id: int | None,
+    fills: Sequence[Fill],
+    watch: Sequence[Seen],
+    forget: Iterable[str],
+    now: datetime,
+) -> None:
+    """``FillState.record_fills`` inside an open transaction."""
+    now_ms = to_ms(now)
+    w = t.watched_orders.c
+    if fills:
+        rows = [
+            {
+                "job": job,
+                "order_id": f.order_id,
+                "deal_volume": format_decimal(f.deal_volume),
+                "side": f.side.value,
+                "price": format_decimal(f.price),
+                "volume": format_decimal(f.volume),
+                "level": f.level,
+                "filled_at_ms": to_ms(f.at),
+                "pass_id": pass_id,
+            }
+            for f in fills
+        ]
+        conn.execute(db.upsert(t.fills).on_conflict_do_nothing(), rows)
+    gone = sorted(set(forget) | {s.order_id for s in watch})
+    for start in range(0, len(gone), _CHUNK):
+        conn.execute(delete(t.watched_orders).where(w.job == job, w.order_id.in_(gone[start : start + _CHUNK])))
+    if watch:
+        conn.execute(
+            t.watched_orders.insert(),
+            [
+                {
+                    "job": job,
+                    "order_id": s.order_id,
+                    "side": s.side.value,
+                    "price": format_decimal(s.price),
+                    "deal_volume": format_decimal(s.deal_volume),
+                    "level": s.level,
+                    "seen_at_ms": now_ms,
+                    "volume": None if s.volume is None else format_decimal(s.volume),
+                }
+                for s in watch
+            ],
+        )
+
+
+def fills_in(conn: Connection, job: str, since: datetime | None = None, *, pass_id: int | None = None) -> list[Fill]:
+    """``FillState.fills`` inside an open transaction."""
+    c = t.fills.c
+    query = select(t.fills).where(c.job == job)
+    if since is not None:
+        query = query.where(c.filled_at_ms >= to_ms(since))
+    if pass_id is not None:
+        query = query.where(c.pass_id == pass_id)
+    rows = conn.execute(query.order_by(c.filled_at_ms, c.order_id, c.deal_volume)).all()
+    return [
+        Fill(
+            r.order_id,
+            Side(r.side),
+            Decimal(r.price),
+            Decimal(r.volume),
+            Decimal(r.deal_volume),
+            from_ms(r.filled_at_ms),
+            r.level,
+        )
+        for r in rows
+    ]
+
+
+def count_since_in(conn: Connection, job: str) -> datetime | None:
+    """``FillState.count_since`` inside an open transaction."""
+    ms = conn.execute(select(t.job_risk.c.count_since_ms).where(t.job_risk.c.job == job)).scalar()
+    return None if ms is None else from_ms(ms)
+
+
+def set_risk_in(db: Database, conn: Connection, values: dict[str, object]) -> None:
+    """Upsert one ``job_risk`` row (``job`` and the columns in ``values``) inside an open transaction."""
+    stmt = db.upsert(t.job_risk).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.job_risk.c.job], set_={k: getattr(stmt.excluded, k) for k in values if k != "job"}
+    )
+    conn.execute(stmt)
+
+
+def risk_values(job: str, paused_by: str | None, reason: str | None, now: datetime) -> dict[str, object]:
+    """The ``job_risk`` columns that say which guard paused ``job`` and why."""
+    return {"job": job, "paused_by": paused_by, "reason": reason, "updated_at_ms": to_ms(now)}
 
 
 def fill_totals(conn: Connection) -> dict[str, dict[str, Decimal]]:

@@ -1,39 +1,60 @@
-"""A pass's own round trips to the state store: everything it needs read in one transaction, a pass that sent
-nothing recorded in one statement.
+"""A pass's own round trips to the state store: everything it needs read in one transaction, what it decided
+written in at most two.
 
-A quiet daemon pass used to open eight transactions (tracked ids twice, in-flight records, last reference, held
-levels, a pass row started and then finished); now it opens two: ``pass_inputs`` and ``record_pass``. The writes of
-a pass that sends (in-flight marker, batches, outcome) stay where they are: they must land before and after sending.
+``pass_inputs`` reads what a pass needs (one transaction). A pass that sends nothing writes once: ``record_outcome``
+(the pass row, ownership changes, fills, rejection backoff). A pass that places orders, or whose loss limit pauses
+the job, first commits ``record_presend`` (the pass row, the in-flight record, the ownership it settled, the pause),
+so a crash while sending leaves what a later pass needs to adopt rather than place twice. Every statement lives in
+one ``*_in(conn, ...)`` helper here (or in ``state.fills`` / ``state.rejections``), which the store's older
+one-statement methods call too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Unpack
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, func, select, update
 
-from rebalancer.core.fills import Seen
-from rebalancer.models import Side
+from rebalancer.core.fills import Fill, Seen
+from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database, inserted_id
-from rebalancer.state.fills import last_fills_in, watched_in
+from rebalancer.state.fills import (
+    count_since_in,
+    fills_in,
+    last_fills_in,
+    record_fills_in,
+    risk_values,
+    set_risk_in,
+    watched_in,
+)
+from rebalancer.state.outcome import OwnershipChange, PassOutcome, PreSend
 from rebalancer.state.records import (
+    Ended,
     InFlight,
+    OrderResult,
     Placement,
     cell,
     check_pass_key,
+    dump_json,
     pass_outcome,
     stored_decimal,
     stored_ms,
     to_ms,
+    without_secrets,
 )
-from rebalancer.state.rejections import held_levels_in, last_reference_in
-from rebalancer.vocab import Mode, PassResult
+from rebalancer.state.rejections import clear_rejections_in, held_levels_in, last_reference_in, record_rejections_in
+from rebalancer.vocab import Mode
 
 _CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)  # in-flight, tracking and pause times are the store's own clock, as they always were
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +67,8 @@ class PassInputs:
     held_levels: Mapping[str, str]
     watched: Mapping[str, Seen] = field(default_factory=dict)  # orders whose fills are learnt (``state.fills``)
     last_fills: Mapping[str, datetime] = field(default_factory=dict)  # per ladder level, its latest fill
+    loss_since: datetime | None = None  # with ``loss``: when the loss count started (None: its first fill)
+    loss_fills: tuple[Fill, ...] = ()  # with ``loss``: the fills counted toward ``limits.max_loss``
 
 
 class PassIO:
@@ -53,9 +76,11 @@ class PassIO:
 
     _db: Database
 
-    def pass_inputs(self, job: str, now: datetime) -> PassInputs:
-        """Tracked ids, open in-flight records, the last observed reference and the levels held at ``now``."""
+    def pass_inputs(self, job: str, now: datetime, *, loss: bool = False) -> PassInputs:
+        """Tracked ids, open in-flight records, the last observed reference, the levels held at ``now``, the fills
+        watch list; with ``loss`` (the job has ``limits.max_loss``) the fills its loss counts too."""
         with self._db.tx(write=False) as conn:
+            since = count_since_in(conn, job) if loss else None
             return PassInputs(
                 tracked=tracked_ids_in(conn, job),
                 in_flight=tuple(open_in_flight_in(conn, job)),
@@ -63,40 +88,206 @@ class PassIO:
                 held_levels=held_levels_in(conn, job, now),
                 watched=watched_in(conn, job),
                 last_fills=last_fills_in(conn, job),
+                loss_since=since,
+                loss_fills=tuple(fills_in(conn, job, since)) if loss else (),
             )
 
-    def record_pass(
-        self,
-        job: str,
-        mode: Mode,
-        started_at: datetime,
-        *,
-        result: PassResult,
-        summary: Mapping[str, int],
-        warnings: Sequence[str] = (),
-        error: str | None = None,
-        duration_ms: int | None = None,
-        reference_price: str | None = None,
-        fingerprint: str | None = None,
-    ) -> int:
+    def record_pass(self, job: str, mode: Mode, started_at: datetime, **ended: Unpack[Ended]) -> int:
         """Record a whole pass that is already over (one INSERT); returns its id. For passes that sent nothing."""
+        values = pass_outcome(**ended)
         check_pass_key(job, mode)
-        values = {
-            "job": job,
-            "mode": mode,
-            "started_at_ms": to_ms(started_at),
-            **pass_outcome(
-                result=result,
-                summary=summary,
-                warnings=warnings,
-                error=error,
-                duration_ms=duration_ms,
-                reference_price=reference_price,
-                fingerprint=fingerprint,
-            ),
-        }
         with self._db.tx(write=True) as conn:
-            return inserted_id(conn.execute(t.passes.insert().values(**values)))
+            return insert_pass_in(conn, job, mode, started_at, values)
+
+    def record_presend(self, presend: PreSend) -> tuple[int, int | None]:
+        """Commit a pass's write-ahead in one transaction; returns (pass id, in-flight id or None).
+
+        The pass row is inserted with no result yet; the in-flight record is written only with placements.
+        """
+        check_pass_key(presend.job, presend.mode)
+        at = presend.started_at
+        with self._db.tx(write=True) as conn:
+            pass_id = insert_pass_in(conn, presend.job, presend.mode, at, {})
+            ownership_in(self._db, conn, presend.job, presend.ownership, _now())
+            if presend.pause is not None:
+                paused_by, reason = presend.pause
+                set_paused_in(self._db, conn, presend.job, True, _now())
+                set_risk_in(self._db, conn, risk_values(presend.job, paused_by, reason, at))
+            in_flight = None
+            if presend.placements:
+                in_flight = begin_in_flight_in(conn, presend.job, pass_id, presend.placements, _now())
+            return pass_id, in_flight
+
+    def record_outcome(self, outcome: PassOutcome) -> int:
+        """Record everything a finished pass decided in one transaction; returns the pass id.
+
+        Nothing is written unless all of it is: a value the store refuses rolls the whole outcome back.
+        """
+        ended = ended_columns(outcome)
+        job, at = outcome.job, outcome.recorded_at or outcome.started_at
+        with self._db.tx(write=True) as conn:
+            if outcome.pass_id is None:
+                check_pass_key(job, outcome.mode)
+                pass_id = insert_pass_in(conn, job, outcome.mode, outcome.started_at, ended)
+            else:
+                pass_id = outcome.pass_id
+            for batch in outcome.batches:
+                batch_in(conn, pass_id, batch.index, batch.request, batch.answer, batch.error, batch.recorded_at)
+            results_in(conn, pass_id, outcome.results)
+            if outcome.late is not None:
+                mark_late_in(conn, *outcome.late)
+            if outcome.close is not None:
+                close_in_flight_in(self._db, conn, outcome.close, outcome.placed, _now())
+            ownership_in(self._db, conn, job, outcome.ownership, _now())
+            if outcome.fills or outcome.watch or outcome.forget:
+                record_fills_in(self._db, conn, job, pass_id, outcome.fills, outcome.watch, outcome.forget, at)
+            record_rejections_in(self._db, conn, job, outcome.rejected, at)
+            if outcome.cleared:
+                clear_rejections_in(conn, job, outcome.cleared)
+            if outcome.pass_id is not None:
+                finish_pass_in(conn, pass_id, ended)
+            return pass_id
+
+
+def ended_columns(outcome: PassOutcome) -> dict[str, object]:
+    """The columns of the pass row that say how ``outcome``'s pass ended (checked: a result never stored is refused)."""
+    o = outcome
+    return pass_outcome(
+        result=o.result,
+        summary=o.summary,
+        warnings=o.warnings,
+        error=o.error,
+        duration_ms=o.duration_ms,
+        reference_price=o.reference_price,
+        fingerprint=o.fingerprint,
+    )
+
+
+def insert_pass_in(conn: Connection, job: str, mode: Mode, started_at: datetime, ended: Mapping[str, object]) -> int:
+    """Insert a pass row (``ended``: the columns of ``pass_outcome``, empty for a pass still running)."""
+    values = {"job": job, "mode": mode, "started_at_ms": to_ms(started_at), **ended}
+    return inserted_id(conn.execute(t.passes.insert().values(**values)))
+
+
+def finish_pass_in(conn: Connection, pass_id: int, ended: Mapping[str, object]) -> None:
+    """Write how pass ``pass_id`` ended (the columns of ``pass_outcome``); an unknown id is a ``ValueError``."""
+    done = conn.execute(update(t.passes).where(t.passes.c.id == pass_id).values(**ended))
+    if done.rowcount != 1:
+        raise ValueError(f"no pass with id {pass_id}")
+
+
+def batch_in(
+    conn: Connection,
+    pass_id: int,
+    index: int,
+    request: Mapping[str, str],
+    answer: object | None,
+    error: str | None,
+    recorded_at: datetime,
+) -> int:
+    """Store one batch of a pass: its request parameters (minus credentials), its answer or its error."""
+    values = {
+        "pass_id": pass_id,
+        "batch_index": index,
+        "recorded_at_ms": to_ms(recorded_at),
+        "request": dump_json(without_secrets(request)),
+        "answer": None if answer is None else dump_json(answer),
+        "error": error,
+    }
+    return inserted_id(conn.execute(t.batches.insert().values(**values)))
+
+
+RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
+
+
+def results_in(conn: Connection, pass_id: int, results: Sequence[OrderResult]) -> None:
+    """Store per-order outcomes of a pass after any already stored for it."""
+    if not results:
+        return
+    c = t.order_results.c
+    start = conn.execute(select(func.count()).select_from(t.order_results).where(c.pass_id == pass_id)).scalar_one()
+    rows = [
+        {"pass_id": pass_id, "seq": start + i, **{k: getattr(r, k) for k in RESULT_FIELDS}}
+        for i, r in enumerate(results)
+    ]
+    conn.execute(t.order_results.insert(), rows)
+
+
+def track_in(db: Database, conn: Connection, job: str, ids: Iterable[str], now: datetime) -> None:
+    """Add order ids to those ``job`` owns (ids already tracked are left as they are)."""
+    rows = [{"job": job, "order_id": str(i), "tracked_at_ms": to_ms(now)} for i in sorted(set(ids))]
+    if rows:
+        conn.execute(db.upsert(t.tracked_orders).on_conflict_do_nothing(), rows)
+
+
+def untrack_in(conn: Connection, job: str, ids: Iterable[str]) -> None:
+    """Forget order ids of ``job``; unknown ids are ignored."""
+    wanted = sorted({str(i) for i in ids})
+    c = t.tracked_orders.c
+    for start in range(0, len(wanted), _CHUNK):
+        conn.execute(delete(t.tracked_orders).where(c.job == job, c.order_id.in_(wanted[start : start + _CHUNK])))
+
+
+def ownership_in(db: Database, conn: Connection, job: str, change: OwnershipChange, now: datetime) -> None:
+    """Apply what the order tracker decided: close settled in-flight records (tracking what they adopted),
+    track adopted ids, forget ids no longer owned."""
+    for in_flight_id, adopted in change.closes:
+        close_in_flight_in(db, conn, in_flight_id, adopted, now)
+    track_in(db, conn, job, change.track, now)
+    if change.untrack:
+        untrack_in(conn, job, change.untrack)
+
+
+def begin_in_flight_in(
+    conn: Connection, job: str, pass_id: int | None, placements: Sequence[Placement], created_at: datetime
+) -> int:
+    """Record, before sending, what a batch of ``job`` will place; returns the id to close it by."""
+    in_flight_id = inserted_id(
+        conn.execute(t.in_flight.insert().values(job=job, pass_id=pass_id, created_at_ms=to_ms(created_at)))
+    )
+    if placements:
+        rows = [
+            {
+                "in_flight_id": in_flight_id,
+                "seq": i,
+                "side": p.side.value,
+                "price": format_decimal(p.price),
+                "volume": format_decimal(p.volume),
+            }
+            for i, p in enumerate(placements)
+        ]
+        conn.execute(t.in_flight_placements.insert(), rows)
+    return in_flight_id
+
+
+def close_in_flight_in(
+    db: Database, conn: Connection, in_flight_id: int, confirmed_ids: Iterable[str], now: datetime
+) -> None:
+    """Close an in-flight record, tracking ``confirmed_ids`` for its job; closing twice is harmless, an unknown id
+    is a ``ValueError``."""
+    f = t.in_flight.c
+    job = conn.execute(select(f.job).where(f.id == in_flight_id)).scalar()
+    if job is None:
+        raise ValueError(f"no in-flight batch with id {in_flight_id}")
+    track_in(db, conn, job, confirmed_ids, now)
+    conn.execute(
+        update(t.in_flight).where(f.id == in_flight_id, f.closed_at_ms.is_(None)).values(closed_at_ms=to_ms(now))
+    )
+
+
+def mark_late_in(conn: Connection, in_flight_id: int, until: datetime) -> None:
+    """Note that an in-flight record's write timed out and may still land on the book until ``until``."""
+    conn.execute(update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until)))
+
+
+def set_paused_in(db: Database, conn: Connection, job: str, paused: bool, now: datetime) -> None:
+    """Set the pause switch of ``job``."""
+    stmt = db.upsert(t.job_flags).values(job=job, paused=paused, updated_at_ms=to_ms(now))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.job_flags.c.job],
+        set_={"paused": stmt.excluded.paused, "updated_at_ms": stmt.excluded.updated_at_ms},
+    )
+    conn.execute(stmt)
 
 
 def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:

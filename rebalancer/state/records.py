@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Required, TypedDict, TypeVar
 
 from rebalancer.errors import StateError
 from rebalancer.models import Side
@@ -98,15 +98,27 @@ def check_pass_key(job: str, mode: Mode) -> None:
         raise ValueError(f"a pass needs a job name and a mode (one of {', '.join(Mode)}), got {job!r}, {mode!r}")
 
 
+class Ended(TypedDict, total=False):
+    """How a pass ended, as keywords: what ``record_pass`` and ``finish_pass`` take (``pass_outcome``'s keywords)."""
+
+    result: Required[PassResult]
+    summary: Required[Mapping[str, int]]
+    warnings: Sequence[str]
+    error: str | None
+    duration_ms: int | None
+    reference_price: str | None
+    fingerprint: str | None
+
+
 def pass_outcome(
     *,
     result: PassResult,
     summary: Mapping[str, int],
-    warnings: Sequence[str],
-    error: str | None,
-    duration_ms: int | None,
-    reference_price: str | None,
-    fingerprint: str | None,
+    warnings: Sequence[str] = (),
+    error: str | None = None,
+    duration_ms: int | None = None,
+    reference_price: str | None = None,
+    fingerprint: str | None = None,
 ) -> dict[str, object]:
     """The columns of a pass row that say how it ended, checked and encoded as the ``passes`` table stores them."""
     if result not in STORED_PASS_RESULTS:

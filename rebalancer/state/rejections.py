@@ -62,37 +62,8 @@ class GuardState:
         """Count one more rejection for each ``(level, code, message)`` and set when the level may try again."""
         if not rejections:
             return
-        now_ms = to_ms(now)
-        latest = {level: (code or "-", (message or "")[:_MESSAGE_CHARS]) for level, code, message in rejections}
-        c = t.level_rejections.c
         with self._db.tx(write=True) as conn:
-            levels = sorted(latest)
-            before: dict[str, tuple[str, int]] = {}
-            for start in range(0, len(levels), _CHUNK):
-                rows = conn.execute(
-                    select(c.level, c.code, c.times).where(c.job == job, c.level.in_(levels[start : start + _CHUNK]))
-                )
-                before.update({r.level: (r.code, r.times) for r in rows})
-            for level in levels:
-                code, message = latest[level]
-                old_code, old_count = before.get(level, (None, 0))
-                count = old_count + 1 if old_code == code else 1
-                wait_ms = backoff_seconds(count, base_seconds, cap_seconds) * 1000
-                values = {
-                    "job": job,
-                    "level": level,
-                    "code": code,
-                    "message": message,
-                    "times": count,
-                    "not_before_ms": now_ms + wait_ms,
-                    "updated_at_ms": now_ms,
-                }
-                stmt = self._db.upsert(t.level_rejections).values(**values)
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=[c.job, c.level],
-                    set_={k: v for k, v in values.items() if k not in ("job", "level")},
-                )
-                conn.execute(stmt)
+            record_rejections_in(self._db, conn, job, rejections, now, base_seconds, cap_seconds)
 
     def held_levels(self, job: str, now: datetime) -> dict[str, str]:
         """Levels of ``job`` held back at ``now``, each with why: ``until 10:42:05 UTC after 3 rejections (...)``."""
@@ -111,13 +82,8 @@ class GuardState:
 
     def clear_rejections(self, job: str, levels: Iterable[str]) -> None:
         """Forget the rejections of ``levels`` (their placement succeeded); unknown levels are ignored."""
-        wanted = sorted(set(levels))
-        c = t.level_rejections.c
         with self._db.tx(write=True) as conn:
-            for start in range(0, len(wanted), _CHUNK):
-                conn.execute(
-                    delete(t.level_rejections).where(c.job == job, c.level.in_(wanted[start : start + _CHUNK]))
-                )
+            clear_rejections_in(conn, job, levels)
 
 
 def last_reference_in(conn: Connection, job: str) -> Decimal | None:
@@ -146,3 +112,55 @@ def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
         detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
         held[r.level] = f"until {until} after {r.times} rejections ({detail})"
     return held
+
+
+def record_rejections_in(
+    db: Database,
+    conn: Connection,
+    job: str,
+    rejections: Sequence[tuple[str, str | None, str | None]],
+    now: datetime,
+    base_seconds: int = REJECTION_BACKOFF_BASE_SECONDS,
+    cap_seconds: int = REJECTION_BACKOFF_CAP_SECONDS,
+) -> None:
+    """``GuardState.record_rejections`` inside an open transaction."""
+    if not rejections:
+        return
+    now_ms = to_ms(now)
+    latest = {level: (code or "-", (message or "")[:_MESSAGE_CHARS]) for level, code, message in rejections}
+    c = t.level_rejections.c
+    levels = sorted(latest)
+    before: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(levels), _CHUNK):
+        rows = conn.execute(
+            select(c.level, c.code, c.times).where(c.job == job, c.level.in_(levels[start : start + _CHUNK]))
+        )
+        before.update({r.level: (r.code, r.times) for r in rows})
+    for level in levels:
+        code, message = latest[level]
+        old_code, old_count = before.get(level, (None, 0))
+        count = old_count + 1 if old_code == code else 1
+        wait_ms = backoff_seconds(count, base_seconds, cap_seconds) * 1000
+        values = {
+            "job": job,
+            "level": level,
+            "code": code,
+            "message": message,
+            "times": count,
+            "not_before_ms": now_ms + wait_ms,
+            "updated_at_ms": now_ms,
+        }
+        stmt = db.upsert(t.level_rejections).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.job, c.level],
+            set_={k: v for k, v in values.items() if k not in ("job", "level")},
+        )
+        conn.execute(stmt)
+
+
+def clear_rejections_in(conn: Connection, job: str, levels: Iterable[str]) -> None:
+    """``GuardState.clear_rejections`` inside an open transaction."""
+    wanted = sorted(set(levels))
+    c = t.level_rejections.c
+    for start in range(0, len(wanted), _CHUNK):
+        conn.execute(delete(t.level_rejections).where(c.job == job, c.level.in_(wanted[start : start + _CHUNK])))

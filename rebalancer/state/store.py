@@ -20,21 +20,37 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import Connection, Row, delete, func, select, union, update
+from sqlalchemy import Row, func, select, union
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
-from rebalancer.models import Side, format_decimal
+from rebalancer.models import Side
 from rebalancer.state import schema as t
 from rebalancer.state.cluster import ClusterState
-from rebalancer.state.db import Database, inserted_id
+from rebalancer.state.db import Database
 from rebalancer.state.fills import FillState
 from rebalancer.state.leases import LeaseState
-from rebalancer.state.passio import PassIO, open_in_flight_in, tracked_ids_in
+from rebalancer.state.passio import (
+    RESULT_FIELDS,
+    PassIO,
+    batch_in,
+    begin_in_flight_in,
+    close_in_flight_in,
+    finish_pass_in,
+    insert_pass_in,
+    mark_late_in,
+    open_in_flight_in,
+    results_in,
+    set_paused_in,
+    track_in,
+    tracked_ids_in,
+    untrack_in,
+)
 from rebalancer.state.paths import default_url
 from rebalancer.state.records import (
     BatchRecord,
+    Ended,
     InFlight,
     OrderResult,
     PassDetail,
@@ -42,21 +58,17 @@ from rebalancer.state.records import (
     Placement,
     cell,
     check_pass_key,
-    dump_json,
     load_json,
     pass_outcome,
     stored_decimal,
     stored_ms,
     to_ms,
-    without_secrets,
 )
 from rebalancer.state.rejections import GuardState
 from rebalancer.state.status import StatusState
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord", "Placement", "StateStore"]
-
-_CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
 
 
 def _now() -> datetime:
@@ -105,35 +117,13 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         """Record that a pass of ``job`` began (``mode`` e.g. plan, apply, run) and return its id."""
         check_pass_key(job, mode)
         with self._db.tx(write=True) as conn:
-            row = conn.execute(t.passes.insert().values(job=job, mode=mode, started_at_ms=to_ms(started_at or _now())))
-            return inserted_id(row)
+            return insert_pass_in(conn, job, mode, started_at or _now(), {})
 
-    def finish_pass(
-        self,
-        pass_id: int,
-        *,
-        result: PassResult,
-        summary: Mapping[str, int],
-        warnings: Sequence[str] = (),
-        error: str | None = None,
-        duration_ms: int | None = None,
-        reference_price: str | None = None,
-        fingerprint: str | None = None,
-    ) -> None:
+    def finish_pass(self, pass_id: int, **ended: Unpack[Ended]) -> None:
         """Record how a pass ended; ``result``: ok, no_changes, rejected, error, unknown_outcome, skipped."""
-        values = pass_outcome(
-            result=result,
-            summary=summary,
-            warnings=warnings,
-            error=error,
-            duration_ms=duration_ms,
-            reference_price=reference_price,
-            fingerprint=fingerprint,
-        )
+        values = pass_outcome(**ended)
         with self._db.tx(write=True) as conn:
-            done = conn.execute(update(t.passes).where(t.passes.c.id == pass_id).values(**values))
-            if done.rowcount != 1:
-                raise ValueError(f"no pass with id {pass_id}")
+            finish_pass_in(conn, pass_id, values)
 
     def record_batch(
         self,
@@ -146,30 +136,15 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         recorded_at: datetime | None = None,
     ) -> int:
         """Store one batch of a pass: its request parameters (minus credentials), its answer or its error."""
-        values = {
-            "pass_id": pass_id,
-            "batch_index": index,
-            "recorded_at_ms": to_ms(recorded_at or _now()),
-            "request": dump_json(without_secrets(request)),
-            "answer": None if answer is None else dump_json(answer),
-            "error": error,
-        }
         with self._db.tx(write=True) as conn:
-            return inserted_id(conn.execute(t.batches.insert().values(**values)))
+            return batch_in(conn, pass_id, index, request, answer, error, recorded_at or _now())
 
     def record_results(self, pass_id: int, results: Sequence[OrderResult]) -> None:
         """Store the per-order outcomes of a pass, after any already stored for it."""
         if not results:
             return
         with self._db.tx(write=True) as conn:
-            start = conn.execute(
-                select(func.count()).select_from(t.order_results).where(t.order_results.c.pass_id == pass_id)
-            ).scalar_one()
-            rows = [
-                {"pass_id": pass_id, "seq": start + i, **{k: getattr(r, k) for k in _RESULT_FIELDS}}
-                for i, r in enumerate(results)
-            ]
-            conn.execute(t.order_results.insert(), rows)
+            results_in(conn, pass_id, results)
 
     def history(
         self,
@@ -236,22 +211,12 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
     def track(self, job: str, ids: Iterable[str]) -> None:
         """Add order ids to those ``job`` owns (ids already tracked are left as they are)."""
         with self._db.tx(write=True) as conn:
-            self._track(conn, job, ids)
-
-    def _track(self, conn: Connection, job: str, ids: Iterable[str]) -> None:
-        now_ms = to_ms(_now())
-        rows = [{"job": job, "order_id": str(i), "tracked_at_ms": now_ms} for i in sorted(set(ids))]
-        if rows:
-            conn.execute(self._db.upsert(t.tracked_orders).on_conflict_do_nothing(), rows)
+            track_in(self._db, conn, job, ids, _now())
 
     def untrack(self, job: str, ids: Iterable[str]) -> None:
         """Forget order ids (cancelled or filled orders); unknown ids are ignored."""
-        wanted = sorted({str(i) for i in ids})
-        c = t.tracked_orders.c
         with self._db.tx(write=True) as conn:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                conn.execute(delete(t.tracked_orders).where(c.job == job, c.order_id.in_(chunk)))
+            untrack_in(conn, job, ids)
 
     def begin_in_flight(
         self,
@@ -264,25 +229,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         """Record, before sending, what a batch of ``job`` will place; returns the id to close it by."""
         checked = [Placement.of(side, price, volume) for side, price, volume in placements]
         with self._db.tx(write=True) as conn:
-            row = conn.execute(
-                t.in_flight.insert().values(job=job, pass_id=pass_id, created_at_ms=to_ms(created_at or _now()))
-            )
-            in_flight_id = inserted_id(row)
-            if checked:
-                conn.execute(
-                    t.in_flight_placements.insert(),
-                    [
-                        {
-                            "in_flight_id": in_flight_id,
-                            "seq": i,
-                            "side": p.side.value,
-                            "price": format_decimal(p.price),
-                            "volume": format_decimal(p.volume),
-                        }
-                        for i, p in enumerate(checked)
-                    ],
-                )
-            return in_flight_id
+            return begin_in_flight_in(conn, job, pass_id, checked, created_at or _now())
 
     def end_in_flight(self, in_flight_id: int, confirmed_ids: Iterable[str] = ()) -> None:
         """Close an in-flight record, tracking ``confirmed_ids`` for its job in the same transaction.
@@ -290,20 +237,12 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         Closing twice is harmless; an unknown id is a ``ValueError``.
         """
         with self._db.tx(write=True) as conn:
-            job = conn.execute(select(t.in_flight.c.job).where(t.in_flight.c.id == in_flight_id)).scalar()
-            if job is None:
-                raise ValueError(f"no in-flight batch with id {in_flight_id}")
-            self._track(conn, job, confirmed_ids)
-            conn.execute(
-                update(t.in_flight)
-                .where(t.in_flight.c.id == in_flight_id, t.in_flight.c.closed_at_ms.is_(None))
-                .values(closed_at_ms=to_ms(_now()))
-            )
+            close_in_flight_in(self._db, conn, in_flight_id, confirmed_ids, _now())
 
     def mark_in_flight_late(self, in_flight_id: int, until: datetime) -> None:
         """Note that the record's write timed out and may still land on the book until ``until``."""
         with self._db.tx(write=True) as conn:
-            conn.execute(update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until)))
+            mark_late_in(conn, in_flight_id, until)
 
     def open_in_flight(self, job: str) -> list[InFlight]:
         """In-flight records of ``job`` never closed (their process died mid-batch), oldest first."""
@@ -314,13 +253,8 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
 
     def set_paused(self, job: str, paused: bool) -> None:
         """Pause or resume ``job``: a paused job's passes are skipped until it is resumed."""
-        stmt = self._db.upsert(t.job_flags).values(job=job, paused=paused, updated_at_ms=to_ms(_now()))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.job_flags.c.job],
-            set_={"paused": stmt.excluded.paused, "updated_at_ms": stmt.excluded.updated_at_ms},
-        )
         with self._db.tx(write=True) as conn:
-            conn.execute(stmt)
+            set_paused_in(self._db, conn, job, paused, _now())
 
     def is_paused(self, job: str) -> bool:
         """Whether ``job`` is paused (a job never mentioned is not)."""
@@ -335,15 +269,12 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
     # Leases.
 
 
-_RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
-
-
 def _order_result(row: Row[Any]) -> OrderResult:
     """One stored order result; a garbage action, side, status, price or volume is named."""
     checks = {"action": ActionKind, "side": Side, "status": OutcomeStatus, "price": stored_decimal}
     for column, read in {**checks, "volume": stored_decimal}.items():
         cell("order_results", column, getattr(row, column), read)
-    return OrderResult(**{k: getattr(row, k) for k in _RESULT_FIELDS})
+    return OrderResult(**{k: getattr(row, k) for k in RESULT_FIELDS})
 
 
 def _counts(text: str | None) -> dict[str, int]:
