@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from rebalancer import defaults
 from rebalancer.models import Side
-from rebalancer.vocab import AccountUse, SignMethod
+from rebalancer.vocab import AccountUse, SignMethod, TimeUnit
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +58,6 @@ class OnStop(enum.StrEnum):
 
     KEEP = "keep"
     CANCEL = "cancel"
-
-
-class TimeUnit(enum.StrEnum):
-    """Unit of the signed ``time`` parameter."""
-
-    MS = "ms"
-    S = "s"
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,3 +101,72 @@ class SignMethod(enum.StrEnum):
 
     MD5 = "md5"
     HMAC_SHA256 = "hmac-sha256"
+
+
+class TimeUnit(enum.StrEnum):
+    """Unit of the signed ``time`` parameter (job file ``exchange.time_unit``)."""
+
+    MS = "ms"
+    S = "s"
+
+
+class DropReason(enum.StrEnum):
+    """Why a target the job asked for is not in the plan (plan JSON ``dropped[].reason``)."""
+
+    BELOW_MIN_VOLUME = "below_min_volume"
+    INVENTORY = "inventory"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    MERGED = "merged"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    NON_POSITIVE_SIZE = "non_positive_size"
+    OUT_OF_RANGE = "out_of_range"
+    OUTSIDE_BAND = "outside_band"
+    OVER_MAX_ORDERS = "over_max_orders"
+    POST_ONLY = "post_only"
+    PRICE_LIMIT = "price_limit"
+    GATE = "gate"  # the gate refused the placement of a planned pass
+
+
+class RateKind(enum.StrEnum):
+    """Which request budget a call spends: reads, or writes (placements and cancels)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class Skip(enum.StrEnum):
+    """Why a scheduler passed over a due job without running its pass (a metric label and log word)."""
+
+    NOT_LOADED = "not_loaded"
+    VERSION_DIFFERS = "version_differs"
+    PAUSED = "paused"
+    LEASE_HELD = "lease_held"
+    BACKOFF = "backoff"
+
+
+class JobState(enum.StrEnum):
+    """How a job's status page shows it."""
+
+    PAUSED = "paused"
+    IDLE = "idle"  # no pass recorded yet
+    FAILING = "failing"
+    RUNNING = "running"
+
+
+class NotifyKind(enum.StrEnum):
+    """The events a webhook is told about (the ``event`` of its body)."""
+
+    MAX_LOSS = "max_loss"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    FAILING = "failing"
+    RELOAD_REFUSED = "reload_refused"
+
+
+class WakeReason(enum.StrEnum):
+    """Why a pass ran. Members are in the order ``core.wake.next_pass`` names them when several hold at once."""
+
+    MARKET = "market"
+    TRADE = "trade"
+    REFERENCE = "reference"
+    TIMER = "timer"

@@ -91,3 +91,49 @@ def test_the_cycle_finder_sees_in_function_imports() -> None:
     assert set(imported_names(ast.parse(source))) == {"rebalancer.b", "rebalancer.b.x"}
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+IN_FUNCTION_LIMIT = 66
+"""The most import statements of the package's own modules inside functions: only where start-up time needs them
+(the command line loads a command's modules when the command runs, so that ``--help`` stays quick; hoisting the
+rest of them doubles its start-up time) and where a library is needed only on one path (the embedded sandbox's
+server, the webhook's HTTP client)."""
+
+
+def in_function_imports(tree: ast.AST) -> list[int]:
+    """The line of every import statement inside a function of ``tree`` that names one of the package's modules."""
+    lines: list[int] = []
+
+    def visit(node: ast.AST, inside: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if inside and isinstance(child, ast.ImportFrom):
+                own = bool(child.level) or (child.module or "").split(".")[0] == "rebalancer"
+            elif inside and isinstance(child, ast.Import):
+                own = any(alias.name.split(".")[0] == "rebalancer" for alias in child.names)
+            else:
+                own = False
+            if own:
+                lines.append(child.lineno)
+            visit(child, inside or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(tree, False)
+    return lines
+
+
+def test_in_function_imports_are_few() -> None:
+    found = {
+        str(path.relative_to(ROOT)): len(lines)
+        for path in modules().values()
+        if (lines := in_function_imports(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert sum(found.values()) <= IN_FUNCTION_LIMIT, sorted(found.items(), key=lambda item: -item[1])
+
+
+def test_the_in_function_count_sees_nested_functions_once() -> None:
+    source = (
+        "import rebalancer.a\n"
+        "def f():\n    from rebalancer.b import x\n    def g():\n        import rebalancer.c\n"
+        "    from requests import get\n"
+        "class C:\n    def m(self):\n        from . import d\n"
+    )
+    assert in_function_imports(ast.parse(source)) == [3, 5, 9]

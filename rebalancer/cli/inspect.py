@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from rebalancer import notify
 from rebalancer.cli.params import Since
 from rebalancer.cli.shared import known_job, load, open_store
-from rebalancer.vocab import STORED_PASS_RESULTS
+from rebalancer.vocab import STORED_PASS_RESULTS, NotifyKind
 
 if TYPE_CHECKING:
     from rebalancer.core.fills import Fill
@@ -45,7 +46,6 @@ def _set_paused(given: str, paused: bool) -> None:
 
     The webhook is known from the job file given, or else from the file a running daemon loaded the job from.
     """
-    from rebalancer import notify
 
     with open_store() as store:
         name = known_job(given, store)  # a misspelt name is refused before anything is written
@@ -56,7 +56,7 @@ def _set_paused(given: str, paused: bool) -> None:
         if not paused:  # a resume clears a guard's pause and starts a new loss count (limits.max_loss)
             store.set_risk(name, paused_by=None, reason=None, now=datetime.now(UTC), restart_count=True)
         job = _job_of(given, name, store)
-    word = "paused" if paused else "resumed"
+    word = NotifyKind.PAUSED if paused else NotifyKind.RESUMED
     click.echo(f"{word.capitalize()} {name}.")
     if job is None:
         click.echo(

@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rebalancer import logs
 from rebalancer.cli.shared import color, confirm, load, log_level, open_store
-from rebalancer.errors import ConfigError, Declined
+from rebalancer.defaults import CLUSTER_PG_SESSION
+from rebalancer.errors import ConfigError, Declined, LeaseLost
+from rebalancer.state.paths import default_url
+from rebalancer.vocab import Mode, PassResult
 
 MAX_PLAN_BYTES = 16 * 1024 * 1024
 """A longer file is no saved plan: a plan of thousands of orders is well under a megabyte."""
@@ -73,7 +77,6 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
     from rebalancer.engine.lease import open_session
-    from rebalancer.vocab import Mode
 
     job = load(job_path)
     saved = _read_plan(plan_path, job) if plan_path else None
@@ -86,10 +89,10 @@ def apply(job_path: str, plan_path: str | None, yes: bool) -> None:
     with open_store() as store, open_session(job, store) as session:
         report = session.run(Mode.APPLY, approve=approve, recheck=not yes, saved_plan=saved)
     _raise_if_fenced(report)
-    if report.result == "no_changes":
+    if report.result == PassResult.NO_CHANGES:
         click.echo(render_text(report.plan, color=tint))
         return
-    if report.result == "declined":
+    if report.result == PassResult.DECLINED:
         raise Declined("apply cancelled: the plan was not confirmed; nothing was sent")
     assert report.execution is not None
     click.echo("")
@@ -105,7 +108,6 @@ def cancel(job_path: str, yes: bool) -> None:
     from rebalancer.cli.output import execution_text
     from rebalancer.cli.render import render_text
     from rebalancer.engine.lease import open_session
-    from rebalancer.vocab import Mode
 
     job = load(job_path)
     tint = color()
@@ -117,10 +119,10 @@ def cancel(job_path: str, yes: bool) -> None:
     with open_store() as store, open_session(job, store) as session:
         report = session.run(Mode.CANCEL, cancel=True, approve=approve, recheck=not yes)
     _raise_if_fenced(report)
-    if report.result == "no_changes":
+    if report.result == PassResult.NO_CHANGES:
         click.echo("No orders to cancel.")
         return
-    if report.result == "declined":
+    if report.result == PassResult.DECLINED:
         raise Declined("cancel aborted: not confirmed; nothing was sent")
     assert report.execution is not None
     click.echo(execution_text(report.execution, color=tint, done="Cancel complete"))
@@ -153,8 +155,6 @@ def run(
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
     import logging
 
-    from rebalancer import logs
-
     logs.setup(log_format, log_level(logging.INFO))
     if cluster:
         _run_cluster(paths, http=http, watch=watch, once=once, concurrency=concurrency)
@@ -163,7 +163,7 @@ def run(
         raise ConfigError("--concurrency only applies with --cluster")
     if once:
         from rebalancer.daemon.scheduler import run_once
-        from rebalancer.daemon.supervisor import load as load_jobs
+        from rebalancer.scheduler.watch import load as load_jobs
 
         jobs = load_jobs(paths)
         with open_store() as store:
@@ -180,8 +180,6 @@ def run(
 def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None) -> None:
     """``run --cluster``: this process becomes one member of the cluster on the shared PostgreSQL state store."""
     from rebalancer.cluster.supervisor import ClusterSupervisor, require_postgresql
-    from rebalancer.defaults import CLUSTER_PG_SESSION
-    from rebalancer.state.paths import default_url
     from rebalancer.state.store import StateStore
 
     if once:
@@ -196,8 +194,6 @@ def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once:
 
 def _raise_if_fenced(report: PassReport) -> None:
     """A pass that lost its lease before sending is an error of the command (it was recorded as ``fenced``)."""
-    from rebalancer.errors import LeaseLost
-    from rebalancer.vocab import PassResult
 
     if report.result is PassResult.FENCED:
         raise LeaseLost(report.error or "the job's lease was lost; nothing more was sent")

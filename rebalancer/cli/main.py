@@ -14,9 +14,11 @@ from typing import Any, NoReturn
 
 import click
 
-from rebalancer import __version__
+from rebalancer import __version__, logs
 from rebalancer.cli import inspect, jobs, record, replay, sandbox, scaffold, status
+from rebalancer.cli.shared import log_level
 from rebalancer.errors import JobFileError, RebalancerError
+from rebalancer.state.paths import use_state_dir
 
 USAGE_EXIT_CODE = 1  # click's own is 2, which `plan --detailed-exitcode` means as "changes pending"
 INTERRUPTED_EXIT_CODE = 130  # the shell's code for a process stopped by SIGINT
@@ -113,12 +115,8 @@ def main(state_dir: str | None, verbose: int, quiet: int) -> None:
     Jobs with `exchange.url: sandbox` use the embedded simulated exchange: no keys needed.
     Start with `rebalancer init --out job.yaml`.
     """
-    from rebalancer import logs
-    from rebalancer.cli.shared import log_level
 
     if state_dir:
-        from rebalancer.state.paths import use_state_dir
-
         use_state_dir(state_dir)
     logs.setup("text", log_level())
 

@@ -25,6 +25,11 @@ from urllib.parse import urlsplit
 
 import click
 
+from rebalancer.cli.params import parse_duration
+from rebalancer.errors import ConfigError, TransientError
+from rebalancer.state.paths import state_dir
+from rebalancer.stream.urls import display_url, is_loopback_host, stream_url_problem
+
 if TYPE_CHECKING:
     from rebalancer.models import SymbolRules
     from rebalancer.stream.client import StreamHub
@@ -58,8 +63,6 @@ def record(
     connect_timeout: float,
 ) -> None:
     """Record the market stream of the symbols to a gzip JSON-lines file (the input of `replay`)."""
-    from rebalancer.cli.params import parse_duration
-    from rebalancer.errors import ConfigError
 
     wanted = []
     for symbol in symbols:
@@ -82,12 +85,10 @@ def record(
         if rest_url is not None:
             raise ConfigError("--url: the sandbox's own REST URL is used with --stream sandbox")
         from rebalancer.sandbox.host import embedded_sandbox_stream
-        from rebalancer.state.paths import state_dir
 
         with embedded_sandbox_stream(state_dir()) as (sandbox_url, stream_url):
             _record(stream_url, sandbox_url, wanted, path, seconds, connect_timeout, insecure)
         return
-    from rebalancer.stream.urls import stream_url_problem
 
     problem = stream_url_problem(stream, insecure=insecure)
     if problem is not None:
@@ -97,11 +98,9 @@ def record(
 
 def _rules(url: str, symbols: list[str], insecure: bool) -> dict[str, SymbolRules]:
     """The symbols' rules from the deployment's public symbol list (no keys needed)."""
-    from rebalancer.errors import ConfigError
     from rebalancer.exchange.parse import parse_symbols
     from rebalancer.exchange.profile import ExchangeProfile
     from rebalancer.exchange.transport import Transport
-    from rebalancer.stream.urls import is_loopback_host
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -128,7 +127,6 @@ def _record(
     connect_timeout: float,
     insecure: bool,
 ) -> None:
-    from rebalancer.errors import ConfigError
     from rebalancer.stream.client import StreamHub
     from rebalancer.stream.recording import Recorder
 
@@ -179,9 +177,6 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def _await_connection(hub: StreamHub, stop: threading.Event, timeout: float) -> None:
-    from rebalancer.errors import TransientError
-    from rebalancer.stream.urls import display_url
-
     deadline = time.monotonic() + timeout
     while not hub.stats().connected:
         if stop.wait(0.02):
@@ -192,7 +187,6 @@ def _await_connection(hub: StreamHub, stop: threading.Event, timeout: float) -> 
 
 
 def _until_done(hub: StreamHub, recorder: Recorder, stop: threading.Event, started: float, seconds: int | None) -> None:
-    from rebalancer.errors import ConfigError
 
     tty = sys.stderr.isatty()
     every = TTY_EVERY if tty else LOG_EVERY

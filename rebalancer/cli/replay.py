@@ -8,6 +8,7 @@ import sys
 import click
 
 from rebalancer.cli.shared import load
+from rebalancer.errors import ConfigError
 
 
 @click.command()
@@ -43,7 +44,6 @@ def replay(
       cross  only strictly through its price
       queue  at its price, only after the depth that stood there when it joined
     """
-    from rebalancer.errors import ConfigError
     from rebalancer.replay import arguments
     from rebalancer.replay.driver import Options
     from rebalancer.replay.matching import FillModel
@@ -115,7 +115,6 @@ def _replay_one(job: object, market: str, options: object, as_json: bool, html: 
 def _write_page(out: str, job: object, title: str, run: object) -> None:
     from pathlib import Path
 
-    from rebalancer.errors import ConfigError
     from rebalancer.job import Job
     from rebalancer.pictures.replay_page import Detail, render_page
     from rebalancer.replay.driver import Run

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from rebalancer.errors import ConfigError
+from rebalancer.state.paths import state_dir
+
 
 @click.command()
 @click.option("--port", default=8790, show_default=True, type=click.IntRange(0, 65535), help="Loopback port (0: any).")
@@ -47,10 +50,8 @@ def sandbox(
 ) -> None:
     """Serve the simulated exchange (the same world `url: sandbox` jobs use) on 127.0.0.1 until Ctrl-C, with its
     market stream beside it (both URLs are printed)."""
-    from rebalancer.errors import ConfigError
     from rebalancer.sandbox.app import check_prefix
     from rebalancer.sandbox.host import serve_sandbox
-    from rebalancer.state.paths import state_dir
 
     try:
         prefix = check_prefix(prefix)

@@ -1,6 +1,6 @@
 """``rebalancer status``: one row per job known to the state store (and per job file given), as a table or JSON.
 
-The state store answers in one read (``StateStore.job_statuses``); ``rebalancer.daemon.overview`` joins that with the
+The state store answers in one read (``StateStore.job_statuses``); ``rebalancer.scheduler.overview`` joins that with the
 job files given on the command line into rows (the daemon's status page shows the same rows), and this module
 renders them. No exchange is asked: the order count is what the state store tracks.
 
@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from rebalancer.cli.shared import open_store
+
 if TYPE_CHECKING:
     from rebalancer.job import Job
 
@@ -33,10 +35,9 @@ def status(paths: tuple[str, ...], as_json: bool, members: bool) -> None:
     """Every job known to the state store (and the job files given): paused, lease holder, last pass, last error,
     tracked open orders (from the state store: no exchange is asked), next due, and refused reloads."""
     from rebalancer.cli.output import problems_text
-    from rebalancer.cli.shared import open_store
     from rebalancer.cluster.view import ClusterView, members_table
-    from rebalancer.daemon.overview import status_rows
     from rebalancer.jobfile.load import expand_paths, read_job_file
+    from rebalancer.scheduler.overview import status_rows
 
     files, problems = expand_paths(list(paths))
     jobs: list[Job] = []
@@ -72,7 +73,7 @@ def status(paths: tuple[str, ...], as_json: bool, members: bool) -> None:
 
 def status_table(rows: Sequence[Row], now: datetime) -> str:
     """The rows as an aligned table, then each last error and each refused reload on a line of its own."""
-    from rebalancer.daemon.overview import iso
+    from rebalancer.scheduler.overview import iso
 
     now_iso = iso(now)
     if not rows:

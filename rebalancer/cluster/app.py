@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
+from rebalancer.cluster.dispatcher import dispatch_due
 from rebalancer.defaults import CLUSTER_PG_SESSION, CLUSTER_STALLED_AFTER_SECONDS
 from rebalancer.errors import StateError
 
@@ -92,7 +93,6 @@ def _register_tasks(app: procrastinate.App) -> None:
     )
     @app.task(name="rebalancer.dispatch", pass_context=True)
     async def dispatch(context: JobContext, timestamp: int) -> int:
-        from rebalancer.cluster.dispatcher import dispatch_due
 
         member: Member = context.additional_context["member"]
         return await dispatch_due(member.store, reconcile)

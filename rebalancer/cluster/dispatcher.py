@@ -1,6 +1,6 @@
 """Which jobs are due, and enqueueing them: the body of the cluster's periodic ``dispatch`` task.
 
-Fire times come from the same triggers as the single daemon (``rebalancer.daemon.schedule``), so ``every``,
+Fire times come from the same triggers as the single daemon (``rebalancer.scheduler.timing``), so ``every``,
 ``cron`` and ``jitter`` keep their meaning; every member builds them from one fixed start, so they agree on the
 phase. The next due time of each job is kept in the state store, so whichever member dispatches carries on from
 where the last one stopped. The dispatcher runs once a second: a period under a second is served once a second.
@@ -17,6 +17,7 @@ from typing import Any
 
 from rebalancer.defaults import CLUSTER_MEMBER_STALE_SECONDS
 from rebalancer.job import Schedule
+from rebalancer.scheduler.timing import schedule_trigger
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.state.store import StateStore
 
@@ -50,7 +51,6 @@ def schedule_of(text: str) -> Schedule:
 
 def next_due_ms(job: str, schedule: str, after_ms: int) -> int:
     """The job's first fire time strictly after ``after_ms``: late passes are coalesced into one."""
-    from rebalancer.daemon.schedule import schedule_trigger
 
     trigger = schedule_trigger(job, schedule_of(schedule), PHASE_START)
     after = from_ms(after_ms + 1)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.state.store import StateStore
+from rebalancer.vocab import RateKind
 
 MAX_SLEEP_SECONDS = 1.0
 
@@ -36,11 +37,11 @@ class SharedKeyLimiter(KeyLimiter):
         super().__init__(read, write, sleep=sleep)
         self._store = store
         self._bucket = bucket
-        self._limits = {"read": read, "write": write}
+        self._limits = {RateKind.READ: read, RateKind.WRITE: write}
         self._pause = sleep
         self.write_fence: Callable[[], None] | None = None
 
-    def acquire(self, kind: str) -> float:
+    def acquire(self, kind: RateKind) -> float:
         """Wait for this process's window, then for a grant from the shared bucket; the seconds waited."""
         waited = super().acquire(kind)
         limit = self._limits[kind]
@@ -48,7 +49,7 @@ class SharedKeyLimiter(KeyLimiter):
             delay = self._store.take_rate_grant(f"{self._bucket}:{kind}", limit.count, limit.period)
             if delay <= 0:
                 fence = self.write_fence
-                if kind == "write" and fence is not None:
+                if kind is RateKind.WRITE and fence is not None:
                     fence()
                 return waited
             pause = min(delay, MAX_SLEEP_SECONDS)

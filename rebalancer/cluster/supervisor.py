@@ -21,20 +21,20 @@ from prometheus_client import Gauge
 from rebalancer.cluster.app import ensure_queue_schema, make_app
 from rebalancer.cluster.member import Member
 from rebalancer.cluster.view import ClusterView
-from rebalancer.daemon.metrics import HealthServer, parse_address
-from rebalancer.daemon.pages import StatusPages
-from rebalancer.daemon.supervisor import StopAndReload, load, snapshot_mtimes
 from rebalancer.defaults import (
     CLUSTER_PASSES_PER_CORE,
     CLUSTER_RENEW_SECONDS,
     CLUSTER_STALLED_AFTER_SECONDS,
     CLUSTER_WORKER_HEARTBEAT_SECONDS,
     STOP_WAIT_SECONDS,
-    WATCH_INTERVAL_SECONDS,
 )
 from rebalancer.errors import ConfigError, JobFileError, Problem, RebalancerError
 from rebalancer.notify import post
+from rebalancer.scheduler.metrics import HealthServer, parse_address
+from rebalancer.scheduler.pages import StatusPages
+from rebalancer.scheduler.watch import StopAndReload, load, snapshot_mtimes, watch
 from rebalancer.state.store import StateStore
+from rebalancer.vocab import NotifyKind
 
 log = logging.getLogger("rebalancer.cluster")
 
@@ -95,8 +95,7 @@ class ClusterSupervisor(StopAndReload):
 
     def run(self) -> None:
         """Join the cluster and serve until stopped."""
-        mtimes = snapshot_mtimes(self.paths)
-        pending = mtimes
+        since = snapshot_mtimes(self.paths)
         jobs = load(self.paths)
         ensure_queue_schema(self.url)
         self.member.start(jobs)
@@ -110,20 +109,21 @@ class ClusterSupervisor(StopAndReload):
             "member started",
             extra={"member": self.member.name, "jobs": len(jobs), "concurrency": self.member.concurrency},
         )
+
+        def worker_alive() -> None:
+            if not worker.is_alive():
+                raise RebalancerError("the queue worker stopped unexpectedly")
+
         try:
-            while not self._stop.wait(WATCH_INTERVAL_SECONDS):
-                if not worker.is_alive():
-                    raise RebalancerError("the queue worker stopped unexpectedly")
-                if self._watch and not self._reload.is_set():
-                    current = snapshot_mtimes(self.paths)
-                    if current != mtimes and current == pending:
-                        self._reload.set()
-                    pending = current
-                if self._reload.is_set():
-                    self._reload.clear()
-                    mtimes = snapshot_mtimes(self.paths)
-                    self._do_reload()
-                    pending = mtimes
+            watch(
+                self.paths,
+                self._stop,
+                self._reload,
+                self._do_reload,
+                since=since,
+                files=self._watch,
+                on_tick=worker_alive,
+            )
         finally:
             log.info("stopping: waiting for running passes")
             self._stop_worker()
@@ -152,7 +152,7 @@ class ClusterSupervisor(StopAndReload):
             first.setdefault(problem.file, problem)
         for job in self.member.jobs.values():
             if job.source in first:
-                post(job, "reload_refused", str(first[job.source]), self.member.notifier)
+                post(job, NotifyKind.RELOAD_REFUSED, str(first[job.source]), self.member.notifier)
 
     def _beat(self) -> None:
         while not self._stop.wait(CLUSTER_RENEW_SECONDS):

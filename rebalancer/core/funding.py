@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from rebalancer.core.ladder import Dropped, Notes, distance_key, side_then_distance
+from rebalancer.core.dropped import Dropped, Notes, distance_key, side_then_distance
 from rebalancer.models import ZERO, FundingNeed, MarketSnapshot, Order, Side, SymbolRules, Target
+from rebalancer.vocab import DropReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ def fund(
             total -= cost(t)
             notes.drop_target(
                 t,
-                "insufficient_balance",
+                DropReason.INSUFFICIENT_BALANCE,
                 f"{t.level}: not placed, {coin[side].upper()} balance too low "
                 f"(available {snapshot.balances.available(coin[side]):f} plus released by cancels)",
             )

@@ -43,13 +43,13 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from rebalancer.core import limits as price_limits
-from rebalancer.core.ladder import Dropped
+from rebalancer.core.dropped import Dropped
 from rebalancer.core.plan import Action, Plan, plan_fingerprint
 from rebalancer.job import Job, SideLadder
 from rebalancer.models import ZERO, Order, Side, SymbolRules, format_decimal
-from rebalancer.vocab import ActionKind
+from rebalancer.vocab import ActionKind, DropReason
 
-GATE = "gate"
+GATE = DropReason.GATE
 """The reason of a placement the gate dropped from a planned pass (``Plan.dropped``)."""
 _LEVEL = re.compile(r"(buy|sell|orders)\[(0|[1-9][0-9]{0,8})\]")
 _SUM = Context(prec=28, rounding=ROUND_CEILING, traps=[InvalidOperation, DivisionByZero, Overflow])

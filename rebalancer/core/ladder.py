@@ -23,7 +23,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import (
     ROUND_CEILING,
@@ -37,25 +37,16 @@ from decimal import (
 )
 
 from rebalancer.core import limits as price_limits
+from rebalancer.core.dropped import Dropped, Notes, distance_key, side_then_distance
 from rebalancer.core.skew import Skew
 from rebalancer.errors import ConfigError, UnsafePlanError
 from rebalancer.job import Job, ReferenceKind, SideLadder, Spacing
 from rebalancer.models import ZERO, MarketSnapshot, Side, SymbolRules, Target, Ticker
+from rebalancer.vocab import DropReason
 
 _HUNDRED = 100
 # The default context's 28 digits, with its traps spelled out: the precision every later step rounds in.
 _BOUNDED = Context(prec=28, traps=[InvalidOperation, DivisionByZero, Overflow])
-
-
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    """A target the job asked for that the plan will not stand, and why (``reason`` is a short code)."""
-
-    level: str
-    side: Side
-    price: Decimal | None
-    volume: Decimal | None
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,37 +58,6 @@ class Ladder:
     warnings: tuple[str, ...] = ()
     dropped: tuple[Dropped, ...] = ()
     over_limit: tuple[Target, ...] = ()
-
-
-class Notes:
-    """Collects warnings and dropped targets in the order they happen."""
-
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-        self.dropped: list[Dropped] = []
-
-    def drop(
-        self, level: str, side: Side, price: Decimal | None, volume: Decimal | None, reason: str, message: str
-    ) -> None:
-        """Record one dropped target and the warning that tells the user about it."""
-        self.dropped.append(Dropped(level, side, price, volume, reason))
-        self.warnings.append(message)
-
-    def drop_target(self, target: Target, reason: str, message: str) -> None:
-        """Record that a built target is dropped, and why."""
-        self.drop(target.level, target.side, target.price, target.volume, reason, message)
-
-
-def level_key(level: str) -> tuple[int, int]:
-    """Sort key of a level name: ladder levels (``buy[3]``) before fixed ``orders[0]``, then by index."""
-    name, _, rest = level.partition("[")
-    digits = rest[:-1]
-    return (1 if name == "orders" else 0, int(digits) if digits.isdigit() else 0)
-
-
-def distance_key(target: Target, reference: Decimal) -> tuple[Decimal, int, tuple[int, int]]:
-    """Total order of targets by distance from the reference, then side (BUY first), then level name."""
-    return (abs(target.price - reference), 0 if target.side is Side.BUY else 1, level_key(target.level))
 
 
 def reference_price(job: Job, ticker: Ticker) -> Decimal:
@@ -190,12 +150,12 @@ def _side_targets(
         level = f"{name}[{i}]"
         if raw_price is None or unskewed is None:
             what = "price" if raw_price is None else "size"
-            notes.drop(level, side, None, None, "out_of_range", f"{level}: {what} out of range; level dropped")
+            notes.drop(level, side, None, None, DropReason.OUT_OF_RANGE, f"{level}: {what} out of range; level dropped")
             continue
         size = unskewed * factor
         if factor == 0 and unskewed > 0:
             message = f"{level}: not placed, the inventory skew sets {name} sizes to 0"
-            notes.drop(level, side, None, None, "inventory", message)
+            notes.drop(level, side, None, None, DropReason.INVENTORY, message)
             continue
         if raw_price <= 0:
             notes.drop(
@@ -203,7 +163,7 @@ def _side_targets(
                 side,
                 None,
                 None,
-                "non_positive_price",
+                DropReason.NON_POSITIVE_PRICE,
                 f"{level}: price {raw_price:f} is not positive; level dropped",
             )
             continue
@@ -213,14 +173,14 @@ def _side_targets(
                 side,
                 None,
                 None,
-                "non_positive_size",
+                DropReason.NON_POSITIVE_SIZE,
                 f"{level}: size {size:f} is not positive; level dropped",
             )
             continue
         price = _rounded(raw_price, tick, away)
         if price is None:
             message = f"{level}: price {raw_price:.6E} out of range at the symbol's tick; level dropped"
-            notes.drop(level, side, None, size, "out_of_range", message)
+            notes.drop(level, side, None, size, DropReason.OUT_OF_RANGE, message)
             continue
         if price <= 0:
             notes.drop(
@@ -228,7 +188,7 @@ def _side_targets(
                 side,
                 None,
                 None,
-                "non_positive_price",
+                DropReason.NON_POSITIVE_PRICE,
                 f"{level}: price {raw_price:f} rounds to zero at the symbol's tick; level dropped",
             )
             continue
@@ -247,14 +207,14 @@ def _side_targets(
         volume = _rounded(size, lot, ROUND_FLOOR)
         if volume is None:
             message = f"{level}: size {size:.6E} out of range at the symbol's lot; level dropped"
-            notes.drop(level, side, price, None, "out_of_range", message)
+            notes.drop(level, side, price, None, DropReason.OUT_OF_RANGE, message)
             continue
         if merged and merged[-1][1] == price:
             into, _, before = merged[-1]
             total = _rounded(before + volume, lot, ROUND_FLOOR)
             if total is None:
                 message = f"{level}: merging its volume into {into} would pass 28 digits at the lot; level dropped"
-                notes.drop(level, side, price, volume, "out_of_range", message)
+                notes.drop(level, side, price, volume, DropReason.OUT_OF_RANGE, message)
                 continue
             merged[-1] = (into, price, total)
             notes.drop(
@@ -262,7 +222,7 @@ def _side_targets(
                 side,
                 price,
                 volume,
-                "merged",
+                DropReason.MERGED,
                 f"{level}: rounds to the same tick {rules.format_price(price)} as {into}; merged into it",
             )
             continue
@@ -295,7 +255,7 @@ def _volume_ok(volume: Decimal, rules: SymbolRules, notes: Notes, level: str, si
         side,
         price,
         volume,
-        "below_min_volume",
+        DropReason.BELOW_MIN_VOLUME,
         f"{level}: volume {volume:f} is below the minimum {minimum:f}; level dropped",
     )
     return False
@@ -312,7 +272,7 @@ def _fixed_targets(job: Job, rules: SymbolRules, notes: Notes) -> list[Target]:
                 fixed.side,
                 None,
                 None,
-                "non_positive_price" if fixed.price <= 0 else "non_positive_size",
+                DropReason.NON_POSITIVE_PRICE if fixed.price <= 0 else DropReason.NON_POSITIVE_SIZE,
                 f"{level}: price and size must be positive; order dropped",
             )
             continue
@@ -320,14 +280,16 @@ def _fixed_targets(job: Job, rules: SymbolRules, notes: Notes) -> list[Target]:
         volume = _rounded(fixed.size, rules.lot, ROUND_FLOOR)
         if price is None or volume is None:
             what = "price" if price is None else "size"
-            notes.drop(level, fixed.side, None, None, "out_of_range", f"{level}: {what} out of range; order dropped")
+            notes.drop(
+                level, fixed.side, None, None, DropReason.OUT_OF_RANGE, f"{level}: {what} out of range; order dropped"
+            )
         elif price <= 0:
             notes.drop(
                 level,
                 fixed.side,
                 None,
                 None,
-                "non_positive_price",
+                DropReason.NON_POSITIVE_PRICE,
                 f"{level}: price {fixed.price:f} rounds to zero at the symbol's tick; order dropped",
             )
         elif _volume_ok(volume, rules, notes, level, fixed.side, price):
@@ -345,7 +307,7 @@ def _guards(
         if price_limits.breaches(limits, t.side, t.price):
             notes.drop_target(
                 t,
-                "price_limit",
+                DropReason.PRICE_LIMIT,
                 f"{t.level}: {rules.format_price(t.price)} is {price_limits.why(limits, t.side)}; dropped",
             )
         else:
@@ -358,7 +320,7 @@ def _guards(
             if abs(t.price - ref) > band:
                 notes.drop_target(
                     t,
-                    "outside_band",
+                    DropReason.OUTSIDE_BAND,
                     f"{t.level}: {rules.format_price(t.price)} is farther than the band {limits.band} "
                     f"from the reference {_show(rules, ref)}; dropped",
                 )
@@ -371,14 +333,14 @@ def _guards(
             if t.side is Side.BUY and ticker.ask is not None and t.price >= ticker.ask:
                 notes.drop_target(
                     t,
-                    "post_only",
+                    DropReason.POST_ONLY,
                     f"{t.level}: buy at {rules.format_price(t.price)} would take the best ask "
                     f"{ticker.ask:f}; dropped (post_only)",
                 )
             elif t.side is Side.SELL and ticker.bid is not None and t.price <= ticker.bid:
                 notes.drop_target(
                     t,
-                    "post_only",
+                    DropReason.POST_ONLY,
                     f"{t.level}: sell at {rules.format_price(t.price)} would take the best bid "
                     f"{ticker.bid:f}; dropped (post_only)",
                 )
@@ -392,16 +354,10 @@ def _guards(
         for t in over:
             notes.drop_target(
                 t,
-                "over_max_orders",
+                DropReason.OVER_MAX_ORDERS,
                 f"{t.level}: beyond max_orders {limits.max_orders}; dropped",
             )
     return targets, over
-
-
-def side_then_distance(ref: Decimal) -> Callable[[Target], tuple[object, ...]]:
-    """Sort key: side (BUY first), then distance from ``ref``, then level."""
-    buy = Side.BUY
-    return lambda t: (t.side is not buy, abs(t.price - ref), t.side is not buy, level_key(t.level))
 
 
 def quote_of(job: Job, snapshot: MarketSnapshot) -> Ticker:

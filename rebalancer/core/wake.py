@@ -16,7 +16,6 @@ them.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,15 +23,7 @@ from decimal import Decimal
 from rebalancer.core.plan import draft_plan
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Side
-
-
-class WakeReason(enum.StrEnum):
-    """Why a pass ran. Members are in the order ``next_pass`` names them when several hold at once."""
-
-    MARKET = "market"
-    TRADE = "trade"
-    REFERENCE = "reference"
-    TIMER = "timer"
+from rebalancer.vocab import WakeReason
 
 
 @dataclass(frozen=True, slots=True)

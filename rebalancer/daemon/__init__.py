@@ -1,1 +1,2 @@
-"""The daemon: schedules passes (APScheduler 3.x), supervises job files and signals, serves metrics and health."""
+"""The single daemon: the local coordination plug (leases kept across passes), the timer, the worker pool that runs
+due passes, and the process (signals, reloads, metrics and pages)."""

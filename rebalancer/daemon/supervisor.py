@@ -2,88 +2,30 @@
 
 ``Daemon`` schedules passes; this module owns the main thread: it loads the jobs (all valid or nothing starts),
 waits for signals and file changes, and stops the daemon cleanly. A second SIGTERM/SIGINT exits at once.
-Reloads go file by file (``rebalancer.daemon.reload``): a broken file keeps its previous version running, is
+Reloads go file by file (``rebalancer.scheduler.reload``): a broken file keeps its previous version running, is
 logged, counted (``rebalancer_reload_failures_total``) and recorded in the state store for ``rebalancer status``,
 and never holds up the other files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
-from rebalancer.daemon.metrics import HealthServer, parse_address
-from rebalancer.daemon.pages import StatusPages
-from rebalancer.daemon.reload import Merged, Refused, merge
 from rebalancer.daemon.scheduler import Daemon
-from rebalancer.defaults import WATCH_INTERVAL_SECONDS
 from rebalancer.errors import ConfigError, Problem, StateError
 from rebalancer.job import Job
-from rebalancer.jobfile.load import JOB_SUFFIXES, FileRead, expand_paths, read_job_file
+from rebalancer.jobfile.load import FileRead, expand_paths, read_job_file
+from rebalancer.scheduler.metrics import HealthServer, parse_address
+from rebalancer.scheduler.pages import StatusPages
+from rebalancer.scheduler.reload import Merged, Refused, merge
+from rebalancer.scheduler.watch import StopAndReload, load, snapshot_mtimes, watch
 from rebalancer.state.store import StateStore
+from rebalancer.vocab import NotifyKind
 
 log = logging.getLogger("rebalancer.daemon")
-
-
-def load(paths: Sequence[str]) -> list[Job]:
-    """Every job of ``paths``; any problem in any file raises ``JobFileError`` for all of them."""
-    from rebalancer.jobfile.load import load_jobs
-
-    return load_jobs(list(paths))
-
-
-def snapshot_mtimes(paths: Sequence[str]) -> dict[str, float]:
-    """Modification times of the paths given and of the job files in the folders among them, to notice edits.
-
-    One ``stat`` per file (a folder is listed with ``scandir``): the daemon polls this every second, and a folder
-    may hold a thousand jobs. A path that cannot be read is left out, so its coming or going is a change too.
-    """
-    seen: dict[str, float] = {}
-    for raw in paths:
-        try:
-            seen[raw] = os.stat(raw).st_mtime
-            folder = os.scandir(raw) if os.path.isdir(raw) else None
-        except OSError:
-            continue
-        if folder is None:
-            continue
-        with folder:
-            for entry in folder:
-                if entry.name.endswith(JOB_SUFFIXES):
-                    with contextlib.suppress(OSError):
-                        if entry.is_file():
-                            seen[entry.path] = entry.stat().st_mtime
-    return seen
-
-
-class StopAndReload:
-    """The signals every supervisor answers: SIGTERM/SIGINT stop (a second one exits at once), SIGHUP reloads.
-
-    A subclass sets ``_stop`` and ``_reload`` (events its loop waits on) and ``_signals = 0``.
-    """
-
-    _stop: threading.Event
-    _reload: threading.Event
-    _signals: int
-
-    def install_signals(self) -> None:
-        """SIGTERM/SIGINT stop (a second one exits at once); SIGHUP reloads."""
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
-
-    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            os.write(2, b"Second signal: exiting now.\n")
-            os._exit(130)
-        self._stop.set()
 
 
 class Supervisor(StopAndReload):
@@ -121,23 +63,10 @@ class Supervisor(StopAndReload):
 
     def run(self) -> None:
         """Load and start every job, then serve until stopped. Returns after a clean stop."""
-        mtimes = snapshot_mtimes(self.paths)
-        pending = mtimes
+        since = snapshot_mtimes(self.paths)
         self.start()
         try:
-            while not self._stop.wait(WATCH_INTERVAL_SECONDS):
-                if self._watch and not self._reload.is_set():
-                    # An edit must hold still for one poll: an editor that saves by renaming, or a checkout,
-                    # briefly removes a file, and a removed job would apply its on_stop (maybe a cancel).
-                    current = snapshot_mtimes(self.paths)
-                    if current != mtimes and current == pending:
-                        self._reload.set()
-                    pending = current
-                if self._reload.is_set():
-                    self._reload.clear()
-                    mtimes = snapshot_mtimes(self.paths)
-                    self.reload()
-                    pending = mtimes
+            watch(self.paths, self._stop, self._reload, self.reload, since=since, files=self._watch)
         finally:
             self.stop()
 
@@ -207,7 +136,7 @@ class Supervisor(StopAndReload):
                 job = item.kept.name if item.kept else None
                 self.store.record_reload_failure(_key(item.file), first, holder=self.daemon.holder, job=job)
                 if item.kept is not None:
-                    self.daemon.notify(item.kept, "reload_refused", f"{item.file}: {first}")
+                    self.daemon.notify(item.kept, NotifyKind.RELOAD_REFUSED, f"{item.file}: {first}")
             self.store.clear_reload_failures([*(_key(f) for f in merged.loaded), *cleared])
         except StateError as exc:
             log.error("could not record the reload in the state store", extra={"error": str(exc)})

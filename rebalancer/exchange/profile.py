@@ -24,6 +24,7 @@ from rebalancer.errors import (
     TransientError,
 )
 from rebalancer.exchange.signing import SignMethod
+from rebalancer.vocab import TimeUnit
 
 ErrorTable = Mapping[str, type[ExchangeError]]
 
@@ -98,7 +99,7 @@ class ExchangeProfile:
     ``RejectedError`` for writes: the server answered, so the write was refused rather than lost.
     """
 
-    time_unit: str = "ms"
+    time_unit: TimeUnit = TimeUnit.MS
     page_size: int = defaults.PAGE_SIZE
     read_limit: RateLimit = RateLimit(*defaults.READ_RATE)
     write_limit: RateLimit = RateLimit(*defaults.WRITE_RATE)
@@ -112,8 +113,9 @@ class ExchangeProfile:
     sign: SignMethod = SignMethod.MD5
 
     def __post_init__(self) -> None:
-        if self.time_unit not in ("ms", "s"):
+        if self.time_unit not in tuple(TimeUnit):
             raise ValueError(f"time_unit must be 'ms' or 's', got {self.time_unit!r}")
+        object.__setattr__(self, "time_unit", TimeUnit(self.time_unit))
         if self.page_size < 1:
             raise ValueError("page_size must be at least 1")
         if self.read_retries < 0 or self.backoff_base < 0 or self.backoff_max < 0:
@@ -143,7 +145,7 @@ class ExchangeProfile:
 
     def time_value(self, now_ms: int) -> str:
         """The signed ``time`` parameter for the instant ``now_ms`` (milliseconds since the epoch)."""
-        return str(now_ms if self.time_unit == "ms" else now_ms // 1000)
+        return str(now_ms if self.time_unit is TimeUnit.MS else now_ms // 1000)
 
     def with_codes(self, overrides: ErrorTable) -> ExchangeProfile:
         """A copy whose error table is this one's with ``overrides`` laid on top."""

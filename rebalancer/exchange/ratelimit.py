@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
+from rebalancer.vocab import RateKind
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class SlidingWindow:
 
 
 class KeyLimiter:
-    """The limits of one API key: ``acquire("read" | "write")`` blocks until the request may go.
+    """The limits of one API key: ``acquire(RateKind)`` blocks until the request may go.
 
     ``back_off(seconds)`` holds every request of the key until that much time has passed; the client calls it
     when the server answers 429 or a rate-limit code, honouring ``Retry-After`` when the server gives one.
@@ -61,7 +62,7 @@ class KeyLimiter:
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
-        self._windows = {"read": [SlidingWindow(read)], "write": [SlidingWindow(write)]}
+        self._windows = {RateKind.READ: [SlidingWindow(read)], RateKind.WRITE: [SlidingWindow(write)]}
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -70,7 +71,7 @@ class KeyLimiter:
         """Total seconds spent waiting, for metrics and tests."""
 
     @property
-    def limits(self) -> dict[str, tuple[RateLimit, ...]]:
+    def limits(self) -> dict[RateKind, tuple[RateLimit, ...]]:
         """Every limit in force, by kind."""
         with self._lock:
             return {kind: tuple(w.limit for w in windows) for kind, windows in self._windows.items()}
@@ -79,14 +80,14 @@ class KeyLimiter:
         """Make ``read`` and ``write`` hold too (besides the limits in force); True when that added a limit."""
         added = False
         with self._lock:
-            for kind, limit in (("read", read), ("write", write)):
+            for kind, limit in ((RateKind.READ, read), (RateKind.WRITE, write)):
                 windows = self._windows[kind]
                 if all(w.limit != limit for w in windows):
                     windows.append(SlidingWindow(limit))
                     added = True
         return added
 
-    def acquire(self, kind: str) -> float:
+    def acquire(self, kind: RateKind) -> float:
         """Wait until a ``kind`` request fits every limit of its kind, count it, and return the seconds waited."""
         windows = self._windows[kind]
         waited = 0.0
@@ -130,8 +131,8 @@ def limiter_for(base_url: str, api_key: str, profile: ExchangeProfile) -> KeyLim
             log.warning(
                 "jobs on %s with one API key give different rate limits; all hold (reads %s; writes %s)",
                 base,
-                in_force["read"],
-                in_force["write"],
+                in_force[RateKind.READ],
+                in_force[RateKind.WRITE],
             )
         return limiter
 

@@ -38,6 +38,7 @@ from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
 from rebalancer.exchange.signing import Target, signed_params, without_secrets
 from rebalancer.exchange.urls import check_base_url, host_header
+from rebalancer.vocab import RateKind
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class Transport:
         url = f"{self.base_url}/open/api/{path}"
         total = self.profile.read_timeout
         timeout = (min(self.profile.connect_timeout, total), total)
-        self.limiter.acquire("write" if write else "read")
+        self.limiter.acquire(RateKind.WRITE if write else RateKind.READ)
         log.debug("%s %s %s", method, path, without_secrets(params))
         sent_ms = time.time_ns() // 1_000_000
         with deadline(total) as limit:

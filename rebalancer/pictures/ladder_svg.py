@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 
+from rebalancer.vocab import ActionKind
+
 ROW_HEIGHT = 22
 TOP = 34
 PRICE_WIDTH = 120
@@ -53,11 +55,11 @@ class Marker:
 
 
 def _label(row: Row) -> str:
-    if row.kind == "cancel":
+    if row.kind == ActionKind.CANCEL:
         return f"cancel order {row.order_id} ({row.reason})"
-    if row.kind == "place":
+    if row.kind == ActionKind.PLACE:
         return f"place {row.level}"
-    if row.kind == "keep":
+    if row.kind == ActionKind.KEEP:
         return f"keep order {row.order_id} for {row.level}"
     return f"order {row.order_id}" + (f" on {row.level}" if row.level else "")
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from rebalancer.core.plan import Plan, summary_line
 from rebalancer.job import Tolerance
 from rebalancer.pictures import ladder_svg, plan_page
+from rebalancer.vocab import JobState, PassResult
 
 REFRESH_SECONDS = 5
 
@@ -40,14 +41,34 @@ def _head(title: str) -> list[str]:
     ]
 
 
-def job_state(row: Mapping[str, Any]) -> str:
-    """One word for a job's row: paused, failing (its last pass failed), running, or idle (never ran)."""
-    if row.get("paused"):
-        return "paused"
-    last = row.get("last_pass")
+_FAILING = frozenset((PassResult.ERROR, PassResult.REJECTED, PassResult.UNKNOWN_OUTCOME))
+_RUNNING = frozenset(
+    (PassResult.OK, PassResult.NO_CHANGES, PassResult.SKIPPED, PassResult.FENCED, PassResult.PLANNED,
+     PassResult.DECLINED)
+)  # fmt: skip
+
+
+def state_of(paused: bool, last: PassResult | None) -> JobState:
+    """The state a page shows for a job: paused first, idle before any pass, failing when the last pass failed (an
+    error, a refusal or an unconfirmed send), else running. A fenced pass is a lease that moved, not a failure: the
+    daemon counts it so too. A result placed in neither set raises, so a new ``PassResult`` cannot go unshown."""
+    if paused:
+        return JobState.PAUSED
     if last is None:
-        return "idle"
-    return "failing" if last.get("result") == "failed" else "running"
+        return JobState.IDLE
+    if last in _FAILING:
+        return JobState.FAILING
+    if last in _RUNNING:
+        return JobState.RUNNING
+    raise ValueError(f"no job state for the pass result {last!r}")
+
+
+def job_state(row: Mapping[str, Any]) -> JobState:
+    """The state of a job's status row (``paused``, ``last_pass.result``); see ``state_of``."""
+    last = row.get("last_pass")
+    if last is not None and last.get("result") is None and not row.get("paused"):
+        return JobState.RUNNING  # a pass under way (or cut short by a kill) has no result yet
+    return state_of(bool(row.get("paused")), None if last is None else PassResult(last["result"]))
 
 
 def _cell(value: object) -> str:
@@ -104,7 +125,7 @@ def index_page(
         last = row.get("last_pass") or {}
         error = row.get("last_error") or {}
         state = job_state(row)
-        shown = state + (f" ({row['paused_by']})" if state == "paused" and row.get("paused_by") else "")
+        shown = state + (f" ({row['paused_by']})" if state is JobState.PAUSED and row.get("paused_by") else "")
         link = f"<a href='/jobs/{quote(str(name))}'>{escape(str(name))}</a>" if name else _cell(row.get("source"))
         reload = row.get("reload_failure")
         refused = f"<div class='reload'>reload refused: {escape(reload['problem'])}</div>" if reload else ""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core.wake import WakeReason, next_pass
+from rebalancer.core.wake import next_pass
 from rebalancer.engine.runner import run_pass
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.job import Job
@@ -29,7 +29,7 @@ from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.timer import Timer, to_datetime
 from rebalancer.replay.venue import SimVenue
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import AccountUse, Mode, PausedBy
+from rebalancer.vocab import AccountUse, Mode, PausedBy, WakeReason
 
 DEFAULT_QUOTE = Decimal(1_000_000)
 """Without ``--balances`` the account holds this much quote coin, and base coin worth as much at the first mid."""

@@ -1,7 +1,7 @@
 """When the daemon's timer would have woken a job: its ``schedule`` on the replay's clock.
 
 The daemon runs a job's first pass when it starts and then on the APScheduler trigger of
-``rebalancer.daemon.schedule.schedule_trigger`` (interval phased by the job's name, or cron); fire times that pass
+``rebalancer.scheduler.timing.schedule_trigger`` (interval phased by the job's name, or cron); fire times that pass
 while a pass runs coalesce into one. Jitter is drawn from a generator seeded by the job's name instead of the
 trigger's own, uniform in [0, jitter] as the trigger draws it, so the same replay always wakes at the same times.
 """
@@ -12,8 +12,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rebalancer.daemon.schedule import schedule_trigger
 from rebalancer.job import Job
+from rebalancer.scheduler.timing import schedule_trigger
 
 
 def to_datetime(ms: int) -> datetime:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from rebalancer.daemon.schedule import scheduled_job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
+from rebalancer.scheduler.timing import scheduled_job
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
 from tests.jobtext import ladder_job

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebalancer.core import gate
+from rebalancer.core.dropped import Dropped
 from rebalancer.core.gate import Book, Rule
-from rebalancer.core.ladder import Dropped
 from rebalancer.core.plan import Action, compute_plan, plan_fingerprint
 from rebalancer.job import Amount, FixedOrder, Inventory, Job, Limits, Ownership, Tolerance
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, SymbolRules

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.core.ladder import Dropped
+from rebalancer.core.dropped import Dropped
 from rebalancer.core.loss import Loss
 from rebalancer.core.plan import Action, Plan, order_action
 from rebalancer.core.plan_codec import plan_from_json, plan_to_json

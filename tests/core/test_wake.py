@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rebalancer.core.wake import WakeReason, market_alarm, next_pass, trade_reaches
+from rebalancer.core.wake import market_alarm, next_pass, trade_reaches
 from rebalancer.models import Order, Side, Ticker
+from rebalancer.vocab import WakeReason
 
 D = Decimal
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import requests
 
-from rebalancer.daemon.metrics import HealthServer
-from rebalancer.daemon.schedule import backoff_delay
 from rebalancer.daemon.scheduler import Daemon, run_once
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
+from rebalancer.scheduler.metrics import HealthServer
+from rebalancer.scheduler.timing import backoff_delay
 from rebalancer.state.store import StateStore
 
 
@@ -233,7 +233,7 @@ def test_interval_jobs_are_phased_across_their_period(tmp_path, sandbox, job_tex
     """Many jobs on one period must not all come due at one instant (the ones at the back would starve)."""
     from datetime import UTC, datetime, timedelta
 
-    from rebalancer.daemon.schedule import make_trigger
+    from rebalancer.scheduler.timing import make_trigger
 
     jobs = _jobs(tmp_path, {f"j{i}": job_text(f"j{i}", every="10s") for i in range(20)})
     now = datetime(2026, 1, 1, tzinfo=UTC)

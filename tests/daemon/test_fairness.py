@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rebalancer.daemon.duequeue import DueQueue
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
+from rebalancer.scheduler.duequeue import DueQueue
 from rebalancer.state.store import StateStore
 
 

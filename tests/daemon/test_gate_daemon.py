@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import requests
 
-from rebalancer.daemon.metrics import HealthServer
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
+from rebalancer.scheduler.metrics import HealthServer
 from rebalancer.state.store import StateStore
 from tests.gatekit import cancel_of, planner_bug, second_buy_zero
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rebalancer.cli.main import main
-from rebalancer.daemon.metrics import HealthServer, Metrics
+from rebalancer.scheduler.metrics import HealthServer, Metrics
 
 
 def test_a_busy_http_port_is_one_error_line(tmp_path: Path, job_text, daemon_env) -> None:

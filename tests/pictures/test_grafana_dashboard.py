@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from rebalancer.daemon.metrics import Metrics
+from rebalancer.scheduler.metrics import Metrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json"
 _SERIES = re.compile(r"\b(rebalancer_[a-z_]+)")

@@ -15,13 +15,13 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.daemon.metrics import HealthServer
-from rebalancer.daemon.pages import StatusPages
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.pictures import ladder_svg
 from rebalancer.pictures.ladder_svg import LABEL_GAP, Marker, Row
+from rebalancer.scheduler.metrics import HealthServer
+from rebalancer.scheduler.pages import StatusPages
 from rebalancer.state.store import StateStore
 from tests.depth import examples
 from tests.jobtext import ladder_job

@@ -13,11 +13,11 @@ from typing import Any
 
 import requests
 
-from rebalancer.daemon.metrics import HealthServer
-from rebalancer.daemon.pages import StatusPages
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
+from rebalancer.scheduler.metrics import HealthServer
+from rebalancer.scheduler.pages import StatusPages
 from rebalancer.state.store import StateStore
 from tests.jobtext import ladder_job
 

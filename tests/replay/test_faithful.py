@@ -31,13 +31,13 @@ from typing import Any
 
 from click.testing import Result
 
-from rebalancer.daemon.schedule import schedule_trigger
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import make_client
 from rebalancer.jobfile.load import load_job
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer
+from rebalancer.scheduler.timing import schedule_trigger
 from rebalancer.state.store import StateStore
 from rebalancer.stream.client import StreamHub
 from rebalancer.stream.recording import Recorder

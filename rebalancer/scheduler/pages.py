@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
-from rebalancer.daemon.overview import ClusterRows, status_rows
 from rebalancer.pictures import status_page
+from rebalancer.scheduler.overview import ClusterRows, status_rows
 
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rebalancer.daemon.schedule import next_due, scheduled_job
 from rebalancer.models import format_decimal
+from rebalancer.scheduler.timing import next_due, scheduled_job
 from rebalancer.vocab import PausedBy
 
 if TYPE_CHECKING:

@@ -1,0 +1,135 @@
+"""The single daemon's coordination plug: a job's lease is kept in the state store across passes (taken, renewed
+at a third of its lifetime, released when the job pauses or stops), failures are counted in memory and back the job
+off, and a job whose ``on_stop`` is ``cancel`` cancels its orders under its lease when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from rebalancer.engine.lease import ExchangeOpener, JobSession
+from rebalancer.engine.runner import PassReport
+from rebalancer.errors import RebalancerError
+from rebalancer.exchange import Exchange
+from rebalancer.job import Job, OnStop
+from rebalancer.notify import Notifier, post
+from rebalancer.scheduler.metrics import Metrics
+from rebalancer.scheduler.plugs import Claim, Due, Finished, Slot
+from rebalancer.scheduler.timing import backoff_delay
+from rebalancer.state.store import StateStore
+from rebalancer.vocab import Mode, NotifyKind, OutcomeStatus, PassResult, Skip
+
+log = logging.getLogger("rebalancer.daemon")
+
+
+class LocalCoordination:
+    """Leases held across passes through each job's ``JobSession``; see the module docstring."""
+
+    log = log
+
+    def __init__(
+        self,
+        store: StateStore,
+        opener: ExchangeOpener,
+        metrics: Metrics,
+        notifier: Notifier,
+        *,
+        holder: str,
+        lease_seconds: float | None,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.notifier = notifier
+        self.holder = holder
+        self._opener = opener
+        self._lease_seconds = lease_seconds
+
+    def open(self, job: Job) -> contextlib.AbstractContextManager[Exchange]:
+        """The job's exchange, through the daemon's opener."""
+        return self._opener(job)
+
+    def attach(self, slot: Slot, lease_seconds: float) -> Slot:
+        """Give a newly opened slot its session (exchange, store, and a lease of ``lease_seconds`` unless the daemon
+        was given one length for all)."""
+        slot.session = JobSession(
+            slot.job,
+            slot.exchange,
+            self.store,
+            holder=self.holder,
+            ttl_seconds=self._lease_seconds or lease_seconds,
+            notifier=self.notifier,
+        )
+        return slot
+
+    def claim(self, slot: Slot, due: Due) -> Claim | Skip:
+        """Skip a paused job (its lease let go) or one backing off; else hold the lease, or skip when another
+        process holds it. A skip for the lease or a pause counts as a pass for ``ready``."""
+        job, session = slot.job, _session(slot)
+        paused = job.paused or self.store.is_paused(job.name)
+        self.metrics.paused.labels(job.name).set(1 if paused else 0)
+        if job.paused != slot.was_paused:  # the daemon is what pauses a job by its file: it tells
+            slot.was_paused = job.paused
+            word = NotifyKind.PAUSED if job.paused else NotifyKind.RESUMED
+            post(job, word, f"{job.name} {word} by its job file ({job.source})", self.notifier)
+        if paused:
+            log.info("pass skipped: job paused", extra={"job": job.name})
+            session.release()
+            slot.passes += 1
+            return Skip.PAUSED
+        if time.monotonic() < slot.not_before:
+            self.metrics.missed.labels(job.name).inc()
+            log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
+            return Skip.BACKOFF
+        if not session.hold():
+            holder = self.store.lease_holder(job.name)
+            log.warning("pass skipped: job held by another process", extra={"job": job.name, "holder": holder})
+            self.metrics.passes.labels(job.name, Skip.LEASE_HELD).inc()
+            slot.passes += 1
+            return Skip.LEASE_HELD
+        return Claim(failures=slot.failures)
+
+    def run(self, slot: Slot, claim: Claim) -> PassReport:
+        """The pass, in the job's session (which forgets a lease the pass found gone)."""
+        return _session(slot).run(Mode.RUN)
+
+    def release(self, slot: Slot, claim: Claim) -> None:
+        """Nothing: the lease is kept for the next pass."""
+
+    def finish(self, slot: Slot, claim: Claim, outcome: PassReport | BaseException) -> Finished:
+        """A failed pass backs the job off for longer each time in a row; a fenced one is not a failure."""
+        if isinstance(outcome, BaseException) or (outcome.failed and outcome.result is not PassResult.FENCED):
+            slot.failures += 1
+            delay = backoff_delay(slot.failures)
+            slot.not_before = time.monotonic() + delay
+            return Finished(slot.failures, delay)
+        if outcome.result is not PassResult.FENCED:
+            slot.failures = 0
+        return Finished(slot.failures)
+
+    def on_stop(self, slot: Slot) -> None:
+        """Apply the job's ``on_stop``: cancel its orders under its lease, or just let the lease go."""
+        job, session = slot.job, _session(slot)
+        if job.on_stop is not OnStop.CANCEL:
+            with contextlib.suppress(RebalancerError):
+                session.release()
+            return
+        if not session.hold(refresh=True):
+            log.warning("on_stop: job held by another process; its orders are left alone", extra={"job": job.name})
+            return
+        try:
+            report = session.run(Mode.STOP, cancel=True)
+            cancelled = report.execution.count(OutcomeStatus.CANCELLED) if report.execution else 0
+            log.info("on_stop: cancelled the job's orders", extra={"job": job.name, "cancelled": cancelled})
+        except RebalancerError as exc:
+            log.error("on_stop: cancel failed", extra={"job": job.name, "error": str(exc)})
+        finally:
+            with contextlib.suppress(RebalancerError):
+                session.release()
+
+
+def _session(slot: Slot) -> JobSession:
+    if slot.session is None:
+        raise RebalancerError(f"job {slot.job.name}: no session")  # attach() runs before a slot is scheduled
+    return slot.session
