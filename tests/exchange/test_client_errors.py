@@ -67,7 +67,7 @@ WRITE_CASES = [
 def test_write_errors(canned: CannedServer, case: str, setup: Any, error: type[ExchangeError]) -> None:
     setup(canned)
     recorded: list[tuple[str, dict[str, str], object]] = []
-    profile = ExchangeProfile(read_timeout=0.3)
+    profile = ExchangeProfile(read_timeout=5.0)  # the answers are immediate: a short total could expire under load
     limiter = KeyLimiter(RateLimit(100, 1.0), RateLimit(100, 1.0))
     hook = recorded.append
     with (
