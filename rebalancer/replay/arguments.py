@@ -86,10 +86,7 @@ def parse_moment(text: str, option: str) -> tuple[int, bool]:
             f"{option} {text!r}: expected a time such as 2026-01-31T12:00Z or a duration from the start such as 30m"
         ) from None
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    try:
-        ms = (moment - EPOCH) // timedelta(milliseconds=1)
-    except OverflowError:  # a time zone pushing 0001-01-01 or 9999-12-31 past the calendar's ends
-        ms = LATEST_MS
+    ms = (moment - EPOCH) // timedelta(milliseconds=1)
     if ms >= LATEST_MS:
         raise ConfigError(f"{option} {text!r}: expected a time before 9000-01-01T00:00Z")
     return ms, False
