@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from rebalancer.errors import ConfigError
+from rebalancer.replay.market import LATEST_MS, MAX_SPAN_HOURS, MAX_SPAN_MS
 from rebalancer.replay.numbers import BadNumber, market_decimal
 
 MAX_LATENCY_MS = 3_600_000
@@ -63,7 +64,10 @@ def parse_balances(text: str) -> dict[str, Decimal]:
 
 def parse_moment(text: str, option: str) -> tuple[int, bool]:
     """``--from``/``--to``: an ISO 8601 time (UTC unless it says) as epoch ms, or a duration from the market's
-    first event (``90s``, ``30m``, ``2h``); (ms, True when relative)."""
+    first event (``90s``, ``30m``, ``2h``); (ms, True when relative).
+
+    Bounded like the market itself: a duration of at most ``MAX_SPAN_HOURS``, a time before ``LATEST_MS`` (later
+    ones would run the timer past the last date there is)."""
     from rebalancer.jobfile.checks import to_seconds
 
     raw = text.strip()
@@ -72,6 +76,8 @@ def parse_moment(text: str, option: str) -> tuple[int, bool]:
     except ValueError:
         offset = None
     if offset is not None and offset >= 0:
+        if offset * 1000 > MAX_SPAN_MS:
+            raise ConfigError(f"{option} {text!r}: a duration from the start is at most {MAX_SPAN_HOURS}h")
         return int(offset * 1000), True
     try:
         moment = datetime.fromisoformat(raw)
@@ -80,4 +86,7 @@ def parse_moment(text: str, option: str) -> tuple[int, bool]:
             f"{option} {text!r}: expected a time such as 2026-01-31T12:00Z or a duration from the start such as 30m"
         ) from None
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // timedelta(milliseconds=1), False
+    ms = (moment - EPOCH) // timedelta(milliseconds=1)
+    if ms >= LATEST_MS:
+        raise ConfigError(f"{option} {text!r}: expected a time before 9000-01-01T00:00Z")
+    return ms, False

@@ -8,7 +8,8 @@ true`` in its file, or by its loss limit: nobody resumes it during a replay).
 
 Wake-ups come from the job's ``schedule`` (``rebalancer.replay.timer``) through ``rebalancer.core.wake``, the
 decision the daemon's stream wake-ups will share. The replay starts at the first book at or after ``--from`` (the
-last book before it stands as the market then) and ends with the last event at or before ``--to``.
+last book before it stands as the market then) and ends with the last event at or before ``--to``; a window with
+no event in it (wholly before the first book or after the last event) is refused.
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ class Driver:
                 latest = event
                 if start is None:
                     return event
-        if latest is None:
+        after_the_end = event is None and start is not None and latest is not None and latest.t_ms < start
+        if latest is None or after_the_end:
             raise ConfigError(f"{self.market.name}: no order book of {self.job.symbol} in the chosen window")
         return Book(max(latest.t_ms, start or 0), latest.bids, latest.asks)
 

@@ -11,6 +11,12 @@ from decimal import Decimal
 
 from rebalancer.models import ZERO, SymbolRules
 
+MAX_SPAN_HOURS = 24 * 366
+"""The longest market a replay runs over (a walk's ``hours``, a recording's span): a year, leap day included."""
+MAX_SPAN_MS = MAX_SPAN_HOURS * 3_600_000
+LATEST_MS = 221_845_392_000_000
+"""9000-01-01T00:00:00Z in epoch ms: no moment of a market may be this late (the timer's dates end with year 9999)."""
+
 Level = tuple[Decimal, Decimal]
 """One price level: (price, volume)."""
 

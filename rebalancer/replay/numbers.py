@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from rebalancer.numbers import NumberOutOfBounds, bounded_decimal
+
 LARGEST = Decimal("1e15")
 """No price or volume of a real market reaches this; a larger one is a broken frame."""
 FINEST_PLACES = 18
@@ -18,7 +20,8 @@ def market_decimal(value: object, what: str, *, positive: bool) -> Decimal:
     """``value`` (a JSON number or numeric string) as an exact Decimal; ``BadNumber`` naming ``what`` otherwise.
 
     Refused: booleans, NaN and infinities, negatives (and zero when ``positive``), values of ``LARGEST`` or more and
-    values with more than ``FINEST_PLACES`` decimal places.
+    values with more than ``FINEST_PLACES`` decimal places (however written: ``1e-9999999`` too), and values the
+    bounded reader refuses (more than 100 digits, an exponent beyond ±60: ``0e-9999999``).
     """
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise BadNumber(f"{what} is not a number")
@@ -32,6 +35,12 @@ def market_decimal(value: object, what: str, *, positive: bool) -> Decimal:
         raise BadNumber(f"{what} {number} must be {'positive' if positive else 'zero or more'}")
     if number >= LARGEST:
         raise BadNumber(f"{what} {str(value)[:40]} is absurdly large")
+    if number and number.adjusted() < -FINEST_PLACES:  # before normalizing: that turns 1e-9999999 into 0
+        raise BadNumber(f"{what} {str(value)[:40]} has more than {FINEST_PLACES} decimal places")
+    try:
+        bounded_decimal(number)
+    except NumberOutOfBounds as exc:
+        raise BadNumber(f"{what}: {exc}") from None
     exponent = number.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -FINEST_PLACES:
         raise BadNumber(f"{what} {str(value)[:40]} has more than {FINEST_PLACES} decimal places")

@@ -5,7 +5,9 @@ The file is gzip JSON lines (``rebalancer record``): optionally first ``{"t": ms
 symbol's ``market_<sym>_depth_step0`` pushes become books and its ``market_<sym>_trade_ticker`` pushes become prints;
 every other frame (pings, acknowledgements, other channels and symbols) is skipped. Events take the line's receive
 time ``t``: a line whose ``t`` is earlier than the line before it is taken at the earlier line's time (the replay's
-clock never goes back) and counted in ``Recording.backwards``. A trade whose id was already seen (a resubscribe
+clock never goes back) and counted in ``Recording.backwards``. A line more than ``MAX_SPAN_HOURS`` (a year) after
+the first frame line, or not before ``MAX_TIME_MS`` (9000-01-01), is refused like a broken line: the timer would
+otherwise run a pass every period of the gap. A trade whose id was already seen (a resubscribe
 repeats recent trades) is skipped.
 
 Anything else wrong stops the replay with one line naming the file and line: not gzip, cut short, a line longer
@@ -25,13 +27,13 @@ from typing import Any, NoReturn
 
 from rebalancer.errors import ConfigError
 from rebalancer.models import SymbolRules
-from rebalancer.replay.market import Book, Event, Level, Print
+from rebalancer.replay.market import LATEST_MS, MAX_SPAN_HOURS, MAX_SPAN_MS, Book, Event, Level, Print
 from rebalancer.replay.numbers import LARGEST, BadNumber, market_decimal
 from rebalancer.stream import frames
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """A longer line is refused: a full-depth frame of a busy market is well under 1 MiB."""
-MAX_TIME_MS = 2**53
+MAX_TIME_MS = LATEST_MS
 QUOTE_COINS = ("usdt", "usdc", "busd", "tusd", "usd", "eur", "btc", "eth")
 """Quote coins tried, in this order, to split a symbol without base and quote in its rules line."""
 
@@ -56,6 +58,7 @@ class Recording:
         """The books and prints of the symbol, in time order; ``RecordingError`` at the first broken line."""
         seen_trades: set[str] = set()
         last_t = -1
+        first_t: int | None = None
         pending = self._first
         self._first = None
         while True:
@@ -68,6 +71,13 @@ class Recording:
             if "rules" in record:
                 self._fail("a rules line may only be the first line")
             t = self._time(record)
+            if first_t is None:
+                first_t = t
+            elif t - first_t > MAX_SPAN_MS:
+                self._fail(
+                    f'"t" is {(t - first_t) // 3_600_000}h after the first line\'s; a replay spans at most '
+                    f"{MAX_SPAN_HOURS}h (split the recording)"
+                )
             if t < last_t:
                 self.backwards += 1
                 t = last_t
@@ -116,8 +126,10 @@ class Recording:
 
     def _time(self, record: Mapping[str, Any]) -> int:
         t = record.get("t")
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < MAX_TIME_MS:
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
             self._fail('no receive time "t" in milliseconds')
+        if t >= MAX_TIME_MS:
+            self._fail(f'receive time "t" {str(t)[:40]} ms is not before 9000-01-01')
         return t
 
     def _book(self, t: int, depth: frames.Depth) -> Book:

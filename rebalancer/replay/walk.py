@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from rebalancer.errors import ConfigError
-from rebalancer.replay.market import Book, Event, Market, Print
+from rebalancer.replay.market import MAX_SPAN_HOURS, Book, Event, Market, Print
 from rebalancer.replay.numbers import BadNumber, market_decimal
 from rebalancer.sandbox.market import DEFAULT_SYMBOLS, MarketState, SymbolSpec
 
 WALK_START_MS = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
-MAX_HOURS = 24 * 366
+MAX_HOURS = MAX_SPAN_HOURS
 DEFAULT_SEED = 7
 DEFAULT_HOURS = Decimal(1)
 TRADE_LOTS = 200

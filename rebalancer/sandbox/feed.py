@@ -1,9 +1,10 @@
 """The sandbox stream's frames, as a live deployment sends them: JSON text with numbers as JSON numbers, gzipped.
 
 Depth is the engine's book (the crowd's levels and the accounts' resting orders, best first, at most
-``MAX_LEVELS`` a side). Every fill of an account's order prints as a trade at the order's price and volume; the
-taker is the crowd, so a filled buy prints as a ``sell`` and a filled sell as a ``buy``. A trade printed through
-the controls is the crowd's alone and fills nothing. Also here: the garbage the ``garbage`` fault sends.
+``MAX_LEVELS`` a side) as the REST ticker sees it: without the crowd's levels an account's order crosses. Every
+fill of an account's order prints as a trade at the order's price and volume; the taker is the crowd, so a filled
+buy prints as a ``sell`` and a filled sell as a ``buy``. A trade printed through the controls is the crowd's alone
+and fills nothing. Also here: the garbage the ``garbage`` fault sends.
 """
 
 from __future__ import annotations
@@ -44,8 +45,19 @@ def _levels(levels: list[tuple[Decimal, Decimal]]) -> str:
 
 
 def depth_text(engine: Engine, symbol: str, ts_ms: int) -> str:
-    """The ``depth_step0`` push of ``symbol``'s book now (``buys`` and ``asks``, best first)."""
-    bids, asks = engine.depth(symbol)
+    """The ``depth_step0`` push of ``symbol``'s book now (``buys`` and ``asks``, best first), as the ticker sees it.
+
+    The crowd trades against an account's order that reaches its side on the next tick and never rests behind it:
+    the ticker's best bid and ask leave out the crowd's levels such an order crosses, and so does the push (else
+    a client would see the book crossed by the account's own order until that tick).
+    """
+    with engine.lock:
+        bids, asks = engine.depth(symbol)
+        ticker = engine.market_view(symbol).ticker
+    if ticker.bid is not None:
+        bids = [level for level in bids if level[0] <= ticker.bid]
+    if ticker.ask is not None:
+        asks = [level for level in asks if level[0] >= ticker.ask]
     return (
         f'{{"channel":"{channel(symbol, DEPTH)}","ts":{ts_ms},'
         f'"tick":{{"asks":{_levels(asks)},"buys":{_levels(bids)}}}}}'

@@ -1,7 +1,6 @@
-"""Hostile arguments and recordings for ``rebalancer replay`` that the replay does not handle yet.
+"""Hostile arguments and recordings for ``rebalancer replay`` found by a red-team review, each now handled.
 
-Each test states what the command should do; those marked ``xfail(strict=True)`` wait for the replay to be fixed
-(a fix makes them pass, and then the mark must go).
+Each test states what the command should do (they were strict xfails until the replay was fixed).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ def _invoke(replay_cli: Callable[..., Result], *args: str) -> Result:
         pytest.fail(f"a traceback instead of one Error line: {type(exc).__name__}: {exc}")
 
 
-@pytest.mark.xfail(strict=True, reason="--from/--to far beyond any date raise OverflowError (a traceback)")
 @pytest.mark.parametrize(
     "args",
     [
@@ -52,7 +50,6 @@ def test_a_moment_beyond_any_date_is_one_error_line(replay_cli: Callable[..., Re
     assert args[0] in line
 
 
-@pytest.mark.xfail(strict=True, reason="market_decimal normalizes 1e-9999999 to 0 (underflow) and lets it through")
 def test_an_amount_finer_than_any_coin_is_refused_however_it_is_written(replay_cli: Callable[..., Result]) -> None:
     # 0.0000000000000000001 (19 places) is refused; the same kind of value written with an exponent must be too,
     # else a 10-million-digit inventory is printed (40 MB of zeros on one line).
@@ -61,18 +58,16 @@ def test_an_amount_finer_than_any_coin_is_refused_however_it_is_written(replay_c
     assert "--balances" in line and "decimal places" in line
 
 
-@pytest.mark.xfail(strict=True, reason="a window after the market's end replays nothing and exits 0")
 def test_a_window_after_the_markets_end_is_refused_like_one_before_its_start(
     replay_cli: Callable[..., Result], recording: Callable[..., Path]
 ) -> None:
-    path = recording([rules_line(0), depth(0, *BOOK), depth(3_600_000, *BOOK)])
+    path = recording([rules_line(0), depth(1000, *BOOK), depth(3_601_000, *BOOK)])  # --to 0 is before the first
     before = _one_error_line(_invoke(replay_cli, MAKER, "--market", str(path), "--to", "1970-01-01T00:00:00Z"))
     assert "no order book of btcusdt in the chosen window" in before  # what an empty window says today
     after = _one_error_line(_invoke(replay_cli, MAKER, "--market", str(path), "--from", "2h"))
     assert "no order book of btcusdt in the chosen window" in after
 
 
-@pytest.mark.xfail(strict=True, reason="a recording spanning 285,000 years replays a pass every 10 s of it: a hang")
 def test_a_recording_whose_clock_leaps_ahead_ends_promptly(recording: Callable[..., Path], tmp_path: Path) -> None:
     # Two books 2**53 ms apart (the largest "t" a line may hold). A generated walk is bounded at a year (8784 h);
     # a recording that spans more must be refused by its line (or its idle time skipped), never simulated pass
@@ -115,3 +110,27 @@ def test_html_never_replaces_the_recording_or_the_job_file(
     page = path.parent / "page.html"
     assert _invoke(replay_cli, str(job), "--market", str(path), "--html", str(page)).exit_code == 0
     assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+
+
+def test_a_recording_spanning_more_than_a_year_is_refused_by_its_line(
+    replay_cli: Callable[..., Result], recording: Callable[..., Path]
+) -> None:
+    # 8784 h (a walk's bound) after the first book is replayed; one millisecond more is refused at its line.
+    limit = 8784 * 3_600_000
+    path = recording([rules_line(0), depth(1000, *BOOK), depth(1000 + limit + 1, *BOOK)])
+    line = _one_error_line(_invoke(replay_cli, MAKER, "--market", str(path), "--to", "1m"))
+    assert f"{path}: line 3:" in line and "8784h" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--to", "8785h"), "at most 8784h"),
+        (("--to", "9000-01-01T00:00:00Z"), "before 9000-01-01"),
+        (("--balances", "btc=0e-9999999"), "1e±60"),
+    ],
+    ids=["relative-to", "iso-to", "zero-with-a-huge-exponent"],
+)
+def test_the_bounds_name_what_they_accept(replay_cli: Callable[..., Result], args: tuple[str, str], words: str) -> None:
+    line = _one_error_line(_invoke(replay_cli, MAKER, "--market", WALK, *args))
+    assert args[0] in line and words in line, line
