@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from rebalancer.errors import ConfigError
+from rebalancer.jobfile.checks import to_seconds
 from rebalancer.replay.market import LATEST_MS, MAX_SPAN_HOURS, MAX_SPAN_MS
 from rebalancer.replay.numbers import BadNumber, market_decimal
 
@@ -19,8 +20,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def parse_latency(text: str) -> int:
     """``--latency``: a duration (``0``, ``250ms``, ``2s``) as milliseconds, at most an hour."""
-    from rebalancer.jobfile.checks import to_seconds
-
     try:
         seconds = to_seconds(text)
     except ValueError:
@@ -68,8 +67,6 @@ def parse_moment(text: str, option: str) -> tuple[int, bool]:
 
     Bounded like the market itself: a duration of at most ``MAX_SPAN_HOURS``, a time before ``LATEST_MS`` (later
     ones would run the timer past the last date there is)."""
-    from rebalancer.jobfile.checks import to_seconds
-
     raw = text.strip()
     try:
         offset = to_seconds(raw) if raw and raw[-1] in "smh" else None

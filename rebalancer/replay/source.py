@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from rebalancer.engine.connect import make_client
 from rebalancer.errors import ConfigError
 from rebalancer.job import Job
 from rebalancer.models import SymbolRules
@@ -50,7 +51,5 @@ def exchange_rules(job: Job) -> SymbolRules:
             if spec.symbol == job.symbol:
                 return spec.rules
         raise ConfigError(f"the sandbox has no symbol {job.symbol!r}; give the recording a rules line")
-    from rebalancer.engine.connect import make_client
-
     with make_client(job.exchange, job.exchange.url, "", "") as client:
         return client.rules(job.symbol)

@@ -15,6 +15,8 @@ from typing import Any
 
 from rebalancer.errors import ConfigError, JobFileError
 from rebalancer.job import Job
+from rebalancer.jobfile.load import load_job
+from rebalancer.jobfile.yamlpos import read_yaml
 from rebalancer.replay.driver import Options, replay
 from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.source import open_market
@@ -49,8 +51,6 @@ def parse_vary(text: str) -> Vary:
 
 def yaml_value(text: str) -> Any:
     """A value as the job file would read it after ``key: `` (exact decimals, percent strings, flow mappings)."""
-    from rebalancer.jobfile.yamlpos import read_yaml
-
     document = read_yaml(f"value: {text}\n")
     if document.problems or not isinstance(document.data, dict):
         raise ConfigError(f"--vary value {text!r} is not a YAML value")
@@ -59,8 +59,6 @@ def yaml_value(text: str) -> Any:
 
 def varied_job(job_path: str, vary: Vary, value: str) -> Job:
     """The job of ``job_path`` with ``vary``'s key set to ``value``; ``ConfigError`` in one line if it is refused."""
-    from rebalancer.jobfile.load import load_job
-
     try:
         return load_job(job_path, changes={vary.path: yaml_value(value)})
     except JobFileError as exc:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rebalancer.core.funding import funding_need
 from rebalancer.defaults import PAGE_SIZE, SYMBOLS_TTL_SECONDS
 from rebalancer.errors import RejectedError
 from rebalancer.exchange.funds import AccountLedger
@@ -216,8 +217,6 @@ class SimVenue:
         self.counts.cancel += len(cancel_ids)
         self.counts.place += len(place)
         if self._accounts is not None:
-            from rebalancer.core.funding import funding_need
-
             self._accounts.spend(funding_need(place, (), rules).locks)
         if self.latency_ms and self.advance is not None:
             self.advance(self.now_ms + self.latency_ms)
