@@ -39,7 +39,7 @@ from rebalancer.models import MarketSnapshot
 from rebalancer.notify import Notifier, post
 from rebalancer.state.outcome import OwnershipChange
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import Mode, PassResult
+from rebalancer.vocab import Mode, NotifyKind, PassResult
 
 __all__ = ["STALE_PLAN", "Approve", "PassReport", "cancel_plan_job", "read_snapshot", "run_pass"]
 
@@ -119,7 +119,7 @@ def run_pass(
         )
     finally:
         for message in tripped if notifier is not None else ():
-            post(job, "max_loss", message, notifier)
+            post(job, NotifyKind.MAX_LOSS, message, notifier)
 
 
 def _run_pass(
