@@ -292,7 +292,10 @@ def _run_pass(
         plan = with_loss_limit(job, store, plan, snapshot, owned, learnt.fills)
         plan = with_exchange_errors(job, plan, learnt.refused)
         ticker = snapshot.ticker
-        book = gate.book_of(snapshot.rules, snapshot.open_orders, owned, plan.reference_price, ticker.bid, ticker.ask)
+        levels = gate.standing_levels(draft.result)  # which level each owned order stands for, by this pass
+        book = gate.book_of(
+            snapshot.rules, snapshot.open_orders, owned, plan.reference_price, ticker.bid, ticker.ask, levels
+        )
         if saved_plan is not None:
             plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
             refused = gate.check(job, book, plan.actions)

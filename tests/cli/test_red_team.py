@@ -120,11 +120,6 @@ def test_a_forged_keep_of_a_foreign_order_lets_nothing_beyond_the_ladder_by(cli,
     assert _book(sandbox) == standing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gate knows a standing order's level only from the plan's KEEPs: a forged plan that leaves out the "
-    "KEEP of buy[0] places buy[0] again, and with a skew the doubled volume bound lets it by",
-)
 def test_a_forged_plan_with_inventory_skew_never_places_a_standing_level_twice(cli, sandbox, tmp_path) -> None:
     # With an inventory skew the volume bound is doubled, so the volume rule no longer stands between a second
     # order of a standing level and the book: the level rule must, judging the book, not the plan's KEEPs.
@@ -147,6 +142,7 @@ def test_a_forged_plan_with_inventory_skew_never_places_a_standing_level_twice(c
     assert _book(sandbox) == standing, result.output
     line = _refused(result)
     assert line.startswith("Error: saved plan refused by the pre-trade gate: buy[0] BUY "), line
+    assert line.endswith("already stands for the level (duplicate_level)"), line
 
 
 @pytest.mark.parametrize("index", ["²", "٣"], ids=["superscript-two", "arabic-indic-three"])

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rebalancer.core import gate
 from rebalancer.core.gate import Book, Rule
 from rebalancer.core.ladder import Dropped
-from rebalancer.core.plan import Action, compute_plan, plan_fingerprint
+from rebalancer.core.lifecycle import Lifecycle
+from rebalancer.core.plan import Action, compute_plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.job import Amount, FixedOrder, Inventory, Job, Limits, Ownership, Tolerance
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, SymbolRules
 from rebalancer.vocab import ActionKind, CancelReason
@@ -24,6 +26,7 @@ from tests.depth import examples
 B, S = Side.BUY, Side.SELL
 P, C, K = ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP
 BID, ASK, REF = D("29990.00"), D("30010.00"), D("30000.00")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def place(level: str, side: Side, price: str, volume: str = "0.0100") -> Action:
@@ -607,7 +610,7 @@ def planned(draw: st.DrawFn) -> tuple[Job, Book, tuple[Action, ...]]:
         )
     )
     orders = tuple(
-        Order(str(i), s, D(30000) + D(k) * 10 * (-1 if s is B else 1), D(v) / 1000, D(0), status)
+        Order(str(i), s, D(30000) + D(k) * 10 * (-1 if s is B else 1), D(v) / 1000, D(0), status, created_at=i)
         for i, (s, k, v, status) in enumerate(rows)
     )
     owned = draw(st.none() | st.sets(st.sampled_from([str(i) for i in range(10)])).map(frozenset))
@@ -615,9 +618,19 @@ def planned(draw: st.DrawFn) -> tuple[Job, Book, tuple[Action, ...]]:
     balances = Balances({"usdt": Balance(D(10) ** 5), "btc": Balance(D(base))})
     snap = snapshot(orders, balances=balances)
     held = draw(st.sets(st.sampled_from(["buy[0]", "buy[1]", "sell[0]", "orders[0]"])))
-    plan = compute_plan(the_job, snap, owned, held_levels={level: "held" for level in held})
+    filled = draw(st.sets(st.sampled_from(["buy[0]", "buy[2]", "sell[1]", "orders[0]"])))
+    life = Lifecycle(
+        NOW,
+        max_age=draw(st.none() | st.just(timedelta(seconds=1))),  # every order was created in 1970: all are stale
+        fill_delay=draw(st.none() | st.just(timedelta(minutes=5))),
+        last_fill={level: NOW - timedelta(minutes=1) for level in filled},
+    )
+    held_levels = {level: "held" for level in held}
+    draft = draft_plan(the_job, snap, owned, held_levels=held_levels, life=life)
+    plan = finish_plan(draft, snap.balances)
     mine = owned if the_job.ownership is Ownership.TRACKED and owned is not None else None
-    the_book = gate.book_of(RULES, orders, mine, plan.reference_price, snap.ticker.bid, snap.ticker.ask)
+    levels = gate.standing_levels(draft.result)
+    the_book = gate.book_of(RULES, orders, mine, plan.reference_price, snap.ticker.bid, snap.ticker.ask, levels)
     return the_job, the_book, plan.actions
 
 
@@ -637,6 +650,29 @@ def test_a_held_level_spares_a_buy_above_the_sells_and_the_gate_drops_the_crossi
 def test_every_batch_the_planner_makes_is_admitted_unchanged(case: tuple[Job, Book, tuple[Action, ...]]) -> None:
     the_job, the_book, actions = case
     assert [r.sentence() for r in gate.check(the_job, the_book, actions)] == []
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(planned(), st.data())
+def test_a_forged_batch_never_places_a_level_a_standing_order_holds(
+    case: tuple[Job, Book, tuple[Action, ...]], data: st.DataObject
+) -> None:
+    # Forged from a real plan: an order the planner paired with a level stays (its KEEP and its cancel left out)
+    # and the level is placed again, at the order's own price and volume or at any other, first or last.
+    the_job, the_book, actions = case
+    open_mine = {o.id: o for o in the_book.orders if o.is_open and (the_book.owned is None or o.id in the_book.owned)}
+    pairs = sorted((oid, level) for oid, level in the_book.levels.items() if oid in open_mine)
+    assume(pairs)
+    oid, level = data.draw(st.sampled_from(pairs))
+    standing = open_mine[oid]
+    price = data.draw(st.sampled_from([standing.price, standing.price - D("0.01"), D("29990.00"), D("30010.00")]))
+    volume = data.draw(st.sampled_from([standing.remaining, D("0.0100")]))
+    again = Action(P, standing.side, price, volume, level=level)
+    rest = [a for a in actions if a.order_id != oid]
+    forged = [again, *rest] if data.draw(st.booleans()) else [*rest, again]
+    refused = gate.check(the_job, the_book, forged)
+    for a in (a for a in forged if a.action is P and a.level == level):
+        assert any(r.action is a and r.rule is Rule.DUPLICATE_LEVEL for r in refused), [r.sentence() for r in refused]
 
 
 def test_the_volume_bound_rounds_up_where_a_sum_passes_28_digits() -> None:
