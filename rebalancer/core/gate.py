@@ -190,8 +190,9 @@ class _Placements:
             return Rule.SIDE, f"the level is a {side.value.lower()} level"
         if a.level in self.levels:
             return Rule.DUPLICATE_LEVEL, "the level is placed twice"
-        if a.level in self.held:
-            return Rule.DUPLICATE_LEVEL, f"the job's order {self.held[a.level]} already stands for the level"
+        holder = self.held.get(a.level or "")
+        if holder is not None:
+            return Rule.DUPLICATE_LEVEL, f"the job's order {holder} already stands for the level"
         if a.level in self.kept:
             return Rule.DUPLICATE_LEVEL, "a kept order already stands for the level"
         if a.price <= 0 or a.volume <= 0:
