@@ -106,6 +106,7 @@ def test_a_forged_keep_of_a_foreign_order_lets_nothing_beyond_the_ladder_by(cli,
     document = json.loads(saved.read_text())
     keep = next(a for a in document["actions"] if a["action"] == "keep" and a.get("level") == "buy[0]")
     # the KEEP now claims an id the book does not hold, and buy[0] is placed again beside the standing order
+    standing_id = keep["order_id"]
     keep["order_id"] = "999999"
     document["actions"].append(
         {"action": "place", "level": "buy[0]", "side": "BUY", "price": keep["price"], "volume": keep["volume"]}
@@ -114,8 +115,8 @@ def test_a_forged_keep_of_a_foreign_order_lets_nothing_beyond_the_ladder_by(cli,
     saved.write_text(json.dumps(document))
     line = _refused(cli("apply", str(job), "--plan", str(saved), "--yes"))
     assert line == (
-        "Error: saved plan refused by the pre-trade gate: buy[0] BUY 29850.00 × 0.0100: buy volume would reach "
-        "0.0300, more than the ladder declares (0.022 with tolerance and skew) (volume)"
+        "Error: saved plan refused by the pre-trade gate: buy[0] BUY 29850.00 × 0.0100: "
+        f"the job's order {standing_id} already stands for the level (duplicate_level)"
     )
     assert _book(sandbox) == standing
 
