@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from rebalancer.core import limits as price_limits
-from rebalancer.core.diff import Diff
+from rebalancer.core.diff import Diff, order_key
 from rebalancer.core.ladder import Dropped
 from rebalancer.core.plan import Action, Plan, plan_fingerprint
 from rebalancer.job import Job, SideLadder
@@ -125,7 +125,7 @@ def check(job: Job, book: Book, actions: Sequence[Action]) -> tuple[Refusal, ...
     standing = [o for o in mine if o.is_open and o.id not in cancelled]
     ids = {o.id for o in standing}
     kept = {a.level for a in actions if a.action is ActionKind.KEEP and a.order_id in ids}
-    held = {book.levels[o.id]: o.id for o in sorted(standing, key=_order_rank, reverse=True) if o.id in book.levels}
+    held = {book.levels[o.id]: o.id for o in sorted(standing, key=order_key, reverse=True) if o.id in book.levels}
     judge = _Placements(job, book, standing, mine, kept, held)
     refused += [r for a in places if (r := judge.admit(a)) is not None]
     return tuple(refused)
@@ -262,10 +262,6 @@ def standing_levels(result: Diff) -> dict[str, str]:
         if reason == CancelReason.MAX_AGE and near:
             levels[order.id] = min(near)[1]
     return levels
-
-
-def _order_rank(order: Order) -> tuple[int, int, str]:
-    return (0, int(order.id), "") if order.id.isdigit() else (1, 0, order.id)
 
 
 def level_side(job: Job, level: str) -> Side | None:

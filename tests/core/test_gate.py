@@ -293,7 +293,7 @@ def test_the_refusal_names_the_standing_order_the_lowest_id_first() -> None:
 def test_standing_levels_pairs_keeps_spares_and_a_refreshed_order_with_their_levels() -> None:
     kept, stale, spare = (
         order("1", B, "29851.00", "0.01"),
-        order("2", S, "30149.00", "0.01"),
+        order("2", S, "30224.00", "0.01"),
         order("3", B, "29.00", "1"),
     )
     gone = order("4", S, "30500.00", "0.01")
@@ -306,7 +306,7 @@ def test_standing_levels_pairs_keeps_spares_and_a_refreshed_order_with_their_lev
             target("buy[1]", B, "30149.00", "0.01"),
         ),
     )
-    assert gate.standing_levels(result) == {"1": "buy[0]", "3": "buy[2]", "2": "sell[0]"}
+    assert gate.standing_levels(result) == {"1": "buy[0]", "3": "buy[2]", "2": "sell[1]"}  # the nearest sell
     # a refreshed order with no placement of its side left (trimmed) stands for nothing the batch places
     assert gate.standing_levels(Diff(keep=(), cancel=((stale, CancelReason.MAX_AGE),), place=())) == {}
 
