@@ -3,8 +3,10 @@
 Each safety rule is also applied where its feature computes (the ladder drops targets beyond the ceiling, the
 band, post-only; the diff places each level once); the gate checks them again at the send, against the book the
 pass read, so a batch that reaches the send by another way (a saved plan, a planner bug) cannot break them.
-It judges the book it is given, never the counts or kept orders a plan claims about itself: a plan's keeps can
-only make it stricter (a level a kept order claims is not placed again).
+It judges the book it is given, never the counts or kept orders a plan claims about itself: which level each
+standing order of the job stands for comes with the book (``Book.levels``: the pairing this pass's planner made
+of the open orders read and the job's ladder, ``standing_levels``), and a plan's keeps can only make it stricter
+(a level a kept order claims is not placed again).
 
 The book the batch would leave: the job's orders (every open order of the symbol under ``ownership: symbol``,
 else the ones it placed) that are open and not cancelled by the batch, plus the batch's placements. Orders
@@ -16,7 +18,8 @@ Rules, each a ``Rule``:
 * ``not_owned``: a cancel names an open order of the book that the job owns under its ownership mode;
 * ``level``: a placement names a level the job declares (``buy[i]``, ``sell[i]`` for i below ``levels``,
   ``orders[i]`` for a fixed order); ``side``: on the side that level says;
-* ``duplicate_level``: no level placed twice, nor placed while a kept order stands for it;
+* ``duplicate_level``: no level placed twice, nor placed while an order of the book left stands for it (by the
+  book's pairing, whatever the plan keeps or leaves out), nor while a kept order claims it;
 * ``positive``, ``tick``, ``lot``: a positive price and volume on the symbol's tick and lot;
 * ``price_limit``: no buy at or above ``price_ceiling``, no sell at or below ``price_floor``;
 * ``band``: within ``limits.band`` of the trusted reference (with a band and no trusted reference, no placement);
@@ -38,16 +41,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from rebalancer.core import limits as price_limits
+from rebalancer.core.diff import Diff, order_key
 from rebalancer.core.dropped import Dropped
 from rebalancer.core.plan import Action, Plan, plan_fingerprint
 from rebalancer.job import Job, SideLadder
 from rebalancer.models import ZERO, Order, Side, SymbolRules, format_decimal
-from rebalancer.vocab import ActionKind, DropReason
+from rebalancer.vocab import ActionKind, CancelReason, DropReason
 
 GATE = DropReason.GATE
 """The reason of a placement the gate dropped from a planned pass (``Plan.dropped``)."""
@@ -79,7 +83,8 @@ class Rule(enum.StrEnum):
 class Book:
     """What the gate judges a batch against, all read by this pass: the symbol's rules, the open orders, the ids
     the job owns (None: every order of the symbol, ``ownership: symbol``), the trusted reference (None when none
-    could be trusted) and the best bid and ask."""
+    could be trusted), the best bid and ask, and ``levels``: the level each of the job's open orders stands for
+    as this pass's planner paired them (``standing_levels``; an order it leaves unpaired is absent)."""
 
     rules: SymbolRules
     orders: tuple[Order, ...]
@@ -87,6 +92,7 @@ class Book:
     reference: Decimal | None
     bid: Decimal | None
     ask: Decimal | None
+    levels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,8 @@ def check(job: Job, book: Book, actions: Sequence[Action]) -> tuple[Refusal, ...
     standing = [o for o in mine if o.is_open and o.id not in cancelled]
     ids = {o.id for o in standing}
     kept = {a.level for a in actions if a.action is ActionKind.KEEP and a.order_id in ids}
-    judge = _Placements(job, book, standing, mine, kept)
+    held = {book.levels[o.id]: o.id for o in sorted(standing, key=order_key, reverse=True) if o.id in book.levels}
+    judge = _Placements(job, book, standing, mine, kept, held)
     refused += [r for a in places if (r := judge.admit(a)) is not None]
     return tuple(refused)
 
@@ -147,8 +154,9 @@ class _Placements:
         standing: list[Order],
         mine: list[Order],
         kept: Collection[str | None],
+        held: Mapping[str, str],
     ) -> None:
-        self.job, self.book, self.kept = job, book, kept
+        self.job, self.book, self.kept, self.held = job, book, kept, held
         self.levels: set[str] = set()
         self.bound = {s: _bound(job, s, standing) for s in Side}
         self.count = len(standing)
@@ -182,6 +190,9 @@ class _Placements:
             return Rule.SIDE, f"the level is a {side.value.lower()} level"
         if a.level in self.levels:
             return Rule.DUPLICATE_LEVEL, "the level is placed twice"
+        holder = self.held.get(a.level or "")
+        if holder is not None:
+            return Rule.DUPLICATE_LEVEL, f"the job's order {holder} already stands for the level"
         if a.level in self.kept:
             return Rule.DUPLICATE_LEVEL, "a kept order already stands for the level"
         if a.price <= 0 or a.volume <= 0:
@@ -237,6 +248,20 @@ def _bound(job: Job, side: Side, standing: Sequence[Order]) -> Decimal:
     with localcontext(_SUM):
         extra = sum((max(ZERO, o.remaining - smallest) for o in standing if o.side is side), ZERO)
         return declared_volume(job, side) + extra
+
+
+def standing_levels(result: Diff) -> dict[str, str]:
+    """Order id → the level it stands for, from the planner's diff of this pass (the gate's ``Book.levels``).
+
+    Each kept order (spared ones for held levels too) stands for its target's level. An order ``refresh``
+    replaces (cancelled for ``max_age``, its level placed anew) still stands for that level until it is
+    cancelled: the nearest placement of its side, so a batch that re-places the level must cancel it."""
+    levels = {order.id: target.level for order, target in result.keep}
+    for order, reason in result.cancel:
+        near = [(abs(t.price - order.price), t.level) for t in result.place if t.side is order.side]
+        if reason == CancelReason.MAX_AGE and near:
+            levels[order.id] = min(near)[1]
+    return levels
 
 
 def level_side(job: Job, level: str) -> Side | None:
@@ -313,9 +338,11 @@ def book_of(
     reference: Decimal,
     bid: Decimal | None,
     ask: Decimal | None,
+    levels: Mapping[str, str] | None = None,
 ) -> Book:
-    """The gate's book from a pass's reading; a reference of 0 (none could be trusted) becomes None."""
-    return Book(rules, tuple(orders), owned, reference if reference > 0 else None, bid, ask)
+    """The gate's book from a pass's reading; a reference of 0 (none could be trusted) becomes None.
+    ``levels``: the planner's pairing of this pass (``standing_levels``)."""
+    return Book(rules, tuple(orders), owned, reference if reference > 0 else None, bid, ask, dict(levels or {}))
 
 
 def admit(job: Job, book: Book, plan: Plan) -> tuple[Plan, tuple[Refusal, ...]]:

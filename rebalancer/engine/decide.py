@@ -73,7 +73,10 @@ def decide(job: Job, gathered: Gathered, drafted: Draft, snapshot: MarketSnapsho
     plan = with_loss_limit(job, gathered.inputs, plan, snapshot, owned, learnt.fills)
     plan = with_exchange_errors(job, plan, learnt.refused)
     ticker = snapshot.ticker
-    book = gate.book_of(snapshot.rules, snapshot.open_orders, owned, plan.reference_price, ticker.bid, ticker.ask)
+    levels = gate.standing_levels(drafted.result)  # which level each owned order stands for, by this pass
+    book = gate.book_of(
+        snapshot.rules, snapshot.open_orders, owned, plan.reference_price, ticker.bid, ticker.ask, levels
+    )
     if saved_plan is not None:
         plan = _checked_saved_plan(job, saved_plan, plan, snapshot, owned)
         refused = gate.check(job, book, plan.actions)

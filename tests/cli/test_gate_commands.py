@@ -61,8 +61,9 @@ def test_a_saved_plan_with_a_recomputed_fingerprint_and_a_buy_at_the_ceiling_is_
 @pytest.mark.parametrize(
     ("limits", "words"),
     [
-        ("{max_orders: 4, band: 10%, post_only: true}", "5 of the job's orders would stand, more than max_orders 4"),
-        ("{band: 10%, post_only: true}", "buy volume would reach 0.0300, more than the ladder declares (0.022"),
+        # the book says which order stands for buy[0]: refused before the count or the volume is reached
+        ("{max_orders: 4, band: 10%, post_only: true}", "already stands for the level (duplicate_level)"),
+        ("{band: 10%, post_only: true}", "already stands for the level (duplicate_level)"),
     ],
     ids=["beyond max_orders", "beyond the ladder's volume"],
 )
@@ -85,7 +86,7 @@ def test_a_saved_plan_that_places_a_standing_level_again_is_refused_whole(cli, s
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Error: saved plan refused by the pre-trade gate: buy[0] BUY 29850.00 × 0.0100: ")
-    assert words in line
+    assert words in line and f"the job's order {kept['order_id']} " in line
     assert _book(sandbox) == before
 
 

@@ -106,6 +106,7 @@ def test_a_forged_keep_of_a_foreign_order_lets_nothing_beyond_the_ladder_by(cli,
     document = json.loads(saved.read_text())
     keep = next(a for a in document["actions"] if a["action"] == "keep" and a.get("level") == "buy[0]")
     # the KEEP now claims an id the book does not hold, and buy[0] is placed again beside the standing order
+    standing_id = keep["order_id"]
     keep["order_id"] = "999999"
     document["actions"].append(
         {"action": "place", "level": "buy[0]", "side": "BUY", "price": keep["price"], "volume": keep["volume"]}
@@ -114,17 +115,12 @@ def test_a_forged_keep_of_a_foreign_order_lets_nothing_beyond_the_ladder_by(cli,
     saved.write_text(json.dumps(document))
     line = _refused(cli("apply", str(job), "--plan", str(saved), "--yes"))
     assert line == (
-        "Error: saved plan refused by the pre-trade gate: buy[0] BUY 29850.00 × 0.0100: buy volume would reach "
-        "0.0300, more than the ladder declares (0.022 with tolerance and skew) (volume)"
+        "Error: saved plan refused by the pre-trade gate: buy[0] BUY 29850.00 × 0.0100: "
+        f"the job's order {standing_id} already stands for the level (duplicate_level)"
     )
     assert _book(sandbox) == standing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gate knows a standing order's level only from the plan's KEEPs: a forged plan that leaves out the "
-    "KEEP of buy[0] places buy[0] again, and with a skew the doubled volume bound lets it by",
-)
 def test_a_forged_plan_with_inventory_skew_never_places_a_standing_level_twice(cli, sandbox, tmp_path) -> None:
     # With an inventory skew the volume bound is doubled, so the volume rule no longer stands between a second
     # order of a standing level and the book: the level rule must, judging the book, not the plan's KEEPs.
@@ -147,6 +143,7 @@ def test_a_forged_plan_with_inventory_skew_never_places_a_standing_level_twice(c
     assert _book(sandbox) == standing, result.output
     line = _refused(result)
     assert line.startswith("Error: saved plan refused by the pre-trade gate: buy[0] BUY "), line
+    assert line.endswith("already stands for the level (duplicate_level)"), line
 
 
 @pytest.mark.parametrize("index", ["²", "٣"], ids=["superscript-two", "arabic-indic-three"])

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rebalancer.core import gate
+from rebalancer.core.diff import Diff
 from rebalancer.core.dropped import Dropped
 from rebalancer.core.gate import Book, Rule
-from rebalancer.core.plan import Action, compute_plan, plan_fingerprint
+from rebalancer.core.lifecycle import Lifecycle
+from rebalancer.core.plan import Action, compute_plan, draft_plan, finish_plan, plan_fingerprint
 from rebalancer.job import Amount, FixedOrder, Inventory, Job, Limits, Ownership, Tolerance
 from rebalancer.models import Balance, Balances, Order, OrderStatus, Side, SymbolRules
 from rebalancer.vocab import ActionKind, CancelReason
-from tests.core.kit import RULES, D, job, order, pct, side_ladder, snapshot
+from tests.core.kit import RULES, D, job, order, pct, side_ladder, snapshot, target
 from tests.depth import examples
 
 B, S = Side.BUY, Side.SELL
 P, C, K = ActionKind.PLACE, ActionKind.CANCEL, ActionKind.KEEP
 BID, ASK, REF = D("29990.00"), D("30010.00"), D("30000.00")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def place(level: str, side: Side, price: str, volume: str = "0.0100") -> Action:
@@ -220,6 +224,109 @@ def test_a_level_is_placed_once_and_never_beside_a_kept_order_of_it() -> None:
     # a keep of an order the batch cancels, or that is not on the book, stands for nothing
     assert rules_of(a_job(), book(standing), [cancel("7"), keep("7", "buy[0]"), beside[1]]) == []
     assert rules_of(a_job(), book(), beside) == []
+
+
+def paired(*orders: Order, levels: dict[str, str], owned: frozenset[str] | None = None) -> Book:
+    return Book(RULES, tuple(orders), owned, REF, BID, ASK, levels)
+
+
+SEVEN = order("7", B, "29851.00", "0.0100")
+AGAIN = place("buy[0]", B, "29850.00")
+HELD_BY_SEVEN = [("buy[0]", Rule.DUPLICATE_LEVEL)]
+
+
+@pytest.mark.parametrize(
+    ("the_book", "actions", "refused"),
+    [
+        # the plan leaves the KEEP out: the book's pairing still says order 7 stands for buy[0]
+        (paired(SEVEN, levels={"7": "buy[0]"}), [AGAIN], HELD_BY_SEVEN),
+        (paired(SEVEN, levels={"7": "buy[0]"}), [keep("7", "buy[1]"), AGAIN], HELD_BY_SEVEN),
+        # cancelled in the same batch (a refresh, a replacement): the level is free
+        (paired(SEVEN, levels={"7": "buy[0]"}), [cancel("7"), AGAIN], []),
+        (paired(SEVEN, levels={"7": "buy[0]"}), [AGAIN, cancel("7")], []),
+        # the pairing names the level, not a price: order 7 stands for buy[1], so buy[0] beside it is placed
+        (paired(SEVEN, levels={"7": "buy[1]"}), [AGAIN], []),
+        (paired(SEVEN, levels={"7": "buy[1]"}), [place("buy[1]", B, "29700.00")], [("buy[1]", Rule.DUPLICATE_LEVEL)]),
+        # not standing: pending cancellation, filled, not the job's, or not on the book at all
+        (
+            paired(order("7", B, "29851.00", "0.01", status=OrderStatus.CANCEL_PENDING), levels={"7": "buy[0]"}),
+            [AGAIN],
+            [],
+        ),
+        (paired(order("7", B, "29851.00", "0.01", status=OrderStatus.FILLED), levels={"7": "buy[0]"}), [AGAIN], []),
+        (paired(SEVEN, levels={"7": "buy[0]"}, owned=frozenset({"8"})), [AGAIN], []),
+        (paired(SEVEN, levels={"6": "buy[0]"}), [AGAIN], []),
+        (paired(SEVEN, levels={"7": "buy[0]"}, owned=frozenset({"7"})), [AGAIN], HELD_BY_SEVEN),
+        # a partly filled order still stands for its level
+        (
+            paired(order("7", B, "29851.00", "0.02", "0.01", OrderStatus.PARTIALLY_FILLED), levels={"7": "buy[0]"}),
+            [AGAIN],
+            HELD_BY_SEVEN,
+        ),
+        # two orders paired with one level: the level stays taken until both are cancelled
+        (
+            paired(SEVEN, order("8", B, "29849.00", "0.01"), levels={"7": "buy[0]", "8": "buy[0]"}),
+            [cancel("7"), AGAIN],
+            HELD_BY_SEVEN,
+        ),
+        (
+            paired(SEVEN, order("8", B, "29849.00", "0.01"), levels={"7": "buy[0]", "8": "buy[0]"}),
+            [cancel("7"), cancel("8"), AGAIN],
+            [],
+        ),
+    ],
+)
+def test_a_level_a_standing_order_stands_for_is_never_placed_again(
+    the_book: Book, actions: list[Action], refused: list[tuple[str, Rule]]
+) -> None:
+    assert rules_of(a_job(), the_book, actions) == refused
+
+
+def test_the_refusal_names_the_standing_order_the_lowest_id_first() -> None:
+    both = paired(SEVEN, order("10", B, "29849.00", "0.01"), levels={"10": "buy[0]", "7": "buy[0]"})
+    (refusal,) = gate.check(a_job(), both, [AGAIN])
+    assert refusal.sentence() == (
+        "buy[0] BUY 29850.00 × 0.0100: the job's order 7 already stands for the level (duplicate_level)"
+    )
+
+
+def test_standing_levels_pairs_keeps_spares_and_a_refreshed_order_with_their_levels() -> None:
+    kept, stale, spare = (
+        order("1", B, "29851.00", "0.01"),
+        order("2", S, "30224.00", "0.01"),
+        order("3", B, "29.00", "1"),
+    )
+    gone = order("4", S, "30500.00", "0.01")
+    result = Diff(
+        keep=((kept, target("buy[0]", B, "29850.00", "0.01")), (spare, target("buy[2]", B, "29700.00", "0.01"))),
+        cancel=((stale, CancelReason.MAX_AGE), (gone, CancelReason.NOT_IN_LADDER)),
+        place=(
+            target("sell[1]", S, "30225.00", "0.01"),
+            target("sell[0]", S, "30150.00", "0.01"),
+            target("buy[1]", B, "30149.00", "0.01"),
+        ),
+    )
+    assert gate.standing_levels(result) == {"1": "buy[0]", "3": "buy[2]", "2": "sell[1]"}  # the nearest sell
+    # a refreshed order with no placement of its side left (trimmed) stands for nothing the batch places
+    assert gate.standing_levels(Diff(keep=(), cancel=((stale, CancelReason.MAX_AGE),), place=())) == {}
+
+
+def test_the_planners_pairing_of_a_refresh_and_a_held_level_reaches_the_gate() -> None:
+    the_job = a_job(buy=side_ladder(levels=2), sell=None)
+    old = Order("1", B, D("29850.00"), D("0.0100"), D(0), OrderStatus.NEW, created_at=0)
+    far = order("2", B, "29000.00", "0.0100")
+    life = Lifecycle(NOW, max_age=timedelta(seconds=1))
+    draft = draft_plan(the_job, snapshot((old, far)), None, held_levels={"buy[1]": "held"}, life=life)
+    levels = gate.standing_levels(draft.result)
+    assert levels == {"1": "buy[0]", "2": "buy[1]"}
+    plan = finish_plan(draft, None)
+    the_book = paired(old, far, levels=levels)
+    assert rules_of(the_job, the_book, plan.actions) == []
+    forged = [a for a in plan.actions if a.order_id != "1"]
+    assert rules_of(the_job, the_book, forged) == [("buy[0]", Rule.DUPLICATE_LEVEL)]
+    assert rules_of(the_job, the_book, [*plan.actions, place("buy[1]", B, "29700.00")]) == [
+        ("buy[1]", Rule.DUPLICATE_LEVEL)
+    ]
 
 
 # --- the count ---------------------------------------------------------------------------------------------------
@@ -461,8 +568,9 @@ def adversarial(draw: st.DrawFn) -> tuple[Job, Book, list[Action], Decimal]:
     reference = draw(st.none() | st.sampled_from([REF, D("29900"), D("30100.5")]))
     bid = draw(st.none() | st.sampled_from([BID, D("30050.00")]))
     ask = draw(st.none() | st.sampled_from([ASK, D("29950.00")]))
-    the_book = Book(RULES, orders, owned, reference, bid, ask)
     ids = [o.id for o in orders] + ["99"]
+    levels = draw(st.dictionaries(st.sampled_from(ids), st.sampled_from(_LEVELS), max_size=4))
+    the_book = Book(RULES, orders, owned, reference, bid, ask, levels)
     actions = draw(
         st.lists(
             st.one_of(
@@ -511,6 +619,8 @@ def _assert_invariants(the_job: Job, the_book: Book, admitted: list[Action], fac
     kept_levels = {a.level for a in admitted if a.action is K and a.order_id in {o.id for o in left}}
     levels = [a.level for a in places]
     assert len(set(levels)) == len(levels) and not kept_levels & set(levels)
+    standing_for = {the_book.levels[o.id] for o in left if o.id in the_book.levels}
+    assert not standing_for & set(levels)
     for a in places:
         assert _declared_side(the_job, a.level or "") is a.side
         assert a.price > 0 and a.volume > 0
@@ -607,7 +717,7 @@ def planned(draw: st.DrawFn) -> tuple[Job, Book, tuple[Action, ...]]:
         )
     )
     orders = tuple(
-        Order(str(i), s, D(30000) + D(k) * 10 * (-1 if s is B else 1), D(v) / 1000, D(0), status)
+        Order(str(i), s, D(30000) + D(k) * 10 * (-1 if s is B else 1), D(v) / 1000, D(0), status, created_at=i)
         for i, (s, k, v, status) in enumerate(rows)
     )
     owned = draw(st.none() | st.sets(st.sampled_from([str(i) for i in range(10)])).map(frozenset))
@@ -615,9 +725,19 @@ def planned(draw: st.DrawFn) -> tuple[Job, Book, tuple[Action, ...]]:
     balances = Balances({"usdt": Balance(D(10) ** 5), "btc": Balance(D(base))})
     snap = snapshot(orders, balances=balances)
     held = draw(st.sets(st.sampled_from(["buy[0]", "buy[1]", "sell[0]", "orders[0]"])))
-    plan = compute_plan(the_job, snap, owned, held_levels={level: "held" for level in held})
+    filled = draw(st.sets(st.sampled_from(["buy[0]", "buy[2]", "sell[1]", "orders[0]"])))
+    life = Lifecycle(
+        NOW,
+        max_age=draw(st.none() | st.just(timedelta(seconds=1))),  # every order was created in 1970: all are stale
+        fill_delay=draw(st.none() | st.just(timedelta(minutes=5))),
+        last_fill={level: NOW - timedelta(minutes=1) for level in filled},
+    )
+    held_levels = {level: "held" for level in held}
+    draft = draft_plan(the_job, snap, owned, held_levels=held_levels, life=life)
+    plan = finish_plan(draft, snap.balances)
     mine = owned if the_job.ownership is Ownership.TRACKED and owned is not None else None
-    the_book = gate.book_of(RULES, orders, mine, plan.reference_price, snap.ticker.bid, snap.ticker.ask)
+    levels = gate.standing_levels(draft.result)
+    the_book = gate.book_of(RULES, orders, mine, plan.reference_price, snap.ticker.bid, snap.ticker.ask, levels)
     return the_job, the_book, plan.actions
 
 
@@ -637,6 +757,34 @@ def test_a_held_level_spares_a_buy_above_the_sells_and_the_gate_drops_the_crossi
 def test_every_batch_the_planner_makes_is_admitted_unchanged(case: tuple[Job, Book, tuple[Action, ...]]) -> None:
     the_job, the_book, actions = case
     assert [r.sentence() for r in gate.check(the_job, the_book, actions)] == []
+
+
+# under load, drawing real plans until one pairs an order with a level can trip the speed and filter checks
+@settings(
+    max_examples=examples(300),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(planned(), st.data())
+def test_a_forged_batch_never_places_a_level_a_standing_order_holds(
+    case: tuple[Job, Book, tuple[Action, ...]], data: st.DataObject
+) -> None:
+    # Forged from a real plan: an order the planner paired with a level stays (its KEEP and its cancel left out)
+    # and the level is placed again, at the order's own price and volume or at any other, first or last.
+    the_job, the_book, actions = case
+    open_mine = {o.id: o for o in the_book.orders if o.is_open and (the_book.owned is None or o.id in the_book.owned)}
+    pairs = sorted((oid, level) for oid, level in the_book.levels.items() if oid in open_mine)
+    assume(pairs)
+    oid, level = data.draw(st.sampled_from(pairs))
+    standing = open_mine[oid]
+    price = data.draw(st.sampled_from([standing.price, standing.price - D("0.01"), D("29990.00"), D("30010.00")]))
+    volume = data.draw(st.sampled_from([standing.remaining, D("0.0100")]))
+    again = Action(P, standing.side, price, volume, level=level)
+    rest = [a for a in actions if a.order_id != oid]
+    forged = [again, *rest] if data.draw(st.booleans()) else [*rest, again]
+    refused = gate.check(the_job, the_book, forged)
+    for a in (a for a in forged if a.action is P and a.level == level):
+        assert any(r.action is a and r.rule is Rule.DUPLICATE_LEVEL for r in refused), [r.sentence() for r in refused]
 
 
 def test_the_volume_bound_rounds_up_where_a_sum_passes_28_digits() -> None:
