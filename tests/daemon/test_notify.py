@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
@@ -20,29 +17,13 @@ from rebalancer.notify import Notifier
 from rebalancer.state.store import StateStore
 from tests.daemon.test_daemon import _book, _jobs, _sample, running
 from tests.jobtext import ladder_job
+from tests.webhooks import receiver as webhook_receiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict]]]:
-    got: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook?token=s3cret", got
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_receiver() as hook:
+        yield hook
 
 
 def test_the_loss_limit_firing_is_told_once_then_the_resume(tmp_path, sandbox, receiver, wait_for) -> None:
