@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from rebalancer.cli.main import main
 from tests.jobtext import ladder_job
@@ -50,3 +53,22 @@ def cli(tmp_path: Path, sandbox: object) -> Callable[..., Result]:
         )
 
     return invoke
+
+
+Answer = Callable[[Request], Response]
+
+
+@pytest.fixture
+def venue() -> Iterator[Callable[[Answer], str]]:
+    """Serve ``answer`` on a loopback port (a fake other venue); returns its base URL."""
+    servers = []
+
+    def serve(answer: Answer) -> str:
+        server = make_server("127.0.0.1", 0, Request.application(answer), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()

@@ -5,36 +5,17 @@ skew and the price ceiling / floor."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from rebalancer.models import Side
-
-Answer = Callable[[Request], Response]
-
-
-@pytest.fixture
-def venue() -> Iterator[Callable[[Answer], str]]:
-    """Serve ``answer`` on a loopback port (a fake other venue); returns its base URL."""
-    servers = []
-
-    def serve(answer: Answer) -> str:
-        server = make_server("127.0.0.1", 0, Request.application(answer), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
+from tests.cli.conftest import Answer
 
 
 def _json(body: object, status: int = 200) -> Answer:

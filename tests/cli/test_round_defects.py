@@ -5,36 +5,17 @@ claim more fill than volume, and names with a trailing line break."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from rebalancer.models import Side
-
-Answer = Callable[[Request], Response]
-
-
-@pytest.fixture
-def venue() -> Iterator[Callable[[Answer], str]]:
-    """Serve ``answer`` on a loopback port (a JSON endpoint or webhook); returns its base URL."""
-    servers = []
-
-    def serve(answer: Answer) -> str:
-        server = make_server("127.0.0.1", 0, Request.application(answer), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield serve
-    for server in servers:
-        server.shutdown()
+from tests.cli.conftest import Answer
 
 
 def job_text(name: str, url: str, *, reference: str = "mid", limits: str = "{band: 10%}", extra: str = "") -> str:
