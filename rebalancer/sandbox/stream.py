@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from websockets.http11 import Request, Response
 
 log = logging.getLogger("rebalancer.sandbox.stream")
+_server_log = log.getChild("server")
+# The websockets server's own life-cycle lines ("server listening", "server closing") are noise inside every command
+# that opens the embedded sandbox; its warnings and errors still show.
+_server_log.setLevel(logging.WARNING)
 
 MAX_CLIENT_MESSAGE = 64 * 1024
 MAX_PENDING_BYTES = 64 << 20
@@ -217,7 +221,7 @@ class StreamServer:
                 ping_interval=None,  # the protocol's own JSON pings are the heartbeat
                 compression=None,
                 max_size=MAX_CLIENT_MESSAGE,
-                logger=log,
+                logger=_server_log,
             )
         except OSError as exc:
             failed.append(exc)
