@@ -47,15 +47,18 @@ def _set_paused(given: str, paused: bool) -> None:
     The webhook is known from the job file given, or else from the file a running daemon loaded the job from.
     """
 
+    by_file = given.endswith((".yaml", ".yml")) or Path(given).is_file()
+    named: Job | None = load(given) if by_file else None
     with open_store() as store:
-        name = known_job(given, store)  # a misspelt name is refused before anything is written
+        # a misspelt name is refused before anything is written
+        name = named.name if named is not None else known_job(given, store)
         if not paused and not store.is_paused(name):
             click.echo(f"{name} is not paused.")
             return
         store.set_paused(name, paused)
         if not paused:  # a resume clears a guard's pause and starts a new loss count (limits.max_loss)
             store.set_risk(name, paused_by=None, reason=None, now=datetime.now(UTC), restart_count=True)
-        job = _job_of(given, name, store)
+        job = named or _daemon_job(name, store)
     word = NotifyKind.PAUSED if paused else NotifyKind.RESUMED
     click.echo(f"{word.capitalize()} {name}.")
     if job is None:
@@ -68,12 +71,10 @@ def _set_paused(given: str, paused: bool) -> None:
     notify.post(job, word, f"{name} {word} by `rebalancer {'pause' if paused else 'resume'}`")
 
 
-def _job_of(given: str, name: str, store: StateStore) -> Job | None:
-    """The job of the file given, or of the file a live daemon schedules ``name`` from; None when neither reads."""
+def _daemon_job(name: str, store: StateStore) -> Job | None:
+    """The job of the file a live daemon schedules ``name`` from; None when there is none or it does not read."""
     from rebalancer.jobfile.load import read_job_file
 
-    if Path(given).is_file() or given.endswith((".yaml", ".yml")):
-        return load(given)
     files = [s.scheduled.source for s in store.job_statuses(also=[name]) if s.job == name and s.scheduled]
     for file in files:
         read = read_job_file(file)

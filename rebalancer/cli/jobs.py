@@ -226,7 +226,7 @@ def _write_plan(path: str, document: dict[str, Any]) -> None:
 
 
 def _read_plan(path: str, job: Job) -> Plan:
-    from rebalancer.core.plan_codec import plan_from_json
+    from rebalancer.core.plan_codec import plan_from_json, shown
 
     try:
         with open(path, "rb") as handle:
@@ -242,8 +242,7 @@ def _read_plan(path: str, job: Job) -> Plan:
         raise ConfigError(f"{path}: not a saved plan")
     for key, expected in (("job", job.name), ("symbol", job.symbol), ("exchange", job.exchange.url)):
         if document.get(key) != expected:
-            claimed = repr(document.get(key))
-            claimed = claimed if len(claimed) <= 60 else f"{claimed[:40]}… ({len(claimed)} characters)"
+            claimed = shown(document.get(key), within=60)
             raise ConfigError(f"{path}: saved plan is for {key} {claimed}, not {expected!r}")
     return plan_from_json(document)
 

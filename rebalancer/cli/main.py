@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from rebalancer import __version__, logs
+from rebalancer import __version__, logs, notify
 from rebalancer.cli import inspect, jobs, record, replay, sandbox, scaffold, status
 from rebalancer.cli.shared import log_level
 from rebalancer.errors import JobFileError, RebalancerError
@@ -42,9 +42,7 @@ class Cli(click.Group):
         try:
             return self._main(args, prog_name, complete_var, standalone_mode, **extra)
         finally:
-            notify = sys.modules.get("rebalancer.notify")  # imported only by commands that may post
-            if notify is not None:
-                notify.close_shared()
+            notify.close_shared()
 
     def _main(
         self,

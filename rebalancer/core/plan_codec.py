@@ -91,16 +91,16 @@ def _decimal(data: Mapping[str, Any], key: str, where: str, *, optional: bool = 
     if value is None and optional:
         return None
     if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):  # "$" alone lets a final "\n" in
-        raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {_shown(value)}')
+        raise _bad(f"{where}{key}", f'expected a decimal string such as "30000.00", got {shown(value)}')
     if len(value.replace(".", "").lstrip("0")) > _DIGITS:
-        raise _bad(f"{where}{key}", f"more than {_DIGITS} digits, which no price or volume holds: {_shown(value)}")
+        raise _bad(f"{where}{key}", f"more than {_DIGITS} digits, which no price or volume holds: {shown(value)}")
     return Decimal(value)
 
 
-def _shown(value: object) -> str:
-    """A value for a message, cut short: a saved plan may hold a million digits."""
+def shown(value: object, *, within: int = _SHOWN) -> str:
+    """A value for a message, cut short past ``within`` characters: a saved plan may hold a million digits."""
     text = repr(value)
-    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}… ({len(text)} characters)"
+    return text if len(text) <= within else f"{text[:_SHOWN]}… ({len(text)} characters)"
 
 
 def _places(text: str) -> int:

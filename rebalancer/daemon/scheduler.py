@@ -33,7 +33,7 @@ from rebalancer.engine.runner import PassReport
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
-from rebalancer.notify import Notifier
+from rebalancer.notify import Notifier, post
 from rebalancer.scheduler import core
 from rebalancer.scheduler.duequeue import DueQueue
 from rebalancer.scheduler.metrics import Metrics
@@ -169,8 +169,7 @@ class Daemon:
 
     def notify(self, job: Job, kind: NotifyKind | str, message: str) -> None:
         """Tell the job's webhook (``notify``), if it has one; never waits for the delivery."""
-        if job.notify is not None:
-            self.notifier.send(job.notify.webhook, job.name, kind, message)
+        post(job, kind, message, self.notifier)
 
     def wake(self, name: str, reason: WakeReason) -> None:
         """``name`` is due (the timer's tick, or another wake source): queue it; a worker runs it in turn."""

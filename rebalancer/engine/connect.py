@@ -20,7 +20,6 @@ from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import ExchangeConfig, Job
 from rebalancer.logs import register_secret
-from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
 from rebalancer.state.paths import state_dir
 from rebalancer.vocab import AccountUse
 
@@ -144,6 +143,7 @@ def _endpoint(job: Job, env: Mapping[str, str]) -> Iterator[tuple[str, str, str]
     if not job.exchange.is_sandbox:
         yield (job.exchange.url, *credentials(job.exchange, env))
         return
+    from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
     from rebalancer.sandbox.host import embedded_sandbox
 
     with embedded_sandbox(state_dir()) as url:

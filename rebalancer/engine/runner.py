@@ -168,8 +168,7 @@ def _run_pass(
         return report(PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES)
     if approve is not None and plan.has_changes and not approve(plan):
         if decision.pause is not None:  # declined, nothing sent: the loss limit's pause holds all the same
-            store.set_paused(job.name, True)
-            store.set_risk(job.name, paused_by=decision.pause[0], reason=decision.pause[1], now=wall())
+            store.pause_for_risk(job.name, decision.pause[0], decision.pause[1], wall())
         return report(PassResult.DECLINED)
     # Paused before sending the cancels: if sending fails, the job stays paused all the same.
     ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall())

@@ -61,11 +61,12 @@ def track(job: Job, snapshot: MarketSnapshot, inputs: PassInputs, now: datetime)
     pending: list[Order] = []
     closes: list[tuple[int, tuple[str, ...]]] = []
     adopted_open: list[str] = []
+    by_id = sorted(snapshot.open_orders, key=lambda o: id_key(o.id))
     for in_flight in inputs.in_flight:
         wanted = [(p.side, p.price, p.volume) for p in in_flight.placements]
         since_ms = int(in_flight.created_at.timestamp() * 1000) - CLOCK_SLACK_MS
         adopted = []
-        for order in sorted(snapshot.open_orders, key=lambda o: id_key(o.id)):
+        for order in by_id:
             key = (order.side, order.price, order.volume)
             fresh = order.created_at is None or order.created_at >= since_ms
             if order.id not in inputs.tracked and order.id not in claimed and key in wanted and fresh:

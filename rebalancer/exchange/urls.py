@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from rebalancer.errors import ConfigError
+from rebalancer.stream.urls import is_loopback_host
 
 
 def check_base_url(base_url: str, *, insecure: bool = False) -> str:
@@ -15,7 +15,7 @@ def check_base_url(base_url: str, *, insecure: bool = False) -> str:
         raise ConfigError(f"exchange URL must be http(s)://host[/prefix], got {base_url!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError("exchange URL must not carry a query, a fragment or credentials")
-    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
         raise ConfigError(f"plain http is allowed only for loopback hosts, not {parts.hostname!r}")
     return base_url.rstrip("/")
 
@@ -28,12 +28,3 @@ def host_header(base_url: str) -> str:
         host = f"[{host}]"
     default = 443 if parts.scheme == "https" else 80
     return host if parts.port in (None, default) else f"{host}:{parts.port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -5,17 +5,17 @@ Each parser raises ``ConfigError`` with one line naming the option and what it a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from rebalancer.errors import ConfigError
 from rebalancer.jobfile.checks import to_seconds
 from rebalancer.replay.market import LATEST_MS, MAX_SPAN_HOURS, MAX_SPAN_MS
 from rebalancer.replay.numbers import BadNumber, market_decimal
+from rebalancer.replay.timer import to_ms
 
 MAX_LATENCY_MS = 3_600_000
 MAX_FEE = Decimal("0.1")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_latency(text: str) -> int:
@@ -83,7 +83,7 @@ def parse_moment(text: str, option: str) -> tuple[int, bool]:
             f"{option} {text!r}: expected a time such as 2026-01-31T12:00Z or a duration from the start such as 30m"
         ) from None
     moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    ms = (moment - EPOCH) // timedelta(milliseconds=1)
+    ms = to_ms(moment)
     if ms >= LATEST_MS:
         raise ConfigError(f"{option} {text!r}: expected a time before 9000-01-01T00:00Z")
     return ms, False

@@ -55,7 +55,6 @@ class Ledger:
     mark: Decimal | None = None
     peak: Decimal = ZERO
     max_drawdown: Decimal = ZERO
-    count: int = 0
     buy_volume: Decimal = ZERO
     sell_volume: Decimal = ZERO
     lots: deque[Lot] = field(default_factory=deque)
@@ -81,7 +80,6 @@ class Ledger:
 
     def fill(self, t_ms: int, side: Side, price: Decimal, volume: Decimal, fee: Decimal) -> None:
         """Book one fill of the job's order at its own price, with its fee in quote units."""
-        self.count += 1
         signed = volume if side is Side.BUY else -volume
         self.cash -= signed * price
         self.position += signed

@@ -42,7 +42,7 @@ from rebalancer.models import (
 )
 from rebalancer.replay.ledger import Ledger
 from rebalancer.replay.market import Book, Print
-from rebalancer.replay.matching import FillModel, Resting, match_print, reaches
+from rebalancer.replay.matching import FillModel, Resting, match_print
 
 
 @dataclass(slots=True)
@@ -130,13 +130,7 @@ class SimVenue:
         high_buy, low_sell = self._reach
         if not ((high_buy and trade.price <= high_buy) or (low_sell and trade.price >= low_sell)):
             return
-        resting = [
-            Resting(o.id, o.side, o.price, o.volume - o.deal, o.joined, o.ahead)
-            for o in self.open.values()
-            if reaches(self.model, Resting(o.id, o.side, o.price, o.volume - o.deal, o.joined), trade.price)
-        ]
-        if not resting:
-            return
+        resting = [Resting(o.id, o.side, o.price, o.volume - o.deal, o.joined, o.ahead) for o in self.open.values()]
         matched = match_print(self.model, trade.price, trade.volume, resting)
         for order_id, ahead in matched.ahead:
             self.open[order_id].ahead = ahead

@@ -9,9 +9,8 @@ with a ``pong`` ``pong_timeout`` seconds after a ping is disconnected.
 What it pushes follows the engine (``Engine.listeners``): a ``depth_step0`` frame of a symbol whenever its market
 steps or its orders change (changes within one turn of the loop make one frame), a ``trade_ticker`` frame for the
 fills of accounts' orders and for trades printed through the controls, each at once. While a client follows any
-channel and the world runs on the real clock, the market steps on its own clock (``Engine.catch_up`` every
-``tick_every`` seconds), so the same seed walks the same way whoever watches. Faults: ``drop`` (every connection cut
-without a close frame), ``stall`` (a channel stops while its socket stays open), ``garbage`` (see ``feed``).
+channel on a real-clock world, the market steps itself (``Engine.catch_up`` every ``tick_every`` s): a seed walks
+the same whoever watches. Faults: ``drop`` (connections cut, no close frame), ``stall``, ``garbage`` (see ``feed``).
 """
 
 from __future__ import annotations
@@ -37,9 +36,7 @@ if TYPE_CHECKING:
     from websockets.http11 import Request, Response
 
 log = logging.getLogger("rebalancer.sandbox.stream")
-_server_log = log.getChild("server")
-# The websockets server's own life-cycle lines ("server listening", "server closing") are noise inside every command
-# that opens the embedded sandbox; its warnings and errors still show.
+_server_log = log.getChild("server")  # its "server listening/closing" lines are noise in every sandbox command
 _server_log.setLevel(logging.WARNING)
 
 MAX_CLIENT_MESSAGE = 64 * 1024
@@ -203,6 +200,10 @@ class StreamServer:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._serve(ready, failed))
+        except BaseException as exc:  # a start that failed otherwise than binding: start() raises it, never a :0 URL
+            if ready.is_set():
+                raise
+            failed.append(exc)
         finally:
             ready.set()
             loop.run_until_complete(loop.shutdown_default_executor())

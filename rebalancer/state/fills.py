@@ -31,10 +31,8 @@ class FillState:
 
     def watched_orders(self, job: str) -> dict[str, Seen]:
         """The orders of ``job`` watched for fills, by id."""
-        c = t.watched_orders.c
         with self._db.tx(write=False) as conn:
-            rows = conn.execute(select(t.watched_orders).where(c.job == job)).all()
-        return {r.order_id: _seen(r) for r in rows}
+            return watched_in(conn, job)
 
     def record_fills(
         self,

@@ -111,8 +111,7 @@ class PassIO:
             ownership_in(self._db, conn, presend.job, presend.ownership, _now())
             if presend.pause is not None:
                 paused_by, reason = presend.pause
-                set_paused_in(self._db, conn, presend.job, True, _now())
-                set_risk_in(self._db, conn, risk_values(presend.job, paused_by, reason, at))
+                pause_for_risk_in(self._db, conn, presend.job, paused_by, reason, at)
             in_flight = None
             if presend.placements:
                 in_flight = begin_in_flight_in(conn, presend.job, pass_id, presend.placements, _now())
@@ -278,6 +277,13 @@ def close_in_flight_in(
 def mark_late_in(conn: Connection, in_flight_id: int, until: datetime) -> None:
     """Note that an in-flight record's write timed out and may still land on the book until ``until``."""
     conn.execute(update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until)))
+
+
+def pause_for_risk_in(db: Database, conn: Connection, job: str, paused_by: str, reason: str, at: datetime) -> None:
+    """Pause ``job`` and note the guard that did it and why, on ``conn`` (one transaction: never a pause without
+    its reason)."""
+    set_paused_in(db, conn, job, True, _now())
+    set_risk_in(db, conn, risk_values(job, paused_by, reason, at))
 
 
 def set_paused_in(db: Database, conn: Connection, job: str, paused: bool, now: datetime) -> None:

@@ -39,8 +39,8 @@ from rebalancer.state.passio import (
     close_in_flight_in,
     finish_pass_in,
     insert_pass_in,
-    mark_late_in,
     open_in_flight_in,
+    pause_for_risk_in,
     results_in,
     set_paused_in,
     track_in,
@@ -239,11 +239,6 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         with self._db.tx(write=True) as conn:
             close_in_flight_in(self._db, conn, in_flight_id, confirmed_ids, _now())
 
-    def mark_in_flight_late(self, in_flight_id: int, until: datetime) -> None:
-        """Note that the record's write timed out and may still land on the book until ``until``."""
-        with self._db.tx(write=True) as conn:
-            mark_late_in(conn, in_flight_id, until)
-
     def open_in_flight(self, job: str) -> list[InFlight]:
         """In-flight records of ``job`` never closed (their process died mid-batch), oldest first."""
         with self._db.tx(write=False) as conn:
@@ -255,6 +250,11 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
         """Pause or resume ``job``: a paused job's passes are skipped until it is resumed."""
         with self._db.tx(write=True) as conn:
             set_paused_in(self._db, conn, job, paused, _now())
+
+    def pause_for_risk(self, job: str, paused_by: str, reason: str, now: datetime) -> None:
+        """Pause ``job`` for a guard (``paused_by``) with its reason, in one transaction."""
+        with self._db.tx(write=True) as conn:
+            pause_for_risk_in(self._db, conn, job, paused_by, reason, now)
 
     def is_paused(self, job: str) -> bool:
         """Whether ``job`` is paused (a job never mentioned is not)."""

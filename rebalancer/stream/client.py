@@ -43,7 +43,7 @@ from rebalancer.stream.frames import (
     parse_message,
     symbol_of,
 )
-from rebalancer.stream.urls import display_url, is_loopback_host, stream_url_problem
+from rebalancer.stream.urls import check_stream_url, display_url, is_loopback_host
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -111,10 +111,7 @@ class StreamHub:
         close_when_idle: bool = False,
         seed: int | None = None,
     ) -> None:
-        problem = stream_url_problem(url, insecure=insecure)
-        if problem is not None:
-            raise ValueError(problem)
-        self.url = url
+        self.url = check_stream_url(url, insecure=insecure)
         self.max_bytes = max_bytes
         self._backoff = backoff
         self._open_timeout = open_timeout
