@@ -144,6 +144,10 @@ SANDBOX_LOCK_WAIT_SECONDS = 10.0
 EVERY_SECONDS = 30
 """A job without ``schedule`` runs every 30 seconds: often enough to follow a market, far within rate limits."""
 
+MIN_GAP_SECONDS = 1
+"""Two passes of one job are at least a second apart however often the stream wakes it (``schedule.min_gap``): a
+busy market cannot spend a key's whole request budget on one job."""
+
 API_KEY_ENV = "REBALANCER_API_KEY"
 """The environment variable the API key is read from when a job names none."""
 

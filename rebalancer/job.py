@@ -53,6 +53,13 @@ class Ownership(enum.StrEnum):
     TRACKED = "tracked"
 
 
+class OnBlind(enum.StrEnum):
+    """What a job does when it has seen no trusted market price for ``limits.max_blind``."""
+
+    KEEP = "keep"
+    CANCEL = "cancel"
+
+
 class OnStop(enum.StrEnum):
     """What the daemon does with a job's orders when it stops or the job is removed."""
 
@@ -87,11 +94,17 @@ class ExchangeConfig:
     read_rate: Rate = Rate(defaults.READ_RATE[0], Decimal(str(defaults.READ_RATE[1])))
     write_rate: Rate = Rate(defaults.WRITE_RATE[0], Decimal(str(defaults.WRITE_RATE[1])))
     account: AccountUse = AccountUse.SHARED
+    stream: str | None = None  # the public market stream's URL, or "sandbox"; None: polling only
 
     @property
     def is_sandbox(self) -> bool:
         """True when the job uses the embedded simulated exchange."""
         return self.url == "sandbox"
+
+    @property
+    def is_sandbox_stream(self) -> bool:
+        """True when the job listens to the embedded sandbox's own market stream."""
+        return self.stream == "sandbox"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +114,7 @@ class Schedule:
     every_seconds: Decimal | None = Decimal(defaults.EVERY_SECONDS)
     cron: str | None = None
     jitter_seconds: Decimal = Decimal(0)
+    min_gap_seconds: Decimal = Decimal(defaults.MIN_GAP_SECONDS)  # least time between two passes of the job
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +209,8 @@ class Limits:
     price_ceiling: Decimal | None = None
     price_floor: Decimal | None = None
     max_loss: Decimal | None = None  # quote units lost on the job's fills since start/resume: pause past it
+    max_blind_seconds: Decimal | None = None  # longest time without a trusted market price before ``on_blind``
+    on_blind: OnBlind = OnBlind.KEEP
 
 
 @dataclass(frozen=True, slots=True)

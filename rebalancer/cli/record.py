@@ -27,8 +27,8 @@ import click
 
 from rebalancer.cli.params import parse_duration
 from rebalancer.errors import ConfigError, TransientError
+from rebalancer.jobfile.urls import is_loopback, stream_url_problem
 from rebalancer.state.paths import state_dir
-from rebalancer.stream.urls import display_url, is_loopback_host, stream_url_problem
 
 if TYPE_CHECKING:
     from rebalancer.models import SymbolRules
@@ -105,7 +105,7 @@ def _rules(url: str, symbols: list[str], insecure: bool) -> dict[str, SymbolRule
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--url: {url!r} is not an http(s) base URL such as https://openapi.example.com")
-    if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
         raise ConfigError("--url: plain http to a host other than this machine; use https or --insecure")
     transport = Transport(url, "", "", ExchangeProfile(read_retries=0), insecure=insecure)
     try:
@@ -183,7 +183,7 @@ def _await_connection(hub: StreamHub, stop: threading.Event, timeout: float) -> 
             return
         if time.monotonic() > deadline:
             why = hub.stats().last_error or "no answer"
-            raise TransientError(f"cannot reach the market stream at {display_url(hub.url)} within {timeout:g}s: {why}")
+            raise TransientError(f"cannot reach the market stream at {hub.shown_url} within {timeout:g}s: {why}")
 
 
 def _until_done(hub: StreamHub, recorder: Recorder, stop: threading.Event, started: float, seconds: int | None) -> None:

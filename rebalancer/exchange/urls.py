@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rebalancer.errors import ConfigError
-from rebalancer.stream.urls import is_loopback_host
+from rebalancer.jobfile.urls import is_loopback
 
 
 def check_base_url(base_url: str, *, insecure: bool = False) -> str:
@@ -15,7 +15,7 @@ def check_base_url(base_url: str, *, insecure: bool = False) -> str:
         raise ConfigError(f"exchange URL must be http(s)://host[/prefix], got {base_url!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError("exchange URL must not carry a query, a fragment or credentials")
-    if parts.scheme == "http" and not insecure and not is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
         raise ConfigError(f"plain http is allowed only for loopback hosts, not {parts.hostname!r}")
     return base_url.rstrip("/")
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from rebalancer.job import Amount, Rate
-from rebalancer.jobfile.urls import has_userinfo
+from rebalancer.jobfile.urls import has_userinfo, is_loopback, stream_url_problem, url_problem
 from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, format_path, looks_like_secret, walk
+from rebalancer.logs import register_secret
 
 SECRET_MESSAGE = "looks like a secret; give the name of an environment variable that holds it"
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -137,6 +138,14 @@ def cross_check(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
         message = _plain_http_problem(exchange["url"], exchange.get("insecure") is True)
         if message:
             problems.append(RawProblem(("exchange", "url"), message, positions.value(("exchange", "url"))))
+    if isinstance(exchange, dict):
+        message = _stream_problem(exchange)
+        if message:
+            problems.append(RawProblem(("exchange", "stream"), message, positions.value(("exchange", "stream"))))
+    limits = data.get("limits")
+    if isinstance(limits, dict) and limits.get("on_blind") == "cancel" and "max_blind" not in limits:
+        message = "on_blind: cancel acts after max_blind without a trusted price; give limits.max_blind"
+        problems.append(RawProblem(("limits", "on_blind"), message, positions.value(("limits", "on_blind"))))
     if isinstance(exchange, dict) and "timeout" in exchange:
         message = _timeout_problem(exchange["timeout"])
         if message:
@@ -205,12 +214,24 @@ def _plain_http_problem(url: str, insecure: bool) -> str | None:
     if insecure or not url.startswith("http://"):
         return None
     try:
-        host = (urlsplit(url).hostname or "").lower()
+        host = urlsplit(url).hostname or ""
     except ValueError:
         return None
-    if host == "localhost" or host == "::1" or host.startswith("127."):
+    if is_loopback(host):
         return None
     return "plain http to a host other than this machine sends orders in clear text; use https or insecure: true"
+
+
+def _stream_problem(exchange: dict[str, Any]) -> str | None:
+    """``exchange.stream``: a websocket URL as ``stream_url_problem`` allows, or ``sandbox`` beside ``url: sandbox``
+    (the embedded sandbox's stream shows only the embedded sandbox's market)."""
+    stream = exchange.get("stream")
+    if not isinstance(stream, str) or has_userinfo(stream):  # the schema's, or find_secrets', to report
+        return None
+    if stream == "sandbox":
+        url = exchange.get("url", "sandbox")
+        return None if url == "sandbox" else "stream: sandbox is the embedded sandbox's market; it needs url: sandbox"
+    return stream_url_problem(stream, insecure=exchange.get("insecure") is True)
 
 
 def _side_problems(side: str, spec: dict[str, Any], reference: Any, positions: Positions) -> list[RawProblem]:
@@ -285,3 +306,32 @@ def _positive_or_none(value: Any) -> Decimal | None:
     except ValueError:
         return None
     return result if result > 0 else None
+
+
+_CREDENTIAL_PARAMETER = re.compile(r"key|token|secret|pass|pwd|auth|sig|cred|session", re.IGNORECASE)
+
+
+def webhook_problems(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
+    """The problems of ``notify.webhook`` (the reference's URLs are ``rebalancer.jobfile.market``'s to check)."""
+    notify = data.get("notify")
+    url = notify.get("webhook") if isinstance(notify, dict) else None
+    if not isinstance(url, str) or has_userinfo(url):  # userinfo is find_secrets' to report
+        return []
+    message = url_problem(url, base=False, insecure=None)
+    path: Path = ("notify", "webhook")
+    return [RawProblem(path, message, positions.value(path))] if message else []
+
+
+def register_query_secrets(urls: list[str]) -> None:
+    """Register the credentials in the queries of ``urls`` as secrets: logs, errors and the state store never show
+    them. A value counts when its name is a credential's (key, token, secret, password, auth, signature) or the
+    value looks like a key; an ordinary parameter (``?symbol=btcusdt``) is left alone, or every mention of the
+    symbol would be redacted."""
+    for url in urls:
+        try:
+            query = urlsplit(url).query
+        except ValueError:
+            continue
+        for name, value in parse_qsl(query, keep_blank_values=False):
+            if _CREDENTIAL_PARAMETER.search(name) or looks_like_secret(value, min_length=16):
+                register_secret(value)

@@ -26,6 +26,7 @@ from rebalancer.job import (
     Lifecycle,
     Limits,
     Notify,
+    OnBlind,
     OnStop,
     Ownership,
     Schedule,
@@ -34,10 +35,18 @@ from rebalancer.job import (
     TimeUnit,
     Tolerance,
 )
-from rebalancer.jobfile.checks import cross_check, find_secrets, to_amount, to_decimal, to_rate, to_seconds
+from rebalancer.jobfile.checks import (
+    cross_check,
+    find_secrets,
+    register_query_secrets,
+    to_amount,
+    to_decimal,
+    to_rate,
+    to_seconds,
+    webhook_problems,
+)
 from rebalancer.jobfile.market import build_inventory, build_reference, market_problems
 from rebalancer.jobfile.schema import check_shape, default_of
-from rebalancer.jobfile.urls import register_query_secrets, webhook_problems
 from rebalancer.jobfile.yamlpos import MAX_BYTES, Mark, Path, RawProblem, format_path, read_yaml
 from rebalancer.models import Side
 from rebalancer.vocab import AccountUse, SignMethod
@@ -263,6 +272,10 @@ def _optional_decimal(value: Any) -> Decimal | None:
     return None if value is None else to_decimal(value)
 
 
+def _optional_seconds(value: Any) -> Decimal | None:
+    return None if value is None else to_seconds(value)
+
+
 def _max_jump(value: Any) -> Amount | None:
     """``limits.max_jump``: absent or null takes the schema's default; zero turns the check off (None)."""
     amount = to_amount(default_of(("limits", "max_jump")) if value is None else value)
@@ -299,11 +312,13 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             read_rate=to_rate(_get(data, "exchange", "rate_limit", "reads")),
             write_rate=to_rate(_get(data, "exchange", "rate_limit", "writes")),
             account=AccountUse(_get(data, "exchange", "account")),
+            stream=data.get("exchange", {}).get("stream"),
         ),
         schedule=Schedule(
             every_seconds=None if every is None else to_seconds(every),
             cron=None if cron is None else " ".join(cron.split()),
             jitter_seconds=to_seconds(_get(data, "schedule", "jitter")),
+            min_gap_seconds=to_seconds(_get(data, "schedule", "min_gap")),
         ),
         reference=ref,
         buy=_side(ladder.get("buy"), "buy"),
@@ -324,6 +339,8 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             price_ceiling=_optional_decimal(data.get("limits", {}).get("price_ceiling")),
             price_floor=_optional_decimal(data.get("limits", {}).get("price_floor")),
             max_loss=None if "max_loss" not in data.get("limits", {}) else to_decimal(data["limits"]["max_loss"]),
+            max_blind_seconds=_optional_seconds(data.get("limits", {}).get("max_blind")),
+            on_blind=OnBlind(_get(data, "limits", "on_blind")),
         ),
         notify=None
         if "notify" not in data

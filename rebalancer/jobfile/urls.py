@@ -4,24 +4,23 @@ A URL names where to connect and nothing else: credentials written into it (``us
 URL of the file (``rebalancer.jobfile.checks.find_secrets``); an ``/open/api`` base URL carries no query or
 fragment; plain http reaches only this machine unless the section says ``insecure: true``; the host is a host
 name, an IPv4 address or a bracketed IPv6 address, the port 1 to 65535. A JSON endpoint or webhook may need a
-token in its query: such values are registered as secrets (``register_query_secrets``) so that logs, errors and
+token in its query: such values are registered as secrets (``checks.register_query_secrets``) so that logs, errors and
 the state store never show them, exactly as keys read from the environment; messages name a URL by its host.
+
+A market stream URL is ``wss://`` anywhere and plain ``ws://`` only to this machine unless insecure, as the REST
+``url``: market data in clear text can be altered on the way, and a job would quote around a price someone else
+wrote.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
-
-from rebalancer.jobfile.yamlpos import Path, Positions, RawProblem, looks_like_secret
-from rebalancer.logs import register_secret
+from urllib.parse import urlsplit
 
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _LOOPBACK_NAMES = frozenset({"localhost"})
-_CREDENTIAL_PARAMETER = re.compile(r"key|token|secret|pass|pwd|auth|sig|cred|session", re.IGNORECASE)
 
 
 def has_userinfo(value: str) -> bool:
@@ -88,27 +87,49 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
-def webhook_problems(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
-    """The problems of ``notify.webhook`` (the reference's URLs are ``rebalancer.jobfile.market``'s to check)."""
-    notify = data.get("notify")
-    url = notify.get("webhook") if isinstance(notify, dict) else None
-    if not isinstance(url, str) or has_userinfo(url):  # userinfo is find_secrets' to report
-        return []
-    message = url_problem(url, base=False, insecure=None)
-    path: Path = ("notify", "webhook")
-    return [RawProblem(path, message, positions.value(path))] if message else []
+def stream_url_problem(url: str, *, insecure: bool = False) -> str | None:
+    """What is wrong with ``url`` as a market stream URL, in one line; None when it may be used.
+
+    The line shows the URL as ``display_url`` does: a token in its query never reaches an error.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if "@" in parts.netloc:
+        return "credentials must not be written into a URL (user:password@); it would be shown and stored"
+    shown = display_url(url)
+    if parts.scheme not in ("ws", "wss"):
+        return f"{shown!r} is not a websocket URL (wss://host/kline-api/ws)"
+    if not host:
+        return f"{shown!r} names no host"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "a URL holds no spaces, line breaks or control characters"
+    if parts.scheme == "ws" and not insecure and not is_loopback(host):
+        return "plain ws:// to a host other than this machine carries market data in clear text; use wss:// or insecure"
+    return None
 
 
-def register_query_secrets(urls: list[str]) -> None:
-    """Register the credentials in the queries of ``urls`` as secrets: logs, errors and the state store never show
-    them. A value counts when its name is a credential's (key, token, secret, password, auth, signature) or the
-    value looks like a key; an ordinary parameter (``?symbol=btcusdt``) is left alone, or every mention of the
-    symbol would be redacted."""
-    for url in urls:
-        try:
-            query = urlsplit(url).query
-        except ValueError:
-            continue
-        for name, value in parse_qsl(query, keep_blank_values=False):
-            if _CREDENTIAL_PARAMETER.search(name) or looks_like_secret(value, min_length=16):
-                register_secret(value)
+def display_url(url: str) -> str:
+    """``url`` as messages and logs may show it: without credentials (``user:pass@``) and with the query's values
+    hidden (``?token=…`` may be a credential), scheme, host, port and path kept."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(a URL that cannot be read)"
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None:
+        shown += f":{port}"
+    return f"{parts.scheme}://{shown}{parts.path}" + ("?…" if parts.query else "")
+
+
+def check_stream_url(url: str, *, insecure: bool = False) -> str:
+    """``url`` when it may be used as a stream URL; ValueError saying why otherwise."""
+    problem = stream_url_problem(url, insecure=insecure)
+    if problem is not None:
+        raise ValueError(problem)
+    return url

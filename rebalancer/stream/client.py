@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rebalancer import __version__
+from rebalancer.jobfile.urls import check_stream_url, display_url, is_loopback
 from rebalancer.stream.frames import (
     DEPTH,
     TRADES,
@@ -43,7 +44,6 @@ from rebalancer.stream.frames import (
     parse_message,
     symbol_of,
 )
-from rebalancer.stream.urls import check_stream_url, display_url, is_loopback_host
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -112,6 +112,7 @@ class StreamHub:
         seed: int | None = None,
     ) -> None:
         self.url = check_stream_url(url, insecure=insecure)
+        self.shown_url = display_url(self.url)  # what messages and logs may show of it
         self.max_bytes = max_bytes
         self._backoff = backoff
         self._open_timeout = open_timeout
@@ -255,14 +256,14 @@ class StreamHub:
                     max_size=self.max_bytes * WIRE_FACTOR,
                     open_timeout=self._open_timeout,
                     close_timeout=2,
-                    proxy=None if is_loopback_host(host) else True,
+                    proxy=None if is_loopback(host) else True,
                     user_agent_header=f"rebalancer/{__version__}",
                 ) as ws:
                     with self._lock:
                         self._ws, self._connected = ws, True
                         self._connections += 1
                         subscribed = [channel(sym, kind) for sym in self._subscribers for kind in KINDS]
-                    log.info("market stream connected", extra={"url": display_url(self.url)})
+                    log.info("market stream connected", extra={"url": self.shown_url})
                     self._on_wire = set()
                     if subscribed:
                         await self._send_event("sub", subscribed)
@@ -278,13 +279,13 @@ class StreamHub:
             except (OSError, WebSocketException, TimeoutError) as exc:
                 self._note(f"cannot connect: {type(exc).__name__}: {exc}")
             except Exception as exc:  # never let one surprise end the hub: log it, back off, connect again
-                log.exception("market stream client failed", extra={"url": display_url(self.url)})
+                log.exception("market stream client failed", extra={"url": self.shown_url})
                 self._note(f"failed: {type(exc).__name__}: {exc}")
             finally:
                 with self._lock:
                     was, self._ws, self._connected = self._connected, None, False
                 if was and not self._closed:
-                    extra = {"url": display_url(self.url), "error": self._last_error}
+                    extra = {"url": self.shown_url, "error": self._last_error}
                     log.warning("market stream disconnected", extra=extra)
             base, cap = self._backoff
             delay = min(cap, base * 2 ** min(failures, 30)) * self._random.uniform(0.5, 1.0)
@@ -323,7 +324,7 @@ class StreamHub:
             with self._lock:
                 self._garbage += 1
                 self._oversized += isinstance(exc, FrameTooLarge)
-            log.debug("stream frame ignored", extra={"url": display_url(self.url), "error": str(exc)})
+            log.debug("stream frame ignored", extra={"url": self.shown_url, "error": str(exc)})
             return False
         if isinstance(message, Ping):
             from websockets.exceptions import ConnectionClosed

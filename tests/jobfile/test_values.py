@@ -47,10 +47,12 @@ DEFAULTS: list[tuple[tuple[str, ...], type, str, Callable[[Any], Any]]] = [
     (("exchange", "rate_limit", "reads"), jobmod.ExchangeConfig, "read_rate", to_rate),
     (("exchange", "rate_limit", "writes"), jobmod.ExchangeConfig, "write_rate", to_rate),
     (("schedule", "jitter"), jobmod.Schedule, "jitter_seconds", to_seconds),
+    (("schedule", "min_gap"), jobmod.Schedule, "min_gap_seconds", to_seconds),
     (("tolerance", "price"), jobmod.Tolerance, "price", to_amount),
     (("tolerance", "size"), jobmod.Tolerance, "size", to_amount),
     (("limits", "post_only"), jobmod.Limits, "post_only", bool),
     (("limits", "max_jump"), jobmod.Limits, "max_jump", to_amount),
+    (("limits", "on_blind"), jobmod.Limits, "on_blind", jobmod.OnBlind),
     (("ladder", "buy", "spacing"), jobmod.SideLadder, "spacing", jobmod.Spacing),
     (("notify", "after_failures"), jobmod.Notify, "after_failures", int),
 ]

@@ -54,7 +54,7 @@ def test_credentials_in_a_stream_url_are_refused_and_never_shown(tmp_path: Path,
     [
         (f"ws://127.0.0.1:1/kline-api/ws?token={TOKEN}", "Error: cannot reach the market stream at ws://127.0.0.1:1/"),
         (f"http://127.0.0.1:1/kline-api/ws?token={TOKEN}", "Error: --stream: 'http://127.0.0.1:1/kline-api/ws?…' is"),
-        (f"wss://127.0.0.1:1/kline-api/ws?token={TOKEN} x", "Error: --stream: a URL holds no white space"),
+        (f"wss://127.0.0.1:1/kline-api/ws?token={TOKEN} x", "Error: --stream: a URL holds no spaces, line breaks"),
     ],
     ids=["unreachable", "not-a-websocket", "white-space"],
 )
@@ -66,7 +66,7 @@ def test_a_token_in_a_stream_urls_query_never_reaches_the_error(tmp_path: Path, 
 
 
 def test_display_url_keeps_where_and_hides_what_may_be_secret() -> None:
-    from rebalancer.stream.urls import display_url
+    from rebalancer.jobfile.urls import display_url
 
     assert display_url("wss://ws.example.com/kline-api/ws") == "wss://ws.example.com/kline-api/ws"
     assert display_url(f"wss://ws.example.com:8443/kline-api/ws?token={TOKEN}&x=1") == (
