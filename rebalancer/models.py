@@ -214,7 +214,9 @@ class MarketSnapshot:
     them (it places nothing the cancels do not pay for: see ``rebalancer.core.funding.needs_balances``).
 
     A job whose reference comes from another venue gets that venue's quote (its ``factor`` applied) as
-    ``reference_quote``, or, when it could not be had, ``reference_problem`` saying why.
+    ``reference_quote``, or, when it could not be had, ``reference_problem`` saying why. ``market_problem`` says why
+    this venue's ticker could not be read (a job with ``limits.max_blind`` plans on without it: its ``ticker`` is
+    then empty).
     """
 
     rules: SymbolRules
@@ -223,6 +225,7 @@ class MarketSnapshot:
     open_orders: tuple[Order, ...]
     reference_quote: Ticker | None = None
     reference_problem: str | None = None
+    market_problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,7 @@ class NotifyKind(enum.StrEnum):
     RESUMED = "resumed"
     FAILING = "failing"
     RELOAD_REFUSED = "reload_refused"
+    BLIND = "blind"  # a job went blind: no trusted market price for limits.max_blind
 
 
 class WakeReason(enum.StrEnum):

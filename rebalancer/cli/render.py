@@ -79,6 +79,9 @@ def render_text(plan: Plan, *, color: bool) -> str:
         lines.append(f"  {plan.inventory.describe()}")
     if plan.paused:
         lines.append(_paint(f"  {plan.paused}", _YELLOW + _BOLD, color))
+    blind = None if plan.blind is None else plan.blind.sentence()
+    if blind is not None:
+        lines.append(_paint(f"  {blind}", _YELLOW + _BOLD, color))
     if plan.loss is not None:
         lines.append(f"  Loss limit: {plan.loss.sentence(plan.price_places)}")
     if plan.unowned_orders:
@@ -91,7 +94,7 @@ def render_text(plan: Plan, *, color: bool) -> str:
             lines.append(_paint(f"  ---- reference {_optional(plan, plan.reference_price)} ----", _DIM, color))
         lines.append(_paint(f"{side.value}", _BOLD, color) + ("" if rows else "  (no orders)"))
         lines.extend(_line(plan, a, name_width, price_width, color) for a in rows)
-    warnings = [w for w in plan.warnings if w != plan.paused]  # the paused line is shown under the header
+    warnings = [w for w in plan.warnings if w not in (plan.paused, blind)]  # both are shown under the header
     if warnings:
         lines.append("")
         lines.append(_paint("Warnings:", _YELLOW, color))

@@ -117,6 +117,9 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
         if row.get("paused_why"):
             lines.append(f"Paused {row['job']} ({row['paused_by']}): {row['paused_why']}")
     for row in rows:
+        if row.get("blind"):
+            lines.append(f"Blind {row['job']}: {row['blind']}")
+    for row in rows:
         if row["last_error"]:
             error = row["last_error"]
             lines.append(f"Last error of {row['job']} at {_short(error['at'])}: {error['message']}")

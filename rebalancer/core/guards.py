@@ -55,11 +55,12 @@ def read_reference(job: Job, ticker: Ticker, previous: Decimal | None, problem: 
     """Judge this pass's reference against the book and against ``previous`` (the last pass's observation).
 
     ``ticker`` is the quote the reference is read from (another venue's for a job that names one); ``problem``
-    says why that venue gave no usable quote (unreachable, stale, garbled), which pauses placements too.
+    says why that venue (or this one's ticker) gave no usable quote (unreachable, stale, garbled), which pauses
+    placements too, even those of a fixed reference: the book they would join is unknown.
     """
     if job.reference.kind is ReferenceKind.FIXED:
         price = ladder.reference_price(job, ticker)
-        return Reading(price, price)
+        return Reading(price, price) if problem is None else Reading(None, price, PAUSED + problem)
     fallback = previous if previous is not None and previous > 0 else None
     if problem is not None:
         return Reading(None, fallback, PAUSED + problem)

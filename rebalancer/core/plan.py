@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer.core import diff, funding, guards, ladder, lifecycle, limits, plain_numbers
+from rebalancer.core.blind import Blind
 from rebalancer.core.loss import Loss
 from rebalancer.core.skew import Skew, inventory_skew
 from rebalancer.defaults import BATCH_LIMIT
@@ -121,6 +122,7 @@ class Plan:
     paused_by: PausedBy | None = None
     inventory: Skew | None = None
     loss: Loss | None = None  # limits.max_loss: the running figure (``rebalancer.core.loss``)
+    blind: Blind | None = None  # limits.max_blind: how long the job has been blind (``rebalancer.core.blind``)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -296,7 +298,7 @@ def draft_plan(
     """Everything of ``compute_plan`` but the funding check; ``snapshot.balances`` is not looked at."""
     owned = _owned(snapshot.open_orders, owned_ids)
     quote = ladder.quote_of(job, snapshot)
-    problem = snapshot.reference_problem if job.reference.source is not None else None
+    problem = snapshot.market_problem or (snapshot.reference_problem if job.reference.source is not None else None)
     if guards.places_anything(job):
         reading = guards.read_reference(job, quote, previous_reference, problem)
     else:

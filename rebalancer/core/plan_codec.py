@@ -57,6 +57,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "paused": plan.paused,
         "paused_by": plan.paused_by,
         **({} if plan.loss is None else {"loss": plan.loss.to_dict(plan.price_places)}),
+        **({} if plan.blind is None else {"blind": plan.blind.to_dict()}),
         "ownership": plan.ownership.value,
         "inventory": None if plan.inventory is None else plan.inventory.to_json_dict(),
         "observed_reference": None if plan.observed_reference is None else format_decimal(plan.observed_reference),

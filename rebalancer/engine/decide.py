@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from rebalancer.core import gate
+from rebalancer.core import gate, guards
+from rebalancer.core.blind import blindness
 from rebalancer.core.fills import Fill
 from rebalancer.core.lifecycle import Lifecycle
 from rebalancer.core.loss import loss_of, mark_price, net_base
@@ -24,7 +25,7 @@ from rebalancer.core.saved_plan import check_saved_plan
 from rebalancer.engine.gather import Gathered
 from rebalancer.engine.tracker import awaited_levels, id_key, without_awaited
 from rebalancer.errors import UnsafePlanError
-from rebalancer.job import Job
+from rebalancer.job import Job, OnBlind
 from rebalancer.models import MarketSnapshot
 from rebalancer.state.passio import PassInputs
 from rebalancer.vocab import PausedBy
@@ -71,6 +72,7 @@ def decide(job: Job, gathered: Gathered, drafted: Draft, snapshot: MarketSnapsho
     plan = finish_plan(drafted, snapshot.balances)
     plan = without_awaited(plan, awaited_levels(job, plan, gathered.tracked.pending), snapshot.open_orders)
     plan = with_loss_limit(job, gathered.inputs, plan, snapshot, owned, learnt.fills)
+    plan = with_blindness(job, gathered, plan, snapshot)
     plan = with_exchange_errors(job, plan, learnt.refused)
     ticker = snapshot.ticker
     levels = gate.standing_levels(drafted.result)  # which level each owned order stands for, by this pass
@@ -136,6 +138,33 @@ def with_loss_limit(
         paused_by=PausedBy.MAX_LOSS,
         loss=loss,
     )
+
+
+def with_blindness(job: Job, gathered: Gathered, plan: Plan, snapshot: MarketSnapshot) -> Plan:
+    """The plan of a job blind for ``limits.max_blind`` or longer (``rebalancer.core.blind``): it says so and, with
+    ``on_blind: cancel``, cancels every order the job owns and places nothing. Unchanged otherwise.
+
+    A blind pass has no trusted price, so its guards already place nothing; ``keep`` leaves the paused plan as it
+    is. A plan the loss limit already stopped keeps its cancels and its pause (a blind job resumes by itself, a
+    loss-limited one does not).
+    """
+    if not guards.places_anything(job):
+        return plan
+    blind = blindness(job, gathered.inputs.sight, plan.observed_reference is not None, gathered.now)
+    if blind is None:
+        return plan
+    if blind.on_blind is OnBlind.CANCEL and plan.paused_by is not PausedBy.MAX_LOSS:
+        stop = finish_plan(draft_plan(cancel_plan_job(job), snapshot, gathered.tracked.owned), snapshot.balances)
+        plan = dataclasses.replace(
+            stop,
+            reference_price=plan.reference_price,
+            observed_reference=plan.observed_reference,
+            warnings=tuple(filter(None, (plan.paused, *stop.warnings))),
+            paused=plan.paused,
+            paused_by=plan.paused_by,
+            loss=plan.loss,
+        )
+    return dataclasses.replace(plan, warnings=(blind.sentence(), *plan.warnings), blind=blind)
 
 
 def with_exchange_errors(job: Job, plan: Plan, refused: Sequence[str]) -> Plan:

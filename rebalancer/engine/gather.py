@@ -16,10 +16,10 @@ from datetime import datetime
 from rebalancer.core.fills import Learnt, Seen, learn_fills
 from rebalancer.core.plan import Draft
 from rebalancer.engine.tracker import Tracked, id_key, track
-from rebalancer.errors import RebalancerError
+from rebalancer.errors import ExchangeError, RebalancerError
 from rebalancer.exchange import Exchange, reference
 from rebalancer.job import Job
-from rebalancer.models import MarketSnapshot, Order
+from rebalancer.models import MarketSnapshot, Order, Ticker
 from rebalancer.state.passio import PassInputs
 from rebalancer.state.store import StateStore
 
@@ -37,26 +37,39 @@ class Gathered:
 
 
 def gather(job: Job, exchange: Exchange, store: StateStore, wall: Callable[[], datetime]) -> Gathered:
-    """Read the market, then the store (one read transaction), settle ownership and learn the fills."""
-    snapshot = read_snapshot(exchange, job.symbol, balances=job.inventory is not None)
+    """Read the market, then the store (one read transaction), settle ownership and learn the fills.
+
+    A job with ``limits.max_blind`` plans on when its ticker cannot be read (``market_problem``): its pass still
+    reads the open orders, so it can cancel them once it has been blind too long.
+    """
+    may_go_blind = job.limits.max_blind_seconds is not None
+    snapshot = read_snapshot(exchange, job.symbol, balances=job.inventory is not None, blind=may_go_blind)
     snapshot = with_reference(job, exchange, snapshot)
     now = wall()
-    inputs = store.pass_inputs(job.name, now, loss=job.limits.max_loss is not None)
+    inputs = store.pass_inputs(job.name, now, loss=job.limits.max_loss is not None, sight=may_go_blind)
     tracked = track(job, snapshot, inputs, now)
     learnt = learn_own_fills(job, exchange, inputs.watched, snapshot, tracked.owned, now)
     return Gathered(now, snapshot, inputs, tracked, learnt)
 
 
-def read_snapshot(exchange: Exchange, symbol: str, *, balances: bool = True) -> MarketSnapshot:
+def read_snapshot(exchange: Exchange, symbol: str, *, balances: bool = True, blind: bool = False) -> MarketSnapshot:
     """What a pass reads before planning: symbol rules, ticker, every open order and (with ``balances``) balances.
 
-    A pass reads the balances later, and only when its placements need them (``Draft.needs_balances``).
+    A pass reads the balances later, and only when its placements need them (``Draft.needs_balances``). With
+    ``blind``, a ticker that cannot be read leaves the ticker empty and says why (``market_problem``) instead of
+    failing the pass; any other failed read fails it.
     """
     rules = exchange.rules(symbol)
-    ticker = exchange.ticker(symbol)
+    problem = None
+    try:
+        ticker = exchange.ticker(symbol)
+    except ExchangeError as exc:
+        if not blind:
+            raise
+        ticker, problem = Ticker(None, None, None), f"the market data could not be read ({exc})"
     orders = exchange.open_orders(symbol)
     held = exchange.balances() if balances else None
-    return MarketSnapshot(rules=rules, ticker=ticker, balances=held, open_orders=orders)
+    return MarketSnapshot(rules=rules, ticker=ticker, balances=held, open_orders=orders, market_problem=problem)
 
 
 def with_reference(job: Job, exchange: Exchange, snapshot: MarketSnapshot) -> MarketSnapshot:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rebalancer.core import blind
+from rebalancer.core.blind import Sight
 from rebalancer.core.fills import Fill
 from rebalancer.core.gate import Checkpoint
 from rebalancer.core.plan import Plan, plan_fingerprint
@@ -98,10 +100,11 @@ def run_pass(
     ``fence`` is checked right before every write (see ``rebalancer.engine.lease``); every caller that sends passes the
     fence of the lease it holds.
     A pass that trips ``limits.max_loss`` pauses the job and, once it is over (its cancels sent, or failed), tells
-    the job's webhook through ``notifier``. Every session that may send gives one (``rebalancer.engine.lease``: the
-    command's or the daemon's; cluster members their own); without one (a simulation) nothing is posted.
+    the job's webhook through ``notifier``; so does an applying pass that finds the job blind for
+    ``limits.max_blind``. Every session that may send gives one (``rebalancer.engine.lease``: the command's or the
+    daemon's; cluster members their own); without one (a simulation) nothing is posted.
     """
-    tripped: list[str] = []
+    tripped: list[tuple[NotifyKind, str]] = []
     try:
         return _run_pass(
             job,
@@ -118,8 +121,8 @@ def run_pass(
             tripped=tripped,
         )
     finally:
-        for message in tripped if notifier is not None else ():
-            post(job, NotifyKind.MAX_LOSS, message, notifier)
+        for kind, message in tripped if notifier is not None else ():
+            post(job, kind, message, notifier)
 
 
 def _run_pass(
@@ -135,9 +138,9 @@ def _run_pass(
     clock: Callable[[], float],
     wall: Callable[[], datetime],
     fence: Fence | None,
-    tripped: list[str],
+    tripped: list[tuple[NotifyKind, str]],
 ) -> PassReport:
-    """``run_pass`` without the telling: a pause for ``limits.max_loss`` is added to ``tripped``."""
+    """``run_pass`` without the telling: a pause for ``limits.max_loss`` or going blind is added to ``tripped``."""
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
     plan: Plan | None = None
@@ -163,7 +166,9 @@ def _run_pass(
 
     if apply and decision.pause is not None:
         log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
-        tripped.append(decision.pause[1])
+        tripped.append((NotifyKind.MAX_LOSS, decision.pause[1]))
+    if apply:
+        tripped.extend(_blind_turn(job, gathered.inputs.sight, plan))
     if not apply:
         return report(PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES)
     if approve is not None and plan.has_changes and not approve(plan):
@@ -193,6 +198,17 @@ def _run_pass(
             raise sent.error
         return report(PassResult.FENCED, error=outcome.error)
     return report(outcome.result, sent.execution, sent.execution.error)
+
+
+def _blind_turn(job: Job, sight: Sight, plan: Plan) -> list[tuple[NotifyKind, str]]:
+    """Log a job going blind or seeing again (once each, against its last recorded pass); going blind is told."""
+    turned = blind.turn(job, sight, plan.blind)
+    if turned is blind.Turn.ENTERED and plan.blind is not None:
+        log.warning("%s", plan.blind.sentence(), extra={"job": job.name})
+        return [(NotifyKind.BLIND, plan.blind.sentence())]
+    if turned is blind.Turn.LEFT:
+        log.info("a trusted market price returned: no longer blind, placements resume", extra={"job": job.name})
+    return []
 
 
 def _ms(seconds: float) -> int:

@@ -196,6 +196,8 @@ def job_page(
         parts.append(f"<h2>Ladder as the last pass{escape(when)} left it</h2>")
         if plan.paused:
             parts.append(f"<p class='paused'>{escape(plan.paused)}</p>")
+        if plan.blind is not None:
+            parts.append(f"<p class='blind'>{escape(plan.blind.sentence())}</p>")
         title_svg = f"Ladder of {name} on {plan.symbol}"
         parts.append(ladder_svg.render(plan_page.rows(plan, tolerance), plan_page.markers(plan), title=title_svg))
         parts.append(f"<p class='summary'>{escape(summary_line(plan))}</p>")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rebalancer.core.blind import BLIND
 from rebalancer.models import format_decimal
 from rebalancer.scheduler.timing import next_due, scheduled_job
 from rebalancer.vocab import PausedBy
@@ -85,6 +86,7 @@ def status_rows(
                 "tracked_orders": st.tracked_orders,
                 "fills": {side: format_decimal(volume) for side, volume in sorted(st.fills.items())},
                 "paused_why": st.paused_why,
+                "blind": None if last is None else blind_line(last.warnings),
                 "next_due": None if due is None else iso(due),
                 "reload_failure": None if failure is None else failure.to_dict(),
                 "cluster": in_cluster,
@@ -104,12 +106,18 @@ def status_rows(
                 "tracked_orders": 0,
                 "fills": {},
                 "paused_why": None,
+                "blind": None,
                 "next_due": None,
                 "reload_failure": failure.to_dict(),
                 "cluster": None,
             }
         )
     return rows
+
+
+def blind_line(warnings: Sequence[str]) -> str | None:
+    """What a pass said of the job's blindness (``limits.max_blind``), or None when it was not blind."""
+    return next((w for w in warnings if w.startswith(BLIND)), None)
 
 
 def _pass(record: Any) -> dict[str, Any]:

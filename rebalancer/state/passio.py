@@ -19,6 +19,7 @@ from typing import Unpack
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from rebalancer.core.blind import Sight
 from rebalancer.core.fills import Fill, Seen
 from rebalancer.models import Side, format_decimal
 from rebalancer.state import schema as t
@@ -47,7 +48,7 @@ from rebalancer.state.records import (
     to_ms,
     without_secrets,
 )
-from rebalancer.state.rejections import clear_rejections_in, held_levels_in, last_reference_in, record_rejections_in
+from rebalancer.state.rejections import clear_rejections_in, held_levels_in, record_rejections_in, seen_reference_in
 from rebalancer.vocab import Mode
 
 _CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
@@ -69,6 +70,7 @@ class PassInputs:
     last_fills: Mapping[str, datetime] = field(default_factory=dict)  # per ladder level, its latest fill
     loss_since: datetime | None = None  # with ``loss``: when the loss count started (None: its first fill)
     loss_fills: tuple[Fill, ...] = ()  # with ``loss``: the fills counted toward ``limits.max_loss``
+    sight: Sight = field(default_factory=Sight)  # with ``sight``: when the job last saw a price (``core.blind``)
 
 
 class PassIO:
@@ -76,20 +78,23 @@ class PassIO:
 
     _db: Database
 
-    def pass_inputs(self, job: str, now: datetime, *, loss: bool = False) -> PassInputs:
+    def pass_inputs(self, job: str, now: datetime, *, loss: bool = False, sight: bool = False) -> PassInputs:
         """Tracked ids, open in-flight records, the last observed reference, the levels held at ``now``, the fills
-        watch list; with ``loss`` (the job has ``limits.max_loss``) the fills its loss counts too."""
+        watch list; with ``loss`` (the job has ``limits.max_loss``) the fills its loss counts too; with ``sight``
+        (``limits.max_blind``) when it last saw a price and when its newest and first passes ran."""
         with self._db.tx(write=False) as conn:
             since = count_since_in(conn, job) if loss else None
+            seen = seen_reference_in(conn, job)
             return PassInputs(
                 tracked=tracked_ids_in(conn, job),
                 in_flight=tuple(open_in_flight_in(conn, job)),
-                last_reference=last_reference_in(conn, job),
+                last_reference=None if seen is None else seen[0],
                 held_levels=held_levels_in(conn, job, now),
                 watched=watched_in(conn, job),
                 last_fills=last_fills_in(conn, job),
                 loss_since=since,
                 loss_fills=tuple(fills_in(conn, job, since)) if loss else (),
+                sight=sight_in(conn, job, None if seen is None else seen[1]) if sight else Sight(),
             )
 
     def record_pass(self, job: str, mode: Mode, started_at: datetime, **ended: Unpack[Ended]) -> int:
@@ -294,6 +299,20 @@ def set_paused_in(db: Database, conn: Connection, job: str, paused: bool, now: d
         set_={"paused": stmt.excluded.paused, "updated_at_ms": stmt.excluded.updated_at_ms},
     )
     conn.execute(stmt)
+
+
+def sight_in(conn: Connection, job: str, seen_at: datetime | None) -> Sight:
+    """What ``rebalancer.core.blind`` needs besides ``seen_at``: when the job's newest and first finished passes
+    started, in one statement (two index seeks)."""
+    c = t.passes.c
+    finished = select(c.started_at_ms).where(c.job == job, c.result.is_not(None)).limit(1)
+    newest = finished.order_by(c.started_at_ms.desc(), c.id.desc()).scalar_subquery()
+    first = finished.order_by(c.started_at_ms, c.id).scalar_subquery()
+    row = conn.execute(select(newest.label("newest"), first.label("first"))).one()
+    if row.newest is None:
+        return Sight(seen_at)
+    last = cell("passes", "started_at_ms", row.newest, stored_ms)
+    return Sight(seen_at, last, cell("passes", "started_at_ms", row.first, stored_ms))
 
 
 def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:

@@ -88,18 +88,24 @@ class GuardState:
 
 def last_reference_in(conn: Connection, job: str) -> Decimal | None:
     """``GuardState.last_reference`` inside an open transaction."""
+    seen = seen_reference_in(conn, job)
+    return None if seen is None else seen[0]
+
+
+def seen_reference_in(conn: Connection, job: str) -> tuple[Decimal, datetime] | None:
+    """The last observed reference (as ``last_reference_in``) and when its pass started, in the same statement."""
     c = t.passes.c
     query = (
-        select(c.reference_price)
+        select(c.reference_price, c.started_at_ms)
         .where(c.job == job, c.result.is_not(None), c.reference_price.is_not(None))
         .order_by(c.started_at_ms.desc(), c.id.desc())
         .limit(1)
     )
-    text = conn.execute(query).scalar()
-    if text is None:
+    row = conn.execute(query).first()
+    if row is None:
         return None
-    price = cell("passes", "reference_price", text, stored_decimal)
-    return price if price > 0 else None
+    price = cell("passes", "reference_price", row.reference_price, stored_decimal)
+    return (price, cell("passes", "started_at_ms", row.started_at_ms, stored_ms)) if price > 0 else None
 
 
 def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
