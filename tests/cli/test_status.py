@@ -24,6 +24,7 @@ ROW_KEYS = {
     "tracked_orders",
     "fills",
     "paused_why",
+    "blind",
     "next_due",
     "reload_failure",
     "cluster",
