@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.errors import TransientError
@@ -175,3 +179,42 @@ def test_going_blind_is_logged_and_told_once_and_seeing_again_logged_once(passes
     assert [e["kind"] for e in got] == ["blind"] and got[0]["message"].startswith("blind for 31s")
     lines = [r.getMessage() for r in caplog.records if r.name == "rebalancer.engine.runner"]
     assert [line[:9] for line in lines] == ["blind for", "a trusted"], lines
+
+
+GARBAGE = [b"<html>502 Bad Gateway</html>", b'{"code": "0", "msg": "suc", "data": {"buy": "1e99999999999"}}']
+
+
+@pytest.mark.parametrize("garbage", GARBAGE, ids=["not-json", "absurd-number"])
+def test_a_ticker_answering_garbage_while_orders_stand_is_a_market_that_cannot_be_read(
+    sandbox, tmp_path: Path, garbage: bytes
+) -> None:
+    """A venue whose ticker answers garbage (the rest served by the sandbox, through a loopback relay)."""
+    answers = {"garbage": False}
+
+    @Request.application
+    def relay(request: Request) -> Response:
+        if answers["garbage"] and request.path in TICKER_PATHS:
+            return Response(garbage, 200, content_type="application/json")
+        sent = requests.request(
+            request.method, sandbox.url + request.path, params=request.args, data=request.form, timeout=10
+        )
+        return Response(sent.content, sent.status_code, content_type=sent.headers.get("Content-Type"))
+
+    server = make_server("127.0.0.1", 0, relay, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        job = _job(tmp_path, f"http://127.0.0.1:{server.server_port}", ", max_blind: 30s, on_blind: cancel")
+        with (
+            StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+            fast_client(job.exchange.url, sandbox.api_key, sandbox.secret_key) as client,
+        ):
+            passes = Passes(job, client, store)
+            assert passes.at(0).plan.summary["place"] == 6 and _standing(sandbox) == 6
+            answers["garbage"] = True
+            early = passes.at(10)
+            assert early.plan.paused is not None and "market data could not be read" in early.plan.paused
+            assert _standing(sandbox) == 6
+            blind = passes.at(30)
+            assert blind.plan.blind is not None and blind.result is PassResult.OK and _standing(sandbox) == 0
+    finally:
+        server.shutdown()
