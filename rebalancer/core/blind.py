@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 
+from rebalancer.core.guards import places_anything
 from rebalancer.job import Job, OnBlind
 from rebalancer.models import format_decimal
 
@@ -93,9 +94,12 @@ class Turn(Enum):
 
 
 def blindness(job: Job, sight: Sight, sees: bool, now: datetime) -> Blind | None:
-    """The job's blindness at ``now`` (None: not blind, or no ``limits.max_blind``); ``sees``: this pass saw a price."""
+    """The job's blindness at ``now`` (None: not blind, or no ``limits.max_blind``); ``sees``: this pass saw a price.
+
+    A job that places nothing (``rebalancer cancel``'s) is never blind: it cancels everything whatever the market.
+    """
     max_blind = job.limits.max_blind_seconds
-    if max_blind is None or sees:
+    if max_blind is None or sees or not places_anything(job):
         return None
     since = sight.since(now)
     if now - since < _span(max_blind):
@@ -105,9 +109,10 @@ def blindness(job: Job, sight: Sight, sees: bool, now: datetime) -> Blind | None
 
 
 def turn(job: Job, sight: Sight, blind: Blind | None) -> Turn | None:
-    """Whether this pass (blind or not) enters or leaves blindness, against the newest recorded pass."""
+    """Whether this pass (blind or not) enters or leaves blindness, against the newest recorded pass; a pass of a
+    job that places nothing does neither."""
     max_blind = job.limits.max_blind_seconds
-    if max_blind is None:
+    if max_blind is None or not places_anything(job):
         return None
     was = sight.was_blind(max_blind)
     if blind is not None and not was:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from rebalancer.core import gate, guards
+from rebalancer.core import gate
 from rebalancer.core.blind import blindness
 from rebalancer.core.fills import Fill
 from rebalancer.core.lifecycle import Lifecycle
@@ -148,8 +148,6 @@ def with_blindness(job: Job, gathered: Gathered, plan: Plan, snapshot: MarketSna
     is. A plan the loss limit already stopped keeps its cancels and its pause (a blind job resumes by itself, a
     loss-limited one does not).
     """
-    if not guards.places_anything(job):
-        return plan
     blind = blindness(job, gathered.inputs.sight, plan.observed_reference is not None, gathered.now)
     if blind is None:
         return plan

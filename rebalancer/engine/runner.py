@@ -167,14 +167,13 @@ def _run_pass(
     if apply and decision.pause is not None:
         log.warning("loss limit: %s", plan.paused, extra={"job": job.name})
         tripped.append((NotifyKind.MAX_LOSS, decision.pause[1]))
-    if apply:
-        tripped.extend(_blind_turn(job, gathered.inputs.sight, plan))
     if not apply:
         return report(PassResult.PLANNED if plan.has_changes else PassResult.NO_CHANGES)
     if approve is not None and plan.has_changes and not approve(plan):
         if decision.pause is not None:  # declined, nothing sent: the loss limit's pause holds all the same
             store.pause_for_risk(job.name, decision.pause[0], decision.pause[1], wall())
         return report(PassResult.DECLINED)
+    tripped.extend(_blind_turn(job, gathered.inputs.sight, plan))  # this pass will be recorded: it may turn
     # Paused before sending the cancels: if sending fails, the job stays paused all the same.
     ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall())
     if not plan.has_changes:

@@ -164,3 +164,11 @@ def test_a_blind_plan_is_valid_json_says_so_in_text_once_and_its_json_reads_back
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate({**data, "blind": {**data["blind"], "on_blind": "sometimes"}})
     assert Decimal(data["blind"]["max_blind"]) == 30
+
+
+def test_a_job_that_places_nothing_is_never_blind_and_never_turns() -> None:
+    """``rebalancer cancel`` plans with an empty target: it cancels everything whatever the market says."""
+    empty = dataclasses.replace(blind_job(), buy=None, sell=None, orders=())
+    long_ago = Sight(at(0), at(100), at(0))
+    assert blindness(empty, long_ago, False, at(200)) is None
+    assert turn(empty, long_ago, None) is None and turn(blind_job(), long_ago, None) is Turn.LEFT

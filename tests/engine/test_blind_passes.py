@@ -18,7 +18,7 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from rebalancer.engine.runner import PassReport, run_pass
+from rebalancer.engine.runner import PassReport, cancel_plan_job, run_pass
 from rebalancer.errors import TransientError
 from rebalancer.exchange.client import OpenApiClient
 from rebalancer.job import Job, Notify
@@ -218,3 +218,17 @@ def test_a_ticker_answering_garbage_while_orders_stand_is_a_market_that_cannot_b
             assert blind.plan.blind is not None and blind.result is PassResult.OK and _standing(sandbox) == 0
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("passes", [", max_blind: 30s"], indirect=True)
+def test_cancel_works_while_the_ticker_fails_and_never_speaks_of_blindness(passes: Passes, sandbox, caplog) -> None:
+    passes.at(0)
+    _ticker_fails(sandbox)
+    assert passes.at(40).plan.blind is not None
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="rebalancer.engine.runner")
+    moment = START + timedelta(seconds=50)
+    job = cancel_plan_job(passes.job)
+    report = run_pass(job, passes.client, passes.store, apply=True, mode=Mode.CANCEL, wall=lambda: moment)
+    assert report.plan.summary["cancel"] == 6 and report.plan.blind is None and _standing(sandbox) == 0
+    assert not [r for r in caplog.records if r.name == "rebalancer.engine.runner"]
