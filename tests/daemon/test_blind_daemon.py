@@ -53,6 +53,8 @@ def test_a_blind_job_cancels_its_orders_says_so_and_places_again_when_prices_ret
                 assert got[0]["job"] == "b" and got[0]["message"].startswith("blind for ")
                 assert wait_for(lambda: (_status(state)["blind"] or "").endswith("(on_blind: cancel)"), timeout=30)
                 assert _status(state)["last_error"] is None, "a failed ticker does not fail a job with max_blind"
+                table = CliRunner().invoke(cli, ["status"], env={"REBALANCER_STATE_URL": state}).output
+                assert "\nBlind b: blind for " in table, table
                 page = lambda: requests.get(f"{pages.url}/jobs/b", timeout=10).text  # noqa: E731
                 assert wait_for(lambda: "<p class='blind'>blind for " in page(), timeout=30)
 
