@@ -99,7 +99,8 @@ class Plan:
     None. ``reference_price`` is the reference the plan hangs from (0 when none could be trusted);
     ``observed_reference`` is what the market said (None when it could not be read), which the runner records.
     ``ownership`` is the mode in force (which open orders the plan may cancel); ``paused_by`` names what paused
-    placements (one of ``PAUSED_BY``), None when nothing did.
+    placements (one of ``PAUSED_BY``), None when nothing did. ``blind``: set when the job has gone without a
+    trusted price for ``limits.max_blind`` (its placements are then paused by ``market_data``).
     """
 
     job: str
