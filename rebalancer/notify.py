@@ -1,9 +1,9 @@
 """``notify: {webhook: URL}``: POST a JSON event ``{job, kind, message, time}`` to a job's webhook.
 
 Events are posted by the path that causes them, whichever command or process that is: a pass that trips
-``limits.max_loss`` or finds its job blind for ``limits.max_blind`` (``apply``, ``cancel``, ``run --once``, the
-daemon, cluster members), ``pause`` and ``resume``, the daemon for a job file's ``paused:``, a streak of failed
-passes and a refused reload.
+``limits.max_loss`` (``apply``, ``cancel``, ``run --once``, the daemon, cluster members) or finds its job blind for
+``limits.max_blind``, ``pause`` and ``resume``, the daemon for a job file's ``paused:``, a streak of failed passes
+and a refused reload.
 
 Delivery never slows a pass: ``Notifier.send`` only puts the event on its destination's bounded queue (a full queue
 drops the event and counts it) and returns. Each destination (scheme, host and port) has its own queue and thread,
