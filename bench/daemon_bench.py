@@ -343,6 +343,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
             stdout=daemon_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=source,  # ``python -m`` puts the working directory first on the import path
         )
         ready_s = wait_ready(f"http://{http}", daemon, timeout=max(30.0, args.jobs * 0.1))
         startup_rss = rss_mib(daemon.pid)
@@ -492,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
             workdir = (args.keep / str(index) if args.against else args.keep) if args.keep else Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
-            docs.append(run(args, workdir, source.resolve()))
+            docs.append(run(args, workdir.resolve(), source.resolve()))
     doc = docs[-1]
     print(table(doc, docs[0] if args.against else None))
     out.parent.mkdir(parents=True, exist_ok=True)
