@@ -124,9 +124,6 @@ WATCH_INTERVAL_SECONDS = 1.0
 SCHEDULER_THREADS = 16
 """Passes that may run at once: they mostly wait on the network, so more threads than cores pay off."""
 
-SCHEDULER_TICK_THREADS = 2
-"""APScheduler's own threads only queue due jobs for the pass workers: two keep up with thousands of jobs."""
-
 OVERLOAD_LOG_SECONDS = 60.0
 """Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""
 
