@@ -183,67 +183,6 @@ def _label_sets(metric: Counter, names: tuple[str, str]) -> Iterable[tuple[str, 
     return list(seen)
 
 
-class CachedExposition:
-    """The ``/metrics`` text: rendered at each scrape while that is cheap. Once a rendering costs more than
-    ``budget`` seconds of CPU (prometheus-client spends ~5 µs a sample, and a job has ~40 samples: ~0.2 s at a
-    thousand jobs), a background thread renders it every ``refresh`` seconds while scrapes keep coming, and a
-    scrape answers the latest rendering at once, at most ``refresh`` seconds old."""
-
-    def __init__(
-        self,
-        render: Callable[[], bytes],
-        *,
-        budget: float = METRICS_RENDER_BUDGET_SECONDS,
-        refresh: float = METRICS_REFRESH_SECONDS,
-    ) -> None:
-        self._render = render
-        self._budget = budget
-        self._refresh = refresh
-        self._lock = threading.Lock()
-        self._latest = b""
-        self._kept_fresh = False
-        self._scraped = time.monotonic()
-        self._closed = threading.Event()
-
-    def get(self) -> bytes:
-        """The text for one scrape."""
-        with self._lock:
-            self._scraped = time.monotonic()
-            if self._kept_fresh:
-                return self._latest
-        body, slow = self._timed_render()
-        with self._lock:
-            start = slow and not self._kept_fresh and not self._closed.is_set()
-            self._kept_fresh = self._kept_fresh or start
-        if start:
-            threading.Thread(target=self._keep_fresh, name="rebalancer-metrics", daemon=True).start()
-        return body
-
-    def close(self) -> None:
-        """Stop rendering in the background."""
-        self._closed.set()
-
-    def _timed_render(self) -> tuple[bytes, bool]:
-        started = time.thread_time()
-        body = self._render()
-        slow = time.thread_time() - started > self._budget
-        with self._lock:
-            self._latest = body
-        return body, slow
-
-    def _keep_fresh(self) -> None:
-        """Render every ``refresh`` seconds; stop once the rendering is cheap again or nobody scraped for a while
-        (the next scrape then renders, and starts this again if it has to)."""
-        while not self._closed.wait(self._refresh):
-            with self._lock:
-                idle = time.monotonic() - self._scraped > 6 * self._refresh
-            _, slow = (b"", True) if idle else self._timed_render()
-            if idle or not slow:
-                with self._lock:
-                    self._kept_fresh = False
-                return
-
-
 class HealthServer:
     """Serves ``/metrics``, ``/livez``, ``/readyz`` and, when given ``pages``, the status pages (``/``,
     ``/jobs/NAME``) on one address, in a background thread."""
@@ -312,3 +251,64 @@ def parse_address(text: str) -> tuple[str, int]:
     if value > 65535:
         raise ValueError(f"port {value} is out of range")
     return host.strip("[]"), value
+
+
+class CachedExposition:
+    """The ``/metrics`` text: rendered at each scrape while that is cheap. Once a rendering costs more than
+    ``budget`` seconds of CPU (prometheus-client spends ~5 µs a sample, and a job has ~40 samples: ~0.2 s at a
+    thousand jobs), a background thread renders it every ``refresh`` seconds while scrapes keep coming, and a
+    scrape answers the latest rendering at once, at most ``refresh`` seconds old."""
+
+    def __init__(
+        self,
+        render: Callable[[], bytes],
+        *,
+        budget: float = METRICS_RENDER_BUDGET_SECONDS,
+        refresh: float = METRICS_REFRESH_SECONDS,
+    ) -> None:
+        self._render = render
+        self._budget = budget
+        self._refresh = refresh
+        self._lock = threading.Lock()
+        self._latest = b""
+        self._kept_fresh = False
+        self._scraped = time.monotonic()
+        self._closed = threading.Event()
+
+    def get(self) -> bytes:
+        """The text for one scrape."""
+        with self._lock:
+            self._scraped = time.monotonic()
+            if self._kept_fresh:
+                return self._latest
+        body, slow = self._timed_render()
+        with self._lock:
+            start = slow and not self._kept_fresh and not self._closed.is_set()
+            self._kept_fresh = self._kept_fresh or start
+        if start:
+            threading.Thread(target=self._keep_fresh, name="rebalancer-metrics", daemon=True).start()
+        return body
+
+    def close(self) -> None:
+        """Stop rendering in the background."""
+        self._closed.set()
+
+    def _timed_render(self) -> tuple[bytes, bool]:
+        started = time.thread_time()
+        body = self._render()
+        slow = time.thread_time() - started > self._budget
+        with self._lock:
+            self._latest = body
+        return body, slow
+
+    def _keep_fresh(self) -> None:
+        """Render every ``refresh`` seconds; stop once the rendering is cheap again or nobody scraped for a while
+        (the next scrape then renders, and starts this again if it has to)."""
+        while not self._closed.wait(self._refresh):
+            with self._lock:
+                idle = time.monotonic() - self._scraped > 6 * self._refresh
+            _, slow = (b"", True) if idle else self._timed_render()
+            if idle or not slow:
+                with self._lock:
+                    self._kept_fresh = False
+                return
