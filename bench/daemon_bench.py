@@ -12,10 +12,15 @@ From the window: pass latency p50/p95/p99 (``duration_ms`` of the JSON pass line
 p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, passes per job (fewest,
 median, most, and Jain's fairness index: 1 when every job got as many), jobs one core serves at the interval, CPU of
 both processes (utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total
-and per job).
+and per job). ``/metrics`` is scraped every ``SCRAPE_SECONDS`` through the window, as Prometheus would: the first
+scrape and the last are timed. After SIGTERM: how long the exit took and how many leases were still held.
+
+``--source DIR`` runs the daemon from another checkout (the sandbox always runs from this one); ``--against DIR``
+runs the same profile twice in one go, the daemon from DIR first and then from this checkout, and prints the two
+side by side.
 
     python bench/daemon_bench.py [--jobs 200] [--seconds 180] [--interval 5] [--levels 5] [--jitter S]
-                                 [--server-limits] [--quick] [--out FILE] [--keep DIR]
+                                 [--server-limits] [--quick] [--out FILE] [--keep DIR] [--against DIR]
 
 The default profile is 200 jobs for 3 minutes; ``--jobs 1000`` is the scale run; ``--quick`` (10 jobs, 10 s, 2 s
 interval) is the CI smoke.
@@ -47,6 +52,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 START_PRICE = Decimal(100)
+SCRAPE_SECONDS = 15.0
 JOB = """\
 version: 1
 name: {name}
@@ -167,6 +173,13 @@ def scrape(url: str, timeout: float = 60.0) -> tuple[str, float | None]:
     except requests.RequestException:
         return "", None
     return text, round(time.monotonic() - started, 3)
+
+
+def leases_held(state_db: Path) -> int:
+    """Leases in the state store that have not expired (after the daemon's exit: the ones it failed to release)."""
+    now_ms = int(time.time() * 1000)
+    with contextlib.closing(sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM leases WHERE expires_at_ms > ?", (now_ms,)).fetchone()[0])
 
 
 def daemon_command(jobs: Path, http: str) -> list[str]:
@@ -312,8 +325,8 @@ def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: in
     return f"not reached: daemon {daemon} %, sandbox {sandbox} % of one core{capacity}"
 
 
-def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Start both processes, measure the window, stop them, analyse the log."""
+def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[str, Any]:
+    """Start both processes (the daemon from the checkout ``source``), measure the window, stop them, analyse."""
     sandbox_log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed below
     daemon_log_path = workdir / "daemon.log"
     daemon_log = open(daemon_log_path, "wb")  # noqa: SIM115 - closed below
@@ -323,12 +336,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         env = write_jobs(workdir / "jobs", args.jobs, url, args.interval, args.levels, args.jitter)
         http = f"127.0.0.1:{free_port()}"
         daemon_env = {**os.environ, **env, "REBALANCER_STATE_DIR": str(workdir / "state"), "NO_COLOR": "1"}
+        daemon_env["PYTHONPATH"] = str(source)
         daemon = subprocess.Popen(
             daemon_command(workdir / "jobs", http),
             env=daemon_env,
             stdout=daemon_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=source,  # ``python -m`` puts the working directory first on the import path
         )
         ready_s = wait_ready(f"http://{http}", daemon, timeout=max(30.0, args.jobs * 0.1))
         startup_rss = rss_mib(daemon.pid)
@@ -336,8 +351,11 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         window_start = datetime.now(UTC)
         cpu0, sandbox_cpu0, t0 = cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
         peak_rss = 0.0
+        scrapes: list[float | None] = []
         while time.monotonic() - t0 < args.seconds:
             peak_rss = max(peak_rss, rss_mib(daemon.pid))
+            if time.monotonic() - t0 >= SCRAPE_SECONDS * len(scrapes):
+                scrapes.append(scrape(f"http://{http}/metrics")[1])
             time.sleep(min(1.0, args.seconds))
         window = time.monotonic() - t0
         cpu, sandbox_cpu = cpu_seconds(daemon.pid) - cpu0, cpu_seconds(sandbox.pid) - sandbox_cpu0
@@ -348,6 +366,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         stopped = time.monotonic()
         exit_code = stop(daemon)
         stop_s = time.monotonic() - stopped
+        held = leases_held(workdir / "state" / "state.db")
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.kill()
@@ -390,6 +409,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "resources": resources,
         "lateness_metric_exported": "rebalancer_pass_lateness_seconds_count" in metrics_text,
         "metrics_scrape_s": metrics_s,
+        "metrics_first_scrape_s": scrapes[0] if scrapes else None,
+        "leases_held_after_exit": held,
+        "source": str(source),
         "daemon_exit_code": exit_code,
         "stop_s": round(stop_s, 1),
         "limit": limit_verdict(stats, resources, args.interval),
@@ -397,8 +419,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
 
 
-def table(doc: dict[str, Any]) -> str:
-    """The main figures as a Markdown table."""
+def table(doc: dict[str, Any], against: dict[str, Any] | None = None) -> str:
+    """The main figures as a Markdown table; with ``against``, its figures in a column before ``doc``'s."""
     p, r = doc["passes"], doc["resources"]
     rows = [
         ("jobs × interval", f"{doc['profile']['jobs']} × {doc['profile']['interval_s']} s, window {r['window_s']} s"),
@@ -414,14 +436,23 @@ def table(doc: dict[str, Any]) -> str:
         ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
         ("daemon RSS end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
         ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
+        ("ready after start (every job's first pass made)", f"{doc['startup']['ready_after_s']} s"),
         (
-            "ready after start",
-            f"{doc['startup']['ready_after_s']} s; SIGTERM → exit {doc['daemon_exit_code']} in {doc['stop_s']} s",
+            "SIGTERM → exit",
+            f"code {doc['daemon_exit_code']} in {doc['stop_s']} s, {doc['leases_held_after_exit']} leases still held",
         ),
-        ("/metrics scrape at the end of the window", f"{doc['metrics_scrape_s']} s (None: no answer in 60 s)"),
+        (
+            f"/metrics scrape, first / at the end (scraped every {SCRAPE_SECONDS:g} s)",
+            f"{doc['metrics_first_scrape_s']} / {doc['metrics_scrape_s']} s (None: no answer in 60 s)",
+        ),
         ("limit", doc["limit"]),
     ]
-    return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    if against is None:
+        return "\n".join(["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    before, after = table(against).splitlines()[2:], table(doc).splitlines()[2:]
+    head = f"| measure | {against['source']} | {doc['source']} |"
+    lines = [f"{row} {line.rsplit('|', 2)[1].strip()} |" for row, line in zip(before, after, strict=True)]
+    return "\n".join([head, "|---|---|---|", *lines])
 
 
 def _spread(values: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -446,6 +477,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--quick", action="store_true", help="CI smoke: 10 jobs, 10 s, 2 s interval")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="keep job files, logs and state in this directory")
+    parser.add_argument("--source", type=Path, default=ROOT, help="run the daemon from this checkout")
+    parser.add_argument("--against", type=Path, default=None, help="first run the daemon from this checkout")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -454,13 +487,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.quick:
         args.jobs, args.seconds, args.interval = 10, 10.0, 2
     out = args.out or RESULTS_DIR / f"daemon_{args.jobs}.json"
-    with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
-        workdir = args.keep or Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
-        doc = run(args, workdir)
-    print(table(doc))
+    sources = [args.source] if args.against is None else [args.against, args.source]
+    docs = []
+    for index, source in enumerate(sources):
+        with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
+            workdir = (args.keep / str(index) if args.against else args.keep) if args.keep else Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            docs.append(run(args, workdir.resolve(), source.resolve()))
+    doc = docs[-1]
+    print(table(doc, docs[0] if args.against else None))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    out.write_text(json.dumps(doc if args.against is None else {"against": docs[0], "this": doc}, indent=2) + "\n")
     print(f"wrote {out}")
     return doc
 

@@ -124,11 +124,14 @@ WATCH_INTERVAL_SECONDS = 1.0
 SCHEDULER_THREADS = 16
 """Passes that may run at once: they mostly wait on the network, so more threads than cores pay off."""
 
-SCHEDULER_TICK_THREADS = 2
-"""APScheduler's own threads only queue due jobs for the pass workers: two keep up with thousands of jobs."""
-
 OVERLOAD_LOG_SECONDS = 60.0
 """Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""
+
+METRICS_RENDER_BUDGET_SECONDS = 0.05
+"""A ``/metrics`` rendering that costs more CPU than this (about 500 jobs) is kept fresh in the background instead."""
+
+METRICS_REFRESH_SECONDS = 10.0
+"""How old a background ``/metrics`` rendering may get: well within Prometheus's usual 15-60 s scrape interval."""
 
 MARKET_TICK_SECONDS = 1.0
 """The daemon's jobs on one deployment share one ticker read per second: a reference that young is current."""

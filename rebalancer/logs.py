@@ -55,9 +55,11 @@ class Redactor:
             for form in new:  # every written form is at least as long as the secret
                 head = form[:_MIN_SECRET]
                 self._by_prefix[head] = tuple(sorted({*self._by_prefix.get(head, ()), form}, key=len, reverse=True))
+            if len(self._forms) > self._regex_limit:
+                self._pattern = None  # sorting every form again per secret made a daemon's start quadratic
+                return
             forms = sorted(self._forms, key=len, reverse=True)
-            alternation = "|".join(map(re.escape, forms))
-            self._pattern = re.compile(alternation) if len(forms) <= self._regex_limit else None
+            self._pattern = re.compile("|".join(map(re.escape, forms)))
 
     def redact(self, text: str) -> str:
         """``text`` with every known form replaced by ``***``."""

@@ -161,8 +161,7 @@ class Daemon:
         """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
         self._timer.stop()
         self._queue.close()
-        for slot in self._table.take_all():
-            self._retire(slot, unschedule=False)
+        self._retire_all(self._table.take_all())
         with contextlib.suppress(RebalancerError):
             self.store.unregister_jobs(self.holder)
         self.notifier.close()
@@ -179,6 +178,30 @@ class Daemon:
     def _tick(self, name: str) -> None:
         """The timer says ``name`` is due."""
         self.wake(name, WakeReason.TIMER)
+
+    def _retire_all(self, slots: Sequence[Slot]) -> None:
+        """Stop every job at the daemon's stop, as ``_retire`` would one by one, but bounded as a whole: running
+        passes get one ``stop_wait`` between them all, and every lease is released in one statement (a thousand
+        jobs' releases one by one made a SIGTERM take seconds). Jobs whose ``on_stop`` cancels still go one by one.
+        """
+        deadline = time.monotonic() + self._stop_wait
+        for slot in slots:
+            slot.closed = True
+        idle: list[Slot] = []
+        for slot in [s for s in slots if s.job.on_stop is not OnStop.CANCEL]:
+            if slot.running.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                idle.append(slot)
+            else:  # its pass meets the released lease at its fence, and sends nothing
+                log.warning("pass still running at stop; not waiting longer", extra={"job": slot.job.name})
+        for slot in [s for s in slots if s.job.on_stop is OnStop.CANCEL]:
+            self._retire(slot, unschedule=False)
+        try:
+            self.store.release_leases(self.holder)
+        except RebalancerError as exc:
+            log.error("could not release the leases; they expire by themselves", extra={"error": str(exc)})
+        for slot in idle:
+            self._table.close(slot)
+            slot.running.release()
 
     def _retire(self, slot: Slot, *, unschedule: bool) -> None:
         """Stop one job for good: no new pass, the running one finished, ``on_stop`` applied, connections closed.

@@ -1,84 +1,140 @@
-"""The daemon's timer wake source: each job's ``schedule`` as an APScheduler 3.x trigger. Its threads only say that
-a job is due (``wake(name, WakeReason.TIMER)``); passes run on the daemon's workers."""
+"""The daemon's timer wake source: one thread and a heap of due times, each job's next one from the APScheduler
+trigger of its ``schedule``. The thread only says that a job is due (``wake(name, WakeReason.TIMER)``); passes run
+on the daemon's workers. APScheduler's own scheduler is not used: at a thousand jobs its per-tick work (job store,
+executor pool, events) and the thread hand-off through its pool cost more than the wake itself.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import heapq
+import itertools
 import logging
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rebalancer.defaults import SCHEDULER_TICK_THREADS
 from rebalancer.job import Job
-from rebalancer.scheduler.timing import ScheduleBook, interval_seconds, make_trigger
+from rebalancer.scheduler.timing import make_trigger
 from rebalancer.vocab import WakeReason
 
 log = logging.getLogger("rebalancer.daemon")
 
+_EARLY_SECONDS = 0.01  # wakes this close together share one sleep of the thread (a thousand jobs: ~5 a sleep)
+
+
+@dataclass
+class _Timer:
+    """One job's trigger, its last fire time (None before the first) and the heap entry that is current."""
+
+    trigger: Any
+    fired: datetime | None
+    seq: int
+
 
 class TimerWakes:
-    """Wakes each job on its schedule, the first time at once; a late tick runs once (late ones coalesce) within a
-    whole period, and a tick skipped because the last overran or the daemon was late is counted by ``on_skip``."""
+    """Wakes each job on its schedule, the first time at once. When the thread comes late, the job is woken once
+    (its lateness counted from the fire time it missed first) and the fire times passed over meanwhile are
+    counted by ``on_skip``."""
 
-    def __init__(self, on_skip: Callable[[str], None]) -> None:
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        self._book = ScheduleBook()
+    def __init__(self, on_skip: Callable[[str], None], clock: Callable[[], float] = time.time) -> None:
         self._on_skip = on_skip
-        self._wake: Callable[[str, WakeReason], None] | None = None
-        self._scheduler = BackgroundScheduler(
-            executors={"default": self._book.executor(max_workers=SCHEDULER_TICK_THREADS)},
-            job_defaults={"coalesce": True, "max_instances": 1},
-            timezone=UTC,
-        )
-        self._scheduler.add_listener(self._skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, str]] = []
+        self._timers: dict[str, _Timer] = {}
+        self._due: dict[str, float] = {}
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def running(self) -> bool:
         """True between ``start`` and ``stop``."""
-        return bool(self._scheduler.running)
+        return self._thread is not None and not self._stopped
 
     def add(self, job: Job) -> None:
         """Wake ``job`` now, then on its schedule (replacing an older version's)."""
-        grace = max(1, int(interval_seconds(job)))
-        now = datetime.now(UTC)
-        self._scheduler.add_job(
-            self._tick,
-            make_trigger(job, now),
-            args=[job.name],
-            id=job.name,
-            name=job.name,
-            next_run_time=now,
-            misfire_grace_time=grace,
-            replace_existing=True,
-        )
+        now = self._clock()
+        trigger = make_trigger(job, datetime.fromtimestamp(now, UTC))
+        with self._cond:
+            seq = next(self._seq)
+            self._timers[job.name] = _Timer(trigger, None, seq)
+            heapq.heappush(self._heap, (now, seq, job.name))
+            self._cond.notify()
 
     def remove(self, name: str) -> None:
-        """No more wakes for ``name``."""
-        with contextlib.suppress(Exception):
-            self._scheduler.remove_job(name)
+        """No more wakes for ``name`` (its heap entry is dropped when it comes up)."""
+        with self._cond:
+            self._timers.pop(name, None)
+            self._due.pop(name, None)
 
     def start(self, wake: Callable[[str, WakeReason], None]) -> None:
-        """Start the clock; ``wake`` is called from its threads."""
-        self._wake = wake
-        self._scheduler.start()
+        """Start the clock; ``wake`` is called from its thread."""
+        self._thread = threading.Thread(target=self._run, args=(wake,), name="rebalancer-timer", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        """Stop the clock (a tick under way finishes by itself)."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        """Stop the clock (a wake under way finishes by itself)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
     def due_time(self, name: str) -> datetime | None:
-        """When ``name``'s latest tick was due (answered once)."""
-        return self._book.due_time(name)
+        """When ``name``'s latest wake was due (answered once)."""
+        with self._cond:
+            due = self._due.pop(name, None)
+        return None if due is None else datetime.fromtimestamp(due, UTC)
 
-    def _tick(self, name: str) -> None:
-        if self._wake is not None:
-            self._wake(name, WakeReason.TIMER)
+    def _run(self, wake: Callable[[str, WakeReason], None]) -> None:
+        while (name := self._next()) is not None:
+            try:
+                wake(name, WakeReason.TIMER)
+            except Exception:  # one job's wake must never stop the clock of the others
+                log.exception("waking a job failed", extra={"job": name})
 
-    def _skipped(self, event: Any) -> None:
-        name = getattr(event, "job_id", "?")
-        self._on_skip(name)
-        log.warning("pass skipped: the previous one overran or the daemon was late", extra={"job": name})
+    def _next(self) -> str | None:
+        """Wait for the earliest due job, schedule its next wake and return its name; None once stopped."""
+        with self._cond:
+            while not self._stopped:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                due, seq, name = self._heap[0]
+                timer = self._timers.get(name)
+                if timer is None or timer.seq != seq:
+                    heapq.heappop(self._heap)  # removed or replaced
+                    continue
+                now = self._clock()
+                if due > now + _EARLY_SECONDS:
+                    self._cond.wait(due - now)
+                    continue
+                heapq.heappop(self._heap)
+                self._due[name] = due
+                skipped = self._reschedule(name, timer, now)
+                break
+            else:
+                return None
+        for _ in range(skipped):
+            self._on_skip(name)
+        if skipped:
+            log.warning("pass skipped: the daemon was late", extra={"job": name, "skipped": skipped})
+        return name
+
+    def _reschedule(self, name: str, timer: _Timer, now: float) -> int:
+        """Push the job's first fire time after ``now``; how many fire times before it were passed over."""
+        moment = datetime.fromtimestamp(now, UTC)
+        fire = timer.trigger.get_next_fire_time(timer.fired, moment)
+        skipped = 0
+        while fire is not None and fire <= moment:
+            skipped += timer.fired is not None
+            timer.fired = fire
+            fire = timer.trigger.get_next_fire_time(fire, moment)
+        if fire is None:
+            return skipped
+        timer.fired = fire
+        timer.seq = next(self._seq)
+        heapq.heappush(self._heap, (fire.timestamp(), timer.seq, name))
+        return skipped

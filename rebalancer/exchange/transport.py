@@ -9,6 +9,7 @@ the exchange raises ``OutcomeUnknown``; one refused before it could have been ap
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import math
 import os
@@ -117,7 +118,7 @@ class Transport:
         # The environment (proxies, CA bundle) is read once here rather than on every request, as requests would:
         # that scan of os.environ was a sixth of a quiet daemon pass's CPU.
         self.session.trust_env = False
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        self.session.proxies.update(_environ_proxies(self.base_url))
         self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.session.headers["User-Agent"] = "rebalancer/0.1"
         # Sent as signed: the HMAC signature covers the Host header's value.
@@ -383,3 +384,10 @@ def _refused(error: requests.RequestException) -> bool:
 def mask(api_key: str) -> str:
     """An API key shortened for display: the first four characters and a mask."""
     return f"{api_key[:4]}…" if len(api_key) > 8 else "…"
+
+
+@functools.cache
+def _environ_proxies(base_url: str) -> dict[str, str]:
+    """The proxies the environment names for ``base_url``, read once per URL: each read scans all of os.environ,
+    and a daemon with a thousand jobs' keys in its environment opening a client per job made that quadratic."""
+    return dict(requests.utils.get_environ_proxies(base_url))

@@ -1,6 +1,6 @@
 """The passes that are due, served oldest-due first by a fixed pool of workers: fair under overload.
 
-APScheduler only says *that* a job is due; the job then waits here. A worker always takes the job that has waited
+Wake sources only say *that* a job is due; the job then waits here. A worker always takes the job that has waited
 longest (the earliest due time), so when passes come due faster than they can run every job is still served in
 turn: a job that just had its pass comes due again behind every job already waiting. A job is never waiting twice:
 a due time that arrives while it still waits is coalesced into the one it has (counted as skipped), which is what

@@ -8,17 +8,23 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from rebalancer.defaults import METRICS_REFRESH_SECONDS, METRICS_RENDER_BUDGET_SECONDS
 
 
 class Metrics:
     """The daemon's metrics, named after Prometheus conventions."""
 
     def __init__(self) -> None:
+        # No ``*_created`` series (a process-wide switch): nothing reads them, and they were a sixth of the samples.
+        prometheus_client.disable_created_metrics()
         self.registry = CollectorRegistry()
         self.passes = Counter(
             "rebalancer_passes",
@@ -191,7 +197,7 @@ class HealthServer:
     ) -> None:
         from werkzeug.serving import make_server
 
-        self._metrics = metrics
+        self._exposition = CachedExposition(metrics.exposition)
         self._ready = ready
         self._pages = pages
         # Bound here, not by Werkzeug: on a busy port Werkzeug prints its own text and exits, where the command
@@ -214,13 +220,14 @@ class HealthServer:
 
     def stop(self) -> None:
         """Stop serving."""
+        self._exposition.close()
         self._server.shutdown()
         self._server.server_close()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
-            body, status, kind = self._metrics.exposition(), "200 OK", CONTENT_TYPE_LATEST
+            body, status, kind = self._exposition.get(), "200 OK", CONTENT_TYPE_LATEST
         elif path == "/livez":
             body, status, kind = b"ok\n", "200 OK", "text/plain"
         elif path == "/readyz":
@@ -244,3 +251,64 @@ def parse_address(text: str) -> tuple[str, int]:
     if value > 65535:
         raise ValueError(f"port {value} is out of range")
     return host.strip("[]"), value
+
+
+class CachedExposition:
+    """The ``/metrics`` text: rendered at each scrape while that is cheap. Once a rendering costs more than
+    ``budget`` seconds of CPU (prometheus-client spends ~5 µs a sample, and a job has ~40 samples: ~0.2 s at a
+    thousand jobs), a background thread renders it every ``refresh`` seconds while scrapes keep coming, and a
+    scrape answers the latest rendering at once, at most ``refresh`` seconds old."""
+
+    def __init__(
+        self,
+        render: Callable[[], bytes],
+        *,
+        budget: float = METRICS_RENDER_BUDGET_SECONDS,
+        refresh: float = METRICS_REFRESH_SECONDS,
+    ) -> None:
+        self._render = render
+        self._budget = budget
+        self._refresh = refresh
+        self._lock = threading.Lock()
+        self._latest = b""
+        self._kept_fresh = False
+        self._scraped = time.monotonic()
+        self._closed = threading.Event()
+
+    def get(self) -> bytes:
+        """The text for one scrape."""
+        with self._lock:
+            self._scraped = time.monotonic()
+            if self._kept_fresh:
+                return self._latest
+        body, slow = self._timed_render()
+        with self._lock:
+            start = slow and not self._kept_fresh and not self._closed.is_set()
+            self._kept_fresh = self._kept_fresh or start
+        if start:
+            threading.Thread(target=self._keep_fresh, name="rebalancer-metrics", daemon=True).start()
+        return body
+
+    def close(self) -> None:
+        """Stop rendering in the background."""
+        self._closed.set()
+
+    def _timed_render(self) -> tuple[bytes, bool]:
+        started = time.thread_time()
+        body = self._render()
+        slow = time.thread_time() - started > self._budget
+        with self._lock:
+            self._latest = body
+        return body, slow
+
+    def _keep_fresh(self) -> None:
+        """Render every ``refresh`` seconds; stop once the rendering is cheap again or nobody scraped for a while
+        (the next scrape then renders, and starts this again if it has to)."""
+        while not self._closed.wait(self._refresh):
+            with self._lock:
+                idle = time.monotonic() - self._scraped > 6 * self._refresh
+            _, slow = (b"", True) if idle else self._timed_render()
+            if idle or not slow:
+                with self._lock:
+                    self._kept_fresh = False
+                return

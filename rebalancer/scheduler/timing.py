@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,37 +28,6 @@ def backoff_delay(
 def interval_seconds(job: Job) -> float:
     """The job's nominal period, for leases and grace times (cron jobs count as one minute)."""
     return float(job.schedule.every_seconds) if job.schedule.every_seconds is not None else CRON_PERIOD_SECONDS
-
-
-class ScheduleBook:
-    """When each job's tick was due, to tell how late passes start and to serve the longest-waiting first.
-
-    APScheduler hands the due time (``run_times``; one, as late runs are coalesced) only to its executor:
-    ``executor``'s pool notes it before the tick can start.
-    """
-
-    def __init__(self) -> None:
-        self._due: dict[str, datetime] = {}
-        self._lock = threading.Lock()
-
-    def due_time(self, job_id: str) -> datetime | None:
-        """When ``job_id``'s tick was due (answered once), or None when it was not scheduled."""
-        with self._lock:
-            return self._due.pop(job_id, None)
-
-    def executor(self, max_workers: int) -> Any:
-        """An APScheduler thread pool that notes every submission's due time in this book."""
-        from apscheduler.executors.pool import ThreadPoolExecutor
-
-        due, lock = self._due, self._lock
-
-        class NotingPool(ThreadPoolExecutor):
-            def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-                with lock:
-                    due[job.id] = run_times[-1]
-                super().submit_job(job, run_times)
-
-        return NotingPool(max_workers=max_workers)
 
 
 def make_trigger(job: Job, now: datetime) -> Any:

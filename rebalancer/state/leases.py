@@ -100,6 +100,16 @@ class LeaseState:
             )
             return done.rowcount == 1
 
+    def release_leases(self, holder: str) -> int:
+        """Give up every lease ``holder`` holds, in one statement (a daemon stopping with a thousand jobs); how many.
+
+        The rows stay, expired, as ``release_lease`` leaves them.
+        """
+        c = t.leases.c
+        with self._db.tx(write=True) as conn:
+            done = conn.execute(update(t.leases).where(c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0))
+            return int(done.rowcount)
+
     def lease_holder(self, job: str, now: datetime | None = None) -> str | None:
         """Who holds an unexpired lease on ``job``, if anyone."""
         c = t.leases.c

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.daemon_bench import analyse, percentile
+from bench.daemon_bench import analyse, percentile, table
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -64,6 +64,13 @@ def test_daemon_quick_reports_latency_lateness_and_resources(tmp_path):
     assert doc["lateness_metric_exported"]
     assert resources["daemon_cpu_s"] >= 0 and resources["daemon_rss_mib_end"] > 0
     assert doc["daemon_exit_code"] == 0
+    assert doc["leases_held_after_exit"] == 0
+    assert doc["metrics_first_scrape_s"] is not None and doc["metrics_scrape_s"] is not None
+    before = {**doc, "source": "/elsewhere", "stop_s": 99.5}
+    side_by_side = table(doc, before).splitlines()
+    assert side_by_side[0] == f"| measure | /elsewhere | {doc['source']} |"
+    assert all(line.count("|") == 4 for line in side_by_side)
+    assert any("in 99.5 s" in line and f"in {doc['stop_s']} s" in line for line in side_by_side)
 
 
 def test_percentile_is_nearest_rank():

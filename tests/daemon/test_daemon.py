@@ -297,3 +297,22 @@ def test_a_state_file_deleted_under_the_daemon_fails_its_passes_with_a_clear_err
             assert wait_for(lambda: _sample(daemon, "rebalancer_passes_total", job="gone", result="error") >= 1)
     errors = [getattr(r, "error", "") for r in caplog.records if getattr(r, "job", None) == "gone"]
     assert any("the database file was deleted or replaced" in e for e in errors), errors
+
+
+def test_stop_releases_every_lease_even_of_a_pass_that_outlives_stop_wait(tmp_path, sandbox, job_text, wait_for):
+    jobs = _jobs(tmp_path, {"a": job_text("a", levels=1), "b": job_text("b", symbol="ethusdt", size="0.5")})
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        daemon = Daemon(store, opener=_opener(sandbox), stop_wait=0.1)
+        daemon.start(jobs)
+        slots = [daemon._table.get(name) for name in ("a", "b")]
+        try:
+            assert wait_for(daemon.ready)
+            assert [store.lease_holder(name) for name in ("a", "b")] == [daemon.holder] * 2
+            sandbox.faults.latency = 1.0
+            assert wait_for(lambda: any(slot.running.locked() for slot in slots))
+        finally:
+            daemon.stop()
+        assert [store.lease_holder(name) for name in ("a", "b")] == [None, None]
+        sandbox.faults.latency = 0.0
+        assert wait_for(lambda: not any(slot.running.locked() for slot in slots), timeout=30)
+        assert [store.lease_holder(name) for name in ("a", "b")] == [None, None]  # the late pass took nothing back

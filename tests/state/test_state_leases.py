@@ -69,6 +69,16 @@ def test_release_only_by_holder(store: StateStore) -> None:
     assert not store.release_lease("btc", "a")
 
 
+def test_release_leases_frees_every_lease_of_one_holder_and_no_other(store: StateStore) -> None:
+    for job in ("btc", "eth", "sol"):
+        assert store.acquire_lease(job, "a", 60, at(0))
+    assert store.acquire_lease("xrp", "b", 60, at(0))
+    assert store.release_leases("a") == 3
+    assert [store.lease_holder(job, at(1)) for job in ("btc", "eth", "sol", "xrp")] == [None, None, None, "b"]
+    assert store.release_leases("a") == 0
+    assert store.acquire_lease("btc", "b", 60, at(1)) == 2  # the epochs carry on
+
+
 def test_default_clock_is_now(store: StateStore) -> None:
     assert store.acquire_lease("btc", "a", 3600)
     assert store.lease_holder("btc") == "a"
