@@ -21,14 +21,16 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rebalancer.core.wake import Book, Prints, Watcher, book_of, next_pass, prints_of
 from rebalancer.defaults import STREAM_CHECK_SECONDS, STREAM_STALE_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
+from rebalancer.engine.streamfed import StreamFed
 from rebalancer.errors import RebalancerError
+from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.models import Order, Ticker
 from rebalancer.scheduler.metrics import Metrics, stream_label
@@ -41,6 +43,7 @@ log = logging.getLogger("rebalancer.stream")
 NO_BOOK = "no book yet"
 Wake = Callable[[str, WakeReason], None]
 Resolver = Callable[[Job], contextlib.AbstractContextManager[str]]
+Opener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 
 
 def standing(report: PassReport) -> tuple[Order, ...]:
@@ -127,10 +130,15 @@ class StreamWakes:
     # --- WakeSource -------------------------------------------------------------------------------------------
 
     def add(self, job: Job) -> None:
-        """Follow ``job``'s symbol on its stream (a job without one is ignored); replaces an older version."""
+        """Follow ``job``'s symbol on its stream (a job without one is ignored); replaces an older version. A stream
+        that cannot be had (the sandbox serving none) is logged, and the job polls."""
         if job.exchange.stream is None:
             return
-        url = self._url(job)
+        try:
+            url = self._url(job)
+        except RebalancerError as exc:
+            log.error("market stream not followed: the job polls", extra={"job": job.name, "error": str(exc)})
+            return
         key = (url, job.symbol.lower())
         self.remove(job.name)
         with self._cond:
@@ -182,6 +190,19 @@ class StreamWakes:
         self._held.close()
 
     # --- what the scheduler tells and asks ---------------------------------------------------------------------
+
+    def feeding(self, opener: Opener) -> Opener:
+        """``opener`` with each stream job's ticker taken from this source while its stream is fresh."""
+
+        @contextlib.contextmanager
+        def open_fed(job: Job) -> Iterator[Exchange]:
+            with opener(job) as exchange:
+                if job.exchange.stream is None:
+                    yield exchange
+                else:
+                    yield StreamFed(exchange, job, lambda: self.ticker(job.name))
+
+        return open_fed
 
     def learn(self, name: str, report: PassReport | None) -> None:
         """A pass of ``name`` ended (``report`` None: skipped or failed): the watcher learns the orders it left,
