@@ -28,13 +28,13 @@ ENV = {"REBALANCER_API_KEY": DEMO_API_KEY, "REBALANCER_SECRET_KEY": DEMO_SECRET_
 TICKER_PATHS = ("/open/api/get_ticker", "/open/api/get_allticker")
 
 
-def _job(tmp_path: Path, streamed: Streamed, name: str = "s1", min_gap: str = "100ms") -> Job:
+def _job(tmp_path: Path, streamed: Streamed, name: str = "s1", min_gap: str = "100ms", symbol: str = "btcusdt") -> Job:
     path = tmp_path / f"{name}.yaml"
     path.write_text(
         f"""\
 version: 1
 name: {name}
-symbol: btcusdt
+symbol: {symbol}
 exchange: {{url: "{streamed.url}", stream: "{streamed.stream_url}"}}
 schedule: {{every: 1h, min_gap: {min_gap}}}
 reference: mid
@@ -57,10 +57,10 @@ def world(streamed: Streamed) -> Streamed:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, job: Job, **kwargs: float) -> Iterator[Daemon]:
+def running(tmp_path: Path, *jobs: Job, **kwargs: float) -> Iterator[Daemon]:
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
         daemon = Daemon(store, opener=lambda j: open_exchange(j, ENV), stop_wait=10, **kwargs)  # type: ignore[arg-type]
-        daemon.start([job])
+        daemon.start(list(jobs))
         try:
             yield daemon
         finally:
@@ -75,12 +75,12 @@ def _passes(daemon: Daemon, name: str = "s1") -> int:
     return len(daemon.store.history(name, limit=1000))
 
 
-def _orders(world: Streamed) -> list:
-    return world.engine.open_orders(DEMO_API_KEY, "btcusdt")
+def _orders(world: Streamed, symbol: str = "btcusdt") -> list:
+    return world.engine.open_orders(DEMO_API_KEY, symbol)
 
 
-def _mid(world: Streamed) -> Decimal:
-    mid = world.engine.market_view("btcusdt").ticker.mid
+def _mid(world: Streamed, symbol: str = "btcusdt") -> Decimal:
+    mid = world.engine.market_view(symbol).ticker.mid
     assert mid is not None
     return mid
 
@@ -218,3 +218,68 @@ def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streame
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="trade") == 1
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") == 0
         assert daemon.feed("s1")["last_wake"] == "trade"  # type: ignore[index]
+
+
+def test_frames_of_one_symbol_wake_only_its_jobs(tmp_path: Path, world: Streamed) -> None:
+    btc, eth = _job(tmp_path, world, "s1"), _job(tmp_path, world, "e1", symbol="ethusdt")
+    with running(tmp_path, btc, eth) as daemon:
+        _settled(daemon, world)
+        wait_for(lambda: len(_orders(world, "ethusdt")) == 6 and _learnt(daemon, "e1") >= 1, "eth placed")
+        btc_passes = _passes(daemon, "s1")
+        for step in (D("1.003"), D("1.006")):
+            learnt = _learnt(daemon, "e1")
+            world.engine.set_price("ethusdt", _mid(world, "ethusdt") * step)
+            wait_for(lambda: _learnt(daemon, "e1") > learnt, "the eth job's pass")  # noqa: B023
+        assert _passes(daemon, "s1") == btc_passes
+        assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") == 0
+
+
+def test_a_flood_of_books_makes_few_passes_that_end_at_the_last_price(tmp_path: Path, world: Streamed) -> None:
+    with running(tmp_path, _job(tmp_path, world, min_gap="500ms")) as daemon:
+        _settled(daemon, world)
+        start = _mid(world)
+        for i in range(1, 61):  # sixty books, each moving the reference 0.005 %: 0.3 % in all, short of any fill
+            world.engine.set_price("btcusdt", start * (1 + D(i) / 20000))
+        final = _mid(world)
+        wait_for(
+            lambda: (
+                max(o.price for o in _orders(world) if o.side is Side.BUY) > final * D("0.994")
+                and len(_orders(world)) == 6
+            ),
+            "the ladder followed the last price",
+        )
+        wakes = _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference")
+        assert 1 <= wakes <= _learnt(daemon)  # once per pass at most: a pass reads the latest book, not each one
+        assert _sample(daemon, "rebalancer_stream_connected", stream=daemon.feed("s1")["stream"]) == 1  # type: ignore[index]
+
+
+def test_stream_sandbox_follows_the_embedded_sandboxs_own_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCER_STATE_DIR", str(tmp_path / "state"))
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        """\
+version: 1
+name: e
+symbol: btcusdt
+exchange: {url: sandbox, stream: sandbox}
+schedule: {every: 1h, min_gap: 100ms}
+ladder:
+  buy: {levels: 2, first: 0.5%, step: 0.25%, size: "0.01"}
+  sell: {levels: 2, first: 0.5%, step: 0.25%, size: "0.01"}
+tolerance: {price: 0}
+"""
+    )
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        daemon = Daemon(store, stop_wait=10)
+        daemon.start([load_job(path)])
+        try:
+            wait_for(lambda: _learnt(daemon, "e") >= 1 and _following(daemon, "e"), "the first pass, then the stream")
+            # The embedded world walks on its own: with no price tolerance, its next step wakes the job.
+            wait_for(
+                lambda: _sample(daemon, "rebalancer_stream_wakes_total", job="e", reason="reference") >= 1,
+                "a wake from the walking market",
+            )
+        finally:
+            daemon.stop()
