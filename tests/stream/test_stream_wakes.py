@@ -6,6 +6,7 @@ Every wait is a condition with a generous deadline."""
 from __future__ import annotations
 
 import contextlib
+import html
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
+from rebalancer.scheduler.pages import StatusPages
 from rebalancer.state.store import StateStore
 from tests.stream.conftest import Streamed, wait_for
 
@@ -195,12 +197,21 @@ def test_a_silent_book_falls_back_to_polling_and_wakes_the_job_for_market(tmp_pa
         assert feed is not None and feed["source"] == "polling" and feed["why"].startswith("no book for")
         wait_for(lambda: _passes(daemon) > passes, "a pass for the stale book")
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="market") == 1
+        pages = StatusPages(daemon, daemon.holder, feeds=daemon.feed)
+        assert "market · polling (no book for" in _page(pages, "/")
         tickers = _tickers(world)
         world.control("stream/stall", channel="market_btcusdt_depth_step0", on="0")
         world.engine.set_price("btcusdt", _mid(world) * D("1.003"))
         wait_for(lambda: _following(daemon), "back on the stream")
         wait_for(lambda: daemon.feed("s1")["last_wake"] == "reference", "the move woke the job")  # type: ignore[index]
         assert _tickers(world) == tickers
+        assert "reference · stream" in _page(pages, "/") and "reference · stream" in _page(pages, "/jobs/s1")
+
+
+def _page(pages: StatusPages, path: str) -> str:
+    answer = pages.respond(path)
+    assert answer is not None and answer[0] == "200 OK"
+    return html.unescape(answer[1].decode())
 
 
 def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streamed) -> None:
