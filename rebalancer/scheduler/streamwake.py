@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from rebalancer.core.wake import Book, Prints, Watcher, book_of, next_pass, prints_of
 from rebalancer.defaults import STREAM_CHECK_SECONDS, STREAM_STALE_SECONDS
@@ -92,9 +93,11 @@ class _Feed:
     symbol: str
     subscription: Subscription
     jobs: dict[str, _Watch] = field(default_factory=dict)
-    book: Book | None = None
+    book: Book | None = None  # arrived, not yet handed to the watchers
     prints: Prints | None = None
     lag_ms: list[int] = field(default_factory=list)
+    latest: Book | None = None  # the newest book and last price handed on (a job added later starts from them)
+    last: Decimal | None = None
     fresh: bool = False
     why: str = NO_BOOK
 
@@ -133,14 +136,15 @@ class StreamWakes:
         """Follow ``job``'s symbol on its stream (a job without one is ignored); replaces an older version. A stream
         that cannot be had (the sandbox serving none) is logged, and the job polls."""
         if job.exchange.stream is None:
+            self.remove(job.name)
             return
         try:
             url = self._url(job)
         except RebalancerError as exc:
             log.error("market stream not followed: the job polls", extra={"job": job.name, "error": str(exc)})
+            self.remove(job.name)
             return
         key = (url, job.symbol.lower())
-        self.remove(job.name)
         with self._cond:
             feed = self._feeds.get(key)
         if feed is None:
@@ -154,9 +158,14 @@ class StreamWakes:
                 subscription.close()
             if told is not hub:
                 hub.on_connection(lambda connected: self._connection(url, connected))
-        stale_ms = int(self.stale_seconds * 1000)
+        watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed)
         with self._cond:
-            self._watches[job.name] = feed.jobs[job.name] = _Watch(job, Watcher(job, stale_ms), feed)
+            watch.watcher.book, watch.watcher.last = feed.latest, feed.last
+            old = self._drop(job.name)  # an older version of the job: its feed stays if it is this one
+            self._feeds.setdefault(key, feed)
+            self._watches[job.name] = feed.jobs[job.name] = watch
+        if old is not None and old is not feed and not old.jobs:
+            old.subscription.close()
         self._polling(job.name, feed)
 
     def remove(self, name: str) -> None:
@@ -321,6 +330,8 @@ class StreamWakes:
         wakes = []
         with self._cond:
             now = self._now_ms()
+            feed.latest = book or feed.latest
+            feed.last = prints.last if prints is not None else feed.last
             if book is not None and not feed.fresh:
                 feed.fresh, feed.why = True, ""
                 self._say(feed)

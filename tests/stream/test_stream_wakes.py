@@ -294,3 +294,23 @@ tolerance: {price: 0}
             )
         finally:
             daemon.stop()
+
+
+def test_a_reload_keeps_following_a_changed_job_and_lets_go_when_its_stream_key_goes(
+    tmp_path: Path, world: Streamed
+) -> None:
+    job = _job(tmp_path, world)
+    with running(tmp_path, job) as daemon:
+        _settled(daemon, world)
+        stream = daemon.feed("s1")["stream"]  # type: ignore[index]
+        reconnects = _sample(daemon, "rebalancer_stream_reconnects_total", stream=stream)
+        changed = _job(tmp_path, world, min_gap="200ms")
+        assert daemon.reload([changed]) == {}
+        assert _following(daemon)  # the same subscription: no new connection, no wait for a book
+        assert daemon.streams.ticker("s1") is not None  # the new version starts from the book already seen
+        assert _sample(daemon, "rebalancer_stream_reconnects_total", stream=stream) == reconnects
+        assert _sample(daemon, "rebalancer_stream_connected", stream=stream) == 1
+        path = tmp_path / "s1.yaml"
+        path.write_text(path.read_text().replace(f', stream: "{world.stream_url}"', ""))
+        assert daemon.reload([load_job(path)]) == {}
+        assert daemon.streams.state("s1") is None and daemon.streams.stats() == []
