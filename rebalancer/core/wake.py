@@ -108,15 +108,19 @@ class Prints:
     time_ms: int
 
     def then(self, later: Prints) -> Prints:
-        """These prints followed by ``later``'s."""
-        return Prints(min(self.low, later.low), max(self.high, later.high), later.last, later.time_ms)
+        """These prints followed by ``later``'s (the last price stays the latest trade's)."""
+        last, at = (later.last, later.time_ms) if later.time_ms >= self.time_ms else (self.last, self.time_ms)
+        return Prints(min(self.low, later.low), max(self.high, later.high), last, at)
 
 
-def prints_of(prices: Sequence[Decimal], time_ms: int) -> Prints | None:
-    """The trades of one frame, in the order printed, folded; None without any."""
-    if not prices:
-        return None
-    return Prints(min(prices), max(prices), prices[-1], time_ms)
+def prints_of(trades: Iterable[tuple[Decimal, int]]) -> Prints | None:
+    """The ``(price, time ms)`` trades of one frame folded; the last is the latest (the later one on a tie: a frame
+    may list its trades newest first or last). None without any."""
+    folded: Prints | None = None
+    for price, time_ms in trades:
+        one = Prints(price, price, price, time_ms)
+        folded = one if folded is None else folded.then(one)
+    return folded
 
 
 class Watcher:

@@ -266,7 +266,7 @@ class StreamWakes:
         if isinstance(message, Depth):
             update: Book | Prints | None = book_of(message.bids, message.asks, message.ts_ms)
         elif isinstance(message, Trades):
-            update = prints_of([t.price for t in message.trades], message.ts_ms)
+            update = prints_of((t.price, t.ts_ms) for t in message.trades)
         else:
             return
         with self._cond:

@@ -181,14 +181,25 @@ def test_book_of_takes_the_best_level_with_volume(
 prices = st.integers(1, 10**6).map(lambda n: D(n) / 100)
 
 
-@given(st.lists(prices, min_size=1, max_size=20), st.data())
-def test_prints_fold_the_same_however_a_run_of_trades_is_split(run: list[Decimal], data: st.DataObject) -> None:
+@given(st.lists(st.tuples(prices, st.integers(0, 50)), min_size=1, max_size=20), st.data())
+def test_prints_fold_the_same_however_a_run_of_trades_is_split(
+    run: list[tuple[Decimal, int]], data: st.DataObject
+) -> None:
+    run.sort(key=lambda trade: trade[1])  # frames follow one another in time
     cut = data.draw(st.integers(1, len(run)))
-    whole = prints_of(run, 9)
-    head, tail = prints_of(run[:cut], 9), prints_of(run[cut:], 9)
+    whole = prints_of(run)
+    head, tail = prints_of(run[:cut]), prints_of(run[cut:])
     assert whole is not None and head is not None
     assert (head if tail is None else head.then(tail)) == whole
-    assert (whole.low, whole.high, whole.last) == (min(run), max(run), run[-1])
+    latest = max(t for _, t in run)
+    assert (whole.low, whole.high, whole.time_ms) == (min(p for p, _ in run), max(p for p, _ in run), latest)
+    assert whole.last == [p for p, t in run if t == latest][-1]
+
+
+def test_the_last_print_is_the_latest_whatever_the_order_in_the_frame() -> None:
+    newest_first = prints_of([(D(3), 30), (D(2), 20), (D(1), 10)])
+    assert newest_first == Prints(D(1), D(3), D(3), 30)
+    assert prints_of([]) is None
 
 
 events = st.one_of(

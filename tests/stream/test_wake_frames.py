@@ -72,9 +72,10 @@ def test_a_trade_at_an_impossible_price_never_reaches_a_watcher(price: str, says
 
 
 def test_a_trade_frame_folds_into_prints_that_reach_the_resting_orders() -> None:
-    data = [{"id": i, "side": "sell", "price": p, "vol": "0.1", "ts": i} for i, p in enumerate(["30000", "29850"])]
+    # Newest first, as some deployments list them: the last price is the latest trade's.
+    data = [{"id": i, "side": "sell", "price": p, "vol": "0.1", "ts": 9 - i} for i, p in enumerate(["29850", "30000"])]
     trades = _message({"channel": TRADES, "ts": 2, "tick": {"data": data}})
     assert isinstance(trades, Trades)
-    prints = prints_of([t.price for t in trades.trades], trades.ts_ms)
+    prints = prints_of((t.price, t.ts_ms) for t in trades.trades)
     assert prints is not None and prints.low == Decimal("29850") and prints.last == Decimal("29850")
     assert _watcher().on_prints(prints) == frozenset({WakeReason.TRADE})  # 29850 is the job's best buy
