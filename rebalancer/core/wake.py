@@ -32,6 +32,8 @@ from rebalancer.models import MarketSnapshot, Order, PriceSource, Side, Ticker
 from rebalancer.vocab import WakeReason
 
 NONE: frozenset[WakeReason] = frozenset()
+UNDECIDED = (RebalancerError, ValueError, ArithmeticError)
+"""What the ladder may raise on a market it cannot hang from (a price that rounds to nothing, say): no decision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,11 +217,11 @@ class Watcher:
         assert self._basis is not None
         try:
             return reference_price(self.job, quote_of(self.job, dataclasses.replace(self._basis, ticker=ticker)))
-        except RebalancerError:
+        except UNDECIDED:
             return None
 
     def _changes(self, snapshot: MarketSnapshot) -> frozenset[object] | None:
         try:
             return ladder_changes(self.job, snapshot, self._owned)
-        except RebalancerError:  # a market the ladder refuses: ``market`` and the guards deal with it
+        except UNDECIDED:  # a market the ladder refuses: ``market``, the timer's pass and the guards deal with it
             return None

@@ -41,7 +41,6 @@ from rebalancer.vocab import ActionKind, OutcomeStatus, WakeReason
 
 log = logging.getLogger("rebalancer.stream")
 
-NO_BOOK = "no book yet"
 Wake = Callable[[str, WakeReason], None]
 Resolver = Callable[[Job], contextlib.AbstractContextManager[str]]
 Opener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
@@ -77,7 +76,6 @@ class _Watch:
     feed: _Feed
     last_pass_ms: int | None = None  # when its last pass was asked for or ended, for ``min_gap``
     delayed: tuple[int, WakeReason] | None = None  # a wake held back until the gap's end
-    last_wake: WakeReason | None = None
     learnt: int = 0
 
     @property
@@ -99,7 +97,7 @@ class _Feed:
     latest: Book | None = None  # the newest book and last price handed on (a job added later starts from them)
     last: Decimal | None = None
     fresh: bool = False
-    why: str = NO_BOOK
+    why: str = "no book yet"
 
 
 class StreamWakes:
@@ -246,12 +244,6 @@ class StreamWakes:
             source, why = ("stream", "") if feed.fresh else ("polling", feed.why)
             return FeedState(source, why, stream_label(feed.url), watch.learnt)
 
-    def last_wake(self, name: str) -> WakeReason | None:
-        """The last reason this source woke ``name`` for."""
-        with self._cond:
-            watch = self._watches.get(name)
-            return None if watch is None else watch.last_wake
-
     def stats(self) -> list[StreamStats]:
         """Each followed stream's counters (one hub per URL)."""
         with self._cond:
@@ -295,6 +287,15 @@ class StreamWakes:
     # --- this source's thread ------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        while not self._stopped:
+            try:
+                self._serve()
+            except Exception:  # a bug here must not end every job's wake-ups: say it, go on after a breath
+                log.exception("stream wake-ups failed; going on")
+                with self._cond:
+                    self._cond.wait(STREAM_CHECK_SECONDS)
+
+    def _serve(self) -> None:
         next_check = 0.0
         while True:
             with self._cond:
@@ -376,7 +377,7 @@ class StreamWakes:
                 if watch is None or watch.delayed is None or watch.delayed[0] > now:
                     continue
                 reason, watch.delayed = watch.delayed[1], None
-                watch.last_pass_ms, watch.last_wake = now, reason
+                watch.last_pass_ms = now
                 due.append((name, reason))
         self._emit(due)
 
@@ -397,7 +398,7 @@ class StreamWakes:
             heapq.heappush(self._delayed, (wake.at_ms, watch.job.name))
             self._cond.notify()
             return None
-        watch.last_pass_ms, watch.last_wake = now, wake.reason
+        watch.last_pass_ms = now
         return watch.job.name, wake.reason
 
     def _emit(self, wakes: Iterable[tuple[str, WakeReason] | None]) -> None:
@@ -414,6 +415,8 @@ class StreamWakes:
         label = stream_label(feed.url)
         for name in feed.jobs:
             self._polling(name, feed)
+            if not feed.fresh:
+                self.metrics.stream_fallbacks.labels(name).inc()
         if feed.fresh:
             log.info("market data from the stream", extra={"stream": label, "symbol": feed.symbol})
         else:
@@ -422,8 +425,6 @@ class StreamWakes:
 
     def _polling(self, name: str, feed: _Feed) -> None:
         self.metrics.stream_polling.labels(name).set(0 if feed.fresh else 1)
-        if not feed.fresh and feed.why != NO_BOOK:
-            self.metrics.stream_fallbacks.labels(name).inc()
 
     def _drop(self, name: str) -> _Feed | None:
         """(held) Forget the job named ``name``; its feed, if it had one."""

@@ -113,6 +113,11 @@ def test_a_book_older_than_the_bound_raises_market_once() -> None:
     assert watcher.on_age(STALE + 1) == MARKET
 
 
+@pytest.mark.parametrize(("bid", "ask"), [("1e-30", "2e-30"), ("0.00000001", "0.00000002"), ("1e30", "2e30")])
+def test_an_absurd_book_is_judged_without_an_exception(bid: str, ask: str) -> None:
+    assert _watching().on_book(_book(bid, ask)) <= REF  # the ladder from it differs, or cannot be decided
+
+
 def test_no_book_yet_is_not_an_alarm() -> None:
     assert Watcher(LADDER, STALE).on_age(10**9) == NOTHING
 
