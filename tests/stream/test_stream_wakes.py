@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -117,7 +118,10 @@ def _handled(daemon: Daemon, frames_before: float) -> float:
     )
 
 
-def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(tmp_path: Path, world: Streamed) -> None:
+def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(
+    tmp_path: Path, world: Streamed, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rebalancer.daemon")
     with running(tmp_path, _job(tmp_path, world)) as daemon:
         _settled(daemon, world)
         tickers = _tickers(world)
@@ -135,6 +139,9 @@ def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(tmp_path
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") >= 1
         assert daemon.feed("s1")["last_wake"] == "reference"  # type: ignore[index]
         assert _tickers(world) == tickers  # the woken pass read its prices from the stream, not a ticker
+    lines = [r.__dict__ for r in caplog.records if r.getMessage() == "pass"]
+    pairs = [(r["wake"], r["prices"]) for r in lines]
+    assert pairs[0][0] == "timer" and ("reference", "stream") in pairs
 
 
 def test_a_trade_through_a_resting_order_runs_a_pass_for_trade(tmp_path: Path, world: Streamed) -> None:
