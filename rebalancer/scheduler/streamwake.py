@@ -3,7 +3,8 @@
 One ``StreamHub`` per stream URL per process (``rebalancer.stream.client``; ``stream: sandbox`` is the embedded
 sandbox's own) follows each watched symbol's book and trades. The hub's thread only keeps the newest book and folds
 the trades of each symbol (``core.wake.Prints``), so a slow reader never holds up the socket; one thread of this
-source then hands them to the ``Watcher`` of every job on that symbol (jobs are indexed by URL and symbol) and turns
+source then hands them to the ``Watcher`` of every job on that symbol (jobs are indexed by URL and symbol; the hub's
+thread never waits for that work: it shares only a small inbox with this thread) and turns
 the reasons raised into ``wake(name, reason)`` calls, at most one pass per ``min_gap`` (``core.wake.next_pass``: a
 wake inside the gap is delayed to its end, several coalescing into one).
 
@@ -91,13 +92,19 @@ class _Feed:
     symbol: str
     subscription: Subscription
     jobs: dict[str, _Watch] = field(default_factory=dict)
-    book: Book | None = None  # arrived, not yet handed to the watchers
-    prints: Prints | None = None
-    lag_ms: list[int] = field(default_factory=list)
     latest: Book | None = None  # the newest book and last price handed on (a job added later starts from them)
     last: Decimal | None = None
     fresh: bool = False
     why: str = "no book yet"
+
+
+@dataclass(eq=False)
+class _Arrived:
+    """What the hub's thread handed over for one symbol since this source last looked."""
+
+    book: Book | None = None  # the newest only: a book is a whole snapshot
+    prints: Prints | None = None  # every trade, folded
+    lag_ms: list[int] = field(default_factory=list)
 
 
 class StreamWakes:
@@ -115,10 +122,12 @@ class StreamWakes:
         self.stale_seconds = stale_seconds
         self._resolve = resolve
         self._clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()  # the jobs, their feeds and watchers
         self._watches: dict[str, _Watch] = {}
         self._feeds: dict[tuple[str, str], _Feed] = {}
-        self._dirty: set[tuple[str, str]] = set()
+        self._cond = threading.Condition()  # the inbox the hub's threads fill, and the held-back wakes
+        self._inbox: dict[tuple[str, str], _Arrived] = {}
+        self._lost: set[str] = set()  # URLs whose connection was lost since this source last looked
         self._delayed: list[tuple[int, str]] = []  # (due ms, job) heap of held-back wakes
         self._urls: dict[str, str] = {}  # a job's ``stream`` value → the URL it resolved to
         self._hubs: dict[str, StreamHub] = {}  # the hub of each URL whose connection changes are told here
@@ -143,12 +152,12 @@ class StreamWakes:
             self.remove(job.name)
             return
         key = (url, job.symbol.lower())
-        with self._cond:
+        with self._lock:
             feed = self._feeds.get(key)
         if feed is None:
             insecure = job.exchange.insecure
             subscription = subscribe(url, job.symbol, lambda frame: self._received(key, frame), insecure=insecure)
-            with self._cond:
+            with self._lock:
                 feed = self._feeds.setdefault(key, _Feed(url, key[1], subscription))
                 hub, told = subscription.hub, self._hubs.get(url)
                 self._hubs[url] = hub
@@ -157,7 +166,7 @@ class StreamWakes:
             if told is not hub:
                 hub.on_connection(lambda connected: self._connection(url, connected))
         watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed)
-        with self._cond:
+        with self._lock:
             watch.watcher.book, watch.watcher.last = feed.latest, feed.last
             old = self._drop(job.name)  # an older version of the job: its feed stays if it is this one
             self._feeds.setdefault(key, feed)
@@ -168,7 +177,7 @@ class StreamWakes:
 
     def remove(self, name: str) -> None:
         """Stop following the job named ``name``; the symbol's subscription ends with its last job."""
-        with self._cond:
+        with self._lock:
             feed = self._drop(name)
         if feed is not None and not feed.jobs:
             feed.subscription.close()
@@ -186,10 +195,11 @@ class StreamWakes:
         """Stop calling it; every subscription closed."""
         with self._cond:
             self._stopped = True
+            self._cond.notify_all()
+        with self._lock:
             feeds = list(self._feeds.values())
             self._feeds.clear()
             self._watches.clear()
-            self._cond.notify_all()
         for feed in feeds:
             feed.subscription.close()
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -214,7 +224,7 @@ class StreamWakes:
     def learn(self, name: str, report: PassReport | None) -> None:
         """A pass of ``name`` ended (``report`` None: skipped or failed): the watcher learns the orders it left,
         and what the market did meanwhile may wake the job again at once."""
-        with self._cond:
+        with self._lock:
             watch = self._watches.get(name)
             if watch is None:
                 return
@@ -228,7 +238,7 @@ class StreamWakes:
 
     def ticker(self, name: str) -> Ticker | None:
         """The job's market as streamed, while its stream is fresh; None when it polls."""
-        with self._cond:
+        with self._lock:
             watch = self._watches.get(name)
             if watch is None or not watch.feed.fresh:
                 return None
@@ -236,7 +246,7 @@ class StreamWakes:
 
     def state(self, name: str) -> FeedState | None:
         """Where the job's market data comes from now; None for a job without a stream."""
-        with self._cond:
+        with self._lock:
             watch = self._watches.get(name)
             if watch is None:
                 return None
@@ -246,7 +256,7 @@ class StreamWakes:
 
     def stats(self) -> list[StreamStats]:
         """Each followed stream's counters (one hub per URL)."""
-        with self._cond:
+        with self._lock:
             hubs = {feed.url: feed.subscription.hub for feed in self._feeds.values()}
         return [hub.stats() for hub in hubs.values()]
 
@@ -261,26 +271,29 @@ class StreamWakes:
             update = prints_of((t.price, t.ts_ms) for t in message.trades)
         else:
             return
+        if update is None:
+            return
         with self._cond:
-            feed = self._feeds.get(key)
-            if feed is None or update is None:
-                return
+            arrived = self._inbox.setdefault(key, _Arrived())
             if isinstance(update, Book):
-                feed.book = update
+                arrived.book = update
             else:
-                feed.prints = update if feed.prints is None else feed.prints.then(update)
-            feed.lag_ms.append(frame.received_ms - message.ts_ms)
-            self._dirty.add(key)
+                arrived.prints = update if arrived.prints is None else arrived.prints.then(update)
+            arrived.lag_ms.append(frame.received_ms - message.ts_ms)
             self._cond.notify()
 
     def _connection(self, url: str, connected: bool) -> None:
-        """The connection to ``url`` opened or was lost (the hub's thread): lost, its jobs poll at once; they follow
-        the stream again when a book arrives."""
-        if connected:
-            return
-        with self._cond:
+        """The connection to ``url`` opened or was lost (the hub's thread): lost, its jobs poll at once (this
+        source's thread says so); they follow the stream again when a book arrives."""
+        if not connected:
+            with self._cond:
+                self._lost.add(url)
+                self._cond.notify()
+
+    def _disconnected(self, urls: set[str]) -> None:
+        with self._lock:
             for feed in self._feeds.values():
-                if feed.url == url and feed.fresh:
+                if feed.url in urls and feed.fresh:
                     feed.fresh, feed.why = False, "stream disconnected"
                     self._say(feed)
 
@@ -304,32 +317,32 @@ class StreamWakes:
                 timeout = max(0.0, next_check - time.monotonic())
                 if self._delayed:
                     timeout = min(timeout, max(0.0, (self._delayed[0][0] - self._now_ms()) / 1000))
-                if not self._dirty:
+                if not self._inbox and not self._lost:
                     self._cond.wait(timeout)
                 if self._stopped:
                     return
-                keys, self._dirty = self._dirty, set()
-                arrived = [(self._feeds[k], self._take(self._feeds[k])) for k in keys if k in self._feeds]
-            for feed, (book, prints, lags) in arrived:
-                self._hand(feed, book, prints, lags)
+                inbox, self._inbox = self._inbox, {}
+                lost, self._lost = self._lost, set()
+            if lost:
+                self._disconnected(lost)
+            for key, arrived in inbox.items():
+                self._hand(key, arrived)
             self._release_delayed()
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + STREAM_CHECK_SECONDS
                 self._check()
 
-    @staticmethod
-    def _take(feed: _Feed) -> tuple[Book | None, Prints | None, list[int]]:
-        taken = (feed.book, feed.prints, feed.lag_ms)
-        feed.book, feed.prints, feed.lag_ms = None, None, []
-        return taken
-
-    def _hand(self, feed: _Feed, book: Book | None, prints: Prints | None, lags: list[int]) -> None:
-        """Give what arrived for ``feed``'s symbol to each of its jobs' watchers."""
-        label = stream_label(feed.url)
-        for lag in lags:
+    def _hand(self, key: tuple[str, str], arrived: _Arrived) -> None:
+        """Give what arrived for a symbol to each of its jobs' watchers."""
+        book, prints = arrived.book, arrived.prints
+        label = stream_label(key[0])
+        for lag in arrived.lag_ms:
             self.metrics.stream_lag.labels(label).observe(max(0, lag) / 1000)
         wakes = []
-        with self._cond:
+        with self._lock:
+            feed = self._feeds.get(key)
+            if feed is None:
+                return
             now = self._now_ms()
             feed.latest = book or feed.latest
             feed.last = prints.last if prints is not None else feed.last
@@ -345,13 +358,13 @@ class StreamWakes:
 
     def _check(self) -> None:
         """Each followed book's age: stale ones fall back to polling (and raise ``market``), fresh ones follow."""
-        with self._cond:
+        with self._lock:
             feeds = list(self._feeds.values())
         wakes = []
         for feed in feeds:
             hub = feed.subscription.hub
             stats, age = hub.stats(), hub.age(channel(feed.symbol, DEPTH))
-            with self._cond:
+            with self._lock:
                 if not stats.connected:
                     why = f"stream disconnected: {stats.last_error or 'connecting'}"
                 elif age is None or age > self.stale_seconds:
@@ -369,10 +382,13 @@ class StreamWakes:
     def _release_delayed(self) -> None:
         """Send the held-back wakes whose gap has passed."""
         due: list[tuple[str, WakeReason]] = []
+        now = self._now_ms()
         with self._cond:
-            now = self._now_ms()
+            names = []
             while self._delayed and self._delayed[0][0] <= now:
-                _, name = heapq.heappop(self._delayed)
+                names.append(heapq.heappop(self._delayed)[1])
+        with self._lock:
+            for name in names:
                 watch = self._watches.get(name)
                 if watch is None or watch.delayed is None or watch.delayed[0] > now:
                     continue
@@ -381,7 +397,7 @@ class StreamWakes:
                 due.append((name, reason))
         self._emit(due)
 
-    # --- helpers (``_cond`` held where said) ---------------------------------------------------------------------
+    # --- helpers (``_lock`` held where said) ---------------------------------------------------------------------
 
     def _raise(self, watch: _Watch, reasons: Iterable[WakeReason], now: int) -> tuple[str, WakeReason] | None:
         """(held) The wake ``reasons`` call for now; or None, with the wake held back until the job's ``min_gap``
@@ -395,8 +411,9 @@ class StreamWakes:
             return None
         if wake.at_ms > now:
             watch.delayed = (wake.at_ms, wake.reason)
-            heapq.heappush(self._delayed, (wake.at_ms, watch.job.name))
-            self._cond.notify()
+            with self._cond:
+                heapq.heappush(self._delayed, (wake.at_ms, watch.job.name))
+                self._cond.notify()
             return None
         watch.last_pass_ms = now
         return watch.job.name, wake.reason
