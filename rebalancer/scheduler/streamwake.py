@@ -1,12 +1,11 @@
 """The market stream as a wake source: jobs with ``exchange.stream`` run a pass when their market moves.
 
 One ``StreamHub`` per stream URL per process (``rebalancer.stream.client``; ``stream: sandbox`` is the embedded
-sandbox's own) follows each watched symbol's book and trades. The hub's thread only keeps the newest book and folds
-the trades of each symbol (``core.wake.Prints``), so a slow reader never holds up the socket; one thread of this
-source then hands them to the ``Watcher`` of every job on that symbol (jobs are indexed by URL and symbol; the hub's
-thread never waits for that work: it shares only a small inbox with this thread) and turns
-the reasons raised into ``wake(name, reason)`` calls, at most one pass per ``min_gap`` (``core.wake.next_pass``: a
-wake inside the gap is delayed to its end, several coalescing into one).
+sandbox's own) follows each watched symbol's book and trades. The hub's thread only drops them in an ``Inbox``
+(``scheduler.streaminbox``: the newest book, the trades folded), so the socket never waits for the work they cause;
+this source's own thread hands them to the ``Watcher`` of every job on that symbol (jobs are indexed by URL and
+symbol) and turns the reasons raised into ``wake(name, reason)`` calls, at most one pass per ``min_gap``
+(``core.wake.next_pass``: a wake inside the gap is delayed to its end, several coalescing into one).
 
 Every ``STREAM_CHECK_SECONDS`` it looks at each symbol's book: silent past ``stale_seconds`` or the connection
 down, the jobs of that symbol fall back to polling on their schedule (their ticker is read over REST), which is
@@ -18,43 +17,32 @@ source what the pass left (``learn``).
 from __future__ import annotations
 
 import contextlib
-import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core.wake import Book, Prints, Watcher, book_of, next_pass, prints_of
+from rebalancer.core.wake import Book, Watcher, next_pass
 from rebalancer.defaults import STREAM_CHECK_SECONDS, STREAM_STALE_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
-from rebalancer.engine.streamfed import StreamFed
+from rebalancer.engine.streamfed import Opener, stream_fed
 from rebalancer.errors import RebalancerError
-from rebalancer.exchange import Exchange
 from rebalancer.job import Job
-from rebalancer.models import Order, Ticker
+from rebalancer.models import Ticker
 from rebalancer.scheduler.metrics import Metrics, stream_label
-from rebalancer.stream.client import Received, StreamHub, StreamStats, Subscription, subscribe
-from rebalancer.stream.frames import DEPTH, Depth, Trades, channel
-from rebalancer.vocab import ActionKind, OutcomeStatus, WakeReason
+from rebalancer.scheduler.report import standing
+from rebalancer.scheduler.streaminbox import Arrived, Inbox, Key
+from rebalancer.stream.client import StreamHub, StreamStats, Subscription, subscribe
+from rebalancer.stream.frames import DEPTH, channel
+from rebalancer.vocab import WakeReason
 
 log = logging.getLogger("rebalancer.stream")
 
 Wake = Callable[[str, WakeReason], None]
 Resolver = Callable[[Job], contextlib.AbstractContextManager[str]]
-Opener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
-
-
-def standing(report: PassReport) -> tuple[Order, ...]:
-    """The job's orders as its pass left them: the open orders it kept and the placements confirmed on the book."""
-    kept = {a.order_id for a in report.plan.actions if a.action is ActionKind.KEEP}
-    orders = [o for o in report.snapshot.open_orders if o.id in kept]
-    for outcome in report.execution.outcomes if report.execution else ():
-        if outcome.action is ActionKind.PLACE and outcome.status is OutcomeStatus.PLACED and outcome.order_id:
-            orders.append(Order(outcome.order_id, outcome.side, outcome.price, outcome.volume))
-    return tuple(orders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +86,6 @@ class _Feed:
     why: str = "no book yet"
 
 
-@dataclass(eq=False)
-class _Arrived:
-    """What the hub's thread handed over for one symbol since this source last looked."""
-
-    book: Book | None = None  # the newest only: a book is a whole snapshot
-    prints: Prints | None = None  # every trade, folded
-    lag_ms: list[int] = field(default_factory=list)
-
-
 class StreamWakes:
     """The stream wake source (``scheduler.plugs.WakeSource``) of one process; see the module doc."""
 
@@ -124,20 +103,14 @@ class StreamWakes:
         self._clock = clock
         self._lock = threading.RLock()  # the jobs, their feeds and watchers
         self._watches: dict[str, _Watch] = {}
-        self._feeds: dict[tuple[str, str], _Feed] = {}
-        self._cond = threading.Condition()  # the inbox the hub's threads fill, and the held-back wakes
-        self._inbox: dict[tuple[str, str], _Arrived] = {}
-        self._lost: set[str] = set()  # URLs whose connection was lost since this source last looked
-        self._delayed: list[tuple[int, str]] = []  # (due ms, job) heap of held-back wakes
+        self._feeds: dict[Key, _Feed] = {}
+        self._inbox = Inbox(clock)  # what the hubs' threads hand over, and the held-back wakes
         self._urls: dict[str, str] = {}  # a job's ``stream`` value → the URL it resolved to
         self._hubs: dict[str, StreamHub] = {}  # the hub of each URL whose connection changes are told here
         self._held = contextlib.ExitStack()  # the embedded sandbox, while a job follows its stream
         self._wake: Wake | None = None
         self._thread: threading.Thread | None = None
-        self._stopped = False
         metrics.follow_streams(self.stats)
-
-    # --- WakeSource -------------------------------------------------------------------------------------------
 
     def add(self, job: Job) -> None:
         """Follow ``job``'s symbol on its stream (a job without one is ignored); replaces an older version. A stream
@@ -156,7 +129,7 @@ class StreamWakes:
             feed = self._feeds.get(key)
         if feed is None:
             insecure = job.exchange.insecure
-            subscription = subscribe(url, job.symbol, lambda frame: self._received(key, frame), insecure=insecure)
+            subscription = subscribe(url, job.symbol, lambda frame: self._inbox.frame(key, frame), insecure=insecure)
             with self._lock:
                 feed = self._feeds.setdefault(key, _Feed(url, key[1], subscription))
                 hub, told = subscription.hub, self._hubs.get(url)
@@ -164,7 +137,7 @@ class StreamWakes:
             if feed.subscription is not subscription:
                 subscription.close()
             if told is not hub:
-                hub.on_connection(lambda connected: self._connection(url, connected))
+                hub.on_connection(lambda connected: None if connected else self._inbox.lost(url))
         watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed)
         with self._lock:
             watch.watcher.book, watch.watcher.last = feed.latest, feed.last
@@ -193,9 +166,7 @@ class StreamWakes:
 
     def stop(self) -> None:
         """Stop calling it; every subscription closed."""
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
+        self._inbox.close()
         with self._lock:
             feeds = list(self._feeds.values())
             self._feeds.clear()
@@ -206,20 +177,9 @@ class StreamWakes:
             self._thread.join(timeout=5)
         self._held.close()
 
-    # --- what the scheduler tells and asks ---------------------------------------------------------------------
-
     def feeding(self, opener: Opener) -> Opener:
         """``opener`` with each stream job's ticker taken from this source while its stream is fresh."""
-
-        @contextlib.contextmanager
-        def open_fed(job: Job) -> Iterator[Exchange]:
-            with opener(job) as exchange:
-                if job.exchange.stream is None:
-                    yield exchange
-                else:
-                    yield StreamFed(exchange, job, lambda: self.ticker(job.name))
-
-        return open_fed
+        return stream_fed(opener, self.ticker)
 
     def learn(self, name: str, report: PassReport | None) -> None:
         """A pass of ``name`` ended (``report`` None: skipped or failed): the watcher learns the orders it left,
@@ -260,79 +220,36 @@ class StreamWakes:
             hubs = {feed.url: feed.subscription.hub for feed in self._feeds.values()}
         return [hub.stats() for hub in hubs.values()]
 
-    # --- the hub's thread ---------------------------------------------------------------------------------------
-
-    def _received(self, key: tuple[str, str], frame: Received) -> None:
-        """A frame of a followed symbol (the hub's thread): keep the newest book, fold the trades, say so."""
-        message = frame.message
-        if isinstance(message, Depth):
-            update: Book | Prints | None = book_of(message.bids, message.asks, message.ts_ms)
-        elif isinstance(message, Trades):
-            update = prints_of((t.price, t.ts_ms) for t in message.trades)
-        else:
-            return
-        if update is None:
-            return
-        with self._cond:
-            arrived = self._inbox.setdefault(key, _Arrived())
-            if isinstance(update, Book):
-                arrived.book = update
-            else:
-                arrived.prints = update if arrived.prints is None else arrived.prints.then(update)
-            arrived.lag_ms.append(frame.received_ms - message.ts_ms)
-            self._cond.notify()
-
-    def _connection(self, url: str, connected: bool) -> None:
-        """The connection to ``url`` opened or was lost (the hub's thread): lost, its jobs poll at once (this
-        source's thread says so); they follow the stream again when a book arrives."""
-        if not connected:
-            with self._cond:
-                self._lost.add(url)
-                self._cond.notify()
-
     def _disconnected(self, urls: set[str]) -> None:
+        """The connections to ``urls`` were lost: their jobs poll at once; they follow the stream again when a book
+        arrives."""
         with self._lock:
             for feed in self._feeds.values():
                 if feed.url in urls and feed.fresh:
                     feed.fresh, feed.why = False, "stream disconnected"
                     self._say(feed)
 
-    # --- this source's thread ------------------------------------------------------------------------------------
-
     def _run(self) -> None:
-        while not self._stopped:
+        while not self._inbox.closed:
             try:
                 self._serve()
             except Exception:  # a bug here must not end every job's wake-ups: say it, go on after a breath
                 log.exception("stream wake-ups failed; going on")
-                with self._cond:
-                    self._cond.wait(STREAM_CHECK_SECONDS)
+                self._inbox.pause(STREAM_CHECK_SECONDS)
 
     def _serve(self) -> None:
         next_check = 0.0
-        while True:
-            with self._cond:
-                if self._stopped:
-                    return
-                timeout = max(0.0, next_check - time.monotonic())
-                if self._delayed:
-                    timeout = min(timeout, max(0.0, (self._delayed[0][0] - self._now_ms()) / 1000))
-                if not self._inbox and not self._lost:
-                    self._cond.wait(timeout)
-                if self._stopped:
-                    return
-                inbox, self._inbox = self._inbox, {}
-                lost, self._lost = self._lost, set()
-            if lost:
-                self._disconnected(lost)
-            for key, arrived in inbox.items():
+        while (taken := self._inbox.take(max(0.0, next_check - time.monotonic()))) is not None:
+            if taken.lost:
+                self._disconnected(taken.lost)
+            for key, arrived in taken.arrived.items():
                 self._hand(key, arrived)
-            self._release_delayed()
+            self._release_delayed(taken.due)
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + STREAM_CHECK_SECONDS
                 self._check()
 
-    def _hand(self, key: tuple[str, str], arrived: _Arrived) -> None:
+    def _hand(self, key: Key, arrived: Arrived) -> None:
         """Give what arrived for a symbol to each of its jobs' watchers."""
         book, prints = arrived.book, arrived.prints
         label = stream_label(key[0])
@@ -379,14 +296,10 @@ class StreamWakes:
                     wakes += [self._raise(w, w.watcher.on_age(int(age * 1000)), now) for w in feed.jobs.values()]
         self._emit(wakes)
 
-    def _release_delayed(self) -> None:
-        """Send the held-back wakes whose gap has passed."""
+    def _release_delayed(self, names: list[str]) -> None:
+        """Send the held-back wakes of ``names`` whose gap has passed."""
         due: list[tuple[str, WakeReason]] = []
         now = self._now_ms()
-        with self._cond:
-            names = []
-            while self._delayed and self._delayed[0][0] <= now:
-                names.append(heapq.heappop(self._delayed)[1])
         with self._lock:
             for name in names:
                 watch = self._watches.get(name)
@@ -396,8 +309,6 @@ class StreamWakes:
                 watch.last_pass_ms = now
                 due.append((name, reason))
         self._emit(due)
-
-    # --- helpers (``_lock`` held where said) ---------------------------------------------------------------------
 
     def _raise(self, watch: _Watch, reasons: Iterable[WakeReason], now: int) -> tuple[str, WakeReason] | None:
         """(held) The wake ``reasons`` call for now; or None, with the wake held back until the job's ``min_gap``
@@ -411,9 +322,7 @@ class StreamWakes:
             return None
         if wake.at_ms > now:
             watch.delayed = (wake.at_ms, wake.reason)
-            with self._cond:
-                heapq.heappush(self._delayed, (wake.at_ms, watch.job.name))
-                self._cond.notify()
+            self._inbox.delay(wake.at_ms, watch.job.name)
             return None
         watch.last_pass_ms = now
         return watch.job.name, wake.reason
