@@ -6,6 +6,7 @@ Every wait is a condition with a generous deadline."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import logging
 from collections.abc import Iterator
@@ -60,9 +61,12 @@ def world(streamed: Streamed) -> Streamed:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, *jobs: Job, **kwargs: float) -> Iterator[Daemon]:
+def running(tmp_path: Path, *jobs: Job, stream_stale_seconds: float = 600) -> Iterator[Daemon]:
+    """A daemon for ``jobs``. The manual-clock market pushes no book while it stands still, so the staleness
+    bound is long unless a test is about staleness: a slow machine must not turn a quiet book into a ``market``."""
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        daemon = Daemon(store, opener=lambda j: open_exchange(j, ENV), stop_wait=10, **kwargs)  # type: ignore[arg-type]
+        opener = functools.partial(open_exchange, env=ENV)
+        daemon = Daemon(store, opener=opener, stop_wait=10, stream_stale_seconds=stream_stale_seconds)
         daemon.start(list(jobs))
         try:
             yield daemon
@@ -223,8 +227,7 @@ def _page(pages: StatusPages, path: str) -> str:
 
 def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streamed) -> None:
     gap = 4
-    # The manual-clock market pushes no book while it stands still: a long staleness bound keeps ``market`` out.
-    with running(tmp_path, _job(tmp_path, world, min_gap=f"{gap}s"), stream_stale_seconds=60) as daemon:
+    with running(tmp_path, _job(tmp_path, world, min_gap=f"{gap}s")) as daemon:
         _settled(daemon, world)
         best_buy = max(o.price for o in _orders(world) if o.side is Side.BUY)
         # Within the gap after the first pass: a trade at a resting order, then a move. One pass, after the gap.
