@@ -93,6 +93,10 @@ def test_an_unchanged_reference_does_not_run_the_ladder(monkeypatch: pytest.Monk
     watcher.on_book(_book("29995.00", "30015.00"))  # mid 30005: runs once
     watcher.on_book(_book("29985.00", "30025.00"))  # mid 30005 again
     assert len(runs) == 1
+    for _ in range(10):  # a market flickering between three mids, all within tolerance: once per new mid
+        for bid, ask in (("29993.00", "30013.00"), ("29990.00", "30010.00"), ("29995.00", "30015.00")):
+            assert watcher.on_book(_book(bid, ask)) == NOTHING
+    assert len(runs) == 2  # 30003 is new; 30000 is where the pass left them, 30005 was judged already
 
 
 def test_a_crossed_book_raises_market_once_while_it_stays_crossed() -> None:
