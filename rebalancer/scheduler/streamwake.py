@@ -1,0 +1,378 @@
+"""The market stream as a wake source: jobs with ``exchange.stream`` run a pass when their market moves.
+
+One ``StreamHub`` per stream URL per process (``rebalancer.stream.client``; ``stream: sandbox`` is the embedded
+sandbox's own) follows each watched symbol's book and trades. The hub's thread only drops them in an ``Inbox``
+(``scheduler.streaminbox``: the newest book, the trades folded), so the socket never waits for the work they cause;
+this source's own thread hands them to the ``Watcher`` of every job on that symbol (jobs are indexed by URL and
+symbol) and turns the reasons raised into ``wake(name, reason)`` calls, at most one pass per ``min_gap``
+(``core.wake.next_pass``: a wake inside the gap is delayed to its end, several coalescing into one).
+
+Every ``STREAM_CHECK_SECONDS`` it looks at each symbol's book: silent past ``stale_seconds`` or the connection
+down, the jobs of that symbol fall back to polling on their schedule (their ticker is read over REST), which is
+said once per change (a log line, ``rebalancer_stream_polling``, the status pages) and raised as ``market`` so the
+guards can act; when the book comes back they follow the stream again. After every pass the scheduler tells the
+source what the pass left (``learn``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from rebalancer.core.wake import Book, Watcher, next_pass
+from rebalancer.defaults import STREAM_CHECK_SECONDS, STREAM_STALE_SECONDS
+from rebalancer.engine.connect import stream_url
+from rebalancer.engine.runner import PassReport
+from rebalancer.engine.streamfed import Opener, stream_fed
+from rebalancer.errors import RebalancerError
+from rebalancer.job import Job
+from rebalancer.models import Ticker
+from rebalancer.scheduler.metrics import Metrics, stream_label
+from rebalancer.scheduler.report import standing
+from rebalancer.scheduler.streaminbox import Arrived, Inbox, Key
+from rebalancer.stream.client import StreamHub, StreamStats, Subscription, subscribe
+from rebalancer.stream.frames import DEPTH, channel
+from rebalancer.vocab import WakeReason
+
+log = logging.getLogger("rebalancer.stream")
+
+Wake = Callable[[str, WakeReason], None]
+Resolver = Callable[[Job], contextlib.AbstractContextManager[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """Where a job's market data comes from now (``stream``, or ``polling`` and why) and how many passes' orders
+    its watcher has learnt."""
+
+    source: str
+    why: str = ""
+    stream: str = ""
+    learnt: int = 0
+
+
+@dataclass(eq=False)
+class _Watch:
+    """One job on the stream."""
+
+    job: Job
+    watcher: Watcher
+    feed: _Feed
+    last_pass_ms: int | None = None  # when its last pass was asked for or ended, for ``min_gap``
+    delayed: tuple[int, WakeReason] | None = None  # a wake held back until the gap's end
+    learnt: int = 0
+
+    @property
+    def gap_ms(self) -> int:
+        return int(self.job.schedule.min_gap_seconds * 1000)
+
+
+@dataclass(eq=False)
+class _Feed:
+    """One symbol of one stream: its subscription, its jobs, and what arrived since the source last looked."""
+
+    url: str
+    symbol: str
+    subscription: Subscription
+    jobs: dict[str, _Watch] = field(default_factory=dict)
+    latest: Book | None = None  # the newest book and last price handed on (a job added later starts from them)
+    last: Decimal | None = None
+    fresh: bool = False
+    why: str = "no book yet"
+
+
+class StreamWakes:
+    """The stream wake source (``scheduler.plugs.WakeSource``) of one process; see the module doc."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        stale_seconds: float = STREAM_STALE_SECONDS,
+        resolve: Resolver = stream_url,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.stale_seconds = stale_seconds
+        self._resolve = resolve
+        self._clock = clock
+        self._lock = threading.RLock()  # the jobs, their feeds and watchers
+        self._watches: dict[str, _Watch] = {}
+        self._feeds: dict[Key, _Feed] = {}
+        self._inbox = Inbox(clock)  # what the hubs' threads hand over, and the held-back wakes
+        self._urls: dict[str, str] = {}  # a job's ``stream`` value → the URL it resolved to
+        self._hubs: dict[str, StreamHub] = {}  # the hub of each URL whose connection changes are told here
+        self._held = contextlib.ExitStack()  # the embedded sandbox, while a job follows its stream
+        self._wake: Wake | None = None
+        self._thread: threading.Thread | None = None
+        metrics.follow_streams(self.stats)
+
+    def add(self, job: Job) -> None:
+        """Follow ``job``'s symbol on its stream (a job without one is ignored); replaces an older version. A stream
+        that cannot be had (the sandbox serving none) is logged, and the job polls."""
+        if job.exchange.stream is None:
+            self.remove(job.name)
+            return
+        try:
+            url = self._url(job)
+        except RebalancerError as exc:
+            log.error("market stream not followed: the job polls", extra={"job": job.name, "error": str(exc)})
+            self.remove(job.name)
+            return
+        key = (url, job.symbol.lower())
+        with self._lock:
+            feed = self._feeds.get(key)
+        if feed is None:
+            insecure = job.exchange.insecure
+            subscription = subscribe(url, job.symbol, lambda frame: self._inbox.frame(key, frame), insecure=insecure)
+            with self._lock:
+                feed = self._feeds.setdefault(key, _Feed(url, key[1], subscription))
+                hub, told = subscription.hub, self._hubs.get(url)
+                self._hubs[url] = hub
+            if feed.subscription is not subscription:
+                subscription.close()
+            if told is not hub:
+                hub.on_connection(lambda connected: None if connected else self._inbox.lost(url))
+        watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed)
+        with self._lock:
+            watch.watcher.book, watch.watcher.last = feed.latest, feed.last
+            old = self._drop(job.name)  # an older version of the job: its feed stays if it is this one
+            self._feeds.setdefault(key, feed)
+            self._watches[job.name] = feed.jobs[job.name] = watch
+        if old is not None and old is not feed and not old.jobs:
+            old.subscription.close()
+        self._polling(job.name, feed)
+
+    def remove(self, name: str) -> None:
+        """Stop following the job named ``name``; the symbol's subscription ends with its last job."""
+        with self._lock:
+            feed = self._drop(name)
+        if feed is not None and not feed.jobs:
+            feed.subscription.close()
+        for metric in (self.metrics.stream_polling, self.metrics.stream_fallbacks):
+            with contextlib.suppress(KeyError):
+                metric.remove(name)
+
+    def start(self, wake: Wake) -> None:
+        """Start calling ``wake`` from this source's thread."""
+        self._wake = wake
+        self._thread = threading.Thread(target=self._run, name="rebalancer-stream-wakes", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop calling it; every subscription closed."""
+        self._inbox.close()
+        with self._lock:
+            feeds = list(self._feeds.values())
+            self._feeds.clear()
+            self._watches.clear()
+        for feed in feeds:
+            feed.subscription.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._held.close()
+
+    def feeding(self, opener: Opener) -> Opener:
+        """``opener`` with each stream job's ticker taken from this source while its stream is fresh."""
+        return stream_fed(opener, self.ticker)
+
+    def learn(self, name: str, report: PassReport | None) -> None:
+        """A pass of ``name`` ended (``report`` None: skipped or failed): the watcher learns the orders it left,
+        and what the market did meanwhile may wake the job again at once."""
+        with self._lock:
+            watch = self._watches.get(name)
+            if watch is None:
+                return
+            now = self._now_ms()
+            watch.last_pass_ms = now
+            if report is None:
+                return
+            watch.learnt += 1
+            wake = self._raise(watch, watch.watcher.learn(report.snapshot, standing(report)), now)
+        self._emit([wake])
+
+    def ticker(self, name: str) -> Ticker | None:
+        """The job's market as streamed, while its stream is fresh; None when it polls."""
+        with self._lock:
+            watch = self._watches.get(name)
+            if watch is None or not watch.feed.fresh:
+                return None
+            return watch.watcher.ticker()
+
+    def state(self, name: str) -> FeedState | None:
+        """Where the job's market data comes from now; None for a job without a stream."""
+        with self._lock:
+            watch = self._watches.get(name)
+            if watch is None:
+                return None
+            feed = watch.feed
+            source, why = ("stream", "") if feed.fresh else ("polling", feed.why)
+            return FeedState(source, why, stream_label(feed.url), watch.learnt)
+
+    def stats(self) -> list[StreamStats]:
+        """Each followed stream's counters (one hub per URL)."""
+        with self._lock:
+            hubs = {feed.url: feed.subscription.hub for feed in self._feeds.values()}
+        return [hub.stats() for hub in hubs.values()]
+
+    def _disconnected(self, urls: set[str]) -> None:
+        """The connections to ``urls`` were lost: their jobs poll at once; they follow the stream again when a book
+        arrives."""
+        with self._lock:
+            for feed in self._feeds.values():
+                if feed.url in urls and feed.fresh:
+                    feed.fresh, feed.why = False, "stream disconnected"
+                    self._say(feed)
+
+    def _run(self) -> None:
+        while not self._inbox.closed:
+            try:
+                self._serve()
+            except Exception:  # a bug here must not end every job's wake-ups: say it, go on after a breath
+                log.exception("stream wake-ups failed; going on")
+                self._inbox.pause(STREAM_CHECK_SECONDS)
+
+    def _serve(self) -> None:
+        next_check = 0.0
+        while (taken := self._inbox.take(max(0.0, next_check - time.monotonic()))) is not None:
+            if taken.lost:
+                self._disconnected(taken.lost)
+            for key, arrived in taken.arrived.items():
+                self._hand(key, arrived)
+            self._release_delayed(taken.due)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + STREAM_CHECK_SECONDS
+                self._check()
+
+    def _hand(self, key: Key, arrived: Arrived) -> None:
+        """Give what arrived for a symbol to each of its jobs' watchers."""
+        book, prints = arrived.book, arrived.prints
+        label = stream_label(key[0])
+        for lag in arrived.lag_ms:
+            self.metrics.stream_lag.labels(label).observe(max(0, lag) / 1000)
+        wakes = []
+        with self._lock:
+            feed = self._feeds.get(key)
+            if feed is None:
+                return
+            now = self._now_ms()
+            feed.latest = book or feed.latest
+            feed.last = prints.last if prints is not None else feed.last
+            if book is not None and not feed.fresh:
+                feed.fresh, feed.why = True, ""
+                self._say(feed)
+            for watch in list(feed.jobs.values()):
+                reasons = watch.watcher.on_book(book) if book is not None else frozenset()
+                if prints is not None:
+                    reasons |= watch.watcher.on_prints(prints)
+                wakes.append(self._raise(watch, reasons, now))
+        self._emit(wakes)
+
+    def _check(self) -> None:
+        """Each followed book's age: stale ones fall back to polling (and raise ``market``), fresh ones follow."""
+        with self._lock:
+            feeds = list(self._feeds.values())
+        wakes = []
+        for feed in feeds:
+            hub = feed.subscription.hub
+            stats, age = hub.stats(), hub.age(channel(feed.symbol, DEPTH))
+            with self._lock:
+                if not stats.connected:
+                    why = f"stream disconnected: {stats.last_error or 'connecting'}"
+                elif age is None or age > self.stale_seconds:
+                    why = f"no book for {age or 0:.1f}s"
+                else:
+                    continue  # a book arrives before a feed turns fresh (``_hand``)
+                if feed.fresh:
+                    feed.fresh, feed.why = False, why
+                    self._say(feed)
+                if age is not None:
+                    now = self._now_ms()
+                    wakes += [self._raise(w, w.watcher.on_age(int(age * 1000)), now) for w in feed.jobs.values()]
+        self._emit(wakes)
+
+    def _release_delayed(self, names: list[str]) -> None:
+        """Send the held-back wakes of ``names`` whose gap has passed."""
+        due: list[tuple[str, WakeReason]] = []
+        now = self._now_ms()
+        with self._lock:
+            for name in names:
+                watch = self._watches.get(name)
+                if watch is None or watch.delayed is None or watch.delayed[0] > now:
+                    continue
+                reason, watch.delayed = watch.delayed[1], None
+                watch.last_pass_ms = now
+                due.append((name, reason))
+        self._emit(due)
+
+    def _raise(self, watch: _Watch, reasons: Iterable[WakeReason], now: int) -> tuple[str, WakeReason] | None:
+        """(held) The wake ``reasons`` call for now; or None, with the wake held back until the job's ``min_gap``
+        has passed (several held-back wakes are one, named by the most urgent reason)."""
+        wake = next_pass(now, reasons, watch.last_pass_ms, watch.gap_ms)
+        if wake is None:
+            return None
+        if watch.delayed is not None:
+            held_at, held = watch.delayed
+            watch.delayed = (held_at, min(held, wake.reason, key=list(WakeReason).index))
+            return None
+        if wake.at_ms > now:
+            watch.delayed = (wake.at_ms, wake.reason)
+            self._inbox.delay(wake.at_ms, watch.job.name)
+            return None
+        watch.last_pass_ms = now
+        return watch.job.name, wake.reason
+
+    def _emit(self, wakes: Iterable[tuple[str, WakeReason] | None]) -> None:
+        """Call ``wake`` for each wake (outside the lock: the scheduler takes its own)."""
+        wake = self._wake
+        if wake is None:
+            return
+        for item in wakes:
+            if item is not None:
+                wake(*item)
+
+    def _say(self, feed: _Feed) -> None:
+        """(held) Tell the change of a symbol's feed: one log line, the metric of each of its jobs."""
+        label = stream_label(feed.url)
+        for name in feed.jobs:
+            self._polling(name, feed)
+            if not feed.fresh:
+                self.metrics.stream_fallbacks.labels(name).inc()
+        if feed.fresh:
+            log.info("market data from the stream", extra={"stream": label, "symbol": feed.symbol})
+        else:
+            extra = {"stream": label, "symbol": feed.symbol, "why": feed.why, "jobs": len(feed.jobs)}
+            log.warning("market stream stale: polling on schedule", extra=extra)
+
+    def _polling(self, name: str, feed: _Feed) -> None:
+        self.metrics.stream_polling.labels(name).set(0 if feed.fresh else 1)
+
+    def _drop(self, name: str) -> _Feed | None:
+        """(held) Forget the job named ``name``; its feed, if it had one."""
+        watch = self._watches.pop(name, None)
+        if watch is None:
+            return None
+        watch.feed.jobs.pop(name, None)
+        if not watch.feed.jobs:
+            self._feeds.pop((watch.feed.url, watch.feed.symbol), None)
+        return watch.feed
+
+    def _url(self, job: Job) -> str:
+        """The URL of the job's stream (the embedded sandbox's held while this source lives)."""
+        value = job.exchange.stream or ""
+        url = self._urls.get(value)
+        if url is None:
+            try:
+                url = self._held.enter_context(self._resolve(job))
+            except ValueError as exc:
+                raise RebalancerError(f"job {job.name}: exchange.stream: {exc}") from None
+            self._urls[value] = url
+        return url
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
