@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 
 from rebalancer.core.fills import Fill, Seen
 from rebalancer.models import Side, format_decimal
@@ -195,8 +195,10 @@ def guard_pauses(conn: Connection) -> dict[str, tuple[str, str | None]]:
 
 def watched_in(conn: Connection, job: str) -> dict[str, Seen]:
     """The orders of ``job`` watched for fills, by id, read on ``conn``."""
-    rows = conn.execute(select(t.watched_orders).where(t.watched_orders.c.job == job)).all()
-    return {r.order_id: _seen(r) for r in rows}
+    return {r.order_id: _seen(r) for r in conn.execute(_WATCHED, {"job": job})}
+
+
+_WATCHED = select(t.watched_orders).where(t.watched_orders.c.job == bindparam("job"))  # built once: see passio
 
 
 def _seen(row: Any) -> Seen:
@@ -206,10 +208,11 @@ def _seen(row: Any) -> Seen:
 
 def last_fills_in(conn: Connection, job: str) -> dict[str, datetime]:
     """Per ladder level of ``job``, when its order last filled (for ``after_fill``), read on ``conn``."""
-    c = t.fills.c
-    rows = conn.execute(
-        select(c.level, func.max(c.filled_at_ms).label("at"))
-        .where(c.job == job, c.level.is_not(None))
-        .group_by(c.level)
-    )
-    return {r.level: from_ms(r.at) for r in rows}
+    return {r.level: from_ms(r.at) for r in conn.execute(_LAST_FILLS, {"job": job})}
+
+
+_LAST_FILLS = (
+    select(t.fills.c.level, func.max(t.fills.c.filled_at_ms).label("at"))
+    .where(t.fills.c.job == bindparam("job"), t.fills.c.level.is_not(None))
+    .group_by(t.fills.c.level)
+)
