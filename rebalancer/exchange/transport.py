@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -240,9 +240,8 @@ class Transport:
         request = requests.PreparedRequest()
         request.prepare(
             method=method,
-            url=url,
+            url=url if write or not params else f"{url}?{urlencode(params)}",  # as requests encodes a dict, cheaper
             headers=self.session.headers,
-            params=None if write else params,
             data=params if write else None,
             cookies=self.session.cookies,
         )
