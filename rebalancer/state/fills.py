@@ -79,6 +79,11 @@ class FillState:
             return fill_totals(conn)
 
 
+_FORGET_WATCHED = delete(t.watched_orders).where(
+    t.watched_orders.c.job == bindparam("job"), t.watched_orders.c.order_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def record_fills_in(
     db: Database,
     conn: Connection,
@@ -91,7 +96,6 @@ def record_fills_in(
 ) -> None:
     """``FillState.record_fills`` inside an open transaction."""
     now_ms = to_ms(now)
-    w = t.watched_orders.c
     if fills:
         rows = [
             {
@@ -107,10 +111,10 @@ def record_fills_in(
             }
             for f in fills
         ]
-        conn.execute(db.upsert(t.fills).on_conflict_do_nothing(), rows)
+        conn.execute(db.insert_new(t.fills), rows)
     gone = sorted(set(forget) | {s.order_id for s in watch})
     for start in range(0, len(gone), _CHUNK):
-        conn.execute(delete(t.watched_orders).where(w.job == job, w.order_id.in_(gone[start : start + _CHUNK])))
+        conn.execute(_FORGET_WATCHED, {"job": job, "ids": gone[start : start + _CHUNK]})
     if watch:
         conn.execute(
             t.watched_orders.insert(),

@@ -223,15 +223,19 @@ def track_in(db: Database, conn: Connection, job: str, ids: Iterable[str], now: 
     """Add order ids to those ``job`` owns (ids already tracked are left as they are)."""
     rows = [{"job": job, "order_id": str(i), "tracked_at_ms": to_ms(now)} for i in sorted(set(ids))]
     if rows:
-        conn.execute(db.upsert(t.tracked_orders).on_conflict_do_nothing(), rows)
+        conn.execute(db.insert_new(t.tracked_orders), rows)
 
 
 def untrack_in(conn: Connection, job: str, ids: Iterable[str]) -> None:
     """Forget order ids of ``job``; unknown ids are ignored."""
     wanted = sorted({str(i) for i in ids})
-    c = t.tracked_orders.c
     for start in range(0, len(wanted), _CHUNK):
-        conn.execute(delete(t.tracked_orders).where(c.job == job, c.order_id.in_(wanted[start : start + _CHUNK])))
+        conn.execute(_UNTRACK, {"job": job, "ids": wanted[start : start + _CHUNK]})
+
+
+_UNTRACK = delete(t.tracked_orders).where(
+    t.tracked_orders.c.job == bindparam("job"), t.tracked_orders.c.order_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def ownership_in(db: Database, conn: Connection, job: str, change: OwnershipChange, now: datetime) -> None:

@@ -170,6 +170,10 @@ def record_rejections_in(
 def clear_rejections_in(conn: Connection, job: str, levels: Iterable[str]) -> None:
     """``GuardState.clear_rejections`` inside an open transaction."""
     wanted = sorted(set(levels))
-    c = t.level_rejections.c
     for start in range(0, len(wanted), _CHUNK):
-        conn.execute(delete(t.level_rejections).where(c.job == job, c.level.in_(wanted[start : start + _CHUNK])))
+        conn.execute(_CLEAR, {"job": job, "levels": wanted[start : start + _CHUNK]})
+
+
+_CLEAR = delete(t.level_rejections).where(
+    t.level_rejections.c.job == bindparam("job"), t.level_rejections.c.level.in_(bindparam("levels", expanding=True))
+)
