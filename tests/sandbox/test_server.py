@@ -16,7 +16,7 @@ import requests
 from rebalancer.sandbox import world as worlds
 from rebalancer.sandbox.engine import DEMO_API_KEY, Engine
 from rebalancer.sandbox.faults import Faults
-from rebalancer.sandbox.server import SandboxServer
+from rebalancer.sandbox.server import MAX_KEPT_BODY, SandboxServer
 
 SERVE = """
 import sys
@@ -126,3 +126,14 @@ def test_faults_on_a_kept_connection(sandbox: Any, api: Any) -> None:
     # The dropped connection is gone; the session's next request opens a new one and is answered.
     assert api.get("/open/api/get_ticker", ticker).json()["code"] == "0"
     assert sandbox.server.connections_accepted == before + 1
+
+
+def test_a_large_or_chunked_request_body_closes_the_connection_after_its_answer() -> None:
+    with SandboxServer(Engine.create(clock="manual"), Faults(rate_limits=False)) as server, requests.Session() as s:
+        ticker = server.url + "/open/api/get_ticker"
+        large = s.post(ticker, data=b"x" * (MAX_KEPT_BODY + 1), timeout=30)
+        assert large.status_code == 405 and large.headers["Connection"] == "close"
+        chunked = s.post(ticker, data=iter([b"symbol=", b"btcusdt"]), timeout=30)  # a generator is sent chunked
+        assert chunked.status_code == 405 and chunked.headers["Connection"] == "close"
+        assert s.get(ticker, params={"symbol": "btcusdt"}, timeout=10).json()["code"] == "0"
+        assert server.connections_accepted == 3
