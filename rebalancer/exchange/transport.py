@@ -235,8 +235,9 @@ class Transport:
         return self._answer(response, text, endpoint, write, sent_ms, received_ms)
 
     def _prepared(self, method: str, url: str, params: dict[str, str], write: bool) -> requests.PreparedRequest:
-        """The request ``session.get``/``post`` would send, prepared without merging settings that never change
-        (they are the session's own, read once in ``__init__``): that merging was a tenth of a request's CPU."""
+        """The request ``session.get``/``post`` would send (the session's headers, cookies and hooks), prepared
+        without merging settings that never change (the session's own, read once in ``__init__``): that merging was
+        a tenth of a request's CPU."""
         request = requests.PreparedRequest()
         request.prepare(
             method=method,
@@ -244,6 +245,7 @@ class Transport:
             headers=self.session.headers,
             data=params if write else None,
             cookies=self.session.cookies,
+            hooks=self.session.hooks,
         )
         return request
 
