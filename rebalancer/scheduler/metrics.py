@@ -18,10 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from rebalancer.defaults import METRICS_REFRESH_SECONDS, METRICS_RENDER_BUDGET_SECONDS
 from rebalancer.jobfile.urls import display_url
 from rebalancer.stream.client import StreamStats
-
-from rebalancer.defaults import METRICS_REFRESH_SECONDS, METRICS_RENDER_BUDGET_SECONDS
 
 
 class Metrics:
