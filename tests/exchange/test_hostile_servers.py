@@ -23,9 +23,10 @@ RULES = SymbolRules("btcusdt", "btc", "usdt", 2, 4)
 
 
 def client_for(url: str, **profile: object) -> OpenApiClient:
-    """A client with short timeouts, its own limiter and no backoff waits."""
+    """A client with its own limiter and no backoff waits; timeouts generous unless the test is about them (a
+    loaded machine must not turn one of a thousand page reads into a timeout)."""
     limiter = KeyLimiter(RateLimit(10_000, 1.0), RateLimit(10_000, 1.0))
-    settings = {"backoff_base": 0.0, "connect_timeout": 0.5, "read_timeout": 0.5, **profile}
+    settings = {"backoff_base": 0.0, "connect_timeout": 10.0, "read_timeout": 10.0, **profile}
     return OpenApiClient(url, "key", "secret", ExchangeProfile(**settings), limiter=limiter)  # type: ignore[arg-type]
 
 
@@ -42,7 +43,7 @@ def dripping_everything(conn: socket.socket, request: bytes, stop: threading.Eve
 
 @pytest.mark.parametrize("respond", [dripping_body, dripping_everything], ids=["body", "status-and-headers"])
 def test_an_answer_dripped_a_byte_at_a_time_hits_the_total_deadline(respond: object) -> None:
-    with serving(respond) as server, client_for(server.url, read_retries=3) as client:  # type: ignore[arg-type]
+    with serving(respond) as server, client_for(server.url, read_retries=3, read_timeout=0.5) as client:  # type: ignore[arg-type]
         started = time.monotonic()
         with pytest.raises(TransientError, match=r"no complete answer within 0\.5s"):
             client.ticker("btcusdt")
@@ -52,7 +53,7 @@ def test_an_answer_dripped_a_byte_at_a_time_hits_the_total_deadline(respond: obj
 
 
 def test_a_dripped_write_answer_is_an_unknown_outcome_that_may_land_late() -> None:
-    with serving(dripping_body) as server, client_for(server.url) as client:
+    with serving(dripping_body) as server, client_for(server.url, read_timeout=0.5) as client:
         target = Target("buy-1", Side.BUY, Decimal("1.00"), Decimal("1"))
         with pytest.raises(OutcomeUnknown) as error:
             client.replace(RULES, [], [target])
