@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rebalancer.cluster.dispatcher import schedule_text
-from rebalancer.cluster.ratelimit import SharedKeyLimiter, shared_limiter
+from rebalancer.cluster.ratelimit import SharedBudget, SharedKeyLimiter, shared_limiter
 from rebalancer.core.plan import Plan
 from rebalancer.defaults import (
     CLUSTER_CONNECT_TIMEOUT_SECONDS,
@@ -55,8 +55,10 @@ def member_name() -> str:
 
 def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> ExchangeOpener:
     """Opens a job's exchange for a member: short timeouts (a member's lease, which must outlast a request, and so
-    its takeover time stay short), the API key's rate limits shared cluster-wide, balances read every pass (a job's
-    passes move between members, and none knows what the others placed), and never the embedded sandbox."""
+    its takeover time stay short), the API key's rate limits shared cluster-wide (one budget for all the member's
+    jobs), balances read every pass (a job's passes move between members, and none knows what the others placed),
+    and never the embedded sandbox."""
+    budget = SharedBudget(store)
 
     def open_for_member(job: Job) -> contextlib.AbstractContextManager[Exchange]:
 
@@ -70,7 +72,7 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
             env,
             connect_timeout=CLUSTER_CONNECT_TIMEOUT_SECONDS,
             read_timeout_cap=CLUSTER_READ_TIMEOUT_SECONDS,
-            limiter=lambda url, key, profile: shared_limiter(store, url, key, profile),
+            limiter=lambda url, key, profile: shared_limiter(budget, url, key, profile),
             carry_balances=False,
         )
 

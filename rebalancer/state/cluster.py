@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, text, update
 
@@ -57,6 +57,14 @@ class ClusterJob:
     last_member: str | None
     last_pass_at: datetime | None
     last_result: str | None
+
+
+class RateTokens(NamedTuple):
+    """What ``take_rate_tokens`` gave: how many tokens, else the seconds to wait; until when the others may be sent."""
+
+    taken: int
+    wait: float
+    until_ms: int
 
 
 class ClusterState:
@@ -265,24 +273,47 @@ class ClusterState:
 
     # Shared rate limits.
 
-    def take_rate_grant(self, bucket: str, count: int, period_seconds: float, now: datetime | None = None) -> float:
-        """Count one request against ``bucket`` (at most ``count`` in any ``period_seconds``) if it fits.
+    def take_rate_tokens(
+        self,
+        bucket: str,
+        count: int,
+        period_seconds: float,
+        *,
+        most: int = 1,
+        hold_seconds: float = 0.0,
+        give_back: tuple[int, int] | None = None,
+        now: datetime | None = None,
+    ) -> RateTokens:
+        """Take up to ``most`` request tokens from ``bucket`` (at most ``count`` in any ``period_seconds``).
 
-        Returns 0 when granted, else the seconds until the window has room. One transaction, serialised per
-        bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so members never overdraw.
+        The first token is counted now (the caller sends it at once); the others are counted at the end of their
+        hold (``until_ms``, ``hold_seconds`` from now), the latest time the caller may send them, so every window
+        that holds their sends holds them in the count, whenever in the hold they are sent. A block never takes
+        more than half of what is free (but at least one token), so a busy bucket is not held by one taker.
+        ``give_back`` is ``(until_ms, n)``: n tokens of an earlier block that were never sent, returned first.
+        One transaction, serialised per bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
+        its clock read once the bucket is held, so takers never overdraw; with no token, ``wait`` is the seconds
+        until the window has room.
         """
-        now_ms = _now_ms(now)
         period_ms = int(period_seconds * 1000)
         g = t.rate_grants.c
         with self._db.tx(write=True) as conn:
             if self._db.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
+            now_ms = _now_ms(now)
+            until_ms = now_ms + int(hold_seconds * 1000)
             conn.execute(delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms))
+            if give_back is not None and give_back[1] > 0:
+                unsent = select(g.id).where(g.bucket == bucket, g.at_ms == give_back[0]).limit(give_back[1])
+                conn.execute(delete(t.rate_grants).where(g.id.in_(unsent.scalar_subquery())))
             used, oldest = conn.execute(select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket)).one()
             if used >= count:
-                return max(0.001, (oldest + period_ms - now_ms) / 1000)
-            conn.execute(t.rate_grants.insert().values(bucket=bucket, at_ms=now_ms))
-            return 0.0
+                return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
+            stamps = [now_ms]
+            if until_ms > now_ms:
+                stamps += [until_ms] * (min(most, (count - used) // 2) - 1)
+            conn.execute(t.rate_grants.insert(), [{"bucket": bucket, "at_ms": at} for at in stamps])
+            return RateTokens(len(stamps), 0.0, until_ms)
 
 
 def _cluster_job(row: Any) -> ClusterJob:

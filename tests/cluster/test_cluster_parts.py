@@ -155,13 +155,13 @@ def test_a_pass_that_finds_the_lease_held_comes_due_again_when_it_ends(cluster_u
 def test_a_shared_rate_limit_holds_across_members(cluster_url: str) -> None:
     with StateStore(cluster_url) as one, StateStore(cluster_url) as other:
         grants = [
-            store.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=i))
+            store.take_rate_tokens("k:write", 5, 10, now=T0 + timedelta(seconds=i))[:2]
             for i, store in enumerate([one, other, one, other, one])
         ]
-        assert grants == [0.0] * 5
-        assert other.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=5)) == 5.0
-        assert one.take_rate_grant("k:read", 5, 10, T0 + timedelta(seconds=5)) == 0.0, "kinds are apart"
-        assert one.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=10)) == 0.0, "the first one aged out"
+        assert grants == [(1, 0.0)] * 5
+        assert other.take_rate_tokens("k:write", 5, 10, now=T0 + timedelta(seconds=5))[:2] == (0, 5.0)
+        assert one.take_rate_tokens("k:read", 5, 10, now=T0 + timedelta(seconds=5))[:2] == (1, 0.0), "kinds apart"
+        assert one.take_rate_tokens("k:write", 5, 10, now=T0 + timedelta(seconds=10))[:2] == (1, 0.0), "aged out"
 
 
 def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: str, sandbox, tmp_path: Path) -> None:
