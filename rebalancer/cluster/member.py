@@ -91,6 +91,7 @@ class ClusterCoordination:
         self._opener = opener
         self._lease_seconds = lease_seconds
         self._leases: dict[str, Lease] = {}
+        self._ending: set[str] = set()  # holders of passes whose lease ``finish`` has yet to let go
         self._lock = threading.Lock()
 
     def open(self, job: Job) -> contextlib.AbstractContextManager[Exchange]:
@@ -98,26 +99,27 @@ class ClusterCoordination:
         return self._opener(job)
 
     def claim(self, slot: Slot, due: Due) -> Claim | Skip:
-        """Run only the cluster's version of the job, unpaused, under a fresh lease named after the queue's pass."""
+        """Run only the cluster's version of the job, unpaused, under a fresh lease named after the queue's pass
+        (the three checked in one transaction)."""
         name = slot.job.name
-        cluster = self.store.cluster_job(name)
+        late = max(0.0, (to_ms(datetime.now(UTC)) - (due.due_ms or 0)) / 1000)
+        holder = self.holder(due.pass_id)
+        start = self.store.begin_cluster_pass(name, slot.job.source_hash, holder, self.lease_for(slot))
+        cluster = start.cluster
         if cluster is None or cluster.fingerprint != slot.job.source_hash:
             self.member.say_differs(name, slot.job.source_hash, cluster.fingerprint if cluster else None)
             return Skip.VERSION_DIFFERS
-        if self.store.is_paused(name):
+        if start.paused:
             log.info("pass skipped: job paused", extra={"job": name})
             return Skip.PAUSED
-        late = max(0.0, (to_ms(datetime.now(UTC)) - (due.due_ms or 0)) / 1000)
         self.member.metrics.lateness.labels(name).observe(late)
-        holder = f"{self.member.name}#{due.pass_id}"
-        epoch = self.store.acquire_lease(name, holder, self.lease_for(slot))
-        if epoch is None:
+        if start.epoch is None:
             self.member._retry_after_lease(name)
             return Skip.LEASE_HELD
-        lease = Lease(name, holder, epoch)
+        lease = Lease(name, holder, start.epoch)
         with self._lock:
             self._leases[lease.holder] = lease
-        fields = {"member": self.member.name, "epoch": epoch, "late_ms": int(late * 1000)}
+        fields = {"member": self.member.name, "epoch": start.epoch, "late_ms": int(late * 1000)}
         return Claim(lease, cluster.failures, fields)
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
@@ -130,25 +132,48 @@ class ClusterCoordination:
             )
 
     def release(self, slot: Slot, claim: Claim) -> None:
-        """Let the pass's lease go, so the job's next pass may run anywhere at once."""
+        """Stop renewing the pass's lease; ``finish`` lets it go with the pass's record, in one transaction (or
+        ``let_go``, when the pass raised past ``finish``)."""
         if claim.lease is None:
             return
         with self._lock:
             self._leases.pop(claim.lease.holder, None)
-        with contextlib.suppress(RebalancerError):
-            self.store.release_lease(claim.lease.job, claim.lease.holder)
+            self._ending.add(claim.lease.holder)
 
     def finish(self, slot: Slot, claim: Claim, outcome: PassReport | BaseException) -> Finished:
-        """Record the pass cluster-wide; a failed one backs the job off for every member."""
+        """Record the pass cluster-wide and let its lease go; a failed pass backs the job off for every member."""
         if isinstance(outcome, BaseException):
             result, failed = PassResult.ERROR, True
         else:
             result, failed = outcome.result, outcome.failed and outcome.result is not PassResult.FENCED
         delay = backoff_delay(claim.failures + 1) if failed else 0.0
+        holder = None if claim.lease is None else claim.lease.holder
         self.store.record_cluster_pass(
-            slot.job.name, self.member.name, result, failed=failed, backoff_seconds=delay, started_at=claim.started_at
+            slot.job.name,
+            self.member.name,
+            result,
+            failed=failed,
+            backoff_seconds=delay,
+            started_at=claim.started_at,
+            lease_holder=holder,
         )
+        with self._lock:
+            self._ending.discard(holder or "")
         return Finished(claim.failures + 1 if failed else 0, delay)
+
+    def let_go(self, job: str, holder: str) -> None:
+        """Let go of the lease of a pass that ended without ``finish`` recording it (it raised), so the job's next
+        pass may run anywhere at once."""
+        with self._lock:
+            if holder not in self._ending:
+                return
+            self._ending.discard(holder)
+        with contextlib.suppress(RebalancerError):
+            self.store.release_lease(job, holder)
+
+    def holder(self, pass_id: int | None) -> str:
+        """The lease holder name of the queue's pass ``pass_id`` on this member."""
+        return f"{self.member.name}#{pass_id}"
 
     def on_stop(self, slot: Slot) -> None:
         """Nothing: another member takes the job over."""
@@ -259,7 +284,10 @@ class Member:
         if slot is None:
             log.warning("pass skipped: job not loaded on this member", extra={"job": name})
             return Skip.NOT_LOADED
-        outcome = run_slot(self.plug, self._table, self.metrics, slot, Due(due_ms=due_ms, pass_id=pass_id), {})
+        try:
+            outcome = run_slot(self.plug, self._table, self.metrics, slot, Due(due_ms=due_ms, pass_id=pass_id), {})
+        finally:
+            self.plug.let_go(name, self.plug.holder(pass_id))
         if outcome is None:
             return Skip.NOT_LOADED  # unloaded meanwhile
         return outcome.result if isinstance(outcome, PassReport) else outcome

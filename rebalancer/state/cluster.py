@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, text, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
+from rebalancer.state.leases import acquire_statement, release_statement
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.vocab import PassResult
 
@@ -57,6 +58,14 @@ class ClusterJob:
     last_member: str | None
     last_pass_at: datetime | None
     last_result: str | None
+
+
+class PassStart(NamedTuple):
+    """What ``begin_cluster_pass`` found: the job's cluster record, whether it is paused, the pass's lease epoch."""
+
+    cluster: ClusterJob | None
+    paused: bool
+    epoch: int | None
 
 
 class RateTokens(NamedTuple):
@@ -208,6 +217,24 @@ class ClusterState:
             row = conn.execute(select(t.cluster_jobs).where(t.cluster_jobs.c.job == job)).first()
         return None if row is None else _cluster_job(row)
 
+    def begin_cluster_pass(
+        self, job: str, fingerprint: str, holder: str, ttl_seconds: float, now: datetime | None = None
+    ) -> PassStart:
+        """A cluster pass's start, in one transaction: the cluster's record of ``job`` and whether it is paused, and,
+        when ``fingerprint`` is the cluster's version and the job is not paused, its lease for ``holder`` (the
+        epoch; None while another holds it). See ``acquire_lease`` for the lease's rules."""
+        c, flags = t.cluster_jobs.c, t.job_flags.c
+        paused = select(flags.paused).where(flags.job == job).scalar_subquery()
+        with self._db.tx(write=True) as conn:
+            row = conn.execute(select(t.cluster_jobs, paused.label("paused")).where(c.job == job)).first()
+            if row is None:
+                return PassStart(None, False, None)
+            cluster, is_paused = _cluster_job(row), bool(row.paused)
+            if cluster.fingerprint != fingerprint or is_paused:
+                return PassStart(cluster, is_paused, None)
+            epoch = conn.execute(acquire_statement(self._db, job, holder, ttl_seconds, _now_ms(now))).scalar()
+            return PassStart(cluster, False, None if epoch is None else int(epoch))
+
     # Dispatch.
 
     def due_cluster_jobs(self, stale_after_seconds: float, now: datetime | None = None) -> list[ClusterJob]:
@@ -250,10 +277,12 @@ class ClusterState:
         failed: bool,
         backoff_seconds: float = 0.0,
         started_at: datetime | None = None,
+        lease_holder: str | None = None,
         now: datetime | None = None,
     ) -> int:
         """Note which member ran ``job`` (its pass began at ``started_at``) and how it ended; count failures toward
-        its backoff (returns the count)."""
+        its backoff (returns the count). With ``lease_holder``, that holder's lease of the job is let go in the same
+        transaction."""
         now_ms = _now_ms(now)
         c, m = t.cluster_jobs.c, t.cluster_members.c
         began_ms = now_ms if started_at is None else to_ms(started_at)
@@ -263,6 +292,8 @@ class ClusterState:
         else:
             values |= {"failures": 0, "not_before_ms": 0}
         with self._db.tx(write=True) as conn:
+            if lease_holder is not None:
+                conn.execute(release_statement(job, lease_holder))
             conn.execute(update(t.cluster_jobs).where(c.job == job).values(**values))
             conn.execute(
                 update(t.cluster_members)

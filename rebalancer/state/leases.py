@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import case, select, update
 
@@ -44,6 +45,32 @@ def holder_is_dead(holder: str) -> bool:
     return False
 
 
+def acquire_statement(db: Database, job: str, holder: str, ttl_seconds: float, now_ms: int) -> Any:
+    """The one conditional upsert of ``LeaseState.acquire_lease``; it returns the epoch when ``holder`` holds it."""
+    c = t.leases.c
+    stmt = db.upsert(t.leases).values(
+        job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=now_ms + int(ttl_seconds * 1000), epoch=1
+    )
+    renewal = (c.holder == stmt.excluded.holder) & (c.expires_at_ms > now_ms)
+    return stmt.on_conflict_do_update(
+        index_elements=[c.job],
+        set_={
+            "holder": stmt.excluded.holder,
+            # A renewal keeps the original acquisition time and the epoch.
+            "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms),
+            "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
+            "expires_at_ms": stmt.excluded.expires_at_ms,
+        },
+        where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
+    ).returning(c.epoch)
+
+
+def release_statement(job: str, holder: str) -> Any:
+    """The UPDATE of ``LeaseState.release_lease``: the lease expired (its row and epoch kept) if ``holder`` holds it."""
+    c = t.leases.c
+    return update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)
+
+
 class LeaseState:
     """The lease methods of ``StateStore`` (which supplies ``_db``)."""
 
@@ -60,26 +87,9 @@ class LeaseState:
             raise ValueError("a lease needs a positive ttl")
         if not holder:
             raise ValueError("a lease needs a holder name")
-        now_ms = to_ms(now or _now())
-        expires_ms = now_ms + int(ttl_seconds * 1000)
         c = t.leases.c
-        stmt = self._db.upsert(t.leases).values(
-            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms, epoch=1
-        )
-        renewal = (c.holder == stmt.excluded.holder) & (c.expires_at_ms > now_ms)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.job],
-            set_={
-                "holder": stmt.excluded.holder,
-                # A renewal keeps the original acquisition time and the epoch.
-                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms),
-                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
-                "expires_at_ms": stmt.excluded.expires_at_ms,
-            },
-            where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
-        ).returning(c.epoch)
         with self._db.tx(write=True) as conn:
-            epoch = conn.execute(stmt).scalar()
+            epoch = conn.execute(acquire_statement(self._db, job, holder, ttl_seconds, to_ms(now or _now()))).scalar()
             if epoch is not None:
                 return int(epoch)
             expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
@@ -93,12 +103,8 @@ class LeaseState:
 
         The row stays, expired, so that the next acquisition continues its epochs.
         """
-        c = t.leases.c
         with self._db.tx(write=True) as conn:
-            done = conn.execute(
-                update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)
-            )
-            return done.rowcount == 1
+            return conn.execute(release_statement(job, holder)).rowcount == 1
 
     def lease_holder(self, job: str, now: datetime | None = None) -> str | None:
         """Who holds an unexpired lease on ``job``, if anyone."""

@@ -1,0 +1,103 @@
+"""A cluster pass's own transactions: its start (version, pause switch and lease in one) and its end (the pass's
+cluster record and the lease let go in one), on a fresh PostgreSQL database and the test sandbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rebalancer.cluster.dispatcher import schedule_text
+from rebalancer.cluster.member import Member
+from rebalancer.job import Schedule
+from rebalancer.jobfile.load import load_job
+from rebalancer.state.records import to_ms
+from rebalancer.state.store import StateStore
+from tests.cluster.conftest import account, job_text
+from tests.reliability.kit import fast_client
+
+EVERY = schedule_text(Schedule(every_seconds=Decimal(10)))
+
+
+def test_a_pass_starts_only_on_the_clusters_version_unpaused_and_with_the_lease(cluster_url: str) -> None:
+    with StateStore(cluster_url) as store:
+        assert store.begin_cluster_pass("j", "v1", "m#1", 9) == (None, False, None), "unknown to the cluster"
+        store.register_member("m", "h", 1, 1)
+        store.define_cluster_job("j", "v1", EVERY, "m", replace=False)
+        other = store.begin_cluster_pass("j", "v0", "m#1", 9)
+        assert other.cluster is not None and other.cluster.fingerprint == "v1" and other.epoch is None
+        assert store.lease_holder("j") is None, "no lease for a version the cluster does not run"
+        store.set_paused("j", True)
+        paused = store.begin_cluster_pass("j", "v1", "m#1", 9)
+        assert paused.paused and paused.epoch is None and store.lease_holder("j") is None
+        store.set_paused("j", False)
+        assert store.begin_cluster_pass("j", "v1", "m#2", 9).epoch == 1
+        assert store.lease_holder("j") == "m#2"
+        held = store.begin_cluster_pass("j", "v1", "m#3", 9)
+        assert held.cluster is not None and not held.paused and held.epoch is None, "held by the pass before"
+
+
+def test_a_pass_record_lets_its_lease_go_in_the_same_transaction(cluster_url: str) -> None:
+    with StateStore(cluster_url) as store:
+        store.register_member("m", "h", 1, 1)
+        store.define_cluster_job("j", "v1", EVERY, "m", replace=False)
+        assert store.begin_cluster_pass("j", "v1", "m#1", 9).epoch == 1
+        store.record_cluster_pass("j", "m", "ok", failed=False, lease_holder="m#2")
+        assert store.lease_holder("j") == "m#1", "another holder's lease is not touched"
+        store.record_cluster_pass("j", "m", "ok", failed=False, lease_holder="m#1")
+        assert store.lease_holder("j") is None
+        assert store.begin_cluster_pass("j", "v1", "m#3", 9).epoch == 2, "epochs go on"
+
+
+class CrashingClient:
+    """The sandbox's client, except that its ticker read raises a plain ``ValueError`` (a defect, not a failure
+    the pass knows): the pass raises past the scheduler's accounting."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def ticker(self, symbol: str) -> Any:
+        raise ValueError("a defect")
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_members_pass_leaves_the_lease_free_however_it_ends(
+    cluster_url: str, sandbox, tmp_path: Path, crash: bool
+) -> None:
+    key, secret = account(0)
+    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
+    path = tmp_path / "c000.yaml"
+    path.write_text(job_text(0, sandbox.url, levels=2))
+
+    @contextlib.contextmanager
+    def opener(job: Any) -> Iterator[Any]:
+        client = fast_client(sandbox.url, key, secret)
+        try:
+            yield CrashingClient(client) if crash else client
+        finally:
+            client.close()
+
+    with StateStore(cluster_url) as store:
+        member = Member(store, name="m", opener=opener)
+        member.start([load_job(path)])
+        try:
+            if crash:
+                with pytest.raises(ValueError):
+                    member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1)
+            else:
+                assert member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1) == "ok"
+            assert store.lease_holder("c000") is None
+            assert member.plug.leases() == []
+            cluster = store.cluster_job("c000")
+            assert cluster is not None and (cluster.last_member is None) is crash, "a crashed pass is not recorded"
+        finally:
+            member.stop()
