@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
@@ -263,10 +263,13 @@ class ClusterState:
 
     def set_next_due(self, due: dict[str, int]) -> None:
         """Set each job's next due time (epoch milliseconds)."""
-        c = t.cluster_jobs.c
+        if not due:
+            return
+        stmt = update(t.cluster_jobs).where(t.cluster_jobs.c.job == bindparam("due_job"))
         with self._db.tx(write=True) as conn:
-            for job, due_ms in due.items():
-                conn.execute(update(t.cluster_jobs).where(c.job == job).values(next_due_ms=due_ms))
+            conn.execute(
+                stmt.values(next_due_ms=bindparam("due_ms")), [{"due_job": j, "due_ms": d} for j, d in due.items()]
+            )
 
     def record_cluster_pass(
         self,
@@ -294,13 +297,15 @@ class ClusterState:
         with self._db.tx(write=True) as conn:
             if lease_holder is not None:
                 conn.execute(release_statement(job, lease_holder))
-            conn.execute(update(t.cluster_jobs).where(c.job == job).values(**values))
+            failures = conn.execute(
+                update(t.cluster_jobs).where(c.job == job).values(**values).returning(c.failures)
+            ).scalar()
             conn.execute(
                 update(t.cluster_members)
                 .where(m.member == member)
                 .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == PassResult.FENCED else 0))
             )
-            return int(conn.execute(select(c.failures).where(c.job == job)).scalar() or 0)
+            return int(failures or 0)
 
     # Shared rate limits.
 
@@ -333,11 +338,18 @@ class ClusterState:
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
             now_ms = _now_ms(now)
             until_ms = now_ms + int(hold_seconds * 1000)
-            conn.execute(delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms))
             if give_back is not None and give_back[1] > 0:
                 unsent = select(g.id).where(g.bucket == bucket, g.at_ms == give_back[0]).limit(give_back[1])
                 conn.execute(delete(t.rate_grants).where(g.id.in_(unsent.scalar_subquery())))
-            used, oldest = conn.execute(select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket)).one()
+            # Counting only the window's rows, the expired ones can go in the same statement (a CTE on PostgreSQL).
+            window = (g.bucket == bucket, g.at_ms > now_ms - period_ms)
+            tally = select(func.count(), func.min(g.at_ms)).where(*window)
+            expired = delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms)
+            if self._db.dialect == "postgresql":
+                tally = tally.add_cte(expired.returning(g.id).cte("expired"))
+            else:
+                conn.execute(expired)
+            used, oldest = conn.execute(tally).one()
             if used >= count:
                 return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
             stamps = [now_ms]

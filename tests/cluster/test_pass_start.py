@@ -1,9 +1,11 @@
-"""A cluster pass's own transactions: its start (version, pause switch and lease in one) and its end (the pass's
-cluster record and the lease let go in one), on a fresh PostgreSQL database and the test sandbox.
+"""A cluster pass's own transactions: its start (version, pause switch and lease in one), its end (the pass's
+cluster record and the lease let go in one), and the dispatcher's one statement for every due pass, on a fresh
+PostgreSQL database and the test sandbox.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,9 +13,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from rebalancer.cluster.dispatcher import schedule_text
+from rebalancer.cluster.app import QUEUE_SCHEMA, RECONCILE, conninfo, ensure_queue_schema, make_app
+from rebalancer.cluster.dispatcher import dispatch_due, schedule_text
 from rebalancer.cluster.member import Member
 from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
@@ -101,3 +105,27 @@ def test_a_members_pass_leaves_the_lease_free_however_it_ends(
             assert cluster is not None and (cluster.last_member is None) is crash, "a crashed pass is not recorded"
         finally:
             member.stop()
+
+
+def test_dispatch_sends_every_due_pass_in_one_go_and_one_by_one_when_one_still_waits(cluster_url: str) -> None:
+    ensure_queue_schema(cluster_url)
+    app = make_app(cluster_url)
+    reconcile = app.tasks[RECONCILE]
+    now_ms = to_ms(datetime.now(UTC))
+    with StateStore(cluster_url) as store:
+        store.register_member("m", "h", 1, 1)
+        for job in ("a", "b", "c"):
+            store.define_cluster_job(job, "v", EVERY, "m", replace=False)
+        store.set_next_due({"b": now_ms + 60_000, "c": now_ms + 60_000})
+
+        async def dispatch_twice() -> tuple[int, int]:
+            async with app.open_async():
+                first = await dispatch_due(store, reconcile)
+                store.set_next_due({"a": now_ms, "b": now_ms, "c": now_ms})
+                return first, await dispatch_due(store, reconcile)
+
+        assert asyncio.run(dispatch_twice()) == (1, 2), "a's pass still waits: b and c go one by one"
+        assert all(job.next_due_ms > now_ms for job in store.cluster_jobs()), "every due time moved on"
+    with psycopg.connect(conninfo(cluster_url)) as conn:
+        rows = conn.execute(f"SELECT args->>'job' FROM {QUEUE_SCHEMA}.procrastinate_jobs").fetchall()
+    assert sorted(r[0] for r in rows) == ["a", "b", "c"]
