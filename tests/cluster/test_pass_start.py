@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import rebalancer.cluster.app as app_module
 from rebalancer.cluster.app import QUEUE_SCHEMA, RECONCILE, conninfo, ensure_queue_schema, make_app
 from rebalancer.cluster.dispatcher import dispatch_due, schedule_text
 from rebalancer.cluster.member import Member
@@ -23,7 +24,7 @@ from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from tests.cluster.conftest import account, job_text
+from tests.cluster.conftest import account, job_text, wait_for
 from tests.reliability.kit import fast_client
 
 EVERY = schedule_text(Schedule(every_seconds=Decimal(10)))
@@ -129,3 +130,37 @@ def test_dispatch_sends_every_due_pass_in_one_go_and_one_by_one_when_one_still_w
     with psycopg.connect(conninfo(cluster_url)) as conn:
         rows = conn.execute(f"SELECT args->>'job' FROM {QUEUE_SCHEMA}.procrastinate_jobs").fetchall()
     assert sorted(r[0] for r in rows) == ["a", "b", "c"]
+
+
+def test_the_queue_pool_checks_a_connection_before_use_only_after_it_sat_idle(cluster_url: str, monkeypatch) -> None:
+    """Within ``IDLE_CHECK_SECONDS`` of its return a connection is handed out unchecked (a dead one fails its query);
+    past it, a dead one is noticed and replaced before use."""
+
+    def kill(pid: int) -> None:
+        with psycopg.connect(conninfo(cluster_url), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+            assert wait_for(lambda: admin.execute(gone, (pid,)).fetchone() == (0,), 30)
+
+    async def scenario() -> None:
+        pool = app_module._queue_pool(conninfo=conninfo(cluster_url), min_size=1, max_size=1, open=False)
+        await pool.open(wait=True)
+        try:
+            monkeypatch.setattr(app_module, "IDLE_CHECK_SECONDS", 3600.0)
+            async with pool.connection() as conn:
+                first = conn.info.backend_pid
+            kill(first)
+            with pytest.raises(psycopg.OperationalError):
+                async with pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+            async with pool.connection() as conn:
+                second = conn.info.backend_pid
+            kill(second)
+            monkeypatch.setattr(app_module, "IDLE_CHECK_SECONDS", -1.0)
+            async with pool.connection() as conn:
+                assert (await (await conn.execute("SELECT 1")).fetchone()) == (1,)
+                assert conn.info.backend_pid not in (first, second)
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
