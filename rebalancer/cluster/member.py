@@ -25,6 +25,7 @@ from rebalancer.defaults import (
     CLUSTER_LEASE_SECONDS,
     CLUSTER_READ_TIMEOUT_SECONDS,
     CLUSTER_RENEW_SECONDS,
+    MARKET_TICK_SECONDS,
 )
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import Lease, make_fence, request_bound_seconds
@@ -55,9 +56,10 @@ def member_name() -> str:
 
 def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> ExchangeOpener:
     """Opens a job's exchange for a member: short timeouts (a member's lease, which must outlast a request, and so
-    its takeover time stay short), the API key's rate limits shared cluster-wide (one budget for all the member's
-    jobs), balances read every pass (a job's passes move between members, and none knows what the others placed),
-    and never the embedded sandbox."""
+    its takeover time stay short), one ticker read a second shared by the member's jobs on a deployment (as in the
+    daemon), the API key's rate limits shared cluster-wide (one budget for all the member's jobs), balances read
+    every pass (a job's passes move between members, and none knows what the others placed), and never the
+    embedded sandbox."""
     budget = SharedBudget(store)
 
     def open_for_member(job: Job) -> contextlib.AbstractContextManager[Exchange]:
@@ -70,6 +72,7 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
         return open_exchange(
             job,
             env,
+            ticker_max_age=MARKET_TICK_SECONDS,
             connect_timeout=CLUSTER_CONNECT_TIMEOUT_SECONDS,
             read_timeout_cap=CLUSTER_READ_TIMEOUT_SECONDS,
             limiter=lambda url, key, profile: shared_limiter(budget, url, key, profile),
