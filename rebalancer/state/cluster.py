@@ -294,18 +294,19 @@ class ClusterState:
             values |= {"failures": c.failures + 1, "not_before_ms": now_ms + int(backoff_seconds * 1000)}
         else:
             values |= {"failures": 0, "not_before_ms": 0}
+        counted = (
+            update(t.cluster_members)
+            .where(m.member == member)
+            .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == PassResult.FENCED else 0))
+            .returning(m.member)
+        )
+        # One statement: the member's count and the lease's release ride along as PostgreSQL data-modifying CTEs.
+        stmt = update(t.cluster_jobs).where(c.job == job).values(**values).returning(c.failures)
+        stmt = stmt.add_cte(counted.cte("counted"))
+        if lease_holder is not None:
+            stmt = stmt.add_cte(release_statement(job, lease_holder).returning(t.leases.c.job).cte("released"))
         with self._db.tx(write=True) as conn:
-            if lease_holder is not None:
-                conn.execute(release_statement(job, lease_holder))
-            failures = conn.execute(
-                update(t.cluster_jobs).where(c.job == job).values(**values).returning(c.failures)
-            ).scalar()
-            conn.execute(
-                update(t.cluster_members)
-                .where(m.member == member)
-                .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == PassResult.FENCED else 0))
-            )
-            return int(failures or 0)
+            return int(conn.execute(stmt).scalar() or 0)
 
     # Shared rate limits.
 

@@ -55,8 +55,9 @@ def test_a_pass_record_lets_its_lease_go_in_the_same_transaction(cluster_url: st
         assert store.begin_cluster_pass("j", "v1", "m#1", 9).epoch == 1
         store.record_cluster_pass("j", "m", "ok", failed=False, lease_holder="m#2")
         assert store.lease_holder("j") == "m#1", "another holder's lease is not touched"
-        store.record_cluster_pass("j", "m", "ok", failed=False, lease_holder="m#1")
+        assert store.record_cluster_pass("j", "m", "fenced", failed=True, lease_holder="m#1") == 1, "failures"
         assert store.lease_holder("j") is None
+        assert [(r.passes, r.fenced) for r in store.members()] == [(2, 1)], "the member's counts, in the same statement"
         assert store.begin_cluster_pass("j", "v1", "m#3", 9).epoch == 2, "epochs go on"
 
 
