@@ -7,16 +7,17 @@ Every check-then-write is one statement, or one transaction under a PostgreSQL a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import BigInteger, Boolean, String, bindparam, case, delete, func, select, text, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
-from rebalancer.state.leases import acquire_statement, release_statement
+from rebalancer.state.leases import acquire_params, acquire_statement, release_statement
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.vocab import PassResult
 
@@ -223,16 +224,15 @@ class ClusterState:
         """A cluster pass's start, in one transaction: the cluster's record of ``job`` and whether it is paused, and,
         when ``fingerprint`` is the cluster's version and the job is not paused, its lease for ``holder`` (the
         epoch; None while another holds it). See ``acquire_lease`` for the lease's rules."""
-        c, flags = t.cluster_jobs.c, t.job_flags.c
-        paused = select(flags.paused).where(flags.job == job).scalar_subquery()
         with self._db.tx(write=True) as conn:
-            row = conn.execute(select(t.cluster_jobs, paused.label("paused")).where(c.job == job)).first()
+            row = conn.execute(_pass_start_query(), {"start_job": job}).first()
             if row is None:
                 return PassStart(None, False, None)
             cluster, is_paused = _cluster_job(row), bool(row.paused)
             if cluster.fingerprint != fingerprint or is_paused:
                 return PassStart(cluster, is_paused, None)
-            epoch = conn.execute(acquire_statement(self._db, job, holder, ttl_seconds, _now_ms(now))).scalar()
+            params = acquire_params(job, holder, ttl_seconds, _now_ms(now))
+            epoch = conn.execute(acquire_statement(self._db), params).scalar()
             return PassStart(cluster, False, None if epoch is None else int(epoch))
 
     # Dispatch.
@@ -287,26 +287,18 @@ class ClusterState:
         its backoff (returns the count). With ``lease_holder``, that holder's lease of the job is let go in the same
         transaction."""
         now_ms = _now_ms(now)
-        c, m = t.cluster_jobs.c, t.cluster_members.c
-        began_ms = now_ms if started_at is None else to_ms(started_at)
-        values: dict[str, Any] = {"last_member": member, "last_pass_at_ms": began_ms, "last_result": result}
-        if failed:
-            values |= {"failures": c.failures + 1, "not_before_ms": now_ms + int(backoff_seconds * 1000)}
-        else:
-            values |= {"failures": 0, "not_before_ms": 0}
-        counted = (
-            update(t.cluster_members)
-            .where(m.member == member)
-            .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == PassResult.FENCED else 0))
-            .returning(m.member)
-        )
-        # One statement: the member's count and the lease's release ride along as PostgreSQL data-modifying CTEs.
-        stmt = update(t.cluster_jobs).where(c.job == job).values(**values).returning(c.failures)
-        stmt = stmt.add_cte(counted.cte("counted"))
-        if lease_holder is not None:
-            stmt = stmt.add_cte(release_statement(job, lease_holder).returning(t.leases.c.job).cte("released"))
+        params = {
+            "rec_job": job,
+            "rec_member": member,
+            "rec_result": result,
+            "rec_began_ms": now_ms if started_at is None else to_ms(started_at),
+            "rec_failed": failed,
+            "rec_not_before_ms": now_ms + int(backoff_seconds * 1000) if failed else 0,
+            "rec_fenced": 1 if result == PassResult.FENCED else 0,
+            "rec_holder": lease_holder or "",  # no holder is named "": then no lease is touched
+        }
         with self._db.tx(write=True) as conn:
-            return int(conn.execute(stmt).scalar() or 0)
+            return int(conn.execute(_pass_record_statement(), params).scalar() or 0)
 
     # Shared rate limits.
 
@@ -342,15 +334,10 @@ class ClusterState:
             if give_back is not None and give_back[1] > 0:
                 unsent = select(g.id).where(g.bucket == bucket, g.at_ms == give_back[0]).limit(give_back[1])
                 conn.execute(delete(t.rate_grants).where(g.id.in_(unsent.scalar_subquery())))
-            # Counting only the window's rows, the expired ones can go in the same statement (a CTE on PostgreSQL).
-            window = (g.bucket == bucket, g.at_ms > now_ms - period_ms)
-            tally = select(func.count(), func.min(g.at_ms)).where(*window)
-            expired = delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms)
-            if self._db.dialect == "postgresql":
-                tally = tally.add_cte(expired.returning(g.id).cte("expired"))
-            else:
-                conn.execute(expired)
-            used, oldest = conn.execute(tally).one()
+            window = {"tok_bucket": bucket, "tok_cut": now_ms - period_ms}
+            if self._db.dialect != "postgresql":
+                conn.execute(_expired_tokens(), window)
+            used, oldest = conn.execute(_token_tally(self._db.dialect == "postgresql"), window).one()
             if used >= count:
                 return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
             stamps = [now_ms]
@@ -358,6 +345,59 @@ class ClusterState:
                 stamps += [until_ms] * (min(most, (count - used) // 2) - 1)
             conn.execute(t.rate_grants.insert(), [{"bucket": bucket, "at_ms": at} for at in stamps])
             return RateTokens(len(stamps), 0.0, until_ms)
+
+
+def _expired_tokens() -> Any:
+    """The DELETE of a bucket's tokens that left the window."""
+    g = t.rate_grants.c
+    return delete(t.rate_grants).where(g.bucket == bindparam("tok_bucket"), g.at_ms <= bindparam("tok_cut"))
+
+
+@functools.cache
+def _token_tally(delete_expired: bool) -> Any:
+    """The count of a bucket's tokens in the window and the oldest one (built once); counting only the window's
+    rows, the expired ones can go in the same statement (a data-modifying CTE, on PostgreSQL)."""
+    g = t.rate_grants.c
+    bucket, cut = bindparam("tok_bucket", type_=String), bindparam("tok_cut", type_=BigInteger)
+    tally = select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket, g.at_ms > cut)
+    return tally.add_cte(_expired_tokens().returning(g.id).cte("expired")) if delete_expired else tally
+
+
+@functools.cache
+def _pass_start_query() -> Any:
+    """``begin_cluster_pass``'s read: the job's cluster row and its pause switch (built once)."""
+    c, flags, job = t.cluster_jobs.c, t.job_flags.c, bindparam("start_job", type_=String)
+    paused = select(flags.paused).where(flags.job == job).scalar_subquery()
+    return select(t.cluster_jobs, paused.label("paused")).where(c.job == job)
+
+
+@functools.cache
+def _pass_record_statement() -> Any:
+    """``record_cluster_pass``'s one statement (built once): the job's bookkeeping, with the member's counts and the
+    lease's release riding along as PostgreSQL data-modifying CTEs."""
+    c, m = t.cluster_jobs.c, t.cluster_members.c
+    counted = (
+        update(t.cluster_members)
+        .where(m.member == bindparam("rec_member"))
+        .values(passes=m.passes + 1, fenced=m.fenced + bindparam("rec_fenced"))
+        .returning(m.member)
+    )
+    released = release_statement(bindparam("rec_job"), bindparam("rec_holder")).returning(t.leases.c.job)
+    failed = bindparam("rec_failed", type_=Boolean)
+    return (
+        update(t.cluster_jobs)
+        .where(c.job == bindparam("rec_job"))
+        .values(
+            last_member=bindparam("rec_member"),
+            last_pass_at_ms=bindparam("rec_began_ms"),
+            last_result=bindparam("rec_result"),
+            failures=case((failed, c.failures + 1), else_=0),
+            not_before_ms=bindparam("rec_not_before_ms"),
+        )
+        .returning(c.failures)
+        .add_cte(counted.cte("counted"))
+        .add_cte(released.cte("released"))
+    )
 
 
 def _cluster_job(row: Any) -> ClusterJob:
