@@ -140,6 +140,15 @@ def start_processes(
     return procs, handles
 
 
+def shut_down(procs: list[subprocess.Popen[bytes]], logs: list[IO[bytes]], db_name: str) -> None:
+    """Stop the processes (SIGTERM, bounded), close their logs and drop their database."""
+    for p in procs:
+        stop(p, timeout=60)
+    for h in logs:
+        h.close()
+    drop_database(db_name)
+
+
 def measure(
     args: argparse.Namespace, store: Any, mode: str, procs: list[subprocess.Popen[bytes]], sandbox_pid: int
 ) -> tuple[dict[str, Any], datetime, datetime]:
@@ -214,11 +223,7 @@ def run_members(
             if members > 1:
                 result["takeover_s"] = takeover(store, procs[0])
     finally:
-        for p in procs:
-            stop(p, timeout=60)
-        for h in handles:
-            h.close()
-        drop_database(db_name)
+        shut_down(procs, handles, db_name)
     return result
 
 
@@ -238,11 +243,7 @@ def run_daemon(
             figures, _, _ = measure(args, store, "run", procs, sandbox_pid)
             result |= figures
     finally:
-        for p in procs:
-            stop(p, timeout=60)
-        for h in handles:
-            h.close()
-        drop_database(db_name)
+        shut_down(procs, handles, db_name)
     return result
 
 

@@ -21,7 +21,7 @@ from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from tests.cluster.conftest import account, job_text
+from tests.cluster.conftest import account, job_text, sandbox_job
 from tests.reliability.kit import fast_client
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -186,19 +186,7 @@ def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: s
 def test_a_members_pass_with_no_changes_is_logged_at_debug_as_the_daemons_is(
     cluster_url: str, sandbox, tmp_path: Path, caplog
 ) -> None:
-    key, secret = account(0)
-    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
-    path = tmp_path / "c000.yaml"
-    path.write_text(job_text(0, sandbox.url, levels=2))
-
-    @contextlib.contextmanager
-    def opener(job):
-        client = fast_client(sandbox.url, key, secret)
-        try:
-            yield client
-        finally:
-            client.close()
-
+    path, opener = sandbox_job(sandbox, tmp_path)
     caplog.set_level(logging.DEBUG, logger="rebalancer.cluster")
     with StateStore(cluster_url) as store:
         member = Member(store, name="m", opener=opener)

@@ -6,8 +6,6 @@ PostgreSQL database and the test sandbox.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,8 +22,7 @@ from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from tests.cluster.conftest import account, job_text, wait_for
-from tests.reliability.kit import fast_client
+from tests.cluster.conftest import sandbox_job, wait_for
 
 EVERY = schedule_text(Schedule(every_seconds=Decimal(10)))
 
@@ -79,19 +76,7 @@ class CrashingClient:
 def test_a_members_pass_leaves_the_lease_free_however_it_ends(
     cluster_url: str, sandbox, tmp_path: Path, crash: bool
 ) -> None:
-    key, secret = account(0)
-    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
-    path = tmp_path / "c000.yaml"
-    path.write_text(job_text(0, sandbox.url, levels=2))
-
-    @contextlib.contextmanager
-    def opener(job: Any) -> Iterator[Any]:
-        client = fast_client(sandbox.url, key, secret)
-        try:
-            yield CrashingClient(client) if crash else client
-        finally:
-            client.close()
-
+    path, opener = sandbox_job(sandbox, tmp_path, wrap=CrashingClient if crash else lambda client: client)
     with StateStore(cluster_url) as store:
         member = Member(store, name="m", opener=opener)
         member.start([load_job(path)])
