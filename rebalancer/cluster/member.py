@@ -94,7 +94,6 @@ class ClusterCoordination:
         self._opener = opener
         self._lease_seconds = lease_seconds
         self._leases: dict[str, Lease] = {}
-        self._ending: set[str] = set()  # holders of passes whose lease ``finish`` has yet to let go
         self._lock = threading.Lock()
 
     def open(self, job: Job) -> contextlib.AbstractContextManager[Exchange]:
@@ -106,7 +105,7 @@ class ClusterCoordination:
         (the three checked in one transaction)."""
         name = slot.job.name
         late = max(0.0, (to_ms(datetime.now(UTC)) - (due.due_ms or 0)) / 1000)
-        holder = self.holder(due.pass_id)
+        holder = f"{self.member.name}#{due.pass_id}"
         start = self.store.begin_cluster_pass(name, slot.job.source_hash, holder, self.lease_for(slot))
         cluster = start.cluster
         if cluster is None or cluster.fingerprint != slot.job.source_hash:
@@ -129,19 +128,28 @@ class ClusterCoordination:
         """The pass under the claim's lease, fenced before every write (in the shared rate limiter too)."""
         assert claim.lease is not None
         fence = make_fence(self.store, claim.lease, request_bound_seconds(slot.exchange))
-        with slot.running, _write_fence(slot.exchange, fence):
-            return run_pass(
-                slot.job, slot.exchange, self.store, apply=True, mode=Mode.CLUSTER, fence=fence, notifier=self.notifier
-            )
+        try:
+            with slot.running, _write_fence(slot.exchange, fence):
+                return run_pass(
+                    slot.job,
+                    slot.exchange,
+                    self.store,
+                    apply=True,
+                    mode=Mode.CLUSTER,
+                    fence=fence,
+                    notifier=self.notifier,
+                )
+        except RebalancerError:
+            raise  # ``finish`` records the failed pass and lets the lease go
+        except BaseException:
+            self._let_go(claim.lease)  # a crash: no ``finish`` follows
+            raise
 
     def release(self, slot: Slot, claim: Claim) -> None:
-        """Stop renewing the pass's lease; ``finish`` lets it go with the pass's record, in one transaction (or
-        ``let_go``, when the pass raised past ``finish``)."""
-        if claim.lease is None:
-            return
-        with self._lock:
-            self._leases.pop(claim.lease.holder, None)
-            self._ending.add(claim.lease.holder)
+        """Stop renewing the pass's lease; ``finish`` lets it go with the pass's record, in one statement."""
+        if claim.lease is not None:
+            with self._lock:
+                self._leases.pop(claim.lease.holder, None)
 
     def finish(self, slot: Slot, claim: Claim, outcome: PassReport | BaseException) -> Finished:
         """Record the pass cluster-wide and let its lease go; a failed pass backs the job off for every member."""
@@ -150,33 +158,28 @@ class ClusterCoordination:
         else:
             result, failed = outcome.result, outcome.failed and outcome.result is not PassResult.FENCED
         delay = backoff_delay(claim.failures + 1) if failed else 0.0
-        holder = None if claim.lease is None else claim.lease.holder
-        self.store.record_cluster_pass(
-            slot.job.name,
-            self.member.name,
-            result,
-            failed=failed,
-            backoff_seconds=delay,
-            started_at=claim.started_at,
-            lease_holder=holder,
-        )
-        with self._lock:
-            self._ending.discard(holder or "")
+        try:
+            self.store.record_cluster_pass(
+                slot.job.name,
+                self.member.name,
+                result,
+                failed=failed,
+                backoff_seconds=delay,
+                started_at=claim.started_at,
+                lease_holder=None if claim.lease is None else claim.lease.holder,
+            )
+        except RebalancerError:
+            if claim.lease is not None:
+                self._let_go(claim.lease)
+            raise
         return Finished(claim.failures + 1 if failed else 0, delay)
 
-    def let_go(self, job: str, holder: str) -> None:
-        """Let go of the lease of a pass that ended without ``finish`` recording it (it raised), so the job's next
-        pass may run anywhere at once."""
+    def _let_go(self, lease: Lease) -> None:
+        """Let go of ``lease`` on its own, when the pass's record will not: the job's next pass may run at once."""
         with self._lock:
-            if holder not in self._ending:
-                return
-            self._ending.discard(holder)
+            self._leases.pop(lease.holder, None)
         with contextlib.suppress(RebalancerError):
-            self.store.release_lease(job, holder)
-
-    def holder(self, pass_id: int | None) -> str:
-        """The lease holder name of the queue's pass ``pass_id`` on this member."""
-        return f"{self.member.name}#{pass_id}"
+            self.store.release_lease(lease.job, lease.holder)
 
     def on_stop(self, slot: Slot) -> None:
         """Nothing: another member takes the job over."""
@@ -287,10 +290,7 @@ class Member:
         if slot is None:
             log.warning("pass skipped: job not loaded on this member", extra={"job": name})
             return Skip.NOT_LOADED
-        try:
-            outcome = run_slot(self.plug, self._table, self.metrics, slot, Due(due_ms=due_ms, pass_id=pass_id), {})
-        finally:
-            self.plug.let_go(name, self.plug.holder(pass_id))
+        outcome = run_slot(self.plug, self._table, self.metrics, slot, Due(due_ms=due_ms, pass_id=pass_id), {})
         if outcome is None:
             return Skip.NOT_LOADED  # unloaded meanwhile
         return outcome.result if isinstance(outcome, PassReport) else outcome

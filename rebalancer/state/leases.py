@@ -11,7 +11,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, BindParameter, bindparam, case, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
@@ -43,54 +43,6 @@ def holder_is_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-_ACQUIRE: dict[str, Any] = {}
-
-
-def acquire_statement(db: Database) -> Any:
-    """The one conditional upsert of ``LeaseState.acquire_lease``, with ``acquire_params``: it returns the epoch
-    when the holder holds the lease. Built once per dialect (a pass runs it every time: no rebuilding)."""
-    stmt = _ACQUIRE.get(db.dialect)
-    if stmt is None:
-        c, now_ms = t.leases.c, bindparam("lease_now_ms", type_=BigInteger)
-        insert = db.upsert(t.leases).values(
-            job=bindparam("lease_job"),
-            holder=bindparam("lease_holder"),
-            acquired_at_ms=now_ms,
-            expires_at_ms=bindparam("lease_expires_ms"),
-            epoch=1,
-        )
-        renewal = (c.holder == insert.excluded.holder) & (c.expires_at_ms > now_ms)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[c.job],
-            set_={
-                "holder": insert.excluded.holder,
-                # A renewal keeps the original acquisition time and the epoch.
-                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=insert.excluded.acquired_at_ms),
-                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
-                "expires_at_ms": insert.excluded.expires_at_ms,
-            },
-            where=(c.holder == insert.excluded.holder) | (c.expires_at_ms <= now_ms),
-        ).returning(c.epoch)
-        _ACQUIRE[db.dialect] = stmt
-    return stmt
-
-
-def acquire_params(job: str, holder: str, ttl_seconds: float, now_ms: int) -> dict[str, Any]:
-    """The parameters of ``acquire_statement``: ``holder`` takes or renews ``job`` for ``ttl_seconds`` from now."""
-    return {
-        "lease_job": job,
-        "lease_holder": holder,
-        "lease_now_ms": now_ms,
-        "lease_expires_ms": now_ms + int(ttl_seconds * 1000),
-    }
-
-
-def release_statement(job: str | BindParameter[str], holder: str | BindParameter[str]) -> Any:
-    """The UPDATE of ``LeaseState.release_lease``: the lease expired (its row and epoch kept) if ``holder`` holds it."""
-    c = t.leases.c
-    return update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)
 
 
 class LeaseState:
@@ -202,3 +154,53 @@ class LeaseState:
         )
         with self._db.tx(write=True) as conn:
             return conn.execute(stmt).scalar()
+
+
+_ACQUIRE: dict[str, Any] = {}
+
+
+def acquire_statement(db: Database) -> Any:
+    """The one conditional upsert of ``LeaseState.acquire_lease``, with ``acquire_params``: it returns the epoch
+    when the holder holds the lease. Built once per dialect (a pass runs it every time: no rebuilding)."""
+    stmt = _ACQUIRE.get(db.dialect)
+    if stmt is None:
+        c = t.leases.c
+        now_ms = bindparam("lease_now_ms", type_=c.expires_at_ms.type)
+        insert = db.upsert(t.leases).values(
+            job=bindparam("lease_job"),
+            holder=bindparam("lease_holder"),
+            acquired_at_ms=now_ms,
+            expires_at_ms=bindparam("lease_expires_ms"),
+            epoch=1,
+        )
+        renewal = (c.holder == insert.excluded.holder) & (c.expires_at_ms > now_ms)
+        stmt = insert.on_conflict_do_update(
+            index_elements=[c.job],
+            set_={
+                "holder": insert.excluded.holder,
+                # A renewal keeps the original acquisition time and the epoch.
+                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=insert.excluded.acquired_at_ms),
+                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
+                "expires_at_ms": insert.excluded.expires_at_ms,
+            },
+            where=(c.holder == insert.excluded.holder) | (c.expires_at_ms <= now_ms),
+        ).returning(c.epoch)
+        _ACQUIRE[db.dialect] = stmt
+    return stmt
+
+
+def acquire_params(job: str, holder: str, ttl_seconds: float, now_ms: int) -> dict[str, Any]:
+    """The parameters of ``acquire_statement``: ``holder`` takes or renews ``job`` for ``ttl_seconds`` from now."""
+    return {
+        "lease_job": job,
+        "lease_holder": holder,
+        "lease_now_ms": now_ms,
+        "lease_expires_ms": now_ms + int(ttl_seconds * 1000),
+    }
+
+
+def release_statement(job: Any, holder: Any) -> Any:
+    """The UPDATE of ``LeaseState.release_lease`` (``job`` and ``holder``: names, or bind parameters): the lease
+    expired (its row and epoch kept) if ``holder`` holds it."""
+    c = t.leases.c
+    return update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)
