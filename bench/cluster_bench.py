@@ -1,18 +1,24 @@
-"""The cluster on this machine: passes served per second and their lateness with 1, 2 and 3 members, and how long a
-killed member's jobs take to continue on the others.
+"""The cluster on this machine: passes served per second, their lateness and their CPU with 1, 2 and 3 members, how
+long a killed member's jobs take to continue on the others, and the single daemon's CPU per pass on the same jobs.
 
 The sandbox is a child process (``daemon_bench.py --serve``: a real-clock engine, one symbol and one funded account
 per job). Each run gets a fresh PostgreSQL database; each member is ``python -m rebalancer run DIR --cluster
 --log-format json`` exactly as in production. Once every job has made a pass, a window of ``--seconds`` is
-measured from the members' JSON pass lines: passes per second, ``late_ms`` (start against the due time the
-dispatcher gave) and ``duration_ms`` percentiles, plus the members' CPU. Then, with two or more members, the first
-member is SIGKILLed and the takeover time of each of its jobs is the time until another member's next pass of it.
+measured: passes per second and ``duration_ms`` percentiles from the state store (which records every pass, quiet
+ones included), ``late_ms`` (start against the due time the dispatcher gave) from the members' JSON pass lines (the
+passes that changed something: quiet ones are logged at debug), and the members' CPU (utime + stime), divided by the
+passes: **CPU per pass**. Then, with two or more members, the first member is SIGKILLed and the takeover time of each
+of its jobs is the time until another member's next pass of it.
+
+Last, the same jobs on the same sandbox are run by one single daemon (``python -m rebalancer run DIR``, no
+``--cluster``) on a fresh PostgreSQL database of its own, measured the same way, so that a member's CPU per pass
+and the daemon's come from one run (``member_vs_daemon``: the one-member figure over the daemon's).
 
     python bench/cluster_bench.py [--jobs 60] [--interval 5] [--seconds 40] [--members 1,2,3] [--concurrency N]
-                                  [--quick] [--out FILE]
+                                  [--no-daemon] [--quick] [--out FILE]
 
-``--quick`` (12 jobs, 10 s window, 1 and 2 members) is a smoke run. The machine is shared: the load average at the
-start of each run is recorded with its figures.
+``--quick`` (12 jobs, 10 s window, 1 and 2 members, then the daemon) is a smoke run. The machine is shared: the load
+average at the start of each run is recorded with its figures; CPU time is less sensitive to that than wall time.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from daemon_bench import cpu_seconds, percentile, start_sandbox, stop, write_jobs  # noqa: E402
 
 from rebalancer.defaults import CLUSTER_PASSES_PER_CORE  # noqa: E402
+from rebalancer.state.records import from_ms  # noqa: E402
 
 ADMIN_URL = os.environ.get("REBALANCER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -76,6 +83,117 @@ def stamp(record: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(record["ts"])
 
 
+def stored_passes(store: Any, mode: str, start: datetime, end: datetime) -> list[tuple[str, float]]:
+    """(job, duration_ms) of every pass of ``mode`` the store recorded that started inside [start, end)."""
+    from sqlalchemy import select
+
+    from rebalancer.state import schema as t
+
+    c = t.passes.c
+    lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    query = select(c.job, c.duration_ms).where(c.mode == mode, c.started_at_ms >= lo, c.started_at_ms < hi)
+    with store._db.tx(write=False) as conn:
+        return [(str(job), float(duration or 0)) for job, duration in conn.execute(query).all()]
+
+
+def stored_starts(store: Any, after: datetime) -> list[tuple[str, datetime]]:
+    """(job, start) of every cluster pass stored that started after ``after``, earliest first."""
+    from sqlalchemy import select
+
+    from rebalancer.state import schema as t
+
+    c = t.passes.c
+    query = (
+        select(c.job, c.started_at_ms)
+        .where(c.mode == "cluster", c.started_at_ms > int(after.timestamp() * 1000))
+        .order_by(c.started_at_ms)
+    )
+    with store._db.tx(write=False) as conn:
+        return [(str(job), from_ms(int(ms))) for job, ms in conn.execute(query).all()]
+
+
+def jobs_with_a_pass(store: Any, mode: str) -> int:
+    """How many jobs have a stored pass of ``mode``."""
+    from sqlalchemy import func, select
+
+    from rebalancer.state import schema as t
+
+    with store._db.tx(write=False) as conn:
+        return int(conn.execute(select(func.count(t.passes.c.job.distinct())).where(t.passes.c.mode == mode)).scalar())
+
+
+def member_passes(store: Any) -> dict[str, int]:
+    """Passes recorded per member so far."""
+    return {m.member: m.passes for m in store.members()}
+
+
+def start_processes(
+    count: int, extra: list[str], folder: Path, env: dict[str, str], logs: list[Path]
+) -> tuple[list[subprocess.Popen[bytes]], list[IO[bytes]]]:
+    """``count`` processes of ``python -m rebalancer run FOLDER --log-format json --no-watch EXTRA``."""
+    handles: list[IO[bytes]] = [open(log, "wb") for log in logs[:count]]  # noqa: SIM115 - closed by the caller
+    command = [sys.executable, "-m", "rebalancer", "run", str(folder), "--log-format", "json", "--no-watch", *extra]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=h, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for h in handles
+    ]
+    return procs, handles
+
+
+def shut_down(procs: list[subprocess.Popen[bytes]], logs: list[IO[bytes]], db_name: str) -> None:
+    """Stop the processes (SIGTERM, bounded), close their logs and drop their database."""
+    for p in procs:
+        stop(p, timeout=60)
+    for h in logs:
+        h.close()
+    drop_database(db_name)
+
+
+def measure(
+    args: argparse.Namespace, store: Any, mode: str, procs: list[subprocess.Popen[bytes]], sandbox_pid: int
+) -> tuple[dict[str, Any], datetime, datetime]:
+    """Wait until every job made a pass, then measure a window of ``--seconds``: passes, durations and CPU."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and jobs_with_a_pass(store, mode) < args.jobs:
+        time.sleep(0.5)
+    time.sleep(1.0)  # the first passes' burst out of the window
+    start = datetime.now(UTC)
+    cpu_before = sum(cpu_seconds(p.pid) for p in procs)
+    sandbox_before = cpu_seconds(sandbox_pid)
+    members_before = member_passes(store)
+    time.sleep(args.seconds)
+    end = datetime.now(UTC)
+    cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
+    members_after = member_passes(store)
+    sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_before
+    window = (end - start).total_seconds()
+    passes = stored_passes(store, mode, start, end)
+    durations = [duration for _, duration in passes]
+    figures = {
+        "passes_per_s": round(len(passes) / window, 2),
+        "due_per_s": round(args.jobs / args.interval, 2),
+        "duration_ms": {f"p{q}": percentile(durations, q) for q in (50, 95)},
+        "cpu_s_per_s": round(cpu / window, 2),
+        "cpu_ms_per_pass": round(1000 * cpu / len(passes), 2) if passes else None,
+        "sandbox_cpu_s_per_s": round(sandbox_cpu / window, 2),
+    }
+    if members_after:
+        figures["passes_per_member"] = sorted(n - members_before.get(m, 0) for m, n in members_after.items())
+    return figures, start, end
+
+
+def process_env(env: dict[str, str], db_url: str, workdir: Path) -> dict[str, str]:
+    """The environment of a member or daemon: the jobs' credentials and its state store."""
+    return {
+        **os.environ,
+        **env,
+        "REBALANCER_STATE_URL": db_url,
+        "PYTHONPATH": str(ROOT),
+        "REBALANCER_STATE_DIR": str(workdir / "state"),
+        "NO_COLOR": "1",
+    }
+
+
 def run_members(
     args: argparse.Namespace, members: int, sandbox_pid: int, folder: Path, env: dict[str, str], workdir: Path
 ) -> dict[str, Any]:
@@ -84,37 +202,11 @@ def run_members(
 
     db_name, db_url = fresh_database()
     logs = [workdir / f"m{members}-{i}.log" for i in range(members)]
-    handles: list[IO[bytes]] = [open(log, "wb") for log in logs]  # noqa: SIM115 - closed below
-    member_env = {
-        **os.environ,
-        **env,
-        "REBALANCER_STATE_URL": db_url,
-        "PYTHONPATH": str(ROOT),
-        "REBALANCER_STATE_DIR": str(workdir / "state"),
-    }
     load = os.getloadavg()[0]
     concurrency = ["--concurrency", str(args.concurrency)] if args.concurrency else []
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rebalancer",
-                "run",
-                str(folder),
-                "--cluster",
-                "--log-format",
-                "json",
-                "--no-watch",
-                *concurrency,
-            ],
-            env=member_env,
-            stdout=h,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        for h in handles
-    ]
+    procs, handles = start_processes(
+        members, ["--cluster", *concurrency], folder, process_env(env, db_url, workdir), logs
+    )
     result: dict[str, Any] = {
         "members": members,
         "jobs": args.jobs,
@@ -124,47 +216,40 @@ def run_members(
     }
     try:
         with StateStore(db_url) as store:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                jobs = store.cluster_jobs()
-                if len(jobs) == args.jobs and all(j.last_pass_at is not None for j in jobs):
-                    break
-                time.sleep(0.5)
-            start = datetime.now(UTC)
-            cpu_before = [cpu_seconds(p.pid) for p in procs]
-            sandbox_before = cpu_seconds(sandbox_pid)
-            time.sleep(args.seconds)
-            end = datetime.now(UTC)
-            cpu = sum(cpu_seconds(p.pid) for p in procs) - sum(cpu_before)
-            sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_before
-            window = [r for r in pass_lines(logs) if start <= stamp(r) < end]
-            late = [float(r["late_ms"]) for r in window]
-            durations = [float(r["duration_ms"]) for r in window]
-            per_member: dict[str, int] = {}
-            for r in window:
-                per_member[r["member"]] = per_member.get(r["member"], 0) + 1
-            result |= {
-                "passes_per_s": round(len(window) / args.seconds, 2),
-                "due_per_s": round(args.jobs / args.interval, 2),
-                "late_ms": {f"p{q}": percentile(late, q) for q in (50, 95, 99)},
-                "duration_ms": {f"p{q}": percentile(durations, q) for q in (50, 95)},
-                "passes_per_member": sorted(per_member.values()),
-                "cpu_s_per_s": round(cpu / args.seconds, 2),
-                "sandbox_cpu_s_per_s": round(sandbox_cpu / args.seconds, 2),
-            }
+            figures, start, end = measure(args, store, "cluster", procs, sandbox_pid)
+            late = [float(r["late_ms"]) for r in pass_lines(logs) if start <= stamp(r) < end]
+            result |= figures
+            result["late_ms_changed_passes"] = {f"p{q}": percentile(late, q) for q in (50, 95, 99)}
             if members > 1:
-                result["takeover_s"] = takeover(store, procs[0], logs[1:])
+                result["takeover_s"] = takeover(store, procs[0])
     finally:
-        for p in procs:
-            stop(p, timeout=60)
-        for h in handles:
-            h.close()
-        drop_database(db_name)
+        shut_down(procs, handles, db_name)
     return result
 
 
-def takeover(store: Any, victim: subprocess.Popen[bytes], others: list[Path]) -> dict[str, float | int | None]:
-    """SIGKILL ``victim``; for each job it ran last, the seconds until another member's next pass of it."""
+def run_daemon(
+    args: argparse.Namespace, sandbox_pid: int, folder: Path, env: dict[str, str], workdir: Path
+) -> dict[str, Any]:
+    """The same jobs run by one single daemon (``run`` without ``--cluster``) on a fresh database, measured alike."""
+    from rebalancer.state.store import StateStore
+
+    db_name, db_url = fresh_database()
+    load = os.getloadavg()[0]
+    procs, handles = start_processes(1, [], folder, process_env(env, db_url, workdir), [workdir / "daemon.log"])
+    result: dict[str, Any] = {"daemon": 1, "jobs": args.jobs, "interval_s": args.interval}
+    result["load_average_at_start"] = round(load, 1)
+    try:
+        with StateStore(db_url) as store:
+            figures, _, _ = measure(args, store, "run", procs, sandbox_pid)
+            result |= figures
+    finally:
+        shut_down(procs, handles, db_name)
+    return result
+
+
+def takeover(store: Any, victim: subprocess.Popen[bytes]) -> dict[str, float | int | None]:
+    """SIGKILL ``victim``; for each job it ran last, the seconds until another member's next pass of it started (any
+    pass that starts after the kill is another member's)."""
     import socket
 
     name = f"{socket.gethostname()}:{victim.pid}:cluster"
@@ -176,10 +261,9 @@ def takeover(store: Any, victim: subprocess.Popen[bytes], others: list[Path]) ->
     waits: dict[str, float] = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(waits) < len(orphans):
-        for record in pass_lines(others):
-            job = record["job"]
-            if job in orphans and job not in waits and stamp(record) > killed:
-                waits[job] = (stamp(record) - killed).total_seconds()
+        for job, started in stored_starts(store, killed):
+            if job in orphans and job not in waits:
+                waits[job] = (started - killed).total_seconds()
         time.sleep(0.25)
     values = sorted(waits.values())
     return {
@@ -188,6 +272,14 @@ def takeover(store: Any, victim: subprocess.Popen[bytes], others: list[Path]) ->
         "median": percentile(values, 50),
         "max": values[-1] if values else None,
     }
+
+
+def cpu_ratio(runs: list[dict[str, Any]], daemon: dict[str, Any] | None) -> float | None:
+    """One member's CPU per pass over the single daemon's, when both were measured."""
+    one = next((r for r in runs if r["members"] == 1), None)
+    if one is None or daemon is None or not one["cpu_ms_per_pass"] or not daemon["cpu_ms_per_pass"]:
+        return None
+    return round(one["cpu_ms_per_pass"] / daemon["cpu_ms_per_pass"], 2)
 
 
 def main() -> None:
@@ -199,6 +291,7 @@ def main() -> None:
     parser.add_argument("--members", default="1,2,3")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, help="passes at once per member (default: the member's own)")
+    parser.add_argument("--no-daemon", action="store_true", help="skip the single daemon's run")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -216,6 +309,9 @@ def main() -> None:
             for members in counts:
                 runs.append(run_members(args, members, sandbox.pid, workdir / "jobs", env, workdir))
                 print(json.dumps(runs[-1]), flush=True)
+            daemon = None if args.no_daemon else run_daemon(args, sandbox.pid, workdir / "jobs", env, workdir)
+            if daemon is not None:
+                print(json.dumps(daemon), flush=True)
         finally:
             stop(sandbox)
             sandbox_log.close()
@@ -223,6 +319,8 @@ def main() -> None:
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": runs,
+        "daemon": daemon,
+        "member_vs_daemon": cpu_ratio(runs, daemon),
     }
     out = args.out or ROOT / "bench" / "results" / ("cluster-quick.json" if args.quick else "cluster.json")
     out.write_text(json.dumps(report, indent=2) + "\n")

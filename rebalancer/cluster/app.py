@@ -13,6 +13,8 @@ The queue lives in its own PostgreSQL schema (``QUEUE_SCHEMA``) of the state sto
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
@@ -23,6 +25,7 @@ from rebalancer.errors import StateError
 
 if TYPE_CHECKING:
     import procrastinate
+    import psycopg_pool
 
     from rebalancer.cluster.member import Member
 
@@ -31,6 +34,7 @@ log = logging.getLogger("rebalancer.cluster")
 QUEUE_SCHEMA = "rebalancer_queue"
 RECONCILE = "rebalancer.reconcile"
 CONTROL_PRIORITY = 10  # dispatch and recovery go before any waiting pass
+IDLE_CHECK_SECONDS = 5.0  # a queue connection idle longer is checked before use
 _SCHEMA_LOCK = 0x7262_7175_6575  # advisory lock key serialising the queue schema's creation
 
 
@@ -69,11 +73,32 @@ def make_app(url: str) -> procrastinate.App:
     settings = {"search_path": QUEUE_SCHEMA, **CLUSTER_PG_SESSION}
     options = " ".join(f"-c {name}={value}" for name, value in settings.items())
     connector = procrastinate.PsycopgConnector(
-        conninfo=conninfo(url), kwargs={"options": options}, min_size=1, max_size=8
+        conninfo=conninfo(url), kwargs={"options": options}, min_size=1, max_size=8, pool_factory=_queue_pool
     )
     app = procrastinate.App(connector=connector)
     _register_tasks(app)
     return app
+
+
+def _queue_pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
+    """procrastinate's connection pool, checking a connection before use only when it sat idle a while.
+
+    procrastinate asks the pool to check every connection it hands out (a round trip to the server each time, so
+    several per pass); a connection back from use within ``IDLE_CHECK_SECONDS`` was alive then, and one that died
+    since fails its query, which the worker survives (it is restarted) and the pool replaces.
+    """
+    from psycopg_pool import AsyncConnectionPool
+
+    returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def note_return(conn: Any) -> None:
+        returned[conn] = time.monotonic()
+
+    async def check_if_idle(conn: Any) -> None:
+        if time.monotonic() - returned.get(conn, 0.0) > IDLE_CHECK_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
+
+    return AsyncConnectionPool(**{**options, "check": check_if_idle, "reset": note_return})
 
 
 def _register_tasks(app: procrastinate.App) -> None:

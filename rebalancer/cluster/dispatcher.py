@@ -59,22 +59,37 @@ def next_due_ms(job: str, schedule: str, after_ms: int) -> int:
 
 
 async def dispatch_due(store: StateStore, reconcile: Any) -> int:
-    """Enqueue a pass of every due job (at most one waits per job) and move its due time on; how many were sent."""
-    from procrastinate.exceptions import AlreadyEnqueued
+    """Enqueue a pass of every due job (at most one waits per job) and move its due time on; how many were sent.
 
+    The passes go in one statement; when a job's previous pass still waits (its queueing lock refuses the whole
+    statement), they go one by one, so every other job still gets its pass.
+    """
     now_ms = to_ms(datetime.now(UTC))
     due = await asyncio.to_thread(store.due_cluster_jobs, CLUSTER_MEMBER_STALE_SECONDS)
-    moved: dict[str, int] = {}
+    if not due:
+        return 0
+    deferrers = [reconcile.configure(lock=job.job, queueing_lock=job.job) for job in due]
+    passes = [d.make_new_job(job=job.job, due_ms=job.next_due_ms) for d, job in zip(deferrers, due, strict=True)]
+    sent = await _defer(deferrers[0].job_manager, passes)
+    moved = {job.job: next_due_ms(job.job, job.schedule, max(now_ms, job.next_due_ms)) for job in due}
+    await asyncio.to_thread(store.set_next_due, moved)
+    return sent
+
+
+async def _defer(manager: Any, passes: list[Any]) -> int:
+    """Defer ``passes`` (procrastinate jobs) in one statement, else one by one; how many were deferred."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    try:
+        await manager.batch_defer_jobs_async(passes)
+        return len(passes)
+    except AlreadyEnqueued:
+        pass
     sent = 0
-    for job in due:
+    for one in passes:
         try:
-            await reconcile.configure(lock=job.job, queueing_lock=job.job).defer_async(
-                job=job.job, due_ms=job.next_due_ms
-            )
+            await manager.defer_job_async(one)
             sent += 1
         except AlreadyEnqueued:
-            log.info("pass skipped: the previous one still waits", extra={"job": job.job})
-        moved[job.job] = next_due_ms(job.job, job.schedule, max(now_ms, job.next_due_ms))
-    if moved:
-        await asyncio.to_thread(store.set_next_due, moved)
+            log.info("pass skipped: the previous one still waits", extra={"job": one.task_kwargs["job"]})
     return sent

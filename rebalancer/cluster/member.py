@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rebalancer.cluster.dispatcher import schedule_text
-from rebalancer.cluster.ratelimit import SharedKeyLimiter, shared_limiter
+from rebalancer.cluster.ratelimit import SharedBudget, SharedKeyLimiter, shared_limiter
 from rebalancer.core.plan import Plan
 from rebalancer.defaults import (
     CLUSTER_CONNECT_TIMEOUT_SECONDS,
     CLUSTER_LEASE_SECONDS,
     CLUSTER_READ_TIMEOUT_SECONDS,
     CLUSTER_RENEW_SECONDS,
+    MARKET_TICK_SECONDS,
 )
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import Lease, make_fence, request_bound_seconds
@@ -60,8 +61,11 @@ def member_name() -> str:
 
 def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> ExchangeOpener:
     """Opens a job's exchange for a member: short timeouts (a member's lease, which must outlast a request, and so
-    its takeover time stay short), the API key's rate limits shared cluster-wide, balances read every pass (a job's
-    passes move between members, and none knows what the others placed), and never the embedded sandbox."""
+    its takeover time stay short), one ticker read a second shared by the member's jobs on a deployment (as in the
+    daemon), the API key's rate limits shared cluster-wide (one budget for all the member's jobs), balances read
+    every pass (a job's passes move between members, and none knows what the others placed), and never the
+    embedded sandbox."""
+    budget = SharedBudget(store)
 
     def open_for_member(job: Job) -> contextlib.AbstractContextManager[Exchange]:
 
@@ -73,9 +77,10 @@ def cluster_opener(store: StateStore, env: Mapping[str, str] | None = None) -> E
         return open_exchange(
             job,
             env,
+            ticker_max_age=MARKET_TICK_SECONDS,
             connect_timeout=CLUSTER_CONNECT_TIMEOUT_SECONDS,
             read_timeout_cap=CLUSTER_READ_TIMEOUT_SECONDS,
-            limiter=lambda url, key, profile: shared_limiter(store, url, key, profile),
+            limiter=lambda url, key, profile: shared_limiter(budget, url, key, profile),
             carry_balances=False,
         )
 
@@ -101,57 +106,85 @@ class ClusterCoordination:
         return self._opener(job)
 
     def claim(self, slot: Slot, due: Due) -> Claim | Skip:
-        """Run only the cluster's version of the job, unpaused, under a fresh lease named after the queue's pass."""
+        """Run only the cluster's version of the job, unpaused, under a fresh lease named after the queue's pass
+        (the three checked in one transaction)."""
         name = slot.job.name
-        cluster = self.store.cluster_job(name)
+        late = max(0.0, (to_ms(datetime.now(UTC)) - (due.due_ms or 0)) / 1000)
+        holder = f"{self.member.name}#{due.pass_id}"
+        start = self.store.begin_cluster_pass(name, slot.job.source_hash, holder, self.lease_for(slot))
+        cluster = start.cluster
         if cluster is None or cluster.fingerprint != slot.job.source_hash:
             self.member.say_differs(name, slot.job.source_hash, cluster.fingerprint if cluster else None)
             return Skip.VERSION_DIFFERS
-        if self.store.is_paused(name):
+        if start.paused:
             log.info("pass skipped: job paused", extra={"job": name})
             return Skip.PAUSED
-        late = max(0.0, (to_ms(datetime.now(UTC)) - (due.due_ms or 0)) / 1000)
         self.member.metrics.lateness.labels(name).observe(late)
-        holder = f"{self.member.name}#{due.pass_id}"
-        epoch = self.store.acquire_lease(name, holder, self.lease_for(slot))
-        if epoch is None:
+        if start.epoch is None:
             self.member._retry_after_lease(name)
             return Skip.LEASE_HELD
-        lease = Lease(name, holder, epoch)
+        lease = Lease(name, holder, start.epoch)
         with self._lock:
             self._leases[lease.holder] = lease
-        fields = {"member": self.member.name, "epoch": epoch, "late_ms": int(late * 1000)}
+        fields = {"member": self.member.name, "epoch": start.epoch, "late_ms": int(late * 1000)}
         return Claim(lease, cluster.failures, fields)
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
         """The pass under the claim's lease, fenced before every write (in the shared rate limiter too)."""
         assert claim.lease is not None
         fence = make_fence(self.store, claim.lease, request_bound_seconds(slot.exchange))
-        with slot.running, _write_fence(slot.exchange, fence):
-            return run_pass(
-                slot.job, slot.exchange, self.store, apply=True, mode=Mode.CLUSTER, fence=fence, notifier=self.notifier
-            )
+        try:
+            with slot.running, _write_fence(slot.exchange, fence):
+                return run_pass(
+                    slot.job,
+                    slot.exchange,
+                    self.store,
+                    apply=True,
+                    mode=Mode.CLUSTER,
+                    fence=fence,
+                    notifier=self.notifier,
+                )
+        except RebalancerError:
+            raise  # ``finish`` records the failed pass and lets the lease go
+        except BaseException:
+            self._let_go(claim.lease)  # a crash: no ``finish`` follows
+            raise
 
     def release(self, slot: Slot, claim: Claim) -> None:
-        """Let the pass's lease go, so the job's next pass may run anywhere at once."""
-        if claim.lease is None:
-            return
-        with self._lock:
-            self._leases.pop(claim.lease.holder, None)
-        with contextlib.suppress(RebalancerError):
-            self.store.release_lease(claim.lease.job, claim.lease.holder)
+        """Stop renewing the pass's lease; ``finish`` lets it go with the pass's record, in one statement."""
+        if claim.lease is not None:
+            with self._lock:
+                self._leases.pop(claim.lease.holder, None)
 
     def finish(self, slot: Slot, claim: Claim, outcome: PassReport | BaseException) -> Finished:
-        """Record the pass cluster-wide; a failed one backs the job off for every member."""
+        """Record the pass cluster-wide and let its lease go; a failed pass backs the job off for every member."""
         if isinstance(outcome, BaseException):
             result, failed = PassResult.ERROR, True
         else:
             result, failed = outcome.result, outcome.failed and outcome.result is not PassResult.FENCED
         delay = backoff_delay(claim.failures + 1) if failed else 0.0
-        self.store.record_cluster_pass(
-            slot.job.name, self.member.name, result, failed=failed, backoff_seconds=delay, started_at=claim.started_at
-        )
+        try:
+            self.store.record_cluster_pass(
+                slot.job.name,
+                self.member.name,
+                result,
+                failed=failed,
+                backoff_seconds=delay,
+                started_at=claim.started_at,
+                lease_holder=None if claim.lease is None else claim.lease.holder,
+            )
+        except RebalancerError:
+            if claim.lease is not None:
+                self._let_go(claim.lease)
+            raise
         return Finished(claim.failures + 1 if failed else 0, delay)
+
+    def _let_go(self, lease: Lease) -> None:
+        """Let go of ``lease`` on its own, when the pass's record will not: the job's next pass may run at once."""
+        with self._lock:
+            self._leases.pop(lease.holder, None)
+        with contextlib.suppress(RebalancerError):
+            self.store.release_lease(lease.job, lease.holder)
 
     def on_stop(self, slot: Slot) -> None:
         """Nothing: another member takes the job over."""

@@ -7,15 +7,17 @@ Every check-then-write is one statement, or one transaction under a PostgreSQL a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import BigInteger, Boolean, String, bindparam, case, delete, func, select, text, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
+from rebalancer.state.leases import acquire_params, acquire_statement, release_statement
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.vocab import PassResult
 
@@ -57,6 +59,22 @@ class ClusterJob:
     last_member: str | None
     last_pass_at: datetime | None
     last_result: str | None
+
+
+class PassStart(NamedTuple):
+    """What ``begin_cluster_pass`` found: the job's cluster record, whether it is paused, the pass's lease epoch."""
+
+    cluster: ClusterJob | None
+    paused: bool
+    epoch: int | None
+
+
+class RateTokens(NamedTuple):
+    """What ``take_rate_tokens`` gave: how many tokens, else the seconds to wait; until when the others may be sent."""
+
+    taken: int
+    wait: float
+    until_ms: int
 
 
 class ClusterState:
@@ -200,6 +218,23 @@ class ClusterState:
             row = conn.execute(select(t.cluster_jobs).where(t.cluster_jobs.c.job == job)).first()
         return None if row is None else _cluster_job(row)
 
+    def begin_cluster_pass(
+        self, job: str, fingerprint: str, holder: str, ttl_seconds: float, now: datetime | None = None
+    ) -> PassStart:
+        """A cluster pass's start, in one transaction: the cluster's record of ``job`` and whether it is paused, and,
+        when ``fingerprint`` is the cluster's version and the job is not paused, its lease for ``holder`` (the
+        epoch; None while another holds it). See ``acquire_lease`` for the lease's rules."""
+        with self._db.tx(write=True) as conn:
+            row = conn.execute(_pass_start_query(), {"start_job": job}).first()
+            if row is None:
+                return PassStart(None, False, None)
+            cluster, is_paused = _cluster_job(row), bool(row.paused)
+            if cluster.fingerprint != fingerprint or is_paused:
+                return PassStart(cluster, is_paused, None)
+            params = acquire_params(job, holder, ttl_seconds, _now_ms(now))
+            epoch = conn.execute(acquire_statement(self._db), params).scalar()
+            return PassStart(cluster, False, None if epoch is None else int(epoch))
+
     # Dispatch.
 
     def due_cluster_jobs(self, stale_after_seconds: float, now: datetime | None = None) -> list[ClusterJob]:
@@ -228,10 +263,13 @@ class ClusterState:
 
     def set_next_due(self, due: dict[str, int]) -> None:
         """Set each job's next due time (epoch milliseconds)."""
-        c = t.cluster_jobs.c
+        if not due:
+            return
+        stmt = update(t.cluster_jobs).where(t.cluster_jobs.c.job == bindparam("due_job"))
         with self._db.tx(write=True) as conn:
-            for job, due_ms in due.items():
-                conn.execute(update(t.cluster_jobs).where(c.job == job).values(next_due_ms=due_ms))
+            conn.execute(
+                stmt.values(next_due_ms=bindparam("due_ms")), [{"due_job": j, "due_ms": d} for j, d in due.items()]
+            )
 
     def record_cluster_pass(
         self,
@@ -242,47 +280,124 @@ class ClusterState:
         failed: bool,
         backoff_seconds: float = 0.0,
         started_at: datetime | None = None,
+        lease_holder: str | None = None,
         now: datetime | None = None,
     ) -> int:
         """Note which member ran ``job`` (its pass began at ``started_at``) and how it ended; count failures toward
-        its backoff (returns the count)."""
+        its backoff (returns the count). With ``lease_holder``, that holder's lease of the job is let go in the same
+        transaction."""
         now_ms = _now_ms(now)
-        c, m = t.cluster_jobs.c, t.cluster_members.c
-        began_ms = now_ms if started_at is None else to_ms(started_at)
-        values: dict[str, Any] = {"last_member": member, "last_pass_at_ms": began_ms, "last_result": result}
-        if failed:
-            values |= {"failures": c.failures + 1, "not_before_ms": now_ms + int(backoff_seconds * 1000)}
-        else:
-            values |= {"failures": 0, "not_before_ms": 0}
+        params = {
+            "rec_job": job,
+            "rec_member": member,
+            "rec_result": result,
+            "rec_began_ms": now_ms if started_at is None else to_ms(started_at),
+            "rec_failed": failed,
+            "rec_not_before_ms": now_ms + int(backoff_seconds * 1000) if failed else 0,
+            "rec_fenced": 1 if result == PassResult.FENCED else 0,
+            "rec_holder": lease_holder or "",  # no holder is named "": then no lease is touched
+        }
         with self._db.tx(write=True) as conn:
-            conn.execute(update(t.cluster_jobs).where(c.job == job).values(**values))
-            conn.execute(
-                update(t.cluster_members)
-                .where(m.member == member)
-                .values(passes=m.passes + 1, fenced=m.fenced + (1 if result == PassResult.FENCED else 0))
-            )
-            return int(conn.execute(select(c.failures).where(c.job == job)).scalar() or 0)
+            return int(conn.execute(_pass_record_statement(), params).scalar() or 0)
 
     # Shared rate limits.
 
-    def take_rate_grant(self, bucket: str, count: int, period_seconds: float, now: datetime | None = None) -> float:
-        """Count one request against ``bucket`` (at most ``count`` in any ``period_seconds``) if it fits.
+    def take_rate_tokens(
+        self,
+        bucket: str,
+        count: int,
+        period_seconds: float,
+        *,
+        most: int = 1,
+        hold_seconds: float = 0.0,
+        give_back: tuple[int, int] | None = None,
+        now: datetime | None = None,
+    ) -> RateTokens:
+        """Take up to ``most`` request tokens from ``bucket`` (at most ``count`` in any ``period_seconds``).
 
-        Returns 0 when granted, else the seconds until the window has room. One transaction, serialised per
-        bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so members never overdraw.
+        The first token is counted now (the caller sends it at once); the others are counted at the end of their
+        hold (``until_ms``, ``hold_seconds`` from now), the latest time the caller may send them, so every window
+        that holds their sends holds them in the count, whenever in the hold they are sent. A block never takes
+        more than half of what is free (but at least one token), so a busy bucket is not held by one taker.
+        ``give_back`` is ``(until_ms, n)``: n tokens of an earlier block that were never sent, returned first.
+        One transaction, serialised per bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
+        its clock read once the bucket is held, so takers never overdraw; with no token, ``wait`` is the seconds
+        until the window has room.
         """
-        now_ms = _now_ms(now)
         period_ms = int(period_seconds * 1000)
         g = t.rate_grants.c
         with self._db.tx(write=True) as conn:
             if self._db.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
-            conn.execute(delete(t.rate_grants).where(g.bucket == bucket, g.at_ms <= now_ms - period_ms))
-            used, oldest = conn.execute(select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket)).one()
+            now_ms = _now_ms(now)
+            until_ms = now_ms + int(hold_seconds * 1000)
+            if give_back is not None and give_back[1] > 0:
+                unsent = select(g.id).where(g.bucket == bucket, g.at_ms == give_back[0]).limit(give_back[1])
+                conn.execute(delete(t.rate_grants).where(g.id.in_(unsent.scalar_subquery())))
+            window = {"tok_bucket": bucket, "tok_cut": now_ms - period_ms}
+            if self._db.dialect != "postgresql":
+                conn.execute(_expired_tokens(), window)
+            used, oldest = conn.execute(_token_tally(self._db.dialect == "postgresql"), window).one()
             if used >= count:
-                return max(0.001, (oldest + period_ms - now_ms) / 1000)
-            conn.execute(t.rate_grants.insert().values(bucket=bucket, at_ms=now_ms))
-            return 0.0
+                return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
+            stamps = [now_ms]
+            if until_ms > now_ms:
+                stamps += [until_ms] * (min(most, (count - used) // 2) - 1)
+            conn.execute(t.rate_grants.insert(), [{"bucket": bucket, "at_ms": at} for at in stamps])
+            return RateTokens(len(stamps), 0.0, until_ms)
+
+
+def _expired_tokens() -> Any:
+    """The DELETE of a bucket's tokens that left the window."""
+    g = t.rate_grants.c
+    return delete(t.rate_grants).where(g.bucket == bindparam("tok_bucket"), g.at_ms <= bindparam("tok_cut"))
+
+
+@functools.cache
+def _token_tally(delete_expired: bool) -> Any:
+    """The count of a bucket's tokens in the window and the oldest one (built once); counting only the window's
+    rows, the expired ones can go in the same statement (a data-modifying CTE, on PostgreSQL)."""
+    g = t.rate_grants.c
+    bucket, cut = bindparam("tok_bucket", type_=String), bindparam("tok_cut", type_=BigInteger)
+    tally = select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket, g.at_ms > cut)
+    return tally.add_cte(_expired_tokens().returning(g.id).cte("expired")) if delete_expired else tally
+
+
+@functools.cache
+def _pass_start_query() -> Any:
+    """``begin_cluster_pass``'s read: the job's cluster row and its pause switch (built once)."""
+    c, flags, job = t.cluster_jobs.c, t.job_flags.c, bindparam("start_job", type_=String)
+    paused = select(flags.paused).where(flags.job == job).scalar_subquery()
+    return select(t.cluster_jobs, paused.label("paused")).where(c.job == job)
+
+
+@functools.cache
+def _pass_record_statement() -> Any:
+    """``record_cluster_pass``'s one statement (built once): the job's bookkeeping, with the member's counts and the
+    lease's release riding along as PostgreSQL data-modifying CTEs."""
+    c, m = t.cluster_jobs.c, t.cluster_members.c
+    counted = (
+        update(t.cluster_members)
+        .where(m.member == bindparam("rec_member"))
+        .values(passes=m.passes + 1, fenced=m.fenced + bindparam("rec_fenced"))
+        .returning(m.member)
+    )
+    released = release_statement(bindparam("rec_job"), bindparam("rec_holder")).returning(t.leases.c.job)
+    failed = bindparam("rec_failed", type_=Boolean)
+    return (
+        update(t.cluster_jobs)
+        .where(c.job == bindparam("rec_job"))
+        .values(
+            last_member=bindparam("rec_member"),
+            last_pass_at_ms=bindparam("rec_began_ms"),
+            last_result=bindparam("rec_result"),
+            failures=case((failed, c.failures + 1), else_=0),
+            not_before_ms=bindparam("rec_not_before_ms"),
+        )
+        .returning(c.failures)
+        .add_cte(counted.cte("counted"))
+        .add_cte(released.cte("released"))
+    )
 
 
 def _cluster_job(row: Any) -> ClusterJob:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import bindparam, case, select, update
 
@@ -68,26 +69,10 @@ class LeaseState:
             raise ValueError("a lease needs a positive ttl")
         if not holder:
             raise ValueError("a lease needs a holder name")
-        now_ms = to_ms(now or _now())
-        expires_ms = now_ms + int(ttl_seconds * 1000)
         c = t.leases.c
-        stmt = self._db.upsert(t.leases).values(
-            job=job, holder=holder, acquired_at_ms=now_ms, expires_at_ms=expires_ms, epoch=1
-        )
-        renewal = (c.holder == stmt.excluded.holder) & (c.expires_at_ms > now_ms)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[c.job],
-            set_={
-                "holder": stmt.excluded.holder,
-                # A renewal keeps the original acquisition time and the epoch.
-                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=stmt.excluded.acquired_at_ms),
-                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
-                "expires_at_ms": stmt.excluded.expires_at_ms,
-            },
-            where=(c.holder == stmt.excluded.holder) | (c.expires_at_ms <= now_ms),
-        ).returning(c.epoch)
         with self._db.tx(write=True) as conn:
-            epoch = conn.execute(stmt).scalar()
+            params = acquire_params(job, holder, ttl_seconds, to_ms(now or _now()))
+            epoch = conn.execute(acquire_statement(self._db), params).scalar()
             if epoch is not None:
                 return int(epoch)
             expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
@@ -101,12 +86,8 @@ class LeaseState:
 
         The row stays, expired, so that the next acquisition continues its epochs.
         """
-        c = t.leases.c
         with self._db.tx(write=True) as conn:
-            done = conn.execute(
-                update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)
-            )
-            return done.rowcount == 1
+            return conn.execute(release_statement(job, holder)).rowcount == 1
 
     def release_leases(self, holder: str) -> int:
         """Give up every lease ``holder`` holds, in one statement (a daemon stopping with a thousand jobs); how many.
@@ -184,3 +165,53 @@ class LeaseState:
         )
         with self._db.tx(write=True) as conn:
             return conn.execute(stmt).scalar()
+
+
+_ACQUIRE: dict[str, Any] = {}
+
+
+def acquire_statement(db: Database) -> Any:
+    """The one conditional upsert of ``LeaseState.acquire_lease``, with ``acquire_params``: it returns the epoch
+    when the holder holds the lease. Built once per dialect (a pass runs it every time: no rebuilding)."""
+    stmt = _ACQUIRE.get(db.dialect)
+    if stmt is None:
+        c = t.leases.c
+        now_ms = bindparam("lease_now_ms", type_=c.expires_at_ms.type)
+        insert = db.upsert(t.leases).values(
+            job=bindparam("lease_job"),
+            holder=bindparam("lease_holder"),
+            acquired_at_ms=now_ms,
+            expires_at_ms=bindparam("lease_expires_ms"),
+            epoch=1,
+        )
+        renewal = (c.holder == insert.excluded.holder) & (c.expires_at_ms > now_ms)
+        stmt = insert.on_conflict_do_update(
+            index_elements=[c.job],
+            set_={
+                "holder": insert.excluded.holder,
+                # A renewal keeps the original acquisition time and the epoch.
+                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=insert.excluded.acquired_at_ms),
+                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
+                "expires_at_ms": insert.excluded.expires_at_ms,
+            },
+            where=(c.holder == insert.excluded.holder) | (c.expires_at_ms <= now_ms),
+        ).returning(c.epoch)
+        _ACQUIRE[db.dialect] = stmt
+    return stmt
+
+
+def acquire_params(job: str, holder: str, ttl_seconds: float, now_ms: int) -> dict[str, Any]:
+    """The parameters of ``acquire_statement``: ``holder`` takes or renews ``job`` for ``ttl_seconds`` from now."""
+    return {
+        "lease_job": job,
+        "lease_holder": holder,
+        "lease_now_ms": now_ms,
+        "lease_expires_ms": now_ms + int(ttl_seconds * 1000),
+    }
+
+
+def release_statement(job: Any, holder: Any) -> Any:
+    """The UPDATE of ``LeaseState.release_lease`` (``job`` and ``holder``: names, or bind parameters): the lease
+    expired (its row and epoch kept) if ``holder`` holds it."""
+    c = t.leases.c
+    return update(t.leases).where(c.job == job, c.holder == holder, c.expires_at_ms > 0).values(expires_at_ms=0)

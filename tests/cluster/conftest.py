@@ -6,6 +6,7 @@ jobs on the test sandbox, and cluster members run as child processes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -15,9 +16,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
+
+from tests.reliability.kit import fast_client
 
 PG_URL = os.environ.get("REBALANCER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SYMBOL = "btcusdt"
@@ -80,6 +84,27 @@ tolerance: {{price: 0.1%, size: 10%}}
 limits: {{max_orders: 40, band: 5%, post_only: true}}
 ownership: symbol
 """
+
+
+def sandbox_job(
+    sandbox: Any, folder: Path, *, levels: int = 2, wrap: Callable[[Any], Any] = lambda client: client
+) -> tuple[Path, Callable[[Any], contextlib.AbstractContextManager[Any]]]:
+    """Job ``c000`` on its own funded sandbox account, written in ``folder``, and a member's opener for it: a fast
+    client of that account (``wrap`` may stand in front of it)."""
+    key, secret = account(0)
+    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
+    path = folder / "c000.yaml"
+    path.write_text(job_text(0, sandbox.url, levels=levels))
+
+    @contextlib.contextmanager
+    def opener(job: Any) -> Iterator[Any]:
+        client = fast_client(sandbox.url, key, secret)
+        try:
+            yield wrap(client)
+        finally:
+            client.close()
+
+    return path, opener
 
 
 @pytest.fixture

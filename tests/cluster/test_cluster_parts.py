@@ -21,7 +21,7 @@ from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from tests.cluster.conftest import account, job_text
+from tests.cluster.conftest import account, job_text, sandbox_job
 from tests.reliability.kit import fast_client
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -155,13 +155,13 @@ def test_a_pass_that_finds_the_lease_held_comes_due_again_when_it_ends(cluster_u
 def test_a_shared_rate_limit_holds_across_members(cluster_url: str) -> None:
     with StateStore(cluster_url) as one, StateStore(cluster_url) as other:
         grants = [
-            store.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=i))
+            store.take_rate_tokens("k:write", 5, 10, now=T0 + timedelta(seconds=i))[:2]
             for i, store in enumerate([one, other, one, other, one])
         ]
-        assert grants == [0.0] * 5
-        assert other.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=5)) == 5.0
-        assert one.take_rate_grant("k:read", 5, 10, T0 + timedelta(seconds=5)) == 0.0, "kinds are apart"
-        assert one.take_rate_grant("k:write", 5, 10, T0 + timedelta(seconds=10)) == 0.0, "the first one aged out"
+        assert grants == [(1, 0.0)] * 5
+        assert other.take_rate_tokens("k:write", 5, 10, now=T0 + timedelta(seconds=5))[:2] == (0, 5.0)
+        assert one.take_rate_tokens("k:read", 5, 10, now=T0 + timedelta(seconds=5))[:2] == (1, 0.0), "kinds apart"
+        assert one.take_rate_tokens("k:write", 5, 10, now=T0 + timedelta(seconds=10))[:2] == (1, 0.0), "aged out"
 
 
 def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: str, sandbox, tmp_path: Path) -> None:
@@ -186,19 +186,7 @@ def test_members_read_the_balances_whatever_exchange_account_says(cluster_url: s
 def test_a_members_pass_with_no_changes_is_logged_at_debug_as_the_daemons_is(
     cluster_url: str, sandbox, tmp_path: Path, caplog
 ) -> None:
-    key, secret = account(0)
-    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
-    path = tmp_path / "c000.yaml"
-    path.write_text(job_text(0, sandbox.url, levels=2))
-
-    @contextlib.contextmanager
-    def opener(job):
-        client = fast_client(sandbox.url, key, secret)
-        try:
-            yield client
-        finally:
-            client.close()
-
+    path, opener = sandbox_job(sandbox, tmp_path)
     caplog.set_level(logging.DEBUG, logger="rebalancer.cluster")
     with StateStore(cluster_url) as store:
         member = Member(store, name="m", opener=opener)

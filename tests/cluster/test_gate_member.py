@@ -3,7 +3,6 @@ bug's placement is dropped and counted in the member's metrics; the rest of the 
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,26 +11,15 @@ from rebalancer.cluster.member import Member
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from tests.cluster.conftest import account, job_text
+from tests.cluster.conftest import account, sandbox_job
 from tests.gatekit import planner_bug, second_buy_zero
-from tests.reliability.kit import fast_client
 
 
 def test_a_member_drops_and_counts_a_planner_bugs_placement(cluster_url: str, sandbox, tmp_path: Path, monkeypatch):
     sandbox.engine.set_price("btcusdt", 30000)
-    key, secret = account(0)
-    sandbox.engine.add_account(key, secret, {"usdt": 1_000_000, "btc": 20})
-    path = tmp_path / "c000.yaml"
-    path.write_text(job_text(0, sandbox.url, levels=3))
+    path, opener = sandbox_job(sandbox, tmp_path, levels=3)
+    key = account(0)[0]
     planner_bug(monkeypatch, second_buy_zero())
-
-    @contextlib.contextmanager
-    def opener(job):
-        client = fast_client(sandbox.url, key, secret)
-        try:
-            yield client
-        finally:
-            client.close()
 
     with StateStore(cluster_url) as store:
         member = Member(store, name="m", opener=opener)

@@ -1,0 +1,152 @@
+"""A cluster pass's own transactions: its start (version, pause switch and lease in one), its end (the pass's
+cluster record and the lease let go in one), and the dispatcher's one statement for every due pass, on a fresh
+PostgreSQL database and the test sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import rebalancer.cluster.app as app_module
+from rebalancer.cluster.app import QUEUE_SCHEMA, RECONCILE, conninfo, ensure_queue_schema, make_app
+from rebalancer.cluster.dispatcher import dispatch_due, schedule_text
+from rebalancer.cluster.member import Member
+from rebalancer.job import Schedule
+from rebalancer.jobfile.load import load_job
+from rebalancer.state.records import to_ms
+from rebalancer.state.store import StateStore
+from tests.cluster.conftest import sandbox_job, wait_for
+
+EVERY = schedule_text(Schedule(every_seconds=Decimal(10)))
+
+
+def test_a_pass_starts_only_on_the_clusters_version_unpaused_and_with_the_lease(cluster_url: str) -> None:
+    with StateStore(cluster_url) as store:
+        assert store.begin_cluster_pass("j", "v1", "m#1", 9) == (None, False, None), "unknown to the cluster"
+        store.register_member("m", "h", 1, 1)
+        store.define_cluster_job("j", "v1", EVERY, "m", replace=False)
+        other = store.begin_cluster_pass("j", "v0", "m#1", 9)
+        assert other.cluster is not None and other.cluster.fingerprint == "v1" and other.epoch is None
+        assert store.lease_holder("j") is None, "no lease for a version the cluster does not run"
+        store.set_paused("j", True)
+        paused = store.begin_cluster_pass("j", "v1", "m#1", 9)
+        assert paused.paused and paused.epoch is None and store.lease_holder("j") is None
+        store.set_paused("j", False)
+        assert store.begin_cluster_pass("j", "v1", "m#2", 9).epoch == 1
+        assert store.lease_holder("j") == "m#2"
+        held = store.begin_cluster_pass("j", "v1", "m#3", 9)
+        assert held.cluster is not None and not held.paused and held.epoch is None, "held by the pass before"
+
+
+def test_a_pass_record_lets_its_lease_go_in_the_same_transaction(cluster_url: str) -> None:
+    with StateStore(cluster_url) as store:
+        store.register_member("m", "h", 1, 1)
+        store.define_cluster_job("j", "v1", EVERY, "m", replace=False)
+        assert store.begin_cluster_pass("j", "v1", "m#1", 9).epoch == 1
+        store.record_cluster_pass("j", "m", "ok", failed=False, lease_holder="m#2")
+        assert store.lease_holder("j") == "m#1", "another holder's lease is not touched"
+        assert store.record_cluster_pass("j", "m", "fenced", failed=True, lease_holder="m#1") == 1, "failures"
+        assert store.lease_holder("j") is None
+        assert [(r.passes, r.fenced) for r in store.members()] == [(2, 1)], "the member's counts, in the same statement"
+        assert store.begin_cluster_pass("j", "v1", "m#3", 9).epoch == 2, "epochs go on"
+
+
+class CrashingClient:
+    """The sandbox's client, except that its ticker read raises a plain ``ValueError`` (a defect, not a failure
+    the pass knows): the pass raises past the scheduler's accounting."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def ticker(self, symbol: str) -> Any:
+        raise ValueError("a defect")
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_members_pass_leaves_the_lease_free_however_it_ends(
+    cluster_url: str, sandbox, tmp_path: Path, crash: bool
+) -> None:
+    path, opener = sandbox_job(sandbox, tmp_path, wrap=CrashingClient if crash else lambda client: client)
+    with StateStore(cluster_url) as store:
+        member = Member(store, name="m", opener=opener)
+        member.start([load_job(path)])
+        try:
+            if crash:
+                with pytest.raises(ValueError):
+                    member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1)
+            else:
+                assert member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1) == "ok"
+            assert store.lease_holder("c000") is None
+            assert member.plug.leases() == []
+            cluster = store.cluster_job("c000")
+            assert cluster is not None and (cluster.last_member is None) is crash, "a crashed pass is not recorded"
+        finally:
+            member.stop()
+
+
+def test_dispatch_sends_every_due_pass_in_one_go_and_one_by_one_when_one_still_waits(cluster_url: str) -> None:
+    ensure_queue_schema(cluster_url)
+    app = make_app(cluster_url)
+    reconcile = app.tasks[RECONCILE]
+    now_ms = to_ms(datetime.now(UTC))
+    with StateStore(cluster_url) as store:
+        store.register_member("m", "h", 1, 1)
+        for job in ("a", "b", "c"):
+            store.define_cluster_job(job, "v", EVERY, "m", replace=False)
+        store.set_next_due({"b": now_ms + 60_000, "c": now_ms + 60_000})
+
+        async def dispatch_twice() -> tuple[int, int]:
+            async with app.open_async():
+                first = await dispatch_due(store, reconcile)
+                store.set_next_due({"a": now_ms, "b": now_ms, "c": now_ms})
+                return first, await dispatch_due(store, reconcile)
+
+        assert asyncio.run(dispatch_twice()) == (1, 2), "a's pass still waits: b and c go one by one"
+        assert all(job.next_due_ms > now_ms for job in store.cluster_jobs()), "every due time moved on"
+    with psycopg.connect(conninfo(cluster_url)) as conn:
+        rows = conn.execute(f"SELECT args->>'job' FROM {QUEUE_SCHEMA}.procrastinate_jobs").fetchall()
+    assert sorted(r[0] for r in rows) == ["a", "b", "c"]
+
+
+def test_the_queue_pool_checks_a_connection_before_use_only_after_it_sat_idle(cluster_url: str, monkeypatch) -> None:
+    """Within ``IDLE_CHECK_SECONDS`` of its return a connection is handed out unchecked (a dead one fails its query);
+    past it, a dead one is noticed and replaced before use."""
+
+    def kill(pid: int) -> None:
+        with psycopg.connect(conninfo(cluster_url), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+            assert wait_for(lambda: admin.execute(gone, (pid,)).fetchone() == (0,), 30)
+
+    async def scenario() -> None:
+        pool = app_module._queue_pool(conninfo=conninfo(cluster_url), min_size=1, max_size=1, open=False)
+        await pool.open(wait=True)
+        try:
+            monkeypatch.setattr(app_module, "IDLE_CHECK_SECONDS", 3600.0)
+            async with pool.connection() as conn:
+                first = conn.info.backend_pid
+            kill(first)
+            with pytest.raises(psycopg.OperationalError):
+                async with pool.connection() as conn:
+                    await conn.execute("SELECT 1")
+            async with pool.connection() as conn:
+                second = conn.info.backend_pid
+            kill(second)
+            monkeypatch.setattr(app_module, "IDLE_CHECK_SECONDS", -1.0)
+            async with pool.connection() as conn:
+                assert (await (await conn.execute("SELECT 1")).fetchone()) == (1,)
+                assert conn.info.backend_pid not in (first, second)
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
