@@ -340,7 +340,7 @@ def request_rates(before: Counter[str], after: Counter[str], jobs: int, minutes:
 
     writes = sum(n for path, n in own.items() if path == "mass_replaceV2")
     return {
-        "total": rate(own) + rate(shared),
+        "total": round(rate(own) + rate(shared), 2),
         "own": rate(own),
         "shared": rate(shared),
         "reads": round((sum(delta.values()) - writes) / per, 2),
