@@ -131,21 +131,21 @@ class Seat:
 
 
 class Recorder:
-    """What the sandbox saw, shared by its apps: when each ``mass_replaceV2`` of a symbol arrived (wall time)."""
+    """What the sandbox saw, shared by its apps: when each ``mass_replaceV2`` of a symbol and API key arrived."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._batches: dict[str, list[float]] = defaultdict(list)
+        self._batches: dict[tuple[str, str], list[float]] = defaultdict(list)
 
-    def batch(self, symbol: str, at: float) -> None:
-        """A batch of ``symbol`` arrived at ``at``."""
+    def batch(self, symbol: str, api_key: str, at: float) -> None:
+        """A batch of ``symbol`` signed with ``api_key`` arrived at ``at`` (wall time)."""
         with self._lock:
-            self._batches[symbol].append(at)
+            self._batches[symbol, api_key].append(at)
 
-    def first_batch_after(self, symbol: str, since: float) -> float | None:
-        """When the first batch of ``symbol`` at or after ``since`` arrived, or None."""
+    def first_batch_after(self, symbol: str, api_key: str, since: float) -> float | None:
+        """When the first batch of ``symbol`` and ``api_key`` at or after ``since`` arrived, or None."""
         with self._lock:
-            return next((t for t in self._batches.get(symbol, ()) if t >= since), None)
+            return next((t for t in self._batches.get((symbol, api_key), ()) if t >= since), None)
 
 
 class RecordingApp(SandboxApp):
@@ -164,7 +164,7 @@ class RecordingApp(SandboxApp):
         with self._arrivals_lock:
             self.arrivals[path] += 1
         if path == "mass_replaceV2":
-            self.recorder.batch(params.get("symbol", ""), arrived)
+            self.recorder.batch(params.get("symbol", ""), params.get("api_key", ""), arrived)
         return super()._serve(request, route, params)
 
     def counted(self) -> Counter[str]:
@@ -287,16 +287,18 @@ def move(sandbox: Sandbox, symbol: str, up: bool) -> float:
     return started
 
 
-def reactions(recorder: Recorder, moved: dict[str, float], timeout: float) -> dict[str, float | None]:
-    """For each moved symbol, the milliseconds from its move to its first batch; None if none came in ``timeout``."""
-    deadline = max(moved.values()) + timeout
-    found: dict[str, float | None] = dict.fromkeys(moved)
+def reactions(recorder: Recorder, moved: Sequence[tuple[Seat, float]], timeout: float) -> list[float | None]:
+    """For each (job, time of its symbol's move), the milliseconds to the job's first batch after the move; None if
+    none came within ``timeout`` seconds of the last move."""
+    deadline = max(at for _, at in moved) + timeout
+    keys = [(seat.symbol, credentials(seat.account)[0]) for seat, _ in moved]
+    found: list[float | None] = [None] * len(moved)
     while True:
-        for symbol, at in moved.items():
-            if found[symbol] is None:
-                batch = recorder.first_batch_after(symbol, at)
-                found[symbol] = None if batch is None else round((batch - at) * 1000, 1)
-        if all(v is not None for v in found.values()) or time.time() > deadline:
+        for index, ((symbol, api_key), (_, at)) in enumerate(zip(keys, moved, strict=True)):
+            if found[index] is None:
+                batch = recorder.first_batch_after(symbol, api_key, at)
+                found[index] = None if batch is None else round((batch - at) * 1000, 1)
+        if all(v is not None for v in found) or time.time() > deadline:
             return found
         time.sleep(0.02)
 
@@ -431,9 +433,9 @@ def measure_moves(sandbox: Sandbox, seats: Sequence[Seat], args: argparse.Namesp
     for index in range(args.moves):
         time.sleep(max(0.0, next_at - time.time()))
         next_at += spacing
-        moved = {seat.symbol: move(sandbox, seat.symbol, up=index % 2 == 0) for seat in seats}
+        moved = [(seat, move(sandbox, seat.symbol, up=index % 2 == 0)) for seat in seats]
         found = reactions(sandbox.recorder, moved, timeout)
-        samples.extend((seat.group.mode, found[seat.symbol]) for seat in seats)
+        samples.extend((seat.group.mode, ms) for seat, ms in zip(seats, found, strict=True))
         next_at = max(next_at, time.time() + 1.0)
     return samples
 
@@ -441,7 +443,7 @@ def measure_moves(sandbox: Sandbox, seats: Sequence[Seat], args: argparse.Namesp
 def latency_of(samples: Sequence[tuple[str, float | None]], mode: str) -> dict[str, Any]:
     """Spread of one mode's reactions, the count of moves it missed, and whether it holds the reaction goal."""
     got = [ms for m, ms in samples if m == mode and ms is not None]
-    figures: dict[str, Any] = {**spread(got), "samples": len(got)}
+    figures: dict[str, Any] = {**spread(got), "samples": len(got), "values": sorted(got)}
     figures["missed"] = sum(1 for m, ms in samples if m == mode and ms is None)
     p50, p99 = figures["p50"], figures["p99"]
     figures["holds_goal"] = bool(got) and not figures["missed"] and p50 < GOAL_P50_MS and p99 < GOAL_P99_MS
@@ -512,17 +514,16 @@ def scale_moves(
     sandbox: Sandbox, seats: Sequence[Seat], symbols: Sequence[str], args: argparse.Namespace
 ) -> list[float | None]:
     """One move every ``--scale-gap`` s, going round the symbols; every job's reaction to its symbol's moves."""
-    jobs_of: dict[str, int] = Counter(seat.symbol for seat in seats)
-    moved: list[tuple[str, float]] = []
+    on: dict[str, list[Seat]] = defaultdict(list)
+    for seat in seats:
+        on[seat.symbol].append(seat)
+    moved: list[tuple[Seat, float]] = []
     for index in range(args.scale_moves):
         symbol = symbols[index % len(symbols)]
-        moved.append((symbol, move(sandbox, symbol, up=(index // len(symbols)) % 2 == 0)))
+        at = move(sandbox, symbol, up=(index // len(symbols)) % 2 == 0)
+        moved.extend((seat, at) for seat in on[symbol])
         time.sleep(args.scale_gap)
-    samples: list[float | None] = []
-    for symbol, at in moved:
-        found = reactions(sandbox.recorder, {symbol: at}, SCALE_TIMEOUT_S)[symbol]
-        samples.extend([found] * jobs_of[symbol])
-    return samples
+    return reactions(sandbox.recorder, moved, SCALE_TIMEOUT_S)
 
 
 def table(doc: dict[str, Any]) -> str:
