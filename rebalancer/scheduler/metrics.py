@@ -152,6 +152,12 @@ class Metrics:
             ["job"],
             registry=self.registry,
         )
+        self.stream_fallbacks = Counter(
+            "rebalancer_stream_fallbacks",
+            "Times a job with a stream fell back to polling (stream down or its book stale).",
+            ["job"],
+            registry=self.registry,
+        )
         self.stream_lag = Histogram(
             "rebalancer_stream_frame_lag_seconds",
             "Receive time minus the frame's own time, per stream.",
@@ -181,6 +187,7 @@ class Metrics:
             self.period,
             self.paused,
             self.stream_polling,
+            self.stream_fallbacks,
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(job)

@@ -32,12 +32,13 @@ from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
 from rebalancer.models import Order, Ticker
 from rebalancer.scheduler.metrics import Metrics, stream_label
-from rebalancer.stream.client import Received, StreamStats, Subscription, subscribe
+from rebalancer.stream.client import Received, StreamHub, StreamStats, Subscription, subscribe
 from rebalancer.stream.frames import DEPTH, Depth, Trades, channel
 from rebalancer.vocab import ActionKind, OutcomeStatus, WakeReason
 
 log = logging.getLogger("rebalancer.stream")
 
+NO_BOOK = "no book yet"
 Wake = Callable[[str, WakeReason], None]
 Resolver = Callable[[Job], contextlib.AbstractContextManager[str]]
 
@@ -54,11 +55,13 @@ def standing(report: PassReport) -> tuple[Order, ...]:
 
 @dataclass(frozen=True, slots=True)
 class FeedState:
-    """Where a job's market data comes from now: ``stream``, or ``polling`` and why."""
+    """Where a job's market data comes from now (``stream``, or ``polling`` and why) and how many passes' orders
+    its watcher has learnt."""
 
     source: str
     why: str = ""
     stream: str = ""
+    learnt: int = 0
 
 
 @dataclass(eq=False)
@@ -71,6 +74,7 @@ class _Watch:
     last_pass_ms: int | None = None  # when its last pass was asked for or ended, for ``min_gap``
     delayed: tuple[int, WakeReason] | None = None  # a wake held back until the gap's end
     last_wake: WakeReason | None = None
+    learnt: int = 0
 
     @property
     def gap_ms(self) -> int:
@@ -89,7 +93,7 @@ class _Feed:
     prints: Prints | None = None
     lag_ms: list[int] = field(default_factory=list)
     fresh: bool = False
-    why: str = "no book yet"
+    why: str = NO_BOOK
 
 
 class StreamWakes:
@@ -113,6 +117,7 @@ class StreamWakes:
         self._dirty: set[tuple[str, str]] = set()
         self._delayed: list[tuple[int, str]] = []  # (due ms, job) heap of held-back wakes
         self._urls: dict[str, str] = {}  # a job's ``stream`` value → the URL it resolved to
+        self._hubs: dict[str, StreamHub] = {}  # the hub of each URL whose connection changes are told here
         self._held = contextlib.ExitStack()  # the embedded sandbox, while a job follows its stream
         self._wake: Wake | None = None
         self._thread: threading.Thread | None = None
@@ -135,8 +140,12 @@ class StreamWakes:
             subscription = subscribe(url, job.symbol, lambda frame: self._received(key, frame), insecure=insecure)
             with self._cond:
                 feed = self._feeds.setdefault(key, _Feed(url, key[1], subscription))
+                hub, told = subscription.hub, self._hubs.get(url)
+                self._hubs[url] = hub
             if feed.subscription is not subscription:
                 subscription.close()
+            if told is not hub:
+                hub.on_connection(lambda connected: self._connection(url, connected))
         stale_ms = int(self.stale_seconds * 1000)
         with self._cond:
             self._watches[job.name] = feed.jobs[job.name] = _Watch(job, Watcher(job, stale_ms), feed)
@@ -148,8 +157,9 @@ class StreamWakes:
             feed = self._drop(name)
         if feed is not None and not feed.jobs:
             feed.subscription.close()
-        with contextlib.suppress(KeyError):
-            self.metrics.stream_polling.remove(name)
+        for metric in (self.metrics.stream_polling, self.metrics.stream_fallbacks):
+            with contextlib.suppress(KeyError):
+                metric.remove(name)
 
     def start(self, wake: Wake) -> None:
         """Start calling ``wake`` from this source's thread."""
@@ -184,6 +194,7 @@ class StreamWakes:
             watch.last_pass_ms = now
             if report is None:
                 return
+            watch.learnt += 1
             wake = self._raise(watch, watch.watcher.learn(report.snapshot, standing(report)), now)
         self._emit([wake])
 
@@ -202,8 +213,8 @@ class StreamWakes:
             if watch is None:
                 return None
             feed = watch.feed
-            label = stream_label(feed.url)
-            return FeedState("stream", stream=label) if feed.fresh else FeedState("polling", feed.why, label)
+            source, why = ("stream", "") if feed.fresh else ("polling", feed.why)
+            return FeedState(source, why, stream_label(feed.url), watch.learnt)
 
     def last_wake(self, name: str) -> WakeReason | None:
         """The last reason this source woke ``name`` for."""
@@ -239,6 +250,17 @@ class StreamWakes:
             feed.lag_ms.append(frame.received_ms - message.ts_ms)
             self._dirty.add(key)
             self._cond.notify()
+
+    def _connection(self, url: str, connected: bool) -> None:
+        """The connection to ``url`` opened or was lost (the hub's thread): lost, its jobs poll at once; they follow
+        the stream again when a book arrives."""
+        if connected:
+            return
+        with self._cond:
+            for feed in self._feeds.values():
+                if feed.url == url and feed.fresh:
+                    feed.fresh, feed.why = False, "stream disconnected"
+                    self._say(feed)
 
     # --- this source's thread ------------------------------------------------------------------------------------
 
@@ -368,6 +390,8 @@ class StreamWakes:
 
     def _polling(self, name: str, feed: _Feed) -> None:
         self.metrics.stream_polling.labels(name).set(0 if feed.fresh else 1)
+        if not feed.fresh and feed.why != NO_BOOK:
+            self.metrics.stream_fallbacks.labels(name).inc()
 
     def _drop(self, name: str) -> _Feed | None:
         """(held) Forget the job named ``name``; its feed, if it had one."""
