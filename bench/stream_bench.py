@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -87,6 +88,16 @@ SCALE: dict[str, int | float] = {"scale_jobs": 1000, "scale_symbols": 100, "scal
 QUICK_SCALE: dict[str, int | float] = {"scale_jobs": 20, "scale_symbols": 10, "scale_moves": 10, "scale_gap": 0.2}
 SCALE_PERIOD_S = 60
 SCALE_TIMEOUT_S = 10.0
+HEALTH_SAMPLES = frozenset(
+    {
+        "rebalancer_stream_polling",
+        "rebalancer_stream_fallbacks_total",
+        "rebalancer_stream_reconnects_total",
+        "rebalancer_stream_frames_total",
+        "rebalancer_stream_frame_lag_seconds_sum",
+        "rebalancer_stream_frame_lag_seconds_count",
+    }
+)
 SIGNED_PATHS = ("user/account", "new_order", "order_info", "mass_replaceV2", "all_order", "all_trade")
 """Paths of a job's own requests (signed with its key); everything else is a deployment's shared read."""
 JOB = """\
@@ -258,9 +269,9 @@ def write_jobs(
 @contextmanager
 def daemon(
     jobs: Path, state: Path, env: dict[str, str], log: IO[bytes], ready_timeout: float
-) -> Iterator[tuple[subprocess.Popen[bytes], float | None]]:
-    """``rebalancer run`` on ``jobs`` (JSON log lines) until the block ends; yields the process and
-    the seconds until every job had its first pass (None if not within ``ready_timeout``)."""
+) -> Iterator[tuple[subprocess.Popen[bytes], float | None, str]]:
+    """``rebalancer run`` on ``jobs`` (JSON log lines) until the block ends; yields the process, the seconds until
+    every job had its first pass (None if not within ``ready_timeout``) and its HTTP address."""
     http = f"127.0.0.1:{free_port()}"
     command = [sys.executable, "-m", "rebalancer", "run", str(jobs), "--log-format", "json", "--http", http]
     process = subprocess.Popen(
@@ -271,7 +282,7 @@ def daemon(
         stdin=subprocess.DEVNULL,
     )
     try:
-        yield process, wait_ready(f"http://{http}", process, ready_timeout)
+        yield process, wait_ready(f"http://{http}", process, ready_timeout), f"http://{http}"
     finally:
         stop(process)
 
@@ -351,20 +362,54 @@ def request_rates(before: Counter[str], after: Counter[str], jobs: int, minutes:
     }
 
 
-def passes_by_wake(state_db: Path, start: float, end: float) -> dict[str, Counter[str]]:
-    """Passes per group and wake reason that started inside [start, end) (wall time), from the state store, which
-    records every pass, quiet ones included; a store without a wake column counts them all as ``unnamed``."""
+def passes_per_group(state_db: Path, start: float, end: float) -> Counter[str]:
+    """Passes per group that started inside [start, end) (wall time), from the state store, which records every
+    pass, quiet ones included."""
     with contextlib.closing(sqlite3.connect(f"file:{state_db}?mode=ro", uri=True)) as db:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(passes)")}
-        wake = "wake" if "wake" in columns else "'unnamed'"
         rows = db.execute(
-            f"SELECT job, {wake} FROM passes WHERE started_at_ms >= ? AND started_at_ms < ? AND mode = 'run'",
+            "SELECT job FROM passes WHERE started_at_ms >= ? AND started_at_ms < ? AND mode = 'run'",
             (int(start * 1000), int(end * 1000)),
         ).fetchall()
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for job, reason in rows:
-        counts[str(job).rsplit("-", 1)[0]][str(reason)] += 1
+    return Counter(group_of(str(job)) for (job,) in rows)
+
+
+def wakes_per_group(http: str) -> Counter[tuple[str, str]]:
+    """The daemon's wake-ups so far per group and reason (``rebalancer_stream_wakes_total{job,reason}``)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(requests.get(f"{http}/metrics", timeout=60).text):
+        for sample in family.samples:
+            if sample.name == "rebalancer_stream_wakes_total":
+                counts[group_of(sample.labels["job"]), sample.labels["reason"]] += int(sample.value)
     return counts
+
+
+def stream_health(http: str) -> dict[str, Any]:
+    """What the daemon says of its stream now: wake-ups by reason, jobs polling (their book stale or the connection
+    down), fall-backs and reconnects so far, frames received and their mean lag (receive time − frame time)."""
+    wakes: Counter[str] = Counter()
+    totals: dict[str, float] = dict.fromkeys(HEALTH_SAMPLES, 0.0)
+    for family in text_string_to_metric_families(requests.get(f"{http}/metrics", timeout=60).text):
+        for sample in family.samples:
+            if sample.name == "rebalancer_stream_wakes_total":
+                wakes[sample.labels["reason"]] += int(sample.value)
+            elif sample.name in HEALTH_SAMPLES:
+                totals[sample.name] += sample.value
+    lag_count = totals["rebalancer_stream_frame_lag_seconds_count"]
+    return {
+        "wakes": dict(sorted(wakes.items())),
+        "jobs_polling_now": int(totals["rebalancer_stream_polling"]),
+        "fallbacks": int(totals["rebalancer_stream_fallbacks_total"]),
+        "reconnects": int(totals["rebalancer_stream_reconnects_total"]),
+        "frames": int(totals["rebalancer_stream_frames_total"]),
+        "frame_lag_mean_ms": round(1000 * totals["rebalancer_stream_frame_lag_seconds_sum"] / lag_count, 1)
+        if lag_count
+        else None,
+    }
+
+
+def group_of(job: str) -> str:
+    """The group a job's name belongs to (its name less the trailing ``-NN``)."""
+    return job.rsplit("-", 1)[0]
 
 
 def failures(log_path: Path) -> int:
@@ -393,20 +438,24 @@ def side_by_side(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         urls = {name: url for name, (url, _) in sandbox.apps.items()}
         env = write_jobs(workdir / "jobs", seats, urls, sandbox.stream_url, args.levels)
         log_path = workdir / "daemon.log"
-        with open(log_path, "wb") as log, daemon(workdir / "jobs", workdir / "state", env, log, 120.0) as (proc, ready):
+        with (
+            open(log_path, "wb") as log,
+            daemon(workdir / "jobs", workdir / "state", env, log, 120.0) as (proc, ready, http),
+        ):
             if ready is None:
                 raise SystemExit(f"the daemon was not ready within 120 s (see {log_path})")
             time.sleep(max(args.period, args.fast_period))  # the first passes' batches settle out of the window
             before = {name: app.counted() for name, (_, app) in sandbox.apps.items()}
-            window_start, cpu0 = time.time(), cpu_seconds(proc.pid)
+            wakes0, window_start, cpu0 = wakes_per_group(http), time.time(), cpu_seconds(proc.pid)
             latencies = measure_moves(sandbox, [s for s in seats if s.group.market == "still"], args)
             window_end = time.time()
             cpu = cpu_seconds(proc.pid) - cpu0
+            wakes = wakes_per_group(http) - wakes0
             after = {name: app.counted() for name, (_, app) in sandbox.apps.items()}
             rss = rss_mib(proc.pid)
     minutes = (window_end - window_start) / 60
     rates = {g.name: request_rates(before[g.name], after[g.name], args.jobs, minutes) for g in groups}
-    wakes = passes_by_wake(workdir / "state" / "state.db", window_start, window_end)
+    passes = passes_per_group(workdir / "state" / "state.db", window_start, window_end)
     return {
         "window_s": round(window_end - window_start, 1),
         "daemon_ready_s": round(ready, 1),
@@ -415,9 +464,13 @@ def side_by_side(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "failed_passes": failures(log_path),
         "latency_ms": {mode: latency_of(latencies, mode) for mode in MODES},
         "requests_per_job_minute": rates,
-        "passes_per_job_minute": {
-            name: {reason: round(n / args.jobs / minutes, 2) for reason, n in sorted(counts.items())}
-            for name, counts in sorted(wakes.items())
+        "passes_per_job_minute": {g.name: round(passes[g.name] / args.jobs / minutes, 2) for g in groups},
+        "wakes_per_job_minute": {
+            g.name: {
+                reason: round(wakes[g.name, reason] / args.jobs / minutes, 2)
+                for reason in sorted({r for name, r in wakes if name == g.name})
+            }
+            for g in groups
         },
         "budget": budget(rates, latencies),
     }
@@ -483,7 +536,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ready_timeout = max(60.0, args.scale_jobs * 0.5)
         with (
             open(log_path, "wb") as log,
-            daemon(workdir / "scale-jobs", workdir / "scale-state", env, log, ready_timeout) as (proc, ready),
+            daemon(workdir / "scale-jobs", workdir / "scale-state", env, log, ready_timeout) as (proc, ready, http),
         ):
             if ready is None:
                 raise SystemExit(f"the scale daemon was not ready within {ready_timeout:.0f} s (see {log_path})")
@@ -492,6 +545,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             samples = scale_moves(sandbox, seats, symbols, args)
             window = time.time() - t0
             cpu, own = cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
+            health = stream_health(http)
             rss = rss_mib(proc.pid)
     got = [ms for ms in samples if ms is not None]
     figures: dict[str, Any] = {**spread(got), "samples": len(got), "missed": len(samples) - len(got)}
@@ -505,6 +559,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "window_s": round(window, 1),
         "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
         "sandbox_cpu_percent_of_one_core": round(100 * own / window, 1),
+        "stream": health,
         "daemon_rss_mib": round(rss, 1),
         "failed_passes": failures(log_path),
     }
