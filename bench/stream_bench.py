@@ -52,6 +52,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -88,6 +89,7 @@ SCALE: dict[str, int | float] = {"scale_jobs": 1000, "scale_symbols": 100, "scal
 QUICK_SCALE: dict[str, int | float] = {"scale_jobs": 20, "scale_symbols": 10, "scale_moves": 10, "scale_gap": 0.2}
 SCALE_PERIOD_S = 60
 SCALE_TIMEOUT_S = 10.0
+SCALE_SETTLE_S = 300.0
 HEALTH_SAMPLES = frozenset(
     {
         "rebalancer_stream_polling",
@@ -414,11 +416,7 @@ def group_of(job: str) -> str:
 
 def failures(log_path: Path) -> int:
     """Passes the daemon logged as failed or crashed, whole run (a figure taken over failing passes means little)."""
-    failed = 0
-    for line in log_path.read_text(errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            failed += json.loads(line).get("msg") in ("pass failed", "pass crashed")
-    return failed
+    return sum(1 for record in log_records(log_path) if record.get("msg") in ("pass failed", "pass crashed"))
 
 
 def side_by_side(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -540,10 +538,11 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ):
             if ready is None:
                 raise SystemExit(f"the scale daemon was not ready within {ready_timeout:.0f} s (see {log_path})")
-            time.sleep(3.0)
+            settled = settle(http, SCALE_SETTLE_S)
             cpu0, own0, t0 = cpu_seconds(proc.pid), time.process_time(), time.time()
             samples = scale_moves(sandbox, seats, symbols, args)
             window = time.time() - t0
+            waits = queue_waits(log_path, t0, time.time())
             cpu, own = cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
             health = stream_health(http)
             rss = rss_mib(proc.pid)
@@ -556,6 +555,8 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "moves": args.scale_moves,
         "reaction_ms": figures,
         "daemon_ready_s": round(ready, 1),
+        "backlog_cleared_after_ready_s": settled,
+        "woken_pass_queue_wait_ms": spread(waits),
         "window_s": round(window, 1),
         "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
         "sandbox_cpu_percent_of_one_core": round(100 * own / window, 1),
@@ -563,6 +564,42 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "daemon_rss_mib": round(rss, 1),
         "failed_passes": failures(log_path),
     }
+
+
+def settle(http: str, timeout: float) -> float | None:
+    """Wait until no pass waits in the daemon's queue (``rebalancer_passes_waiting`` 0 on three scrapes in a row):
+    the first passes of every job and the ticks that came due meanwhile are behind it. The seconds it took, or None
+    if the queue never emptied within ``timeout`` (the window then starts anyway: a daemon that never catches up is
+    a result too)."""
+    started, quiet = time.monotonic(), 0
+    while time.monotonic() - started < timeout:
+        families = text_string_to_metric_families(requests.get(f"{http}/metrics", timeout=60).text)
+        waiting = sum(s.value for f in families for s in f.samples if s.name == "rebalancer_passes_waiting")
+        quiet = quiet + 1 if waiting == 0 else 0
+        if quiet == 3:
+            return round(time.monotonic() - started, 1)
+        time.sleep(0.5)
+    return None
+
+
+def queue_waits(log_path: Path, start: float, end: float) -> list[float]:
+    """How long each pass woken by the stream waited in the daemon's queue (its ``late_ms``), for the passes logged
+    inside [start, end) (wall time; a pass that changed something is logged at info)."""
+    waits: list[float] = []
+    for record in log_records(log_path):
+        woken = record.get("msg") == "pass" and record.get("wake") != "timer" and "late_ms" in record
+        if woken and start <= datetime.fromisoformat(record["ts"]).timestamp() < end:
+            waits.append(float(record["late_ms"]))
+    return waits
+
+
+def log_records(log_path: Path) -> Iterator[dict[str, Any]]:
+    """The daemon's JSON log lines as objects (anything else in the file is skipped)."""
+    for line in log_path.read_text(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                yield record
 
 
 def scale_moves(
