@@ -85,9 +85,21 @@ SHARED_TICKER_PER_MINUTE = 60.0
 """The daemon's jobs of one deployment share one ticker read a second (``MARKET_TICK_SECONDS``)."""
 GOAL_P50_MS, GOAL_P99_MS = 300.0, 1000.0
 SCALE_GOAL_P99_MS = 2000.0
-SCALE: dict[str, int | float] = {"scale_jobs": 1000, "scale_symbols": 100, "scale_moves": 60, "scale_gap": 0.5}
-QUICK_SCALE: dict[str, int | float] = {"scale_jobs": 20, "scale_symbols": 10, "scale_moves": 10, "scale_gap": 0.2}
 SCALE_PERIOD_S = 60
+SCALE: dict[str, int | float] = {
+    "scale_jobs": 1000,
+    "scale_symbols": 100,
+    "scale_moves": 60,
+    "scale_gap": 0.5,
+    "scale_warmup": SCALE_PERIOD_S,
+}
+QUICK_SCALE: dict[str, int | float] = {
+    "scale_jobs": 20,
+    "scale_symbols": 10,
+    "scale_moves": 10,
+    "scale_gap": 0.2,
+    "scale_warmup": 0,
+}
 SCALE_TIMEOUT_S = 10.0
 SCALE_SETTLE_S = 300.0
 HEALTH_SAMPLES = frozenset(
@@ -539,6 +551,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             if ready is None:
                 raise SystemExit(f"the scale daemon was not ready within {ready_timeout:.0f} s (see {log_path})")
             settled = settle(http, SCALE_SETTLE_S)
+            time.sleep(args.scale_warmup)
             cpu0, own0, t0 = cpu_seconds(proc.pid), time.process_time(), time.time()
             samples = scale_moves(sandbox, seats, symbols, args)
             window = time.time() - t0
@@ -556,6 +569,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "reaction_ms": figures,
         "daemon_ready_s": round(ready, 1),
         "backlog_cleared_after_ready_s": settled,
+        "warmup_s": args.scale_warmup,
         "woken_pass_queue_wait_ms": spread(waits),
         "window_s": round(window, 1),
         "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
@@ -660,6 +674,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--scale-symbols", type=int, default=None, help="their symbols [100]")
     parser.add_argument("--scale-moves", type=int, default=None, help="[60]")
     parser.add_argument("--scale-gap", type=float, default=None, help="seconds between two scale moves [0.5]")
+    warmup_help = "seconds between the daemon's queue emptying and the first scale move [60: a reconcile period]"
+    parser.add_argument("--scale-warmup", type=float, default=None, help=warmup_help)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--quick", action="store_true", help="CI smoke: 1 job per group, 2 s period, 3 moves, 20 scale jobs"
