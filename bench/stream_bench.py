@@ -23,12 +23,14 @@ and symbol reads); passes by wake reason (the daemon's pass lines); how many job
 requests / 2 s carries in each mode (``jobs_per_key``: the arithmetic is in its docstring).
 
 Scale: a second daemon with ``--scale-jobs`` stream jobs over ``--scale-symbols`` still symbols, reconciled every
-60 s; ``--scale-moves`` moves, one symbol every ``--scale-gap`` seconds; the reaction of every job of the moved
-symbol (p50 / p99 / max; missed: no batch within 10 s), the daemon's CPU and memory, the sandbox's CPU.
+60 s. Once its queue is empty (every first pass done) and ``--scale-warmup`` seconds later, ``--scale-moves`` moves,
+one symbol every ``--scale-gap`` seconds; the reaction of every job of the moved symbol (p50 / p99 / max; missed: no
+batch within 10 s), how long woken passes waited in the daemon's queue, the daemon's CPU and memory, the sandbox's
+CPU, and the stream's health as the daemon's metrics tell it.
 
-    python bench/stream_bench.py [--jobs 3] [--period 10] [--fast-period 1] [--moves 12] [--scale-jobs 1000]
-                                 [--scale-symbols 100] [--scale-moves 60] [--scale-gap 0.5] [--quick] [--out FILE]
-                                 [--keep DIR]
+    python bench/stream_bench.py [--jobs 4] [--period 10] [--fast-period 1] [--moves 20] [--scale-jobs 1000]
+                                 [--scale-symbols 100] [--scale-moves 60] [--scale-gap 0.5] [--scale-warmup 60]
+                                 [--quick] [--out FILE] [--keep DIR]
 
 ``--quick`` (one job per group, a 2 s period, 3 moves, 20 scale jobs) is the CI smoke; it runs in well under a
 minute.
@@ -665,10 +667,10 @@ def table(doc: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run both parts, print the tables, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=3, help="jobs per mode and market")
+    parser.add_argument("--jobs", type=int, default=4, help="jobs per mode and market")
     parser.add_argument("--period", type=float, default=10.0, help="the reconcile period of stream and poll, s")
     parser.add_argument("--fast-period", type=float, default=1.0, help="fastpoll's period, s")
-    parser.add_argument("--moves", type=int, default=12)
+    parser.add_argument("--moves", type=int, default=20)
     parser.add_argument("--levels", type=int, default=3, help="ladder levels per side")
     parser.add_argument("--scale-jobs", type=int, default=None, help="stream jobs of the scale part (0: none) [1000]")
     parser.add_argument("--scale-symbols", type=int, default=None, help="their symbols [100]")
