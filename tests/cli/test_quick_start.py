@@ -81,7 +81,7 @@ def test_the_quick_start_stream_job_wakes_on_a_price_move_and_stops_on_ctrl_c(tm
     assert command == ["run", "jobs/btcusdt-stream.yaml"], command
     state = tmp_path / "state"
     env = {**os.environ, "REBALANCER_STATE_DIR": str(state), "NO_COLOR": "1"}
-    daemon = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "rebalancer", *command],
         cwd=ROOT,
         env=env,
@@ -89,25 +89,28 @@ def test_the_quick_start_stream_job_wakes_on_a_price_move_and_stops_on_ctrl_c(tm
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    assert daemon.stderr is not None
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in daemon.stderr], daemon=True).start()
-    try:
-        first = _line_with(lines, "wake=timer", 120)  # the first pass places the ladder
-        assert "job=btcusdt-stream" in first and "placed=10" in first, first
-        address = live_address(state)  # the daemon serves the fresh world of its state directory
-        assert address is not None
-        symbols = requests.get(f"{address.url}/sandbox/state", timeout=30).json()["data"]["symbols"]
-        moved = Decimal(symbols["btcusdt"]["mid"]) * Decimal("1.002")  # past the 0.05 % tolerance, short of a level
-        requests.post(f"{address.url}/sandbox/price", params={"symbol": "btcusdt", "price": f"{moved:.2f}"}, timeout=30)
-        woken = _line_with(lines, "wake=reference", 120)
-        assert "job=btcusdt-stream" in woken and "prices=stream" in woken, woken
-    finally:
-        daemon.send_signal(signal.SIGINT)
+    ) as daemon:
+        assert daemon.stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: [lines.put(line) for line in daemon.stderr], daemon=True)
+        reader.start()
         try:
-            code = daemon.wait(120)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            raise
+            first = _line_with(lines, "wake=timer", 120)  # the first pass places the ladder
+            assert "job=btcusdt-stream" in first and "placed=10" in first, first
+            address = live_address(state)  # the daemon serves the fresh world of its state directory
+            assert address is not None
+            symbols = requests.get(f"{address.url}/sandbox/state", timeout=30).json()["data"]["symbols"]
+            moved = Decimal(symbols["btcusdt"]["mid"]) * Decimal("1.002")  # past the 0.05 % tolerance, short of a level
+            params = {"symbol": "btcusdt", "price": f"{moved:.2f}"}
+            requests.post(f"{address.url}/sandbox/price", params=params, timeout=30).raise_for_status()
+            woken = _line_with(lines, "wake=reference", 120)
+            assert "job=btcusdt-stream" in woken and "prices=stream" in woken, woken
+        finally:
+            daemon.send_signal(signal.SIGINT)
+            try:
+                code = daemon.wait(120)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                raise
+            reader.join(30)  # the pipe is at its end: the reader is done before the pipe closes
     assert code == 0
