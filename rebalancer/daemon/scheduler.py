@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,6 @@ from rebalancer.defaults import (
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import ExchangeOpener, open_session
 from rebalancer.engine.runner import PassReport
-from rebalancer.engine.streamfed import StreamFed
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, OnStop
@@ -81,7 +80,7 @@ class Daemon:
         self.streams = StreamWakes(self.metrics, stale_seconds=stream_stale_seconds)
         self._reasons: dict[str, WakeReason] = {}  # why each waiting job is due (the most urgent reason)
         self._last_wake: dict[str, WakeReason] = {}
-        self._table = core.JobTable(self._open_exchange)
+        self._table = core.JobTable(self.streams.feeding(self.plug.open))
         self._slots = self._table.slots
         self._lock = self._table.lock
         self._stop_wait = stop_wait
@@ -220,6 +219,9 @@ class Daemon:
             self._table.pop(job.name)
             self._timer.remove(job.name)
             self.streams.remove(job.name)
+            with self._lock:
+                self._reasons.pop(job.name, None)
+                self._last_wake.pop(job.name, None)
             with contextlib.suppress(RebalancerError):
                 self.store.unregister_jobs(self.holder, [job.name])
             self._queue.discard(job.name)
@@ -273,15 +275,13 @@ class Daemon:
         self._table.put(slot)
         self.metrics.period.labels(slot.job.name).set(interval_seconds(slot.job))
         self._timer.add(slot.job)
-        try:
-            self.streams.add(slot.job)
-        except RebalancerError as exc:
-            log.error("market stream not followed: the job polls", extra={"job": slot.job.name, "error": str(exc)})
+        self.streams.add(slot.job)
 
     def _unschedule(self, name: str) -> None:
+        """Take a changed job's old version off the schedule (the stream source keeps following its symbol until
+        ``_schedule`` hands it the new version)."""
         slot = self._table.pop(name)
         self._timer.remove(name)
-        self.streams.remove(name)
         self._queue.discard(name)
         if slot is not None and slot.running.acquire(timeout=self._stop_wait):
             slot.running.release()
@@ -307,15 +307,6 @@ class Daemon:
             self._failed(slot, exc)
         finally:
             slot.running.release()
-
-    @contextlib.contextmanager
-    def _open_exchange(self, job: Job) -> Iterator[Exchange]:
-        """The job's exchange through the plug; with a stream, its ticker taken from the stream while fresh."""
-        with self.plug.open(job) as exchange:
-            if job.exchange.stream is None:
-                yield exchange
-            else:
-                yield StreamFed(exchange, job, lambda: self.streams.ticker(job.name))
 
     def _close(self, slot: Slot, *, forget: bool = True) -> None:
         self._table.close(slot)
