@@ -562,6 +562,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             rss = rss_mib(proc.pid)
     got = [ms for ms in samples if ms is not None]
     figures: dict[str, Any] = {**spread(got), "samples": len(got), "missed": len(samples) - len(got)}
+    figures["values"] = sorted(got)
     figures["holds_goal"] = bool(got) and not figures["missed"] and figures["p99"] < SCALE_GOAL_P99_MS
     return {
         "jobs": args.scale_jobs,
