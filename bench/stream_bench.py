@@ -186,6 +186,8 @@ class RecordingApp(SandboxApp):
         self._arrivals_lock = threading.Lock()
 
     def _serve(self, request: Any, route: Any, params: dict[str, str]) -> Any:
+        """Note the request as it arrives, before the sandbox handles it (a batch counts from reaching the exchange),
+        then serve it as the sandbox does."""
         arrived = time.time()
         path = request.path.removeprefix("/open/api/")
         with self._arrivals_lock:
@@ -342,8 +344,8 @@ def spread(values: Sequence[float]) -> dict[str, float | None]:
 def jobs_per_key(own: float, shared: float) -> int | None:
     """How many jobs of one deployment one API key carries at 6 requests / 2 s (180 a minute).
 
-    ``own`` is a job's own requests per minute (open orders, balances, batches: they grow with every job), ``shared``
-    its share of the deployment's ticker reads per minute as measured. N jobs in one daemon spend
+    ``own`` is a job's own requests per minute (open orders, ``order_info``, balances, batches: they grow with every
+    job), ``shared`` its share of the deployment's ticker reads per minute as measured. N jobs in one daemon spend
     ``N × own + min(60, N × shared)``: the daemon reads the ticker at most once a second for all its jobs of a
     deployment, so that part stops growing at 60 a minute. That is at most 180 when ``N × (own + shared) ≤ 180`` or
     ``N × own + 60 ≤ 180``: the answer is the larger of the two bounds (None when a job's own requests are none:
@@ -389,27 +391,31 @@ def passes_per_group(state_db: Path, start: float, end: float) -> Counter[str]:
     return Counter(group_of(str(job)) for (job,) in rows)
 
 
-def wakes_per_group(http: str) -> Counter[tuple[str, str]]:
+def scrape(http: str) -> list[Any]:
+    """Every sample the daemon's ``/metrics`` shows now (``prometheus_client``'s parser)."""
+    text = requests.get(f"{http}/metrics", timeout=60).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def wakes_per_group(samples: Sequence[Any]) -> Counter[tuple[str, str]]:
     """The daemon's wake-ups so far per group and reason (``rebalancer_stream_wakes_total{job,reason}``)."""
     counts: Counter[tuple[str, str]] = Counter()
-    for family in text_string_to_metric_families(requests.get(f"{http}/metrics", timeout=60).text):
-        for sample in family.samples:
-            if sample.name == "rebalancer_stream_wakes_total":
-                counts[group_of(sample.labels["job"]), sample.labels["reason"]] += int(sample.value)
+    for sample in samples:
+        if sample.name == "rebalancer_stream_wakes_total":
+            counts[group_of(sample.labels["job"]), sample.labels["reason"]] += int(sample.value)
     return counts
 
 
-def stream_health(http: str) -> dict[str, Any]:
-    """What the daemon says of its stream now: wake-ups by reason, jobs polling (their book stale or the connection
+def stream_health(samples: Sequence[Any]) -> dict[str, Any]:
+    """What the daemon says of its stream: wake-ups by reason, jobs polling (their book stale or the connection
     down), fall-backs and reconnects so far, frames received and their mean lag (receive time − frame time)."""
     wakes: Counter[str] = Counter()
+    for (_, reason), count in wakes_per_group(samples).items():
+        wakes[reason] += count
     totals: dict[str, float] = dict.fromkeys(HEALTH_SAMPLES, 0.0)
-    for family in text_string_to_metric_families(requests.get(f"{http}/metrics", timeout=60).text):
-        for sample in family.samples:
-            if sample.name == "rebalancer_stream_wakes_total":
-                wakes[sample.labels["reason"]] += int(sample.value)
-            elif sample.name in HEALTH_SAMPLES:
-                totals[sample.name] += sample.value
+    for sample in samples:
+        if sample.name in HEALTH_SAMPLES:
+            totals[sample.name] += sample.value
     lag_count = totals["rebalancer_stream_frame_lag_seconds_count"]
     return {
         "wakes": dict(sorted(wakes.items())),
@@ -458,11 +464,11 @@ def side_by_side(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 raise SystemExit(f"the daemon was not ready within 120 s (see {log_path})")
             time.sleep(max(args.period, args.fast_period))  # the first passes' batches settle out of the window
             before = {name: app.counted() for name, (_, app) in sandbox.apps.items()}
-            wakes0, window_start, cpu0 = wakes_per_group(http), time.time(), cpu_seconds(proc.pid)
+            wakes0, window_start, cpu0 = wakes_per_group(scrape(http)), time.time(), cpu_seconds(proc.pid)
             latencies = measure_moves(sandbox, [s for s in seats if s.group.market == "still"], args)
             window_end = time.time()
             cpu = cpu_seconds(proc.pid) - cpu0
-            wakes = wakes_per_group(http) - wakes0
+            wakes = wakes_per_group(scrape(http)) - wakes0
             after = {name: app.counted() for name, (_, app) in sandbox.apps.items()}
             rss = rss_mib(proc.pid)
     minutes = (window_end - window_start) / 60
@@ -558,7 +564,7 @@ def scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             window = time.time() - t0
             waits = queue_waits(log_path, t0, time.time())
             cpu, own = cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
-            health = stream_health(http)
+            health = stream_health(scrape(http))
             rss = rss_mib(proc.pid)
     got = [ms for ms in samples if ms is not None]
     figures: dict[str, Any] = {**spread(got), "samples": len(got), "missed": len(samples) - len(got)}
@@ -588,8 +594,7 @@ def settle(http: str, timeout: float) -> float | None:
     a result too)."""
     started, quiet = time.monotonic(), 0
     while time.monotonic() - started < timeout:
-        families = text_string_to_metric_families(requests.get(f"{http}/metrics", timeout=60).text)
-        waiting = sum(s.value for f in families for s in f.samples if s.name == "rebalancer_passes_waiting")
+        waiting = sum(s.value for s in scrape(http) if s.name == "rebalancer_passes_waiting")
         quiet = quiet + 1 if waiting == 0 else 0
         if quiet == 3:
             return round(time.monotonic() - started, 1)
