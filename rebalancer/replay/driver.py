@@ -223,7 +223,7 @@ class Driver:
         options = self.options
         if options.from_offset_ms is not None:
             self.from_ms = first_ms + options.from_offset_ms
-        self.to_ms = options.to_ms if options.to_offset_ms is None else first_ms + options.to_offset_ms
+        self.to_ms = window_end(options, first_ms)
         if self.from_ms is not None and self.to_ms is not None and self.to_ms <= self.from_ms:
             raise ConfigError("--to must be later than --from")
         if self._next is not None and self.to_ms is not None and self._next.t_ms > self.to_ms:
@@ -279,6 +279,22 @@ class Driver:
         if self.options.progress is not None and self._count % PROGRESS_EVERY == 0:
             self.options.progress(event.t_ms)
         return event
+
+
+def window_end(options: Options, first_ms: int) -> int | None:
+    """The last moment ``options`` replay (``--to``) of a market whose first event is at ``first_ms``; None: its end."""
+    return options.to_ms if options.to_offset_ms is None else first_ms + options.to_offset_ms
+
+
+def events_read(events: Iterator[Event], options: Options) -> Iterator[Event]:
+    """The events a replay under ``options`` reads: up to the first one after its end, which it reads to know."""
+    end: int | None = None
+    for index, event in enumerate(events):
+        if index == 0:
+            end = window_end(options, event.t_ms)
+        yield event
+        if end is not None and event.t_ms > end:
+            return
 
 
 def replay(job: Job, market: Market, rules: SymbolRules, options: Options) -> Run:
