@@ -148,14 +148,23 @@ class SymbolRules:
         return format_decimal(volume, self.amount_precision)
 
 
+class PriceSource(enum.StrEnum):
+    """Where a pass's market prices came from: a ticker read over REST, or the market stream."""
+
+    REST = "rest"
+    STREAM = "stream"
+
+
 @dataclass(frozen=True, slots=True)
 class Ticker:
-    """Best bid, best ask and last trade price. A side of an empty book is ``None``."""
+    """Best bid, best ask and last trade price. A side of an empty book is ``None``; ``source`` says where the
+    prices came from."""
 
     bid: Decimal | None
     ask: Decimal | None
     last: Decimal | None
     time: int | None = None
+    source: PriceSource = PriceSource.REST
 
     @property
     def mid(self) -> Decimal | None:

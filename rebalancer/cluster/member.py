@@ -5,6 +5,10 @@ the state store), and only under a fresh lease: every pass acquires the job's le
 each pass has its own epoch, and the fence checks that epoch in the database right before every write. While a
 pass runs, the member's heartbeat thread renews its lease every second; a member that dies or freezes stops
 renewing, its leases expire ``CLUSTER_LEASE_SECONDS`` later, and only then can a pass elsewhere write for those jobs.
+
+Jobs with a market stream are followed by every member that loads them, over one connection per stream per member
+(``rebalancer.scheduler.streamwake``): a wake sets the job's next due time to now, and the dispatcher hands the
+pass out as any other.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from rebalancer.notify import Notifier
 from rebalancer.scheduler.core import JobTable, run_slot
 from rebalancer.scheduler.metrics import Metrics
 from rebalancer.scheduler.plugs import Claim, Due, Finished, Slot
+from rebalancer.scheduler.streamwake import StreamWakes
 from rebalancer.scheduler.timing import backoff_delay
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import Mode, PassResult, Skip
+from rebalancer.vocab import Mode, PassResult, Skip, WakeReason
 
 log = logging.getLogger("rebalancer.cluster")
 
@@ -186,7 +191,8 @@ class Member:
         self.metrics = metrics or Metrics()
         self.notifier = Notifier(on_failure=lambda job: self.metrics.notify_failures.labels(job).inc())
         self.plug = ClusterCoordination(self, opener or cluster_opener(store), lease_seconds)
-        self._table = JobTable(self.plug.open)
+        self.streams = StreamWakes(self.metrics)
+        self._table = JobTable(self.streams.feeding(self.plug.open))
         self._differs: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -206,6 +212,8 @@ class Member:
             self._table.put(slot)
         for job in jobs:
             self._offer(job, replace=False)
+            self.streams.add(job)
+        self.streams.start(self.wake)
 
     def reload(self, jobs: Sequence[Job]) -> None:
         """Take the jobs of edited files: new and changed ones are offered as the cluster's newest version."""
@@ -228,11 +236,13 @@ class Member:
                 with old.running:
                     self._table.close(old)
             self._offer(job, replace=True)
+            self.streams.add(job)
             log.info("job changed" if old else "job added", extra={"job": name})
         self.store.forget_member_jobs(self.name, wanted)
 
     def stop(self) -> None:
         """Leave the cluster: mark the member stopped and close every connection (running passes are done)."""
+        self.streams.stop()
         with contextlib.suppress(RebalancerError):
             self.store.member_stopped(self.name)
         for slot in self._table.take_all():
@@ -258,9 +268,18 @@ class Member:
             log.warning("pass skipped: job not loaded on this member", extra={"job": name})
             return Skip.NOT_LOADED
         outcome = run_slot(self.plug, self._table, self.metrics, slot, Due(due_ms=due_ms, pass_id=pass_id), {})
+        self.streams.learn(name, outcome if isinstance(outcome, PassReport) else None)
         if outcome is None:
             return Skip.NOT_LOADED  # unloaded meanwhile
         return outcome.result if isinstance(outcome, PassReport) else outcome
+
+    def wake(self, name: str, reason: WakeReason) -> None:
+        """The stream wakes ``name``: its next due time becomes now, for the dispatcher to hand out."""
+        self.metrics.wakes.labels(name, reason).inc()
+        try:
+            self.store.set_next_due({name: to_ms(datetime.now(UTC))})
+        except RebalancerError as exc:
+            log.warning("stream wake not recorded", extra={"job": name, "reason": reason, "error": str(exc)})
 
     def _retry_after_lease(self, name: str) -> None:
         """A pass found the job's lease held (a frozen or dead member's pass): come due again as it ends.
@@ -298,6 +317,7 @@ class Member:
 
     def _drop(self, slot: Slot) -> None:
         self._table.pop(slot.job.name)
+        self.streams.remove(slot.job.name)
         slot.closed = True
         with slot.running:
             self._table.close(slot)

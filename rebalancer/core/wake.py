@@ -9,21 +9,29 @@ A job wakes for four reasons (the words of logs, history, metrics and the pages)
   fill);
 - ``market``: its book crossed, emptied or went stale (``market_alarm``), so that the guards can act.
 
-However many reasons come, two passes of one job are at least ``min_gap`` apart (``next_pass``). Today the daemon
-and ``rebalancer replay`` wake on ``timer`` alone; the other signals are decided here so that a stream can raise
-them.
+However many reasons come, two passes of one job are at least ``min_gap`` apart (``next_pass``).
+
+``Watcher`` turns one job's stream into those signals, edge-triggered: it is told the job's orders after each pass
+(``learn``), every streamed book (``on_book``), every batch of trades (``on_prints``) and how old the book is
+(``on_age``), and answers the reasons each raises. The daemon's stream wake source and ``rebalancer replay`` drive
+the same watcher: it reads no clock and does no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rebalancer.core.ladder import quote_of, reference_price
 from rebalancer.core.plan import draft_plan
+from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
-from rebalancer.models import MarketSnapshot, Order, Side
+from rebalancer.models import MarketSnapshot, Order, PriceSource, Side, Ticker
 from rebalancer.vocab import WakeReason
+
+NONE: frozenset[WakeReason] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,5 +69,153 @@ def market_alarm(bid: Decimal | None, ask: Decimal | None, age_ms: int, stale_ms
 def ladder_moved(job: Job, snapshot: MarketSnapshot, owned_ids: frozenset[str] | None) -> bool:
     """True when the plan made from ``snapshot`` (the streamed market, the job's orders as of its last pass) would
     cancel or place anything: the ladder and the diff of a pass, before the funding check (which only trims)."""
+    return bool(ladder_changes(job, snapshot, owned_ids))
+
+
+def ladder_changes(job: Job, snapshot: MarketSnapshot, owned_ids: frozenset[str] | None) -> frozenset[object]:
+    """What the plan made from ``snapshot`` would change, as comparable keys: the ids it cancels and the targets it
+    places (side, price, volume). Empty when the orders stand as the ladder wants them."""
     draft = draft_plan(job, snapshot, owned_ids)
-    return bool(draft.result.place or draft.result.cancel)
+    cancels = (order.id for order, _ in draft.result.cancel)
+    places = ((t.side, t.price, t.volume) for t in draft.result.place)
+    return frozenset((*cancels, *places))
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """A streamed book as the watcher needs it: the best bid and ask (None for an empty side) and its time."""
+
+    bid: Decimal | None
+    ask: Decimal | None
+    time_ms: int
+
+
+def book_of(bids: Iterable[tuple[Decimal, Decimal]], asks: Iterable[tuple[Decimal, Decimal]], time_ms: int) -> Book:
+    """The best bid and ask of a depth frame's levels (``(price, volume)``; a level of volume 0 is no level)."""
+    bid = max((price for price, volume in bids if volume > 0), default=None)
+    ask = min((price for price, volume in asks if volume > 0), default=None)
+    return Book(bid, ask, time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Prints:
+    """Trades printed since the last look, folded: the lowest and highest price (all a resting order's reach
+    depends on), the last price and the last time."""
+
+    low: Decimal
+    high: Decimal
+    last: Decimal
+    time_ms: int
+
+    def then(self, later: Prints) -> Prints:
+        """These prints followed by ``later``'s."""
+        return Prints(min(self.low, later.low), max(self.high, later.high), later.last, later.time_ms)
+
+
+def prints_of(prices: Sequence[Decimal], time_ms: int) -> Prints | None:
+    """The trades of one frame, in the order printed, folded; None without any."""
+    if not prices:
+        return None
+    return Prints(min(prices), max(prices), prices[-1], time_ms)
+
+
+class Watcher:
+    """One job's wake-ups from its market stream (see the module doc). Not thread-safe: one caller at a time.
+
+    - ``reference``: the ladder and diff of a pass, run on the streamed book and the orders of the last pass, would
+      change something the last pass left as it was. The ladder runs only when the reference price moved since it
+      last ran; raised once, then not again until the next ``learn``.
+    - ``trade``: prints at or through one of those orders; raised once until the next ``learn``.
+    - ``market``: the book turned crossed, one-sided or stale (raised when it turns, not while it stays so).
+    """
+
+    def __init__(self, job: Job, stale_ms: int) -> None:
+        self.job = job
+        self.stale_ms = stale_ms
+        self.book: Book | None = None
+        self.last: Decimal | None = None  # the last streamed trade's price
+        self._basis: MarketSnapshot | None = None  # the last pass's snapshot with the job's orders after it
+        self._owned: frozenset[str] = frozenset()
+        self._baseline: frozenset[object] = frozenset()  # what the last pass left undone (held levels, funding)
+        self._ran_at: Decimal | None = None  # the reference price the ladder last ran at
+        self._reference_armed = False
+        self._trade_armed = False
+        self._alarmed = False
+
+    def learn(self, snapshot: MarketSnapshot, orders: Sequence[Order]) -> frozenset[WakeReason]:
+        """A pass ended: ``snapshot`` is what it read (rules, balances, quote) and ``orders`` the job's orders as it
+        left them (kept and placed). Re-arms ``reference`` and ``trade``; answers what the latest book and prints
+        already raise against the new orders (the market may have moved while the pass ran)."""
+        basis = dataclasses.replace(snapshot, open_orders=tuple(orders))
+        self._basis = basis
+        self._owned = frozenset(o.id for o in orders)
+        self._baseline = self._changes(basis) or frozenset()
+        self._ran_at = self._reference(basis.ticker)
+        self._reference_armed = self._trade_armed = True
+        return NONE if self.book is None else self._moved()
+
+    def on_book(self, book: Book) -> frozenset[WakeReason]:
+        """A streamed book: ``market`` when it turns crossed or one-sided, ``reference`` when the ladder moved."""
+        self.book = book
+        if self._alarm(market_alarm(book.bid, book.ask, 0, self.stale_ms)):
+            return frozenset({WakeReason.MARKET})
+        return NONE if self._alarmed else self._moved()
+
+    def on_prints(self, prints: Prints) -> frozenset[WakeReason]:
+        """Trades printed: ``trade`` when one is at or through a resting order of the job."""
+        self.last = prints.last
+        if not self._trade_armed or self._basis is None:
+            return NONE
+        orders = self._basis.open_orders
+        if trade_reaches(prints.low, orders) or trade_reaches(prints.high, orders):
+            self._trade_armed = False
+            return frozenset({WakeReason.TRADE})
+        return NONE
+
+    def on_age(self, age_ms: int) -> frozenset[WakeReason]:
+        """The book is ``age_ms`` old (no frame since): ``market`` when that makes it stale. Nothing before the
+        first book (until then the job polls)."""
+        if self.book is None:
+            return NONE
+        alarm = market_alarm(self.book.bid, self.book.ask, age_ms, self.stale_ms)
+        return frozenset({WakeReason.MARKET}) if self._alarm(alarm) else NONE
+
+    def ticker(self) -> Ticker | None:
+        """The market as streamed: bid and ask from the book, last from the trades; None before the first book."""
+        if self.book is None:
+            return None
+        return Ticker(self.book.bid, self.book.ask, self.last, self.book.time_ms, PriceSource.STREAM)
+
+    def _alarm(self, alarm: bool) -> bool:
+        """Note whether the book is alarming; True when it just turned so."""
+        raised = alarm and not self._alarmed
+        self._alarmed = alarm
+        return raised
+
+    def _moved(self) -> frozenset[WakeReason]:
+        ticker = self.ticker()
+        if not self._reference_armed or self._basis is None or ticker is None:
+            return NONE
+        price = self._reference(ticker)
+        if price is None or price == self._ran_at:
+            return NONE
+        self._ran_at = price
+        changes = self._changes(dataclasses.replace(self._basis, ticker=ticker))
+        if changes is None or changes == self._baseline:
+            return NONE
+        self._reference_armed = False
+        return frozenset({WakeReason.REFERENCE})
+
+    def _reference(self, ticker: Ticker) -> Decimal | None:
+        """The job's reference price on ``ticker``; None when the market cannot give one (the guards' case)."""
+        assert self._basis is not None
+        try:
+            return reference_price(self.job, quote_of(self.job, dataclasses.replace(self._basis, ticker=ticker)))
+        except RebalancerError:
+            return None
+
+    def _changes(self, snapshot: MarketSnapshot) -> frozenset[object] | None:
+        try:
+            return ladder_changes(self.job, snapshot, self._owned)
+        except RebalancerError:  # a market the ladder refuses: ``market`` and the guards deal with it
+            return None

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from rebalancer.core.plan import Plan
 from rebalancer.daemon.local import LocalCoordination
@@ -26,6 +27,7 @@ from rebalancer.defaults import (
     MARKET_TICK_SECONDS,
     SCHEDULER_THREADS,
     STOP_WAIT_SECONDS,
+    STREAM_STALE_SECONDS,
 )
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import ExchangeOpener, open_session
@@ -39,6 +41,7 @@ from rebalancer.scheduler.duequeue import DueQueue
 from rebalancer.scheduler.metrics import Metrics
 from rebalancer.scheduler.plugs import Claim, Due, Slot
 from rebalancer.scheduler.report import pass_fields, pass_log_level
+from rebalancer.scheduler.streamwake import StreamWakes
 from rebalancer.scheduler.timing import interval_seconds, scheduled_job
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
@@ -65,6 +68,7 @@ class Daemon:
         stop_wait: float = STOP_WAIT_SECONDS,
         lease_seconds: float | None = None,
         workers: int = SCHEDULER_THREADS,
+        stream_stale_seconds: float = STREAM_STALE_SECONDS,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
@@ -73,7 +77,10 @@ class Daemon:
         self.plug = LocalCoordination(
             store, opener, self.metrics, self.notifier, holder=self.holder, lease_seconds=lease_seconds
         )
-        self._table = core.JobTable(self.plug.open)
+        self.streams = StreamWakes(self.metrics, stale_seconds=stream_stale_seconds)
+        self._reasons: dict[str, WakeReason] = {}  # why each waiting job is due (the most urgent reason)
+        self._last_wake: dict[str, WakeReason] = {}
+        self._table = core.JobTable(self.streams.feeding(self.plug.open))
         self._slots = self._table.slots
         self._lock = self._table.lock
         self._stop_wait = stop_wait
@@ -108,6 +115,7 @@ class Daemon:
             worker.start()
             self._workers.append(worker)
         self._timer.start(self.wake)
+        self.streams.start(self.wake)
         self._note_scheduled([slot.job for slot in slots])
 
     def reload(self, jobs: Sequence[Job]) -> dict[str, str]:
@@ -160,6 +168,7 @@ class Daemon:
     def stop(self) -> None:
         """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
         self._timer.stop()
+        self.streams.stop()
         self._queue.close()
         for slot in self._table.take_all():
             self._retire(slot, unschedule=False)
@@ -172,9 +181,27 @@ class Daemon:
         post(job, kind, message, self.notifier)
 
     def wake(self, name: str, reason: WakeReason) -> None:
-        """``name`` is due (the timer's tick, or another wake source): queue it; a worker runs it in turn."""
+        """``name`` is due (the timer's tick, or the stream's ``reason``): queue it; a worker runs it in turn, for
+        the most urgent reason given while it waited."""
+        self.metrics.wakes.labels(name, reason).inc()
         due = self._timer.due_time(name) if reason is WakeReason.TIMER else None
+        with self._lock:
+            held = self._reasons.get(name)
+            self._reasons[name] = reason if held is None else min(held, reason, key=list(WakeReason).index)
         self._queue.put(name, None if due is None else due.timestamp())
+
+    def feed(self, name: str) -> dict[str, Any] | None:
+        """The job's last wake reason and where its market data comes from (``stream``, or ``polling`` and why),
+        for the status pages; None for a job this daemon has not woken."""
+        with self._lock:
+            wake = self._last_wake.get(name)
+        state = self.streams.state(name)
+        if wake is None and state is None:
+            return None
+        data: dict[str, Any] = {"last_wake": wake, "source": "polling", "why": "", "stream": None, "learnt": 0}
+        if state is not None:
+            data.update(source=state.source, why=state.why, stream=state.stream, learnt=state.learnt)
+        return data
 
     def _tick(self, name: str) -> None:
         """The timer says ``name`` is due."""
@@ -191,6 +218,7 @@ class Daemon:
         if unschedule:
             self._table.pop(job.name)
             self._timer.remove(job.name)
+            self.streams.remove(job.name)
             with contextlib.suppress(RebalancerError):
                 self.store.unregister_jobs(self.holder, [job.name])
             self._queue.discard(job.name)
@@ -215,14 +243,20 @@ class Daemon:
         with slot.running:
             return self._pass(slot)
 
-    def _pass(self, slot: Slot, late_ms: int | None = None) -> PassReport | None:
-        fields = {} if late_ms is None else {"late_ms": late_ms}
+    def _pass(self, slot: Slot, late_ms: int | None = None, reason: WakeReason = WakeReason.TIMER) -> PassReport | None:
+        name = slot.job.name
+        fields: dict[str, object] = {"wake": reason} if late_ms is None else {"wake": reason, "late_ms": late_ms}
+        with self._lock:
+            self._last_wake[name] = reason
+        report = None
         try:
-            outcome = core.run_slot(self.plug, self._table, self.metrics, slot, Due(), fields)
+            outcome = core.run_slot(self.plug, self._table, self.metrics, slot, Due(reason), fields)
+            report = outcome if isinstance(outcome, PassReport) else None
         except RebalancerError as exc:
             self._failed(slot, exc)
-            return None
-        return outcome if isinstance(outcome, PassReport) else None
+        finally:
+            self.streams.learn(name, report)
+        return report
 
     def _failed(self, slot: Slot, exc: BaseException) -> None:
         """Count a failed pass and back the job off; its next passes are skipped until the delay has passed."""
@@ -238,10 +272,12 @@ class Daemon:
         self._table.put(slot)
         self.metrics.period.labels(slot.job.name).set(interval_seconds(slot.job))
         self._timer.add(slot.job)
+        self.streams.add(slot.job)
 
     def _unschedule(self, name: str) -> None:
         slot = self._table.pop(name)
         self._timer.remove(name)
+        self.streams.remove(name)
         self._queue.discard(name)
         if slot is not None and slot.running.acquire(timeout=self._stop_wait):
             slot.running.release()
@@ -249,18 +285,20 @@ class Daemon:
     def _work(self) -> None:
         """A worker: run the longest-waiting due pass, again and again, until the daemon stops."""
         while (item := self._queue.take()) is not None:
+            with self._lock:
+                reason = self._reasons.pop(item.name, WakeReason.TIMER)
             try:
-                self._run_due(item.name, max(0.0, time.time() - item.due))
+                self._run_due(item.name, max(0.0, time.time() - item.due), reason)
             finally:
                 self._queue.done(item.name)
 
-    def _run_due(self, name: str, late: float) -> None:
+    def _run_due(self, name: str, late: float, reason: WakeReason = WakeReason.TIMER) -> None:
         self.metrics.lateness.labels(name).observe(late)
         slot = self._table.get(name)
         if slot is None or not slot.running.acquire(blocking=False):
             return
         try:
-            self._pass(slot, int(late * 1000))
+            self._pass(slot, int(late * 1000), reason)
         except Exception as exc:
             self._failed(slot, exc)
         finally:

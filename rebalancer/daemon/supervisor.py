@@ -56,7 +56,7 @@ class Supervisor(StopAndReload):
             except ValueError as exc:
                 raise ConfigError(f"--http: {exc}") from None
             try:
-                pages = StatusPages(self.daemon, self.daemon.holder)
+                pages = StatusPages(self.daemon, self.daemon.holder, feeds=self.daemon.feed)
                 self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready, pages.respond)
             except OSError as exc:
                 raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None

@@ -1,7 +1,8 @@
 """Job → a connected ``Exchange``: the HTTP client with credentials from the environment, or the embedded sandbox.
 
 ``url: sandbox`` serves the simulated exchange in this process on a loopback port, from the world saved in the
-state directory (``rebalancer.sandbox.host``), and trades on it with the demo account's keys.
+state directory (``rebalancer.sandbox.host``), and trades on it with the demo account's keys. ``stream: sandbox``
+resolves to that sandbox's own market stream (``stream_url``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rebalancer.exchange.marketdata import shared_for
 from rebalancer.exchange.profile import ExchangeProfile, RateLimit
 from rebalancer.exchange.ratelimit import KeyLimiter
 from rebalancer.job import ExchangeConfig, Job
+from rebalancer.jobfile.urls import check_stream_url
 from rebalancer.logs import register_secret
 from rebalancer.state.paths import state_dir
 from rebalancer.vocab import AccountUse
@@ -143,8 +145,20 @@ def _endpoint(job: Job, env: Mapping[str, str]) -> Iterator[tuple[str, str, str]
     if not job.exchange.is_sandbox:
         yield (job.exchange.url, *credentials(job.exchange, env))
         return
-    from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
-    from rebalancer.sandbox.host import embedded_sandbox
+    from rebalancer.sandbox import engine, host
 
-    with embedded_sandbox(state_dir()) as url:
-        yield url, DEMO_API_KEY, DEMO_SECRET_KEY
+    with host.embedded_sandbox(state_dir()) as url:
+        yield url, engine.DEMO_API_KEY, engine.DEMO_SECRET_KEY
+
+
+@contextlib.contextmanager
+def stream_url(job: Job) -> Iterator[str]:
+    """The URL of the job's market stream for the block: its ``exchange.stream``, or for ``sandbox`` the embedded
+    sandbox's stream (the sandbox served, or found served, for the block). ``StateError`` when it serves none."""
+    if not job.exchange.is_sandbox_stream:
+        yield check_stream_url(job.exchange.stream or "", insecure=job.exchange.insecure)
+        return
+    from rebalancer.sandbox.host import embedded_sandbox_stream
+
+    with embedded_sandbox_stream(state_dir()) as (_, url):
+        yield url

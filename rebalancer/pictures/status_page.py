@@ -118,7 +118,9 @@ def index_page(
     clustered = member is not None
     parts.append(
         "<table class='jobs'><tr><th>job</th><th>state</th><th>last pass</th><th>result</th><th>owned orders</th>"
-        "<th>next due</th><th>fills</th><th>last error</th>" + ("<th>last member</th>" if clustered else "") + "</tr>"
+        "<th>next due</th><th>fills</th><th>market data</th><th>last error</th>"
+        + ("<th>last member</th>" if clustered else "")
+        + "</tr>"
     )
     for row in rows:
         name = row.get("job")
@@ -134,7 +136,7 @@ def index_page(
             f"<td>{link}</td><td class='state {state}'>{escape(shown)}</td>"
             f"<td>{_cell(last.get('at'))}</td><td class='result'>{_cell(last.get('result'))}</td>"
             f"<td class='orders'>{_cell(row.get('tracked_orders'))}</td><td>{_cell(row.get('next_due'))}</td>"
-            f"<td class='fills'>{_fills(row)}</td>"
+            f"<td class='fills'>{_fills(row)}</td><td class='feed'>{escape(market_data(row))}</td>"
             f"<td class='error'>{_cell(error.get('message'))}{refused}</td>"
             + (f"<td class='member'>{_last_member(row)}</td>" if clustered else "")
             + "</tr>"
@@ -146,6 +148,17 @@ def index_page(
         parts.append(_members_table(members))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def market_data(row: Mapping[str, Any]) -> str:
+    """What woke the job last and where its prices come from: ``trade · stream``, ``timer · polling (why)``."""
+    feed = row.get("market_data") or {}
+    if not feed:
+        return "—"
+    source = str(feed.get("source"))
+    if feed.get("why"):
+        source += f" ({feed['why']})"
+    return f"{feed.get('last_wake') or '—'} · {source}"
 
 
 def _last_member(row: Mapping[str, Any]) -> str:
@@ -187,7 +200,7 @@ def job_page(
     title = f"rebalancer: {name}"
     parts = _head(title)
     sub = f"state {job_state(row)} · owned orders {_cell(row.get('tracked_orders'))}"
-    sub += f" · next due {_cell(row.get('next_due'))}"
+    sub += f" · next due {_cell(row.get('next_due'))} · last wake and market data {market_data(row)}"
     parts.append(f"<h1>{escape(name)}</h1><div class='sub'><a href='/'>all jobs</a> · {sub}</div>")
     if plan is None:
         parts.append("<p class='noplan'>No pass of this job has run in this process yet.</p>")

@@ -12,7 +12,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from rebalancer.jobfile.urls import display_url
+from rebalancer.stream.client import StreamStats
 
 
 class Metrics:
@@ -135,6 +140,37 @@ class Metrics:
             ["file"],
             registry=self.registry,
         )
+        self.wakes = Counter(
+            "rebalancer_stream_wakes",
+            "Wake-ups of a job by reason: timer, or the stream's reference, trade and market.",
+            ["job", "reason"],
+            registry=self.registry,
+        )
+        self.stream_polling = Gauge(
+            "rebalancer_stream_polling",
+            "1 while a job with a stream falls back to polling (stream down or its book stale), else 0.",
+            ["job"],
+            registry=self.registry,
+        )
+        self.stream_fallbacks = Counter(
+            "rebalancer_stream_fallbacks",
+            "Times a job with a stream fell back to polling (stream down or its book stale).",
+            ["job"],
+            registry=self.registry,
+        )
+        self.stream_lag = Histogram(
+            "rebalancer_stream_frame_lag_seconds",
+            "Receive time minus the frame's own time, per stream.",
+            ["stream"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self._streams: list[Callable[[], Iterable[StreamStats]]] = []
+        self.registry.register(_StreamCollector(self._streams))
+
+    def follow_streams(self, stats: Callable[[], Iterable[StreamStats]]) -> None:
+        """Expose the counters of the streams ``stats`` lists (connected, frames, reconnects, garbage)."""
+        self._streams.append(stats)
 
     def forget(self, job: str) -> None:
         """Drop every series of a removed job."""
@@ -150,11 +186,14 @@ class Metrics:
             self.last_pass,
             self.period,
             self.paused,
+            self.stream_polling,
+            self.stream_fallbacks,
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(job)
         for metric, names in (
             (self.passes, ("job", "result")),
+            (self.wakes, ("job", "reason")),
             (self.rejected, ("job", "code")),
             (self.filled, ("job", "side")),
         ):
@@ -175,6 +214,37 @@ def _label_sets(metric: Counter, names: tuple[str, str]) -> Iterable[tuple[str, 
             if all(name in sample.labels for name in names):
                 seen[tuple(sample.labels[name] for name in names)] = None
     return list(seen)
+
+
+def stream_label(url: str) -> str:
+    """A stream URL as metrics and pages show it: no credentials, no query."""
+    return display_url(url).removesuffix("?…")
+
+
+class _StreamCollector(Collector):
+    """The market streams' own counters, read from their hubs at each scrape (``rebalancer_stream_*``)."""
+
+    def __init__(self, sources: list[Callable[[], Iterable[StreamStats]]]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterable[Metric]:
+        """One sample per stream URL (credentials and query left out) of each counter."""
+        connected = GaugeMetricFamily(
+            "rebalancer_stream_connected", "1 while the stream is connected.", labels=["stream"]
+        )
+        frames = CounterMetricFamily("rebalancer_stream_frames", "Frames received.", labels=["stream"])
+        reconnects = CounterMetricFamily("rebalancer_stream_reconnects", "Connections opened again.", labels=["stream"])
+        garbage = CounterMetricFamily(
+            "rebalancer_stream_garbage", "Frames ignored: unreadable or oversized.", labels=["stream"]
+        )
+        for source in self._sources:
+            for stats in source():
+                label = [stream_label(stats.url)]
+                connected.add_metric(label, int(stats.connected))
+                frames.add_metric(label, stats.frames)
+                reconnects.add_metric(label, stats.reconnects)
+                garbage.add_metric(label, stats.garbage)
+        return [connected, frames, reconnects, garbage]
 
 
 class HealthServer:

@@ -2,7 +2,8 @@
 
 Served by the daemon and by every cluster member (each through the same server as ``/metrics``). Reads the state
 store (one status read, one history read per job page) and the process's memory of each job's last plan; the markup
-comes from ``rebalancer.pictures.status_page``. On a cluster the caller hands in a way to read the cluster
+comes from ``rebalancer.pictures.status_page``. ``feeds`` tells each job's last wake reason and market-data source
+(``Daemon.feed``). On a cluster the caller hands in a way to read the cluster
 (``ClusterRows``): the rows then cover every job of the cluster, each with the member that ran it last, and the
 page lists the members.
 """
@@ -48,10 +49,17 @@ class StatusPages:
     the cluster afresh for each page (None outside a cluster).
     """
 
-    def __init__(self, source: PageSource, name: str, cluster: Callable[[datetime], ClusterRows] | None = None) -> None:
+    def __init__(
+        self,
+        source: PageSource,
+        name: str,
+        cluster: Callable[[datetime], ClusterRows] | None = None,
+        feeds: Callable[[str], dict[str, Any] | None] | None = None,
+    ) -> None:
         self._source = source
         self._name = name
         self._cluster = cluster
+        self._feeds = feeds
 
     def respond(self, path: str) -> tuple[str, bytes] | None:
         """(HTTP status, HTML) for ``/`` and ``/jobs/NAME``; None for any other path."""
@@ -75,6 +83,9 @@ class StatusPages:
         also = [job.name for job in jobs] + (cluster.job_names() if cluster is not None else [])
         statuses = store.job_statuses(also=also, now=now)
         rows = status_rows(statuses, jobs, store.reload_failures(), now, cluster)
+        if self._feeds is not None:
+            for row in rows:
+                row["market_data"] = self._feeds(row["job"]) if row.get("job") else None
         return rows, (cluster.member_rows(now) if cluster is not None else [])
 
     def _job(self, name: str) -> tuple[str, bytes]:

@@ -15,7 +15,8 @@ def pass_log_level(report: PassReport) -> int:
 
 
 def pass_fields(report: PassReport) -> dict[str, object]:
-    """The fields of a pass's log line: job, result, placed, cancelled, kept, rejected, duration_ms."""
+    """The fields of a pass's log line: job, result, placed, cancelled, kept, rejected, duration_ms, and where its
+    prices came from (``prices``: ``rest`` or ``stream``)."""
     execution = report.execution
     return {
         "job": report.job,
@@ -25,4 +26,5 @@ def pass_fields(report: PassReport) -> dict[str, object]:
         "kept": report.plan.summary.get(ActionKind.KEEP, 0),
         "rejected": len(execution.rejected) if execution else 0,
         "duration_ms": report.duration_ms,
+        "prices": report.snapshot.ticker.source,
     }

@@ -129,6 +129,7 @@ class StreamHub:
         self._on_wire: set[str] = set()  # channels subscribed on the current connection (the loop's thread only)
         self._closed = False
         self.on_idle: Callable[[StreamHub], None] | None = None
+        self._on_connection: list[Callable[[bool], None]] = []
         self._connected = False
         self._connections = 0
         self._frames = self._garbage = self._oversized = self._pings = 0
@@ -173,6 +174,12 @@ class StreamHub:
             if self.on_idle is not None:
                 self.on_idle(self)
             self.close()
+
+    def on_connection(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(connected)`` (in the hub's thread; it must return quickly) each time the connection opens
+        or is lost, so that a reader can fall back at once rather than at its next look."""
+        with self._lock:
+            self._on_connection.append(callback)
 
     def age(self, name: str) -> float | None:
         """Seconds since ``name`` (a channel) last sent a frame, or since it was subscribed if it never did;
@@ -264,6 +271,7 @@ class StreamHub:
                         self._connections += 1
                         subscribed = [channel(sym, kind) for sym in self._subscribers for kind in KINDS]
                     log.info("market stream connected", extra={"url": self.shown_url})
+                    self._tell_connection(True)
                     self._on_wire = set()
                     if subscribed:
                         await self._send_event("sub", subscribed)
@@ -287,10 +295,20 @@ class StreamHub:
                 if was and not self._closed:
                     extra = {"url": self.shown_url, "error": self._last_error}
                     log.warning("market stream disconnected", extra=extra)
+                    self._tell_connection(False)
             base, cap = self._backoff
             delay = min(cap, base * 2 ** min(failures, 30)) * self._random.uniform(0.5, 1.0)
             failures += 1
             await asyncio.sleep(delay)
+
+    def _tell_connection(self, connected: bool) -> None:
+        with self._lock:
+            callbacks = list(self._on_connection)
+        for callback in callbacks:
+            try:
+                callback(connected)
+            except Exception:  # a reader's bug must not end the stream
+                log.exception("stream connection callback failed", extra={"url": self.shown_url})
 
     def _note(self, error: str) -> None:
         with self._lock:
