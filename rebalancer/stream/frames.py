@@ -56,6 +56,7 @@ _PLAIN_NUMBERS = re.compile(r"(?:[+-]?(?:\d+\.?\d*|\.\d+),)+")
 _SMALLEST = Decimal(1).scaleb(-MAX_EXPONENT)
 _TOO_LARGE = Decimal(1).scaleb(MAX_EXPONENT + 1)
 """A positive number is within the exponent bound exactly when ``_SMALLEST`` ≤ it < ``_TOO_LARGE``."""
+_MS_BOUND = 10 ** (MAX_EXPONENT + 1)
 _FINITE = methodcaller("is_finite")
 
 
@@ -257,6 +258,13 @@ def _check_exponent(value: Decimal) -> None:
 
 def number(value: object, what: str) -> Decimal:
     """``value`` (a JSON number or a numeric string) as an exact ``Decimal``; ``FrameError`` naming ``what``."""
+    if type(value) is Decimal and value.is_finite() and (not value or _SMALLEST <= abs(value) < _TOO_LARGE):
+        return value  # the common case at once: what ``_careful_number`` accepts as it is
+    return _careful_number(value, what)
+
+
+def _careful_number(value: object, what: str) -> Decimal:
+    """``number``, every check spelled out."""
     if isinstance(value, bool):
         _fail(f"{what} is not a number: {value!r}")
     if isinstance(value, int):
@@ -285,6 +293,8 @@ def _positive(value: object, what: str) -> Decimal:
 
 
 def _ms(value: object, what: str) -> int:
+    if type(value) is int and 0 <= value < _MS_BOUND:
+        return value  # the common case at once: what the checks below accept as it is
     result = number(value, what)
     if result != result.to_integral_value() or result < 0:
         _fail(f"{what} {result} is not a time in milliseconds")

@@ -5,6 +5,7 @@ inlined step)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +13,16 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rebalancer.stream.frames import FrameError, _careful_levels, _plain_levels, loads, parse_message
+from rebalancer.stream.frames import (
+    FrameError,
+    _careful_levels,
+    _careful_number,
+    _ms,
+    _plain_levels,
+    loads,
+    number,
+    parse_message,
+)
 from tests.depth import examples
 
 EDGES = [
@@ -168,3 +178,26 @@ def test_numbers_at_the_readers_bounds(number: str, ok: bool) -> None:
 )
 def test_a_plain_book_takes_the_fast_path(side: list[list[Any]]) -> None:
     assert _plain_levels(side) == ((Decimal("30003.00"), Decimal("0.0447")), (Decimal("30004.5"), Decimal(1)))
+
+
+def answer(read: Callable[[object, str], object], value: object) -> object:
+    try:
+        result = read(value, "x")
+    except FrameError as exc:
+        return f"refused: {exc}"
+    return (type(result), str(result))
+
+
+@settings(max_examples=examples(1500))
+@given(st.one_of(numbers, st.integers(-(10**45), 10**45)))
+@example(Decimal("1e41"))
+@example(Decimal("-9.999e40"))
+@example(Decimal("1e-40"))
+@example(Decimal("-1e-41"))
+@example(Decimal("0E-99"))
+@example(10**41 - 1)
+@example(10**41)
+@example(True)
+def test_a_number_or_a_time_read_at_once_is_read_as_the_careful_check_reads_it(value: Any) -> None:
+    assert answer(number, value) == answer(_careful_number, value)
+    assert answer(_ms, value) == answer(lambda v, what: _ms(_careful_number(v, what), what), value)
