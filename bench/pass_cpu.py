@@ -1,14 +1,16 @@
-"""CPU per quiet daemon pass: what one pass of an already-converged job costs the daemon's own thread.
+"""CPU per daemon pass, quiet and replacing: what one pass of a job costs the daemon's own thread.
 
-    python bench/pass_cpu.py                     # 5 and 100 levels a side, 300 quiet passes each
-    python bench/pass_cpu.py --quick             # CI smoke: 5 levels, 20 passes
+    python bench/pass_cpu.py                     # 5 and 100 levels a side, 300 passes of each kind
+    python bench/pass_cpu.py --quick             # CI smoke: 5 levels, 20 passes of each kind
 
 A daemon (not started: no scheduler, no workers) holds one job against the sandbox served in this process; the
 job's first pass places its ladder, then ``Daemon.run_pass_now`` runs the daemon's whole pass (pause switch, lease,
-``run_pass``, metrics, the JSON log line to /dev/null) again and again on an unchanged book. The CPU time of the
-calling thread (``time.thread_time``) is measured around each pass, so the sandbox's threads are not counted; a
-cProfile of further passes (timed by the same thread clock) names where it goes. Also printed: requests and
-state-store statements per pass.
+``run_pass``, metrics, the JSON log line to /dev/null) again and again. A quiet pass finds the book unchanged; before
+each replacing pass the sandbox's price steps by ``STEP`` (up, then back down), past the job's price tolerance, so
+the pass cancels and places the ladder's outermost level on each side (2 cancels and 2 placements in one batch).
+The CPU time of the calling thread (``time.thread_time``) is measured around each pass, so the sandbox's threads
+(and the price moves) are not counted; a cProfile of further passes (timed by the same thread clock) names where it
+goes. Also printed: requests, state-store statements and orders changed per pass.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,10 @@ from rebalancer.sandbox.server import SandboxServer
 from rebalancer.state.store import StateStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pass_cpu.json"
+MID = Decimal("30000")
+STEP = Decimal("30")
+"""The replacing passes' price move: 0.1 %, one ladder step, past the job's 0.05 % price tolerance."""
+KINDS = ("quiet", "replacing")
 
 JOB = """\
 version: 1
@@ -50,7 +57,7 @@ schedule: {{every: 1h}}
 ladder:
   buy: {{levels: {levels}, first: 0.5%, step: 0.1%, size: "0.001"}}
   sell: {{levels: {levels}, first: 0.5%, step: 0.1%, size: "0.001"}}
-tolerance: {{price: 0.5%, size: 10%}}
+tolerance: {{price: 0.05%, size: 10%}}
 limits: {{max_orders: 1000, band: 20%}}
 ownership: tracked
 """
@@ -69,9 +76,10 @@ def _statements(store: StateStore) -> list[int]:
     return count
 
 
-def measure(levels: int, passes: int, workdir: Path, profile_top: int) -> dict[str, Any]:
-    """Quiet daemon passes of one ``levels``-a-side job: CPU ms each (median, p90), requests and statements."""
+def measure(levels: int, passes: int, workdir: Path, profile_top: int) -> list[dict[str, Any]]:
+    """Quiet, then replacing daemon passes of one ``levels``-a-side job: a row of figures for each kind."""
     server = SandboxServer(Engine.create(seed=7, clock="manual"), Faults(rate_limits=False)).start()
+    server.engine.set_price("btcusdt", MID)
     path = workdir / f"cpu{levels}.yaml"
     path.write_text(JOB.format(levels=levels, url=server.url))
     job = load_job(path)
@@ -90,37 +98,70 @@ def measure(levels: int, passes: int, workdir: Path, profile_top: int) -> dict[s
     daemon._slots[job.name] = daemon._open(job)  # scheduled by hand: no scheduler, no workers
     first = daemon.run_pass_now(job.name)
     assert first is not None and first.plan.summary["place"] == 2 * levels, first.plan.summary
-    for _ in range(3):
-        daemon.run_pass_now(job.name)  # warm caches
-    app = server.app
-    requests_before, statements_before = sum(app.request_counts().values()), statements[0]
-    cpu: list[float] = []
-    for _ in range(passes):
-        started = time.thread_time()
-        report = daemon.run_pass_now(job.name)
-        cpu.append((time.thread_time() - started) * 1000)
-        assert report is not None and not report.plan.has_changes, "the book must stay converged"
-    requests = (sum(app.request_counts().values()) - requests_before) / passes
-    sql = (statements[0] - statements_before) / passes
-    profiler = cProfile.Profile(time.thread_time)  # this thread's CPU, not the time spent waiting on sockets
-    for _ in range(min(passes, 50)):
-        profiler.enable()
-        daemon.run_pass_now(job.name)
-        profiler.disable()
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile_top)
+    rows = [_passes(daemon, job.name, server, statements, kind, levels, passes, profile_top) for kind in KINDS]
     daemon._slots.clear()
     client.close()
     store.close()
     server.stop()
+    return rows
+
+
+def _passes(
+    daemon: Daemon,
+    name: str,
+    server: SandboxServer,
+    statements: list[int],
+    kind: str,
+    levels: int,
+    passes: int,
+    profile_top: int,
+) -> dict[str, Any]:
+    """``passes`` timed passes of ``kind`` (then a profile of up to 50 more): the row of figures."""
+    replacing = kind == "replacing"
+    moves = [0]
+
+    def one_pass() -> Any:
+        if replacing:
+            moves[0] += 1
+            server.engine.set_price("btcusdt", MID + STEP * (moves[0] % 2))
+        started = time.thread_time()
+        report = daemon.run_pass_now(name)
+        spent = (time.thread_time() - started) * 1000
+        assert report is not None and report.plan.has_changes == replacing, (kind, report)
+        return spent, report
+
+    for _ in range(4):
+        one_pass()  # warm caches (and, replacing, step away from the quiet book)
+    app = server.app
+    requests_before, statements_before = sum(app.request_counts().values()), statements[0]
+    connections_before = server.connections_accepted
+    cpu: list[float] = []
+    changed = 0
+    for _ in range(passes):
+        spent, report = one_pass()
+        cpu.append(spent)
+        changed += report.plan.summary["place"] + report.plan.summary["cancel"]
+    requests = (sum(app.request_counts().values()) - requests_before) / passes
+    sql = (statements[0] - statements_before) / passes
+    connections = server.connections_accepted - connections_before
+    profiler = cProfile.Profile(time.thread_time)  # this thread's CPU, not the time spent waiting on sockets
+    for _ in range(min(passes, 50)):
+        profiler.enable()
+        one_pass()
+        profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile_top)
     ordered = sorted(cpu)
     return {
+        "pass": kind,
         "levels_per_side": levels,
         "passes": passes,
         "cpu_ms_median": round(statistics.median(cpu), 3),
         "cpu_ms_p90": round(ordered[int(0.9 * (len(ordered) - 1))], 3),
         "requests_per_pass": requests,
         "sql_statements_per_pass": sql,
+        "orders_changed_per_pass": changed / passes,
+        "connections_opened": connections,
         "profile": text.getvalue(),
     }
 
@@ -130,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5,100", help="levels per side, comma-separated")
     parser.add_argument("--passes", type=int, default=300)
-    parser.add_argument("--quick", action="store_true", help="CI smoke: 5 levels, 20 passes")
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 5 levels, 20 passes of each kind")
     parser.add_argument("--show-profile", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -140,13 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for levels in sizes:
-            rows.append(measure(levels, passes, Path(tmp), 25))
-    print("| levels a side | CPU ms per quiet pass (median / p90) | requests per pass | SQL statements per pass |")
-    print("|---:|---:|---:|---:|")
+            rows.extend(measure(levels, passes, Path(tmp), 25))
+    print(
+        "| pass | levels a side | CPU ms per pass (median / p90) | requests per pass | SQL statements per pass "
+        "| orders changed per pass | connections opened |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
-            f"| {row['levels_per_side']} | {row['cpu_ms_median']:.2f} / {row['cpu_ms_p90']:.2f} "
-            f"| {row['requests_per_pass']:.1f} | {row['sql_statements_per_pass']:.1f} |"
+            f"| {row['pass']} | {row['levels_per_side']} | {row['cpu_ms_median']:.2f} / {row['cpu_ms_p90']:.2f} "
+            f"| {row['requests_per_pass']:.1f} | {row['sql_statements_per_pass']:.1f} "
+            f"| {row['orders_changed_per_pass']:.1f} | {row['connections_opened']} |"
         )
         if args.show_profile:
             print(row["profile"])

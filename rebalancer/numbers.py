@@ -17,6 +17,9 @@ MAX_EXPONENT = 60
 """The largest power of ten, either way, of a number read (and of its last digit): 1e60 and 1e-60 are read."""
 
 
+_SMALL = 10**MAX_EXPONENT  # an int below this in magnitude has at most 60 digits: within bounds
+
+
 class NumberOutOfBounds(ValueError):
     """An outside number too long or too large or small to be a price, volume, time or id."""
 
@@ -32,14 +35,20 @@ def bounded_decimal(text: str | int | Decimal) -> Decimal:
         if len(raw) > MAX_NUMBER_CHARS:
             raise NumberOutOfBounds(f"a number of {len(raw)} characters (at most {MAX_NUMBER_CHARS})")
         number = Decimal(raw)
+        if len(raw) <= MAX_EXPONENT and "e" not in raw and "E" not in raw:
+            return number  # at most 60 digits, none past the 60th place: within bounds (the usual case, kept cheap)
+    elif type(text) is Decimal:
+        number = text  # immutable: no copy needed (a subclass is still converted below)
     else:
+        if type(text) is int and -_SMALL < text < _SMALL:
+            return Decimal(text)
         if isinstance(text, int) and not isinstance(text, bool) and abs(text).bit_length() > 4 * MAX_NUMBER_CHARS:
             raise NumberOutOfBounds(f"a number of more than {MAX_NUMBER_CHARS} digits")
         number = Decimal(text)
     if number.is_finite():
-        exponent = number.as_tuple().exponent
+        _, digits, exponent = number.as_tuple()
         assert isinstance(exponent, int)
-        if len(number.as_tuple().digits) > MAX_NUMBER_CHARS:
+        if len(digits) > MAX_NUMBER_CHARS:
             raise NumberOutOfBounds(f"a number of more than {MAX_NUMBER_CHARS} digits")
         if abs(exponent) > MAX_EXPONENT or abs(number.adjusted()) > MAX_EXPONENT:
             raise NumberOutOfBounds(f"a number beyond 1e±{MAX_EXPONENT}: {_shown(text)}")

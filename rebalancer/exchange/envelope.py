@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from rebalancer.errors import AuthError, BadResponse, ExchangeError
 from rebalancer.logs import redact
-from rebalancer.numbers import NumberOutOfBounds, bounded_decimal
+from rebalancer.numbers import MAX_EXPONENT, NumberOutOfBounds, bounded_decimal
 
 Classify = Callable[[str], type[ExchangeError]]
 
@@ -44,6 +44,8 @@ def _json_float(text: str) -> Decimal | _Unbounded:
 
 
 def _json_int(text: str) -> int | _Unbounded:
+    if len(text) <= MAX_EXPONENT:
+        return int(text)  # at most 60 digits: within bounds
     try:
         bounded_decimal(text)
     except NumberOutOfBounds as error:
@@ -70,9 +72,10 @@ class _BoundsError(ValueError):
 
 def _bounded_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
-        found = _unbounded_in(value)
-        if found is not None:
-            raise _BoundsError(str(key)[:60], found.reason)
+        if isinstance(value, _Unbounded | list):  # only these can hold one (checked here: a call per value costs)
+            found = _unbounded_in(value)
+            if found is not None:
+                raise _BoundsError(str(key)[:60], found.reason)
     return dict(pairs)
 
 

@@ -267,7 +267,7 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
     status: OrderStatus | None = None
     if row.get("status") is not None and row.get("status") != "":
         status_number = _integer(row.get("status"), endpoint, f"{where}.status")
-        if status_number not in tuple(OrderStatus):
+        if status_number not in _STATUSES:
             _bad(endpoint, f"{where}.status is unknown: {status_number}")
         status = OrderStatus(status_number)
     volume = _money(row.get("volume"), endpoint, f"{where}.volume")
@@ -288,6 +288,9 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
         status=status,
         created_at=created_at_ms(row.get("created_at")),
     )
+
+
+_STATUSES = frozenset(OrderStatus)
 
 
 def derived_status(volume: Decimal, deal: Decimal, remain: Decimal | None) -> OrderStatus:

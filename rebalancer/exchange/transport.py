@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -218,10 +218,14 @@ class Transport:
         sent_ms = time.time_ns() // 1_000_000
         with deadline(total) as limit:
             try:
-                if write:
-                    response = self.session.post(url, data=params, timeout=timeout, allow_redirects=False, stream=True)
-                else:
-                    response = self.session.get(url, params=params, timeout=timeout, allow_redirects=False, stream=True)
+                response = self.session.send(
+                    self._prepared(method, url, params, write),
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    verify=self.session.verify,
+                    proxies=self.session.proxies,
+                )
                 with response:
                     text = self._body(response, endpoint, write)
             except requests.RequestException as error:
@@ -229,6 +233,21 @@ class Transport:
                 raise self._transport_error(error, endpoint, write, late=late, unopened=connect_failure()) from None
         received_ms = time.time_ns() // 1_000_000
         return self._answer(response, text, endpoint, write, sent_ms, received_ms)
+
+    def _prepared(self, method: str, url: str, params: dict[str, str], write: bool) -> requests.PreparedRequest:
+        """The request ``session.get``/``post`` would send (the session's headers, cookies and hooks), prepared
+        without merging settings that never change (the session's own, read once in ``__init__``): that merging was
+        a tenth of a request's CPU."""
+        request = requests.PreparedRequest()
+        request.prepare(
+            method=method,
+            url=url if write or not params else f"{url}?{urlencode(params)}",  # as requests encodes a dict, cheaper
+            headers=self.session.headers,
+            data=params if write else None,
+            cookies=self.session.cookies,
+            hooks=self.session.hooks,
+        )
+        return request
 
     def _body(self, response: requests.Response, endpoint: str, write: bool) -> str:
         """The answer body as text, read in chunks up to ``MAX_ANSWER_BYTES``; a larger one is refused."""

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 
 from rebalancer.core.fills import Fill, Seen
 from rebalancer.models import Side, format_decimal
@@ -79,6 +79,11 @@ class FillState:
             return fill_totals(conn)
 
 
+_FORGET_WATCHED = delete(t.watched_orders).where(
+    t.watched_orders.c.job == bindparam("job"), t.watched_orders.c.order_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def record_fills_in(
     db: Database,
     conn: Connection,
@@ -91,7 +96,6 @@ def record_fills_in(
 ) -> None:
     """``FillState.record_fills`` inside an open transaction."""
     now_ms = to_ms(now)
-    w = t.watched_orders.c
     if fills:
         rows = [
             {
@@ -107,10 +111,10 @@ def record_fills_in(
             }
             for f in fills
         ]
-        conn.execute(db.upsert(t.fills).on_conflict_do_nothing(), rows)
+        conn.execute(db.insert_new(t.fills), rows)
     gone = sorted(set(forget) | {s.order_id for s in watch})
     for start in range(0, len(gone), _CHUNK):
-        conn.execute(delete(t.watched_orders).where(w.job == job, w.order_id.in_(gone[start : start + _CHUNK])))
+        conn.execute(_FORGET_WATCHED, {"job": job, "ids": gone[start : start + _CHUNK]})
     if watch:
         conn.execute(
             t.watched_orders.insert(),
@@ -195,8 +199,10 @@ def guard_pauses(conn: Connection) -> dict[str, tuple[str, str | None]]:
 
 def watched_in(conn: Connection, job: str) -> dict[str, Seen]:
     """The orders of ``job`` watched for fills, by id, read on ``conn``."""
-    rows = conn.execute(select(t.watched_orders).where(t.watched_orders.c.job == job)).all()
-    return {r.order_id: _seen(r) for r in rows}
+    return {r.order_id: _seen(r) for r in conn.execute(_WATCHED, {"job": job})}
+
+
+_WATCHED = select(t.watched_orders).where(t.watched_orders.c.job == bindparam("job"))  # built once: see passio
 
 
 def _seen(row: Any) -> Seen:
@@ -206,10 +212,11 @@ def _seen(row: Any) -> Seen:
 
 def last_fills_in(conn: Connection, job: str) -> dict[str, datetime]:
     """Per ladder level of ``job``, when its order last filled (for ``after_fill``), read on ``conn``."""
-    c = t.fills.c
-    rows = conn.execute(
-        select(c.level, func.max(c.filled_at_ms).label("at"))
-        .where(c.job == job, c.level.is_not(None))
-        .group_by(c.level)
-    )
-    return {r.level: from_ms(r.at) for r in rows}
+    return {r.level: from_ms(r.at) for r in conn.execute(_LAST_FILLS, {"job": job})}
+
+
+_LAST_FILLS = (
+    select(t.fills.c.level, func.max(t.fills.c.filled_at_ms).label("at"))
+    .where(t.fills.c.job == bindparam("job"), t.fills.c.level.is_not(None))
+    .group_by(t.fills.c.level)
+)

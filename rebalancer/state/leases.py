@@ -10,7 +10,7 @@ import os
 import socket
 from datetime import UTC, datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
@@ -42,6 +42,14 @@ def holder_is_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+_CURRENT = select(t.leases.c.job).where(  # the fencing check before every write: built once
+    t.leases.c.job == bindparam("job"),
+    t.leases.c.holder == bindparam("holder"),
+    t.leases.c.epoch == bindparam("epoch"),
+    t.leases.c.expires_at_ms > bindparam("until_ms"),
+)
 
 
 class LeaseState:
@@ -125,17 +133,10 @@ class LeaseState:
         The fencing check of a pass right before it writes to the exchange: read from the database, never from
         what the process remembers, so a pass that stalled past its lease finds out.
         """
-        c = t.leases.c
-        now_ms = to_ms(now or _now())
+        until_ms = to_ms(now or _now()) + int(margin_seconds * 1000)
+        values = {"job": job, "holder": holder, "epoch": epoch, "until_ms": until_ms}
         with self._db.tx(write=False) as conn:
-            row = conn.execute(
-                select(c.job).where(
-                    c.job == job,
-                    c.holder == holder,
-                    c.epoch == epoch,
-                    c.expires_at_ms > now_ms + int(margin_seconds * 1000),
-                )
-            ).first()
+            row = conn.execute(_CURRENT, values).first()
         return row is not None
 
     def renew_lease(self, job: str, holder: str, epoch: int, ttl_seconds: float, now: datetime | None = None) -> bool:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Unpack
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from rebalancer.core.fills import Fill, Seen
 from rebalancer.models import Side, format_decimal
@@ -162,15 +162,20 @@ def ended_columns(outcome: PassOutcome) -> dict[str, object]:
     )
 
 
+# The statements of every pass are built once: building and keying an SQLAlchemy statement costs more CPU than
+# SQLite takes to run it. Values go in as parameters.
+_FINISH_PASS = update(t.passes).where(t.passes.c.id == bindparam("pass_id_"))
+
+
 def insert_pass_in(conn: Connection, job: str, mode: Mode, started_at: datetime, ended: Mapping[str, object]) -> int:
     """Insert a pass row (``ended``: the columns of ``pass_outcome``, empty for a pass still running)."""
     values = {"job": job, "mode": mode, "started_at_ms": to_ms(started_at), **ended}
-    return inserted_id(conn.execute(t.passes.insert().values(**values)))
+    return inserted_id(conn.execute(t.passes.insert(), values))
 
 
 def finish_pass_in(conn: Connection, pass_id: int, ended: Mapping[str, object]) -> None:
     """Write how pass ``pass_id`` ended (the columns of ``pass_outcome``); an unknown id is a ``ValueError``."""
-    done = conn.execute(update(t.passes).where(t.passes.c.id == pass_id).values(**ended))
+    done = conn.execute(_FINISH_PASS, {"pass_id_": pass_id, **ended})
     if done.rowcount != 1:
         raise ValueError(f"no pass with id {pass_id}")
 
@@ -193,18 +198,20 @@ def batch_in(
         "answer": None if answer is None else dump_json(answer),
         "error": error,
     }
-    return inserted_id(conn.execute(t.batches.insert().values(**values)))
+    return inserted_id(conn.execute(t.batches.insert(), values))
 
 
 RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
+_RESULTS_STORED = (
+    select(func.count()).select_from(t.order_results).where(t.order_results.c.pass_id == bindparam("pass_id"))
+)
 
 
 def results_in(conn: Connection, pass_id: int, results: Sequence[OrderResult]) -> None:
     """Store per-order outcomes of a pass after any already stored for it."""
     if not results:
         return
-    c = t.order_results.c
-    start = conn.execute(select(func.count()).select_from(t.order_results).where(c.pass_id == pass_id)).scalar_one()
+    start = conn.execute(_RESULTS_STORED, {"pass_id": pass_id}).scalar_one()
     rows = [
         {"pass_id": pass_id, "seq": start + i, **{k: getattr(r, k) for k in RESULT_FIELDS}}
         for i, r in enumerate(results)
@@ -216,15 +223,19 @@ def track_in(db: Database, conn: Connection, job: str, ids: Iterable[str], now: 
     """Add order ids to those ``job`` owns (ids already tracked are left as they are)."""
     rows = [{"job": job, "order_id": str(i), "tracked_at_ms": to_ms(now)} for i in sorted(set(ids))]
     if rows:
-        conn.execute(db.upsert(t.tracked_orders).on_conflict_do_nothing(), rows)
+        conn.execute(db.insert_new(t.tracked_orders), rows)
 
 
 def untrack_in(conn: Connection, job: str, ids: Iterable[str]) -> None:
     """Forget order ids of ``job``; unknown ids are ignored."""
     wanted = sorted({str(i) for i in ids})
-    c = t.tracked_orders.c
     for start in range(0, len(wanted), _CHUNK):
-        conn.execute(delete(t.tracked_orders).where(c.job == job, c.order_id.in_(wanted[start : start + _CHUNK])))
+        conn.execute(_UNTRACK, {"job": job, "ids": wanted[start : start + _CHUNK]})
+
+
+_UNTRACK = delete(t.tracked_orders).where(
+    t.tracked_orders.c.job == bindparam("job"), t.tracked_orders.c.order_id.in_(bindparam("ids", expanding=True))
+)
 
 
 def ownership_in(db: Database, conn: Connection, job: str, change: OwnershipChange, now: datetime) -> None:
@@ -242,7 +253,7 @@ def begin_in_flight_in(
 ) -> int:
     """Record, before sending, what a batch of ``job`` will place; returns the id to close it by."""
     in_flight_id = inserted_id(
-        conn.execute(t.in_flight.insert().values(job=job, pass_id=pass_id, created_at_ms=to_ms(created_at)))
+        conn.execute(t.in_flight.insert(), {"job": job, "pass_id": pass_id, "created_at_ms": to_ms(created_at)})
     )
     if placements:
         rows = [
@@ -264,14 +275,15 @@ def close_in_flight_in(
 ) -> None:
     """Close an in-flight record, tracking ``confirmed_ids`` for its job; closing twice is harmless, an unknown id
     is a ``ValueError``."""
-    f = t.in_flight.c
-    job = conn.execute(select(f.job).where(f.id == in_flight_id)).scalar()
+    job = conn.execute(_IN_FLIGHT_JOB, {"id_": in_flight_id}).scalar()
     if job is None:
         raise ValueError(f"no in-flight batch with id {in_flight_id}")
     track_in(db, conn, job, confirmed_ids, now)
-    conn.execute(
-        update(t.in_flight).where(f.id == in_flight_id, f.closed_at_ms.is_(None)).values(closed_at_ms=to_ms(now))
-    )
+    conn.execute(_CLOSE_IN_FLIGHT, {"id_": in_flight_id, "closed_at_ms": to_ms(now)})
+
+
+_IN_FLIGHT_JOB = select(t.in_flight.c.job).where(t.in_flight.c.id == bindparam("id_"))
+_CLOSE_IN_FLIGHT = update(t.in_flight).where(t.in_flight.c.id == bindparam("id_"), t.in_flight.c.closed_at_ms.is_(None))
 
 
 def mark_late_in(conn: Connection, in_flight_id: int, until: datetime) -> None:
@@ -298,14 +310,23 @@ def set_paused_in(db: Database, conn: Connection, job: str, paused: bool, now: d
 
 def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:
     """Ids of the orders ``job`` placed and still owns, inside an open transaction."""
-    rows = conn.execute(select(t.tracked_orders.c.order_id).where(t.tracked_orders.c.job == job))
-    return frozenset(rows.scalars())
+    return frozenset(conn.execute(_TRACKED, {"job": job}).scalars())
+
+
+_TRACKED = select(t.tracked_orders.c.order_id).where(t.tracked_orders.c.job == bindparam("job"))
+
+
+_OPEN_IN_FLIGHT = (
+    select(t.in_flight)
+    .where(t.in_flight.c.job == bindparam("job"), t.in_flight.c.closed_at_ms.is_(None))
+    .order_by(t.in_flight.c.id)
+)
 
 
 def open_in_flight_in(conn: Connection, job: str) -> list[InFlight]:
     """In-flight records of ``job`` never closed, oldest first, inside an open transaction."""
-    f, p = t.in_flight.c, t.in_flight_placements.c
-    heads = conn.execute(select(t.in_flight).where(f.job == job, f.closed_at_ms.is_(None)).order_by(f.id)).all()
+    p = t.in_flight_placements.c
+    heads = conn.execute(_OPEN_IN_FLIGHT, {"job": job}).all()
     ids = [h.id for h in heads]
     placements: dict[int, list[Placement]] = {i: [] for i in ids}
     for start in range(0, len(ids), _CHUNK):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from rebalancer.defaults import REJECTION_BACKOFF_BASE_SECONDS, REJECTION_BACKOFF_CAP_SECONDS
 from rebalancer.state import schema as t
@@ -86,16 +86,27 @@ class GuardState:
             clear_rejections_in(conn, job, levels)
 
 
+# Read by every pass, so built once (building and keying a statement costs more CPU than SQLite takes to run it).
+_LAST_REFERENCE = (
+    select(t.passes.c.reference_price)
+    .where(t.passes.c.job == bindparam("job"), t.passes.c.result.is_not(None), t.passes.c.reference_price.is_not(None))
+    .order_by(t.passes.c.started_at_ms.desc(), t.passes.c.id.desc())
+    .limit(1)
+)
+_HELD_LEVELS = (
+    select(t.level_rejections)
+    .where(
+        t.level_rejections.c.job == bindparam("job"),
+        t.level_rejections.c.times >= 2,
+        t.level_rejections.c.not_before_ms > bindparam("now_ms"),
+    )
+    .order_by(t.level_rejections.c.level)
+)
+
+
 def last_reference_in(conn: Connection, job: str) -> Decimal | None:
     """``GuardState.last_reference`` inside an open transaction."""
-    c = t.passes.c
-    query = (
-        select(c.reference_price)
-        .where(c.job == job, c.result.is_not(None), c.reference_price.is_not(None))
-        .order_by(c.started_at_ms.desc(), c.id.desc())
-        .limit(1)
-    )
-    text = conn.execute(query).scalar()
+    text = conn.execute(_LAST_REFERENCE, {"job": job}).scalar()
     if text is None:
         return None
     price = cell("passes", "reference_price", text, stored_decimal)
@@ -104,10 +115,8 @@ def last_reference_in(conn: Connection, job: str) -> Decimal | None:
 
 def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
     """``GuardState.held_levels`` inside an open transaction."""
-    c = t.level_rejections.c
-    query = select(t.level_rejections).where(c.job == job, c.times >= 2, c.not_before_ms > to_ms(now))
     held = {}
-    for r in conn.execute(query.order_by(c.level)).all():
+    for r in conn.execute(_HELD_LEVELS, {"job": job, "now_ms": to_ms(now)}).all():
         until = cell("level_rejections", "not_before_ms", r.not_before_ms, stored_ms).strftime("%H:%M:%S UTC")
         detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
         held[r.level] = f"until {until} after {r.times} rejections ({detail})"
@@ -161,6 +170,10 @@ def record_rejections_in(
 def clear_rejections_in(conn: Connection, job: str, levels: Iterable[str]) -> None:
     """``GuardState.clear_rejections`` inside an open transaction."""
     wanted = sorted(set(levels))
-    c = t.level_rejections.c
     for start in range(0, len(wanted), _CHUNK):
-        conn.execute(delete(t.level_rejections).where(c.job == job, c.level.in_(wanted[start : start + _CHUNK])))
+        conn.execute(_CLEAR, {"job": job, "levels": wanted[start : start + _CHUNK]})
+
+
+_CLEAR = delete(t.level_rejections).where(
+    t.level_rejections.c.job == bindparam("job"), t.level_rejections.c.level.in_(bindparam("levels", expanding=True))
+)

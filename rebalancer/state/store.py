@@ -22,7 +22,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Unpack
 
-from sqlalchemy import Row, func, select, union
+from sqlalchemy import Row, bindparam, func, select, union
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.models import Side
@@ -73,6 +73,9 @@ __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord",
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_PAUSED = select(t.job_flags.c.paused).where(t.job_flags.c.job == bindparam("job"))  # read before every pass
 
 
 class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, FillState):
@@ -259,7 +262,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
     def is_paused(self, job: str) -> bool:
         """Whether ``job`` is paused (a job never mentioned is not)."""
         with self._db.tx(write=False) as conn:
-            return bool(conn.execute(select(t.job_flags.c.paused).where(t.job_flags.c.job == job)).scalar())
+            return bool(conn.execute(_PAUSED, {"job": job}).scalar())
 
     def paused_jobs(self) -> frozenset[str]:
         """Names of every paused job."""

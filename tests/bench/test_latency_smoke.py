@@ -110,7 +110,7 @@ def test_analyse_reports_passes_per_job_and_their_fairness():
     assert skewed["jobs_without_a_pass"] == 1
 
 
-def test_pass_cpu_quick_measures_a_quiet_daemon_pass(tmp_path):
+def test_pass_cpu_quick_measures_quiet_and_replacing_daemon_passes(tmp_path):
     done = subprocess.run(
         [sys.executable, str(BENCH / "pass_cpu.py"), "--quick", "--out", str(tmp_path / "cpu.json")],
         capture_output=True,
@@ -119,6 +119,11 @@ def test_pass_cpu_quick_measures_a_quiet_daemon_pass(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    [row] = json.loads((tmp_path / "cpu.json").read_text())["rows"]
-    assert row["levels_per_side"] == 5 and row["cpu_ms_median"] > 0
-    assert row["requests_per_pass"] == 2.0, "a quiet pass reads the ticker and the open orders"
+    quiet, replacing = json.loads((tmp_path / "cpu.json").read_text())["rows"]
+    assert (quiet["pass"], replacing["pass"]) == ("quiet", "replacing")
+    assert quiet["levels_per_side"] == 5 and quiet["cpu_ms_median"] > 0
+    assert quiet["requests_per_pass"] == 2.0, "a quiet pass reads the ticker and the open orders"
+    assert quiet["orders_changed_per_pass"] == 0
+    assert replacing["orders_changed_per_pass"] == 4, "a price step replaces the outermost level on each side"
+    assert replacing["requests_per_pass"] > quiet["requests_per_pass"] and replacing["cpu_ms_median"] > 0
+    assert quiet["connections_opened"] == replacing["connections_opened"] == 0, "one kept-alive connection"
