@@ -32,6 +32,11 @@ from rebalancer.models import MarketSnapshot, Order, PriceSource, Side, Ticker
 from rebalancer.vocab import WakeReason
 
 NONE: frozenset[WakeReason] = frozenset()
+STANDING_MEMORY = 256
+"""How many reference prices a watcher remembers the ladder left its orders standing at: a market flickering between
+a few prices runs the ladder once per price between two passes."""
+UNDECIDED = (RebalancerError, ValueError, ArithmeticError)
+"""What the ladder may raise on a market it cannot hang from (a price that rounds to nothing, say): no decision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,23 +113,28 @@ class Prints:
     time_ms: int
 
     def then(self, later: Prints) -> Prints:
-        """These prints followed by ``later``'s."""
-        return Prints(min(self.low, later.low), max(self.high, later.high), later.last, later.time_ms)
+        """These prints followed by ``later``'s (the last price stays the latest trade's)."""
+        last, at = (later.last, later.time_ms) if later.time_ms >= self.time_ms else (self.last, self.time_ms)
+        return Prints(min(self.low, later.low), max(self.high, later.high), last, at)
 
 
-def prints_of(prices: Sequence[Decimal], time_ms: int) -> Prints | None:
-    """The trades of one frame, in the order printed, folded; None without any."""
-    if not prices:
-        return None
-    return Prints(min(prices), max(prices), prices[-1], time_ms)
+def prints_of(trades: Iterable[tuple[Decimal, int]]) -> Prints | None:
+    """The ``(price, time ms)`` trades of one frame folded; the last is the latest (the later one on a tie: a frame
+    may list its trades newest first or last). None without any."""
+    folded: Prints | None = None
+    for price, time_ms in trades:
+        one = Prints(price, price, price, time_ms)
+        folded = one if folded is None else folded.then(one)
+    return folded
 
 
 class Watcher:
     """One job's wake-ups from its market stream (see the module doc). Not thread-safe: one caller at a time.
 
     - ``reference``: the ladder and diff of a pass, run on the streamed book and the orders of the last pass, would
-      change something the last pass left as it was. The ladder runs only when the reference price moved since it
-      last ran; raised once, then not again until the next ``learn``.
+      change something the last pass left as it was. The ladder runs once per reference price between two passes
+      (an unchanged reference, or one it already found the orders standing at, does not run it); raised once, then
+      not again until the next ``learn``.
     - ``trade``: prints at or through one of those orders; raised once until the next ``learn``.
     - ``market``: the book turned crossed, one-sided or stale (raised when it turns, not while it stays so).
     """
@@ -137,7 +147,7 @@ class Watcher:
         self._basis: MarketSnapshot | None = None  # the last pass's snapshot with the job's orders after it
         self._owned: frozenset[str] = frozenset()
         self._baseline: frozenset[object] = frozenset()  # what the last pass left undone (held levels, funding)
-        self._ran_at: Decimal | None = None  # the reference price the ladder last ran at
+        self._standing_at: set[Decimal] = set()  # reference prices at which the ladder left the orders as they are
         self._reference_armed = False
         self._trade_armed = False
         self._alarmed = False
@@ -150,7 +160,8 @@ class Watcher:
         self._basis = basis
         self._owned = frozenset(o.id for o in orders)
         self._baseline = self._changes(basis) or frozenset()
-        self._ran_at = self._reference(basis.ticker)
+        here = self._reference(basis.ticker)
+        self._standing_at = set() if here is None else {here}
         self._reference_armed = self._trade_armed = True
         return NONE if self.book is None else self._moved()
 
@@ -197,11 +208,13 @@ class Watcher:
         if not self._reference_armed or self._basis is None or ticker is None:
             return NONE
         price = self._reference(ticker)
-        if price is None or price == self._ran_at:
+        if price is None or price in self._standing_at:
             return NONE
-        self._ran_at = price
         changes = self._changes(dataclasses.replace(self._basis, ticker=ticker))
         if changes is None or changes == self._baseline:
+            if len(self._standing_at) >= STANDING_MEMORY:
+                self._standing_at.clear()
+            self._standing_at.add(price)
             return NONE
         self._reference_armed = False
         return frozenset({WakeReason.REFERENCE})
@@ -211,11 +224,11 @@ class Watcher:
         assert self._basis is not None
         try:
             return reference_price(self.job, quote_of(self.job, dataclasses.replace(self._basis, ticker=ticker)))
-        except RebalancerError:
+        except UNDECIDED:
             return None
 
     def _changes(self, snapshot: MarketSnapshot) -> frozenset[object] | None:
         try:
             return ladder_changes(self.job, snapshot, self._owned)
-        except RebalancerError:  # a market the ladder refuses: ``market`` and the guards deal with it
+        except UNDECIDED:  # a market the ladder refuses: ``market``, the timer's pass and the guards deal with it
             return None

@@ -219,6 +219,9 @@ class Daemon:
             self._table.pop(job.name)
             self._timer.remove(job.name)
             self.streams.remove(job.name)
+            with self._lock:
+                self._reasons.pop(job.name, None)
+                self._last_wake.pop(job.name, None)
             with contextlib.suppress(RebalancerError):
                 self.store.unregister_jobs(self.holder, [job.name])
             self._queue.discard(job.name)
@@ -275,9 +278,10 @@ class Daemon:
         self.streams.add(slot.job)
 
     def _unschedule(self, name: str) -> None:
+        """Take a changed job's old version off the schedule (the stream source keeps following its symbol until
+        ``_schedule`` hands it the new version)."""
         slot = self._table.pop(name)
         self._timer.remove(name)
-        self.streams.remove(name)
         self._queue.discard(name)
         if slot is not None and slot.running.acquire(timeout=self._stop_wait):
             slot.running.release()

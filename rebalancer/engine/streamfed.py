@@ -9,7 +9,8 @@ the ticker is read over REST as before (``source`` ``rest``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rebalancer.exchange import Exchange
@@ -18,6 +19,19 @@ from rebalancer.models import Balances, BatchAnswer, FundingNeed, Order, SymbolR
 
 FreshTicker = Callable[[], "Ticker | None"]
 """The job's symbol as streamed now, or None when the stream is not fresh."""
+Opener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
+
+
+def stream_fed(opener: Opener, fresh: Callable[[str], Ticker | None]) -> Opener:
+    """``opener`` with the exchange of each job that has a stream wrapped in ``StreamFed``, its ticker asked of
+    ``fresh(job name)`` first."""
+
+    @contextlib.contextmanager
+    def open_fed(job: Job) -> Iterator[Exchange]:
+        with opener(job) as exchange:
+            yield exchange if job.exchange.stream is None else StreamFed(exchange, job, lambda: fresh(job.name))
+
+    return open_fed
 
 
 class StreamFed:

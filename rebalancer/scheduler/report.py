@@ -1,11 +1,12 @@
 """What a scheduler says about one pass, the daemon's and a cluster member's alike: its log line (fields and level)
-and its metrics."""
+and its metrics; and what it left standing, which the stream's watcher learns."""
 
 from __future__ import annotations
 
 import logging
 
 from rebalancer.engine.runner import PassReport
+from rebalancer.models import Order
 from rebalancer.vocab import ActionKind, OutcomeStatus, PassResult
 
 
@@ -28,3 +29,13 @@ def pass_fields(report: PassReport) -> dict[str, object]:
         "duration_ms": report.duration_ms,
         "prices": report.snapshot.ticker.source,
     }
+
+
+def standing(report: PassReport) -> tuple[Order, ...]:
+    """The job's orders as its pass left them: the open orders it kept and the placements confirmed on the book."""
+    kept = {a.order_id for a in report.plan.actions if a.action is ActionKind.KEEP}
+    orders = [o for o in report.snapshot.open_orders if o.id in kept]
+    for outcome in report.execution.outcomes if report.execution else ():
+        if outcome.action is ActionKind.PLACE and outcome.status is OutcomeStatus.PLACED and outcome.order_id:
+            orders.append(Order(outcome.order_id, outcome.side, outcome.price, outcome.volume))
+    return tuple(orders)

@@ -43,6 +43,7 @@ limits: {{}}
     )
     with StateStore(cluster_url) as store:
         member = Member(store, name="m", opener=lambda job: open_exchange(job, ENV))
+        member.streams.stale_seconds = 600  # the manual-clock market pushes no book while it stands still
         member.start([load_job(path)])
         try:
             assert member.reconcile("w1", to_ms(datetime.now(UTC)), pass_id=1) == "ok"

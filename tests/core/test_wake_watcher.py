@@ -93,6 +93,10 @@ def test_an_unchanged_reference_does_not_run_the_ladder(monkeypatch: pytest.Monk
     watcher.on_book(_book("29995.00", "30015.00"))  # mid 30005: runs once
     watcher.on_book(_book("29985.00", "30025.00"))  # mid 30005 again
     assert len(runs) == 1
+    for _ in range(10):  # a market flickering between three mids, all within tolerance: once per new mid
+        for bid, ask in (("29993.00", "30013.00"), ("29990.00", "30010.00"), ("29995.00", "30015.00")):
+            assert watcher.on_book(_book(bid, ask)) == NOTHING
+    assert len(runs) == 2  # 30003 is new; 30000 is where the pass left them, 30005 was judged already
 
 
 def test_a_crossed_book_raises_market_once_while_it_stays_crossed() -> None:
@@ -111,6 +115,11 @@ def test_a_book_older_than_the_bound_raises_market_once() -> None:
     assert watcher.on_age(STALE * 5) == NOTHING
     assert watcher.on_book(_book("29990.00", "30010.00")) == NOTHING  # fresh again
     assert watcher.on_age(STALE + 1) == MARKET
+
+
+@pytest.mark.parametrize(("bid", "ask"), [("1e-30", "2e-30"), ("0.00000001", "0.00000002"), ("1e30", "2e30")])
+def test_an_absurd_book_is_judged_without_an_exception(bid: str, ask: str) -> None:
+    assert _watching().on_book(_book(bid, ask)) <= REF  # the ladder from it differs, or cannot be decided
 
 
 def test_no_book_yet_is_not_an_alarm() -> None:
@@ -181,14 +190,25 @@ def test_book_of_takes_the_best_level_with_volume(
 prices = st.integers(1, 10**6).map(lambda n: D(n) / 100)
 
 
-@given(st.lists(prices, min_size=1, max_size=20), st.data())
-def test_prints_fold_the_same_however_a_run_of_trades_is_split(run: list[Decimal], data: st.DataObject) -> None:
+@given(st.lists(st.tuples(prices, st.integers(0, 50)), min_size=1, max_size=20), st.data())
+def test_prints_fold_the_same_however_a_run_of_trades_is_split(
+    run: list[tuple[Decimal, int]], data: st.DataObject
+) -> None:
+    run.sort(key=lambda trade: trade[1])  # frames follow one another in time
     cut = data.draw(st.integers(1, len(run)))
-    whole = prints_of(run, 9)
-    head, tail = prints_of(run[:cut], 9), prints_of(run[cut:], 9)
+    whole = prints_of(run)
+    head, tail = prints_of(run[:cut]), prints_of(run[cut:])
     assert whole is not None and head is not None
     assert (head if tail is None else head.then(tail)) == whole
-    assert (whole.low, whole.high, whole.last) == (min(run), max(run), run[-1])
+    latest = max(t for _, t in run)
+    assert (whole.low, whole.high, whole.time_ms) == (min(p for p, _ in run), max(p for p, _ in run), latest)
+    assert whole.last == [p for p, t in run if t == latest][-1]
+
+
+def test_the_last_print_is_the_latest_whatever_the_order_in_the_frame() -> None:
+    newest_first = prints_of([(D(3), 30), (D(2), 20), (D(1), 10)])
+    assert newest_first == Prints(D(1), D(3), D(3), 30)
+    assert prints_of([]) is None
 
 
 events = st.one_of(

@@ -6,6 +6,9 @@ Every wait is a condition with a generous deadline."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import html
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +23,7 @@ from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
+from rebalancer.scheduler.pages import StatusPages
 from rebalancer.state.store import StateStore
 from tests.stream.conftest import Streamed, wait_for
 
@@ -28,13 +32,13 @@ ENV = {"REBALANCER_API_KEY": DEMO_API_KEY, "REBALANCER_SECRET_KEY": DEMO_SECRET_
 TICKER_PATHS = ("/open/api/get_ticker", "/open/api/get_allticker")
 
 
-def _job(tmp_path: Path, streamed: Streamed, name: str = "s1", min_gap: str = "100ms") -> Job:
+def _job(tmp_path: Path, streamed: Streamed, name: str = "s1", min_gap: str = "100ms", symbol: str = "btcusdt") -> Job:
     path = tmp_path / f"{name}.yaml"
     path.write_text(
         f"""\
 version: 1
 name: {name}
-symbol: btcusdt
+symbol: {symbol}
 exchange: {{url: "{streamed.url}", stream: "{streamed.stream_url}"}}
 schedule: {{every: 1h, min_gap: {min_gap}}}
 reference: mid
@@ -57,10 +61,13 @@ def world(streamed: Streamed) -> Streamed:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, job: Job, **kwargs: float) -> Iterator[Daemon]:
+def running(tmp_path: Path, *jobs: Job, stream_stale_seconds: float = 600) -> Iterator[Daemon]:
+    """A daemon for ``jobs``. The manual-clock market pushes no book while it stands still, so the staleness
+    bound is long unless a test is about staleness: a slow machine must not turn a quiet book into a ``market``."""
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        daemon = Daemon(store, opener=lambda j: open_exchange(j, ENV), stop_wait=10, **kwargs)  # type: ignore[arg-type]
-        daemon.start([job])
+        opener = functools.partial(open_exchange, env=ENV)
+        daemon = Daemon(store, opener=opener, stop_wait=10, stream_stale_seconds=stream_stale_seconds)
+        daemon.start(list(jobs))
         try:
             yield daemon
         finally:
@@ -75,12 +82,12 @@ def _passes(daemon: Daemon, name: str = "s1") -> int:
     return len(daemon.store.history(name, limit=1000))
 
 
-def _orders(world: Streamed) -> list:
-    return world.engine.open_orders(DEMO_API_KEY, "btcusdt")
+def _orders(world: Streamed, symbol: str = "btcusdt") -> list:
+    return world.engine.open_orders(DEMO_API_KEY, symbol)
 
 
-def _mid(world: Streamed) -> Decimal:
-    mid = world.engine.market_view("btcusdt").ticker.mid
+def _mid(world: Streamed, symbol: str = "btcusdt") -> Decimal:
+    mid = world.engine.market_view(symbol).ticker.mid
     assert mid is not None
     return mid
 
@@ -115,7 +122,10 @@ def _handled(daemon: Daemon, frames_before: float) -> float:
     )
 
 
-def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(tmp_path: Path, world: Streamed) -> None:
+def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(
+    tmp_path: Path, world: Streamed, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rebalancer.daemon")
     with running(tmp_path, _job(tmp_path, world)) as daemon:
         _settled(daemon, world)
         tickers = _tickers(world)
@@ -133,6 +143,9 @@ def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(tmp_path
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") >= 1
         assert daemon.feed("s1")["last_wake"] == "reference"  # type: ignore[index]
         assert _tickers(world) == tickers  # the woken pass read its prices from the stream, not a ticker
+    lines = [r.__dict__ for r in caplog.records if r.getMessage() == "pass"]
+    pairs = [(r["wake"], r["prices"]) for r in lines]
+    assert pairs[0][0] == "timer" and ("reference", "stream") in pairs
 
 
 def test_a_trade_through_a_resting_order_runs_a_pass_for_trade(tmp_path: Path, world: Streamed) -> None:
@@ -195,18 +208,26 @@ def test_a_silent_book_falls_back_to_polling_and_wakes_the_job_for_market(tmp_pa
         assert feed is not None and feed["source"] == "polling" and feed["why"].startswith("no book for")
         wait_for(lambda: _passes(daemon) > passes, "a pass for the stale book")
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="market") == 1
+        pages = StatusPages(daemon, daemon.holder, feeds=daemon.feed)
+        assert "market · polling (no book for" in _page(pages, "/")
         tickers = _tickers(world)
         world.control("stream/stall", channel="market_btcusdt_depth_step0", on="0")
         world.engine.set_price("btcusdt", _mid(world) * D("1.003"))
         wait_for(lambda: _following(daemon), "back on the stream")
         wait_for(lambda: daemon.feed("s1")["last_wake"] == "reference", "the move woke the job")  # type: ignore[index]
         assert _tickers(world) == tickers
+        assert "reference · stream" in _page(pages, "/") and "reference · stream" in _page(pages, "/jobs/s1")
+
+
+def _page(pages: StatusPages, path: str) -> str:
+    answer = pages.respond(path)
+    assert answer is not None and answer[0] == "200 OK"
+    return html.unescape(answer[1].decode())
 
 
 def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streamed) -> None:
     gap = 4
-    # The manual-clock market pushes no book while it stands still: a long staleness bound keeps ``market`` out.
-    with running(tmp_path, _job(tmp_path, world, min_gap=f"{gap}s"), stream_stale_seconds=60) as daemon:
+    with running(tmp_path, _job(tmp_path, world, min_gap=f"{gap}s")) as daemon:
         _settled(daemon, world)
         best_buy = max(o.price for o in _orders(world) if o.side is Side.BUY)
         # Within the gap after the first pass: a trade at a resting order, then a move. One pass, after the gap.
@@ -218,3 +239,88 @@ def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streame
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="trade") == 1
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") == 0
         assert daemon.feed("s1")["last_wake"] == "trade"  # type: ignore[index]
+
+
+def test_frames_of_one_symbol_wake_only_its_jobs(tmp_path: Path, world: Streamed) -> None:
+    btc, eth = _job(tmp_path, world, "s1"), _job(tmp_path, world, "e1", symbol="ethusdt")
+    with running(tmp_path, btc, eth) as daemon:
+        _settled(daemon, world)
+        wait_for(lambda: len(_orders(world, "ethusdt")) == 6 and _learnt(daemon, "e1") >= 1, "eth placed")
+        btc_passes = _passes(daemon, "s1")
+        for step in (D("1.003"), D("1.006")):
+            learnt = _learnt(daemon, "e1")
+            world.engine.set_price("ethusdt", _mid(world, "ethusdt") * step)
+            wait_for(lambda: _learnt(daemon, "e1") > learnt, "the eth job's pass")  # noqa: B023
+        assert _passes(daemon, "s1") == btc_passes
+        assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") == 0
+
+
+def test_a_flood_of_books_makes_few_passes_that_end_at_the_last_price(tmp_path: Path, world: Streamed) -> None:
+    with running(tmp_path, _job(tmp_path, world, min_gap="500ms")) as daemon:
+        _settled(daemon, world)
+        start = _mid(world)
+        for i in range(1, 61):  # sixty books, each moving the reference 0.005 %: 0.3 % in all, short of any fill
+            world.engine.set_price("btcusdt", start * (1 + D(i) / 20000))
+        final = _mid(world)
+        wait_for(
+            lambda: (
+                max(o.price for o in _orders(world) if o.side is Side.BUY) > final * D("0.994")
+                and len(_orders(world)) == 6
+            ),
+            "the ladder followed the last price",
+        )
+        wakes = _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference")
+        assert 1 <= wakes <= _learnt(daemon)  # once per pass at most: a pass reads the latest book, not each one
+        assert _sample(daemon, "rebalancer_stream_connected", stream=daemon.feed("s1")["stream"]) == 1  # type: ignore[index]
+
+
+def test_stream_sandbox_follows_the_embedded_sandboxs_own_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REBALANCER_STATE_DIR", str(tmp_path / "state"))
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        """\
+version: 1
+name: e
+symbol: btcusdt
+exchange: {url: sandbox, stream: sandbox}
+schedule: {every: 1h, min_gap: 100ms}
+ladder:
+  buy: {levels: 2, first: 0.5%, step: 0.25%, size: "0.01"}
+  sell: {levels: 2, first: 0.5%, step: 0.25%, size: "0.01"}
+tolerance: {price: 0}
+"""
+    )
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        daemon = Daemon(store, stop_wait=10)
+        daemon.start([load_job(path)])
+        try:
+            wait_for(lambda: _learnt(daemon, "e") >= 1 and _following(daemon, "e"), "the first pass, then the stream")
+            # The embedded world walks on its own: with no price tolerance, its next step wakes the job.
+            wait_for(
+                lambda: _sample(daemon, "rebalancer_stream_wakes_total", job="e", reason="reference") >= 1,
+                "a wake from the walking market",
+            )
+        finally:
+            daemon.stop()
+
+
+def test_a_reload_keeps_following_a_changed_job_and_lets_go_when_its_stream_key_goes(
+    tmp_path: Path, world: Streamed
+) -> None:
+    job = _job(tmp_path, world)
+    with running(tmp_path, job) as daemon:
+        _settled(daemon, world)
+        stream = daemon.feed("s1")["stream"]  # type: ignore[index]
+        reconnects = _sample(daemon, "rebalancer_stream_reconnects_total", stream=stream)
+        changed = _job(tmp_path, world, min_gap="200ms")
+        assert daemon.reload([changed]) == {}
+        assert _following(daemon)  # the same subscription: no new connection, no wait for a book
+        assert daemon.streams.ticker("s1") is not None  # the new version starts from the book already seen
+        assert _sample(daemon, "rebalancer_stream_reconnects_total", stream=stream) == reconnects
+        assert _sample(daemon, "rebalancer_stream_connected", stream=stream) == 1
+        path = tmp_path / "s1.yaml"
+        path.write_text(path.read_text().replace(f', stream: "{world.stream_url}"', ""))
+        assert daemon.reload([load_job(path)]) == {}
+        assert daemon.streams.state("s1") is None and daemon.streams.stats() == []
