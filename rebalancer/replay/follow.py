@@ -22,7 +22,7 @@ from rebalancer.defaults import STREAM_STALE_SECONDS
 from rebalancer.engine.runner import PassReport
 from rebalancer.job import Job
 from rebalancer.models import PriceSource, Ticker
-from rebalancer.scheduler.streamwake import standing
+from rebalancer.scheduler.report import standing
 from rebalancer.vocab import WakeReason
 
 URGENCY = list(WakeReason)
@@ -62,7 +62,7 @@ class Follow:
 
     def on_print(self, price: Decimal, now_ms: int) -> None:
         """A trade printed at ``price``."""
-        prints = prints_of([price], now_ms)
+        prints = prints_of([(price, now_ms)])
         assert prints is not None
         self._raise(self.watcher.on_prints(prints), now_ms)
 
