@@ -8,7 +8,9 @@ lines: a rules line, then a ``depth_step0`` frame every second and ``trade_ticke
 decompresses and parses every frame as it would a real recording. The job is ``jobs/btcusdt-maker.yaml`` (10 levels
 a side, every 10 s). Measured: the wall and CPU time of one replay in this process (one core), as a ratio to the
 market's length (goal ≥ 2000×); then ``--vary ladder.buy.first`` with 4 values on 2 worker processes against one
-replay's wall time (goal < 2.5×). A cProfile of a shorter replay says where the time goes.
+replay's wall time (goal < 2.5×), and, steadier on a shared machine, its CPU time (the parent reading the market
+once, then the workers) as the wall time it would take on 2 idle cores. A cProfile of a shorter replay says where
+the time goes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import platform
 import pstats
+import resource
 import sys
 import tempfile
 import time
@@ -73,6 +76,12 @@ def write_recording(path: Path, hours: Decimal) -> tuple[int, int]:
     return books, trades
 
 
+def _children_cpu() -> float:
+    """CPU seconds used so far by this process's finished child processes (the --vary workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def one_replay(recording: Path) -> tuple[float, float, dict[str, Any]]:
     """(wall seconds, CPU seconds, result JSON) of one replay of the recording."""
     job = load_job(JOB)
@@ -117,12 +126,15 @@ def main() -> None:
             f"{seconds / cpu:.0f}x (CPU); {result['passes']} passes, {result['requests']} requests"
         )
         vary = parse_vary(vary_text)
-        started = time.perf_counter()
+        started, parent, children = time.perf_counter(), time.process_time(), _children_cpu()
         rows = replay_each(str(JOB), vary, str(recording), Options(), workers=2)
         vary_wall = time.perf_counter() - started
+        vary_parent, vary_workers = time.process_time() - parent, _children_cpu() - children
+        idle = vary_parent + vary_workers / 2  # the wall time on 2 idle cores, the workers' work split evenly
         print(
             f"--vary with {len(vary.values)} values on 2 processes: {vary_wall:.2f} s wall = "
-            f"{vary_wall / wall:.2f}x one replay"
+            f"{vary_wall / wall:.2f}x one replay; CPU {vary_parent:.2f} s reading the market once + "
+            f"{vary_workers:.2f} s in the workers: on 2 idle cores {idle / cpu:.2f}x one replay's CPU time"
         )
         profiled = ""
         if args.profile:
@@ -148,6 +160,9 @@ def main() -> None:
             "processes": 2,
             "wall_s": round(vary_wall, 3),
             "x_one_replay": round(vary_wall / wall, 2),
+            "parent_cpu_s": round(vary_parent, 3),
+            "workers_cpu_s": round(vary_workers, 3),
+            "x_one_replay_cpu_on_2_idle_cores": round(idle / cpu, 2),
             "passes": [r.passes for _, r in rows],
         },
     }

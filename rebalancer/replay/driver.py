@@ -6,8 +6,10 @@ lifecycle, the loss limit and ``after_fill`` act as they do live. Between wake-u
 venue, which fills the resting orders. Like the daemon, it skips the passes of a job that is paused (``paused:
 true`` in its file, or by its loss limit: nobody resumes it during a replay).
 
-Wake-ups come from the job's ``schedule`` (``rebalancer.replay.timer``) through ``rebalancer.core.wake``, the
-decision the daemon's stream wake-ups will share. The replay starts at the first book at or after ``--from`` (the
+Wake-ups come from the job's ``schedule`` (``rebalancer.replay.timer``) and, for a job with ``exchange.stream``,
+from the market stream as the daemon's stream wake source would raise them (``rebalancer.replay.follow``: the same
+``core.wake.Watcher``, fed the replayed books and prints, at most one pass per ``min_gap``). Wakes due together are
+one pass, named by the most urgent reason. The replay starts at the first book at or after ``--from`` (the
 last book before it stands as the market then) and ends with the last event at or before ``--to``; a window with
 no event in it (wholly before the first book or after the last event) is refused.
 """
@@ -18,11 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core.wake import next_pass
-from rebalancer.engine.runner import run_pass
+from rebalancer.engine.runner import PassReport, run_pass
+from rebalancer.engine.streamfed import StreamFed
 from rebalancer.errors import ConfigError, RebalancerError
+from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.models import ZERO, SymbolRules
+from rebalancer.replay.follow import Follow, most_urgent
 from rebalancer.replay.ledger import Ledger
 from rebalancer.replay.market import Book, Event, Market, Print
 from rebalancer.replay.matching import FillModel
@@ -96,6 +100,7 @@ class Driver:
         self.levels: list[tuple[int, tuple[Decimal, ...], tuple[Decimal, ...]]] = []
         self.from_ms = options.from_ms
         self.to_ms: int | None = None
+        self._follow = Follow(job) if job.exchange.stream is not None else None
 
     def run(self) -> Run:
         """Replay from the first book to the last event; the result."""
@@ -108,30 +113,41 @@ class Driver:
         venue = self._venue(book, ledger)
         timer = Timer(self.job, start)
         self.now_ms = start
+        if self._follow is not None:
+            self._follow.on_book(venue.market(), start)
         self._pause, self._pause_since = (PausedBy.FILE.value if self.job.paused else None), start
-        last_pass: int | None = None
         with StateStore("sqlite://") as store:
-            while True:
-                upcoming = self._peek()
-                due = timer.due_ms
-                if upcoming is None:
-                    break
-                wake = None if due is None else next_pass(due, (WakeReason.TIMER,), last_pass)
-                if wake is not None and wake.at_ms < upcoming.t_ms:
-                    self._advance(venue, wake.at_ms)
-                    self.wakes[wake.reason.value] += 1
-                    if not self._stopped:
-                        last_pass = wake.at_ms
-                        self._pass(venue, store)
-                    timer.fired(self.now_ms)
+            while (upcoming := self._peek()) is not None:
+                due = self._due(timer)
+                if due is None or due >= upcoming.t_ms:
+                    self._apply(venue, self._take())
                     continue
-                self._apply(venue, self._take())
+                self._advance(venue, due)
+                reasons = [WakeReason.TIMER] if timer.due_ms is not None and timer.due_ms <= self.now_ms else []
+                streamed = self._follow.take(self.now_ms) if self._follow is not None else None
+                if streamed is not None:
+                    reasons.append(streamed)
+                if not reasons:
+                    continue
+                self.wakes[most_urgent(reasons).value] += 1
+                report = None if self._stopped else self._pass(venue, store)
+                if WakeReason.TIMER in reasons:
+                    timer.fired(self.now_ms)
+                if self._follow is not None:
+                    self._follow.passed(self.now_ms, report)
         end = self.now_ms
         venue.learn_fills()
         self._pause_to(end)
         ledger.finish(end)
         result = self._result(venue, ledger, end - start)
         return Run(result, ledger, self.levels, start, end)
+
+    def _due(self, timer: Timer) -> int | None:
+        """When the next pass may be due: the timer's next fire, or a stream wake (or a book turning stale)."""
+        follow = self._follow.due_ms if self._follow is not None else None
+        if timer.due_ms is None or follow is None:
+            return timer.due_ms if follow is None else follow
+        return min(timer.due_ms, follow)
 
     def _result(self, venue: SimVenue, ledger: Ledger, length_ms: int) -> ReplayResult:
         counts = venue.counts
@@ -185,12 +201,16 @@ class Driver:
         venue.on_book(book)
         return venue
 
-    def _pass(self, venue: SimVenue, store: StateStore) -> None:
+    def _pass(self, venue: SimVenue, store: StateStore) -> PassReport | None:
         venue.learn_fills()
+        exchange: Exchange = venue
+        if self._follow is not None:
+            follow = self._follow
+            exchange = StreamFed(venue, self.job, lambda: follow.ticker(venue.market(), self.now_ms))
         try:
             report = run_pass(
                 self.job,
-                venue,
+                exchange,
                 store,
                 apply=True,
                 mode=Mode.RUN,
@@ -200,7 +220,7 @@ class Driver:
         except RebalancerError:
             self.passes += 1
             self.failed += 1
-            return
+            return None
         self.passes += 1
         plan = report.plan
         if plan.paused_by is PausedBy.MAX_LOSS:
@@ -213,6 +233,7 @@ class Driver:
             sells = tuple(sorted(o.price for o in venue.open.values() if o.side.value == "SELL"))
             if not self.levels or self.levels[-1][1:] != (buys, sells):
                 self.levels.append((self.now_ms, buys, sells))
+        return report
 
     def _pause_to(self, now_ms: int) -> None:
         if self._pause is not None and now_ms > self._pause_since:
@@ -223,7 +244,7 @@ class Driver:
         options = self.options
         if options.from_offset_ms is not None:
             self.from_ms = first_ms + options.from_offset_ms
-        self.to_ms = options.to_ms if options.to_offset_ms is None else first_ms + options.to_offset_ms
+        self.to_ms = window_end(options, first_ms)
         if self.from_ms is not None and self.to_ms is not None and self.to_ms <= self.from_ms:
             raise ConfigError("--to must be later than --from")
         if self._next is not None and self.to_ms is not None and self._next.t_ms > self.to_ms:
@@ -259,8 +280,12 @@ class Driver:
         venue.now_ms = self.now_ms
         if isinstance(event, Print):
             venue.on_print(event)
+            if self._follow is not None:
+                self._follow.on_print(event.price, self.now_ms)
         else:
             venue.on_book(event)
+            if self._follow is not None:
+                self._follow.on_book(venue.market(), self.now_ms)
 
     def _peek(self) -> Event | None:
         if self._next is None and not self._done:
@@ -279,6 +304,22 @@ class Driver:
         if self.options.progress is not None and self._count % PROGRESS_EVERY == 0:
             self.options.progress(event.t_ms)
         return event
+
+
+def window_end(options: Options, first_ms: int) -> int | None:
+    """The last moment ``options`` replay (``--to``) of a market whose first event is at ``first_ms``; None: its end."""
+    return options.to_ms if options.to_offset_ms is None else first_ms + options.to_offset_ms
+
+
+def events_read(events: Iterator[Event], options: Options) -> Iterator[Event]:
+    """The events a replay under ``options`` reads: up to the first one after its end, which it reads to know."""
+    end: int | None = None
+    for index, event in enumerate(events):
+        if index == 0:
+            end = window_end(options, event.t_ms)
+        yield event
+        if end is not None and event.t_ms > end:
+            return
 
 
 def replay(job: Job, market: Market, rules: SymbolRules, options: Options) -> Run:

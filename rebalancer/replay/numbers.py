@@ -10,6 +10,7 @@ LARGEST = Decimal("1e15")
 """No price or volume of a real market reaches this; a larger one is a broken frame."""
 FINEST_PLACES = 18
 """No exchange quotes more decimal places than this."""
+_FINEST = Decimal(1).scaleb(-FINEST_PLACES)
 
 
 class BadNumber(ValueError):
@@ -23,6 +24,10 @@ def market_decimal(value: object, what: str, *, positive: bool) -> Decimal:
     values with more than ``FINEST_PLACES`` decimal places (however written: ``1e-9999999`` too), and values the
     bounded reader refuses (more than 100 digits, an exponent beyond ±60: ``0e-9999999``).
     """
+    if type(value) is Decimal and value.is_finite() and _FINEST <= value < LARGEST:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= -FINEST_PLACES:
+            return value  # the common case, at once: at most 15 + 18 digits, within every bound below
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise BadNumber(f"{what} is not a number")
     try:

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,6 +35,8 @@ from rebalancer.stream import frames
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """A longer line is refused: a full-depth frame of a busy market is well under 1 MiB."""
 MAX_TIME_MS = LATEST_MS
+_PRICE = itemgetter(0)
+_VOLUME = itemgetter(1)
 QUOTE_COINS = ("usdt", "usdc", "busd", "tusd", "usd", "eur", "btc", "eth")
 """Quote coins tried, in this order, to split a symbol without base and quote in its rules line."""
 
@@ -133,20 +136,21 @@ class Recording:
         return t
 
     def _book(self, t: int, depth: frames.Depth) -> Book:
-        bids = self._sane(depth.bids, "depth bids")
-        asks = self._sane(depth.asks, "depth asks")
-        if not depth.ordered:
-            bids = sorted(bids, key=lambda level: -level[0])
-            asks = sorted(asks, key=lambda level: level[0])
-        return Book(t, tuple(bids), tuple(asks))
+        return Book(t, self._sane(depth.bids, "depth bids", best_high=True), self._sane(depth.asks, "depth asks"))
 
-    def _sane(self, levels: tuple[Level, ...], what: str) -> list[Level]:
-        """The levels with volume; a price or volume of ``LARGEST`` or more stops the replay (the stream parser has
-        already refused what is not a finite, positive price or a volume of zero or more)."""
-        kept = [level for level in levels if level[1] > 0]
-        if kept and (max(p for p, _ in kept) >= LARGEST or max(v for _, v in kept) >= LARGEST):
+    def _sane(self, levels: tuple[Level, ...], what: str, *, best_high: bool = False) -> tuple[Level, ...]:
+        """The levels with volume, best first (a stable sort: as received when they are in order); a price or
+        volume of ``LARGEST`` or more stops the replay (the stream parser has already refused what is not a finite,
+        positive price or a volume of zero or more)."""
+        if not levels:
+            return ()
+        if min(map(_VOLUME, levels)) <= 0:
+            levels = tuple(level for level in levels if level[1] > 0)
+            if not levels:
+                return ()
+        if max(map(_PRICE, levels)) >= LARGEST or max(map(_VOLUME, levels)) >= LARGEST:
             self._fail(f"{what}: a price or volume of {LARGEST:.0e} or more is absurd")
-        return kept
+        return tuple(sorted(levels, key=_PRICE, reverse=best_high))
 
     def _prints(self, t: int, trades: frames.Trades, seen: set[str]) -> Iterator[Print]:
         prints: list[Print] = []

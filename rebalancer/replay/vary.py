@@ -2,22 +2,29 @@
 
 Each value is set in the job file's document before its checks (``rebalancer.jobfile.load.load_job(changes=…)``),
 so a value the job file could not hold is refused as the file would be. Every value is checked before any replay
-starts; the replays then run in a process pool and their results come back in the order the values were given.
+starts. The market is then read once (``rebalancer.replay.compact``: once per symbol and exchange the values name,
+usually one), and the replays run in a process pool over that compact copy, each paying only for its own passes;
+their results come back in the order the values were given.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rebalancer.errors import ConfigError, JobFileError
 from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.jobfile.yamlpos import read_yaml
-from rebalancer.replay.driver import Options, replay
+from rebalancer.models import SymbolRules
+from rebalancer.replay.compact import read_compact, write_compact
+from rebalancer.replay.driver import Options, events_read, replay
+from rebalancer.replay.market import Market
 from rebalancer.replay.result import ReplayResult
 from rebalancer.replay.source import open_market
 
@@ -67,25 +74,49 @@ def varied_job(job_path: str, vary: Vary, value: str) -> Job:
         raise ConfigError(f"--vary {vary.key}={value}: {where}{first.message}") from None
 
 
-def _one(job_path: str, vary: Vary, value: str, market: str, options: Options) -> ReplayResult:
-    job = varied_job(job_path, vary, value)
+@dataclass(frozen=True, slots=True)
+class _Compact:
+    """The market read once for the jobs of one symbol and exchange: its file, name and rules."""
+
+    path: Path
+    name: str
+    rules: SymbolRules
+
+
+def _compact(market: str, job: Job, options: Options, path: Path) -> _Compact:
+    """Read ``market`` for ``job`` once, as far as a replay under ``options`` reads it, into ``path``."""
     with open_market(market, job) as (source, rules):
-        return replay(job, source, rules, options).result
+        write_compact(events_read(source.events, options), path)
+    return _Compact(path, source.name, rules)
+
+
+def _one(job_path: str, vary: Vary, value: str, market: _Compact, options: Options) -> ReplayResult:
+    job = varied_job(job_path, vary, value)
+    return replay(job, Market(market.name, market.rules, read_compact(market.path)), market.rules, options).result
 
 
 def replay_each(
     job_path: str, vary: Vary, market: str, options: Options, workers: int | None = None
 ) -> list[tuple[str, ReplayResult]]:
     """One replay per value of ``vary`` (checked first, all of them), in a pool of ``workers`` processes (default:
-    one per core, at most one per value); results in the order of the values."""
-    for value in vary.values:
-        varied_job(job_path, vary, value)
+    one per core, at most one per value), over the market read once; results in the order of the values."""
+    jobs = [varied_job(job_path, vary, value) for value in vary.values]
     count = workers or min(len(vary.values), os.cpu_count() or 1)
-    if count <= 1:
-        return [(v, _one(job_path, vary, v, market, options)) for v in vary.values]
-    with ProcessPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(_one, job_path, vary, v, market, options) for v in vary.values]
-        return [(v, f.result()) for v, f in zip(vary.values, futures, strict=True)]
+    with tempfile.TemporaryDirectory(prefix="rebalancer-replay-") as tmp:
+        read: dict[tuple[object, ...], _Compact] = {}
+        markets = []
+        for job in jobs:
+            key = (job.symbol, job.exchange)
+            if key not in read:
+                read[key] = _compact(market, job, options, Path(tmp) / f"market-{len(read)}.bin")
+            markets.append(read[key])
+        if count <= 1:
+            return [(v, _one(job_path, vary, v, m, options)) for v, m in zip(vary.values, markets, strict=True)]
+        with ProcessPoolExecutor(max_workers=count) as pool:
+            futures = [
+                pool.submit(_one, job_path, vary, v, m, options) for v, m in zip(vary.values, markets, strict=True)
+            ]
+            return [(v, f.result()) for v, f in zip(vary.values, futures, strict=True)]
 
 
 def vary_json(vary: Vary, rows: Sequence[tuple[str, ReplayResult]]) -> list[dict[str, Any]]:

@@ -153,13 +153,18 @@ class SimVenue:
         return self.symbol_rules
 
     def ticker(self, symbol: str) -> Ticker:
-        """Best bid and ask of the book with the account's own orders in it, and the last print.
+        """The market (``market``), read as a request."""
+        self.counts.requests += 1
+        return self.market()
+
+    def market(self) -> Ticker:
+        """Best bid and ask of the book with the account's own orders in it, and the last print (what a ticker
+        read and the live market stream show).
 
         An own order the recorded book has moved through is not crossed by it: as on a live venue the crowd would
         have traded against it rather than rest behind it, so the other side's best price is taken one tick beyond
         it.
         """
-        self.counts.requests += 1
         bid, ask = self.book.best_bid, self.book.best_ask
         high_buy, low_sell = self._reach
         tick = self.symbol_rules.tick

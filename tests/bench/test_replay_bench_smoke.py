@@ -29,4 +29,5 @@ def test_replay_bench_quick_profile_reports_both_figures(tmp_path: Path) -> None
     assert one["x_real_time_cpu"] > 0 and one["wall_s"] > 0
     vary = document["vary"]
     assert vary["values"] == 2 and vary["passes"] == [121, 121] and vary["x_one_replay"] > 0
+    assert vary["workers_cpu_s"] > 0 and vary["x_one_replay_cpu_on_2_idle_cores"] > 0
     assert "one replay:" in done.stdout and "--vary with 2 values" in done.stdout
