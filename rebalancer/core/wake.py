@@ -9,7 +9,8 @@ A job wakes for four reasons (the words of logs, history, metrics and the pages)
   fill);
 - ``market``: its book crossed, emptied or went stale (``market_alarm``), so that the guards can act.
 
-However many reasons come, two passes of one job are at least ``min_gap`` apart (``next_pass``).
+However many reasons come, two passes of one job are at least ``min_gap`` apart (``next_pass``; ``Pacer`` keeps
+one job's gap and the wake it holds back until the gap's end).
 
 ``Watcher`` turns one job's stream into those signals, edge-triggered: it is told the job's orders after each pass
 (``learn``), every streamed book (``on_book``), every batch of trades (``on_prints``) and how old the book is
@@ -56,6 +57,61 @@ def next_pass(now_ms: int, reasons: Iterable[WakeReason], last_pass_ms: int | No
     reason = next(r for r in WakeReason if r in raised)
     earliest = now_ms if last_pass_ms is None else max(now_ms, last_pass_ms + max(min_gap_ms, 0))
     return Wake(earliest, reason)
+
+
+def most_urgent(reasons: Iterable[WakeReason]) -> WakeReason:
+    """The most urgent of ``reasons`` (at least one): the first in ``WakeReason`` order."""
+    return min(reasons, key=_URGENCY.index)
+
+
+_URGENCY = list(WakeReason)
+
+
+@dataclass(slots=True)
+class Pacer:
+    """One job's ``min_gap``: which raised wakes run now and which one is held back until the gap's end.
+
+    Several wakes inside one gap are one pass, named by the most urgent reason. A pass that ran answers a held wake
+    raised before it started (it read the market after it); one raised while it ran stays held, as the pass may have
+    read the market before what raised it. Times are given, never read: the live wake source and ``replay`` pace
+    jobs alike.
+    """
+
+    gap_ms: int
+    last_pass_ms: int | None = None  # when the last pass was asked for or ended
+    held: Wake | None = None  # the wake held back until the gap's end
+    held_raised_ms: int = 0  # when the latest reason merged into ``held`` was raised
+
+    def offer(self, reasons: Iterable[WakeReason], now_ms: int) -> Wake | None:
+        """The wake ``reasons`` raised at ``now_ms`` call for: one due now (run it), one due later (newly held: call
+        ``release`` then), or None (nothing raised, or merged into the wake already held)."""
+        wake = next_pass(now_ms, reasons, self.last_pass_ms, self.gap_ms)
+        if wake is None:
+            return None
+        if self.held is not None:
+            self.held = Wake(self.held.at_ms, most_urgent((self.held.reason, wake.reason)))
+            self.held_raised_ms = now_ms
+            return None
+        if wake.at_ms > now_ms:
+            self.held, self.held_raised_ms = wake, now_ms
+        else:
+            self.last_pass_ms = now_ms
+        return wake
+
+    def release(self, now_ms: int) -> WakeReason | None:
+        """The held wake's reason once its gap has passed at ``now_ms`` (taken: the pass is asked for now)."""
+        if self.held is None or self.held.at_ms > now_ms:
+            return None
+        reason, self.held = self.held.reason, None
+        self.last_pass_ms = now_ms
+        return reason
+
+    def passed(self, now_ms: int, started_ms: int | None) -> None:
+        """A pass ended at ``now_ms``; it started at ``started_ms`` (None: it was skipped or failed, and answered
+        nothing). A held wake raised before that start is dropped: the pass answered it."""
+        self.last_pass_ms = now_ms
+        if started_ms is not None and self.held is not None and self.held_raised_ms <= started_ms:
+            self.held = None
 
 
 def trade_reaches(price: Decimal, orders: Sequence[Order]) -> bool:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from rebalancer.core.plan import Plan
+from rebalancer.core.wake import most_urgent
 from rebalancer.daemon.local import LocalCoordination
 from rebalancer.daemon.timer import TimerWakes
 from rebalancer.defaults import (
@@ -186,7 +187,7 @@ class Daemon:
         due = self._timer.due_time(name) if reason is WakeReason.TIMER else None
         with self._lock:
             held = self._reasons.get(name)
-            self._reasons[name] = reason if held is None else min(held, reason, key=list(WakeReason).index)
+            self._reasons[name] = reason if held is None else most_urgent((held, reason))
         self._queue.put(name, None if due is None else due.timestamp())
 
     def feed(self, name: str) -> dict[str, Any] | None:

@@ -20,13 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from rebalancer.core.wake import most_urgent
 from rebalancer.engine.runner import PassReport, run_pass
 from rebalancer.engine.streamfed import StreamFed
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.models import ZERO, SymbolRules
-from rebalancer.replay.follow import Follow, most_urgent
+from rebalancer.replay.follow import Follow
 from rebalancer.replay.ledger import Ledger
 from rebalancer.replay.market import Book, Event, Market, Print
 from rebalancer.replay.matching import FillModel

@@ -2,13 +2,13 @@
 
 The daemon's stream wake source (``rebalancer.scheduler.streamwake``) hands every streamed book and trade of the
 job's symbol to the job's ``core.wake.Watcher`` and turns the reasons it raises into passes, at most one per
-``schedule.min_gap`` (``core.wake.next_pass``: a wake inside the gap is held to its end, several held ones being
-one, named by the most urgent reason); after every pass the watcher learns the orders the pass left. ``Follow``
-does the same on the replay's clock with the same watcher: the recording's books (with the account's own orders in
-them, as the live stream shows them) and prints go to it as they come, and a book silent for longer than
-``STREAM_STALE_SECONDS`` is reported stale the moment it is (``market``), where the daemon notices within its next
-look (``STREAM_CHECK_SECONDS``). While the book is fresh a pass reads its ticker from the stream (``StreamFed``), so
-it sends no ticker request, as live.
+``schedule.min_gap`` (``core.wake.Pacer``: a wake inside the gap is held to its end, several held ones being one,
+named by the most urgent reason, and a pass answers a held wake raised before it); after every pass the watcher
+learns the orders the pass left. ``Follow`` does the same on the replay's clock with the same watcher: the
+recording's books (with the account's own orders in them, as the live stream shows them) and prints go to it as they
+come, and a book silent for longer than ``STREAM_STALE_SECONDS`` is reported stale the moment it is (``market``),
+where the daemon notices within its next look (``STREAM_CHECK_SECONDS``). While the book is fresh a pass reads its
+ticker from the stream (``StreamFed``), so it sends no ticker request, as live.
 """
 
 from __future__ import annotations
@@ -17,21 +17,13 @@ import dataclasses
 from collections.abc import Iterable
 from decimal import Decimal
 
-from rebalancer.core.wake import Book, Wake, Watcher, next_pass, prints_of
+from rebalancer.core.wake import Book, Pacer, Wake, Watcher, most_urgent, prints_of
 from rebalancer.defaults import STREAM_STALE_SECONDS
 from rebalancer.engine.runner import PassReport
 from rebalancer.job import Job
 from rebalancer.models import PriceSource, Ticker
 from rebalancer.scheduler.report import standing
 from rebalancer.vocab import WakeReason
-
-URGENCY = list(WakeReason)
-"""Reasons, most urgent first: several at once are named by the first (as ``next_pass`` and the daemon do)."""
-
-
-def most_urgent(reasons: Iterable[WakeReason]) -> WakeReason:
-    """The most urgent of ``reasons`` (at least one)."""
-    return min(reasons, key=URGENCY.index)
 
 
 class Follow:
@@ -40,17 +32,15 @@ class Follow:
     def __init__(self, job: Job, stale_ms: int = int(STREAM_STALE_SECONDS * 1000)) -> None:
         self.watcher = Watcher(job, stale_ms)
         self.stale_ms = stale_ms
-        self.gap_ms = int(job.schedule.min_gap_seconds * 1000)
-        self.last_pass_ms: int | None = None  # when the last pass was asked for or ended, for ``min_gap``
+        self.pacer = Pacer(int(job.schedule.min_gap_seconds * 1000))
         self.asked: Wake | None = None  # a wake given and not yet run (its time, the most urgent reason)
-        self.held: Wake | None = None  # a wake held back until the gap's end
         self.book_ms: int | None = None  # when the last book came
         self.stale_at: int | None = None  # when that book turns stale, if no other comes
 
     @property
     def due_ms(self) -> int | None:
         """The next moment this needs the replay's attention: a wake to run or release, or the book going stale."""
-        moments = [w.at_ms for w in (self.asked, self.held) if w is not None]
+        moments = [w.at_ms for w in (self.asked, self.pacer.held) if w is not None]
         if self.stale_at is not None:
             moments.append(self.stale_at)
         return min(moments, default=None)
@@ -72,9 +62,8 @@ class Follow:
         if self.stale_at is not None and self.stale_at <= now_ms and self.book_ms is not None:
             self.stale_at = None
             self._raise(self.watcher.on_age(now_ms - self.book_ms), now_ms)
-        if self.held is not None and self.held.at_ms <= now_ms:
-            reason, self.held = self.held.reason, None
-            self._ask(reason, now_ms)
+        if (released := self.pacer.release(now_ms)) is not None:
+            self._ask(released, now_ms)
         if self.asked is None or self.asked.at_ms > now_ms:
             return None
         reason, self.asked = self.asked.reason, None
@@ -83,7 +72,7 @@ class Follow:
     def passed(self, now_ms: int, report: PassReport | None) -> None:
         """A pass ended at ``now_ms`` (``report`` None: skipped or failed): the watcher learns the orders it left,
         and what the market did meanwhile may ask for another pass."""
-        self.last_pass_ms = now_ms
+        self.pacer.passed(now_ms, None if report is None else now_ms)  # a replayed pass takes no replayed time
         if report is not None:
             self._raise(self.watcher.learn(report.snapshot, standing(report)), now_ms)
 
@@ -94,17 +83,10 @@ class Follow:
         return dataclasses.replace(market, time=self.book_ms, source=PriceSource.STREAM)
 
     def _raise(self, reasons: Iterable[WakeReason], now_ms: int) -> None:
-        wake = next_pass(now_ms, reasons, self.last_pass_ms, self.gap_ms)
-        if wake is None:
-            return
-        if self.held is not None:
-            self.held = Wake(self.held.at_ms, most_urgent((self.held.reason, wake.reason)))
-        elif wake.at_ms > now_ms:
-            self.held = wake
-        else:
+        wake = self.pacer.offer(reasons, now_ms)
+        if wake is not None and wake.at_ms <= now_ms:
             self._ask(wake.reason, now_ms)
 
     def _ask(self, reason: WakeReason, now_ms: int) -> None:
-        self.last_pass_ms = now_ms
         at = now_ms if self.asked is None else self.asked.at_ms
         self.asked = Wake(at, reason if self.asked is None else most_urgent((self.asked.reason, reason)))

@@ -5,7 +5,8 @@ sandbox's own) follows each watched symbol's book and trades. The hub's thread o
 (``scheduler.streaminbox``: the newest book, the trades folded), so the socket never waits for the work they cause;
 this source's own thread hands them to the ``Watcher`` of every job on that symbol (jobs are indexed by URL and
 symbol) and turns the reasons raised into ``wake(name, reason)`` calls, at most one pass per ``min_gap``
-(``core.wake.next_pass``: a wake inside the gap is delayed to its end, several coalescing into one).
+(``core.wake.Pacer``: a wake inside the gap is delayed to its end, several coalescing into one, and a pass answers
+one raised before it started).
 
 Every ``STREAM_CHECK_SECONDS`` it looks at each symbol's book: silent past ``stale_seconds`` or the connection
 down, the jobs of that symbol fall back to polling on their schedule (their ticker is read over REST), which is
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from rebalancer.core.wake import Book, Watcher, next_pass
+from rebalancer.core.wake import Book, Pacer, Watcher
 from rebalancer.defaults import STREAM_CHECK_SECONDS, STREAM_STALE_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
@@ -63,13 +64,8 @@ class _Watch:
     job: Job
     watcher: Watcher
     feed: _Feed
-    last_pass_ms: int | None = None  # when its last pass was asked for or ended, for ``min_gap``
-    delayed: tuple[int, WakeReason] | None = None  # a wake held back until the gap's end
+    pacer: Pacer
     learnt: int = 0
-
-    @property
-    def gap_ms(self) -> int:
-        return int(self.job.schedule.min_gap_seconds * 1000)
 
 
 @dataclass(eq=False)
@@ -138,7 +134,8 @@ class StreamWakes:
                 subscription.close()
             if told is not hub:
                 hub.on_connection(lambda connected: None if connected else self._inbox.lost(url))
-        watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed)
+        pacer = Pacer(int(job.schedule.min_gap_seconds * 1000))
+        watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed, pacer)
         with self._lock:
             watch.watcher.book, watch.watcher.last = feed.latest, feed.last
             old = self._drop(job.name)  # an older version of the job: its feed stays if it is this one
@@ -189,7 +186,7 @@ class StreamWakes:
             if watch is None:
                 return
             now = self._now_ms()
-            watch.last_pass_ms = now
+            watch.pacer.passed(now, None if report is None else now - report.duration_ms)
             if report is None:
                 return
             watch.learnt += 1
@@ -303,28 +300,20 @@ class StreamWakes:
         with self._lock:
             for name in names:
                 watch = self._watches.get(name)
-                if watch is None or watch.delayed is None or watch.delayed[0] > now:
-                    continue
-                reason, watch.delayed = watch.delayed[1], None
-                watch.last_pass_ms = now
-                due.append((name, reason))
+                reason = None if watch is None else watch.pacer.release(now)
+                if reason is not None:
+                    due.append((name, reason))
         self._emit(due)
 
     def _raise(self, watch: _Watch, reasons: Iterable[WakeReason], now: int) -> tuple[str, WakeReason] | None:
         """(held) The wake ``reasons`` call for now; or None, with the wake held back until the job's ``min_gap``
-        has passed (several held-back wakes are one, named by the most urgent reason)."""
-        wake = next_pass(now, reasons, watch.last_pass_ms, watch.gap_ms)
+        has passed (``core.wake.Pacer``)."""
+        wake = watch.pacer.offer(reasons, now)
         if wake is None:
             return None
-        if watch.delayed is not None:
-            held_at, held = watch.delayed
-            watch.delayed = (held_at, min(held, wake.reason, key=list(WakeReason).index))
-            return None
         if wake.at_ms > now:
-            watch.delayed = (wake.at_ms, wake.reason)
             self._inbox.delay(wake.at_ms, watch.job.name)
             return None
-        watch.last_pass_ms = now
         return watch.job.name, wake.reason
 
     def _emit(self, wakes: Iterable[tuple[str, WakeReason] | None]) -> None:
