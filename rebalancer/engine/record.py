@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import NamedTuple
 
 from rebalancer.core.fills import Learnt
 from rebalancer.core.plan import Plan
@@ -17,17 +18,25 @@ from rebalancer.engine.tracker import AfterSend, after_send, watch_change
 from rebalancer.errors import LeaseLost, RebalancerError
 from rebalancer.job import Job
 from rebalancer.logs import redact
-from rebalancer.models import format_decimal
+from rebalancer.models import PriceSource, format_decimal
 from rebalancer.state.outcome import OwnershipChange, PassOutcome
 from rebalancer.state.records import OrderResult
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, WakeReason
 
 log = logging.getLogger(__name__)
 
 
+class Origin(NamedTuple):
+    """Why a pass ran (``wake``; None: a command ran it) and where its market prices came from (``prices``; None:
+    it failed before reading them): kept with the pass in the history."""
+
+    wake: WakeReason | None = None
+    prices: PriceSource | None = None
+
+
 def quiet_outcome(
-    job: Job, mode: Mode, plan: Plan, ahead: Ahead, learnt: Learnt, duration_ms: int, now: datetime
+    job: Job, mode: Mode, plan: Plan, ahead: Ahead, learnt: Learnt, duration_ms: int, now: datetime, origin: Origin
 ) -> PassOutcome:
     """A pass with nothing to send: its plan's summary, the ownership and fills ledger changes it learnt."""
     watch = watch_change(learnt, plan)
@@ -47,11 +56,21 @@ def quiet_outcome(
         watch=watch.watch,
         forget=watch.forget,
         recorded_at=now,
+        wake=origin.wake,
+        prices=origin.prices,
     )
 
 
 def sent_outcome(
-    job: Job, mode: Mode, plan: Plan, ahead: Ahead, sent: Sent, learnt: Learnt, duration_ms: int, now: datetime
+    job: Job,
+    mode: Mode,
+    plan: Plan,
+    ahead: Ahead,
+    sent: Sent,
+    learnt: Learnt,
+    duration_ms: int,
+    now: datetime,
+    origin: Origin,
 ) -> PassOutcome:
     """A pass that went to send: the batches, per-order results, ownership after the send, the fills ledger and the
     rejection backoff. When ``execute`` refused before sending, the in-flight record closes with nothing in it."""
@@ -96,6 +115,8 @@ def sent_outcome(
         rejected=tuple((o.level, o.code, o.message) for o in places if o.status is OutcomeStatus.REJECTED and o.level),
         cleared=tuple(o.level for o in places if o.status is OutcomeStatus.PLACED and o.level),
         recorded_at=now,
+        wake=origin.wake,
+        prices=origin.prices,
     )
 
 
@@ -108,6 +129,7 @@ def record_failure(
     exc: Exception,
     duration_ms: int,
     now: datetime,
+    origin: Origin,
 ) -> None:
     """Record a pass that failed before it sent anything, with its error; an open in-flight record closes empty.
 
@@ -130,6 +152,8 @@ def record_failure(
         ownership=ahead.ownership,
         close=ahead.in_flight,
         recorded_at=now,
+        wake=origin.wake,
+        prices=origin.prices,
     )
     try:
         store.record_outcome(outcome)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rebalancer.core.fills import Fill, Seen
+from rebalancer.models import PriceSource
 from rebalancer.state.records import OrderResult, Placement
-from rebalancer.vocab import Mode, PassResult, PausedBy
+from rebalancer.vocab import Mode, PassResult, PausedBy, WakeReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,8 @@ class PassOutcome:
     ``pass_id`` is None when no ``PreSend`` opened the pass row (it is inserted then). ``close`` names the
     in-flight record to close, tracking ``placed``; ``late`` marks one whose write may still land. ``fills``,
     ``watch`` and ``forget`` are the fills ledger's changes; ``rejected`` (level, code, message) and ``cleared``
-    the per-level rejection backoff's.
+    the per-level rejection backoff's. ``wake`` says why the pass ran (None: a command ran it), ``prices`` where its
+    market prices came from (None: none were read).
     """
 
     job: str
@@ -87,3 +89,5 @@ class PassOutcome:
     rejected: tuple[tuple[str, str | None, str | None], ...] = ()
     cleared: tuple[str, ...] = ()
     recorded_at: datetime | None = None  # when the watch list was seen; None: now
+    wake: WakeReason | None = None
+    prices: PriceSource | None = None

@@ -164,6 +164,8 @@ def ended_columns(outcome: PassOutcome) -> dict[str, object]:
         duration_ms=o.duration_ms,
         reference_price=o.reference_price,
         fingerprint=o.fingerprint,
+        wake=o.wake,
+        prices=o.prices,
     )
 
 
