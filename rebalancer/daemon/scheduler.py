@@ -27,7 +27,6 @@ from rebalancer.defaults import (
     MARKET_TICK_SECONDS,
     SCHEDULER_THREADS,
     STOP_WAIT_SECONDS,
-    STREAM_STALE_SECONDS,
 )
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import ExchangeOpener, open_session
@@ -68,7 +67,6 @@ class Daemon:
         stop_wait: float = STOP_WAIT_SECONDS,
         lease_seconds: float | None = None,
         workers: int = SCHEDULER_THREADS,
-        stream_stale_seconds: float = STREAM_STALE_SECONDS,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
@@ -77,7 +75,7 @@ class Daemon:
         self.plug = LocalCoordination(
             store, opener, self.metrics, self.notifier, holder=self.holder, lease_seconds=lease_seconds
         )
-        self.streams = StreamWakes(self.metrics, stale_seconds=stream_stale_seconds)
+        self.streams = StreamWakes(self.metrics)
         self._reasons: dict[str, WakeReason] = {}  # why each waiting job is due (the most urgent reason)
         self._table = core.JobTable(self.streams.feeding(self.plug.open))
         self._slots = self._table.slots

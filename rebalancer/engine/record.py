@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import NamedTuple
 
 from rebalancer.core.fills import Learnt
 from rebalancer.core.plan import Plan
@@ -18,21 +17,13 @@ from rebalancer.engine.tracker import AfterSend, after_send, watch_change
 from rebalancer.errors import LeaseLost, RebalancerError
 from rebalancer.job import Job
 from rebalancer.logs import redact
-from rebalancer.models import PriceSource, format_decimal
-from rebalancer.state.outcome import OwnershipChange, PassOutcome
+from rebalancer.models import format_decimal
+from rebalancer.state.outcome import Origin, OwnershipChange, PassOutcome
 from rebalancer.state.records import OrderResult
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, WakeReason
+from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
 
 log = logging.getLogger(__name__)
-
-
-class Origin(NamedTuple):
-    """Why a pass ran (``wake``; None: a command ran it) and where its market prices came from (``prices``; None:
-    it failed before reading them): kept with the pass in the history."""
-
-    wake: WakeReason | None = None
-    prices: PriceSource | None = None
 
 
 def quiet_outcome(
@@ -56,8 +47,7 @@ def quiet_outcome(
         watch=watch.watch,
         forget=watch.forget,
         recorded_at=now,
-        wake=origin.wake,
-        prices=origin.prices,
+        origin=origin,
     )
 
 
@@ -115,8 +105,7 @@ def sent_outcome(
         rejected=tuple((o.level, o.code, o.message) for o in places if o.status is OutcomeStatus.REJECTED and o.level),
         cleared=tuple(o.level for o in places if o.status is OutcomeStatus.PLACED and o.level),
         recorded_at=now,
-        wake=origin.wake,
-        prices=origin.prices,
+        origin=origin,
     )
 
 
@@ -152,8 +141,7 @@ def record_failure(
         ownership=ahead.ownership,
         close=ahead.in_flight,
         recorded_at=now,
-        wake=origin.wake,
-        prices=origin.prices,
+        origin=origin,
     )
     try:
         store.record_outcome(outcome)

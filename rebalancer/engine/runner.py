@@ -32,14 +32,14 @@ from rebalancer.engine import gather as gathering
 from rebalancer.engine.decide import STALE_PLAN, cancel_plan_job, decide, draft
 from rebalancer.engine.executor import Execution, Fence
 from rebalancer.engine.gather import read_snapshot
-from rebalancer.engine.record import Origin, quiet_outcome, record_failure, sent_outcome
+from rebalancer.engine.record import quiet_outcome, record_failure, sent_outcome
 from rebalancer.engine.send import Ahead, send, write_ahead
 from rebalancer.errors import UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot
 from rebalancer.notify import Notifier, post
-from rebalancer.state.outcome import OwnershipChange
+from rebalancer.state.outcome import Origin, OwnershipChange
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode, NotifyKind, PassResult, WakeReason
 
@@ -181,7 +181,7 @@ def _run_pass(
         return report(PassResult.DECLINED)
     tripped.extend(_blind_turn(job, gathered.inputs.sight, plan))  # this pass will be recorded: it may turn
     # Paused before sending the cancels: if sending fails, the job stays paused all the same.
-    ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall())
+    ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall(), origin)
     if not plan.has_changes:
         store.record_outcome(quiet_outcome(job, mode, plan, ahead, learnt, _ms(clock() - started), wall(), origin))
         return report(PassResult.NO_CHANGES)

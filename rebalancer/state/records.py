@@ -139,6 +139,13 @@ def pass_outcome(
         "duration_ms": duration_ms,
         "reference_price": reference_price,
         "fingerprint": fingerprint,
+        **origin_columns(wake, prices),
+    }
+
+
+def origin_columns(wake: WakeReason | None, prices: PriceSource | None) -> dict[str, str | None]:
+    """The ``wake`` and ``prices`` columns of a pass row, checked (an unknown reason or source is a ``ValueError``)."""
+    return {
         "wake": None if wake is None else WakeReason(wake).value,
         "prices": None if prices is None else PriceSource(prices).value,
     }
