@@ -142,13 +142,14 @@ class StreamWakes:
             if told is not hub:
                 hub.on_connection(lambda connected: None if connected else self._inbox.lost(url))
         watch = _Watch(job, Watcher(job, int(job.exchange.stream_stale_seconds * 1000)), feed)
-        age = feed.subscription.hub.age(channel(feed.symbol, DEPTH))
+        hub = feed.subscription.hub
+        age = hub.age(channel(feed.symbol, DEPTH)) if hub.stats().connected else None
         with self._lock:
             watch.watcher.book, watch.watcher.last = feed.latest, feed.last
-            # A job joining a symbol already followed follows the stream at once if its book is young enough.
-            if feed.latest is not None and any(w.fresh for w in feed.jobs.values()):
-                watch.fresh = age is not None and age <= watch.stale_seconds
-                watch.why = "" if watch.fresh else f"no book for {age or 0:.1f}s"
+            # A job joining a symbol already followed follows the stream at once if the book is young enough for it.
+            if feed.latest is not None and age is not None:
+                watch.fresh = age <= watch.stale_seconds
+                watch.why = "" if watch.fresh else f"no book for {age:.1f}s"
             old = self._drop(job.name)  # an older version of the job: its feed stays if it is this one
             self._feeds.setdefault(key, feed)
             self._watches[job.name] = feed.jobs[job.name] = watch
