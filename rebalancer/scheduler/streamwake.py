@@ -68,15 +68,14 @@ class _Watch:
     learnt: int = 0
     fresh: bool = False  # its market data comes from the stream (else it polls, for ``why``)
     why: str = "no book yet"
+    stale_seconds: float = field(init=False)  # the book silent this long, the job polls (``exchange.stream_stale``)
+
+    def __post_init__(self) -> None:
+        self.stale_seconds = float(self.job.exchange.stream_stale_seconds)
 
     @property
     def gap_ms(self) -> int:
         return int(self.job.schedule.min_gap_seconds * 1000)
-
-    @property
-    def stale_seconds(self) -> float:
-        """How long the book may stay silent before this job polls (its ``exchange.stream_stale``)."""
-        return float(self.job.exchange.stream_stale_seconds)
 
 
 @dataclass(eq=False)
