@@ -137,7 +137,8 @@ MARKET_TICK_SECONDS = 1.0
 """The daemon's jobs on one deployment share one ticker read per second: a reference that young is current."""
 
 STREAM_STALE_SECONDS = 3.0
-"""A streamed book silent this long is stale (3× a one-second depth push): its jobs poll until it speaks again."""
+"""``exchange.stream_stale``'s default: a streamed book silent this long is stale (3× a one-second depth push): the job
+polls until it speaks again."""
 
 STREAM_CHECK_SECONDS = 0.25
 """How often the stream wake source looks at each book's age and at wakes held back by ``min_gap``."""

@@ -95,6 +95,7 @@ class ExchangeConfig:
     write_rate: Rate = Rate(defaults.WRITE_RATE[0], Decimal(str(defaults.WRITE_RATE[1])))
     account: AccountUse = AccountUse.SHARED
     stream: str | None = None  # the public market stream's URL, or "sandbox"; None: polling only
+    stream_stale_seconds: Decimal = Decimal(str(defaults.STREAM_STALE_SECONDS))  # book silent this long: poll
 
     @property
     def is_sandbox(self) -> bool:

@@ -78,15 +78,16 @@ def problem_dict(problem: Problem) -> dict[str, Any]:
 def history_table(
     records: Sequence[PassRecord], fills: Mapping[int, str] | None = None, *, filtered: bool = False
 ) -> str:
-    """Past passes as an aligned table, newest first; a failed pass shows its error in the last column.
+    """Past passes as an aligned table, newest first; a failed pass shows its error in the last column. ``WAKE``:
+    why a scheduler ran the pass (``-``: a command did); ``PRICES``: where its market prices came from.
 
     ``fills``: what each pass learnt was filled, by pass id.
     """
     if not records:
         return "No passes match." if filtered else "No passes recorded yet."
     fills = fills or {}
-    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "RESULT", "PLACED", "CANCELLED", "KEPT", "REJECTED", "FILLED")
-    rows: list[tuple[str, ...]] = [(*header, "MS", "ERROR")]
+    header = ("ID", "STARTED (UTC)", "JOB", "MODE", "WAKE", "PRICES", "RESULT", "PLACED", "CANCELLED", "KEPT")
+    rows: list[tuple[str, ...]] = [(*header, "REJECTED", "FILLED", "MS", "ERROR")]
     for r in records:
         s = r.summary
         rows.append(
@@ -95,6 +96,8 @@ def history_table(
                 r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
                 r.job,
                 r.mode,
+                r.wake or "-",
+                r.prices or "-",
                 r.result or "unfinished",
                 str(s.get(OutcomeStatus.PLACED, 0)),
                 str(s.get(OutcomeStatus.CANCELLED, 0)),

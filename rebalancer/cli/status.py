@@ -84,6 +84,7 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
         "HOLDER",
         "LAST PASS (UTC)",
         "RESULT",
+        "WAKE",
         "ORDERS",
         "FILLS",
         "NEXT DUE (UTC)",
@@ -101,6 +102,7 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
             row["holder"] or "-",
             _short(last["at"]) if last else "never",
             (last["result"] or "running") if last else "-",
+            (last["wake"] or "-") if last else "-",
             str(row["tracked_orders"]),
             " ".join(f"{side} {volume}" for side, volume in row["fills"].items()) or "-",
             _due(row["next_due"], now_iso),
@@ -113,6 +115,7 @@ def status_table(rows: Sequence[Row], now: datetime) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in table]
     lines.append("ORDERS: order ids the state store tracks for the job; the exchange is not asked.")
     lines.append("FILLS: volume filled per side since the job started or was last resumed.")
+    lines.append("WAKE: why a scheduler ran the last pass: timer, reference, trade, market (-: a command).")
     for row in rows:
         if row.get("paused_why"):
             lines.append(f"Paused {row['job']} ({row['paused_by']}): {row['paused_why']}")

@@ -50,6 +50,9 @@ from rebalancer.vocab import Mode, PassResult, Skip, WakeReason
 log = logging.getLogger("rebalancer.cluster")
 
 LEASE_RETRY_MARGIN_MS = 100  # a pass that found the lease held comes due again this soon after it ends
+# A pass due within this of a stream wake this member saw ran for that wake (every member following the stream
+# sees it; the due time the queue hands out is the one some member's wake wrote).
+WAKE_MATCH_MS = 500
 
 ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 
@@ -127,7 +130,7 @@ class ClusterCoordination:
         with self._lock:
             self._leases[lease.holder] = lease
         fields = {"member": self.member.name, "epoch": start.epoch, "late_ms": int(late * 1000)}
-        return Claim(lease, cluster.failures, fields)
+        return Claim(lease, cluster.failures, fields, wake=due.reason)
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
         """The pass under the claim's lease, fenced before every write (in the shared rate limiter too)."""
@@ -143,6 +146,7 @@ class ClusterCoordination:
                     mode=Mode.CLUSTER,
                     fence=fence,
                     notifier=self.notifier,
+                    wake=claim.wake,
                 )
         except RebalancerError:
             raise  # ``finish`` records the failed pass and lets the lease go
@@ -227,6 +231,7 @@ class Member:
         self.streams = StreamWakes(self.metrics)
         self._table = JobTable(self.streams.feeding(self.plug.open))
         self._differs: dict[str, str] = {}
+        self._woken: dict[str, tuple[WakeReason, int]] = {}  # per job: its stream wake not yet run, and when
         self._lock = threading.Lock()
 
     @property
@@ -300,7 +305,9 @@ class Member:
         if slot is None:
             log.warning("pass skipped: job not loaded on this member", extra={"job": name})
             return Skip.NOT_LOADED
-        outcome = run_slot(self.plug, self._table, self.metrics, slot, Due(due_ms=due_ms, pass_id=pass_id), {})
+        reason = self._wake_for(name, due_ms)
+        due = Due(reason, due_ms, pass_id)
+        outcome = run_slot(self.plug, self._table, self.metrics, slot, due, {"wake": reason})
         self.streams.learn(name, outcome if isinstance(outcome, PassReport) else None)
         if outcome is None:
             return Skip.NOT_LOADED  # unloaded meanwhile
@@ -309,10 +316,27 @@ class Member:
     def wake(self, name: str, reason: WakeReason) -> None:
         """The stream wakes ``name``: its next due time becomes now, for the dispatcher to hand out."""
         self.metrics.wakes.labels(name, reason).inc()
+        at = to_ms(datetime.now(UTC))
+        with self._lock:
+            held = self._woken.get(name)
+            if held is not None and at - held[1] <= WAKE_MATCH_MS:
+                reason = min(held[0], reason, key=list(WakeReason).index)
+            self._woken[name] = (reason, at)
         try:
-            self.store.set_next_due({name: to_ms(datetime.now(UTC))})
+            self.store.set_next_due({name: at})
         except RebalancerError as exc:
             log.warning("stream wake not recorded", extra={"job": name, "reason": reason, "error": str(exc)})
+
+    def _wake_for(self, name: str, due_ms: int) -> WakeReason:
+        """Why the pass of ``name`` due at ``due_ms`` runs: the stream wake this member saw that set that due time,
+        else the timer (a wake much later than it waits for its own pass; an older one was run by another member).
+        """
+        with self._lock:
+            held = self._woken.get(name)
+            if held is None or held[1] > due_ms + WAKE_MATCH_MS:
+                return WakeReason.TIMER
+            del self._woken[name]
+        return held[0] if held[1] >= due_ms - WAKE_MATCH_MS else WakeReason.TIMER
 
     def _retry_after_lease(self, name: str) -> None:
         """A pass found the job's lease held (a frozen or dead member's pass): come due again as it ends.
@@ -351,6 +375,8 @@ class Member:
     def _drop(self, slot: Slot) -> None:
         self._table.pop(slot.job.name)
         self.streams.remove(slot.job.name)
+        with self._lock:
+            self._woken.pop(slot.job.name, None)
         slot.closed = True
         with slot.running:
             self._table.close(slot)

@@ -88,11 +88,11 @@ class LocalCoordination:
             self.metrics.passes.labels(job.name, Skip.LEASE_HELD).inc()
             slot.passes += 1
             return Skip.LEASE_HELD
-        return Claim(failures=slot.failures)
+        return Claim(failures=slot.failures, wake=due.reason)
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
         """The pass, in the job's session (which forgets a lease the pass found gone)."""
-        return _session(slot).run(Mode.RUN)
+        return _session(slot).run(Mode.RUN, wake=claim.wake)
 
     def release(self, slot: Slot, claim: Claim) -> None:
         """Nothing: the lease is kept for the next pass."""

@@ -28,7 +28,6 @@ from rebalancer.defaults import (
     MARKET_TICK_SECONDS,
     SCHEDULER_THREADS,
     STOP_WAIT_SECONDS,
-    STREAM_STALE_SECONDS,
 )
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import ExchangeOpener, open_session
@@ -69,7 +68,6 @@ class Daemon:
         stop_wait: float = STOP_WAIT_SECONDS,
         lease_seconds: float | None = None,
         workers: int = SCHEDULER_THREADS,
-        stream_stale_seconds: float = STREAM_STALE_SECONDS,
     ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
@@ -78,9 +76,8 @@ class Daemon:
         self.plug = LocalCoordination(
             store, opener, self.metrics, self.notifier, holder=self.holder, lease_seconds=lease_seconds
         )
-        self.streams = StreamWakes(self.metrics, stale_seconds=stream_stale_seconds)
+        self.streams = StreamWakes(self.metrics)
         self._reasons: dict[str, WakeReason] = {}  # why each waiting job is due (the most urgent reason)
-        self._last_wake: dict[str, WakeReason] = {}
         self._table = core.JobTable(self.streams.feeding(self.plug.open))
         self._slots = self._table.slots
         self._lock = self._table.lock
@@ -191,17 +188,12 @@ class Daemon:
         self._queue.put(name, None if due is None else due.timestamp())
 
     def feed(self, name: str) -> dict[str, Any] | None:
-        """The job's last wake reason and where its market data comes from (``stream``, or ``polling`` and why),
-        for the status pages; None for a job this daemon has not woken."""
-        with self._lock:
-            wake = self._last_wake.get(name)
+        """Where the job's market data comes from now (``stream``, or ``polling`` and why), for the status pages;
+        None for a job without a stream. (Its last wake reason is its last pass's, read from the state store.)"""
         state = self.streams.state(name)
-        if wake is None and state is None:
+        if state is None:
             return None
-        data: dict[str, Any] = {"last_wake": wake, "source": "polling", "why": "", "stream": None, "learnt": 0}
-        if state is not None:
-            data.update(source=state.source, why=state.why, stream=state.stream, learnt=state.learnt)
-        return data
+        return {"source": state.source, "why": state.why, "stream": state.stream, "learnt": state.learnt}
 
     def _tick(self, name: str) -> None:
         """The timer says ``name`` is due."""
@@ -245,7 +237,6 @@ class Daemon:
             self.streams.remove(job.name)
             with self._lock:
                 self._reasons.pop(job.name, None)
-                self._last_wake.pop(job.name, None)
             with contextlib.suppress(RebalancerError):
                 self.store.unregister_jobs(self.holder, [job.name])
             self._queue.discard(job.name)
@@ -273,8 +264,6 @@ class Daemon:
     def _pass(self, slot: Slot, late_ms: int | None = None, reason: WakeReason = WakeReason.TIMER) -> PassReport | None:
         name = slot.job.name
         fields: dict[str, object] = {"wake": reason} if late_ms is None else {"wake": reason, "late_ms": late_ms}
-        with self._lock:
-            self._last_wake[name] = reason
         report = None
         try:
             outcome = core.run_slot(self.plug, self._table, self.metrics, slot, Due(reason), fields)

@@ -32,7 +32,7 @@ from rebalancer.job import Job
 from rebalancer.notify import Notifier, shared
 from rebalancer.state.leases import holder_name
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import Mode, PassResult
+from rebalancer.vocab import Mode, PassResult, WakeReason
 
 ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 """Connects to a job's exchange for a ``with`` block (``rebalancer.engine.connect.open_exchange`` by default)."""
@@ -156,8 +156,10 @@ class JobSession:
         approve: Approve | None = None,
         recheck: bool = False,
         saved_plan: Plan | None = None,
+        wake: WakeReason | None = None,
     ) -> PassReport:
-        """One applying pass of the job (with ``cancel``: of its empty ladder, which cancels every order it owns).
+        """One applying pass of the job (with ``cancel``: of its empty ladder, which cancels every order it owns);
+        ``wake``: why a scheduler runs it (None: a command does).
 
         Call it after ``hold`` said yes. A pass that finds its lease gone ends ``fenced`` and the session forgets
         the lease, so the next ``hold`` asks for it again.
@@ -178,6 +180,7 @@ class JobSession:
             wall=self._wall,
             fence=fence,
             notifier=self.notifier or shared(),  # a command's events go out before it exits (rebalancer.cli.main)
+            wake=wake,
         )
         if report.result is PassResult.FENCED:
             self.lease, self._renew_at = None, 0.0

@@ -18,7 +18,7 @@ from rebalancer.errors import LeaseLost, RebalancerError
 from rebalancer.job import Job
 from rebalancer.logs import redact
 from rebalancer.models import format_decimal
-from rebalancer.state.outcome import OwnershipChange, PassOutcome
+from rebalancer.state.outcome import Origin, OwnershipChange, PassOutcome
 from rebalancer.state.records import OrderResult
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def quiet_outcome(
-    job: Job, mode: Mode, plan: Plan, ahead: Ahead, learnt: Learnt, duration_ms: int, now: datetime
+    job: Job, mode: Mode, plan: Plan, ahead: Ahead, learnt: Learnt, duration_ms: int, now: datetime, origin: Origin
 ) -> PassOutcome:
     """A pass with nothing to send: its plan's summary, the ownership and fills ledger changes it learnt."""
     watch = watch_change(learnt, plan)
@@ -47,11 +47,20 @@ def quiet_outcome(
         watch=watch.watch,
         forget=watch.forget,
         recorded_at=now,
+        origin=origin,
     )
 
 
 def sent_outcome(
-    job: Job, mode: Mode, plan: Plan, ahead: Ahead, sent: Sent, learnt: Learnt, duration_ms: int, now: datetime
+    job: Job,
+    mode: Mode,
+    plan: Plan,
+    ahead: Ahead,
+    sent: Sent,
+    learnt: Learnt,
+    duration_ms: int,
+    now: datetime,
+    origin: Origin,
 ) -> PassOutcome:
     """A pass that went to send: the batches, per-order results, ownership after the send, the fills ledger and the
     rejection backoff. When ``execute`` refused before sending, the in-flight record closes with nothing in it."""
@@ -96,6 +105,7 @@ def sent_outcome(
         rejected=tuple((o.level, o.code, o.message) for o in places if o.status is OutcomeStatus.REJECTED and o.level),
         cleared=tuple(o.level for o in places if o.status is OutcomeStatus.PLACED and o.level),
         recorded_at=now,
+        origin=origin,
     )
 
 
@@ -108,6 +118,7 @@ def record_failure(
     exc: Exception,
     duration_ms: int,
     now: datetime,
+    origin: Origin,
 ) -> None:
     """Record a pass that failed before it sent anything, with its error; an open in-flight record closes empty.
 
@@ -130,6 +141,7 @@ def record_failure(
         ownership=ahead.ownership,
         close=ahead.in_flight,
         recorded_at=now,
+        origin=origin,
     )
     try:
         store.record_outcome(outcome)

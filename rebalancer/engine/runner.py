@@ -39,9 +39,9 @@ from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot
 from rebalancer.notify import Notifier, post
-from rebalancer.state.outcome import OwnershipChange
+from rebalancer.state.outcome import Origin, OwnershipChange
 from rebalancer.state.store import StateStore
-from rebalancer.vocab import Mode, NotifyKind, PassResult
+from rebalancer.vocab import Mode, NotifyKind, PassResult, WakeReason
 
 __all__ = ["STALE_PLAN", "Approve", "PassReport", "cancel_plan_job", "read_snapshot", "run_pass"]
 
@@ -89,6 +89,7 @@ def run_pass(
     wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     fence: Fence | None = None,
     notifier: Notifier | None = None,
+    wake: WakeReason | None = None,
 ) -> PassReport:
     """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
 
@@ -103,6 +104,7 @@ def run_pass(
     the job's webhook through ``notifier``; so does an applying pass that finds the job blind for
     ``limits.max_blind``. Every session that may send gives one (``rebalancer.engine.lease``: the command's or the
     daemon's; cluster members their own); without one (a simulation) nothing is posted.
+    ``wake`` is why a scheduler ran the pass (None: a command did); the pass record keeps it.
     """
     tripped: list[tuple[NotifyKind, str]] = []
     try:
@@ -119,6 +121,7 @@ def run_pass(
             wall=wall,
             fence=fence,
             tripped=tripped,
+            wake=wake,
         )
     finally:
         for kind, message in tripped if notifier is not None else ():
@@ -139,14 +142,17 @@ def _run_pass(
     wall: Callable[[], datetime],
     fence: Fence | None,
     tripped: list[tuple[NotifyKind, str]],
+    wake: WakeReason | None,
 ) -> PassReport:
     """``run_pass`` without the telling: a pause for ``limits.max_loss`` or going blind is added to ``tripped``."""
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
     started = clock()
     plan: Plan | None = None
     ahead = Ahead(None, None, OwnershipChange())
+    origin = Origin(wake)
     try:
         gathered = gathering.gather(job, exchange, store, wall)
+        origin = Origin(wake, gathered.snapshot.ticker.source)
         ahead = Ahead(None, None, gathered.tracked.ownership)
         drafted = draft(job, gathered)
         snapshot = gathering.balances(exchange, gathered.snapshot, drafted)
@@ -154,7 +160,7 @@ def _run_pass(
         plan = decision.plan
     except Exception as exc:
         if apply:
-            record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall())
+            record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall(), origin)
         raise
     learnt = gathered.learnt
 
@@ -175,9 +181,9 @@ def _run_pass(
         return report(PassResult.DECLINED)
     tripped.extend(_blind_turn(job, gathered.inputs.sight, plan))  # this pass will be recorded: it may turn
     # Paused before sending the cancels: if sending fails, the job stays paused all the same.
-    ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall())
+    ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall(), origin)
     if not plan.has_changes:
-        store.record_outcome(quiet_outcome(job, mode, plan, ahead, learnt, _ms(clock() - started), wall()))
+        store.record_outcome(quiet_outcome(job, mode, plan, ahead, learnt, _ms(clock() - started), wall(), origin))
         return report(PassResult.NO_CHANGES)
     try:
         # A person may have looked at the plan for minutes: send it only if the book is still the one it came from.
@@ -187,10 +193,10 @@ def _run_pass(
             if plan_fingerprint(job.source_hash, current, plan.actions) != plan.fingerprint:
                 raise UnsafePlanError("open orders changed while the plan was shown; run apply again")
     except Exception as exc:
-        record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall())
+        record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall(), origin)
         raise
     sent = send(job, exchange, snapshot, plan, Checkpoint(job, decision.book), fence)
-    outcome = sent_outcome(job, mode, plan, ahead, sent, learnt, _ms(clock() - started), wall())
+    outcome = sent_outcome(job, mode, plan, ahead, sent, learnt, _ms(clock() - started), wall(), origin)
     store.record_outcome(outcome)
     if sent.execution is None:
         if outcome.result is not PassResult.FENCED and sent.error is not None:

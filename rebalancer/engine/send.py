@@ -21,7 +21,7 @@ from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.models import BatchAnswer, BatchRequest, MarketSnapshot, format_decimal
-from rebalancer.state.outcome import BatchWrite, OwnershipChange, PreSend
+from rebalancer.state.outcome import BatchWrite, Origin, OwnershipChange, PreSend
 from rebalancer.state.records import Placement
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode
@@ -48,14 +48,20 @@ class Sent:
 
 
 def write_ahead(
-    job: Job, store: StateStore, mode: Mode, decision: Decision, ownership: OwnershipChange, now: datetime
+    job: Job,
+    store: StateStore,
+    mode: Mode,
+    decision: Decision,
+    ownership: OwnershipChange,
+    now: datetime,
+    origin: Origin,
 ) -> Ahead:
     """Commit the write-ahead when the plan places orders or pauses the job; else write nothing."""
     plan = decision.plan
     if not plan.placements and decision.pause is None:
         return Ahead(None, None, ownership)
     placements = tuple(Placement.of(t.side, format_decimal(t.price), format_decimal(t.volume)) for t in plan.placements)
-    presend = PreSend(job.name, mode, now, placements=placements, ownership=ownership, pause=decision.pause)
+    presend = PreSend(job.name, mode, now, placements, ownership, decision.pause, origin)
     pass_id, in_flight = store.record_presend(presend)
     return Ahead(pass_id, in_flight, OwnershipChange())
 

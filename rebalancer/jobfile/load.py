@@ -313,6 +313,7 @@ def build_job(data: dict[str, Any], *, source: str = "", source_hash: str = "") 
             write_rate=to_rate(_get(data, "exchange", "rate_limit", "writes")),
             account=AccountUse(_get(data, "exchange", "account")),
             stream=data.get("exchange", {}).get("stream"),
+            stream_stale_seconds=to_seconds(_get(data, "exchange", "stream_stale")),
         ),
         schedule=Schedule(
             every_seconds=None if every is None else to_seconds(every),

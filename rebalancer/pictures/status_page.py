@@ -151,14 +151,17 @@ def index_page(
 
 
 def market_data(row: Mapping[str, Any]) -> str:
-    """What woke the job last and where its prices come from: ``trade · stream``, ``timer · polling (why)``."""
+    """Why the job's last pass ran and where its prices come from: ``trade · stream``, ``market · polling (why)``
+    from the process's stream feed; for a job without one, where its last pass's prices came from (``timer · rest``).
+    """
+    last = row.get("last_pass") or {}
     feed = row.get("market_data") or {}
-    if not feed:
+    if not feed and not last:
         return "—"
-    source = str(feed.get("source"))
+    source = str(feed.get("source") or last.get("prices") or "—")
     if feed.get("why"):
         source += f" ({feed['why']})"
-    return f"{feed.get('last_wake') or '—'} · {source}"
+    return f"{last.get('wake') or '—'} · {source}"
 
 
 def _last_member(row: Mapping[str, Any]) -> str:
@@ -215,14 +218,15 @@ def job_page(
         parts.append(ladder_svg.render(plan_page.rows(plan, tolerance), plan_page.markers(plan), title=title_svg))
         parts.append(f"<p class='summary'>{escape(summary_line(plan))}</p>")
     parts.append("<h2>Recent passes</h2><table class='passes'><tr><th>started</th><th>mode</th><th>result</th>"
-                 "<th>planned</th><th>duration</th><th>error</th></tr>")  # fmt: skip
+                 "<th>wake</th><th>prices</th><th>planned</th><th>duration</th><th>error</th></tr>")  # fmt: skip
     for p in passes:
         summary = p.get("summary") or {}
         planned = f"+{summary.get('place', 0)} −{summary.get('cancel', 0)} ={summary.get('keep', 0)}"
         started = _seconds(p.get("started_at"))
         parts.append(
             f"<tr class='pass' data-result='{escape(str(p.get('result')))}'><td>{_cell(started)}</td>"
-            f"<td>{_cell(p.get('mode'))}</td><td>{_cell(p.get('result'))}</td><td>{escape(planned)}</td>"
+            f"<td>{_cell(p.get('mode'))}</td><td>{_cell(p.get('result'))}</td><td class='wake'>{_cell(p.get('wake'))}"
+            f"</td><td>{_cell(p.get('prices'))}</td><td>{escape(planned)}</td>"
             f"<td>{_cell(p.get('duration_ms'))} ms</td><td class='error'>{_cell(p.get('error'))}</td></tr>"
         )
     parts.append("</table></body></html>")

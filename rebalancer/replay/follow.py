@@ -6,9 +6,9 @@ job's symbol to the job's ``core.wake.Watcher`` and turns the reasons it raises 
 named by the most urgent reason, and a pass answers a held wake raised before it); after every pass the watcher
 learns the orders the pass left. ``Follow`` does the same on the replay's clock with the same watcher: the
 recording's books (with the account's own orders in them, as the live stream shows them) and prints go to it as they
-come, and a book silent for longer than ``STREAM_STALE_SECONDS`` is reported stale the moment it is (``market``),
-where the daemon notices within its next look (``STREAM_CHECK_SECONDS``). While the book is fresh a pass reads its
-ticker from the stream (``StreamFed``), so it sends no ticker request, as live.
+come, and a book silent for longer than the job's ``exchange.stream_stale`` is reported stale the moment it is
+(``market``), where the daemon notices within its next look (``STREAM_CHECK_SECONDS``). While the book is fresh a
+pass reads its ticker from the stream (``StreamFed``), so it sends no ticker request, as live.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from rebalancer.core.wake import Book, Pacer, Wake, Watcher, most_urgent, prints_of
-from rebalancer.defaults import STREAM_STALE_SECONDS
 from rebalancer.engine.runner import PassReport
 from rebalancer.job import Job
 from rebalancer.models import PriceSource, Ticker
@@ -29,7 +28,8 @@ from rebalancer.vocab import WakeReason
 class Follow:
     """One job's stream wake-ups over the replayed market; see the module doc."""
 
-    def __init__(self, job: Job, stale_ms: int = int(STREAM_STALE_SECONDS * 1000)) -> None:
+    def __init__(self, job: Job) -> None:
+        stale_ms = int(job.exchange.stream_stale_seconds * 1000)
         self.watcher = Watcher(job, stale_ms)
         self.stale_ms = stale_ms
         self.pacer = Pacer(int(job.schedule.min_gap_seconds * 1000))

@@ -127,6 +127,8 @@ def _pass(record: Any) -> dict[str, Any]:
         "mode": record.mode,
         "result": record.result,
         "duration_ms": record.duration_ms,
+        "wake": record.wake,
+        "prices": record.prices,
     }
 
 

@@ -2,10 +2,10 @@
 
 Served by the daemon and by every cluster member (each through the same server as ``/metrics``). Reads the state
 store (one status read, one history read per job page) and the process's memory of each job's last plan; the markup
-comes from ``rebalancer.pictures.status_page``. ``feeds`` tells each job's last wake reason and market-data source
-(``Daemon.feed``). On a cluster the caller hands in a way to read the cluster
-(``ClusterRows``): the rows then cover every job of the cluster, each with the member that ran it last, and the
-page lists the members.
+comes from ``rebalancer.pictures.status_page``. ``feeds`` tells each job's market-data source now
+(``Daemon.feed``); its last wake reason is its last pass's, from the store. On a cluster the caller hands in a way
+to read the cluster (``ClusterRows``): the rows then cover every job of the cluster, each with the member that ran
+it last, and the page lists the members.
 """
 
 from __future__ import annotations

@@ -52,12 +52,14 @@ class Due:
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The right to run one pass: the lease it runs under (a member's, one per pass; the daemon's session holds its
-    own), the failures in a row before it, and the fields its log lines carry besides the pass's own."""
+    own), the failures in a row before it, the fields its log lines carry besides the pass's own, and why it runs
+    (``Due.reason``, which its pass record keeps)."""
 
     lease: Lease | None = None
     failures: int = 0
     fields: Mapping[str, object] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    wake: WakeReason = WakeReason.TIMER
 
 
 @dataclass(frozen=True, slots=True)

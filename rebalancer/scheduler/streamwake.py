@@ -8,11 +8,11 @@ symbol) and turns the reasons raised into ``wake(name, reason)`` calls, at most 
 (``core.wake.Pacer``: a wake inside the gap is delayed to its end, several coalescing into one, and a pass answers
 one raised before it started).
 
-Every ``STREAM_CHECK_SECONDS`` it looks at each symbol's book: silent past ``stale_seconds`` or the connection
-down, the jobs of that symbol fall back to polling on their schedule (their ticker is read over REST), which is
-said once per change (a log line, ``rebalancer_stream_polling``, the status pages) and raised as ``market`` so the
-guards can act; when the book comes back they follow the stream again. After every pass the scheduler tells the
-source what the pass left (``learn``).
+Every ``STREAM_CHECK_SECONDS`` it looks at each symbol's book: silent past a job's own ``exchange.stream_stale``
+or the connection down, that job falls back to polling on its schedule (its ticker is read over REST), which is
+said once per change (a log line for the jobs that changed together, ``rebalancer_stream_polling``, the status
+pages) and raised as ``market`` so the guards can act; when a book comes back it follows the stream again. After
+every pass the scheduler tells the source what the pass left (``learn``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from rebalancer.core.wake import Book, Pacer, Watcher
-from rebalancer.defaults import STREAM_CHECK_SECONDS, STREAM_STALE_SECONDS
+from rebalancer.defaults import STREAM_CHECK_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
 from rebalancer.engine.streamfed import Opener, stream_fed
@@ -66,6 +66,12 @@ class _Watch:
     feed: _Feed
     pacer: Pacer
     learnt: int = 0
+    fresh: bool = False  # its market data comes from the stream (else it polls, for ``why``)
+    why: str = "no book yet"
+    stale_seconds: float = field(init=False)  # the book silent this long, the job polls (``exchange.stream_stale``)
+
+    def __post_init__(self) -> None:
+        self.stale_seconds = float(self.job.exchange.stream_stale_seconds)
 
 
 @dataclass(eq=False)
@@ -78,8 +84,6 @@ class _Feed:
     jobs: dict[str, _Watch] = field(default_factory=dict)
     latest: Book | None = None  # the newest book and last price handed on (a job added later starts from them)
     last: Decimal | None = None
-    fresh: bool = False
-    why: str = "no book yet"
 
 
 class StreamWakes:
@@ -89,12 +93,10 @@ class StreamWakes:
         self,
         metrics: Metrics,
         *,
-        stale_seconds: float = STREAM_STALE_SECONDS,
         resolve: Resolver = stream_url,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.metrics = metrics
-        self.stale_seconds = stale_seconds
         self._resolve = resolve
         self._clock = clock
         self._lock = threading.RLock()  # the jobs, their feeds and watchers
@@ -135,15 +137,21 @@ class StreamWakes:
             if told is not hub:
                 hub.on_connection(lambda connected: None if connected else self._inbox.lost(url))
         pacer = Pacer(int(job.schedule.min_gap_seconds * 1000))
-        watch = _Watch(job, Watcher(job, int(self.stale_seconds * 1000)), feed, pacer)
+        watch = _Watch(job, Watcher(job, int(job.exchange.stream_stale_seconds * 1000)), feed, pacer)
+        hub = feed.subscription.hub
+        age = hub.age(channel(feed.symbol, DEPTH)) if hub.stats().connected else None
         with self._lock:
             watch.watcher.book, watch.watcher.last = feed.latest, feed.last
+            # A job joining a symbol already followed follows the stream at once if the book is young enough for it.
+            if feed.latest is not None and age is not None:
+                watch.fresh = age <= watch.stale_seconds
+                watch.why = "" if watch.fresh else f"no book for {age:.1f}s"
             old = self._drop(job.name)  # an older version of the job: its feed stays if it is this one
             self._feeds.setdefault(key, feed)
             self._watches[job.name] = feed.jobs[job.name] = watch
         if old is not None and old is not feed and not old.jobs:
             old.subscription.close()
-        self._polling(job.name, feed)
+        self._polling(watch)
 
     def remove(self, name: str) -> None:
         """Stop following the job named ``name``; the symbol's subscription ends with its last job."""
@@ -197,7 +205,7 @@ class StreamWakes:
         """The job's market as streamed, while its stream is fresh; None when it polls."""
         with self._lock:
             watch = self._watches.get(name)
-            if watch is None or not watch.feed.fresh:
+            if watch is None or not watch.fresh:
                 return None
             return watch.watcher.ticker()
 
@@ -207,9 +215,8 @@ class StreamWakes:
             watch = self._watches.get(name)
             if watch is None:
                 return None
-            feed = watch.feed
-            source, why = ("stream", "") if feed.fresh else ("polling", feed.why)
-            return FeedState(source, why, stream_label(feed.url), watch.learnt)
+            source, why = ("stream", "") if watch.fresh else ("polling", watch.why)
+            return FeedState(source, why, stream_label(watch.feed.url), watch.learnt)
 
     def stats(self) -> list[StreamStats]:
         """Each followed stream's counters (one hub per URL)."""
@@ -222,9 +229,8 @@ class StreamWakes:
         arrives."""
         with self._lock:
             for feed in self._feeds.values():
-                if feed.url in urls and feed.fresh:
-                    feed.fresh, feed.why = False, "stream disconnected"
-                    self._say(feed)
+                if feed.url in urls:
+                    self._turn(feed, [w for w in feed.jobs.values() if w.fresh], "stream disconnected")
 
     def _run(self) -> None:
         while not self._inbox.closed:
@@ -260,9 +266,8 @@ class StreamWakes:
             now = self._now_ms()
             feed.latest = book or feed.latest
             feed.last = prints.last if prints is not None else feed.last
-            if book is not None and not feed.fresh:
-                feed.fresh, feed.why = True, ""
-                self._say(feed)
+            if book is not None:
+                self._turn(feed, [w for w in feed.jobs.values() if not w.fresh], "")
             for watch in list(feed.jobs.values()):
                 reasons = watch.watcher.on_book(book) if book is not None else frozenset()
                 if prints is not None:
@@ -279,15 +284,13 @@ class StreamWakes:
             hub = feed.subscription.hub
             stats, age = hub.stats(), hub.age(channel(feed.symbol, DEPTH))
             with self._lock:
+                watches = list(feed.jobs.values())
                 if not stats.connected:
                     why = f"stream disconnected: {stats.last_error or 'connecting'}"
-                elif age is None or age > self.stale_seconds:
+                else:  # each job by its own bound; a book arrives before a job turns fresh (``_hand``)
                     why = f"no book for {age or 0:.1f}s"
-                else:
-                    continue  # a book arrives before a feed turns fresh (``_hand``)
-                if feed.fresh:
-                    feed.fresh, feed.why = False, why
-                    self._say(feed)
+                    watches = [w for w in watches if age is None or age > w.stale_seconds]
+                self._turn(feed, [w for w in watches if w.fresh], why)
                 if age is not None:
                     now = self._now_ms()
                     wakes += [self._raise(w, w.watcher.on_age(int(age * 1000)), now) for w in feed.jobs.values()]
@@ -325,21 +328,25 @@ class StreamWakes:
             if item is not None:
                 wake(*item)
 
-    def _say(self, feed: _Feed) -> None:
-        """(held) Tell the change of a symbol's feed: one log line, the metric of each of its jobs."""
-        label = stream_label(feed.url)
-        for name in feed.jobs:
-            self._polling(name, feed)
-            if not feed.fresh:
-                self.metrics.stream_fallbacks.labels(name).inc()
-        if feed.fresh:
-            log.info("market data from the stream", extra={"stream": label, "symbol": feed.symbol})
+    def _turn(self, feed: _Feed, watches: list[_Watch], why: str) -> None:
+        """(held) ``watches`` of a symbol's feed change over together: to the stream (``why`` empty) or to polling
+        for ``why``. Told once: one log line, the metrics of each job."""
+        if not watches:
+            return
+        fresh = not why
+        for watch in watches:
+            watch.fresh, watch.why = fresh, why
+            self._polling(watch)
+            if not fresh:
+                self.metrics.stream_fallbacks.labels(watch.job.name).inc()
+        extra: dict[str, object] = {"stream": stream_label(feed.url), "symbol": feed.symbol, "jobs": len(watches)}
+        if fresh:
+            log.info("market data from the stream", extra=extra)
         else:
-            extra = {"stream": label, "symbol": feed.symbol, "why": feed.why, "jobs": len(feed.jobs)}
-            log.warning("market stream stale: polling on schedule", extra=extra)
+            log.warning("market stream stale: polling on schedule", extra={**extra, "why": why})
 
-    def _polling(self, name: str, feed: _Feed) -> None:
-        self.metrics.stream_polling.labels(name).set(0 if feed.fresh else 1)
+    def _polling(self, watch: _Watch) -> None:
+        self.metrics.stream_polling.labels(watch.job.name).set(0 if watch.fresh else 1)
 
     def _drop(self, name: str) -> _Feed | None:
         """(held) Forget the job named ``name``; its feed, if it had one."""

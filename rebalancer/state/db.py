@@ -228,6 +228,11 @@ def _migrate(conn: Connection, version: int) -> None:
     if version < 3 and "volume" not in watched:  # create_all made the table afresh for a store older than it
         # Version 3: the volume of each watched order, the bound of the fills learnt from it.
         conn.execute(text("ALTER TABLE watched_orders ADD COLUMN volume VARCHAR(64)"))
+    passes = {column["name"] for column in inspect(conn).get_columns("passes")}
+    for column in ("wake", "prices") if version < 4 else ():
+        # Version 4: why each pass ran and where its prices came from; older passes keep NULL (not known).
+        if column not in passes:
+            conn.execute(text(f"ALTER TABLE passes ADD COLUMN {column} VARCHAR(16)"))
     conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rebalancer.core.fills import Fill, Seen
+from rebalancer.models import PriceSource
 from rebalancer.state.records import OrderResult, Placement
-from rebalancer.vocab import Mode, PassResult, PausedBy
+from rebalancer.vocab import Mode, PassResult, PausedBy, WakeReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,15 @@ class OwnershipChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Why a pass ran (``wake``; None: a command ran it) and where its market prices came from (``prices``; None:
+    it failed before reading them): kept with the pass in the history."""
+
+    wake: WakeReason | None = None
+    prices: PriceSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PreSend:
     """The write-ahead of a pass, committed before its first batch: the pass row (result still empty), the
     placements it is about to send (an in-flight record, so a pass after a crash adopts what landed), the
@@ -41,6 +51,7 @@ class PreSend:
     placements: tuple[Placement, ...] = ()
     ownership: OwnershipChange = OwnershipChange()
     pause: tuple[PausedBy, str] | None = None
+    origin: Origin = Origin()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +72,7 @@ class PassOutcome:
     ``pass_id`` is None when no ``PreSend`` opened the pass row (it is inserted then). ``close`` names the
     in-flight record to close, tracking ``placed``; ``late`` marks one whose write may still land. ``fills``,
     ``watch`` and ``forget`` are the fills ledger's changes; ``rejected`` (level, code, message) and ``cleared``
-    the per-level rejection backoff's.
+    the per-level rejection backoff's; ``origin`` why the pass ran and where its prices came from.
     """
 
     job: str
@@ -87,3 +98,4 @@ class PassOutcome:
     rejected: tuple[tuple[str, str | None, str | None], ...] = ()
     cleared: tuple[str, ...] = ()
     recorded_at: datetime | None = None  # when the watch list was seen; None: now
+    origin: Origin = Origin()

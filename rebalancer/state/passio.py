@@ -42,6 +42,7 @@ from rebalancer.state.records import (
     cell,
     check_pass_key,
     dump_json,
+    origin_columns,
     pass_outcome,
     stored_decimal,
     stored_ms,
@@ -110,9 +111,9 @@ class PassIO:
         The pass row is inserted with no result yet; the in-flight record is written only with placements.
         """
         check_pass_key(presend.job, presend.mode)
-        at = presend.started_at
+        at, origin = presend.started_at, presend.origin
         with self._db.tx(write=True) as conn:
-            pass_id = insert_pass_in(conn, presend.job, presend.mode, at, {})
+            pass_id = insert_pass_in(conn, presend.job, presend.mode, at, origin_columns(origin.wake, origin.prices))
             ownership_in(self._db, conn, presend.job, presend.ownership, _now())
             if presend.pause is not None:
                 paused_by, reason = presend.pause
@@ -164,6 +165,8 @@ def ended_columns(outcome: PassOutcome) -> dict[str, object]:
         duration_ms=o.duration_ms,
         reference_price=o.reference_price,
         fingerprint=o.fingerprint,
+        wake=o.origin.wake,
+        prices=o.origin.prices,
     )
 
 

@@ -15,8 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, Required, TypedDict, TypeVar
 
 from rebalancer.errors import StateError
-from rebalancer.models import Side
-from rebalancer.vocab import STORED_PASS_RESULTS, ActionKind, Mode, OutcomeStatus, PassResult
+from rebalancer.models import PriceSource, Side
+from rebalancer.vocab import STORED_PASS_RESULTS, ActionKind, Mode, OutcomeStatus, PassResult, WakeReason
 
 T = TypeVar("T")
 RESULT_ACTIONS = frozenset({ActionKind.PLACE, ActionKind.CANCEL})
@@ -108,6 +108,8 @@ class Ended(TypedDict, total=False):
     duration_ms: int | None
     reference_price: str | None
     fingerprint: str | None
+    wake: WakeReason | None
+    prices: PriceSource | None
 
 
 def pass_outcome(
@@ -119,8 +121,14 @@ def pass_outcome(
     duration_ms: int | None = None,
     reference_price: str | None = None,
     fingerprint: str | None = None,
+    wake: WakeReason | None = None,
+    prices: PriceSource | None = None,
 ) -> dict[str, object]:
-    """The columns of a pass row that say how it ended, checked and encoded as the ``passes`` table stores them."""
+    """The columns of a pass row that say how it ended, checked and encoded as the ``passes`` table stores them.
+
+    ``wake``: why the pass ran (None: a command ran it); ``prices``: where its market prices came from (None: it
+    read none).
+    """
     if result not in STORED_PASS_RESULTS:
         raise ValueError(f"pass result must be one of {sorted(STORED_PASS_RESULTS)}, not {result!r}")
     return {
@@ -131,6 +139,23 @@ def pass_outcome(
         "duration_ms": duration_ms,
         "reference_price": reference_price,
         "fingerprint": fingerprint,
+        **origin_columns(wake, prices),
+    }
+
+
+def origin_columns(wake: WakeReason | None, prices: PriceSource | None) -> dict[str, str | None]:
+    """The ``wake`` and ``prices`` columns of a pass row, checked (an unknown reason or source is a ``ValueError``)."""
+    return {
+        "wake": None if wake is None else WakeReason(wake).value,
+        "prices": None if prices is None else PriceSource(prices).value,
+    }
+
+
+def pass_origin(row: Any) -> dict[str, Any]:
+    """``wake`` and ``prices`` of a stored pass row, as ``PassRecord`` takes them (NULL: not known)."""
+    return {
+        "wake": None if row.wake is None else cell("passes", "wake", row.wake, WakeReason),
+        "prices": None if row.prices is None else cell("passes", "prices", row.prices, PriceSource),
     }
 
 
@@ -235,6 +260,8 @@ class PassRecord:
     reference_price: str | None
     fingerprint: str | None
     batch_count: int
+    wake: WakeReason | None = None  # why it ran; None: a command's pass, or one recorded before it was kept
+    prices: PriceSource | None = None  # where its prices came from; None: none read, or not kept then
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for ``history --json``."""
@@ -251,6 +278,8 @@ class PassRecord:
             "reference_price": self.reference_price,
             "fingerprint": self.fingerprint,
             "batches": self.batch_count,
+            "wake": self.wake,
+            "prices": self.prices,
         }
 
 

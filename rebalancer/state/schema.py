@@ -22,7 +22,8 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 3  # 2: leases.epoch (fencing tokens); the cluster tables. 3: watched_orders.volume
+# 2: leases.epoch (fencing tokens); the cluster tables. 3: watched_orders.volume. 4: passes.wake and .prices
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -47,6 +48,8 @@ passes = Table(
     Column("error", Text),
     Column("reference_price", String(64)),
     Column("fingerprint", String(200)),
+    Column("wake", String(16)),  # why the pass ran: timer, reference, trade, market (NULL: a command's pass)
+    Column("prices", String(16)),  # where its market prices came from: rest or stream (NULL: none were read)
     Index("ix_passes_job_started", "job", "started_at_ms"),
     # Each job's latest pass, and its latest failed one, for ``rebalancer status`` (one index seek per job).
     Index("ix_passes_job_id", "job", "id"),

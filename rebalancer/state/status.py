@@ -20,7 +20,7 @@ from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.fills import fill_totals, guard_pauses
 from rebalancer.state.leases import holder_is_dead
-from rebalancer.state.records import PassRecord, cell, from_ms, load_json, stored_ms, to_ms
+from rebalancer.state.records import PassRecord, cell, from_ms, load_json, pass_origin, stored_ms, to_ms
 
 _CHUNK = 500
 
@@ -257,4 +257,5 @@ def _record(row: Any) -> PassRecord:
         reference_price=row.reference_price,
         fingerprint=row.fingerprint,
         batch_count=0,
+        **pass_origin(row),
     )

@@ -59,6 +59,7 @@ from rebalancer.state.records import (
     cell,
     check_pass_key,
     load_json,
+    pass_origin,
     pass_outcome,
     stored_decimal,
     stored_ms,
@@ -304,4 +305,5 @@ def _pass_record(row: Row[Any]) -> PassRecord:
         reference_price=row.reference_price,
         fingerprint=row.fingerprint,
         batch_count=int(row.batch_count),
+        **pass_origin(row),
     )

@@ -37,6 +37,17 @@ def test_run_once_records_its_failed_pass(cli, write_job):
     assert failed.exit_code == 1
     [record] = _passes(cli, "e2e")
     assert (record["mode"], record["result"]) == ("once", "error")
+    assert record["wake"] is None, "a command's pass: no scheduler woke it"
+
+
+def test_each_pass_keeps_why_it_ran_and_where_its_prices_came_from(cli, write_job):
+    job = str(write_job(levels=2))
+    assert cli("apply", job, "--yes").exit_code == 0
+    [record] = _passes(cli, "e2e")
+    assert (record["wake"], record["prices"]) == (None, "rest")
+    header, row = cli("history", "e2e").stdout.splitlines()[:2]
+    assert header.split()[5:8] == ["WAKE", "PRICES", "RESULT"]
+    assert row.split()[5:8] == ["-", "rest", "ok"]
 
 
 def test_a_plan_that_went_stale_under_the_prompt_is_recorded(cli, write_job, sandbox, tmp_path):

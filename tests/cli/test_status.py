@@ -62,6 +62,7 @@ def test_a_job_file_given_is_due_now_and_a_job_applied_shows_its_pass_and_orders
     assert set(rows) == {"applied", "fresh"}
     job = rows["applied"]
     assert job["last_pass"]["result"] == "ok" and job["last_pass"]["mode"] == "apply"
+    assert (job["last_pass"]["wake"], job["last_pass"]["prices"]) == (None, "rest"), "a command ran it, over REST"
     assert job["tracked_orders"] == 4
     assert job["source"] is None and job["next_due"] is None, "no file given and no daemon: nothing is due"
     assert job["paused"] is False and job["holder"] is None and job["last_error"] is None

@@ -3,9 +3,12 @@ now (its schedule is an hour), and the pass the dispatcher then hands out reads 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from rebalancer.cluster.member import Member
 from rebalancer.engine.connect import open_exchange
@@ -23,7 +26,9 @@ def test_a_stream_wake_makes_the_job_due_now_on_a_member(
     cluster_url: str,
     streamed: Streamed,  # noqa: F811  (the fixture imported above)
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="rebalancer.cluster")
     forget_market_data()
     path = tmp_path / "w1.yaml"
     path.write_text(
@@ -31,7 +36,7 @@ def test_a_stream_wake_makes_the_job_due_now_on_a_member(
 version: 1
 name: w1
 symbol: btcusdt
-exchange: {{url: "{streamed.url}", stream: "{streamed.stream_url}"}}
+exchange: {{url: "{streamed.url}", stream: "{streamed.stream_url}", stream_stale: 600s}}
 schedule: {{every: 1h, min_gap: 100ms}}
 reference: mid
 ladder:
@@ -43,7 +48,6 @@ limits: {{}}
     )
     with StateStore(cluster_url) as store:
         member = Member(store, name="m", opener=lambda job: open_exchange(job, ENV))
-        member.streams.stale_seconds = 600  # the manual-clock market pushes no book while it stands still
         member.start([load_job(path)])
         try:
             assert member.reconcile("w1", to_ms(datetime.now(UTC)), pass_id=1) == "ok"
@@ -54,8 +58,15 @@ limits: {{}}
             streamed.engine.set_price("btcusdt", mid * Decimal("1.003"))
             wait_for(lambda: store.cluster_job("w1").next_due_ms <= to_ms(datetime.now(UTC)), "due now")  # type: ignore[union-attr]
             tickers = streamed.server.app.request_counts().get("/open/api/get_ticker", 0)
-            assert member.reconcile("w1", to_ms(datetime.now(UTC)), pass_id=2) == "ok"
+            due = store.cluster_job("w1").next_due_ms  # type: ignore[union-attr]  (the time the wake set)
+            assert member.reconcile("w1", due, pass_id=2) == "ok"
             assert streamed.server.app.request_counts().get("/open/api/get_ticker", 0) == tickers
+            (woken,) = store.history("w1", limit=1)
+            assert (woken.wake, woken.prices) == ("reference", "stream")
+            lines = [r.__dict__ for r in caplog.records if r.getMessage() == "pass"]
+            assert lines[-1]["wake"] == "reference"
+            assert member.reconcile("w1", due + 3_600_000, pass_id=3) in ("ok", "no_changes")  # the timer's, later
+            assert store.history("w1", limit=1)[0].wake == "timer"
             assert member.metrics.registry.get_sample_value(
                 "rebalancer_stream_wakes_total", {"job": "w1", "reason": "reference"}
             )

@@ -44,6 +44,7 @@ DEFAULTS: list[tuple[tuple[str, ...], type, str, Callable[[Any], Any]]] = [
     (("exchange", "max_batch"), jobmod.ExchangeConfig, "max_batch", int),
     (("exchange", "sign"), jobmod.ExchangeConfig, "sign", jobmod.SignMethod),
     (("exchange", "account"), jobmod.ExchangeConfig, "account", jobmod.AccountUse),
+    (("exchange", "stream_stale"), jobmod.ExchangeConfig, "stream_stale_seconds", to_seconds),
     (("exchange", "rate_limit", "reads"), jobmod.ExchangeConfig, "read_rate", to_rate),
     (("exchange", "rate_limit", "writes"), jobmod.ExchangeConfig, "write_rate", to_rate),
     (("schedule", "jitter"), jobmod.Schedule, "jitter_seconds", to_seconds),

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 
 from rebalancer.errors import StateError
-from rebalancer.models import BatchAnswer, ResultGroup, Side
+from rebalancer.models import BatchAnswer, PriceSource, ResultGroup, Side
 from rebalancer.state import schema as state_schema
 from rebalancer.state.records import dump_json, load_json
 from rebalancer.state.store import OrderResult, StateStore
+from rebalancer.vocab import WakeReason
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -298,6 +299,54 @@ def test_a_version_2_store_gains_the_volume_of_watched_orders(tmp_path: Path) ->
         assert seen.volume is None and seen.deal_volume == Decimal("0.1"), "a row from before: volume unknown"
         store.record_fills("btc", None, (), [replace(seen, volume=Decimal("0.5"))], (), T0)
         assert store.watched_orders("btc")["7"].volume == Decimal("0.5")
+
+
+def test_a_version_3_store_with_passes_gains_wake_and_prices(
+    open_store: Callable[[], StateStore], store_url: str
+) -> None:
+    """A store made before passes kept why they ran: its passes read back with both unknown, new ones keep them."""
+    first = open_store()
+    old_id = first.start_pass("btc", "run", T0)
+    _finish(first, old_id)
+    first.close()
+    engine = create_engine(store_url)  # back to version 3: the passes table as it was, with its row
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE passes DROP COLUMN wake")
+            conn.exec_driver_sql("ALTER TABLE passes DROP COLUMN prices")
+            conn.execute(state_schema.schema_version.update().values(version=3))
+    finally:
+        engine.dispose()
+    store = open_store()
+    (old,) = store.history("btc")
+    assert (old.id, old.result, old.wake, old.prices) == (old_id, "ok", None, None)
+    assert old.to_dict()["wake"] is None and old.to_dict()["prices"] is None
+    later = T0 + timedelta(minutes=1)
+    new_id = store.record_pass(
+        "btc", "run", later, result="ok", summary={}, wake=WakeReason.TRADE, prices=PriceSource.STREAM
+    )
+    rows = [(r.id, r.wake, r.prices) for r in store.history("btc")]
+    assert rows == [(new_id, "trade", "stream"), (old_id, None, None)]
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            assert conn.execute(select(state_schema.schema_version.c.version)).scalar() == state_schema.SCHEMA_VERSION
+    finally:
+        engine.dispose()
+
+
+def test_a_stored_wake_nobody_wrote_is_refused_in_one_line(store: StateStore, store_url: str) -> None:
+    store.record_pass("btc", "run", T0, result="ok", summary={})
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(state_schema.passes.update().values(wake="sunrise"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StateError, match=r"passes\.wake holds 'sunrise', which cannot be read"):
+        store.history("btc")
+    with pytest.raises(ValueError):
+        store.record_pass("btc", "run", T0, result="ok", summary={}, wake="sunrise")
 
 
 def test_history_filters_by_start_and_result_and_known_jobs_span_every_table(store: StateStore) -> None:

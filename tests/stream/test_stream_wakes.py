@@ -32,14 +32,25 @@ ENV = {"REBALANCER_API_KEY": DEMO_API_KEY, "REBALANCER_SECRET_KEY": DEMO_SECRET_
 TICKER_PATHS = ("/open/api/get_ticker", "/open/api/get_allticker")
 
 
-def _job(tmp_path: Path, streamed: Streamed, name: str = "s1", min_gap: str = "100ms", symbol: str = "btcusdt") -> Job:
+def _job(
+    tmp_path: Path,
+    streamed: Streamed,
+    name: str = "s1",
+    min_gap: str = "100ms",
+    symbol: str = "btcusdt",
+    stale: str = "600s",
+    extra: str = "",
+) -> Job:
+    """A stream job. The manual-clock market pushes no book while it stands still, so its staleness bound
+    (``stream_stale``) is long unless a test is about staleness: a slow machine must not turn a quiet book into a
+    ``market`` wake."""
     path = tmp_path / f"{name}.yaml"
     path.write_text(
         f"""\
 version: 1
 name: {name}
 symbol: {symbol}
-exchange: {{url: "{streamed.url}", stream: "{streamed.stream_url}"}}
+exchange: {{url: "{streamed.url}", stream: "{streamed.stream_url}", stream_stale: {stale}}}
 schedule: {{every: 1h, min_gap: {min_gap}}}
 reference: mid
 ladder:
@@ -48,7 +59,7 @@ ladder:
 tolerance: {{price: 0.1%, size: 10%}}
 limits: {{}}
 ownership: symbol
-"""
+{extra}"""
     )
     return load_job(path)
 
@@ -61,12 +72,11 @@ def world(streamed: Streamed) -> Streamed:
 
 
 @contextlib.contextmanager
-def running(tmp_path: Path, *jobs: Job, stream_stale_seconds: float = 600) -> Iterator[Daemon]:
-    """A daemon for ``jobs``. The manual-clock market pushes no book while it stands still, so the staleness
-    bound is long unless a test is about staleness: a slow machine must not turn a quiet book into a ``market``."""
+def running(tmp_path: Path, *jobs: Job) -> Iterator[Daemon]:
+    """A daemon for ``jobs``."""
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
         opener = functools.partial(open_exchange, env=ENV)
-        daemon = Daemon(store, opener=opener, stop_wait=10, stream_stale_seconds=stream_stale_seconds)
+        daemon = Daemon(store, opener=opener, stop_wait=10)
         daemon.start(list(jobs))
         try:
             yield daemon
@@ -125,7 +135,7 @@ def _handled(daemon: Daemon, frames_before: float) -> float:
 def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(
     tmp_path: Path, world: Streamed, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="rebalancer.daemon")
+    caplog.set_level(logging.DEBUG, logger="rebalancer.daemon")  # a pass with nothing to do is logged at debug
     with running(tmp_path, _job(tmp_path, world)) as daemon:
         _settled(daemon, world)
         tickers = _tickers(world)
@@ -141,11 +151,14 @@ def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(
             "the ladder followed the move",
         )
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") >= 1
-        assert daemon.feed("s1")["last_wake"] == "reference"  # type: ignore[index]
+        assert _last_wake(daemon, "s1") == "reference"
         assert _tickers(world) == tickers  # the woken pass read its prices from the stream, not a ticker
     lines = [r.__dict__ for r in caplog.records if r.getMessage() == "pass"]
     pairs = [(r["wake"], r["prices"]) for r in lines]
     assert pairs[0][0] == "timer" and ("reference", "stream") in pairs
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
+        recorded = [(r.wake, r.prices) for r in reversed(store.history("s1"))]
+    assert recorded == pairs, "the store keeps what each pass line said"
 
 
 def test_a_trade_through_a_resting_order_runs_a_pass_for_trade(tmp_path: Path, world: Streamed) -> None:
@@ -156,7 +169,7 @@ def test_a_trade_through_a_resting_order_runs_a_pass_for_trade(tmp_path: Path, w
         world.control("trade", symbol="btcusdt", side="sell", price=str(_mid(world)), volume="0.01")  # reaches none
         world.control("trade", symbol="btcusdt", side="sell", price=str(best_buy), volume="0.01")  # at the best buy
         wait_for(lambda: _passes(daemon) > passes, "a pass after the trade")
-        assert daemon.feed("s1")["last_wake"] == "trade"  # type: ignore[index]
+        assert _last_wake(daemon, "s1") == "trade"
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="trade") == 1
 
 
@@ -199,7 +212,9 @@ def test_a_dropped_stream_falls_back_to_polling_then_follows_it_again(tmp_path: 
 
 
 def test_a_silent_book_falls_back_to_polling_and_wakes_the_job_for_market(tmp_path: Path, world: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, world), stream_stale_seconds=0.5) as daemon:
+    # Two jobs on one symbol of one stream, each with its own bound: only the one with the short bound polls.
+    calm = _job(tmp_path, world, "calm", stale="600s", extra="paused: true\n")
+    with running(tmp_path, _job(tmp_path, world, stale="500ms"), calm) as daemon:
         _settled(daemon, world)
         passes = _passes(daemon)
         world.control("stream/stall", channel="market_btcusdt_depth_step0", on="1")
@@ -208,15 +223,27 @@ def test_a_silent_book_falls_back_to_polling_and_wakes_the_job_for_market(tmp_pa
         assert feed is not None and feed["source"] == "polling" and feed["why"].startswith("no book for")
         wait_for(lambda: _passes(daemon) > passes, "a pass for the stale book")
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="market") == 1
+        last = daemon.store.history("s1", limit=1)[0]
+        assert (last.wake, last.prices) == ("market", "rest"), "the stale book's pass read its prices over REST"
+        assert daemon.feed("calm") == {"source": "stream", "why": "", "stream": feed["stream"], "learnt": 0}
+        assert _sample(daemon, "rebalancer_stream_polling", job="calm") == 0
+        assert _sample(daemon, "rebalancer_stream_wakes_total", job="calm", reason="market") == 0
         pages = StatusPages(daemon, daemon.holder, feeds=daemon.feed)
         assert "market · polling (no book for" in _page(pages, "/")
         tickers = _tickers(world)
         world.control("stream/stall", channel="market_btcusdt_depth_step0", on="0")
         world.engine.set_price("btcusdt", _mid(world) * D("1.003"))
         wait_for(lambda: _following(daemon), "back on the stream")
-        wait_for(lambda: daemon.feed("s1")["last_wake"] == "reference", "the move woke the job")  # type: ignore[index]
+        wait_for(lambda: _last_wake(daemon, "s1") == "reference", "the move woke the job")
+        assert daemon.store.history("s1", limit=1)[0].prices == "stream"
         assert _tickers(world) == tickers
         assert "reference · stream" in _page(pages, "/") and "reference · stream" in _page(pages, "/jobs/s1")
+
+
+def _last_wake(daemon: Daemon, name: str) -> str | None:
+    """Why the job's latest recorded pass ran, as the state store kept it."""
+    last = daemon.store.history(name, limit=1)
+    return last[0].wake if last else None
 
 
 def _page(pages: StatusPages, path: str) -> str:
@@ -238,7 +265,7 @@ def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streame
         assert (second.started_at - first.started_at).total_seconds() >= gap
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="trade") == 1
         assert _sample(daemon, "rebalancer_stream_wakes_total", job="s1", reason="reference") == 0
-        assert daemon.feed("s1")["last_wake"] == "trade"  # type: ignore[index]
+        assert _last_wake(daemon, "s1") == "trade"
 
 
 def test_frames_of_one_symbol_wake_only_its_jobs(tmp_path: Path, world: Streamed) -> None:
