@@ -17,6 +17,16 @@ from rebalancer.vocab import Mode, PassResult, PausedBy
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseCheck:
+    """The fence of a write-ahead committed right before the first batch: the lease the pass holds, checked inside
+    the write-ahead's transaction with ``margin_seconds`` left (``rebalancer.engine.lease``)."""
+
+    holder: str
+    epoch: int
+    margin_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class OwnershipChange:
     """Which orders a job owns from now on, as the pass's order tracker decided.
 
@@ -33,7 +43,8 @@ class OwnershipChange:
 class PreSend:
     """The write-ahead of a pass, committed before its first batch: the pass row (result still empty), the
     placements it is about to send (an in-flight record, so a pass after a crash adopts what landed), the
-    ownership settled this pass, and a loss-limit pause that must hold even if sending fails."""
+    ownership settled this pass, a loss-limit pause that must hold even if sending fails, and the lease to check
+    first (``fence``: nothing is written, ``LeaseLost`` is raised, when it is no longer current)."""
 
     job: str
     mode: Mode
@@ -41,6 +52,7 @@ class PreSend:
     placements: tuple[Placement, ...] = ()
     ownership: OwnershipChange = OwnershipChange()
     pause: tuple[PausedBy, str] | None = None
+    fence: LeaseCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from rebalancer.state.fills import (
     set_risk_in,
     watched_in,
 )
+from rebalancer.state.leases import lease_current_in, lease_lost
 from rebalancer.state.outcome import OwnershipChange, PassOutcome, PreSend
 from rebalancer.state.records import (
     Ended,
@@ -107,11 +108,18 @@ class PassIO:
     def record_presend(self, presend: PreSend) -> tuple[int, int | None]:
         """Commit a pass's write-ahead in one transaction; returns (pass id, in-flight id or None).
 
-        The pass row is inserted with no result yet; the in-flight record is written only with placements.
+        The pass row is inserted with no result yet; the in-flight record is written only with placements. With a
+        ``fence``, the lease is checked first in the same transaction: ``LeaseLost`` when it is not current, and
+        nothing written.
         """
         check_pass_key(presend.job, presend.mode)
         at = presend.started_at
+        fence = presend.fence
         with self._db.tx(write=True) as conn:
+            if fence is not None and not lease_current_in(
+                conn, presend.job, fence.holder, fence.epoch, fence.margin_seconds
+            ):
+                raise lease_lost(presend.job, fence.holder, fence.epoch, fence.margin_seconds)
             pass_id = insert_pass_in(conn, presend.job, presend.mode, at, {})
             ownership_in(self._db, conn, presend.job, presend.ownership, _now())
             if presend.pause is not None:
