@@ -10,7 +10,7 @@ each replacing pass the sandbox's price steps by ``STEP`` (up, then back down), 
 the pass cancels and places the ladder's outermost level on each side (2 cancels and 2 placements in one batch).
 The CPU time of the calling thread (``time.thread_time``) is measured around each pass, so the sandbox's threads
 (and the price moves) are not counted; a cProfile of further passes (timed by the same thread clock) names where it
-goes. Also printed: requests, state-store statements and orders changed per pass.
+goes. Also printed: requests, state-store statements and transactions, and orders changed per pass.
 """
 
 from __future__ import annotations
@@ -64,15 +64,21 @@ ownership: tracked
 
 
 def _statements(store: StateStore) -> list[int]:
-    """A counter of SQL statements the store's engine runs (SQLAlchemy's event hook)."""
+    """Counters of the SQL statements the store's engine runs and of the transactions it ends (SQLAlchemy's event
+    hooks): ``[statements, transactions]``."""
     from sqlalchemy import event
 
-    count = [0]
+    count = [0, 0]
 
     def seen(*args: Any) -> None:
         count[0] += 1
 
+    def ended(*args: Any) -> None:
+        count[1] += 1
+
     event.listen(store._db._engine, "before_cursor_execute", seen)
+    event.listen(store._db._engine, "commit", ended)
+    event.listen(store._db._engine, "rollback", ended)
     return count
 
 
@@ -133,7 +139,8 @@ def _passes(
     for _ in range(4):
         one_pass()  # warm caches (and, replacing, step away from the quiet book)
     app = server.app
-    requests_before, statements_before = sum(app.request_counts().values()), statements[0]
+    requests_before = sum(app.request_counts().values())
+    statements_before, transactions_before = statements
     connections_before = server.connections_accepted
     cpu: list[float] = []
     changed = 0
@@ -143,6 +150,7 @@ def _passes(
         changed += report.plan.summary["place"] + report.plan.summary["cancel"]
     requests = (sum(app.request_counts().values()) - requests_before) / passes
     sql = (statements[0] - statements_before) / passes
+    transactions = (statements[1] - transactions_before) / passes
     connections = server.connections_accepted - connections_before
     profiler = cProfile.Profile(time.thread_time)  # this thread's CPU, not the time spent waiting on sockets
     for _ in range(min(passes, 50)):
@@ -160,6 +168,7 @@ def _passes(
         "cpu_ms_p90": round(ordered[int(0.9 * (len(ordered) - 1))], 3),
         "requests_per_pass": requests,
         "sql_statements_per_pass": sql,
+        "transactions_per_pass": transactions,
         "orders_changed_per_pass": changed / passes,
         "connections_opened": connections,
         "profile": text.getvalue(),
@@ -184,13 +193,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(measure(levels, passes, Path(tmp), 25))
     print(
         "| pass | levels a side | CPU ms per pass (median / p90) | requests per pass | SQL statements per pass "
-        "| orders changed per pass | connections opened |"
+        "| transactions per pass | orders changed per pass | connections opened |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['pass']} | {row['levels_per_side']} | {row['cpu_ms_median']:.2f} / {row['cpu_ms_p90']:.2f} "
             f"| {row['requests_per_pass']:.1f} | {row['sql_statements_per_pass']:.1f} "
+            f"| {row['transactions_per_pass']:.1f} "
             f"| {row['orders_changed_per_pass']:.1f} | {row['connections_opened']} |"
         )
         if args.show_profile:

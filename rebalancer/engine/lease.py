@@ -3,9 +3,9 @@
 One process reconciles a job at a time, and a pass that lost its lease never writes. Leases live in the state store
 with an expiry, so a crashed holder frees its jobs by itself. Every acquisition gets a larger epoch than the last
 (``rebalancer.state.leases``). A pass carries the ``Lease`` it runs under; right before each write the executor calls
-its ``Fence``, which asks the database whether that epoch is still current with enough time left for the request to
-finish. A pass that stalled past its lease (a slow read, a paused process) therefore sends nothing, even when
-another process has meanwhile taken the job and placed its ladder.
+its fence (``rebalancer.engine.fence``), which asks the database whether that epoch is still current with enough time
+left for the request to finish. A pass that stalled past its lease (a slow read, a paused process) therefore sends
+nothing, even when another process has meanwhile taken the job and placed its ladder.
 
 A ``JobSession`` is the frame written once for every pass that may send: the job's exchange, the state store and
 the lease. ``apply`` and ``cancel`` run one pass in a session (``open_session``), ``run --once`` one session per
@@ -18,13 +18,12 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rebalancer.core.plan import Plan
 from rebalancer.defaults import COMMAND_LEASE_SECONDS, REQUEST_BOUND_SECONDS
 from rebalancer.engine.connect import open_exchange
-from rebalancer.engine.executor import Fence
+from rebalancer.engine.fence import Lease, make_fence
 from rebalancer.engine.runner import Approve, PassReport, cancel_plan_job, run_pass
 from rebalancer.errors import LeaseLost, StateError
 from rebalancer.exchange import Exchange
@@ -36,15 +35,6 @@ from rebalancer.vocab import Mode, PassResult, WakeReason
 
 ExchangeOpener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 """Connects to a job's exchange for a ``with`` block (``rebalancer.engine.connect.open_exchange`` by default)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A held lease: the job, the holder's name and the epoch it was acquired under."""
-
-    job: str
-    holder: str
-    epoch: int
 
 
 def command_holder() -> str:
@@ -61,19 +51,6 @@ def request_bound_seconds(exchange: object) -> float:
     if profile is None:
         return REQUEST_BOUND_SECONDS
     return float(profile.connect_timeout) + float(profile.read_timeout)
-
-
-def make_fence(store: StateStore, lease: Lease, margin_seconds: float) -> Fence:
-    """A check that raises ``LeaseLost`` unless ``lease`` is current in the database with ``margin_seconds`` left."""
-
-    def check() -> None:
-        if not store.lease_is_current(lease.job, lease.holder, lease.epoch, margin_seconds):
-            raise LeaseLost(
-                f"job {lease.job}: lease epoch {lease.epoch} of {lease.holder} is no longer current "
-                f"or has less than {margin_seconds:g}s left; nothing sent"
-            )
-
-    return check
 
 
 @contextmanager

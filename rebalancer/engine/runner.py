@@ -33,7 +33,7 @@ from rebalancer.engine.decide import STALE_PLAN, cancel_plan_job, decide, draft
 from rebalancer.engine.executor import Execution, Fence
 from rebalancer.engine.gather import read_snapshot
 from rebalancer.engine.record import quiet_outcome, record_failure, sent_outcome
-from rebalancer.engine.send import Ahead, send, write_ahead
+from rebalancer.engine.send import Ahead, committed, send, write_ahead
 from rebalancer.errors import UnsafePlanError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
@@ -181,7 +181,7 @@ def _run_pass(
         return report(PassResult.DECLINED)
     tripped.extend(_blind_turn(job, gathered.inputs.sight, plan))  # this pass will be recorded: it may turn
     # Paused before sending the cancels: if sending fails, the job stays paused all the same.
-    ahead = write_ahead(job, store, mode, decision, ahead.ownership, wall(), origin)
+    ahead, fence = write_ahead(job, store, mode, decision, ahead.ownership, wall(), origin, fence)
     if not plan.has_changes:
         store.record_outcome(quiet_outcome(job, mode, plan, ahead, learnt, _ms(clock() - started), wall(), origin))
         return report(PassResult.NO_CHANGES)
@@ -196,6 +196,7 @@ def _run_pass(
         record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall(), origin)
         raise
     sent = send(job, exchange, snapshot, plan, Checkpoint(job, decision.book), fence)
+    ahead = committed(ahead, fence)
     outcome = sent_outcome(job, mode, plan, ahead, sent, learnt, _ms(clock() - started), wall(), origin)
     store.record_outcome(outcome)
     if sent.execution is None:

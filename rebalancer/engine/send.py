@@ -3,12 +3,14 @@
 The write-ahead (``StateStore.record_presend``) is committed before the first batch, and only when it matters: the
 pass places orders (an in-flight record, so that a pass after a crash adopts what landed instead of placing it
 twice) or its loss limit pauses the job (the pause must hold even if sending fails). It carries the ownership the
-tracker settled this pass. A cancel-only pass needs none: a cancel cannot double. The batches, as sent and as
-answered, are collected in memory and recorded with the pass's outcome.
+tracker settled this pass. Behind a lease, a pass that places orders commits it at the first batch's fence, the
+lease checked in the same transaction (``WriteAheadFence``). A cancel-only pass needs none: a cancel cannot double.
+The batches, as sent and as answered, are collected in memory and recorded with the pass's outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from rebalancer.core import gate
 from rebalancer.core.plan import Plan
 from rebalancer.engine.decide import Decision
 from rebalancer.engine.executor import Execution, Fence, execute
+from rebalancer.engine.fence import LeaseFence
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
@@ -47,6 +50,28 @@ class Sent:
     error: RebalancerError | None = None
 
 
+class WriteAheadFence:
+    """The fence of a pass that places orders behind a lease: its first call, right before the first batch, commits
+    the write-ahead with the lease checked inside the same transaction (``LeaseLost``, nothing written, when it is
+    not current). One transaction where the write-ahead and the fencing read took two; the write-ahead is still
+    committed before anything is sent. Later calls are the lease's fence. ``ahead``: what the first call committed
+    (None before it, or when it refused)."""
+
+    def __init__(self, store: StateStore, presend: PreSend, fence: LeaseFence) -> None:
+        self._store = store
+        self._presend = dataclasses.replace(presend, fence=fence.check)
+        self._fence = fence
+        self.ahead: Ahead | None = None
+
+    def __call__(self) -> None:
+        """Commit the write-ahead under the lease check the first time; check the lease every later time."""
+        if self.ahead is not None:
+            self._fence()
+            return
+        pass_id, in_flight = self._store.record_presend(self._presend)
+        self.ahead = Ahead(pass_id, in_flight, OwnershipChange())
+
+
 def write_ahead(
     job: Job,
     store: StateStore,
@@ -55,15 +80,32 @@ def write_ahead(
     ownership: OwnershipChange,
     now: datetime,
     origin: Origin,
-) -> Ahead:
-    """Commit the write-ahead when the plan places orders or pauses the job; else write nothing."""
+    fence: Fence | None = None,
+) -> tuple[Ahead, Fence | None]:
+    """Commit the write-ahead when the plan places orders or pauses the job; else write nothing. Returns what was
+    committed and the fence to send behind.
+
+    A plan that places orders (and pauses nothing) behind a lease's fence leaves its write-ahead to that fence's
+    first call (``WriteAheadFence``); a loss-limit pause is committed here, so it holds even if the gate refuses.
+    """
     plan = decision.plan
     if not plan.placements and decision.pause is None:
-        return Ahead(None, None, ownership)
+        return Ahead(None, None, ownership), fence
     placements = tuple(Placement.of(t.side, format_decimal(t.price), format_decimal(t.volume)) for t in plan.placements)
-    presend = PreSend(job.name, mode, now, placements, ownership, decision.pause, origin)
+    presend = PreSend(
+        job.name, mode, now, placements=placements, ownership=ownership, pause=decision.pause, origin=origin
+    )
+    if decision.pause is None and isinstance(fence, LeaseFence):
+        return Ahead(None, None, ownership), WriteAheadFence(store, presend, fence)
     pass_id, in_flight = store.record_presend(presend)
-    return Ahead(pass_id, in_flight, OwnershipChange())
+    return Ahead(pass_id, in_flight, OwnershipChange()), fence
+
+
+def committed(ahead: Ahead, fence: Fence | None) -> Ahead:
+    """What the write-ahead committed once sending is over: ``ahead``, unless ``fence`` committed it."""
+    if isinstance(fence, WriteAheadFence) and fence.ahead is not None:
+        return fence.ahead
+    return ahead
 
 
 def send(

@@ -119,7 +119,8 @@ class Transport:
         # that scan of os.environ was a sixth of a quiet daemon pass's CPU.
         self.session.trust_env = False
         self.session.proxies.update(_environ_proxies(self.base_url))
-        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.session.verify = self._verify
         self.session.headers["User-Agent"] = "rebalancer/0.1"
         # Sent as signed: the HMAC signature covers the Host header's value.
         self.session.headers["Host"] = self.host
@@ -219,14 +220,7 @@ class Transport:
         sent_ms = time.time_ns() // 1_000_000
         with deadline(total) as limit:
             try:
-                response = self.session.send(
-                    self._prepared(method, url, params, write),
-                    timeout=timeout,
-                    allow_redirects=False,
-                    stream=True,
-                    verify=self.session.verify,
-                    proxies=self.session.proxies,
-                )
+                response = self._through_adapter(self._prepared(method, url, params, write), timeout)
                 with response:
                     text = self._body(response, endpoint, write)
             except requests.RequestException as error:
@@ -238,17 +232,30 @@ class Transport:
     def _prepared(self, method: str, url: str, params: dict[str, str], write: bool) -> requests.PreparedRequest:
         """The request ``session.get``/``post`` would send (the session's headers, cookies and hooks), prepared
         without merging settings that never change (the session's own, read once in ``__init__``): that merging was
-        a tenth of a request's CPU."""
+        a tenth of a request's CPU. The steps are ``PreparedRequest.prepare``'s, in its order."""
         request = requests.PreparedRequest()
-        request.prepare(
-            method=method,
-            url=url if write or not params else f"{url}?{urlencode(params)}",  # as requests encodes a dict, cheaper
-            headers=self.session.headers,
-            data=params if write else None,
-            cookies=self.session.cookies,
-            hooks=self.session.hooks,
-        )
+        request.prepare_method(method)
+        request.prepare_url(url if write or not params else f"{url}?{urlencode(params)}", None)  # as requests would
+        request.prepare_headers(self.session.headers)
+        if self.session.cookies:
+            # An empty jar adds no Cookie header, but asking it costs a mock request and three URL parses.
+            request.prepare_cookies(self.session.cookies)
+        request.prepare_body(params if write else None, None)
+        request.prepare_auth(None, url)
+        request.prepare_hooks(self.session.hooks)
         return request
+
+    def _through_adapter(self, request: requests.PreparedRequest, timeout: tuple[float, float]) -> requests.Response:
+        """What ``Session.send`` does for a request that follows no redirect and streams its answer: the adapter's
+        send, the response hooks, the cookies the answer sets kept for the next request. Without the rest of it
+        (defaults merged again, redirect look-ahead, elapsed time): a twentieth of a request's CPU."""
+        adapter = self.session.get_adapter(request.url or "")
+        response = adapter.send(
+            request, stream=True, timeout=timeout, verify=self._verify, proxies=self.session.proxies
+        )
+        response = requests.hooks.dispatch_hook("response", request.hooks, response)
+        requests.cookies.extract_cookies_to_jar(self.session.cookies, request, response.raw)
+        return response
 
     def _body(self, response: requests.Response, endpoint: str, write: bool) -> str:
         """The answer body as text, read in chunks up to ``MAX_ANSWER_BYTES``; a larger one is refused."""

@@ -11,8 +11,9 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import Connection, bindparam, case, select, update
 
+from rebalancer.errors import LeaseLost
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.records import cell, from_ms, stored_ms, to_ms
@@ -51,6 +52,23 @@ _CURRENT = select(t.leases.c.job).where(  # the fencing check before every write
     t.leases.c.epoch == bindparam("epoch"),
     t.leases.c.expires_at_ms > bindparam("until_ms"),
 )
+
+
+def lease_current_in(
+    conn: Connection, job: str, holder: str, epoch: int, margin_seconds: float, now: datetime | None = None
+) -> bool:
+    """``lease_is_current`` on ``conn``, inside a transaction of the caller's (the write-ahead's)."""
+    until_ms = to_ms(now or _now()) + int(margin_seconds * 1000)
+    values = {"job": job, "holder": holder, "epoch": epoch, "until_ms": until_ms}
+    return conn.execute(_CURRENT, values).first() is not None
+
+
+def lease_lost(job: str, holder: str, epoch: int, margin_seconds: float) -> LeaseLost:
+    """The error of a pass whose lease is no longer current, or too short, when it is about to write."""
+    return LeaseLost(
+        f"job {job}: lease epoch {epoch} of {holder} is no longer current "
+        f"or has less than {margin_seconds:g}s left; nothing sent"
+    )
 
 
 class LeaseState:
@@ -124,11 +142,8 @@ class LeaseState:
         The fencing check of a pass right before it writes to the exchange: read from the database, never from
         what the process remembers, so a pass that stalled past its lease finds out.
         """
-        until_ms = to_ms(now or _now()) + int(margin_seconds * 1000)
-        values = {"job": job, "holder": holder, "epoch": epoch, "until_ms": until_ms}
         with self._db.tx(write=False) as conn:
-            row = conn.execute(_CURRENT, values).first()
-        return row is not None
+            return lease_current_in(conn, job, holder, epoch, margin_seconds, now)
 
     def renew_lease(self, job: str, holder: str, epoch: int, ttl_seconds: float, now: datetime | None = None) -> bool:
         """Extend ``holder``'s unexpired lease of ``epoch`` to ``ttl_seconds`` from now; False if it is no longer so."""

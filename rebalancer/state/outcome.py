@@ -18,6 +18,16 @@ from rebalancer.vocab import Mode, PassResult, PausedBy, WakeReason
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseCheck:
+    """The fence of a write-ahead committed right before the first batch: the lease the pass holds, checked inside
+    the write-ahead's transaction with ``margin_seconds`` left (``rebalancer.engine.lease``)."""
+
+    holder: str
+    epoch: int
+    margin_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class OwnershipChange:
     """Which orders a job owns from now on, as the pass's order tracker decided.
 
@@ -43,7 +53,8 @@ class Origin:
 class PreSend:
     """The write-ahead of a pass, committed before its first batch: the pass row (result still empty), the
     placements it is about to send (an in-flight record, so a pass after a crash adopts what landed), the
-    ownership settled this pass, and a loss-limit pause that must hold even if sending fails."""
+    ownership settled this pass, a loss-limit pause that must hold even if sending fails, and the lease to check
+    first (``fence``: nothing is written, ``LeaseLost`` is raised, when it is no longer current)."""
 
     job: str
     mode: Mode
@@ -52,6 +63,7 @@ class PreSend:
     ownership: OwnershipChange = OwnershipChange()
     pause: tuple[PausedBy, str] | None = None
     origin: Origin = Origin()
+    fence: LeaseCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from rebalancer.state.fills import (
     set_risk_in,
     watched_in,
 )
+from rebalancer.state.leases import lease_current_in, lease_lost
 from rebalancer.state.outcome import OwnershipChange, PassOutcome, PreSend
 from rebalancer.state.records import (
     Ended,
@@ -108,11 +109,17 @@ class PassIO:
     def record_presend(self, presend: PreSend) -> tuple[int, int | None]:
         """Commit a pass's write-ahead in one transaction; returns (pass id, in-flight id or None).
 
-        The pass row is inserted with no result yet; the in-flight record is written only with placements.
+        The pass row is inserted with no result yet; the in-flight record is written only with placements. With a
+        ``fence``, the lease is checked first in the same transaction: ``LeaseLost`` when it is not current, and
+        nothing written.
         """
         check_pass_key(presend.job, presend.mode)
-        at, origin = presend.started_at, presend.origin
+        at, origin, fence = presend.started_at, presend.origin, presend.fence
         with self._db.tx(write=True) as conn:
+            if fence is not None and not lease_current_in(
+                conn, presend.job, fence.holder, fence.epoch, fence.margin_seconds
+            ):
+                raise lease_lost(presend.job, fence.holder, fence.epoch, fence.margin_seconds)
             pass_id = insert_pass_in(conn, presend.job, presend.mode, at, origin_columns(origin.wake, origin.prices))
             ownership_in(self._db, conn, presend.job, presend.ownership, _now())
             if presend.pause is not None:
@@ -138,7 +145,7 @@ class PassIO:
                 pass_id = outcome.pass_id
             for batch in outcome.batches:
                 batch_in(conn, pass_id, batch.index, batch.request, batch.answer, batch.error, batch.recorded_at)
-            results_in(conn, pass_id, outcome.results)
+            results_in(conn, pass_id, outcome.results, start=0 if outcome.pass_id is None else None)
             if outcome.late is not None:
                 mark_late_in(conn, *outcome.late)
             if outcome.close is not None:
@@ -215,11 +222,13 @@ _RESULTS_STORED = (
 )
 
 
-def results_in(conn: Connection, pass_id: int, results: Sequence[OrderResult]) -> None:
-    """Store per-order outcomes of a pass after any already stored for it."""
+def results_in(conn: Connection, pass_id: int, results: Sequence[OrderResult], start: int | None = None) -> None:
+    """Store per-order outcomes of a pass after any already stored for it (``start``: how many, when the caller
+    knows, as for a pass row inserted in the same transaction)."""
     if not results:
         return
-    start = conn.execute(_RESULTS_STORED, {"pass_id": pass_id}).scalar_one()
+    if start is None:
+        start = conn.execute(_RESULTS_STORED, {"pass_id": pass_id}).scalar_one()
     rows = [
         {"pass_id": pass_id, "seq": start + i, **{k: getattr(r, k) for k in RESULT_FIELDS}}
         for i, r in enumerate(results)
@@ -283,15 +292,19 @@ def close_in_flight_in(
 ) -> None:
     """Close an in-flight record, tracking ``confirmed_ids`` for its job; closing twice is harmless, an unknown id
     is a ``ValueError``."""
-    job = conn.execute(_IN_FLIGHT_JOB, {"id_": in_flight_id}).scalar()
+    job = conn.execute(_CLOSE_IN_FLIGHT, {"id_": in_flight_id, "closed_at_ms": to_ms(now)}).scalar()
     if job is None:
         raise ValueError(f"no in-flight batch with id {in_flight_id}")
     track_in(db, conn, job, confirmed_ids, now)
-    conn.execute(_CLOSE_IN_FLIGHT, {"id_": in_flight_id, "closed_at_ms": to_ms(now)})
 
 
-_IN_FLIGHT_JOB = select(t.in_flight.c.job).where(t.in_flight.c.id == bindparam("id_"))
-_CLOSE_IN_FLIGHT = update(t.in_flight).where(t.in_flight.c.id == bindparam("id_"), t.in_flight.c.closed_at_ms.is_(None))
+# One statement closes the record (a record closed before keeps its first closing time) and names its job.
+_CLOSE_IN_FLIGHT = (
+    update(t.in_flight)
+    .where(t.in_flight.c.id == bindparam("id_"))
+    .values(closed_at_ms=func.coalesce(t.in_flight.c.closed_at_ms, bindparam("closed_at_ms")))
+    .returning(t.in_flight.c.job)
+)
 
 
 def mark_late_in(conn: Connection, in_flight_id: int, until: datetime) -> None:

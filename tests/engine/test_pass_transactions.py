@@ -119,3 +119,34 @@ def test_a_loss_limit_trip_writes_its_pause_ahead_of_the_cancels_then_the_outcom
         assert sandbox.engine.open_orders(sandbox.api_key, job.symbol) == ()
         assert store.is_paused(job.name) and store.paused_by(job.name)[0] == "max_loss"
         assert len(writes) == 2, "the pause with the pass row first, then the outcome"
+
+
+def test_a_placing_pass_checks_its_lease_inside_the_write_ahead_before_writing(sandbox, tmp_path: Path) -> None:
+    """The fencing read of the first batch is the write-ahead's own transaction: read inputs, write-ahead, outcome."""
+    job = load_job(write_job(tmp_path, "fold", sandbox.url, ownership="tracked", levels=2))
+    with (
+        StateStore(f"sqlite:///{tmp_path / 's.db'}") as store,
+        fast_client(sandbox.url, sandbox.api_key, sandbox.secret_key) as client,
+    ):
+        session = JobSession(job, client, store, holder="test", ttl_seconds=60)
+        assert session.hold()
+        transactions: list[list[str]] = [[]]
+
+        def on_sql(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+            transactions[-1].append(" ".join(statement.split()[:3]))
+
+        def on_end(conn) -> None:  # type: ignore[no-untyped-def]
+            transactions.append([])
+
+        hooks = (("before_cursor_execute", on_sql), ("commit", on_end), ("rollback", on_end))
+        for name, hook in hooks:
+            event.listen(store._db._engine, name, hook)
+        report = session.run(Mode.RUN)
+        for name, hook in hooks:
+            event.remove(store._db._engine, name, hook)
+        assert report.result is PassResult.OK and report.plan.summary["place"] == 4
+        done = [t for t in transactions if t]
+        assert len(done) == 3, done
+        ahead = done[1]
+        assert ahead[:3] == ["BEGIN IMMEDIATE", "SELECT leases.job FROM", "INSERT INTO passes"], ahead
+        assert not any("leases" in s for t in (done[0], done[2]) for s in t), "no fencing read of its own"

@@ -121,6 +121,7 @@ def test_a_command_pass_past_its_lease_sends_nothing_even_if_no_one_took_over(sa
         assert report.result == "fenced" and report.failed
         assert _book(sandbox) == ()
         assert store.history("g")[0].result == "fenced"
+        assert store.open_in_flight("g") == [], "the lease was checked before the write-ahead wrote anything"
 
 
 def test_the_fence_needs_the_margin_of_a_whole_request(sandbox, tmp_path: Path) -> None:

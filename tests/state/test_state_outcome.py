@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 
 from rebalancer.core.fills import Fill, Seen
+from rebalancer.errors import LeaseLost
 from rebalancer.models import Side
-from rebalancer.state.outcome import BatchWrite, OwnershipChange, PassOutcome, PreSend
+from rebalancer.state.outcome import BatchWrite, LeaseCheck, OwnershipChange, PassOutcome, PreSend
 from rebalancer.state.records import OrderResult, Placement
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import ActionKind, Mode, OutcomeStatus, PassResult, PausedBy
@@ -123,3 +124,23 @@ def test_the_write_ahead_carries_the_settlement_and_the_pause(open_store: Callab
         assert store.open_in_flight("j") == [] and store.tracked_ids("j") == frozenset({"21", "22"})
         assert store.is_paused("j") and store.paused_by("j") == ("max_loss", "loss 12 is past 10")
         assert [r.id for r in store.history("j")] == [pass_id]
+
+
+def test_a_write_ahead_behind_a_fence_writes_only_while_the_lease_is_current(
+    open_store: Callable[[], StateStore],
+) -> None:
+    with open_store() as store:
+        epoch = store.acquire_lease("j", "a", 60)
+        assert epoch is not None
+        presend = PreSend("j", Mode.RUN, NOW, placements=(Placement.of(Side.BUY, "100", "1"),))
+        for fence, why in (
+            (LeaseCheck("a", epoch + 1, 1), "another epoch"),
+            (LeaseCheck("b", epoch, 1), "another holder"),
+            (LeaseCheck("a", epoch, 120), "less than the margin left"),
+        ):
+            with pytest.raises(LeaseLost, match="no longer current"):
+                store.record_presend(dataclasses.replace(presend, fence=fence))
+            assert store.history("j") == [] and store.open_in_flight("j") == [], why
+        pass_id, in_flight = store.record_presend(dataclasses.replace(presend, fence=LeaseCheck("a", epoch, 1)))
+        assert [r.id for r in store.history("j")] == [pass_id]
+        assert [f.id for f in store.open_in_flight("j")] == [in_flight]

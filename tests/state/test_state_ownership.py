@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from rebalancer.models import Side
+from rebalancer.state import schema
+from rebalancer.state.passio import close_in_flight_in
+from rebalancer.state.records import to_ms
 from rebalancer.state.store import Placement, StateStore
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -157,3 +161,14 @@ def test_tracking_behaves_like_a_set(sqlite_store: StateStore, ops: list[tuple[b
         store_call(job, ids)
         model_call(ids)
         assert sqlite_store.tracked_ids(job) == model
+
+
+def test_closing_an_in_flight_record_again_keeps_its_first_closing_time(store: StateStore) -> None:
+    in_flight = store.begin_in_flight("btc", None, [(Side.BUY, Decimal("1.5"), Decimal("2"))])
+    first, later = datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 1, 11, tzinfo=UTC)
+    closed = select(schema.in_flight.c.closed_at_ms).where(schema.in_flight.c.id == in_flight)
+    with store._db.tx(write=True) as conn:
+        close_in_flight_in(store._db, conn, in_flight, ["7"], first)
+        close_in_flight_in(store._db, conn, in_flight, ["8"], later)  # closed already: the ids are still tracked
+        assert conn.execute(closed).scalar_one() == to_ms(first)
+    assert store.tracked_ids("btc") == {"7", "8"}
