@@ -185,7 +185,7 @@ class Daemon:
         with self._lock:
             held = self._reasons.get(name)
             self._reasons[name] = reason if held is None else most_urgent((held, reason))
-        self._queue.put(name, None if due is None else due.timestamp())
+        self._queue.put(name, None if due is None else due.timestamp(), urgent=reason is not WakeReason.TIMER)
 
     def feed(self, name: str) -> dict[str, Any] | None:
         """Where the job's market data comes from now (``stream``, or ``polling`` and why), for the status pages;

@@ -6,6 +6,11 @@ turn: a job that just had its pass comes due again behind every job already wait
 a due time that arrives while it still waits is coalesced into the one it has (counted as skipped), which is what
 overload looks like, and is said in the logs (at most once per ``OVERLOAD_LOG_SECONDS``) and in the metrics.
 A job already running may wait for its next pass, but is handed out only once its running pass is done.
+
+An *urgent* pass (one the market stream asked for: the market moved the job's ladder, a trade reached its orders)
+is served before every routine one (the timer's reconcile), oldest first among the urgent: a reaction must not wait
+behind a period's worth of timer passes. A job waiting for a routine pass that is then woken urgently keeps its
+place in time and moves to the front. ``min_gap`` bounds how often one job can be urgent.
 """
 
 from __future__ import annotations
@@ -45,8 +50,8 @@ class DueQueue:
         self._clock = clock
         self._monotonic = monotonic
         self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, str]] = []
-        self._waiting: dict[str, tuple[float, int]] = {}
+        self._heap: list[tuple[int, float, int, str]] = []  # (rank: 0 urgent, 1 routine; due; order; job)
+        self._waiting: dict[str, tuple[int, float, int]] = {}
         self._running: set[str] = set()
         self._seq = itertools.count()
         self._closed = False
@@ -61,26 +66,36 @@ class DueQueue:
         with self._cond:
             return self._monotonic() - self._skipped_at < OVERLOAD_LOG_SECONDS
 
-    def put(self, name: str, due: float | None = None) -> bool:
-        """``name`` is due (at ``due``, else now); False when it was already waiting (the due is coalesced)."""
+    def put(self, name: str, due: float | None = None, *, urgent: bool = False) -> bool:
+        """``name`` is due (at ``due``, else now), ``urgent`` or routine; False when it was already waiting (the due
+        is coalesced; an urgent one moves a routine wait to the front, keeping its due time)."""
         due = self._clock() if due is None else due
+        rank = 0 if urgent else 1
         with self._cond:
             if self._closed:
                 return False
-            if name in self._waiting:
-                self.skipped += 1
-                self._skipped_at = self._monotonic()
-                coalesced = True
+            waiting = self._waiting.get(name)
+            if waiting is not None:
+                if rank < waiting[0]:
+                    self._push(name, rank, waiting[1])
+                coalesced = not urgent  # a routine tick lost in a wait is a skipped tick; a reaction is not
+                if coalesced:
+                    self.skipped += 1
+                    self._skipped_at = self._monotonic()
             else:
-                entry = (due, next(self._seq))
-                self._waiting[name] = entry
-                heapq.heappush(self._heap, (*entry, name))
-                self._cond.notify()
+                self._push(name, rank, due)
                 coalesced = False
         if coalesced:
             self._on_skip(name)
             self._say_overload()
-        return not coalesced
+        return waiting is None
+
+    def _push(self, name: str, rank: int, due: float) -> None:
+        """(locked) ``name`` waits with ``rank`` since ``due`` (an older entry of it is left in the heap, stale)."""
+        entry = (rank, due, next(self._seq))
+        self._waiting[name] = entry
+        heapq.heappush(self._heap, (*entry, name))
+        self._cond.notify()
 
     def take(self, timeout: float | None = None) -> Due | None:
         """The longest-waiting job not running now, marked running; None when closed (or after ``timeout``)."""
@@ -123,18 +138,18 @@ class DueQueue:
     def oldest_wait(self) -> float:
         """Seconds the longest-waiting job has waited (0 when none waits)."""
         with self._cond:
-            oldest = min((due for due, _ in self._waiting.values()), default=None)
+            oldest = min((due for _, due, _ in self._waiting.values()), default=None)
         return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
 
     def _pop_ready(self) -> Due | None:
-        busy: list[tuple[float, int, str]] = []
+        busy: list[tuple[int, float, int, str]] = []
         found = None
         while self._heap:
-            due, seq, name = heapq.heappop(self._heap)
-            if self._waiting.get(name) != (due, seq):
+            rank, due, seq, name = heapq.heappop(self._heap)
+            if self._waiting.get(name) != (rank, due, seq):
                 continue  # discarded or replaced
             if name in self._running:
-                busy.append((due, seq, name))
+                busy.append((rank, due, seq, name))
                 continue
             del self._waiting[name]
             self._running.add(name)

@@ -50,6 +50,30 @@ def test_the_longest_waiting_job_goes_first_and_a_due_while_waiting_is_coalesced
     assert queue.take() is None
 
 
+def test_an_urgent_pass_goes_before_every_routine_one_and_moves_a_routine_wait_forward() -> None:
+    skipped: list[str] = []
+    clock = Clock()
+    queue = DueQueue(on_skip=skipped.append, clock=clock, monotonic=clock)
+    for name, due in (("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0)):
+        assert queue.put(name, due)
+    assert queue.put("s", 9.0, urgent=True)  # the stream woke s after every timer pass came due
+    assert queue.put("c", 10.0, urgent=True) is False  # c waits (routine): it moves forward, keeping its time
+    assert skipped == [], "a reaction merged into a wait is not a skipped tick"
+    taken = [queue.take(timeout=0) for _ in range(5)]
+    assert [(d.name, d.due) for d in taken if d is not None] == [
+        ("c", 3.0),
+        ("s", 9.0),
+        ("a", 1.0),
+        ("b", 2.0),
+        ("d", 4.0),
+    ]
+    assert queue.put("a", 11.0) and queue.put("a", 12.0, urgent=True) is False
+    queue.done("a")
+    again = queue.take(timeout=0)
+    assert again is not None and (again.name, again.due) == ("a", 11.0)
+    assert queue.take(timeout=0) is None, "a routine due that an urgent one raised is one pass, not two"
+
+
 def test_overload_is_logged_once_per_period_however_many_passes_are_skipped(caplog) -> None:
     clock = Clock()
     queue = DueQueue(clock=clock, monotonic=clock)
