@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -144,6 +145,33 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``run --workers``' worker processes), from /proc/PID/task/*/children."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in task.read_text().split():
+                found += tree(int(child))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its descendants so far (a worker that exited is no longer counted)."""
+    return sum(_or_zero(cpu_seconds, each) for each in tree(pid))
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants (forked workers' shared pages counted in each: an over-count)."""
+    return sum(_or_zero(rss_mib, each) for each in tree(pid))
+
+
+def _or_zero(measure: Callable[[int], float], pid: int) -> float:
+    try:
+        return measure(pid)
+    except OSError:  # it exited meanwhile
+        return 0.0
+
+
 def start_sandbox(args: argparse.Namespace, log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str]:
     """The sandbox child and its URL (read from its first line, with a generous bound)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--jobs", str(args.jobs)]
@@ -182,9 +210,10 @@ def leases_held(state_db: Path) -> int:
         return int(db.execute("SELECT count(*) FROM leases WHERE expires_at_ms > ?", (now_ms,)).fetchone()[0])
 
 
-def daemon_command(jobs: Path, http: str) -> list[str]:
+def daemon_command(jobs: Path, http: str, workers: int = 1) -> list[str]:
     """``rebalancer run`` as in production (passes are counted from the state store, not from the log)."""
-    return [sys.executable, "-m", "rebalancer", "run", str(jobs), "--log-format", "json", "--http", http]
+    command = [sys.executable, "-m", "rebalancer", "run", str(jobs), "--log-format", "json", "--http", http]
+    return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
 def wait_ready(url: str, daemon: subprocess.Popen[bytes], timeout: float) -> float | None:
@@ -325,7 +354,7 @@ def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: in
     return f"not reached: daemon {daemon} %, sandbox {sandbox} % of one core{capacity}"
 
 
-def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[str, Any]:
+def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: int = 1) -> dict[str, Any]:
     """Start both processes (the daemon from the checkout ``source``), measure the window, stop them, analyse."""
     sandbox_log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed below
     daemon_log_path = workdir / "daemon.log"
@@ -338,7 +367,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
         daemon_env = {**os.environ, **env, "REBALANCER_STATE_DIR": str(workdir / "state"), "NO_COLOR": "1"}
         daemon_env["PYTHONPATH"] = str(source)
         daemon = subprocess.Popen(
-            daemon_command(workdir / "jobs", http),
+            daemon_command(workdir / "jobs", http, workers),
             env=daemon_env,
             stdout=daemon_log,
             stderr=subprocess.STDOUT,
@@ -346,20 +375,20 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
             cwd=source,  # ``python -m`` puts the working directory first on the import path
         )
         ready_s = wait_ready(f"http://{http}", daemon, timeout=max(30.0, args.jobs * 0.1))
-        startup_rss = rss_mib(daemon.pid)
+        startup_rss = tree_rss_mib(daemon.pid)
         time.sleep(args.interval)  # let the start-up burst settle out of the window
         window_start = datetime.now(UTC)
-        cpu0, sandbox_cpu0, t0 = cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
+        cpu0, sandbox_cpu0, t0 = tree_cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
         peak_rss = 0.0
         scrapes: list[float | None] = []
         while time.monotonic() - t0 < args.seconds:
-            peak_rss = max(peak_rss, rss_mib(daemon.pid))
+            peak_rss = max(peak_rss, tree_rss_mib(daemon.pid))
             if time.monotonic() - t0 >= SCRAPE_SECONDS * len(scrapes):
                 scrapes.append(scrape(f"http://{http}/metrics")[1])
             time.sleep(min(1.0, args.seconds))
         window = time.monotonic() - t0
-        cpu, sandbox_cpu = cpu_seconds(daemon.pid) - cpu0, cpu_seconds(sandbox.pid) - sandbox_cpu0
-        end_rss = rss_mib(daemon.pid)
+        cpu, sandbox_cpu = tree_cpu_seconds(daemon.pid) - cpu0, cpu_seconds(sandbox.pid) - sandbox_cpu0
+        end_rss = tree_rss_mib(daemon.pid)
         peak_rss = max(peak_rss, end_rss)
         window_end = datetime.now(UTC)
         metrics_text, metrics_s = scrape(f"http://{http}/metrics")
@@ -397,6 +426,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
         "machine": platform.machine(),
         "profile": {
             "jobs": args.jobs,
+            "workers": workers,
             "seconds": args.seconds,
             "interval_s": args.interval,
             "levels_per_side": args.levels,
@@ -479,6 +509,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--keep", type=Path, default=None, help="keep job files, logs and state in this directory")
     parser.add_argument("--source", type=Path, default=ROOT, help="run the daemon from this checkout")
     parser.add_argument("--against", type=Path, default=None, help="first run the daemon from this checkout")
+    workers_help = "run --workers N for the --source daemon (main's, with --against, runs as one process)"
+    parser.add_argument("--workers", type=int, default=1, help=workers_help)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -493,7 +525,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
             workdir = (args.keep / str(index) if args.against else args.keep) if args.keep else Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
-            docs.append(run(args, workdir.resolve(), source.resolve()))
+            workers = args.workers if index == len(sources) - 1 else 1
+            docs.append(run(args, workdir.resolve(), source.resolve(), workers))
     doc = docs[-1]
     print(table(doc, docs[0] if args.against else None))
     out.parent.mkdir(parents=True, exist_ok=True)

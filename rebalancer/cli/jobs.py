@@ -143,6 +143,13 @@ def cancel(job_path: str, yes: bool) -> None:
 @click.option(
     "--concurrency", type=click.IntRange(1, 1024), help="With --cluster: passes run at once [default: 4 per CPU core]."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine, each running a share of the jobs (one process uses one core).",
+)
 def run(
     paths: tuple[str, ...],
     once: bool,
@@ -151,16 +158,26 @@ def run(
     watch: bool,
     cluster: bool,
     concurrency: int | None,
+    workers: int,
 ) -> None:
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
     import logging
 
     logs.setup(log_format, log_level(logging.INFO))
+    if workers > 1 and (cluster or once):
+        other = "--cluster" if cluster else "--once"
+        raise ConfigError(f"--workers starts worker processes of one daemon; it does not go with {other}")
     if cluster:
         _run_cluster(paths, http=http, watch=watch, once=once, concurrency=concurrency)
         return
     if concurrency is not None:
         raise ConfigError("--concurrency only applies with --cluster")
+    if workers > 1:
+        from rebalancer.daemon.fleet import Fleet
+
+        fleet = Fleet(paths, workers, http=http, watch=watch)
+        fleet.install_signals()
+        sys.exit(fleet.run())
     if once:
         from rebalancer.daemon.scheduler import run_once
         from rebalancer.scheduler.watch import load as load_jobs

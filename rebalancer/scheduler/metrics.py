@@ -258,15 +258,16 @@ class HealthServer:
 
     def __init__(
         self,
-        metrics: Metrics,
+        metrics: Metrics | Callable[[], bytes],
         host: str,
         port: int,
         ready: Callable[[], bool],
         pages: Callable[[str], tuple[str, bytes] | None] | None = None,
     ) -> None:
+        """``metrics``: the registry to serve, or what renders the ``/metrics`` text (``run --workers``' parent)."""
         from werkzeug.serving import make_server
 
-        self._exposition = CachedExposition(metrics.exposition)
+        self._exposition = CachedExposition(metrics.exposition if isinstance(metrics, Metrics) else metrics)
         self._ready = ready
         self._pages = pages
         # Bound here, not by Werkzeug: on a busy port Werkzeug prints its own text and exits, where the command
