@@ -11,9 +11,10 @@ has made its first pass) a measuring window of ``--seconds`` starts; after it th
 From the window: pass latency p50/p95/p99 (``duration_ms`` of the JSON pass lines), lateness against the schedule
 p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, passes per job (fewest,
 median, most, and Jain's fairness index: 1 when every job got as many), jobs one core serves at the interval, CPU of
-both processes (utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total
-and per job). ``/metrics`` is scraped every ``SCRAPE_SECONDS`` through the window, as Prometheus would: the first
-scrape and the last are timed. After SIGTERM: how long the exit took and how many leases were still held.
+both processes (utime+stime from /proc/PID/stat over the window; with ``--workers`` the workers' too) and the
+daemon's resident memory (VmRSS; with ``--workers`` the PSS of every process summed; total and per job).
+``/metrics`` is scraped every ``SCRAPE_SECONDS`` through the window, as Prometheus would: the first scrape and the
+last are timed. After SIGTERM: how long the exit took and how many leases were still held.
 
 ``--source DIR`` runs the daemon from another checkout (the sandbox always runs from this one); ``--against DIR``
 runs the same profile twice in one go, the daemon from DIR first and then from this checkout, and prints the two
@@ -161,8 +162,18 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def tree_rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants (forked workers' shared pages counted in each: an over-count)."""
-    return sum(_or_zero(rss_mib, each) for each in tree(pid))
+    """Memory of ``pid`` and its descendants: its VmRSS when alone; with worker processes the sum of their PSS
+    (forked workers share pages with their parent; PSS splits each shared page between them, RSS counts it in each)."""
+    pids = tree(pid)
+    return rss_mib(pid) if len(pids) == 1 else sum(_or_zero(pss_mib, each) for each in pids)
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of ``pid`` in MiB (/proc/PID/smaps_rollup)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _or_zero(measure: Callable[[int], float], pid: int) -> float:
@@ -464,7 +475,7 @@ def table(doc: dict[str, Any], against: dict[str, Any] | None = None) -> str:
         ("daemon CPU", f"{r['daemon_cpu_percent_of_one_core']} % of one core ({r['daemon_cpu_ms_per_pass']} ms/pass)"),
         ("jobs per core at this interval", str(r["jobs_per_core_at_interval"])),
         ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
-        ("daemon RSS end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
+        ("daemon RSS (workers: PSS summed) end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
         ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
         ("ready after start (every job's first pass made)", f"{doc['startup']['ready_after_s']} s"),
         (

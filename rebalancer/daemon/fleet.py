@@ -106,6 +106,8 @@ class Fleet:
     def run(self) -> int:
         """Load the jobs, start the workers, wait for a stop signal or a worker's death, stop every worker."""
         jobs = load(self.paths)
+        with StateStore():  # made and migrated here, once: workers opening a new store at once would race for it
+            pass
         context = multiprocessing.get_context("fork")  # the workers start from the jobs loaded here
         reports: list[Connection] = []
         for share in range(self.count):
