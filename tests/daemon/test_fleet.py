@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rebalancer.cli.main import main
 from rebalancer.daemon.fleet import labelled, merged, share_of
 
 # The split must not change between versions: a job that moved at an upgrade would run in two workers at once
@@ -150,10 +152,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_workers_do_not_go_with_once(tmp_path, job_text, spawn):
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--workers", "2", "--once"], "it does not go with --once"),
+        (["--workers", "2", "--cluster"], "it does not go with --cluster"),
+        (["--workers", "0"], "'--workers': 0 is not in the range 1<=x<=64"),
+        (["--workers", "two"], "'--workers': 'two' is not a valid integer"),
+    ],
+)
+def test_bad_workers_is_one_error_line_and_nothing_runs(tmp_path, job_text, daemon_env, sandbox, args, said):
     job = tmp_path / "o.yaml"
     job.write_text(job_text("o"))
-    daemon = spawn(str(job), "--workers", "2", "--once")
-    assert daemon.process.wait(30) == 1
-    assert "--workers" in daemon.log and "--once" in daemon.log
-    assert "Traceback" not in daemon.log
+    result = CliRunner().invoke(main, ["run", str(job), *args], env=daemon_env)
+    assert result.exit_code == 1, result.output
+    assert said in result.stderr
+    assert "Traceback" not in result.output
+    assert sandbox.engine.open_orders(sandbox.api_key, "btcusdt") == ()
