@@ -345,16 +345,24 @@ def spread_counts(per_job: dict[str, int], jobs: int) -> dict[str, int]:
     return {"min": counts[0], "median": counts[len(counts) // 2], "max": counts[-1]} if counts else {}
 
 
-def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: int) -> str:
-    """Which resource bounds the run, read from the figures (one Python process uses at most one core)."""
+def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: int, workers: int = 1) -> str:
+    """Which resource bounds the run, read from the figures (one Python process uses at most one core; the machine's
+    cores are shared with whatever else runs: its load average says how much)."""
     daemon, sandbox = resources["daemon_cpu_percent_of_one_core"], resources["sandbox_cpu_percent_of_one_core"]
     behind = stats["passes"] < 0.95 * stats["due"] or (stats["late_ms"]["p99"] or 0) > 500 * interval
     window = resources["window_s"]
     rate = f"{stats['passes'] / window:.1f} passes/s made, {stats['due'] / window:.1f} due"
-    if daemon >= 85 or sandbox >= 85:
-        where = "the daemon's CPU (one core under the GIL)" if daemon >= sandbox else "the sandbox's CPU"
+    load, cores = resources["load_average_end"], resources["cores"] or 1
+    if daemon >= 85 * workers or sandbox >= 85:
+        gil = "one core under the GIL" if workers == 1 else f"{workers} worker processes, a core each at most"
+        where = f"the daemon's CPU ({gil})" if daemon >= sandbox else "the sandbox's CPU"
         state = "saturated" if behind else "near"
         return f"{state}: {where} (daemon {daemon} %, sandbox {sandbox} % of a core; {rate})"
+    if behind and load >= cores:
+        return (
+            f"behind schedule on a full machine (load average {load} on {cores} cores; daemon {daemon} %, sandbox "
+            f"{sandbox} % of a core; {rate}): the processes wait for a core"
+        )
     if behind:
         return (
             f"behind schedule with CPU to spare (daemon {daemon} %, sandbox {sandbox} % of a core; {rate}): "
@@ -389,6 +397,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: i
         startup_rss = tree_rss_mib(daemon.pid)
         time.sleep(args.interval)  # let the start-up burst settle out of the window
         window_start = datetime.now(UTC)
+        load_start = os.getloadavg()[0]
         cpu0, sandbox_cpu0, t0 = tree_cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
         peak_rss = 0.0
         scrapes: list[float | None] = []
@@ -420,6 +429,8 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: i
     resources = {
         "window_s": round(window, 1),
         "cores": os.cpu_count(),
+        "load_average_start": round(load_start, 1),
+        "load_average_end": round(os.getloadavg()[0], 1),
         "daemon_cpu_s": round(cpu, 2),
         "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
         "daemon_cpu_ms_per_pass": round(1000 * cpu / stats["passes"], 2) if stats["passes"] else None,
@@ -455,7 +466,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: i
         "source": str(source),
         "daemon_exit_code": exit_code,
         "stop_s": round(stop_s, 1),
-        "limit": limit_verdict(stats, resources, args.interval),
+        "limit": limit_verdict(stats, resources, args.interval, workers),
         "window": [window_start.isoformat(), window_end.isoformat()],
     }
 
@@ -475,6 +486,7 @@ def table(doc: dict[str, Any], against: dict[str, Any] | None = None) -> str:
         ("daemon CPU", f"{r['daemon_cpu_percent_of_one_core']} % of one core ({r['daemon_cpu_ms_per_pass']} ms/pass)"),
         ("jobs per core at this interval", str(r["jobs_per_core_at_interval"])),
         ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
+        ("load average (1 min) at the window's start / end", f"{r['load_average_start']} / {r['load_average_end']}"),
         ("daemon RSS (workers: PSS summed) end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
         ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
         ("ready after start (every job's first pass made)", f"{doc['startup']['ready_after_s']} s"),

@@ -172,12 +172,6 @@ def run(
         return
     if concurrency is not None:
         raise ConfigError("--concurrency only applies with --cluster")
-    if workers > 1:
-        from rebalancer.daemon.fleet import Fleet
-
-        fleet = Fleet(paths, workers, http=http, watch=watch)
-        fleet.install_signals()
-        sys.exit(fleet.run())
     if once:
         from rebalancer.daemon.scheduler import run_once
         from rebalancer.scheduler.watch import load as load_jobs
@@ -186,12 +180,9 @@ def run(
         with open_store() as store:
             ok = run_once(jobs, store)
         sys.exit(0 if ok else 1)
-    from rebalancer.daemon.supervisor import Supervisor
+    from rebalancer.daemon.fleet import run_daemon
 
-    with open_store() as store:
-        supervisor = Supervisor(paths, store, http=http, watch=watch)
-        supervisor.install_signals()
-        supervisor.run()
+    sys.exit(run_daemon(paths, workers=workers, http=http, watch=watch))
 
 
 def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None) -> None:

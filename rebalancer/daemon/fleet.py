@@ -75,6 +75,20 @@ def merged(expositions: Sequence[bytes]) -> bytes:
     return "".join(f"{header}\n" + "".join(f"{line}\n" for line in samples[header]) for header in order).encode()
 
 
+def run_daemon(paths: Sequence[str], *, workers: int = 1, http: str | None = None, watch: bool = True) -> int:
+    """``rebalancer run``: the daemon in this process, or the parent of ``workers`` worker processes; the exit
+    status once stopped."""
+    if workers > 1:
+        fleet = Fleet(paths, workers, http=http, watch=watch)
+        fleet.install_signals()
+        return fleet.run()
+    with StateStore() as store:
+        supervisor = Supervisor(paths, store, http=http, watch=watch)
+        supervisor.install_signals()
+        supervisor.run()
+    return 0
+
+
 class Fleet:
     """The parent of ``count`` worker processes; ``run`` returns the exit status."""
 
