@@ -140,14 +140,15 @@ class Fleet:
             self._http.start()
             log.info("serving metrics", extra={"url": self._http.url})
         log.info("workers started", extra={"jobs": len(jobs), "workers": self.count})
-        died = False
-        while not self._stop.is_set():
-            if wait([worker.sentinel for worker in self._workers], timeout=FLEET_PROBE_SECONDS):
-                died = not self._stop.is_set()
-                break
+        gone: list[multiprocessing.process.BaseProcess] = []
+        while not self._stop.is_set() and not gone:
+            ready = wait([worker.sentinel for worker in self._workers], timeout=FLEET_PROBE_SECONDS)
+            gone = [worker for worker in self._workers if worker.sentinel in ready]
+        died = bool(gone) and not self._stop.is_set()
         if died:
-            gone = [w for w in self._workers if not w.is_alive()]
-            log.error("a worker stopped; stopping the others", extra={"worker": gone[0].name, "code": gone[0].exitcode})
+            dead = gone[0]
+            dead.join()  # its sentinel is ready a moment before its exit status
+            log.error("a worker stopped; stopping the others", extra={"worker": dead.name, "code": dead.exitcode})
             self._forward(signal.SIGTERM)  # after a stop signal, the handler has forwarded it already
         return self._join_all() or int(died)
 

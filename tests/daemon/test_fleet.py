@@ -169,3 +169,15 @@ def test_bad_workers_is_one_error_line_and_nothing_runs(tmp_path, job_text, daem
     assert said in result.stderr
     assert "Traceback" not in result.output
     assert sandbox.engine.open_orders(sandbox.api_key, "btcusdt") == ()
+
+
+def test_workers_stop_when_the_parent_is_killed(tmp_path, job_text, spawn, wait_for):
+    job = tmp_path / "a.yaml"
+    job.write_text(job_text("a", levels=1, ownership="tracked"))
+    daemon = spawn(str(job), "--workers", "2", "--no-watch")
+    assert wait_for(lambda: daemon.log.count("daemon started") == 2, timeout=60)
+    workers = _worker_pids(daemon.process.pid)
+    daemon.kill()
+    assert wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=30)
+    assert daemon.log.count("the parent process is gone: stopping") == 2
+    assert _leases_held(tmp_path / "state") == 0
