@@ -24,9 +24,9 @@ from types import FrameType
 
 from rebalancer.daemon.supervisor import Supervisor
 from rebalancer.defaults import FLEET_PROBE_SECONDS, STOP_WAIT_SECONDS
-from rebalancer.errors import ConfigError, RebalancerError
+from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
-from rebalancer.scheduler.metrics import HealthServer, parse_address
+from rebalancer.scheduler.metrics import http_server
 from rebalancer.scheduler.watch import load
 from rebalancer.state.store import StateStore
 
@@ -100,16 +100,7 @@ class Fleet:
         self._signals = 0
         self._workers: list[multiprocessing.process.BaseProcess] = []
         self._urls: list[str] = []
-        self._http: HealthServer | None = None
-        if http:
-            try:
-                host, port = parse_address(http)
-            except ValueError as exc:
-                raise ConfigError(f"--http: {exc}") from None
-            try:
-                self._http = HealthServer(self._exposition, host, port, self._ready)
-            except OSError as exc:
-                raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
+        self._http = http_server(http, self._exposition, self._ready) if http else None
 
     def install_signals(self) -> None:
         """SIGTERM/SIGINT stop every worker (a second one makes them exit at once); SIGHUP reloads every worker."""

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rebalancer.daemon.scheduler import Daemon
-from rebalancer.errors import ConfigError, Problem, StateError
+from rebalancer.errors import Problem, StateError
 from rebalancer.job import Job
 from rebalancer.jobfile.load import FileRead, expand_paths, read_job_file
-from rebalancer.scheduler.metrics import HealthServer, parse_address
+from rebalancer.scheduler.metrics import HealthServer, http_server
 from rebalancer.scheduler.pages import StatusPages
 from rebalancer.scheduler.reload import Merged, Refused, merge
 from rebalancer.scheduler.watch import StopAndReload, load, snapshot_mtimes, watch
@@ -53,15 +53,8 @@ class Supervisor(StopAndReload):
         self._watch = watch
         self._http: HealthServer | None = None
         if http:
-            try:
-                host, port = parse_address(http)
-            except ValueError as exc:
-                raise ConfigError(f"--http: {exc}") from None
-            try:
-                pages = StatusPages(self.daemon, self.daemon.holder, feeds=self.daemon.feed)
-                self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready, pages.respond)
-            except OSError as exc:
-                raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
+            pages = StatusPages(self.daemon, self.daemon.holder, feeds=self.daemon.feed)
+            self._http = http_server(http, self.daemon.metrics, self.daemon.ready, pages.respond)
 
     @property
     def url(self) -> str | None:
