@@ -126,6 +126,8 @@ class Fleet:
             send.close()
             self._workers.append(worker)
             reports.append(receive)
+        if self._stop.is_set():  # a stop signal while they were starting reached only those started before it
+            self._forward(signal.SIGTERM)
         self._urls = [_first_report(report) for report in reports]
         if self._http is not None:
             self._http.start()
