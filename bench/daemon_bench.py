@@ -11,9 +11,10 @@ has made its first pass) a measuring window of ``--seconds`` starts; after it th
 From the window: pass latency p50/p95/p99 (``duration_ms`` of the JSON pass lines), lateness against the schedule
 p50/p99 (``late_ms``), passes made versus due and the passes the daemon reported skipped, passes per job (fewest,
 median, most, and Jain's fairness index: 1 when every job got as many), jobs one core serves at the interval, CPU of
-both processes (utime+stime from /proc/PID/stat over the window) and the daemon's resident memory (VmRSS; total
-and per job). ``/metrics`` is scraped every ``SCRAPE_SECONDS`` through the window, as Prometheus would: the first
-scrape and the last are timed. After SIGTERM: how long the exit took and how many leases were still held.
+both processes (utime+stime from /proc/PID/stat over the window; with ``--workers`` the workers' too) and the
+daemon's resident memory (VmRSS; with ``--workers`` the PSS of every process summed; total and per job).
+``/metrics`` is scraped every ``SCRAPE_SECONDS`` through the window, as Prometheus would: the first scrape and the
+last are timed. After SIGTERM: how long the exit took and how many leases were still held.
 
 ``--source DIR`` runs the daemon from another checkout (the sandbox always runs from this one); ``--against DIR``
 runs the same profile twice in one go, the daemon from DIR first and then from this checkout, and prints the two
@@ -42,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -144,6 +146,43 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``run --workers``' worker processes), from /proc/PID/task/*/children."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for child in task.read_text().split():
+                found += tree(int(child))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its descendants so far (a worker that exited is no longer counted)."""
+    return sum(_or_zero(cpu_seconds, each) for each in tree(pid))
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Memory of ``pid`` and its descendants: its VmRSS when alone; with worker processes the sum of their PSS
+    (forked workers share pages with their parent; PSS splits each shared page between them, RSS counts it in each)."""
+    pids = tree(pid)
+    return rss_mib(pid) if len(pids) == 1 else sum(_or_zero(pss_mib, each) for each in pids)
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of ``pid`` in MiB (/proc/PID/smaps_rollup)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _or_zero(measure: Callable[[int], float], pid: int) -> float:
+    try:
+        return measure(pid)
+    except OSError:  # it exited meanwhile
+        return 0.0
+
+
 def start_sandbox(args: argparse.Namespace, log: IO[bytes]) -> tuple[subprocess.Popen[bytes], str]:
     """The sandbox child and its URL (read from its first line, with a generous bound)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--jobs", str(args.jobs)]
@@ -182,9 +221,10 @@ def leases_held(state_db: Path) -> int:
         return int(db.execute("SELECT count(*) FROM leases WHERE expires_at_ms > ?", (now_ms,)).fetchone()[0])
 
 
-def daemon_command(jobs: Path, http: str) -> list[str]:
+def daemon_command(jobs: Path, http: str, workers: int = 1) -> list[str]:
     """``rebalancer run`` as in production (passes are counted from the state store, not from the log)."""
-    return [sys.executable, "-m", "rebalancer", "run", str(jobs), "--log-format", "json", "--http", http]
+    command = [sys.executable, "-m", "rebalancer", "run", str(jobs), "--log-format", "json", "--http", http]
+    return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
 def wait_ready(url: str, daemon: subprocess.Popen[bytes], timeout: float) -> float | None:
@@ -305,16 +345,24 @@ def spread_counts(per_job: dict[str, int], jobs: int) -> dict[str, int]:
     return {"min": counts[0], "median": counts[len(counts) // 2], "max": counts[-1]} if counts else {}
 
 
-def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: int) -> str:
-    """Which resource bounds the run, read from the figures (one Python process uses at most one core)."""
+def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: int, workers: int = 1) -> str:
+    """Which resource bounds the run, read from the figures (one Python process uses at most one core; the machine's
+    cores are shared with whatever else runs: its load average says how much)."""
     daemon, sandbox = resources["daemon_cpu_percent_of_one_core"], resources["sandbox_cpu_percent_of_one_core"]
     behind = stats["passes"] < 0.95 * stats["due"] or (stats["late_ms"]["p99"] or 0) > 500 * interval
     window = resources["window_s"]
     rate = f"{stats['passes'] / window:.1f} passes/s made, {stats['due'] / window:.1f} due"
-    if daemon >= 85 or sandbox >= 85:
-        where = "the daemon's CPU (one core under the GIL)" if daemon >= sandbox else "the sandbox's CPU"
+    load, cores = resources["load_average_end"], resources["cores"] or 1
+    if daemon >= 85 * workers or sandbox >= 85:
+        gil = "one core under the GIL" if workers == 1 else f"{workers} worker processes, a core each at most"
+        where = f"the daemon's CPU ({gil})" if daemon >= sandbox else "the sandbox's CPU"
         state = "saturated" if behind else "near"
         return f"{state}: {where} (daemon {daemon} %, sandbox {sandbox} % of a core; {rate})"
+    if behind and load >= cores:
+        return (
+            f"behind schedule on a full machine (load average {load} on {cores} cores; daemon {daemon} %, sandbox "
+            f"{sandbox} % of a core; {rate}): the processes wait for a core"
+        )
     if behind:
         return (
             f"behind schedule with CPU to spare (daemon {daemon} %, sandbox {sandbox} % of a core; {rate}): "
@@ -325,7 +373,7 @@ def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: in
     return f"not reached: daemon {daemon} %, sandbox {sandbox} % of one core{capacity}"
 
 
-def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[str, Any]:
+def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: int = 1) -> dict[str, Any]:
     """Start both processes (the daemon from the checkout ``source``), measure the window, stop them, analyse."""
     sandbox_log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed below
     daemon_log_path = workdir / "daemon.log"
@@ -338,7 +386,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
         daemon_env = {**os.environ, **env, "REBALANCER_STATE_DIR": str(workdir / "state"), "NO_COLOR": "1"}
         daemon_env["PYTHONPATH"] = str(source)
         daemon = subprocess.Popen(
-            daemon_command(workdir / "jobs", http),
+            daemon_command(workdir / "jobs", http, workers),
             env=daemon_env,
             stdout=daemon_log,
             stderr=subprocess.STDOUT,
@@ -346,20 +394,21 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
             cwd=source,  # ``python -m`` puts the working directory first on the import path
         )
         ready_s = wait_ready(f"http://{http}", daemon, timeout=max(30.0, args.jobs * 0.1))
-        startup_rss = rss_mib(daemon.pid)
+        startup_rss = tree_rss_mib(daemon.pid)
         time.sleep(args.interval)  # let the start-up burst settle out of the window
         window_start = datetime.now(UTC)
-        cpu0, sandbox_cpu0, t0 = cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
+        load_start = os.getloadavg()[0]
+        cpu0, sandbox_cpu0, t0 = tree_cpu_seconds(daemon.pid), cpu_seconds(sandbox.pid), time.monotonic()
         peak_rss = 0.0
         scrapes: list[float | None] = []
         while time.monotonic() - t0 < args.seconds:
-            peak_rss = max(peak_rss, rss_mib(daemon.pid))
+            peak_rss = max(peak_rss, tree_rss_mib(daemon.pid))
             if time.monotonic() - t0 >= SCRAPE_SECONDS * len(scrapes):
                 scrapes.append(scrape(f"http://{http}/metrics")[1])
             time.sleep(min(1.0, args.seconds))
         window = time.monotonic() - t0
-        cpu, sandbox_cpu = cpu_seconds(daemon.pid) - cpu0, cpu_seconds(sandbox.pid) - sandbox_cpu0
-        end_rss = rss_mib(daemon.pid)
+        cpu, sandbox_cpu = tree_cpu_seconds(daemon.pid) - cpu0, cpu_seconds(sandbox.pid) - sandbox_cpu0
+        end_rss = tree_rss_mib(daemon.pid)
         peak_rss = max(peak_rss, end_rss)
         window_end = datetime.now(UTC)
         metrics_text, metrics_s = scrape(f"http://{http}/metrics")
@@ -380,6 +429,8 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
     resources = {
         "window_s": round(window, 1),
         "cores": os.cpu_count(),
+        "load_average_start": round(load_start, 1),
+        "load_average_end": round(os.getloadavg()[0], 1),
         "daemon_cpu_s": round(cpu, 2),
         "daemon_cpu_percent_of_one_core": round(100 * cpu / window, 1),
         "daemon_cpu_ms_per_pass": round(1000 * cpu / stats["passes"], 2) if stats["passes"] else None,
@@ -397,6 +448,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
         "machine": platform.machine(),
         "profile": {
             "jobs": args.jobs,
+            "workers": workers,
             "seconds": args.seconds,
             "interval_s": args.interval,
             "levels_per_side": args.levels,
@@ -414,7 +466,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT) -> dict[st
         "source": str(source),
         "daemon_exit_code": exit_code,
         "stop_s": round(stop_s, 1),
-        "limit": limit_verdict(stats, resources, args.interval),
+        "limit": limit_verdict(stats, resources, args.interval, workers),
         "window": [window_start.isoformat(), window_end.isoformat()],
     }
 
@@ -434,7 +486,8 @@ def table(doc: dict[str, Any], against: dict[str, Any] | None = None) -> str:
         ("daemon CPU", f"{r['daemon_cpu_percent_of_one_core']} % of one core ({r['daemon_cpu_ms_per_pass']} ms/pass)"),
         ("jobs per core at this interval", str(r["jobs_per_core_at_interval"])),
         ("sandbox CPU", f"{r['sandbox_cpu_percent_of_one_core']} % of one core"),
-        ("daemon RSS end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
+        ("load average (1 min) at the window's start / end", f"{r['load_average_start']} / {r['load_average_end']}"),
+        ("daemon RSS (workers: PSS summed) end / peak", f"{r['daemon_rss_mib_end']} / {r['daemon_rss_mib_peak']} MiB"),
         ("RSS per job", f"{r['daemon_rss_kib_per_job']} KiB"),
         ("ready after start (every job's first pass made)", f"{doc['startup']['ready_after_s']} s"),
         (
@@ -479,6 +532,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--keep", type=Path, default=None, help="keep job files, logs and state in this directory")
     parser.add_argument("--source", type=Path, default=ROOT, help="run the daemon from this checkout")
     parser.add_argument("--against", type=Path, default=None, help="first run the daemon from this checkout")
+    workers_help = "run --workers N for the --source daemon (main's, with --against, runs as one process)"
+    parser.add_argument("--workers", type=int, default=1, help=workers_help)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -493,7 +548,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
             workdir = (args.keep / str(index) if args.against else args.keep) if args.keep else Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
-            docs.append(run(args, workdir.resolve(), source.resolve()))
+            workers = args.workers if index == len(sources) - 1 else 1
+            docs.append(run(args, workdir.resolve(), source.resolve(), workers))
     doc = docs[-1]
     print(table(doc, docs[0] if args.against else None))
     out.parent.mkdir(parents=True, exist_ok=True)

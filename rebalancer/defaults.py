@@ -124,6 +124,9 @@ WATCH_INTERVAL_SECONDS = 1.0
 SCHEDULER_THREADS = 16
 """Passes that may run at once: they mostly wait on the network, so more threads than cores pay off."""
 
+FLEET_PROBE_SECONDS = 1.0
+"""``run --workers``: how long the parent waits on a worker's ``/metrics`` or ``/readyz``, and how often it looks."""
+
 OVERLOAD_LOG_SECONDS = 60.0
 """Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""
 

@@ -143,6 +143,13 @@ def cancel(job_path: str, yes: bool) -> None:
 @click.option(
     "--concurrency", type=click.IntRange(1, 1024), help="With --cluster: passes run at once [default: 4 per CPU core]."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine, each running a share of the jobs (one process uses one core).",
+)
 def run(
     paths: tuple[str, ...],
     once: bool,
@@ -151,11 +158,15 @@ def run(
     watch: bool,
     cluster: bool,
     concurrency: int | None,
+    workers: int,
 ) -> None:
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
     import logging
 
     logs.setup(log_format, log_level(logging.INFO))
+    if workers > 1 and (cluster or once):
+        other = "--cluster" if cluster else "--once"
+        raise ConfigError(f"--workers starts worker processes of one daemon; it does not go with {other}")
     if cluster:
         _run_cluster(paths, http=http, watch=watch, once=once, concurrency=concurrency)
         return
@@ -169,12 +180,9 @@ def run(
         with open_store() as store:
             ok = run_once(jobs, store)
         sys.exit(0 if ok else 1)
-    from rebalancer.daemon.supervisor import Supervisor
+    from rebalancer.daemon.fleet import run_daemon
 
-    with open_store() as store:
-        supervisor = Supervisor(paths, store, http=http, watch=watch)
-        supervisor.install_signals()
-        supervisor.run()
+    sys.exit(run_daemon(paths, workers=workers, http=http, watch=watch))
 
 
 def _run_cluster(paths: tuple[str, ...], *, http: str | None, watch: bool, once: bool, concurrency: int | None) -> None:

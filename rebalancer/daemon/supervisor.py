@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rebalancer.daemon.scheduler import Daemon
-from rebalancer.errors import ConfigError, Problem, StateError
+from rebalancer.errors import Problem, StateError
 from rebalancer.job import Job
 from rebalancer.jobfile.load import FileRead, expand_paths, read_job_file
-from rebalancer.scheduler.metrics import HealthServer, parse_address
+from rebalancer.scheduler.metrics import HealthServer, http_server
 from rebalancer.scheduler.pages import StatusPages
 from rebalancer.scheduler.reload import Merged, Refused, merge
 from rebalancer.scheduler.watch import StopAndReload, load, snapshot_mtimes, watch
@@ -39,8 +39,10 @@ class Supervisor(StopAndReload):
         http: str | None = None,
         watch: bool = True,
         daemon: Daemon | None = None,
+        mine: Callable[[str], bool] | None = None,
     ) -> None:
         self.paths = list(paths)
+        self._mine = mine or (lambda _name: True)  # which jobs, by name, this daemon runs (``run --workers``)
         self.store = store
         self.daemon = daemon or Daemon(store)
         self._by_file: dict[str, Job] = {}
@@ -51,35 +53,40 @@ class Supervisor(StopAndReload):
         self._watch = watch
         self._http: HealthServer | None = None
         if http:
-            try:
-                host, port = parse_address(http)
-            except ValueError as exc:
-                raise ConfigError(f"--http: {exc}") from None
-            try:
-                pages = StatusPages(self.daemon, self.daemon.holder, feeds=self.daemon.feed)
-                self._http = HealthServer(self.daemon.metrics, host, port, self.daemon.ready, pages.respond)
-            except OSError as exc:
-                raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
+            pages = StatusPages(self.daemon, self.daemon.holder, feeds=self.daemon.feed)
+            self._http = http_server(http, self.daemon.metrics, self.daemon.ready, pages.respond)
 
-    def run(self) -> None:
-        """Load and start every job, then serve until stopped. Returns after a clean stop."""
+    @property
+    def url(self) -> str | None:
+        """Where ``/metrics``, ``/livez`` and ``/readyz`` are served; None without ``http``."""
+        return None if self._http is None else self._http.url
+
+    def run(self, jobs: Sequence[Job] | None = None, *, orphaned: Callable[[], bool] | None = None) -> None:
+        """Load and start every job (or start ``jobs``, already loaded), then serve until stopped, or until
+        ``orphaned`` says so (asked every second). Returns after a clean stop."""
         since = snapshot_mtimes(self.paths)
-        self.start()
+        self.start(jobs)
+
+        def on_tick() -> None:
+            if orphaned is not None and orphaned():
+                log.error("the parent process is gone: stopping")
+                self._stop.set()
+
         try:
-            watch(self.paths, self._stop, self._reload, self.reload, since=since, files=self._watch)
+            watch(self.paths, self._stop, self._reload, self.reload, since=since, files=self._watch, on_tick=on_tick)
         finally:
             self.stop()
 
-    def start(self) -> None:
-        """Load every job (any problem in any file: nothing starts) and start scheduling them."""
-        jobs = load(self.paths)
-        self.daemon.start(jobs)
+    def start(self, jobs: Sequence[Job] | None = None) -> None:
+        """Load every job (any problem in any file: nothing starts) and start scheduling those that are ours."""
+        jobs = load(self.paths) if jobs is None else list(jobs)
+        self.daemon.start([job for job in jobs if self._mine(job.name)])
         self._by_file = {job.source: job for job in jobs}
         self._record(Merged(jobs, dict(self._by_file), [], list(self._by_file)))
         if self._http is not None:
             self._http.start()
             log.info("serving metrics", extra={"url": self._http.url})
-        log.info("daemon started", extra={"jobs": len(jobs), "holder": self.daemon.holder})
+        log.info("daemon started", extra={"jobs": len(self.daemon.jobs), "holder": self.daemon.holder})
 
     def stop(self) -> None:
         """Stop the daemon (running passes finish, ``on_stop`` applies) and the HTTP endpoint."""
@@ -100,7 +107,7 @@ class Supervisor(StopAndReload):
             log.error("reload refused, keeping the running jobs", extra={"problem": _one_line("list", exc)})
             return None
         merged = merge([read_safely(file) for file in files], self._by_file, listing_problems)
-        unopened = self.daemon.reload(merged.jobs)
+        unopened = self.daemon.reload([job for job in merged.jobs if self._mine(job.name)])
         for file in [f for f in merged.loaded if merged.by_file[f].name in unopened]:
             # Valid, but its exchange could not be opened: the old version runs on, and this counts as refused.
             name = merged.by_file[file].name
@@ -135,7 +142,7 @@ class Supervisor(StopAndReload):
                 first = str(item.problems[0]) if item.problems else "refused"
                 job = item.kept.name if item.kept else None
                 self.store.record_reload_failure(_key(item.file), first, holder=self.daemon.holder, job=job)
-                if item.kept is not None:
+                if item.kept is not None and self._mine(item.kept.name):
                     self.daemon.notify(item.kept, NotifyKind.RELOAD_REFUSED, f"{item.file}: {first}")
             self.store.clear_reload_failures([*(_key(f) for f in merged.loaded), *cleared])
         except StateError as exc:

@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from rebalancer.defaults import METRICS_REFRESH_SECONDS, METRICS_RENDER_BUDGET_SECONDS
+from rebalancer.errors import ConfigError
 from rebalancer.jobfile.urls import display_url
 from rebalancer.stream.client import StreamStats
 
@@ -258,15 +259,16 @@ class HealthServer:
 
     def __init__(
         self,
-        metrics: Metrics,
+        metrics: Metrics | Callable[[], bytes],
         host: str,
         port: int,
         ready: Callable[[], bool],
         pages: Callable[[str], tuple[str, bytes] | None] | None = None,
     ) -> None:
+        """``metrics``: the registry to serve, or what renders the ``/metrics`` text (``run --workers``' parent)."""
         from werkzeug.serving import make_server
 
-        self._exposition = CachedExposition(metrics.exposition)
+        self._exposition = CachedExposition(metrics.exposition if isinstance(metrics, Metrics) else metrics)
         self._ready = ready
         self._pages = pages
         # Bound here, not by Werkzeug: on a busy port Werkzeug prints its own text and exits, where the command
@@ -309,6 +311,24 @@ class HealthServer:
             body, status, kind = b"not found\n", "404 Not Found", "text/plain"
         start_response(status, [("Content-Type", kind), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def http_server(
+    http: str,
+    metrics: Metrics | Callable[[], bytes],
+    ready: Callable[[], bool],
+    pages: Callable[[str], tuple[str, bytes] | None] | None = None,
+) -> HealthServer:
+    """The ``HealthServer`` of ``run --http HOST:PORT``; a bad address or a port that cannot be bound is one
+    ``ConfigError`` line."""
+    try:
+        host, port = parse_address(http)
+    except ValueError as exc:
+        raise ConfigError(f"--http: {exc}") from None
+    try:
+        return HealthServer(metrics, host, port, ready, pages)
+    except OSError as exc:
+        raise ConfigError(f"--http: cannot listen on {http}: {exc.strerror or exc}") from None
 
 
 def parse_address(text: str) -> tuple[str, int]:

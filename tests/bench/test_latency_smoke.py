@@ -12,7 +12,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.daemon_bench import analyse, percentile, table
+import pytest
+
+from bench.daemon_bench import analyse, limit_verdict, percentile, table
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -71,6 +73,37 @@ def test_daemon_quick_reports_latency_lateness_and_resources(tmp_path):
     assert side_by_side[0] == f"| measure | /elsewhere | {doc['source']} |"
     assert all(line.count("|") == 4 for line in side_by_side)
     assert any("in 99.5 s" in line and f"in {doc['stop_s']} s" in line for line in side_by_side)
+
+
+def test_daemon_quick_with_workers_counts_every_process(tmp_path):
+    doc = _run("daemon_bench.py", tmp_path / "daemon.json", "--workers", "2", timeout=180.0)
+    assert doc["profile"]["workers"] == 2
+    assert doc["passes"]["passes"] > 0 and doc["passes"]["errors"] == 0
+    assert doc["passes"]["jobs_without_a_pass"] == 0
+    assert doc["daemon_exit_code"] == 0 and doc["leases_held_after_exit"] == 0
+    assert doc["lateness_metric_exported"]  # the parent's /metrics carries the workers' series
+
+
+@pytest.mark.parametrize(
+    ("daemon", "load", "workers", "verdict"),
+    [
+        (97.0, 1.0, 1, "saturated: the daemon's CPU (one core under the GIL)"),
+        (97.0, 5.0, 2, "behind schedule on a full machine (load average 5.0 on 2 cores"),
+        (170.0, 1.0, 2, "saturated: the daemon's CPU (2 worker processes, a core each at most)"),
+        (60.0, 1.0, 1, "behind schedule with CPU to spare"),
+    ],
+)
+def test_the_limit_is_read_with_the_workers_and_the_machine_load(daemon, load, workers, verdict):
+    stats = {"passes": 100, "due": 1000, "late_ms": {"p99": 9000.0}}
+    resources = {
+        "daemon_cpu_percent_of_one_core": daemon,
+        "sandbox_cpu_percent_of_one_core": 20.0,
+        "window_s": 60.0,
+        "load_average_end": load,
+        "cores": 2,
+        "daemon_cpu_ms_per_pass": 9.0,
+    }
+    assert limit_verdict(stats, resources, 5, workers).startswith(verdict)
 
 
 def test_percentile_is_nearest_rank():

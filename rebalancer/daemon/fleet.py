@@ -1,0 +1,225 @@
+"""``rebalancer run --workers N``: N daemon processes on one machine, each running a share of the jobs.
+
+One process's passes queue on the GIL (bench/RESULTS-daemon.md): past one core of passes, a second process is the
+only way to the second core. The parent loads the job files (all valid or nothing starts) and forks N workers; each
+is a whole daemon (``Supervisor``) on the shared state store with its own leases, as cluster members share one, for
+the jobs whose name falls in its share (``share_of``: the same split at every reload, so a job never moves). The
+parent forwards SIGTERM/SIGINT/SIGHUP, serves one ``/metrics`` (every worker's samples, labelled ``worker``) and one
+``/readyz`` (ready when every worker is), and stops them all when one dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from types import FrameType
+
+from rebalancer.daemon.supervisor import Supervisor
+from rebalancer.defaults import FLEET_PROBE_SECONDS, STOP_WAIT_SECONDS
+from rebalancer.errors import RebalancerError
+from rebalancer.job import Job
+from rebalancer.scheduler.metrics import http_server
+from rebalancer.scheduler.watch import load
+from rebalancer.state.store import StateStore
+
+log = logging.getLogger("rebalancer.daemon")
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP_PROXY between the processes
+
+
+def share_of(name: str, count: int) -> int:
+    """Which of ``count`` workers runs the job ``name``: a hash of the name, the same in every process and run."""
+    return zlib.crc32(name.encode("utf-8")) % count
+
+
+def labelled(exposition: bytes, worker: int) -> list[tuple[str, list[str]]]:
+    """A Prometheus text exposition split into families (header lines, sample lines), every sample labelled with
+    ``worker`` so that the workers' series stay apart when merged (``merged``)."""
+    families: list[tuple[str, list[str]]] = []
+    samples: list[str] = []
+    label = f'worker="{worker}"'
+    for line in exposition.decode("utf-8").splitlines():
+        if line.startswith("# HELP "):
+            samples = []
+            families.append((line, samples))
+        elif line.startswith("#"):
+            families[-1] = (f"{families[-1][0]}\n{line}", samples)
+        elif line:
+            end = next((i for i, char in enumerate(line) if char in "{ "), len(line))
+            if line[end : end + 1] == "{":
+                close = "," if line[end + 1 : end + 2] != "}" else ""
+                samples.append(f"{line[: end + 1]}{label}{close}{line[end + 1 :]}")
+            else:
+                samples.append(f"{line[:end]}{{{label}}}{line[end:]}")
+    return families
+
+
+def merged(expositions: Sequence[bytes]) -> bytes:
+    """One exposition of every worker's (the i-th text is worker i's): each family's header once, then the
+    samples of every worker that has it, in the first worker's order of families."""
+    order: list[str] = []
+    samples: dict[str, list[str]] = {}
+    for worker, text in enumerate(expositions):
+        for header, lines in labelled(text, worker):
+            if header not in samples:
+                order.append(header)
+                samples[header] = []
+            samples[header].extend(lines)
+    return "".join(f"{header}\n" + "".join(f"{line}\n" for line in samples[header]) for header in order).encode()
+
+
+def run_daemon(paths: Sequence[str], *, workers: int = 1, http: str | None = None, watch: bool = True) -> int:
+    """``rebalancer run``: the daemon in this process, or the parent of ``workers`` worker processes; the exit
+    status once stopped."""
+    if workers > 1:
+        fleet = Fleet(paths, workers, http=http, watch=watch)
+        fleet.install_signals()
+        return fleet.run()
+    with StateStore() as store:
+        supervisor = Supervisor(paths, store, http=http, watch=watch)
+        supervisor.install_signals()
+        supervisor.run()
+    return 0
+
+
+class Fleet:
+    """The parent of ``count`` worker processes; ``run`` returns the exit status."""
+
+    def __init__(self, paths: Sequence[str], count: int, *, http: str | None = None, watch: bool = True) -> None:
+        self.paths = list(paths)
+        self.count = count
+        self._watch = watch
+        self._stop = threading.Event()
+        self._signals = 0
+        self._workers: list[multiprocessing.process.BaseProcess] = []
+        self._urls: list[str] = []
+        self._http = http_server(http, self._exposition, self._ready) if http else None
+
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT stop every worker (a second one makes them exit at once); SIGHUP reloads every worker."""
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
+
+    def run(self) -> int:
+        """Load the jobs, start the workers, wait for a stop signal or a worker's death, stop every worker."""
+        jobs = load(self.paths)
+        with StateStore():  # made and migrated here, once: workers opening a new store at once would race for it
+            pass
+        context = multiprocessing.get_context("fork")  # the workers start from the jobs loaded here
+        reports: list[Connection] = []
+        for share in range(self.count):
+            receive, send = context.Pipe(duplex=False)
+            worker = context.Process(
+                target=_worker,
+                args=(self.paths, jobs, share, self.count, self._http is not None, self._watch, send),
+                name=f"rebalancer-worker-{share}",
+            )
+            worker.start()
+            send.close()
+            self._workers.append(worker)
+            reports.append(receive)
+        if self._stop.is_set():  # a stop signal while they were starting reached only those started before it
+            self._forward(signal.SIGTERM)
+        self._urls = [_first_report(report) for report in reports]
+        if self._http is not None:
+            self._http.start()
+            log.info("serving metrics", extra={"url": self._http.url})
+        log.info("workers started", extra={"jobs": len(jobs), "workers": self.count})
+        gone: list[multiprocessing.process.BaseProcess] = []
+        while not self._stop.is_set() and not gone:
+            ready = wait([worker.sentinel for worker in self._workers], timeout=FLEET_PROBE_SECONDS)
+            gone = [worker for worker in self._workers if worker.sentinel in ready]
+        died = bool(gone) and not self._stop.is_set()
+        if died:
+            dead = gone[0]
+            dead.join()  # its sentinel is ready a moment before its exit status
+            log.error("a worker stopped; stopping the others", extra={"worker": dead.name, "code": dead.exitcode})
+            self._forward(signal.SIGTERM)  # after a stop signal, the handler has forwarded it already
+        return self._join_all() or int(died)
+
+    def _join_all(self) -> int:
+        """Wait for every worker to stop (bounded), stop serving; 0 if all exited with 0."""
+        for worker in self._workers:
+            worker.join(STOP_WAIT_SECONDS)
+            if worker.is_alive():
+                log.error("worker did not stop; killing it", extra={"worker": worker.name})
+                worker.kill()
+                worker.join()
+        if self._http is not None:
+            self._http.stop()
+        log.info("workers stopped")
+        return 0 if all(w.exitcode == 0 for w in self._workers) else 1
+
+    def _forward(self, signum: int) -> None:
+        for worker in self._workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signum)
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        self._stop.set()
+        self._forward(signum)
+        if self._signals > 1:
+            os.write(2, b"Second signal: exiting now.\n")
+            os._exit(130)
+
+    def _exposition(self) -> bytes:
+        """Every worker's ``/metrics``, merged; a worker that does not answer is left out of this scrape."""
+        return merged([_get(url + "/metrics") or b"" for url in self._urls])
+
+    def _ready(self) -> bool:
+        """Ready once every worker answers its ``/readyz`` with 200."""
+        return len(self._urls) == self.count and all(_get(url + "/readyz") is not None for url in self._urls)
+
+
+def _worker(
+    paths: list[str], jobs: list[Job], share: int, count: int, http: bool, watch: bool, report: Connection
+) -> None:
+    """One worker process: a whole daemon for the jobs of its share, until SIGTERM or the parent's death."""
+    os.setpgrp()  # a terminal's Ctrl-C reaches only the parent, which forwards it once
+    parent = os.getppid()
+    try:
+        with StateStore() as store:
+            supervisor = Supervisor(
+                paths, store, http="127.0.0.1:0" if http else None, watch=watch, mine=_mine(share, count)
+            )
+            supervisor.install_signals()
+            report.send(supervisor.url or "")
+            report.close()
+            supervisor.run(jobs, orphaned=lambda: os.getppid() != parent)
+    except RebalancerError as exc:
+        sys.stderr.write(f"Error: worker {share}: {exc}\n")
+        sys.exit(1)
+
+
+def _mine(share: int, count: int) -> Callable[[str], bool]:
+    return lambda name: share_of(name, count) == share
+
+
+def _first_report(report: Connection) -> str:
+    """The worker's status URL (empty without ``--http``); empty too when it died before it could say."""
+    try:
+        return str(report.recv())
+    except EOFError:
+        return ""
+    finally:
+        report.close()
+
+
+def _get(url: str) -> bytes | None:
+    """The body of a 200 answer from a worker on loopback; None for anything else."""
+    if not url.startswith("http://127.0.0.1:"):
+        return None
+    try:
+        with _LOOPBACK.open(url, timeout=FLEET_PROBE_SECONDS) as answer:
+            return bytes(answer.read())
+    except OSError:
+        return None
