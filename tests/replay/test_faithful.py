@@ -45,8 +45,8 @@ from rebalancer.vocab import ActionKind
 
 STEPS = 250  # simulated seconds
 STEP = 0.02  # wall seconds between two steps, besides waiting for the stream to settle
-SETTLE = 0.05
-QUIET = 0.5  # no step this close before a pass is due: every frame a step sends is recorded before the pass
+SETTLE = 0.02
+QUIET = 0.3  # no step this close before a pass is due: every frame a step sends is recorded before the pass
 DEADLINE = 30.0
 
 JOB = """\
