@@ -121,40 +121,17 @@ def confirm(
     for batch in sent:
         for target in batch.place:
             key = (target.side, target.price, target.volume)
-            if new_orders.get(key):
-                order = new_orders[key].pop(0)
-                outcomes.append(placed_outcome(target, order.id))
-            elif gone.get(key):
-                order = gone[key].pop(0)
-                outcomes.append(placed_outcome(target, order.id))
+            found = new_orders.get(key) or gone.get(key)
+            if found:
+                outcomes.append(placed_outcome(target, found.pop(0).id))
             elif batch is lost or unsettled:
                 unsettled = max(0, unsettled - 1)
                 message = LATE if batch is lost else "answered as placed, but neither on the book nor found"
-                outcomes.append(
-                    OrderOutcome(
-                        ActionKind.PLACE,
-                        target.side,
-                        target.price,
-                        target.volume,
-                        OutcomeStatus.UNKNOWN,
-                        level=target.level,
-                        message=message,
-                    )
-                )
+                outcomes.append(place_outcome(target, OutcomeStatus.UNKNOWN, message=message))
             else:
                 group = _first(place_failures)
-                outcomes.append(
-                    OrderOutcome(
-                        ActionKind.PLACE,
-                        target.side,
-                        target.price,
-                        target.volume,
-                        OutcomeStatus.REJECTED,
-                        level=target.level,
-                        code=group.code if group else None,
-                        message=group.message if group else "not on the book after the batch",
-                    )
-                )
+                code, message = (group.code, group.message) if group else (None, "not on the book after the batch")
+                outcomes.append(place_outcome(target, OutcomeStatus.REJECTED, code=code, message=message))
     return tuple(outcomes)
 
 
@@ -208,8 +185,29 @@ def _first(groups: Sequence[ResultGroup]) -> ResultGroup | None:
 
 
 def placed_outcome(target: Target, order_id: str) -> OrderOutcome:
+    """A placement the exchange holds, as order ``order_id``."""
+    return place_outcome(target, OutcomeStatus.PLACED, order_id)
+
+
+def place_outcome(
+    target: Target,
+    status: OutcomeStatus,
+    order_id: str | None = None,
+    *,
+    code: str | None = None,
+    message: str | None = None,
+) -> OrderOutcome:
+    """How the placement of ``target`` ended: ``status``, with the exchange's id, code and message when known."""
     return OrderOutcome(
-        ActionKind.PLACE, target.side, target.price, target.volume, OutcomeStatus.PLACED, order_id, level=target.level
+        ActionKind.PLACE,
+        target.side,
+        target.price,
+        target.volume,
+        status,
+        order_id,
+        level=target.level,
+        code=code,
+        message=message,
     )
 
 
