@@ -142,6 +142,7 @@ def cross_check(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
         message = _stream_problem(exchange)
         if message:
             problems.append(RawProblem(("exchange", "stream"), message, positions.value(("exchange", "stream"))))
+    problems.extend(_stream_only_problems(data, positions))
     limits = data.get("limits")
     if isinstance(limits, dict) and limits.get("on_blind") == "cancel" and "max_blind" not in limits:
         message = "on_blind: cancel acts after max_blind without a trusted price; give limits.max_blind"
@@ -232,6 +233,31 @@ def _stream_problem(exchange: dict[str, Any]) -> str | None:
         url = exchange.get("url", "sandbox")
         return None if url == "sandbox" else "stream: sandbox is the embedded sandbox's market; it needs url: sandbox"
     return stream_url_problem(stream, insecure=exchange.get("insecure") is True)
+
+
+# Keys that only a market stream reads: (path, what it sets). Without ``exchange.stream`` they would do nothing.
+_STREAM_ONLY: tuple[tuple[tuple[str, str], str], ...] = (
+    (("exchange", "stream_stale"), "how long the stream's book may stay silent"),
+    (("schedule", "min_gap"), "the least time between two passes the stream wakes"),
+)
+
+
+_GIVE_A_STREAM = "give a stream or leave it out"
+
+
+def _stream_only_problems(data: dict[str, Any], positions: Positions) -> list[RawProblem]:
+    """Stream-only keys given without ``exchange.stream``: accepted silently they would do nothing, and the user
+    would believe a stream bounds the job's passes when the job only polls."""
+    exchange = data.get("exchange")
+    if isinstance(exchange, dict) and "stream" in exchange:
+        return []  # a stream, or a malformed one that is reported in its own words
+    problems: list[RawProblem] = []
+    for path, meaning in _STREAM_ONLY:
+        section = data.get(path[0])
+        if isinstance(section, dict) and path[1] in section:
+            message = f"{path[1]} sets {meaning}; without exchange.stream it does nothing: {_GIVE_A_STREAM}"
+            problems.append(RawProblem(path, message, positions.value(path)))
+    return problems
 
 
 def _side_problems(side: str, spec: dict[str, Any], reference: Any, positions: Positions) -> list[RawProblem]:

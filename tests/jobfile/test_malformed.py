@@ -8,9 +8,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from rebalancer.cli.main import main
 from rebalancer.errors import JobFileError
 from rebalancer.jobfile.load import check_paths, load_job
 
@@ -154,6 +157,15 @@ CASES: list[tuple[str, str, list[str]]] = [
      ['6:43: exchange.stream_stale: expected a duration greater than 0 such as "30s", "5m", "1h", "500ms" or a number of seconds, got "soon"']),
     ("min_gap negative", H + L + "schedule: {every: 60s, min_gap: -1s}\n",
      ['6:33: schedule.min_gap: expected a duration of 0 or more such as "2s", "500ms" or a number of seconds, got "-1s"']),
+    ("stream_stale without a stream", H + L + "exchange: {url: sandbox, stream_stale: 5s}\n",
+     ["6:40: exchange.stream_stale: stream_stale sets how long the stream's book may stay silent; without exchange.stream it does nothing: give a stream or leave it out"]),
+    ("min_gap without a stream", H + L + "schedule: {every: 60s, min_gap: 1s}\n",
+     ["6:33: schedule.min_gap: min_gap sets the least time between two passes the stream wakes; without exchange.stream it does nothing: give a stream or leave it out"]),
+    ("both stream-only keys without a stream", H + L + "exchange: {stream_stale: 5s}\nschedule: {every: 60s, min_gap: 0s}\n",
+     ["6:26: exchange.stream_stale: stream_stale sets how long the stream's book may stay silent; without exchange.stream it does nothing: give a stream or leave it out",
+      "7:33: schedule.min_gap: min_gap sets the least time between two passes the stream wakes; without exchange.stream it does nothing: give a stream or leave it out"]),
+    ("stream-only key beside a malformed stream", H + L + "exchange: {stream: 'https://ws.example.com/kline-api/ws', stream_stale: 5s}\n",
+     ["6:20: exchange.stream: 'https://ws.example.com/kline-api/ws' is not a websocket URL (wss://host/kline-api/ws)"]),
     ("max_blind zero", H + L + "limits: {max_blind: 0s}\n",
      ['6:21: limits.max_blind: expected a duration greater than 0 such as "30s", "5m", "1h", "500ms" or a number of seconds, got "0s"']),
     ("on_blind unknown", H + L + "limits: {max_blind: 30s, on_blind: flatten}\n",
@@ -301,3 +313,20 @@ def test_a_problem_at_the_top_does_not_hide_cross_field_problems(write: Callable
 def test_several_missing_keys_are_named_on_one_line(write: Callable[..., Path]) -> None:
     (problem,) = check_paths([write(H + "ladder:\n  sell: {size: 1}\n")])
     assert str(problem).endswith(":5:3: ladder.sell: missing required keys 'levels', 'first', 'step'")
+
+
+@pytest.mark.parametrize("key", ["exchange: {url: URL, stream_stale: 5s}", "schedule: {every: 60s, min_gap: 1s}"])
+def test_a_stream_only_key_without_a_stream_stops_apply_before_anything_is_sent(
+    tmp_path: Path, sandbox: Any, key: str
+) -> None:
+    """``apply`` of such a file exits 1 with the located line alone, and the sandbox sees no request at all."""
+    exchange = "" if key.startswith("exchange") else "exchange: {url: URL}\n"
+    text = H + L + (exchange + key).replace("URL", f"'{sandbox.url}'") + "\n"
+    path = tmp_path / "job.yaml"
+    path.write_text(text, encoding="utf-8")
+    before = sum(sandbox.server.app.request_counts().values())
+    env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
+    result = CliRunner().invoke(main, ["--state-dir", str(tmp_path / "state"), "apply", str(path), "--yes"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "without exchange.stream it does nothing" in result.stderr
+    assert sum(sandbox.server.app.request_counts().values()) == before
