@@ -2,7 +2,8 @@
 
 ``decode`` turns one websocket frame into a JSON object: a binary frame is gunzipped within a bound on both its
 compressed and its decompressed size (a gzip bomb stops at the bound), a text frame is read as it is, and every
-JSON number becomes an exact ``Decimal`` (or an ``int``) of bounded length and exponent. ``parse_message`` turns
+JSON number becomes an exact ``Decimal`` (or an ``int``) within the bounds of ``rebalancer.numbers``, the one reader
+of outside numbers: what it refuses, a frame refuses. ``parse_message`` turns
 that object into one of the frozen messages below. Anything malformed raises ``FrameError`` with one line saying
 what; callers count such frames and go on.
 
@@ -25,19 +26,15 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal, Rounded
+from functools import reduce
 from itertools import pairwise
 from operator import methodcaller
 from typing import Any, NoReturn
 
 from rebalancer.errors import RebalancerError
 from rebalancer.models import Side
-
-MAX_NUMBER_CHARS = 64
-"""The longest number accepted, in characters: a million-digit number is garbage, not a price."""
-
-MAX_EXPONENT = 40
-"""The largest ``|adjusted exponent|`` accepted: ``1e999999999`` would make every later sum slow or overflow."""
+from rebalancer.numbers import MAX_EXPONENT, MAX_NUMBER_CHARS, NumberOutOfBounds, bounded_decimal
 
 DEPTH = "depth_step0"
 TRADES = "trade_ticker"
@@ -50,7 +47,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _PLAIN_DIGITS = MAX_EXPONENT + 1
-"""A number of at most this many characters and no exponent has ``|adjusted exponent|`` ≤ ``MAX_EXPONENT``."""
+"""A number of at most this many characters and no exponent is within the bounds (at most 60 places either side)."""
 _PLAIN_NUMBERS = re.compile(r"(?:[+-]?(?:\d+\.?\d*|\.\d+),)+")
 """Numeric strings joined by ``,`` (each followed by one), none with an exponent or blank."""
 _SMALLEST = Decimal(1).scaleb(-MAX_EXPONENT)
@@ -58,6 +55,9 @@ _TOO_LARGE = Decimal(1).scaleb(MAX_EXPONENT + 1)
 """A positive number is within the exponent bound exactly when ``_SMALLEST`` ≤ it < ``_TOO_LARGE``."""
 _MS_BOUND = 10 ** (MAX_EXPONENT + 1)
 _FINITE = methodcaller("is_finite")
+_EXACT = Context(prec=MAX_NUMBER_CHARS, traps=[Rounded])
+"""Sums positive decimals exactly or raises: an exact sum's last place is its addends' finest, and no addend has
+more digits than the sum (see ``_plain_levels``)."""
 
 
 class FrameError(RebalancerError):
@@ -229,13 +229,19 @@ def _check_length(text: str) -> None:
         _fail(f"number of {len(text)} characters (more than {MAX_NUMBER_CHARS})")
 
 
+def _bounded(value: str | int | Decimal, what: str) -> Decimal:
+    """``value`` read by ``rebalancer.numbers.bounded_decimal``; its refusal as a ``FrameError`` naming ``what``."""
+    try:
+        return bounded_decimal(value)
+    except NumberOutOfBounds as exc:
+        _fail(f"{what} is out of range: {exc}")
+
+
 def _float(text: str) -> Decimal:
-    if len(text) > MAX_NUMBER_CHARS:  # as _check_length and _check_exponent, inlined: one call per JSON number
-        _check_length(text)
-    value = Decimal(text)
-    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
-        _check_exponent(value)
-    return value
+    if len(text) <= MAX_EXPONENT and "e" not in text and "E" not in text:
+        return Decimal(text)  # at most 60 places either side: within the bounds (the usual case, one call per number)
+    _check_length(text)
+    return _bounded(text, "number")
 
 
 def _int(text: str) -> int:
@@ -251,37 +257,29 @@ _DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_
 """Built once: ``json.loads`` with hooks builds a decoder (and its scanner) per call."""
 
 
-def _check_exponent(value: Decimal) -> None:
-    if value and abs(value.adjusted()) > MAX_EXPONENT:
-        _fail(f"number {value} is out of range (exponent beyond ±{MAX_EXPONENT})")
-
-
 def number(value: object, what: str) -> Decimal:
-    """``value`` (a JSON number or a numeric string) as an exact ``Decimal``; ``FrameError`` naming ``what``."""
-    if type(value) is Decimal and value.is_finite() and (not value or _SMALLEST <= abs(value) < _TOO_LARGE):
-        return value  # the common case at once: what ``_careful_number`` accepts as it is
+    """``value`` (a JSON number or a numeric string) as an exact ``Decimal`` within the bounds of
+    ``rebalancer.numbers``; ``FrameError`` naming ``what``."""
+    if type(value) is Decimal and value.is_finite() and _SMALLEST <= abs(value) < _TOO_LARGE:
+        _, digits, exponent = value.as_tuple()
+        if isinstance(exponent, int) and exponent >= -MAX_EXPONENT and len(digits) <= MAX_NUMBER_CHARS:
+            return value  # the common case at once: what ``_careful_number`` accepts as it is
     return _careful_number(value, what)
 
 
 def _careful_number(value: object, what: str) -> Decimal:
     """``number``, every check spelled out."""
-    if isinstance(value, bool):
-        _fail(f"{what} is not a number: {value!r}")
-    if isinstance(value, int):
-        result = Decimal(value)
-    elif isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, str):
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        _fail(f"{what} is not a number: {str(value)[:40]!r}")
+    if isinstance(value, str):
         text = value.strip()
         _check_length(text)
         if not _NUMBER.fullmatch(text):
             _fail(f"{what} is not a number: {value[:40]!r}")
-        result = Decimal(text)
-    else:
-        _fail(f"{what} is not a number: {str(value)[:40]!r}")
+        value = text
+    result = _bounded(value, what)
     if not result.is_finite():
         _fail(f"{what} is not a finite number: {value!r}")
-    _check_exponent(result)
     return result
 
 
@@ -386,6 +384,15 @@ def _plain_levels(value: object) -> tuple[tuple[Decimal, Decimal], ...] | None:
         return None
     if min(prices) < _SMALLEST or max(prices) >= _TOO_LARGE or min(volumes) < _SMALLEST or max(volumes) >= _TOO_LARGE:
         return None  # out of bounds, or a volume of zero (kept, by the careful reading)
+    if kinds == {Decimal}:
+        # The magnitudes are in bounds; so are the last places and digit counts when the positive numbers sum
+        # exactly within MAX_NUMBER_CHARS digits with no place finer than 1e-60 (else the careful path decides).
+        try:
+            finest = reduce(_EXACT.add, prices + volumes).as_tuple().exponent
+        except Rounded:
+            return None
+        if not isinstance(finest, int) or finest < -MAX_EXPONENT:
+            return None
     return tuple(zip(prices, volumes, strict=True))
 
 

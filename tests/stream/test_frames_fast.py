@@ -1,7 +1,8 @@
 """The depth parser's fast path agrees with its careful one: whatever levels it is given, the fast path either hands
 them to the careful path (None) or returns exactly what the careful path returns; it never accepts a level the
-careful path refuses. And the bounds of the frame reader hold at their edges (``loads`` checks each number in one
-inlined step)."""
+careful path refuses. And the frame reader's bounds are those of ``rebalancer.numbers`` (the one reader of outside
+numbers), at their edges: 100 characters, and at most 60 places either side of the point, for the magnitude and for
+the last digit (``loads`` checks the usual number in one inlined step)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from rebalancer.numbers import MAX_EXPONENT, MAX_NUMBER_CHARS, NumberOutOfBounds, bounded_decimal
 from rebalancer.stream.frames import (
     FrameError,
     _careful_levels,
@@ -29,12 +31,19 @@ EDGES = [
     Decimal(0),
     Decimal("-0"),
     Decimal("0E-50"),
+    Decimal("0E-60"),
+    Decimal("0E-61"),
+    Decimal("0E+61"),
     Decimal("-1"),
-    Decimal("1e-40"),
-    Decimal("9.99e-41"),
-    Decimal("1e-41"),
-    Decimal("9.999e40"),
-    Decimal("1e41"),
+    Decimal("1e-60"),
+    Decimal("9.99e-61"),
+    Decimal("1e-61"),
+    Decimal("1.5e-60"),
+    Decimal("9.999e60"),
+    Decimal("1e61"),
+    Decimal("1" * 100),
+    Decimal("1." + "0" * 59 + "1"),
+    Decimal("1" * 101 + "e-60"),
     Decimal("NaN"),
     Decimal("sNaN"),
     Decimal("Infinity"),
@@ -49,7 +58,8 @@ STRINGS = [
     "1.5 ",
     "1_000",
     "1e5",
-    "1E-41",
+    "1E-61",
+    "1.5e-60",
     "+2",
     "-2",
     ".5",
@@ -59,10 +69,13 @@ STRINGS = [
     "NaN",
     "Infinity",
     "0x10",
-    "1" * 41,
-    "1" * 42,
-    "0." + "0" * 38 + "1",
-    "0." + "0" * 39 + "1",
+    "1" * 61,
+    "1" * 62,
+    "0." + "0" * 58 + "1",
+    "0." + "0" * 59 + "1",
+    "0." + "0" * 60 + "1",
+    "1e" + "0" * 97 + "1",
+    "1e" + "0" * 98 + "1",
     "١٢",
 ]
 
@@ -73,11 +86,11 @@ decimals = st.one_of(
 )
 texts = st.one_of(
     st.sampled_from(STRINGS),
-    st.text(alphabet="0123456789.+-eE _", max_size=45),
+    st.text(alphabet="0123456789.+-eE _", max_size=70),
     decimals.filter(lambda d: d.is_finite()).map(lambda d: format(d, "f")),
 )
 numbers: st.SearchStrategy[Any] = st.one_of(
-    decimals, texts, st.integers(-5, 10**50), st.booleans(), st.none(), st.floats(allow_nan=False)
+    decimals, texts, st.integers(-5, 10**70), st.booleans(), st.none(), st.floats(allow_nan=False)
 )
 pairs = st.lists(numbers, min_size=2, max_size=2)
 levels = st.one_of(
@@ -98,12 +111,15 @@ def careful(value: object) -> tuple[tuple[Decimal, Decimal], ...] | str:
 
 @settings(max_examples=examples(1500))
 @given(levels)
-@example([[Decimal("1e-40"), Decimal("9.999e40")]])
-@example([[Decimal("9.99e-41"), Decimal(1)]])
-@example([[Decimal(1), Decimal("1e41")]])
+@example([[Decimal("1e-60"), Decimal("9.999e60")]])
+@example([[Decimal("9.99e-61"), Decimal(1)]])
+@example([[Decimal(1), Decimal("1e61")]])
+@example([[Decimal("1.5e-60"), Decimal(1)]])  # in magnitude, but its last digit is at the 61st place
+@example([[Decimal("1" * 101 + "e-60"), Decimal(1)]])  # 101 digits
+@example([[Decimal("1e60"), Decimal("1e-60")]])  # each in bounds; their sum has 121 digits: the careful path
 @example([[Decimal(1), Decimal(0)]])
 @example([[Decimal("NaN"), Decimal(1)]])
-@example([["1" * 41, "1"], ["0." + "0" * 38 + "1", "2"]])
+@example([["1" * 61, "1"], ["0." + "0" * 58 + "1", "2"]])
 @example([["1_000", "1"]])
 @example([[" 1", "1"]])
 def test_the_fast_path_returns_what_the_careful_one_does(value: Any) -> None:
@@ -120,10 +136,15 @@ def test_the_fast_path_returns_what_the_careful_one_does(value: Any) -> None:
     [
         ("[[30003.00, 0.0447], [30004.5, 1]]", True),
         ('[["30003.00", "0.0447"], ["30004.5", "1"]]', True),
-        ("[[1e-40, 1], [9.999e40, 1]]", True),
-        ('[["1e-41", "1"]]', False),
-        ('[["1e41", "1"]]', False),
-        ('[["1", "1e-41"]]', False),
+        ("[[1e-60, 1], [9.999e60, 1]]", True),
+        ('[["1e-60", "1"], ["9.999e60", "1"]]', True),
+        ('[["1e-61", "1"]]', False),
+        ('[["1e61", "1"]]', False),
+        ('[["1", "1e-61"]]', False),
+        ("[[1.5e-60, 1]]", False),
+        ('[["1.5e-60", "1"]]', False),
+        ("[[1, 0e-61]]", False),
+        ("[[1, 0e-60]]", True),
         ("[[1, 0], [2, 0.0]]", True),
         ("[[0, 1]]", False),
         ("[[1, -0.5]]", False),
@@ -133,31 +154,39 @@ def test_the_fast_path_returns_what_the_careful_one_does(value: Any) -> None:
     ],
 )
 def test_a_depth_side_within_or_beyond_the_bounds(side: str, ok: bool) -> None:
-    obj = loads('{"channel":"market_btcusdt_depth_step0","ts":1,"tick":{"asks":' + side + "}}")
+    text = '{"channel":"market_btcusdt_depth_step0","ts":1,"tick":{"asks":' + side + "}}"
     if ok:
-        depth = parse_message(obj)
+        depth = parse_message(loads(text))
         assert len(depth.asks) >= 1  # type: ignore[union-attr]
     else:
         with pytest.raises(FrameError):
-            parse_message(obj)
+            parse_message(loads(text))
 
 
 @pytest.mark.parametrize(
     ("number", "ok"),
     [
-        ("1" + "0" * 40 + ".0", True),
-        ("1" + "0" * 41 + ".0", False),
-        ("0." + "0" * 39 + "1", True),
-        ("0." + "0" * 40 + "1", False),
-        ("1e40", True),
-        ("1e41", False),
-        ("1E-40", True),
-        ("-1e-41", False),
-        ("0e-999999", True),
-        ("1." + "0" * 62, True),
-        ("1." + "0" * 63, False),
-        ("1" * 64, True),
-        ("1" * 65, False),
+        ("1" + "0" * 60 + ".0", True),  # 1e60
+        ("1" + "0" * 61 + ".0", False),  # 1e61
+        ("9" * 61 + ".0", True),
+        ("0." + "0" * 59 + "1", True),  # 1e-60
+        ("0." + "0" * 60 + "1", False),  # 1e-61
+        ("1." + "0" * 60, True),  # one, written to the 60th place
+        ("1." + "0" * 61, False),  # one, written to the 61st place: the last digit is beyond the bound
+        ("1e60", True),
+        ("1e61", False),
+        ("1E-60", True),
+        ("-1e-61", False),
+        ("1.5e-60", False),
+        ("0e-60", True),
+        ("0e-61", False),  # a zero written at the 61st place, as the bounded reader has it
+        ("0e-999999", False),
+        ("0e61", False),
+        ("1e" + "0" * 97 + "1", True),  # 100 characters: ten
+        ("1e" + "0" * 98 + "1", False),  # 101 characters
+        ("1" * 61, True),  # an int of 61 digits is read (as ints are); as a price it is out of range
+        ("1" * MAX_NUMBER_CHARS, True),
+        ("1" * (MAX_NUMBER_CHARS + 1), False),
     ],
 )
 def test_numbers_at_the_readers_bounds(number: str, ok: bool) -> None:
@@ -167,6 +196,50 @@ def test_numbers_at_the_readers_bounds(number: str, ok: bool) -> None:
     else:
         with pytest.raises(FrameError, match=r"out of range|characters"):
             loads(text)
+
+
+def test_the_bounds_are_the_bounded_readers() -> None:
+    """One definition: the stream reads numbers within the bounds of ``rebalancer.numbers``."""
+    assert (MAX_EXPONENT, MAX_NUMBER_CHARS) == (60, 100)
+    assert number("1e60", "p") == Decimal("1e60") and number("1e-60", "p") == Decimal("1e-60")
+    for beyond in ("1e61", "1e-61", "0e-61"):
+        with pytest.raises(FrameError, match="out of range"):
+            number(beyond, "p")
+
+
+def bounded(text: str) -> object:
+    try:
+        value = bounded_decimal(text)
+    except NumberOutOfBounds:
+        return "refused"
+    return value if value.is_finite() else "refused"
+
+
+def framed(text: str) -> object:
+    try:
+        value = loads('{"p": ' + text + "}")["p"]
+    except FrameError:
+        return "refused"
+    return Decimal(value)
+
+
+json_numbers = st.from_regex(r"-?(0|[1-9][0-9]{0,70})(\.[0-9]{1,70})?([eE][+-]?[0-9]{1,3})?", fullmatch=True)
+
+
+@settings(max_examples=examples(1500))
+@given(json_numbers)
+@example("1" + "0" * 60 + ".0")
+@example("1." + "0" * 61)
+@example("0e-61")
+@example("1.5e-60")
+def test_a_json_number_in_a_frame_is_read_as_the_bounded_reader_reads_it(text: str) -> None:
+    """Every JSON number with a fraction or exponent (ints are read as ints, bounded where they are used) is
+    refused by the frame reader exactly when the bounded reader refuses it, and otherwise read as the same value."""
+    if "." not in text and "e" not in text.lower():
+        text += ".0"
+    assert framed(text) == bounded(text)
+    if bounded(text) != "refused":
+        assert str(framed(text)) == str(bounded(text))  # the exponent too
 
 
 @pytest.mark.parametrize(
@@ -190,13 +263,15 @@ def answer(read: Callable[[object, str], object], value: object) -> object:
 
 @settings(max_examples=examples(1500))
 @given(st.one_of(numbers, st.integers(-(10**45), 10**45)))
-@example(Decimal("1e41"))
-@example(Decimal("-9.999e40"))
-@example(Decimal("1e-40"))
-@example(Decimal("-1e-41"))
+@example(Decimal("1e61"))
+@example(Decimal("-9.999e60"))
+@example(Decimal("1e-60"))
+@example(Decimal("-1e-61"))
+@example(Decimal("1.5e-60"))
 @example(Decimal("0E-99"))
-@example(10**41 - 1)
-@example(10**41)
+@example(Decimal("1" * 101 + "e-60"))
+@example(10**61 - 1)
+@example(10**61)
 @example(True)
 def test_a_number_or_a_time_read_at_once_is_read_as_the_careful_check_reads_it(value: Any) -> None:
     assert answer(number, value) == answer(_careful_number, value)
