@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from rebalancer.cli.jobs import run
 from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
+from rebalancer.sandbox.engine import Engine
+from rebalancer.sandbox.faults import Faults
+from rebalancer.sandbox.server import SandboxServer
 from rebalancer.state.store import StateStore
 from tests.jobtext import ladder_job
 
@@ -68,7 +72,7 @@ def test_promtool_checks_the_rules_and_their_unit_tests_pass():
         ["promtool", "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 6 rules found" in check.stdout
+    assert "SUCCESS: 8 rules found" in check.stdout
     tested = subprocess.run(
         ["promtool", "test", "rules", "alerts.test.yml"],
         cwd=DEPLOY,
@@ -87,11 +91,20 @@ def _alert_metrics() -> set[str]:
 
 def test_every_metric_the_alerts_use_is_exported_by_a_running_daemon(tmp_path, sandbox):
     env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
+    streamed = SandboxServer(Engine.create(seed=7, clock="manual"), Faults(rate_limits=False), stream=True).start()
     jobs = []
-    for name, symbol in (("live", "btcusdt"), ("resting", "ethusdt")):
+    for name, symbol, url, stream in (
+        ("live", "btcusdt", sandbox.url, None),
+        ("resting", "ethusdt", sandbox.url, None),
+        ("following", "btcusdt", streamed.url, streamed.stream_url),
+    ):
         path = tmp_path / f"{name}.yaml"
-        path.write_text(ladder_job(name, sandbox.url, symbol=symbol, every="1h", levels=1, size="0.5"))
+        text = ladder_job(name, url, symbol=symbol, every="1h", levels=1, size="0.5")
+        if stream is not None:
+            text = text.replace("exchange: {", f'exchange: {{stream: "{stream}", ', 1)
+        path.write_text(text)
         jobs.append(load_job(path))
+    assert jobs[2].exchange.stream == streamed.stream_url
     with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
         store.set_paused("resting", True)
         daemon = Daemon(store, opener=lambda job: open_exchange(job, env), stop_wait=10)
@@ -101,12 +114,24 @@ def test_every_metric_the_alerts_use_is_exported_by_a_running_daemon(tmp_path, s
             daemon.run_pass_now("resting")
             daemon.metrics.rejected.labels("live", "-1")  # a series appears with the first rejection
             daemon.metrics.reload_failing.labels("x.yaml")  # and with the first refused reload
-            exposition = daemon.metrics.exposition().decode()
+            deadline = time.monotonic() + 30
+            while not _following(exposition := daemon.metrics.exposition().decode()):
+                assert time.monotonic() < deadline, "the stream job was not followed within 30 s"
+                time.sleep(0.05)
         finally:
             daemon.stop()
+            streamed.stop()
     exported = set(re.findall(r"^(rebalancer_[a-z_]+)\{", exposition, re.MULTILINE))
     used = _alert_metrics()
     assert used <= exported, used - exported
     assert 'rebalancer_job_paused{job="resting"} 1.0' in exposition
     assert 'rebalancer_job_period_seconds{job="live"} 3600.0' in exposition
     assert re.search(r'^rebalancer_last_pass_timestamp_seconds\{job="live"\} 1\.\d+e\+09$', exposition, re.MULTILINE)
+
+
+def _following(exposition: str) -> bool:
+    """Whether the exposition shows the stream job following its stream (connected, and a polling series of 0)."""
+    connected = re.search(
+        r'^rebalancer_stream_connected\{stream="ws://127\.0\.0\.1:\d+/kline-api/ws"\} 1\.0$', exposition, re.M
+    )
+    return bool(connected) and 'rebalancer_stream_polling{job="following"} 0.0' in exposition
