@@ -15,7 +15,8 @@ from rebalancer.cli.main import main as cli
 from rebalancer.scheduler.metrics import HealthServer
 from rebalancer.scheduler.pages import StatusPages
 from rebalancer.state.store import StateStore
-from tests.daemon.test_daemon import _book, _jobs, running
+from tests.daemon.test_daemon import _book, _jobs
+from tests.daemonkit import running
 from tests.jobtext import ladder_job
 from tests.webhooks import receiver
 
@@ -39,7 +40,7 @@ def test_a_blind_job_cancels_its_orders_says_so_and_places_again_when_prices_ret
         text = ladder_job("b", sandbox.url, every="200ms", ownership="tracked", limits=limits)
         jobs = _jobs(tmp_path, {"b": text + f'notify: {{webhook: "{url}"}}\n'})
         state = f"sqlite:///{tmp_path}/state.db"
-        with StateStore(state) as store, running(store, sandbox, jobs) as daemon:
+        with StateStore(state) as store, running(store, jobs) as daemon:
             pages = HealthServer(
                 daemon.metrics, "127.0.0.1", 0, daemon.ready, StatusPages(daemon, daemon.holder).respond
             )

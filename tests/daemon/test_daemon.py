@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from decimal import Decimal
 from pathlib import Path
@@ -10,11 +9,11 @@ from pathlib import Path
 import requests
 
 from rebalancer.daemon.scheduler import Daemon, run_once
-from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.scheduler.metrics import HealthServer
 from rebalancer.scheduler.timing import backoff_delay
 from rebalancer.state.store import StateStore
+from tests.daemonkit import opener, running
 
 
 def _jobs(tmp_path: Path, texts: dict[str, str]) -> list:
@@ -24,21 +23,6 @@ def _jobs(tmp_path: Path, texts: dict[str, str]) -> list:
         path.write_text(text)
         jobs.append(load_job(path))
     return jobs
-
-
-def _opener(sandbox):
-    env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
-    return lambda job: open_exchange(job, env)
-
-
-@contextlib.contextmanager
-def running(store: StateStore, sandbox, jobs, **kwargs):
-    daemon = Daemon(store, opener=_opener(sandbox), stop_wait=10, **kwargs)
-    daemon.start(jobs)
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
 
 
 def _sample(daemon: Daemon, name: str, **labels: str) -> float:
@@ -62,7 +46,7 @@ def test_several_jobs_converge_and_stay_converged_while_the_market_moves(tmp_pat
             "eth": job_text("eth", symbol="ethusdt", levels=3, size="0.5"),
         },
     )
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         assert wait_for(lambda: len(_book(sandbox)) == 8 and len(_book(sandbox, "ethusdt")) == 6)
         for _ in range(5):
             sandbox.engine.advance(30)
@@ -86,7 +70,7 @@ def test_a_failing_exchange_does_not_hold_up_another_job(tmp_path, sandbox, job_
             "alive": job_text("alive", every="100ms"),
         },
     )
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         assert wait_for(lambda: len(store.history("alive", limit=100)) >= 1)
         assert wait_for(lambda: len(_book(sandbox)) == 6)
         before = _sample(daemon, "rebalancer_passes_total", job="alive", result="no_changes")
@@ -101,7 +85,7 @@ def test_a_paused_job_makes_no_passes_until_resumed(tmp_path, sandbox, job_text,
     jobs = _jobs(tmp_path, {"p": job_text("p")})
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
         store.set_paused("p", True)
-        with running(store, sandbox, jobs) as daemon:
+        with running(store, jobs) as daemon:
             assert wait_for(daemon.ready)
             assert daemon.run_pass_now("p") is None
             assert _book(sandbox) == ()
@@ -113,7 +97,7 @@ def test_a_job_leased_by_another_daemon_is_not_reconciled(tmp_path, sandbox, job
     jobs = _jobs(tmp_path, {"l": job_text("l")})
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
         assert store.acquire_lease("l", "someone-else", 600)
-        with running(store, sandbox, jobs) as daemon:
+        with running(store, jobs) as daemon:
             assert wait_for(daemon.ready)
             assert daemon.run_pass_now("l") is None
             assert _book(sandbox) == ()
@@ -124,7 +108,7 @@ def test_a_job_leased_by_another_daemon_is_not_reconciled(tmp_path, sandbox, job
 def test_on_stop_cancel_leaves_the_book_empty(tmp_path, sandbox, job_text, wait_for):
     jobs = _jobs(tmp_path, {"c": job_text("c", on_stop="cancel")})
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        with running(store, sandbox, jobs):
+        with running(store, jobs):
             assert wait_for(lambda: len(_book(sandbox)) == 6)
         assert _book(sandbox) == ()
         assert store.lease_holder("c") is None
@@ -132,7 +116,7 @@ def test_on_stop_cancel_leaves_the_book_empty(tmp_path, sandbox, job_text, wait_
 
 def test_reload_adds_changes_and_removes_jobs(tmp_path, sandbox, job_text, wait_for):
     first = _jobs(tmp_path, {"r": job_text("r", levels=2)})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, first) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, first) as daemon:
         assert wait_for(lambda: len(_book(sandbox)) == 4)
         changed = _jobs(
             tmp_path, {"r": job_text("r", levels=4, on_stop="cancel"), "e": job_text("e", symbol="ethusdt", size="0.5")}
@@ -147,7 +131,7 @@ def test_reload_adds_changes_and_removes_jobs(tmp_path, sandbox, job_text, wait_
 
 def test_metrics_report_passes(tmp_path, sandbox, job_text, wait_for):
     jobs = _jobs(tmp_path, {"m": job_text("m")})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         server = HealthServer(daemon.metrics, "127.0.0.1", 0, daemon.ready)
         server.start()
         try:
@@ -167,11 +151,11 @@ def test_metrics_report_passes(tmp_path, sandbox, job_text, wait_for):
 def test_run_once_reports_success_and_failure(tmp_path, sandbox, job_text):
     good = _jobs(tmp_path, {"o": job_text("o")})
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        assert run_once(good, store, _opener(sandbox)) is True
+        assert run_once(good, store, opener()) is True
         assert len(_book(sandbox)) == 6
         sandbox.faults.reject_place = 1.0
         bad = _jobs(tmp_path, {"o2": job_text("o2", symbol="ethusdt", size="0.5")})
-        assert run_once(bad, store, _opener(sandbox)) is False
+        assert run_once(bad, store, opener()) is False
 
 
 def test_backoff_grows_and_is_capped():
@@ -184,7 +168,7 @@ def test_backoff_grows_and_is_capped():
 def test_an_overrunning_pass_is_never_doubled(tmp_path, sandbox, job_text, wait_for):
     sandbox.faults.latency = 0.3
     jobs = _jobs(tmp_path, {"slow": job_text("slow", every="100ms")})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         assert wait_for(lambda: len(_book(sandbox)) == 6, timeout=30)
         assert wait_for(lambda: _sample(daemon, "rebalancer_passes_missed_total", job="slow") >= 1, timeout=30)
     placed = [o for o in _book(sandbox)]
@@ -212,7 +196,7 @@ def test_lateness_against_the_schedule_is_logged_and_observed(tmp_path, sandbox,
     level = logger.level
     logger.setLevel(logging.DEBUG)  # passes with no changes are logged at debug
     try:
-        with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+        with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
             assert wait_for(lambda: len(lines.passes) >= 4)
             observed = _sample(daemon, "rebalancer_pass_lateness_seconds_count", job="late")
             total = _sample(daemon, "rebalancer_pass_lateness_seconds_sum", job="late")
@@ -250,7 +234,7 @@ def test_a_reload_that_fails_unexpectedly_keeps_the_running_jobs(tmp_path, sandb
 
     (tmp_path / "u.yaml").write_text(job_text("u", levels=1))
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        sup = supervisor.Supervisor([str(tmp_path)], store, daemon=Daemon(store, opener=_opener(sandbox)))
+        sup = supervisor.Supervisor([str(tmp_path)], store, daemon=Daemon(store, opener=opener()))
         sup.start()
         try:
             monkeypatch.setattr(supervisor, "read_job_file", broken_reader)
@@ -270,15 +254,15 @@ def test_a_reload_that_fails_unexpectedly_keeps_the_running_jobs(tmp_path, sandb
 
 def test_run_once_runs_every_job_when_one_fails_unexpectedly(tmp_path, sandbox, job_text, caplog):
     jobs = _jobs(tmp_path, {"first": job_text("first", symbol="ethusdt", size="0.5"), "second": job_text("second")})
-    working = _opener(sandbox)
+    working = opener()
 
-    def opener(job):
+    def failing_first(job):
         if job.name == "first":
             raise ArithmeticError("a bug in the first job's pass")
         return working(job)
 
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store, caplog.at_level(logging.ERROR):
-        assert run_once(jobs, store, opener) is False
+        assert run_once(jobs, store, failing_first) is False
     assert len(_book(sandbox)) == 6, "the second job ran"
     (failed,) = [r for r in caplog.records if getattr(r, "job", None) == "first"]
     assert failed.getMessage() == "pass failed" and failed.error == "ArithmeticError: a bug in the first job's pass"
@@ -289,7 +273,7 @@ def test_a_state_file_deleted_under_the_daemon_fails_its_passes_with_a_clear_err
 ):
     jobs = _jobs(tmp_path, {"gone": job_text("gone")})
     path = tmp_path / "state.db"
-    with StateStore(f"sqlite:///{path}") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{path}") as store, running(store, jobs) as daemon:
         assert wait_for(lambda: _sample(daemon, "rebalancer_passes_total", job="gone", result="ok") >= 1)
         with caplog.at_level(logging.ERROR, logger="rebalancer"):
             for suffix in ("", "-wal", "-shm"):
@@ -302,7 +286,7 @@ def test_a_state_file_deleted_under_the_daemon_fails_its_passes_with_a_clear_err
 def test_stop_releases_every_lease_even_of_a_pass_that_outlives_stop_wait(tmp_path, sandbox, job_text, wait_for):
     jobs = _jobs(tmp_path, {"a": job_text("a", levels=1), "b": job_text("b", symbol="ethusdt", size="0.5")})
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        daemon = Daemon(store, opener=_opener(sandbox), stop_wait=0.1)
+        daemon = Daemon(store, opener=opener(), stop_wait=0.1)
         daemon.start(jobs)
         slots = [daemon._table.get(name) for name in ("a", "b")]
         try:

@@ -8,14 +8,15 @@ import requests
 
 from rebalancer.models import Side
 from rebalancer.state.store import StateStore
-from tests.daemon.test_daemon import _book, _jobs, _sample, running
+from tests.daemon.test_daemon import _book, _jobs, _sample
+from tests.daemonkit import running
 
 
 def test_a_fill_made_through_the_control_endpoint_is_counted_once_in_metrics_and_status(
     tmp_path, sandbox, job_text, wait_for
 ):
     jobs = _jobs(tmp_path, {"f": job_text("f")})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         assert wait_for(lambda: len(_book(sandbox)) == 6)
         daemon.run_pass_now("f")
         sell = min((o for o in _book(sandbox) if o.side is Side.SELL), key=lambda o: o.price)

@@ -15,7 +15,8 @@ from rebalancer.job import Notify
 from rebalancer.models import Side
 from rebalancer.notify import Notifier
 from rebalancer.state.store import StateStore
-from tests.daemon.test_daemon import _book, _jobs, _sample, running
+from tests.daemon.test_daemon import _book, _jobs, _sample
+from tests.daemonkit import running
 from tests.jobtext import ladder_job
 from tests.webhooks import receiver as webhook_receiver
 
@@ -31,7 +32,7 @@ def test_the_loss_limit_firing_is_told_once_then_the_resume(tmp_path, sandbox, r
     text = ladder_job("n", sandbox.url, ownership="tracked", limits='{band: 10%, max_loss: "0.1"}')
     jobs = _jobs(tmp_path, {"n": text + f'notify: {{webhook: "{url}"}}\n'})
     state = f"sqlite:///{tmp_path}/state.db"
-    with StateStore(state) as store, running(store, sandbox, jobs):
+    with StateStore(state) as store, running(store, jobs):
         assert wait_for(lambda: len(_book(sandbox)) == 6)
         sell = min((o for o in _book(sandbox) if o.side is Side.SELL), key=lambda o: o.price)
         sandbox.engine.fill(int(sell.id))
@@ -63,7 +64,7 @@ def test_the_metric_counts_failed_deliveries(tmp_path, sandbox, job_text, wait_f
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     jobs = _jobs(tmp_path, {"m": job_text("m")})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         daemon.notify(replace(jobs[0], notify=Notify(f"http://127.0.0.1:{port}/", 1)), "failing", "x")
         assert wait_for(lambda: _sample(daemon, "rebalancer_notify_failures_total", job="m") == 1.0)
 
@@ -80,7 +81,7 @@ def test_the_daemon_tells_a_pause_by_the_job_file_and_not_a_pause_the_command_to
         },
     )
     state = f"sqlite:///{tmp_path}/state.db"
-    with StateStore(state) as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(state) as store, running(store, jobs) as daemon:
         assert wait_for(lambda: [(e["job"], e["kind"]) for e in got] == [("f", "paused")])
         assert "by its job file" in got[0]["message"]
         paused = CliRunner().invoke(cli, ["pause", str(tmp_path / "c.yaml")], env={"REBALANCER_STATE_URL": state})

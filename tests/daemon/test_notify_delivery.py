@@ -8,7 +8,8 @@ from dataclasses import replace
 
 from rebalancer.job import Notify
 from rebalancer.state.store import StateStore
-from tests.daemon.test_daemon import _jobs, _sample, running
+from tests.daemon.test_daemon import _jobs, _sample
+from tests.daemonkit import running
 from tests.webhooks import dripping, receiver
 
 
@@ -20,7 +21,7 @@ def test_a_dripping_endpoint_delays_no_other_destination_and_fails_by_its_deadli
         dripping() as (slow_url, arrived),
         receiver() as (fast_url, got),
         StateStore(f"sqlite:///{tmp_path}/state.db") as store,
-        running(store, sandbox, jobs) as daemon,
+        running(store, jobs) as daemon,
     ):
         slow, fast = (replace(job, notify=Notify(url, 1)) for job, url in zip(jobs, (slow_url, fast_url), strict=True))
         daemon.notify(slow, "failing", "first in line")
@@ -39,7 +40,7 @@ def test_a_redirect_is_not_followed_with_the_event(tmp_path, sandbox, job_text, 
         receiver() as (elsewhere, taken),
         receiver(status=307, location=elsewhere) as (url, got),
         StateStore(f"sqlite:///{tmp_path}/state.db") as store,
-        running(store, sandbox, jobs) as daemon,
+        running(store, jobs) as daemon,
     ):
         daemon.notify(replace(jobs[0], notify=Notify(url, 1)), "failing", "where does this go")
         assert wait_for(lambda: _sample(daemon, "rebalancer_notify_failures_total", job="r") == 1.0)
@@ -52,7 +53,7 @@ def test_a_delivery_error_does_not_stop_the_notifier(tmp_path, sandbox, job_text
     with (
         receiver() as (url, got),
         StateStore(f"sqlite:///{tmp_path}/state.db") as store,
-        running(store, sandbox, jobs) as daemon,
+        running(store, jobs) as daemon,
     ):
         # URLs no job file can hold any more (validation refuses them), handed in directly: each fails alone.
         for bad in ("http://a..b/hook", "http://[::1/hook", "http://hooks.example.com:99999/"):

@@ -14,7 +14,8 @@ from werkzeug.wrappers import Request, Response
 
 from rebalancer.exchange import reference
 from rebalancer.state.store import StateStore
-from tests.daemon.test_daemon import _book, _jobs, running
+from tests.daemon.test_daemon import _book, _jobs
+from tests.daemonkit import running
 from tests.jobtext import ladder_job
 
 DAY_MS = 86_400_000
@@ -49,7 +50,7 @@ def test_a_quote_stamped_in_the_future_ages_once_the_venue_goes_quiet(
         "reference: mid\n", f'reference: {{source: "{url}", max_age: 1s}}\n'
     )
     jobs = _jobs(tmp_path, {"fut": text})
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs) as daemon:
+    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, jobs) as daemon:
         assert wait_for(lambda: len(_book(sandbox)) == 4)
         state["up"] = False
 

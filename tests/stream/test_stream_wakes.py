@@ -5,30 +5,26 @@ Every wait is a condition with a generous deadline."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import html
 import logging
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from rebalancer.daemon.scheduler import Daemon
-from rebalancer.engine.connect import open_exchange
 from rebalancer.exchange.funds import forget_ledgers
 from rebalancer.exchange.marketdata import forget as forget_market_data
 from rebalancer.job import Job
 from rebalancer.jobfile.load import load_job
 from rebalancer.models import Side
-from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY
+from rebalancer.sandbox.engine import DEMO_API_KEY
 from rebalancer.scheduler.pages import StatusPages
 from rebalancer.state.store import StateStore
+from tests.daemonkit import running
 from tests.stream.conftest import Streamed, wait_for
 
 D = Decimal
-ENV = {"REBALANCER_API_KEY": DEMO_API_KEY, "REBALANCER_SECRET_KEY": DEMO_SECRET_KEY}
 TICKER_PATHS = ("/open/api/get_ticker", "/open/api/get_allticker")
 
 
@@ -69,19 +65,6 @@ def world(streamed: Streamed) -> Streamed:
     forget_market_data()  # the clients share market data per URL, and the URL outlives the world
     forget_ledgers()
     return streamed
-
-
-@contextlib.contextmanager
-def running(tmp_path: Path, *jobs: Job) -> Iterator[Daemon]:
-    """A daemon for ``jobs``."""
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        opener = functools.partial(open_exchange, env=ENV)
-        daemon = Daemon(store, opener=opener, stop_wait=10)
-        daemon.start(list(jobs))
-        try:
-            yield daemon
-        finally:
-            daemon.stop()
 
 
 def _sample(daemon: Daemon, name: str, **labels: str) -> float:
@@ -136,7 +119,7 @@ def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(
     tmp_path: Path, world: Streamed, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="rebalancer.daemon")  # a pass with nothing to do is logged at debug
-    with running(tmp_path, _job(tmp_path, world)) as daemon:
+    with running(tmp_path, [_job(tmp_path, world)]) as daemon:
         _settled(daemon, world)
         tickers = _tickers(world)
         target = _mid(world) * D("1.003")  # out of the 0.1 % tolerance, short of the first level (0.5 %): no fill
@@ -162,7 +145,7 @@ def test_a_price_move_sends_a_batch_at_once_with_prices_from_the_stream(
 
 
 def test_a_trade_through_a_resting_order_runs_a_pass_for_trade(tmp_path: Path, world: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, world)) as daemon:
+    with running(tmp_path, [_job(tmp_path, world)]) as daemon:
         _settled(daemon, world)
         best_buy = max(o.price for o in _orders(world) if o.side is Side.BUY)
         passes = _passes(daemon)
@@ -174,7 +157,7 @@ def test_a_trade_through_a_resting_order_runs_a_pass_for_trade(tmp_path: Path, w
 
 
 def test_a_calm_market_costs_no_rest_request_and_garbage_wakes_nothing(tmp_path: Path, world: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, world)) as daemon:
+    with running(tmp_path, [_job(tmp_path, world)]) as daemon:
         _settled(daemon, world)
         counts, passes = world.server.app.request_counts(), _passes(daemon)
         stream = daemon.feed("s1")["stream"]  # type: ignore[index]
@@ -197,7 +180,7 @@ def test_a_calm_market_costs_no_rest_request_and_garbage_wakes_nothing(tmp_path:
 
 
 def test_a_dropped_stream_falls_back_to_polling_then_follows_it_again(tmp_path: Path, world: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, world)) as daemon:
+    with running(tmp_path, [_job(tmp_path, world)]) as daemon:
         _settled(daemon, world)
         assert _sample(daemon, "rebalancer_stream_polling", job="s1") == 0
         stream = daemon.feed("s1")["stream"]  # type: ignore[index]
@@ -214,7 +197,7 @@ def test_a_dropped_stream_falls_back_to_polling_then_follows_it_again(tmp_path: 
 def test_a_silent_book_falls_back_to_polling_and_wakes_the_job_for_market(tmp_path: Path, world: Streamed) -> None:
     # Two jobs on one symbol of one stream, each with its own bound: only the one with the short bound polls.
     calm = _job(tmp_path, world, "calm", stale="600s", extra="paused: true\n")
-    with running(tmp_path, _job(tmp_path, world, stale="500ms"), calm) as daemon:
+    with running(tmp_path, [_job(tmp_path, world, stale="500ms"), calm]) as daemon:
         _settled(daemon, world)
         passes = _passes(daemon)
         world.control("stream/stall", channel="market_btcusdt_depth_step0", on="1")
@@ -254,7 +237,7 @@ def _page(pages: StatusPages, path: str) -> str:
 
 def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streamed) -> None:
     gap = 4
-    with running(tmp_path, _job(tmp_path, world, min_gap=f"{gap}s")) as daemon:
+    with running(tmp_path, [_job(tmp_path, world, min_gap=f"{gap}s")]) as daemon:
         _settled(daemon, world)
         best_buy = max(o.price for o in _orders(world) if o.side is Side.BUY)
         # Within the gap after the first pass: a trade at a resting order, then a move. One pass, after the gap.
@@ -270,7 +253,7 @@ def test_wakes_inside_min_gap_make_one_later_pass(tmp_path: Path, world: Streame
 
 def test_frames_of_one_symbol_wake_only_its_jobs(tmp_path: Path, world: Streamed) -> None:
     btc, eth = _job(tmp_path, world, "s1"), _job(tmp_path, world, "e1", symbol="ethusdt")
-    with running(tmp_path, btc, eth) as daemon:
+    with running(tmp_path, [btc, eth]) as daemon:
         _settled(daemon, world)
         wait_for(lambda: len(_orders(world, "ethusdt")) == 6 and _learnt(daemon, "e1") >= 1, "eth placed")
         btc_passes = _passes(daemon, "s1")
@@ -283,7 +266,7 @@ def test_frames_of_one_symbol_wake_only_its_jobs(tmp_path: Path, world: Streamed
 
 
 def test_a_flood_of_books_makes_few_passes_that_end_at_the_last_price(tmp_path: Path, world: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, world, min_gap="500ms")) as daemon:
+    with running(tmp_path, [_job(tmp_path, world, min_gap="500ms")]) as daemon:
         _settled(daemon, world)
         start = _mid(world)
         for i in range(1, 61):  # sixty books, each moving the reference 0.005 %: 0.3 % in all, short of any fill
@@ -319,25 +302,20 @@ ladder:
 tolerance: {price: 0}
 """
     )
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        daemon = Daemon(store, stop_wait=10)
-        daemon.start([load_job(path)])
-        try:
-            wait_for(lambda: _learnt(daemon, "e") >= 1 and _following(daemon, "e"), "the first pass, then the stream")
-            # The embedded world walks on its own: with no price tolerance, its next step wakes the job.
-            wait_for(
-                lambda: _sample(daemon, "rebalancer_stream_wakes_total", job="e", reason="reference") >= 1,
-                "a wake from the walking market",
-            )
-        finally:
-            daemon.stop()
+    with running(tmp_path, [load_job(path)]) as daemon:
+        wait_for(lambda: _learnt(daemon, "e") >= 1 and _following(daemon, "e"), "the first pass, then the stream")
+        # The embedded world walks on its own: with no price tolerance, its next step wakes the job.
+        wait_for(
+            lambda: _sample(daemon, "rebalancer_stream_wakes_total", job="e", reason="reference") >= 1,
+            "a wake from the walking market",
+        )
 
 
 def test_a_reload_keeps_following_a_changed_job_and_lets_go_when_its_stream_key_goes(
     tmp_path: Path, world: Streamed
 ) -> None:
     job = _job(tmp_path, world)
-    with running(tmp_path, job) as daemon:
+    with running(tmp_path, [job]) as daemon:
         _settled(daemon, world)
         stream = daemon.feed("s1")["stream"]  # type: ignore[index]
         reconnects = _sample(daemon, "rebalancer_stream_reconnects_total", stream=stream)
@@ -348,6 +326,7 @@ def test_a_reload_keeps_following_a_changed_job_and_lets_go_when_its_stream_key_
         assert _sample(daemon, "rebalancer_stream_reconnects_total", stream=stream) == reconnects
         assert _sample(daemon, "rebalancer_stream_connected", stream=stream) == 1
         path = tmp_path / "s1.yaml"
-        path.write_text(path.read_text().replace(f', stream: "{world.stream_url}"', ""))
+        polling = path.read_text().replace(f', stream: "{world.stream_url}", stream_stale: 600s', "")
+        path.write_text(polling.replace(", min_gap: 200ms", ""))  # keys only a stream reads go with it
         assert daemon.reload([load_job(path)]) == {}
         assert daemon.streams.state("s1") is None and daemon.streams.stats() == []
