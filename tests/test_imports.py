@@ -8,6 +8,7 @@ ones included), but reports circles only between layers. So this file also walks
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,3 +141,24 @@ def test_the_in_function_count_sees_nested_functions_once() -> None:
         "class C:\n    def m(self):\n        from . import d\n"
     )
     assert in_function_imports(ast.parse(source)) == [3, 5, 9]
+
+
+def test_plan_against_the_embedded_sandbox_imports_no_websockets(tmp_path: Path) -> None:
+    """``plan`` of a job without a stream on ``url: sandbox`` serves the sandbox's world in its own process, with
+    the world's market stream, yet never imports the websockets library: the stream starts serving at its first
+    client, and a job without a stream is none."""
+    job = ROOT / "jobs" / "btcusdt-maker.yaml"
+    assert "url: sandbox" in job.read_text() and "stream:" not in job.read_text()
+    env = {**os.environ, "REBALANCER_STATE_DIR": str(tmp_path / "state"), "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "rebalancer", "plan", str(job)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "rebalancer.sandbox.stream" in imported  # this process served the world and its stream
+    assert sorted(name for name in imported if name.split(".")[0] == "websockets") == []

@@ -11,6 +11,10 @@ steps or its orders change (changes within one turn of the loop make one frame),
 fills of accounts' orders and for trades printed through the controls, each at once. While a client follows any
 channel on a real-clock world, the market steps itself (``Engine.catch_up`` every ``tick_every`` s): a seed walks
 the same whoever watches. Faults: ``drop`` (connections cut, no close frame), ``stall``, ``garbage`` (see ``feed``).
+
+``start`` only binds the port (so the URL can be published at once) and waits on it in a small thread: the
+``websockets`` library is imported and the loop started when the first client knocks. Every process that serves the
+embedded sandbox's world serves its stream, yet a ``plan`` of a job without a stream never pays for either.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -82,23 +88,56 @@ class StreamServer:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._lock = threading.Lock()
+        self._listener: socket.socket | None = None  # bound by start(); served from the first knock on
+        self._door: threading.Thread | None = None
+        self._bell: tuple[socket.socket, socket.socket] | None = None  # wakes the door when the stream stops
+        self._door_lock = threading.Lock()  # serving starts whole, or not at all once stopping
+        self._stopping = False
 
     @property
     def url(self) -> str:
         """``ws://127.0.0.1:PORT/kline-api/ws`` (once started)."""
-        if self._thread is None:
+        if self._listener is None:
             raise RuntimeError("the sandbox stream is not started")
         return f"ws://{self.host}:{self.port}{feed.PATH}"
 
     def start(self) -> StreamServer:
-        """Bind and serve in a daemon thread; OSError when the port cannot be taken. Returns self."""
-        if self._thread is not None:
+        """Bind the port and wait there for the first client in a daemon thread, which then serves the stream;
+        OSError when the port cannot be taken. Returns self."""
+        if self._listener is not None:
             return self
+        listener = _listen(self.host, self.port)
+        self.port = listener.getsockname()[1]
+        self._listener, self._bell, self._stopping = listener, socket.socketpair(), False
+        self._door = threading.Thread(target=self._await_first_client, name="rebalancer-sandbox-stream", daemon=True)
+        self._door.start()
+        self.attach(self.engine)
+        return self
+
+    def _await_first_client(self) -> None:
+        """(door thread) Once a client knocks, serve on the bound socket; return at once when the stream stops."""
+        listener, bell = self._listener, self._bell
+        assert listener is not None and bell is not None
+        with contextlib.suppress(OSError, ValueError):  # the sockets closed under it: stopped
+            knocked, _, _ = select.select([listener, bell[0]], [], [])
+            if bell[0] in knocked:
+                return
+        with self._door_lock:
+            if self._stopping:
+                return
+            try:
+                self._serve_on(listener)
+            except OSError as exc:
+                log.error("the sandbox stream could not be served", extra={"error": str(exc)})
+                listener.close()
+
+    def _serve_on(self, listener: socket.socket) -> None:
+        """Serve the stream on ``listener`` in its own thread and loop; returns once it accepts connections."""
         ready = threading.Event()
         failed: list[BaseException] = []
         loop = asyncio.new_event_loop()
         thread = threading.Thread(
-            target=self._main, args=(loop, ready, failed), name="rebalancer-sandbox-stream", daemon=True
+            target=self._main, args=(loop, ready, failed, listener), name="rebalancer-sandbox-stream", daemon=True
         )
         thread.start()
         ready.wait()
@@ -106,8 +145,6 @@ class StreamServer:
             thread.join()
             raise failed[0]
         self._loop, self._thread = loop, thread
-        self.attach(self.engine)
-        return self
 
     def attach(self, engine: Engine) -> None:
         """Follow ``engine`` (a fresh world) instead of the one followed so far."""
@@ -124,13 +161,25 @@ class StreamServer:
         """Close every connection, stop serving and stop following the engine."""
         with contextlib.suppress(ValueError):
             self.engine.listeners.remove(self._changed)
+        with self._door_lock:
+            self._stopping = True
+        door, bell, listener = self._door, self._bell, self._listener
+        if bell is not None:
+            with contextlib.suppress(OSError):
+                bell[1].send(b"x")
+        if door is not None:
+            door.join(10)
         loop, thread, stop = self._loop, self._thread, self._stop
         if loop is not None and stop is not None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stop.set)
         if thread is not None:
             thread.join(10)
-        self._loop = self._thread = None
+        for sock in (listener, *(bell or ())):
+            if sock is not None:
+                sock.close()
+        self._loop = self._thread = self._door = None
+        self._listener = self._bell = None
 
     # --- faults and controls (any thread) --------------------------------------------------------------------
 
@@ -196,10 +245,16 @@ class StreamServer:
 
     # --- the loop --------------------------------------------------------------------------------------------
 
-    def _main(self, loop: asyncio.AbstractEventLoop, ready: threading.Event, failed: list[BaseException]) -> None:
+    def _main(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ready: threading.Event,
+        failed: list[BaseException],
+        listener: socket.socket,
+    ) -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(self._serve(ready, failed))
+            loop.run_until_complete(self._serve(ready, failed, listener))
         except BaseException as exc:  # a start that failed otherwise than binding: start() raises it, never a :0 URL
             if ready.is_set():
                 raise
@@ -209,15 +264,14 @@ class StreamServer:
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
-    async def _serve(self, ready: threading.Event, failed: list[BaseException]) -> None:
+    async def _serve(self, ready: threading.Event, failed: list[BaseException], listener: socket.socket) -> None:
         from websockets.asyncio.server import serve
 
         self._stop = asyncio.Event()
         try:
             server: Server = await serve(
                 self._handle,
-                self.host,
-                self.port,
+                sock=listener,
                 process_request=_only_the_stream_path,
                 ping_interval=None,  # the protocol's own JSON pings are the heartbeat
                 compression=None,
@@ -228,7 +282,6 @@ class StreamServer:
             failed.append(exc)
             ready.set()
             return
-        self.port = server.sockets[0].getsockname()[1]
         ready.set()
         clock = asyncio.create_task(self._clock())
         await self._stop.wait()
@@ -383,6 +436,21 @@ class StreamServer:
             by_symbol.setdefault(fill.symbol, []).append((fill.trade_id, fill.time, feed.fill_entry(fill)))
         for symbol, entries in sorted(by_symbol.items()):
             self._push(symbol, TRADES, feed.trades_text(symbol, entries, feed.wall_ms()))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket as the event loop's own ``create_server`` makes it: its protocol is TCP (not 0), so
+    the loop turns Nagle's algorithm off on the connections it accepts (else small frames wait ~40 ms)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(100)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _ignore_closed(task: asyncio.Future[None]) -> None:
