@@ -80,7 +80,7 @@ class Account:
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution of an order against the simulated market: at the order's own price when the market came to
-    it, at the crowd's level when the order was marketable on arrival."""
+    it (the order was the maker), at the crowd's level when the order was marketable on arrival (``taker``)."""
 
     trade_id: int
     order_id: int
@@ -89,6 +89,7 @@ class Fill:
     price: Decimal
     volume: Decimal
     time: int
+    taker: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
@@ -100,6 +101,7 @@ class Fill:
             "price": str(self.price),
             "volume": str(self.volume),
             "time": self.time,
+            "taker": self.taker,
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class Fill:
             price=Decimal(d["price"]),
             volume=Decimal(d["volume"]),
             time=int(d["time"]),
+            taker=d.get("taker") is True,  # absent from worlds saved before it was kept: a maker's fill
         )
 
 

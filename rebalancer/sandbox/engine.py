@@ -201,7 +201,10 @@ class Engine:
             return self._market(symbol).mid
 
     def depth(self, symbol: str) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
-        """(bids, asks), best first: the synthetic crowd's levels plus the accounts' resting orders."""
+        """(bids, asks), best first: the synthetic crowd's levels plus the accounts' resting orders, as the ticker
+        sees the book (``market_view``). The crowd trades against an account's order that reaches its side on the
+        next tick and never rests behind it, so the crowd's levels such an order crosses are left out: the book
+        is crossed only where accounts' orders cross each other. REST depth and the stream's push both read this."""
         with self.lock:
             market = self._market(symbol)
             bids, asks = market.synthetic_depth(self.seed)
@@ -209,9 +212,11 @@ class Engine:
             for order in self.open_by_symbol[symbol].values():
                 levels = sides[order.side]
                 levels[order.price] = levels.get(order.price, Decimal(0)) + order.remaining
+            ticker = self.market_view(symbol).ticker
+            assert ticker.bid is not None and ticker.ask is not None  # the crowd always quotes both sides
             return (
-                sorted(sides[Side.BUY].items(), reverse=True),
-                sorted(sides[Side.SELL].items()),
+                sorted(((p, v) for p, v in sides[Side.BUY].items() if p <= ticker.bid), reverse=True),
+                sorted((p, v) for p, v in sides[Side.SELL].items() if p >= ticker.ask),
             )
 
     def recent_fills(self) -> list[Fill]:
@@ -357,11 +362,19 @@ class Engine:
             reachable = price <= order.price if order.side is Side.BUY else price >= order.price
             if not reachable or order.remaining <= 0:
                 break
-            self._fill(market, order, min(available, order.remaining), price)
+            self._fill(market, order, min(available, order.remaining), price, taker=True)
 
-    def _fill(self, market: MarketState, order: SimOrder, volume: Decimal, price: Decimal | None = None) -> None:
-        """Fill ``volume`` of ``order`` at ``price`` (its own when None); a buy filled below its price gets the
-        difference of what it locked back."""
+    def _fill(
+        self,
+        market: MarketState,
+        order: SimOrder,
+        volume: Decimal,
+        price: Decimal | None = None,
+        *,
+        taker: bool = False,
+    ) -> None:
+        """Fill ``volume`` of ``order`` at ``price`` (its own when None; ``taker``: the order took the crowd's
+        level on arrival); a buy filled below its price gets the difference of what it locked back."""
         spec = market.spec
         account = self._account(order.api_key)
         quote, base = account.coin(spec.quote), account.coin(spec.base)
@@ -374,7 +387,7 @@ class Engine:
         else:
             base.locked -= volume
             quote.available += funds
-        fill = Fill(self.next_trade_id, order.id, spec.symbol, order.side, price, volume, self.clock_ms)
+        fill = Fill(self.next_trade_id, order.id, spec.symbol, order.side, price, volume, self.clock_ms, taker)
         self.next_trade_id += 1
         order.fills.append(fill)
         self.fills.append(fill)

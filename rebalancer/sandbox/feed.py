@@ -45,19 +45,9 @@ def _levels(levels: list[tuple[Decimal, Decimal]]) -> str:
 
 
 def depth_text(engine: Engine, symbol: str, ts_ms: int) -> str:
-    """The ``depth_step0`` push of ``symbol``'s book now (``buys`` and ``asks``, best first), as the ticker sees it.
-
-    The crowd trades against an account's order that reaches its side on the next tick and never rests behind it:
-    the ticker's best bid and ask leave out the crowd's levels such an order crosses, and so does the push (else
-    a client would see the book crossed by the account's own order until that tick).
-    """
-    with engine.lock:
-        bids, asks = engine.depth(symbol)
-        ticker = engine.market_view(symbol).ticker
-    if ticker.bid is not None:
-        bids = [level for level in bids if level[0] <= ticker.bid]
-    if ticker.ask is not None:
-        asks = [level for level in asks if level[0] >= ticker.ask]
+    """The ``depth_step0`` push of ``symbol``'s book now (``buys`` and ``asks``, best first), as the ticker sees it
+    (``Engine.depth``: without the crowd's levels an account's order crosses, as REST depth shows it)."""
+    bids, asks = engine.depth(symbol)
     return (
         f'{{"channel":"{channel(symbol, DEPTH)}","ts":{ts_ms},'
         f'"tick":{{"asks":{_levels(asks)},"buys":{_levels(bids)}}}}}'
@@ -74,8 +64,9 @@ def trade_entry(trade_id: int, taker: Side, price: Decimal, volume: Decimal, ts_
 
 
 def fill_entry(fill: Fill) -> str:
-    """A fill of an account's order as the trade the crowd took it with (the taker's side is the other one)."""
-    taker = Side.SELL if fill.side is Side.BUY else Side.BUY
+    """A fill of an account's order as the trade it printed: the taker is the account's order when it took the
+    crowd's level on arrival, else the crowd, on the other side."""
+    taker = fill.side if fill.taker else (Side.SELL if fill.side is Side.BUY else Side.BUY)
     return trade_entry(fill.trade_id, taker, fill.price, fill.volume, fill.time)
 
 

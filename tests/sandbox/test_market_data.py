@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import requests
 
 
@@ -73,6 +74,27 @@ def test_resting_bid_above_the_crowd_becomes_best_bid(sandbox: Any, api: Any) ->
     assert Decimal(ticker["buy"]) == inside
     tick = api.get("/open/api/market_dept", {"symbol": "btcusdt", "type": "step0"}).json()["data"]["tick"]
     assert tick["bids"][0] == [format(inside, "f"), "0.0100"]
+
+
+@pytest.mark.parametrize("side", ["BUY", "SELL"])
+def test_an_order_resting_through_the_crowd_never_leaves_rest_depth_crossed(api: Any, side: str) -> None:
+    """A buy three crowd levels deep into the asks, for more than they hold, takes them and rests above the rest
+    of them until the next tick: market_dept shows the book as the ticker does (the crowd's levels the order
+    crosses left out), never a crowd ask below a bid (before: every crowd level stayed, crossing the order)."""
+    params = {"symbol": "btcusdt", "type": "step0"}
+    crowd = api.get("/open/api/market_dept", params).json()["data"]["tick"]
+    through = crowd["asks"][:3] if side == "BUY" else crowd["bids"][:3]
+    price = through[-1][0]
+    volume = sum(Decimal(v) for _, v in through) + 1
+    assert api.placed_ids(api.replace("btcusdt", place=[api.item(side, price, format(volume, "f"))]))
+    tick = api.get("/open/api/market_dept", params).json()["data"]["tick"]
+    bids = [Decimal(p) for p, _ in tick["bids"]]
+    asks = [Decimal(p) for p, _ in tick["asks"]]
+    assert bids[0] < asks[0], (bids[:2], asks[:2])
+    assert (bids[0] if side == "BUY" else asks[0]) == Decimal(price)  # the order is the best of its side
+    ticker = api.get("/open/api/get_ticker", {"symbol": "btcusdt"}).json()["data"]
+    assert bids[0] <= Decimal(ticker["buy"]) and asks[0] >= Decimal(ticker["sell"])  # nothing the ticker leaves out
+    assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
 
 
 def test_depth_needs_a_known_type(api: Any) -> None:
