@@ -50,24 +50,31 @@ def served() -> Iterator[tuple[SandboxServer, list[Received]]]:
         server.stop()
 
 
+def _fills(engine: Engine, order_id: int) -> list[Fill]:
+    return [f for f in engine.recent_fills() if f.order_id == order_id]
+
+
 def _printed(frames: list[Received], fills: list[Fill]) -> list[Trade]:
+    """The pushed trades of ``fills``, waited for until every one of them has been pushed."""
     ids = {str(f.trade_id) for f in fills}
-    pushed = [t for f in frames if isinstance(f.message, Trades) for t in f.message.trades if t.id in ids]
-    return pushed if len(pushed) == len(ids) else []
+
+    def pushed() -> list[Trade]:
+        found = [t for f in list(frames) if isinstance(f.message, Trades) for t in f.message.trades if t.id in ids]
+        return found if len(found) == len(ids) else []
+
+    return _wait(pushed, "the order's fills pushed")
 
 
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 def test_an_order_marketable_on_arrival_is_the_taker_of_its_fills(
     served: tuple[SandboxServer, list[Received]], side: Side
 ) -> None:
-    server, frames = served
-    engine = server.engine
+    engine, frames = served[0].engine, served[1]
     bids, asks = engine.depth("btcusdt")
     price, volume = asks[1] if side is Side.BUY else bids[1]  # two crowd levels deep, for less than they hold
-    order_id = engine.place(KEY, "btcusdt", side, price, volume)
-    fills = [f for f in engine.recent_fills() if f.order_id == order_id]
+    fills = _fills(engine, engine.place(KEY, "btcusdt", side, price, volume))
     assert fills and sum(f.volume for f in fills) == volume  # filled at once, at the crowd's levels
-    printed = _wait(lambda: _printed(frames, fills), "the order's fills pushed")
+    printed = _printed(frames, fills)
     assert {t.side for t in printed} == {side}  # the order took the levels (before: the other side)
     assert [t.price for t in printed] == [f.price for f in fills]
 
@@ -76,15 +83,12 @@ def test_an_order_marketable_on_arrival_is_the_taker_of_its_fills(
 def test_a_resting_order_the_crowd_comes_to_is_the_maker(
     served: tuple[SandboxServer, list[Received]], side: Side
 ) -> None:
-    server, frames = served
-    engine = server.engine
-    mid = engine.mid("btcusdt")
-    price = mid - 40 if side is Side.BUY else mid + 40
+    engine, frames = served[0].engine, served[1]
+    price = engine.mid("btcusdt") + (-40 if side is Side.BUY else 40)
     order_id = engine.place(KEY, "btcusdt", side, price, Decimal("0.0040"))
-    assert not [f for f in engine.recent_fills() if f.order_id == order_id]  # it rests
+    assert not _fills(engine, order_id)  # it rests
     engine.fill(order_id, "0.0040")
-    fills = [f for f in engine.recent_fills() if f.order_id == order_id]
-    printed = _wait(lambda: _printed(frames, fills), "the order's fill pushed")
+    printed = _printed(frames, _fills(engine, order_id))
     assert {t.side for t in printed} == {Side.SELL if side is Side.BUY else Side.BUY}  # the crowd took it
 
 
