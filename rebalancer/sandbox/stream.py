@@ -127,8 +127,8 @@ class StreamServer:
                 return
             try:
                 self._serve_on(listener)
-            except OSError as exc:
-                log.error("the sandbox stream could not be served", extra={"error": str(exc)})
+            except Exception as exc:  # no caller to raise to: say so, and refuse clients rather than leave them waiting
+                log.error("the sandbox stream could not be served", extra={"error": f"{type(exc).__name__}: {exc}"})
                 listener.close()
 
     def _serve_on(self, listener: socket.socket) -> None:
