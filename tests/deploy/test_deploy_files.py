@@ -8,19 +8,19 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rebalancer.cli.jobs import run
-from rebalancer.daemon.scheduler import Daemon
-from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.sandbox.engine import Engine
 from rebalancer.sandbox.faults import Faults
 from rebalancer.sandbox.server import SandboxServer
 from rebalancer.state.store import StateStore
+from tests.daemonkit import running
 from tests.jobtext import ladder_job
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -89,9 +89,15 @@ def _alert_metrics() -> set[str]:
     return {m for r in rules for m in re.findall(r"\b(rebalancer_[a-z_]+)\b", r["expr"])}
 
 
-def test_every_metric_the_alerts_use_is_exported_by_a_running_daemon(tmp_path, sandbox):
-    env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
-    streamed = SandboxServer(Engine.create(seed=7, clock="manual"), Faults(rate_limits=False), stream=True).start()
+@pytest.fixture
+def streamed() -> Iterator[SandboxServer]:
+    """A second sandbox that also serves its market stream, for a job that follows one."""
+    server = SandboxServer(Engine.create(seed=7, clock="manual"), Faults(rate_limits=False), stream=True).start()
+    yield server
+    server.stop()
+
+
+def test_every_metric_the_alerts_use_is_exported_by_a_running_daemon(tmp_path, sandbox, streamed):
     jobs = []
     for name, symbol, url, stream in (
         ("live", "btcusdt", sandbox.url, None),
@@ -107,9 +113,7 @@ def test_every_metric_the_alerts_use_is_exported_by_a_running_daemon(tmp_path, s
     assert jobs[2].exchange.stream == streamed.stream_url
     with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
         store.set_paused("resting", True)
-        daemon = Daemon(store, opener=lambda job: open_exchange(job, env), stop_wait=10)
-        daemon.start(jobs)
-        try:
+        with running(store, jobs) as daemon:
             daemon.run_pass_now("live")
             daemon.run_pass_now("resting")
             daemon.metrics.rejected.labels("live", "-1")  # a series appears with the first rejection
@@ -118,9 +122,6 @@ def test_every_metric_the_alerts_use_is_exported_by_a_running_daemon(tmp_path, s
             while not _following(exposition := daemon.metrics.exposition().decode()):
                 assert time.monotonic() < deadline, "the stream job was not followed within 30 s"
                 time.sleep(0.05)
-        finally:
-            daemon.stop()
-            streamed.stop()
     exported = set(re.findall(r"^(rebalancer_[a-z_]+)\{", exposition, re.MULTILINE))
     used = _alert_metrics()
     assert used <= exported, used - exported
