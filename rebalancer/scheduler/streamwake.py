@@ -16,7 +16,7 @@ every pass the scheduler tells the source what the pass left (``learn``).
 
 Each job has a ``Witness`` (``engine.streamfed``) over its symbol's tape (``stream.tape``), so that its passes skip
 the ``order_info`` of an order they cancelled that the stream proves could not have filled
-(``rebalancer_order_info_skipped_total``, the ``skipped`` of ``state``).
+(counted in ``rebalancer_order_info_skipped_total``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ class FeedState:
     why: str = ""
     stream: str = ""
     learnt: int = 0
-    skipped: int = 0
 
 
 @dataclass(eq=False)
@@ -237,7 +236,7 @@ class StreamWakes:
             if watch is None:
                 return None
             source, why = ("stream", "") if watch.fresh else ("polling", watch.why)
-            return FeedState(source, why, stream_label(watch.feed.url), watch.learnt, watch.witness.skipped)
+            return FeedState(source, why, stream_label(watch.feed.url), watch.learnt)
 
     def stats(self) -> list[StreamStats]:
         """Each followed stream's counters (one hub per URL)."""
