@@ -15,6 +15,7 @@ a pass can skip the ``order_info`` of an order the stream proves could not have 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def stream_fed(
             if job.exchange.stream is None:
                 yield exchange
             else:
-                told = None if witness is None else witness(job.name)
+                told = None if witness is None else functools.partial(witness, job.name)
                 yield StreamFed(exchange, job, lambda: fresh(job.name), told)
 
     return open_fed
@@ -102,7 +103,9 @@ def stream_fed(
 class StreamFed:
     """``exchange`` with ``ticker`` for the job's symbol taken from ``fresh`` when it answers (see the module doc)."""
 
-    def __init__(self, exchange: Exchange, job: Job, fresh: FreshTicker, witness: Witness | None = None) -> None:
+    def __init__(
+        self, exchange: Exchange, job: Job, fresh: FreshTicker, witness: Callable[[], Witness | None] | None = None
+    ) -> None:
         self.exchange = exchange
         self._symbol = job.symbol
         self._needs_last = job.reference.kind is ReferenceKind.LAST
@@ -112,7 +115,8 @@ class StreamFed:
     def saw_no_fill(self, seen: Seen) -> bool:
         """Whether the job's stream proves that ``seen``, which left the book, could not have filled since it was
         last listed (``Witness.saw_no_fill``); always False without a witness."""
-        return self._witness is not None and self._witness.saw_no_fill(seen)
+        witness = self._told()
+        return witness is not None and witness.saw_no_fill(seen)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.exchange, name)  # what a client offers beside the protocol (base_url, ...)
@@ -124,6 +128,10 @@ class StreamFed:
             if streamed is not None and not (self._needs_last and streamed.last is None):
                 return streamed
         return self.exchange.ticker(symbol)
+
+    def _told(self) -> Witness | None:
+        """The job's witness now (a job joins its stream after its exchange is opened); None without one."""
+        return None if self._witness is None else self._witness()
 
     def rules(self, symbol: str) -> SymbolRules:
         """The exchange's ``rules``."""
@@ -140,7 +148,7 @@ class StreamFed:
     def open_orders(self, symbol: str) -> tuple[Order, ...]:
         """The exchange's ``open_orders``: always over REST. The witness notes what it listed, as of when it was
         asked."""
-        witness = self._witness if symbol.lower() == self._symbol.lower() else None
+        witness = self._told() if symbol.lower() == self._symbol.lower() else None
         asked_ms = None if witness is None else witness.now_ms()
         orders = self.exchange.open_orders(symbol)
         if witness is not None and asked_ms is not None:
@@ -157,8 +165,9 @@ class StreamFed:
         try:
             return self.exchange.replace(rules, cancel_ids, place)
         finally:
-            if self._witness is not None and rules.symbol.lower() == self._symbol.lower():
-                self._witness.cancelled.update(dict.fromkeys(cancel_ids, self._witness.now_ms()))
+            witness = self._told() if rules.symbol.lower() == self._symbol.lower() else None
+            if witness is not None:
+                witness.cancelled.update(dict.fromkeys(cancel_ids, witness.now_ms()))
 
     def cancel_all(self, symbol: str) -> None:
         """The exchange's ``cancel_all``."""
