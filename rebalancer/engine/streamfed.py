@@ -58,7 +58,12 @@ class Witness:
         horizon = at_ms - KEEP_MS
         for order_id in [i for i, (_, at) in self.seen.items() if at < horizon]:
             del self.seen[order_id]
-            self.cancelled.pop(order_id, None)
+        for order_id in [i for i, at in self.cancelled.items() if at < horizon]:
+            del self.cancelled[order_id]
+
+    def cancelled_now(self, order_ids: Sequence[str]) -> None:
+        """The job's own batch that cancelled ``order_ids`` ended now."""
+        self.cancelled.update(dict.fromkeys(order_ids, self.now_ms()))
 
     def saw_no_fill(self, seen: Seen) -> bool:
         """True when the stream proves ``seen`` (a watched order that left the book) could not have filled since it
@@ -167,7 +172,7 @@ class StreamFed:
         finally:
             witness = self._told() if rules.symbol.lower() == self._symbol.lower() else None
             if witness is not None:
-                witness.cancelled.update(dict.fromkeys(cancel_ids, witness.now_ms()))
+                witness.cancelled_now(cancel_ids)
 
     def cancel_all(self, symbol: str) -> None:
         """The exchange's ``cancel_all``."""
