@@ -23,6 +23,8 @@ SETTLE_MS = 1000
 """How long after our cancel was answered the stream must have run on, and the most a frame may lag its own time,
 for the stream's silence to count: a trade printed before the cancel has arrived by then."""
 
+SILENCE_FLOOR_MS = 100
+"""Shorter gaps between frames are not recorded; a job whose staleness bound is shorter is always read."""
 KEEP_MS = 15 * 60 * 1000
 """How far back the stream's record goes: an order last seen before that is always read."""
 
@@ -70,7 +72,7 @@ def why_read(order: Sighting, tape: TapeView | None, now_ms: int, stale_ms: int)
         return "cancelled too recently"
     if tape is None or not tape.covered:
         return "the stream's record does not cover the window"
-    if tape.longest_silence_ms > stale_ms:
+    if tape.longest_silence_ms > stale_ms or stale_ms < SILENCE_FLOOR_MS:
         return "the stream was silent too long"
     if tape.lagging:
         return "the stream lagged"

@@ -14,12 +14,10 @@ from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
 
-from rebalancer.core.witness import KEEP_MS, SETTLE_MS, TapeView
+from rebalancer.core.witness import KEEP_MS, SETTLE_MS, SILENCE_FLOOR_MS, TapeView
 
 MAX_ENTRIES = 4096
 """The most trades (and, apart, silences) kept; the oldest go first, and the record is whole only after them."""
-SILENCE_FLOOR_MS = 100
-"""Shorter gaps between frames are not kept: no staleness bound is that short."""
 
 
 class Tape:

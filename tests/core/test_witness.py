@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rebalancer.core.witness import SETTLE_MS, Sighting, TapeView, reaches, why_read
+from rebalancer.core.witness import SETTLE_MS, SILENCE_FLOOR_MS, Sighting, TapeView, reaches, why_read
 from rebalancer.models import Side
 
 D = Decimal
@@ -43,11 +43,17 @@ def _with(order: Sighting, **changes: object) -> Sighting:
         (BUY, TapeView(False), NOW, "the stream's record does not cover the window"),
         (BUY, TapeView(True, longest_silence_ms=STALE + 1), NOW, "the stream was silent too long"),
         (BUY, TapeView(True, longest_silence_ms=STALE), NOW, None),
+        (BUY, TapeView(True), NOW, None),
         (BUY, TapeView(True, lagging=True), NOW, "the stream lagged"),
     ],
 )
 def test_the_decision_table(order: Sighting, tape: TapeView | None, now: int, why: str | None) -> None:
     assert why_read(order, tape, now, STALE) == why
+
+
+def test_a_staleness_bound_shorter_than_the_silences_recorded_means_a_read() -> None:
+    assert why_read(BUY, TapeView(True), NOW, SILENCE_FLOOR_MS) is None
+    assert why_read(BUY, TapeView(True), NOW, SILENCE_FLOOR_MS - 1) == "the stream was silent too long"
 
 
 prices = st.decimals(min_value=D("0.0001"), max_value=D("1000000"), places=4)
