@@ -74,9 +74,13 @@ def learn_fills(
     open_orders: Sequence[Order],
     left_book: Mapping[str, Order | None],
     now: datetime,
+    unfilled: frozenset[str] = frozenset(),
 ) -> Learnt:
     """Compare ``watched`` with the job's ``open_orders`` and ``left_book`` (``order_info`` of watched orders no
     longer open; None when it could not be read, so the order stays watched and is asked about again).
+
+    A watched order in ``unfilled`` left the book and the market stream proves it did not fill since it was last
+    seen (``core.witness``): it is forgotten with the deal volume last seen, no fill learnt.
 
     An open order not watched yet is watched from its current deal volume: fills before the job saw it are not its.
     """
@@ -102,6 +106,9 @@ def learn_fills(
         watch.append(_advanced(seen, order))
     for order_id, seen in watched.items():
         if order_id in open_ids:
+            continue
+        if order_id in unfilled:
+            forget.append(order_id)
             continue
         info = left_book.get(order_id)
         if info is not None and overfills(info, seen):

@@ -2,8 +2,9 @@
 
 Requests: the ticker and the open orders (the symbol rules are cached), the balances up front only for a job with
 an inventory target (else later, through ``balances``, and only when the placements need them), another venue's
-quote when the reference names one, and ``order_info`` for watched orders that left the book. The store is read
-once (``StateStore.pass_inputs``); the order tracker then settles what that read says against the book.
+quote when the reference names one, and ``order_info`` for watched orders that left the book (save those the job's
+market stream proves could not have filled: ``NoFillWitness``). The store is read once (``StateStore.pass_inputs``);
+the order tracker then settles what that read says against the book.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from rebalancer.core.fills import Learnt, Seen, learn_fills
 from rebalancer.core.plan import Draft
@@ -22,6 +24,16 @@ from rebalancer.job import Job
 from rebalancer.models import MarketSnapshot, Order, Ticker
 from rebalancer.state.passio import PassInputs
 from rebalancer.state.store import StateStore
+
+
+@runtime_checkable
+class NoFillWitness(Protocol):
+    """An exchange that can tell, from the job's market stream, that a watched order that left the book could not
+    have filled since it was last seen (``engine.streamfed.StreamFed``); a plain client is no witness."""
+
+    def saw_no_fill(self, seen: Seen) -> bool:
+        """True when ``seen`` need not be read with ``order_info``: it left the book unfilled since last seen."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +114,20 @@ def learn_own_fills(
 ) -> Learnt:
     """The fills of the job's orders since the last recorded pass (``rebalancer.core.fills``), nothing written.
 
-    Watched orders that left the book are looked up with ``order_info`` (a read); one that cannot be read stays
-    watched and is asked about again next pass.
+    Watched orders that left the book are looked up with ``order_info`` (a read), save those the exchange, as a
+    ``NoFillWitness``, proves unfilled; one that cannot be read stays watched and is asked about again next pass.
     """
     mine = [o for o in snapshot.open_orders if owned is None or o.id in owned]
     listed = {o.id for o in snapshot.open_orders}
+    witness = exchange if isinstance(exchange, NoFillWitness) else None
     left: dict[str, Order | None] = {}
+    unfilled: set[str] = set()
     for order_id in sorted(set(watched) - listed, key=id_key):
+        if witness is not None and witness.saw_no_fill(watched[order_id]):
+            unfilled.add(order_id)
+            continue
         try:
             left[order_id] = exchange.order_info(job.symbol, order_id)
         except RebalancerError:
             left[order_id] = None
-    return learn_fills(watched, mine, left, now)
+    return learn_fills(watched, mine, left, now, frozenset(unfilled))

@@ -164,6 +164,12 @@ class Metrics:
             ["job"],
             registry=self.registry,
         )
+        self.order_info_skipped = Counter(
+            "rebalancer_order_info_skipped",
+            "order_info reads a job saved: orders it cancelled that its market stream proves did not fill.",
+            ["job"],
+            registry=self.registry,
+        )
         self.stream_lag = Histogram(
             "rebalancer_stream_frame_lag_seconds",
             "Receive time minus the frame's own time, per stream.",
@@ -194,6 +200,7 @@ class Metrics:
             self.paused,
             self.stream_polling,
             self.stream_fallbacks,
+            self.order_info_skipped,
         ):
             with contextlib.suppress(KeyError):
                 metric.remove(job)

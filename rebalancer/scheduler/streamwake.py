@@ -13,6 +13,10 @@ or the connection down, that job falls back to polling on its schedule (its tick
 said once per change (a log line for the jobs that changed together, ``rebalancer_stream_polling``, the status
 pages) and raised as ``market`` so the guards can act; when a book comes back it follows the stream again. After
 every pass the scheduler tells the source what the pass left (``learn``).
+
+Each job has a ``Witness`` (``engine.streamfed``) over its symbol's tape (``stream.tape``), so that its passes skip
+the ``order_info`` of an order they cancelled that the stream proves could not have filled
+(counted in ``rebalancer_order_info_skipped_total``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from rebalancer.core.wake import Book, Pacer, Watcher
 from rebalancer.defaults import STREAM_CHECK_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
-from rebalancer.engine.streamfed import Opener, stream_fed
+from rebalancer.engine.streamfed import Opener, Witness, stream_fed
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
 from rebalancer.models import Ticker
@@ -65,7 +69,9 @@ class _Watch:
     watcher: Watcher
     feed: _Feed
     pacer: Pacer
+    witness: Witness
     learnt: int = 0
+    counted: int = 0  # the witness's skipped reads told to the metric
     fresh: bool = False  # its market data comes from the stream (else it polls, for ``why``)
     why: str = "no book yet"
     stale_seconds: float = field(init=False)  # the book silent this long, the job polls (``exchange.stream_stale``)
@@ -136,8 +142,12 @@ class StreamWakes:
                 subscription.close()
             if told is not hub:
                 hub.on_connection(lambda connected: None if connected else self._inbox.lost(url))
+                hub.on_garbage(lambda: self._inbox.garbage(url))
         pacer = Pacer(int(job.schedule.min_gap_seconds * 1000))
-        watch = _Watch(job, Watcher(job, int(job.exchange.stream_stale_seconds * 1000)), feed, pacer)
+        stale_ms = int(job.exchange.stream_stale_seconds * 1000)
+        tape = self._inbox.tape(key)
+        witness = Witness(tape.view, stale_ms, self._clock)
+        watch = _Watch(job, Watcher(job, stale_ms), feed, pacer, witness)
         hub = feed.subscription.hub
         age = hub.age(channel(feed.symbol, DEPTH)) if hub.stats().connected else None
         with self._lock:
@@ -150,7 +160,7 @@ class StreamWakes:
             self._feeds.setdefault(key, feed)
             self._watches[job.name] = feed.jobs[job.name] = watch
         if old is not None and old is not feed and not old.jobs:
-            old.subscription.close()
+            self._close(old)
         self._polling(watch)
 
     def remove(self, name: str) -> None:
@@ -158,8 +168,8 @@ class StreamWakes:
         with self._lock:
             feed = self._drop(name)
         if feed is not None and not feed.jobs:
-            feed.subscription.close()
-        for metric in (self.metrics.stream_polling, self.metrics.stream_fallbacks):
+            self._close(feed)
+        for metric in (self.metrics.stream_polling, self.metrics.stream_fallbacks, self.metrics.order_info_skipped):
             with contextlib.suppress(KeyError):
                 metric.remove(name)
 
@@ -177,14 +187,21 @@ class StreamWakes:
             self._feeds.clear()
             self._watches.clear()
         for feed in feeds:
-            feed.subscription.close()
+            self._close(feed)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self._held.close()
 
     def feeding(self, opener: Opener) -> Opener:
-        """``opener`` with each stream job's ticker taken from this source while its stream is fresh."""
-        return stream_fed(opener, self.ticker)
+        """``opener`` with each stream job's ticker taken from this source while its stream is fresh, and its
+        orders remembered by its witness."""
+        return stream_fed(opener, self.ticker, self.witness)
+
+    def witness(self, name: str) -> Witness | None:
+        """The job's witness of no fill (``engine.streamfed.Witness``); None for a job not on the stream."""
+        with self._lock:
+            watch = self._watches.get(name)
+            return None if watch is None else watch.witness
 
     def learn(self, name: str, report: PassReport | None) -> None:
         """A pass of ``name`` ended (``report`` None: skipped or failed): the watcher learns the orders it left,
@@ -198,6 +215,9 @@ class StreamWakes:
             if report is None:
                 return
             watch.learnt += 1
+            skipped, watch.counted = watch.witness.skipped - watch.counted, watch.witness.skipped
+            if skipped:
+                self.metrics.order_info_skipped.labels(name).inc(skipped)
             wake = self._raise(watch, watch.watcher.learn(report.snapshot, standing(report)), now)
         self._emit([wake])
 
@@ -357,6 +377,11 @@ class StreamWakes:
         if not watch.feed.jobs:
             self._feeds.pop((watch.feed.url, watch.feed.symbol), None)
         return watch.feed
+
+    def _close(self, feed: _Feed) -> None:
+        """End a feed no job follows any more: its subscription and its tape."""
+        feed.subscription.close()
+        self._inbox.drop_tape((feed.url, feed.symbol))
 
     def _url(self, job: Job) -> str:
         """The URL of the job's stream (the embedded sandbox's held while this source lives)."""

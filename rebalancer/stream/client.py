@@ -130,6 +130,7 @@ class StreamHub:
         self._closed = False
         self.on_idle: Callable[[StreamHub], None] | None = None
         self._on_connection: list[Callable[[bool], None]] = []
+        self._on_garbage: list[Callable[[], None]] = []
         self._connected = False
         self._connections = 0
         self._frames = self._garbage = self._oversized = self._pings = 0
@@ -180,6 +181,12 @@ class StreamHub:
         or is lost, so that a reader can fall back at once rather than at its next look."""
         with self._lock:
             self._on_connection.append(callback)
+
+    def on_garbage(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (in the hub's thread; it must return quickly) for every frame that cannot be read:
+        it may have been any symbol's trade, so a record of the trades is not whole across it."""
+        with self._lock:
+            self._on_garbage.append(callback)
 
     def age(self, name: str) -> float | None:
         """Seconds since ``name`` (a channel) last sent a frame, or since it was subscribed if it never did;
@@ -302,13 +309,16 @@ class StreamHub:
             await asyncio.sleep(delay)
 
     def _tell_connection(self, connected: bool) -> None:
+        self._tell(self._on_connection, connected)
+
+    def _tell(self, listeners: list[Callable[..., None]], *args: object) -> None:
         with self._lock:
-            callbacks = list(self._on_connection)
+            callbacks = list(listeners)
         for callback in callbacks:
             try:
-                callback(connected)
+                callback(*args)
             except Exception:  # a reader's bug must not end the stream
-                log.exception("stream connection callback failed", extra={"url": self.shown_url})
+                log.exception("stream callback failed", extra={"url": self.shown_url})
 
     def _note(self, error: str) -> None:
         with self._lock:
@@ -343,6 +353,7 @@ class StreamHub:
                 self._garbage += 1
                 self._oversized += isinstance(exc, FrameTooLarge)
             log.debug("stream frame ignored", extra={"url": self.shown_url, "error": str(exc)})
+            self._tell(self._on_garbage)
             return False
         if isinstance(message, Ping):
             from websockets.exceptions import ConnectionClosed

@@ -1,0 +1,131 @@
+"""The stream as a witness of no fill, through a real daemon against the sandbox's stream over loopback: an order the
+job cancelled in a calm market is forgotten without an ``order_info`` request; a trade at its price, a dropped
+stream, or a fill printed just before our cancel sends the read, and the fill is learnt."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rebalancer.core.witness import SETTLE_MS
+from rebalancer.daemon.scheduler import Daemon
+from rebalancer.engine.streamfed import Witness
+from rebalancer.exchange.funds import forget_ledgers
+from rebalancer.exchange.marketdata import forget as forget_market_data
+from rebalancer.models import Order, Side
+from tests.stream.conftest import Streamed, wait_for
+from tests.stream.test_stream_wakes import _following, _job, _mid, _orders, _sample, _settled, running
+
+D = Decimal
+ORDER_INFO = "/open/api/order_info"
+OPEN_ORDERS = ("/open/api/v2/new_order", "/open/api/new_order")
+BATCH = "/open/api/mass_replaceV2"
+
+
+@pytest.fixture
+def calm(streamed: Streamed) -> Streamed:
+    forget_market_data()  # the clients share market data per URL, and the URL outlives the world
+    forget_ledgers()
+    return streamed
+
+
+def _count(world: Streamed, *paths: str) -> int:
+    counts = world.server.app.request_counts()
+    return sum(counts.get(path, 0) for path in paths)
+
+
+def _witness(daemon: Daemon) -> Witness:
+    witness = daemon.streams.witness("s1")
+    assert witness is not None
+    return witness
+
+
+def _move(world: Streamed) -> list[Order]:
+    """Move the market out of the tolerance, short of any order: the woken pass cancels the lowest buy and the
+    lowest sell (the other levels line up with the new ladder); the orders before the move."""
+    old = _orders(world)
+    world.engine.set_price("btcusdt", _mid(world) * D("1.003"))
+    return old
+
+
+def _replaced(daemon: Daemon, world: Streamed, old: list[Order]) -> list[Order]:
+    """Wait until some of ``old`` were cancelled and replaced, and the stream had time to tell any trade; those."""
+    wait_for(lambda: len(_orders(world)) == 6 and {o.id for o in old} - {o.id for o in _orders(world)}, "moved")
+    gone = [o for o in old if o.id not in {n.id for n in _orders(world)}]
+    assert sorted(o.price for o in gone) == sorted([_lowest(old, Side.BUY).price, _lowest(old, Side.SELL).price])
+    witness = _witness(daemon)
+    wait_for(lambda: {o.id for o in gone} <= set(witness.cancelled), "the witness saw our cancel")
+    done = max(witness.cancelled[o.id] for o in gone) + SETTLE_MS
+    wait_for(lambda: witness.now_ms() >= done, "the cancel settled")
+    return gone
+
+
+def _lowest(orders: list[Order], side: Side) -> Order:
+    return min((o for o in orders if o.side is side), key=lambda o: o.price)
+
+
+def _watched(daemon: Daemon) -> set[str]:
+    return set(daemon.store.watched_orders("s1"))
+
+
+def test_orders_cancelled_in_a_calm_market_are_forgotten_without_an_order_info_read(
+    tmp_path: Path, calm: Streamed
+) -> None:
+    with running(tmp_path, _job(tmp_path, calm, min_gap="2s")) as daemon:
+        _settled(daemon, calm)
+        infos = _count(calm, ORDER_INFO)
+        gone = _replaced(daemon, calm, _move(calm))
+        daemon.run_pass_now("s1")
+        assert _count(calm, ORDER_INFO) == infos
+        assert _witness(daemon).skipped == len(gone) == 2
+        assert not _watched(daemon) & {o.id for o in gone}, "forgotten"
+        assert not daemon.store.fills("s1")
+        wait_for(lambda: _sample(daemon, "rebalancer_order_info_skipped_total", job="s1") == 2, "the metric")
+
+
+def test_a_trade_at_a_cancelled_orders_price_sends_its_order_info_read(tmp_path: Path, calm: Streamed) -> None:
+    with running(tmp_path, _job(tmp_path, calm, min_gap="2s")) as daemon:
+        _settled(daemon, calm)
+        infos = _count(calm, ORDER_INFO)
+        gone = _replaced(daemon, calm, _move(calm))
+        buy = next(o for o in gone if o.side is Side.BUY)
+        calm.control("trade", symbol="btcusdt", side="buy", price=str(buy.price), volume="0.01")  # a BUY taker at it
+        wait_for(lambda: not _watched(daemon) & {o.id for o in gone}, "the pass after the trade (it reaches our buys)")
+        assert _count(calm, ORDER_INFO) == infos + 1  # only the buy the trade reached; not the sell
+        assert _witness(daemon).skipped == 1
+
+
+def test_a_dropped_stream_sends_every_read(tmp_path: Path, calm: Streamed) -> None:
+    with running(tmp_path, _job(tmp_path, calm, min_gap="2s")) as daemon:
+        _settled(daemon, calm)
+        infos = _count(calm, ORDER_INFO)
+        gone = _replaced(daemon, calm, _move(calm))
+        fallbacks = _sample(daemon, "rebalancer_stream_fallbacks_total", job="s1")
+        calm.control("stream/drop")
+        wait_for(lambda: _sample(daemon, "rebalancer_stream_fallbacks_total", job="s1") > fallbacks, "a fallback")
+        wait_for(lambda: _following(daemon), "back on the stream")
+        daemon.run_pass_now("s1")
+        wait_for(lambda: not _watched(daemon) & {o.id for o in gone}, "the cancelled orders forgotten")
+        assert _count(calm, ORDER_INFO) == infos + 2
+        assert _witness(daemon).skipped == 0
+
+
+def test_a_fill_printed_just_before_our_cancel_is_learnt(tmp_path: Path, calm: Streamed) -> None:
+    with running(tmp_path, _job(tmp_path, calm, min_gap="5s")) as daemon:
+        _settled(daemon, calm)
+        faults = calm.server.app.faults
+        faults.endpoints, faults.latency = {BATCH}, 2.0  # the batch waits at the sandbox before it cancels
+        infos, reads = _count(calm, ORDER_INFO), _count(calm, *OPEN_ORDERS)
+        old = _move(calm)
+        buy = _lowest(old, Side.BUY)
+        wait_for(lambda: _count(calm, *OPEN_ORDERS) > reads, "the move's pass read the book, its batch waits")
+        calm.engine.fill(int(buy.id), "0.004")  # listed unfilled, filled (printed on the stream), then cancelled
+        gone = _replaced(daemon, calm, old)
+        faults.latency = 0.0
+        wait_for(lambda: not _watched(daemon) & {o.id for o in gone}, "the pass after the cancel")
+        (fill,) = daemon.store.fills("s1")
+        assert (fill.order_id, fill.volume) == (buy.id, D("0.004"))
+        assert _count(calm, ORDER_INFO) == infos + 1
+        assert _witness(daemon).skipped == 1
