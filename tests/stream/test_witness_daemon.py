@@ -15,8 +15,9 @@ from rebalancer.engine.streamfed import Witness
 from rebalancer.exchange.funds import forget_ledgers
 from rebalancer.exchange.marketdata import forget as forget_market_data
 from rebalancer.models import Order, Side
+from tests.daemonkit import running
 from tests.stream.conftest import Streamed, wait_for
-from tests.stream.test_stream_wakes import _following, _job, _mid, _orders, _sample, _settled, running
+from tests.stream.test_stream_wakes import _following, _job, _mid, _orders, _sample, _settled
 
 D = Decimal
 ORDER_INFO = "/open/api/order_info"
@@ -73,7 +74,7 @@ def _watched(daemon: Daemon) -> set[str]:
 def test_orders_cancelled_in_a_calm_market_are_forgotten_without_an_order_info_read(
     tmp_path: Path, calm: Streamed
 ) -> None:
-    with running(tmp_path, _job(tmp_path, calm, min_gap="2s")) as daemon:
+    with running(tmp_path, [_job(tmp_path, calm, min_gap="2s")]) as daemon:
         _settled(daemon, calm)
         infos = _count(calm, ORDER_INFO)
         gone = _replaced(daemon, calm, _move(calm))
@@ -86,7 +87,7 @@ def test_orders_cancelled_in_a_calm_market_are_forgotten_without_an_order_info_r
 
 
 def test_a_trade_at_a_cancelled_orders_price_sends_its_order_info_read(tmp_path: Path, calm: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, calm, min_gap="2s")) as daemon:
+    with running(tmp_path, [_job(tmp_path, calm, min_gap="2s")]) as daemon:
         _settled(daemon, calm)
         infos = _count(calm, ORDER_INFO)
         gone = _replaced(daemon, calm, _move(calm))
@@ -98,7 +99,7 @@ def test_a_trade_at_a_cancelled_orders_price_sends_its_order_info_read(tmp_path:
 
 
 def test_a_dropped_stream_sends_every_read(tmp_path: Path, calm: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, calm, min_gap="2s")) as daemon:
+    with running(tmp_path, [_job(tmp_path, calm, min_gap="2s")]) as daemon:
         _settled(daemon, calm)
         infos = _count(calm, ORDER_INFO)
         gone = _replaced(daemon, calm, _move(calm))
@@ -113,7 +114,7 @@ def test_a_dropped_stream_sends_every_read(tmp_path: Path, calm: Streamed) -> No
 
 
 def test_a_fill_printed_just_before_our_cancel_is_learnt(tmp_path: Path, calm: Streamed) -> None:
-    with running(tmp_path, _job(tmp_path, calm, min_gap="5s")) as daemon:
+    with running(tmp_path, [_job(tmp_path, calm, min_gap="5s")]) as daemon:
         _settled(daemon, calm)
         faults = calm.server.app.faults
         faults.endpoints, faults.latency = {BATCH}, 2.0  # the batch waits at the sandbox before it cancels
