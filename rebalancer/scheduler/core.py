@@ -3,7 +3,8 @@
 ``JobTable`` opens every job's exchange (all or nothing at start; one by one on reload, a job that cannot be opened
 keeping its old version), closes them, and keeps each job's last plan for the status pages. ``run_slot`` frames one
 pass: claim it (``Coordination.claim``: pause, backoff, version, lease), run it, let go of what only it held, record
-how it ended, then count it: metrics, the failure streak (the webhook told once per streak) and one log line.
+how it ended, then count it: metrics, the failure streak (the webhook told once per streak) and one log line. A pass
+that stops on the pause switch its store read found on (``JobPaused``) is the plug's pause skip instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rebalancer.core.plan import Plan
-from rebalancer.engine.runner import PassReport
+from rebalancer.engine.runner import JobPaused, PassReport
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
@@ -125,21 +126,32 @@ def run_slot(
     started = time.monotonic()
     try:
         report = plug.run(slot, claim)
+    except JobPaused:
+        plug.release(slot, claim)
+        return plug.paused(slot, claim)
     except RebalancerError as exc:
+        _ran(metrics, slot, started)
         plug.release(slot, claim)
         failed(plug, metrics, slot, plug.finish(slot, claim, exc), exc, {**fields, **claim.fields})
         return PassResult.ERROR
     except BaseException:
+        _ran(metrics, slot, started)
         plug.release(slot, claim)
         raise
-    finally:
-        slot.passes += 1
-        metrics.pass_duration.labels(name).observe(time.monotonic() - started)
-        metrics.last_pass.labels(name).set(time.time())
+    _ran(metrics, slot, started)
     plug.release(slot, claim)
     table.note_plan(name, report.plan)
     account(plug, metrics, slot, report, plug.finish(slot, claim, report), {**fields, **claim.fields})
     return report
+
+
+def _ran(metrics: Metrics, slot: Slot, started: float) -> None:
+    """A pass ran (however it ended; a pass that stopped on the pause switch is a skip): count it for ``ready``,
+    observe its duration and note when it ended."""
+    slot.passes += 1
+    name = slot.job.name
+    metrics.pass_duration.labels(name).observe(time.monotonic() - started)
+    metrics.last_pass.labels(name).set(time.time())
 
 
 def failed(

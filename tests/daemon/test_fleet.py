@@ -65,7 +65,7 @@ def test_merged_keeps_one_header_per_family_and_tells_the_workers_apart() -> Non
     ],
 )
 def test_a_sample_gains_the_worker_label_whatever_its_labels(line: str, expected: str) -> None:
-    (_header, samples), = labelled(f"# HELP m x\n# TYPE m gauge\n{line}\n".encode(), 2)
+    ((_header, samples),) = labelled(f"# HELP m x\n# TYPE m gauge\n{line}\n".encode(), 2)
     assert samples == [expected]
 
 
