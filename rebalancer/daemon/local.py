@@ -81,7 +81,7 @@ class LocalCoordination:
             post(job, word, f"{job.name} {word} by its job file ({job.source})", self.notifier)
         if job.paused or slot.paused_in_store:
             return self._skip_paused(slot)
-        self.metrics.paused.labels(job.name).set(0)
+        slot.series(self.metrics).paused.set(0)
         if time.monotonic() < slot.not_before:
             self.metrics.missed.labels(job.name).inc()
             log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
@@ -89,7 +89,7 @@ class LocalCoordination:
         if not session.hold():
             holder = self.store.lease_holder(job.name)
             log.warning("pass skipped: job held by another process", extra={"job": job.name, "holder": holder})
-            self.metrics.passes.labels(job.name, Skip.LEASE_HELD).inc()
+            slot.series(self.metrics).passes(Skip.LEASE_HELD).inc()
             slot.passes += 1
             return Skip.LEASE_HELD
         return Claim(failures=slot.failures, wake=due.reason)
@@ -106,7 +106,7 @@ class LocalCoordination:
 
     def _skip_paused(self, slot: Slot) -> Skip:
         """A paused job's skip: its lease let go; it counts as a pass for ``ready``."""
-        self.metrics.paused.labels(slot.job.name).set(1)
+        slot.series(self.metrics).paused.set(1)
         log.info("pass skipped: job paused", extra={"job": slot.job.name})
         _session(slot).release()
         slot.passes += 1

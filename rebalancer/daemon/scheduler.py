@@ -319,8 +319,8 @@ class Daemon:
                 self._queue.done(item.name)
 
     def _run_due(self, name: str, late: float, reason: WakeReason = WakeReason.TIMER) -> None:
-        self.metrics.lateness.labels(name).observe(late)
         slot = self._table.get(name)
+        (self.metrics.lateness.labels(name) if slot is None else slot.series(self.metrics).lateness).observe(late)
         if slot is None or not slot.running.acquire(blocking=False):
             return
         try:

@@ -149,9 +149,9 @@ def _ran(metrics: Metrics, slot: Slot, started: float) -> None:
     """A pass ran (however it ended; a pass that stopped on the pause switch is a skip): count it for ``ready``,
     observe its duration and note when it ended."""
     slot.passes += 1
-    name = slot.job.name
-    metrics.pass_duration.labels(name).observe(time.monotonic() - started)
-    metrics.last_pass.labels(name).set(time.time())
+    series = slot.series(metrics)
+    series.pass_duration.observe(time.monotonic() - started)
+    series.last_pass.set(time.time())
 
 
 def failed(
@@ -161,7 +161,7 @@ def failed(
     job = slot.job
     why = str(exc) if isinstance(exc, RebalancerError) else type(exc).__name__
     tell_failing(plug.notifier, job, done.failures, why)
-    metrics.passes.labels(job.name, PassResult.ERROR).inc()
+    slot.series(metrics).passes(PassResult.ERROR).inc()
     line = {"job": job.name, **fields, "failures": done.failures, "retry_in_s": round(done.retry_in, 1)}
     if isinstance(exc, RebalancerError):
         plug.log.error("pass failed", extra={**line, "error": str(exc)})
@@ -178,28 +178,31 @@ def account(
     fields: Mapping[str, object],
 ) -> None:
     """Count a pass that ended with a report: its metrics, the failure streak and its log line."""
-    job = slot.job
+    job, series = slot.job, slot.series(metrics)
     execution = report.execution
     placed = execution.count(OutcomeStatus.PLACED) if execution else 0
-    metrics.passes.labels(job.name, report.result).inc()
-    metrics.placed.labels(job.name).inc(placed)
-    metrics.cancelled.labels(job.name).inc(execution.count(OutcomeStatus.CANCELLED) if execution else 0)
-    metrics.gate_refusals.labels(job.name).inc(report.gate_refusals)
+    series.passes(report.result).inc()
+    series.placed.inc(placed)
+    series.cancelled.inc(execution.count(OutcomeStatus.CANCELLED) if execution else 0)
+    series.gate_refusals.inc(report.gate_refusals)
     for outcome in execution.rejected if execution else ():
         metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
     for fill in report.fills:  # a counter's value is a float: fine for a gauge of activity, never for money
         metrics.filled.labels(job.name, fill.side.value).inc(float(fill.volume))
-    metrics.open_orders.labels(job.name).set(report.plan.summary.get(ActionKind.KEEP, 0) + placed)
-    line = {**pass_fields(report), **fields}
+    kept = report.plan.summary.get(ActionKind.KEEP, 0)
+    series.open_orders.set(kept + placed)
     if report.result is PassResult.FENCED:
         # Not a failure of the job: the lease moved on, and the next pass asks for it again.
-        plug.log.warning("pass fenced: lease lost before sending", extra={**line, "error": report.error})
+        line = {**pass_fields(report, kept), **fields, "error": report.error}
+        plug.log.warning("pass fenced: lease lost before sending", extra=line)
         return
     if report.failed:
         tell_failing(plug.notifier, job, done.failures, report.error or str(report.result))
     else:
-        metrics.last_success.labels(job.name).set(time.time())
-    plug.log.log(pass_log_level(report), "pass", extra=line)
+        series.last_success.set(time.time())
+    level = pass_log_level(report)
+    if plug.log.isEnabledFor(level):  # a quiet pass's line is at debug: not built when it would be dropped
+        plug.log.log(level, "pass", extra={**pass_fields(report, kept), **fields})
 
 
 def tell_failing(notifier: Notifier, job: Job, streak: int, why: str) -> None:

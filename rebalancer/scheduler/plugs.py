@@ -20,6 +20,8 @@ from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.notify import Notifier
+from rebalancer.scheduler.metrics import Metrics
+from rebalancer.scheduler.series import JobSeries
 from rebalancer.vocab import Skip, WakeReason
 
 
@@ -38,6 +40,14 @@ class Slot:
     was_paused: bool = False  # by its job file's ``paused:`` (a pause through the store is told where it is made)
     paused_in_store: bool = True  # the store's pause switch as last read (daemon: read before a pass only if on)
     session: JobSession | None = None  # the daemon's lease kept across passes
+    _series: JobSeries | None = None
+
+    def series(self, metrics: Metrics) -> JobSeries:
+        """The job's metric series in ``metrics``, looked up on first use (``rebalancer.scheduler.series``)."""
+        series = self._series
+        if series is None or series.metrics is not metrics:
+            series = self._series = JobSeries.of(metrics, self.job.name)
+        return series
 
 
 @dataclass(frozen=True, slots=True)
