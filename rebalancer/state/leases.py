@@ -93,7 +93,7 @@ class LeaseState:
             params = acquire_params(job, holder, ttl_seconds, to_ms(now or _now()))
             epoch = conn.execute(acquire_statement(self._db), params).scalar()
             if epoch is not None:
-                return int(epoch)
+                return cell("leases", "epoch", epoch, int)
             expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
         # SQLite keeps text in an integer column and sorts it after every number: a lease row edited to garbage
         # would never expire, so the job would wait for ever without a word.
@@ -173,7 +173,7 @@ class LeaseState:
         now_ms = to_ms(now or _now())
         params = {"holder_": holder, "now_ms": now_ms, "until_ms": now_ms + int(ttl_seconds * 1000), "busy": busy}
         with self._db.tx(write=True) as conn:
-            return {row.job: int(row.epoch) for row in conn.execute(_RENEW_ALL, params)}
+            return {row.job: cell("leases", "epoch", row.epoch, int) for row in conn.execute(_RENEW_ALL, params)}
 
     def take_over_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> int | None:
         """Take or renew the lease (its epoch, or None), also taking it from a holder on this host that is gone."""
