@@ -32,8 +32,8 @@ def _opener(sandbox):
 
 
 @contextlib.contextmanager
-def running(store: StateStore, sandbox, jobs, **kwargs):
-    daemon = Daemon(store, opener=_opener(sandbox), stop_wait=10, **kwargs)
+def running(store: StateStore, sandbox, jobs, opener=None, **kwargs):
+    daemon = Daemon(store, opener=opener or _opener(sandbox), stop_wait=10, **kwargs)
     daemon.start(jobs)
     try:
         yield daemon

@@ -15,10 +15,9 @@ from typing import Any
 
 from sqlalchemy import event
 
-from rebalancer.daemon.scheduler import Daemon
-from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.store import StateStore
+from tests.daemon.test_daemon import _book, running
 
 
 @contextlib.contextmanager
@@ -37,17 +36,6 @@ def statements(store: StateStore) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", hook)
-
-
-@contextlib.contextmanager
-def running(store: StateStore, sandbox: Any, jobs: list[Any], lease_seconds: float) -> Iterator[Daemon]:
-    env = {"REBALANCER_API_KEY": sandbox.api_key, "REBALANCER_SECRET_KEY": sandbox.secret_key}
-    daemon = Daemon(store, opener=lambda j: open_exchange(j, env), stop_wait=10, lease_seconds=lease_seconds)
-    daemon.start(jobs)
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
 
 
 def _jobs(tmp_path: Path, job_text: Callable[..., str], texts: dict[str, dict[str, str]]) -> list[Any]:
@@ -71,7 +59,10 @@ def test_one_statement_renews_every_lease_of_the_daemon_and_its_sessions_trust_i
             "k3": {"symbol": "ethusdt", "size": "0.5"},
         },
     )
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs, 600) as daemon:
+    with (
+        StateStore(f"sqlite:///{tmp_path}/state.db") as store,
+        running(store, sandbox, jobs, lease_seconds=600) as daemon,
+    ):
         assert wait_for(daemon.ready)
         sessions = daemon._sessions()
         assert len(sessions) == 3 and all(s.lease is not None for s in sessions)
@@ -92,8 +83,11 @@ def test_a_lease_taken_by_another_holder_is_not_renewed_and_the_pass_meets_its_f
     tmp_path: Path, sandbox: Any, job_text: Callable[..., str], wait_for: Callable[..., bool]
 ) -> None:
     jobs = _jobs(tmp_path, job_text, {"f": {}})
-    book = lambda: sandbox.engine.open_orders(sandbox.api_key, "btcusdt")  # noqa: E731
-    with StateStore(f"sqlite:///{tmp_path}/state.db") as store, running(store, sandbox, jobs, 600) as daemon:
+    book = lambda: _book(sandbox)  # noqa: E731
+    with (
+        StateStore(f"sqlite:///{tmp_path}/state.db") as store,
+        running(store, sandbox, jobs, lease_seconds=600) as daemon,
+    ):
         assert wait_for(lambda: len(book()) == 6 and daemon.ready())
         assert store.release_lease("f", daemon.holder)  # as if it had run out ...
         taken = store.acquire_lease("f", "another-process", 600)  # ... and another process took the job
@@ -114,7 +108,7 @@ def test_a_daemons_leases_outlive_their_length_between_passes(
 ) -> None:
     jobs = _jobs(tmp_path, job_text, {"k": {}})
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        with running(store, sandbox, jobs, 6) as daemon:
+        with running(store, sandbox, jobs, lease_seconds=6) as daemon:
             assert wait_for(daemon.ready)
             first = store.lease_expiry("k")
             assert first is not None

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rebalancer.daemon.scheduler import Daemon
 from rebalancer.engine.connect import open_exchange
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.store import StateStore
+from tests.daemon.test_daemon import _book, _sample, running
 
 
 class PausingReads:
@@ -52,10 +52,6 @@ def _job(tmp_path: Path, job_text: Callable[..., str]) -> Any:
     return load_job(path)
 
 
-def _sample(daemon: Daemon, name: str, **labels: str) -> float:
-    return daemon.metrics.registry.get_sample_value(name, labels) or 0.0
-
-
 def _requests(sandbox: Any) -> int:
     return sum(sandbox.server.app.request_counts().values())
 
@@ -83,12 +79,10 @@ def test_a_pause_committed_during_the_passs_market_reads_stops_it_before_any_wri
                 wrapped[-1].armed.set()  # the first pass, at start: claimed unpaused, paused before its store read
                 yield wrapped[-1]
 
-        daemon = Daemon(store, opener=opener, stop_wait=10)
-        daemon.start([job])
-        try:
+        with running(store, sandbox, [job], opener) as daemon:
             assert wait_for(daemon.ready), "the stopped pass counts as a pass for ready"
             assert other.is_paused("p") and not wrapped[0].armed.is_set()
-            assert sandbox.engine.open_orders(sandbox.api_key, "btcusdt") == (), "the pass would have placed 6"
+            assert _book(sandbox) == (), "the pass would have placed 6"
             assert _writes(sandbox) == 0
             assert store.history("p") == [], "no pass row: the pass stopped before its first write"
             assert store.open_in_flight("p") == []
@@ -101,10 +95,8 @@ def test_a_pause_committed_during_the_passs_market_reads_stops_it_before_any_wri
             other.set_paused("p", False)
             report = daemon.run_pass_now("p")
             assert report is not None and report.result == "ok"
-            assert len(sandbox.engine.open_orders(sandbox.api_key, "btcusdt")) == 6
+            assert len(_book(sandbox)) == 6
             assert _sample(daemon, "rebalancer_job_paused", job="p") == 0
-        finally:
-            daemon.stop()
 
 
 def test_rebalancer_pause_from_another_process_stops_the_next_pass_and_resume_resumes(
@@ -120,26 +112,21 @@ def test_rebalancer_pause_from_another_process_stops_the_next_pass_and_resume_re
         )
         assert done.returncode == 0, done.stderr
 
-    with StateStore(url) as store:
-        daemon = Daemon(store, opener=lambda j: open_exchange(j, _env(sandbox)), stop_wait=10)
-        daemon.start([job])
-        try:
-            book = lambda: sandbox.engine.open_orders(sandbox.api_key, "btcusdt")  # noqa: E731
-            assert wait_for(lambda: len(book()) == 6 and daemon.ready())
-            passes = len(store.history("p"))
-            sandbox.engine.cancel(sandbox.api_key, "btcusdt", int(book()[0].id))  # the next pass would place it
-            writes = _writes(sandbox)
-            command("pause")
-            assert daemon.run_pass_now("p") is None
-            assert len(book()) == 5 and _writes(sandbox) == writes, "nothing sent"
-            assert len(store.history("p")) == passes, "nothing recorded"
-            assert store.lease_holder("p") is None
-            command("resume")
-            report = daemon.run_pass_now("p")
-            assert report is not None and report.result == "ok"
-            assert len(book()) == 6
-        finally:
-            daemon.stop()
+    with StateStore(url) as store, running(store, sandbox, [job]) as daemon:
+        book = lambda: _book(sandbox)  # noqa: E731
+        assert wait_for(lambda: len(book()) == 6 and daemon.ready())
+        passes = len(store.history("p"))
+        sandbox.engine.cancel(sandbox.api_key, "btcusdt", int(book()[0].id))  # the next pass would place it
+        writes = _writes(sandbox)
+        command("pause")
+        assert daemon.run_pass_now("p") is None
+        assert len(book()) == 5 and _writes(sandbox) == writes, "nothing sent"
+        assert len(store.history("p")) == passes, "nothing recorded"
+        assert store.lease_holder("p") is None
+        command("resume")
+        report = daemon.run_pass_now("p")
+        assert report is not None and report.result == "ok"
+        assert len(book()) == 6
 
 
 def test_a_job_paused_before_the_daemon_starts_makes_no_market_reads(
@@ -150,11 +137,7 @@ def test_a_job_paused_before_the_daemon_starts_makes_no_market_reads(
     with StateStore(url) as store:
         store.set_paused("p", True)
         before = _requests(sandbox)
-        daemon = Daemon(store, opener=lambda j: open_exchange(j, _env(sandbox)), stop_wait=10)
-        daemon.start([job])
-        try:
+        with running(store, sandbox, [job]) as daemon:
             assert wait_for(daemon.ready)
             assert daemon.run_pass_now("p") is None
             assert _requests(sandbox) - before <= 1, "at most the symbol rules, read when the exchange is opened"
-        finally:
-            daemon.stop()
