@@ -51,10 +51,11 @@ class LeaseKeeper:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop renewing; a renewal under way finishes first (bounded by the store's own timeouts)."""
+        """Stop renewing, waiting a second at most for a renewal under way: one that lands after the daemon's
+        release of its leases finds them expired and renews none."""
         self._stopped.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.interval)
+            self._thread.join(timeout=min(self.interval, 1.0))
 
     def renew(self) -> int:
         """One renewal of every lease the holder holds but those of jobs with a pass running; how many renewed."""
