@@ -100,11 +100,9 @@ FAILURE_BACKOFF_CAP_SECONDS = 300.0
 COMMAND_LEASE_SECONDS = 600.0
 """A command's job lease: longer than any one pass, short enough that a killed command frees its job by itself."""
 
-DAEMON_LEASE_MIN_SECONDS = 60.0
-"""The daemon's job lease lasts at least this long, so fast jobs do not renew it on every pass."""
-
-DAEMON_LEASE_PERIODS = 3
-"""The daemon's job lease lasts three periods of the job (renewed after one): one late pass does not lose it."""
+DAEMON_LEASE_SECONDS = 60.0
+"""The daemon's job lease: its lease keeper renews every job's together each quarter of it, whatever the job's
+period, and a daemon killed on another host frees its jobs a minute later (on its own host, at once)."""
 
 REQUEST_BOUND_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 """The fence's margin when an exchange does not say its timeouts: a write sent with less lease left could still be

@@ -28,11 +28,11 @@ def running(
     store: StateStore | Path, jobs: Iterable[Job], *, env: Mapping[str, str] = DEMO_ENV, **kwargs: Any
 ) -> Iterator[Daemon]:
     """A started daemon for ``jobs`` on ``store`` (a folder: a fresh SQLite store there, closed after the block),
-    stopped at the end of the block; ``kwargs`` go to ``Daemon``."""
+    stopped at the end of the block; ``kwargs`` go to ``Daemon`` (an ``opener`` there replaces the demo one)."""
     with contextlib.ExitStack() as stack:
         if isinstance(store, Path):
             store = stack.enter_context(StateStore(f"sqlite:///{store}/state.db"))
-        daemon = Daemon(store, opener=opener(env), **{"stop_wait": 10, **kwargs})
+        daemon = Daemon(store, **{"opener": opener(env), "stop_wait": 10, **kwargs})
         daemon.start(list(jobs))
         try:
             yield daemon

@@ -33,7 +33,7 @@ from rebalancer.defaults import (
 )
 from rebalancer.engine.connect import open_exchange
 from rebalancer.engine.lease import Lease, make_fence, request_bound_seconds
-from rebalancer.engine.runner import PassReport, run_pass
+from rebalancer.engine.runner import JobPaused, PassReport, run_pass
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
@@ -133,7 +133,8 @@ class ClusterCoordination:
         return Claim(lease, cluster.failures, fields, wake=due.reason)
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
-        """The pass under the claim's lease, fenced before every write (in the shared rate limiter too)."""
+        """The pass under the claim's lease, fenced before every write (in the shared rate limiter too);
+        ``JobPaused`` when its store read finds the job paused (a pause committed since the pass's start)."""
         assert claim.lease is not None
         fence = make_fence(self.store, claim.lease, request_bound_seconds(slot.exchange))
         try:
@@ -147,12 +148,21 @@ class ClusterCoordination:
                     fence=fence,
                     notifier=self.notifier,
                     wake=claim.wake,
+                    honour_pause=True,
                 )
-        except RebalancerError:
-            raise  # ``finish`` records the failed pass and lets the lease go
+        except (RebalancerError, JobPaused):
+            raise  # ``finish`` records the failed pass and lets the lease go; ``paused`` lets it go
         except BaseException:
             self._let_go(claim.lease)  # a crash: no ``finish`` follows
             raise
+
+    def paused(self, slot: Slot, claim: Claim) -> Skip:
+        """The job was paused after the pass's start and before its store read: let its lease go, nothing recorded
+        (as a pause found at the start)."""
+        if claim.lease is not None:
+            self._let_go(claim.lease)
+        log.info("pass skipped: job paused", extra={"job": slot.job.name})
+        return Skip.PAUSED
 
     def release(self, slot: Slot, claim: Claim) -> None:
         """Stop renewing the pass's lease; ``finish`` lets it go with the pass's record, in one statement."""

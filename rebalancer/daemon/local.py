@@ -1,6 +1,12 @@
 """The single daemon's coordination plug: a job's lease is kept in the state store across passes (taken, renewed
-at a third of its lifetime, released when the job pauses or stops), failures are counted in memory and back the job
-off, and a job whose ``on_stop`` is ``cancel`` cancels its orders under its lease when it stops.
+for every job at once by the lease keeper, ``rebalancer.daemon.keeper``, released when the job pauses or stops),
+failures are counted in memory and back the job off, and a job whose ``on_stop`` is ``cancel`` cancels its orders
+under its lease when it stops.
+
+The store's pause switch is read by the pass itself, in its one store read (``StateStore.pass_inputs``): a pass that
+finds it on stops there (``JobPaused``), nothing written or sent, and is counted as a paused job's skip. Only while
+the job was last found paused does ``claim`` read the switch before the pass, in a transaction of its own, so a
+paused job makes no market reads and its resume is seen at its next tick.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ class LocalCoordination:
         notifier: Notifier,
         *,
         holder: str,
-        lease_seconds: float | None,
+        lease_seconds: float,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -50,34 +56,32 @@ class LocalCoordination:
         """The job's exchange, through the daemon's opener."""
         return self._opener(job)
 
-    def attach(self, slot: Slot, lease_seconds: float) -> Slot:
-        """Give a newly opened slot its session (exchange, store, and a lease of ``lease_seconds`` unless the daemon
-        was given one length for all)."""
+    def attach(self, slot: Slot) -> Slot:
+        """Give a newly opened slot its session: exchange, store, and a lease of the daemon's length."""
         slot.session = JobSession(
             slot.job,
             slot.exchange,
             self.store,
             holder=self.holder,
-            ttl_seconds=self._lease_seconds or lease_seconds,
+            ttl_seconds=self._lease_seconds,
             notifier=self.notifier,
         )
         return slot
 
     def claim(self, slot: Slot, due: Due) -> Claim | Skip:
         """Skip a paused job (its lease let go) or one backing off; else hold the lease, or skip when another
-        process holds it. A skip for the lease or a pause counts as a pass for ``ready``."""
+        process holds it. A skip for the lease or a pause counts as a pass for ``ready``. The store's pause switch
+        is read here only while the job was last found paused (the module docstring says why)."""
         job, session = slot.job, _session(slot)
-        paused = job.paused or self.store.is_paused(job.name)
-        self.metrics.paused.labels(job.name).set(1 if paused else 0)
+        if slot.paused_in_store:
+            slot.paused_in_store = self.store.is_paused(job.name)
         if job.paused != slot.was_paused:  # the daemon is what pauses a job by its file: it tells
             slot.was_paused = job.paused
             word = NotifyKind.PAUSED if job.paused else NotifyKind.RESUMED
             post(job, word, f"{job.name} {word} by its job file ({job.source})", self.notifier)
-        if paused:
-            log.info("pass skipped: job paused", extra={"job": job.name})
-            session.release()
-            slot.passes += 1
-            return Skip.PAUSED
+        if job.paused or slot.paused_in_store:
+            return self._skip_paused(slot)
+        slot.series(self.metrics).paused.set(0)
         if time.monotonic() < slot.not_before:
             self.metrics.missed.labels(job.name).inc()
             log.info("pass skipped: backing off after failures", extra={"job": job.name, "failures": slot.failures})
@@ -85,14 +89,28 @@ class LocalCoordination:
         if not session.hold():
             holder = self.store.lease_holder(job.name)
             log.warning("pass skipped: job held by another process", extra={"job": job.name, "holder": holder})
-            self.metrics.passes.labels(job.name, Skip.LEASE_HELD).inc()
+            slot.series(self.metrics).passes(Skip.LEASE_HELD).inc()
             slot.passes += 1
             return Skip.LEASE_HELD
         return Claim(failures=slot.failures, wake=due.reason)
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
-        """The pass, in the job's session (which forgets a lease the pass found gone)."""
-        return _session(slot).run(Mode.RUN, wake=claim.wake)
+        """The pass, in the job's session (which forgets a lease the pass found gone); ``JobPaused`` when its store
+        read finds the job paused."""
+        return _session(slot).run(Mode.RUN, wake=claim.wake, honour_pause=True)
+
+    def paused(self, slot: Slot, claim: Claim) -> Skip:
+        """The pass found the job paused in the store: a pause skip, and the switch is read before its next passes."""
+        slot.paused_in_store = True
+        return self._skip_paused(slot)
+
+    def _skip_paused(self, slot: Slot) -> Skip:
+        """A paused job's skip: its lease let go; it counts as a pass for ``ready``."""
+        slot.series(self.metrics).paused.set(1)
+        log.info("pass skipped: job paused", extra={"job": slot.job.name})
+        _session(slot).release()
+        slot.passes += 1
+        return Skip.PAUSED
 
     def release(self, slot: Slot, claim: Claim) -> None:
         """Nothing: the lease is kept for the next pass."""

@@ -20,17 +20,17 @@ from typing import Any
 
 from rebalancer.core.plan import Plan
 from rebalancer.core.wake import most_urgent
+from rebalancer.daemon.keeper import LeaseKeeper
 from rebalancer.daemon.local import LocalCoordination
 from rebalancer.daemon.timer import TimerWakes
 from rebalancer.defaults import (
-    DAEMON_LEASE_MIN_SECONDS,
-    DAEMON_LEASE_PERIODS,
+    DAEMON_LEASE_SECONDS,
     MARKET_TICK_SECONDS,
     SCHEDULER_THREADS,
     STOP_WAIT_SECONDS,
 )
 from rebalancer.engine.connect import open_exchange
-from rebalancer.engine.lease import ExchangeOpener, open_session
+from rebalancer.engine.lease import ExchangeOpener, JobSession, open_session
 from rebalancer.engine.runner import PassReport
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
@@ -73,8 +73,9 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.notifier = Notifier(on_failure=lambda job: self.metrics.notify_failures.labels(job).inc())
         self.holder = holder or holder_name(f"{random.getrandbits(32):08x}")
+        self.lease_seconds = lease_seconds or DAEMON_LEASE_SECONDS
         self.plug = LocalCoordination(
-            store, opener, self.metrics, self.notifier, holder=self.holder, lease_seconds=lease_seconds
+            store, opener, self.metrics, self.notifier, holder=self.holder, lease_seconds=self.lease_seconds
         )
         self.streams = StreamWakes(self.metrics)
         self._reasons: dict[str, WakeReason] = {}  # why each waiting job is due (the most urgent reason)
@@ -88,6 +89,7 @@ class Daemon:
         self._worker_count = workers
         self._workers: list[threading.Thread] = []
         self._timer = TimerWakes(on_skip=lambda name: self.metrics.missed.labels(name).inc())
+        self._keeper = LeaseKeeper(store, self.holder, self.lease_seconds, self._sessions)
 
     @property
     def jobs(self) -> dict[str, Job]:
@@ -114,6 +116,7 @@ class Daemon:
             self._workers.append(worker)
         self._timer.start(self.wake)
         self.streams.start(self.wake)
+        self._keeper.start()
         self._note_scheduled([slot.job for slot in slots])
 
     def reload(self, jobs: Sequence[Job]) -> dict[str, str]:
@@ -167,6 +170,7 @@ class Daemon:
         """Stop scheduling, let running passes finish (bounded), apply each job's ``on_stop``, release everything."""
         self._timer.stop()
         self.streams.stop()
+        self._keeper.stop()
         self._queue.close()
         self._retire_all(self._table.take_all())
         with contextlib.suppress(RebalancerError):
@@ -282,7 +286,12 @@ class Daemon:
         return self._attach(self._table.open(job))
 
     def _attach(self, slot: Slot) -> Slot:
-        return self.plug.attach(slot, _lease_seconds(slot.job))
+        return self.plug.attach(slot)
+
+    def _sessions(self) -> list[JobSession]:
+        """The sessions of the jobs now loaded (for the lease keeper)."""
+        with self._lock:
+            return [slot.session for slot in self._slots.values() if slot.session is not None]
 
     def _schedule(self, slot: Slot) -> None:
         self._table.put(slot)
@@ -310,8 +319,8 @@ class Daemon:
                 self._queue.done(item.name)
 
     def _run_due(self, name: str, late: float, reason: WakeReason = WakeReason.TIMER) -> None:
-        self.metrics.lateness.labels(name).observe(late)
         slot = self._table.get(name)
+        (self.metrics.lateness.labels(name) if slot is None else slot.series(self.metrics).lateness).observe(late)
         if slot is None or not slot.running.acquire(blocking=False):
             return
         try:
@@ -351,11 +360,6 @@ def run_once(jobs: Sequence[Job], store: StateStore, opener: ExchangeOpener = op
         log.log(pass_log_level(report), "pass", extra=pass_fields(report))
         ok = ok and not report.failed
     return ok
-
-
-def _lease_seconds(job: Job) -> float:
-    """How long the daemon's lease on ``job`` lasts (see ``rebalancer.defaults``)."""
-    return max(DAEMON_LEASE_MIN_SECONDS, DAEMON_LEASE_PERIODS * interval_seconds(job))
 
 
 def _market(job: Job) -> tuple[str, str, str, str]:

@@ -94,14 +94,16 @@ class JobSession:
         self.holder = holder
         self.ttl_seconds = ttl_seconds
         self.lease: Lease | None = None
+        self.running = False  # a pass runs in the session now (the daemon's lease keeper leaves its lease alone)
         self._wall = wall
         self._renew_at = 0.0
 
     def hold(self, *, refresh: bool = False) -> bool:
         """Take or renew the job's lease; False when another process holds it.
 
-        A lease taken less than a third of its lifetime ago is trusted without a database write (unless
-        ``refresh``), so a daemon does not write on every pass; the fence still checks it before every write.
+        A lease taken or renewed less than a third of its lifetime ago is trusted without a database write (unless
+        ``refresh``), so a daemon does not write on every pass (its lease keeper renews every lease of the daemon
+        more often than that, in one statement: see ``renewed``); the fence still checks it before every write.
         """
         now = time.monotonic()
         if self.lease is not None and not refresh and now < self._renew_at:
@@ -115,6 +117,14 @@ class JobSession:
             self.exchange.forget_balances()
         self.lease, self._renew_at = Lease(self.job.name, self.holder, epoch), now + self.ttl_seconds / 3
         return True
+
+    def renewed(self, epoch: int, at: float) -> None:
+        """The lease under ``epoch`` was renewed for its whole lifetime by a statement that started at monotonic
+        time ``at`` (the daemon's lease keeper): trust it for another third of that lifetime. A lease taken afresh
+        meanwhile (another epoch) is left as it is."""
+        lease = self.lease
+        if lease is not None and lease.epoch == epoch:
+            self._renew_at = max(self._renew_at, at + self.ttl_seconds / 3)
 
     def release(self) -> None:
         """Give the lease up (if it is ours), so another process may reconcile the job at once."""
@@ -134,9 +144,11 @@ class JobSession:
         recheck: bool = False,
         saved_plan: Plan | None = None,
         wake: WakeReason | None = None,
+        honour_pause: bool = False,
     ) -> PassReport:
         """One applying pass of the job (with ``cancel``: of its empty ladder, which cancels every order it owns);
-        ``wake``: why a scheduler runs it (None: a command does).
+        ``wake``: why a scheduler runs it (None: a command does); ``honour_pause``: ``JobPaused`` when the pass's
+        store read finds the job paused (``rebalancer.engine.runner.run_pass``).
 
         Call it after ``hold`` said yes. A pass that finds its lease gone ends ``fenced`` and the session forgets
         the lease, so the next ``hold`` asks for it again.
@@ -145,20 +157,25 @@ class JobSession:
             raise LeaseLost(f"job {self.job.name}: no lease held by {self.holder}; nothing sent")
         fence = make_fence(self.store, self.lease, request_bound_seconds(self.exchange))
         job = cancel_plan_job(self.job) if cancel else self.job
-        report = run_pass(
-            job,
-            self.exchange,
-            self.store,
-            apply=True,
-            mode=mode,
-            approve=approve,
-            recheck=recheck,
-            saved_plan=saved_plan,
-            wall=self._wall,
-            fence=fence,
-            notifier=self.notifier or shared(),  # a command's events go out before it exits (rebalancer.cli.main)
-            wake=wake,
-        )
+        self.running = True
+        try:
+            report = run_pass(
+                job,
+                self.exchange,
+                self.store,
+                apply=True,
+                mode=mode,
+                approve=approve,
+                recheck=recheck,
+                saved_plan=saved_plan,
+                wall=self._wall,
+                fence=fence,
+                notifier=self.notifier or shared(),  # a command's events go out before it exits (rebalancer.cli.main)
+                wake=wake,
+                honour_pause=honour_pause,
+            )
+        finally:
+            self.running = False
         if report.result is PassResult.FENCED:
             self.lease, self._renew_at = None, 0.0
         return report

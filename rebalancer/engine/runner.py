@@ -43,7 +43,7 @@ from rebalancer.state.outcome import Origin, OwnershipChange
 from rebalancer.state.store import StateStore
 from rebalancer.vocab import Mode, NotifyKind, PassResult, WakeReason
 
-__all__ = ["STALE_PLAN", "Approve", "PassReport", "cancel_plan_job", "read_snapshot", "run_pass"]
+__all__ = ["STALE_PLAN", "Approve", "JobPaused", "PassReport", "cancel_plan_job", "read_snapshot", "run_pass"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,12 @@ class PassReport:
 Approve = Callable[[Plan], bool]
 
 
+class JobPaused(Exception):
+    """A scheduler's pass (``run_pass(honour_pause=True)``) found the job's pause switch on in its store read: it
+    stopped there, nothing written and nothing sent. Not a failure: the scheduler counts it as a paused job's skip.
+    """
+
+
 def run_pass(
     job: Job,
     exchange: Exchange,
@@ -90,6 +96,7 @@ def run_pass(
     fence: Fence | None = None,
     notifier: Notifier | None = None,
     wake: WakeReason | None = None,
+    honour_pause: bool = False,
 ) -> PassReport:
     """Run one pass of ``job``. With ``apply=False`` nothing is sent or recorded; the plan is returned.
 
@@ -105,6 +112,8 @@ def run_pass(
     ``limits.max_blind``. Every session that may send gives one (``rebalancer.engine.lease``: the command's or the
     daemon's; cluster members their own); without one (a simulation) nothing is posted.
     ``wake`` is why a scheduler ran the pass (None: a command did); the pass record keeps it.
+    With ``honour_pause`` (a scheduler's pass) a job whose pause switch the store read finds on raises ``JobPaused``
+    before anything is written or sent: a pause committed before that read stops the pass.
     """
     tripped: list[tuple[NotifyKind, str]] = []
     try:
@@ -122,6 +131,7 @@ def run_pass(
             fence=fence,
             tripped=tripped,
             wake=wake,
+            honour_pause=honour_pause,
         )
     finally:
         for kind, message in tripped if notifier is not None else ():
@@ -143,6 +153,7 @@ def _run_pass(
     fence: Fence | None,
     tripped: list[tuple[NotifyKind, str]],
     wake: WakeReason | None,
+    honour_pause: bool,
 ) -> PassReport:
     """``run_pass`` without the telling: a pause for ``limits.max_loss`` or going blind is added to ``tripped``."""
     mode = mode or (Mode.APPLY if apply else Mode.PLAN)
@@ -152,12 +163,16 @@ def _run_pass(
     origin = Origin(wake)
     try:
         gathered = gathering.gather(job, exchange, store, wall)
+        if honour_pause and gathered.inputs.paused:
+            raise JobPaused(f"job {job.name} is paused; nothing sent")
         origin = Origin(wake, gathered.snapshot.ticker.source)
         ahead = Ahead(None, None, gathered.tracked.ownership)
         drafted = draft(job, gathered)
         snapshot = gathering.balances(exchange, gathered.snapshot, drafted)
         decision = decide(job, gathered, drafted, snapshot, saved_plan)
         plan = decision.plan
+    except JobPaused:
+        raise
     except Exception as exc:
         if apply:
             record_failure(store, job, mode, plan, ahead, exc, _ms(clock() - started), wall(), origin)

@@ -3,7 +3,8 @@
 ``JobTable`` opens every job's exchange (all or nothing at start; one by one on reload, a job that cannot be opened
 keeping its old version), closes them, and keeps each job's last plan for the status pages. ``run_slot`` frames one
 pass: claim it (``Coordination.claim``: pause, backoff, version, lease), run it, let go of what only it held, record
-how it ended, then count it: metrics, the failure streak (the webhook told once per streak) and one log line.
+how it ended, then count it: metrics, the failure streak (the webhook told once per streak) and one log line. A pass
+that stops on the pause switch its store read found on (``JobPaused``) is the plug's pause skip instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rebalancer.core.plan import Plan
-from rebalancer.engine.runner import PassReport
+from rebalancer.engine.runner import JobPaused, PassReport
 from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
@@ -125,21 +126,32 @@ def run_slot(
     started = time.monotonic()
     try:
         report = plug.run(slot, claim)
+    except JobPaused:
+        plug.release(slot, claim)
+        return plug.paused(slot, claim)
     except RebalancerError as exc:
+        _ran(metrics, slot, started)
         plug.release(slot, claim)
         failed(plug, metrics, slot, plug.finish(slot, claim, exc), exc, {**fields, **claim.fields})
         return PassResult.ERROR
     except BaseException:
+        _ran(metrics, slot, started)
         plug.release(slot, claim)
         raise
-    finally:
-        slot.passes += 1
-        metrics.pass_duration.labels(name).observe(time.monotonic() - started)
-        metrics.last_pass.labels(name).set(time.time())
+    _ran(metrics, slot, started)
     plug.release(slot, claim)
     table.note_plan(name, report.plan)
     account(plug, metrics, slot, report, plug.finish(slot, claim, report), {**fields, **claim.fields})
     return report
+
+
+def _ran(metrics: Metrics, slot: Slot, started: float) -> None:
+    """A pass ran (however it ended; a pass that stopped on the pause switch is a skip): count it for ``ready``,
+    observe its duration and note when it ended."""
+    slot.passes += 1
+    series = slot.series(metrics)
+    series.pass_duration.observe(time.monotonic() - started)
+    series.last_pass.set(time.time())
 
 
 def failed(
@@ -149,7 +161,7 @@ def failed(
     job = slot.job
     why = str(exc) if isinstance(exc, RebalancerError) else type(exc).__name__
     tell_failing(plug.notifier, job, done.failures, why)
-    metrics.passes.labels(job.name, PassResult.ERROR).inc()
+    slot.series(metrics).passes(PassResult.ERROR).inc()
     line = {"job": job.name, **fields, "failures": done.failures, "retry_in_s": round(done.retry_in, 1)}
     if isinstance(exc, RebalancerError):
         plug.log.error("pass failed", extra={**line, "error": str(exc)})
@@ -166,28 +178,31 @@ def account(
     fields: Mapping[str, object],
 ) -> None:
     """Count a pass that ended with a report: its metrics, the failure streak and its log line."""
-    job = slot.job
+    job, series = slot.job, slot.series(metrics)
     execution = report.execution
     placed = execution.count(OutcomeStatus.PLACED) if execution else 0
-    metrics.passes.labels(job.name, report.result).inc()
-    metrics.placed.labels(job.name).inc(placed)
-    metrics.cancelled.labels(job.name).inc(execution.count(OutcomeStatus.CANCELLED) if execution else 0)
-    metrics.gate_refusals.labels(job.name).inc(report.gate_refusals)
+    series.passes(report.result).inc()
+    series.placed.inc(placed)
+    series.cancelled.inc(execution.count(OutcomeStatus.CANCELLED) if execution else 0)
+    series.gate_refusals.inc(report.gate_refusals)
     for outcome in execution.rejected if execution else ():
         metrics.rejected.labels(job.name, outcome.code or "unknown").inc()
     for fill in report.fills:  # a counter's value is a float: fine for a gauge of activity, never for money
         metrics.filled.labels(job.name, fill.side.value).inc(float(fill.volume))
-    metrics.open_orders.labels(job.name).set(report.plan.summary.get(ActionKind.KEEP, 0) + placed)
-    line = {**pass_fields(report), **fields}
+    kept = report.plan.summary.get(ActionKind.KEEP, 0)
+    series.open_orders.set(kept + placed)
     if report.result is PassResult.FENCED:
         # Not a failure of the job: the lease moved on, and the next pass asks for it again.
-        plug.log.warning("pass fenced: lease lost before sending", extra={**line, "error": report.error})
+        line = {**pass_fields(report, kept), **fields, "error": report.error}
+        plug.log.warning("pass fenced: lease lost before sending", extra=line)
         return
     if report.failed:
         tell_failing(plug.notifier, job, done.failures, report.error or str(report.result))
     else:
-        metrics.last_success.labels(job.name).set(time.time())
-    plug.log.log(pass_log_level(report), "pass", extra=line)
+        series.last_success.set(time.time())
+    level = pass_log_level(report)
+    if plug.log.isEnabledFor(level):  # a quiet pass's line is at debug: not built when it would be dropped
+        plug.log.log(level, "pass", extra={**pass_fields(report, kept), **fields})
 
 
 def tell_failing(notifier: Notifier, job: Job, streak: int, why: str) -> None:

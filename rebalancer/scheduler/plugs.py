@@ -20,6 +20,8 @@ from rebalancer.errors import RebalancerError
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job
 from rebalancer.notify import Notifier
+from rebalancer.scheduler.metrics import Metrics
+from rebalancer.scheduler.series import JobSeries
 from rebalancer.vocab import Skip, WakeReason
 
 
@@ -36,7 +38,16 @@ class Slot:
     failures: int = 0  # failed passes in a row, as this process knows them
     not_before: float = 0.0  # monotonic time before which a backing-off job is skipped (daemon)
     was_paused: bool = False  # by its job file's ``paused:`` (a pause through the store is told where it is made)
+    paused_in_store: bool = True  # the store's pause switch as last read (daemon: read before a pass only if on)
     session: JobSession | None = None  # the daemon's lease kept across passes
+    _series: JobSeries | None = None
+
+    def series(self, metrics: Metrics) -> JobSeries:
+        """The job's metric series in ``metrics``, looked up on first use (``rebalancer.scheduler.series``)."""
+        series = self._series
+        if series is None or series.metrics is not metrics:
+            series = self._series = JobSeries.of(metrics, self.job.name)
+        return series
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +96,12 @@ class Coordination(Protocol):
         ...
 
     def run(self, slot: Slot, claim: Claim) -> PassReport:
-        """One applying pass of the job under the claim's lease, behind its fence."""
+        """One applying pass of the job under the claim's lease, behind its fence; ``JobPaused`` when the pass's
+        store read finds the job paused (nothing written or sent)."""
+        ...
+
+    def paused(self, slot: Slot, claim: Claim) -> Skip:
+        """The pass stopped on the job's pause switch (after ``release``): account it as a paused job's skip."""
         ...
 
     def release(self, slot: Slot, claim: Claim) -> None:

@@ -15,16 +15,16 @@ def pass_log_level(report: PassReport) -> int:
     return logging.DEBUG if report.result == PassResult.NO_CHANGES else logging.INFO
 
 
-def pass_fields(report: PassReport) -> dict[str, object]:
+def pass_fields(report: PassReport, kept: int | None = None) -> dict[str, object]:
     """The fields of a pass's log line: job, result, placed, cancelled, kept, rejected, duration_ms, and where its
-    prices came from (``prices``: ``rest`` or ``stream``)."""
+    prices came from (``prices``: ``rest`` or ``stream``). ``kept``: the plan's keeps, when the caller counted them."""
     execution = report.execution
     return {
         "job": report.job,
         "result": report.result,
         "placed": execution.count(OutcomeStatus.PLACED) if execution else 0,
         "cancelled": execution.count(OutcomeStatus.CANCELLED) if execution else 0,
-        "kept": report.plan.summary.get(ActionKind.KEEP, 0),
+        "kept": report.plan.summary.get(ActionKind.KEEP, 0) if kept is None else kept,
         "rejected": len(execution.rejected) if execution else 0,
         "duration_ms": report.duration_ms,
         "prices": report.snapshot.ticker.source,

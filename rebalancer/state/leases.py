@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,7 +93,7 @@ class LeaseState:
             params = acquire_params(job, holder, ttl_seconds, to_ms(now or _now()))
             epoch = conn.execute(acquire_statement(self._db), params).scalar()
             if epoch is not None:
-                return int(epoch)
+                return cell("leases", "epoch", epoch, int)
             expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
         # SQLite keeps text in an integer column and sorts it after every number: a lease row edited to garbage
         # would never expire, so the job would wait for ever without a word.
@@ -157,6 +158,23 @@ class LeaseState:
             )
             return done.rowcount == 1
 
+    def renew_leases(
+        self, holder: str, ttl_seconds: float, busy: Sequence[str] = (), now: datetime | None = None
+    ) -> dict[str, int]:
+        """Extend every unexpired lease ``holder`` holds to ``ttl_seconds`` from now, except those of the jobs in
+        ``busy``, in one statement (a daemon of a thousand jobs: one write every few seconds, not a thousand); the
+        renewed jobs with their epochs, which a renewal never changes.
+
+        A lease another holder took, or one that expired, is not renewed: taking it again is an acquisition, with a
+        new epoch, so a pass under the old one meets ``LeaseLost`` at its fence.
+        """
+        if ttl_seconds <= 0:
+            raise ValueError("a lease needs a positive ttl")
+        now_ms = to_ms(now or _now())
+        params = {"holder_": holder, "now_ms": now_ms, "until_ms": now_ms + int(ttl_seconds * 1000), "busy": busy}
+        with self._db.tx(write=True) as conn:
+            return {row.job: cell("leases", "epoch", row.epoch, int) for row in conn.execute(_RENEW_ALL, params)}
+
     def take_over_lease(self, job: str, holder: str, ttl_seconds: float, now: datetime | None = None) -> int | None:
         """Take or renew the lease (its epoch, or None), also taking it from a holder on this host that is gone."""
         epoch = self.acquire_lease(job, holder, ttl_seconds, now)
@@ -181,6 +199,17 @@ class LeaseState:
         with self._db.tx(write=True) as conn:
             return conn.execute(stmt).scalar()
 
+
+_RENEW_ALL = (  # a daemon's lease keeper runs it every few seconds: built once
+    update(t.leases)
+    .where(
+        t.leases.c.holder == bindparam("holder_"),
+        t.leases.c.expires_at_ms > bindparam("now_ms"),
+        t.leases.c.job.not_in(bindparam("busy", expanding=True)),
+    )
+    .values(expires_at_ms=bindparam("until_ms"))
+    .returning(t.leases.c.job, t.leases.c.epoch)
+)
 
 _ACQUIRE: dict[str, Any] = {}
 

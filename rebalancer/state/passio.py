@@ -73,6 +73,7 @@ class PassInputs:
     loss_since: datetime | None = None  # with ``loss``: when the loss count started (None: its first fill)
     loss_fills: tuple[Fill, ...] = ()  # with ``loss``: the fills counted toward ``limits.max_loss``
     sight: Sight = field(default_factory=Sight)  # with ``sight``: when the job last saw a price (``core.blind``)
+    paused: bool = False  # the job's pause switch, read in the same transaction (a scheduler's pass stops on it)
 
 
 class PassIO:
@@ -82,8 +83,10 @@ class PassIO:
 
     def pass_inputs(self, job: str, now: datetime, *, loss: bool = False, sight: bool = False) -> PassInputs:
         """Tracked ids, open in-flight records, the last observed reference, the levels held at ``now``, the fills
-        watch list; with ``loss`` (the job has ``limits.max_loss``) the fills its loss counts too; with ``sight``
-        (``limits.max_blind``) when it last saw a price and when its newest and first passes ran."""
+        watch list and the pause switch (a scheduler's pass stops on it, so a pause committed before this read
+        holds without a transaction of its own); with ``loss`` (the job has ``limits.max_loss``) the fills its loss
+        counts too; with ``sight`` (``limits.max_blind``) when it last saw a price and when its newest and first
+        passes ran."""
         with self._db.tx(write=False) as conn:
             since = count_since_in(conn, job) if loss else None
             seen = seen_reference_in(conn, job)
@@ -97,6 +100,7 @@ class PassIO:
                 loss_since=since,
                 loss_fills=tuple(fills_in(conn, job, since)) if loss else (),
                 sight=sight_in(conn, job, None if seen is None else seen[1]) if sight else Sight(),
+                paused=paused_in(conn, job),
             )
 
     def record_pass(self, job: str, mode: Mode, started_at: datetime, **ended: Unpack[Ended]) -> int:
@@ -341,6 +345,14 @@ def sight_in(conn: Connection, job: str, seen_at: datetime | None) -> Sight:
         return Sight(seen_at)
     last = cell("passes", "started_at_ms", row.newest, stored_ms)
     return Sight(seen_at, last, cell("passes", "started_at_ms", row.first, stored_ms))
+
+
+def paused_in(conn: Connection, job: str) -> bool:
+    """Whether ``job``'s pause switch is on (a job never mentioned is not), inside an open transaction."""
+    return bool(conn.execute(_PAUSED, {"job": job}).scalar())
+
+
+_PAUSED = select(t.job_flags.c.paused).where(t.job_flags.c.job == bindparam("job"))
 
 
 def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:

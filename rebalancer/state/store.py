@@ -22,7 +22,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Unpack
 
-from sqlalchemy import Row, bindparam, func, select, union
+from sqlalchemy import Row, func, select, union
 
 from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.models import Side
@@ -41,6 +41,7 @@ from rebalancer.state.passio import (
     insert_pass_in,
     open_in_flight_in,
     pause_for_risk_in,
+    paused_in,
     results_in,
     set_paused_in,
     track_in,
@@ -74,9 +75,6 @@ __all__ = ["BatchRecord", "InFlight", "OrderResult", "PassDetail", "PassRecord",
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-_PAUSED = select(t.job_flags.c.paused).where(t.job_flags.c.job == bindparam("job"))  # read before every pass
 
 
 class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, FillState):
@@ -263,7 +261,7 @@ class StateStore(PassIO, GuardState, LeaseState, StatusState, ClusterState, Fill
     def is_paused(self, job: str) -> bool:
         """Whether ``job`` is paused (a job never mentioned is not)."""
         with self._db.tx(write=False) as conn:
-            return bool(conn.execute(_PAUSED, {"job": job}).scalar())
+            return paused_in(conn, job)
 
     def paused_jobs(self) -> frozenset[str]:
         """Names of every paused job."""

@@ -167,5 +167,6 @@ def test_pass_cpu_quick_measures_quiet_and_replacing_daemon_passes(tmp_path):
     assert replacing["orders_changed_per_pass"] == 4, "a price step replaces the outermost level on each side"
     assert replacing["requests_per_pass"] > quiet["requests_per_pass"] and replacing["cpu_ms_median"] > 0
     assert quiet["connections_opened"] == replacing["connections_opened"] == 0, "one kept-alive connection"
-    assert quiet["transactions_per_pass"] == 3, "the pause switch, the pass's read, the pass row"
-    assert replacing["transactions_per_pass"] == 4, "the pause switch, the read, the write-ahead (fenced), the outcome"
+    assert quiet["transactions_per_pass"] == 2, "the pass's read (the pause switch in it), the pass row"
+    assert replacing["transactions_per_pass"] == 3, "the read, the write-ahead (fenced), the outcome"
+    assert quiet["sql_statements_per_pass"] == 10, "each transaction's BEGIN, 6 SELECTs of the read, the pass row"

@@ -22,7 +22,8 @@ from rebalancer.job import Schedule
 from rebalancer.jobfile.load import load_job
 from rebalancer.state.records import to_ms
 from rebalancer.state.store import StateStore
-from tests.cluster.conftest import sandbox_job, wait_for
+from rebalancer.vocab import Skip
+from tests.cluster.conftest import account, sandbox_job, wait_for
 
 EVERY = schedule_text(Schedule(every_seconds=Decimal(10)))
 
@@ -90,6 +91,40 @@ def test_a_members_pass_leaves_the_lease_free_however_it_ends(
             assert member.plug.leases() == []
             cluster = store.cluster_job("c000")
             assert cluster is not None and (cluster.last_member is None) is crash, "a crashed pass is not recorded"
+        finally:
+            member.stop()
+
+
+class PausedMeanwhile:
+    """The sandbox's client, except that its ticker read first commits the job's pause through ``other``: a pause
+    that lands after the pass's start transaction and before its store read."""
+
+    def __init__(self, client: Any, other: StateStore) -> None:
+        self._client = client
+        self._other = other
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def ticker(self, symbol: str) -> Any:
+        self._other.set_paused("c000", True)
+        return self._client.ticker(symbol)
+
+
+def test_a_pause_committed_after_a_members_pass_started_stops_it_before_any_write(
+    cluster_url: str, sandbox, tmp_path: Path
+) -> None:
+    with StateStore(cluster_url) as store, StateStore(cluster_url) as other:
+        path, opener = sandbox_job(sandbox, tmp_path, wrap=lambda client: PausedMeanwhile(client, other))
+        member = Member(store, name="m", opener=opener)
+        member.start([load_job(path)])
+        try:
+            assert member.reconcile("c000", to_ms(datetime.now(UTC)), pass_id=1) == Skip.PAUSED
+            assert sandbox.engine.open_orders(account(0)[0], "btcusdt") == (), "the pass would have placed its ladder"
+            assert store.history("c000") == [] and store.open_in_flight("c000") == []
+            assert store.lease_holder("c000") is None and member.plug.leases() == []
+            cluster = store.cluster_job("c000")
+            assert cluster is not None and cluster.last_member is None, "skipped as a pause found at the start is"
         finally:
             member.stop()
 

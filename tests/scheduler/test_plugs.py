@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rebalancer.core.plan import compute_plan
-from rebalancer.engine.runner import PassReport
+from rebalancer.engine.runner import JobPaused, PassReport
 from rebalancer.errors import ConfigError, TransientError
 from rebalancer.job import Job, Notify
 from rebalancer.notify import Notifier
@@ -56,6 +56,10 @@ class Recorder:
 
     def release(self, slot: Slot, claim: Claim) -> None:
         self.calls.append("release")
+
+    def paused(self, slot: Slot, claim: Claim) -> Skip:
+        self.calls.append("paused")
+        return Skip.PAUSED
 
     def finish(self, slot: Slot, claim: Claim, outcome: PassReport | BaseException) -> Finished:
         self.calls.append("finish")
@@ -121,6 +125,46 @@ def test_a_crash_in_the_pass_still_lets_go_of_the_claim_and_is_raised() -> None:
     with pytest.raises(ArithmeticError):
         run_slot(plug, table, metrics, slot, Due(), {})
     assert plug.calls == ["claim", "run", "release"]
+
+
+def test_a_pass_that_stops_on_the_pause_switch_is_the_plugs_pause_skip() -> None:
+    plug = Recorder(raises=JobPaused("job j is paused; nothing sent"), result=PassResult.OK)
+    table, metrics, slot = _frame(plug)
+    assert run_slot(plug, table, metrics, slot, Due(), {}) is Skip.PAUSED
+    assert plug.calls == ["claim", "run", "release", "paused"], "not finished: neither a failure nor a success"
+    assert slot.passes == 0, "the plug counts its skip"
+    assert metrics.registry.get_sample_value("rebalancer_pass_duration_seconds_count", {"job": "j"}) is None
+    assert all(_count(metrics, "j", result) == 0 for result in PassResult)
+
+
+def test_the_frames_counts_land_in_the_registry_and_a_job_loaded_again_counts_afresh() -> None:
+    plug = Recorder(result=PassResult.NO_CHANGES)
+    table, metrics, slot = _frame(plug)
+    for _ in range(2):
+        run_slot(plug, table, metrics, slot, Due(), {})
+    assert _count(metrics, "j", "no_changes") == 2
+    assert metrics.registry.get_sample_value("rebalancer_pass_duration_seconds_count", {"job": "j"}) == 2
+    assert metrics.registry.get_sample_value("rebalancer_open_orders", {"job": "j"}) is not None
+    metrics.forget("j")  # the job is retired with its slot ...
+    assert _count(metrics, "j", "no_changes") == 0
+    (again,) = table.open_all([_job()])  # ... and loaded again
+    run_slot(plug, table, metrics, again, Due(), {})
+    assert _count(metrics, "j", "no_changes") == 1
+
+
+def test_a_quiet_passs_line_is_at_debug_with_every_field(caplog: Any) -> None:
+    plug = Recorder(result=PassResult.NO_CHANGES)
+    table, metrics, slot = _frame(plug)
+    with caplog.at_level(logging.INFO, logger="rebalancer.test"):
+        run_slot(plug, table, metrics, slot, Due(), {"wake": "timer"})
+    assert [r for r in caplog.records if r.getMessage() == "pass"] == []
+    with caplog.at_level(logging.DEBUG, logger="rebalancer.test"):
+        report = run_slot(plug, table, metrics, slot, Due(), {"wake": "timer"})
+    assert isinstance(report, PassReport)
+    (line,) = [r for r in caplog.records if r.getMessage() == "pass"]
+    assert (line.job, line.result, line.placed, line.cancelled, line.rejected) == ("j", "no_changes", 0, 0, 0)
+    assert (line.kept, line.duration_ms, line.wake) == (report.plan.summary["keep"], 3, "timer")
+    assert line.prices == report.snapshot.ticker.source
 
 
 def test_a_closed_slot_is_not_even_claimed() -> None:

@@ -40,6 +40,8 @@ READERS: dict[str, Callable[[StateStore], object]] = {
     "held_levels": lambda s: s.held_levels("j", NOW),
     "lease_holder": lambda s: s.lease_holder("j", NOW),
     "acquire_lease": lambda s: s.acquire_lease("j", "me:2:y", 60, NOW + timedelta(hours=1)),
+    "renew_leases": lambda s: s.renew_leases("other:1:x", 60, now=NOW),
+    "renew_own_lease": lambda s: s.acquire_lease("j", "other:1:x", 60, NOW),
 }
 
 
@@ -60,6 +62,8 @@ READERS: dict[str, Callable[[StateStore], object]] = {
         ("level_rejections", "not_before_ms", "'later'", "held_levels"),
         ("leases", "expires_at_ms", "'never'", "lease_holder"),
         ("leases", "expires_at_ms", "'never'", "acquire_lease"),
+        ("leases", "epoch", "'first'", "renew_leases"),
+        ("leases", "epoch", "'first'", "renew_own_lease"),
     ],
 )
 def test_a_garbage_value_is_a_state_error_naming_its_table_and_column(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from rebalancer.state.store import StateStore
 
@@ -156,3 +157,29 @@ def test_a_lease_is_current_only_for_its_holder_and_epoch_with_the_margin_left(s
     assert not store.lease_is_current("btc", "b", epoch, 0, at(1)), "another holder"
     store.acquire_lease("btc", "b", 10, at(11))
     assert not store.lease_is_current("btc", "a", epoch, 0, at(11))
+
+
+def test_one_update_renews_every_unexpired_lease_of_a_holder_and_nothing_else(store: StateStore) -> None:
+    epochs = {job: store.acquire_lease(job, "a", 10, at(0)) for job in ("btc", "eth", "sol", "ada")}
+    assert store.acquire_lease("xrp", "b", 10, at(0))
+    assert store.release_lease("sol", "a")
+    assert store.acquire_lease("sol", "b", 10, at(1)), "taken by another holder: a new epoch"
+    assert store.acquire_lease("dot", "a", 1, at(0)), "expired by the time of the renewal"
+    statements: list[str] = []
+    engine = store._db._engine
+    hook = lambda *args: statements.append(args[2].lstrip().split(None, 1)[0].upper())  # noqa: E731
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        renewed = store.renew_leases("a", 10, busy=["ada"], now=at(8))
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+    assert renewed == {"btc": epochs["btc"], "eth": epochs["eth"]}, "epochs kept; busy, lost, expired left out"
+    assert [s for s in statements if s != "BEGIN"] == ["UPDATE"]
+    assert store.lease_holder("btc", at(17.9)) == "a" and store.lease_holder("eth", at(17.9)) == "a"
+    assert store.lease_holder("ada", at(10)) is None, "a busy job's lease runs out as it stood"
+    assert store.lease_holder("sol", at(9.5)) == "b" and store.lease_holder("xrp", at(9.5)) == "b", "untouched"
+    assert store.lease_holder("dot", at(8)) is None
+    assert store.lease_is_current("btc", "a", epochs["btc"] or 0, 0, at(17.9))
+    assert store.renew_leases("c", 10, now=at(8)) == {}
+    with pytest.raises(ValueError):
+        store.renew_leases("a", 0)
