@@ -119,6 +119,8 @@ def check(job: Job, book: Book, actions: Sequence[Action]) -> tuple[Refusal, ...
         why = f"the batch is for {book.rules.symbol}, the job trades {job.symbol}"
         return tuple(Refusal(a, Rule.SYMBOL, why) for a in (*cancels, *places))
     refused = list(_cancel_refusals(job, book, cancels))
+    if not places:  # nothing to judge: the book the placements are judged against is not built
+        return tuple(refused)
     # A refused cancel names an order outside the job's book, or one an admitted cancel already takes out.
     cancelled = {a.order_id for a in cancels}
     mine = [o for o in book.orders if book.owned is None or o.id in book.owned]

@@ -87,11 +87,17 @@ def _money(value: object, endpoint: str, field: str) -> Decimal:
 
 
 def _integer(value: object, endpoint: str, field: str) -> int:
+    if type(value) is int and -_LARGEST_INTEGER <= value <= _LARGEST_INTEGER:
+        return value  # what the reading below makes of it, without the Decimal
     number = decimal_field(value, endpoint, field)
     assert number is not None
-    if number != number.to_integral_value() or abs(number) > 10**30:
+    if number != number.to_integral_value() or abs(number) > _LARGEST_INTEGER:
         _bad(endpoint, f"{field} is not an integer: {value!r}"[:200])
     return int(number)
+
+
+_LARGEST_INTEGER = 10**30
+"""An integer field (an id, a status, a count, a precision) beyond this either way is refused."""
 
 
 def order_id(value: object, endpoint: str, field: str = "order id") -> str:
@@ -227,6 +233,10 @@ def created_at_ms(value: object) -> int | None:
     Only informative, so anything else is None rather than a failed read: date text without a zone (whose instant
     is unknown), booleans, nested values. None makes an order count as possibly new, the cautious reading.
     """
+    if type(value) is int:  # what the reading below makes of an int, without the Decimal
+        if not 0 <= value < 10**16:
+            return None
+        return value * 1000 if value < SECONDS_MAGNITUDE else value
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         return None
     text = value.strip() if isinstance(value, str) else value
@@ -262,14 +272,14 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
     where = f"order {ident}"
     raw_side = row.get("side")
     side_text = raw_side.strip().upper() if isinstance(raw_side, str) else ""
-    if side_text not in ("BUY", "SELL"):
+    if side_text not in _SIDES:
         _bad(endpoint, f"{where}.side is not BUY or SELL: {raw_side!r}"[:200])
     status: OrderStatus | None = None
     if row.get("status") is not None and row.get("status") != "":
         status_number = _integer(row.get("status"), endpoint, f"{where}.status")
         if status_number not in _STATUSES:
             _bad(endpoint, f"{where}.status is unknown: {status_number}")
-        status = OrderStatus(status_number)
+        status = _STATUSES[status_number]
     volume = _money(row.get("volume"), endpoint, f"{where}.volume")
     remain = decimal_field(row.get("remain_volume"), endpoint, f"{where}.remain_volume", optional=True)
     deal = row.get("deal_volume")
@@ -281,7 +291,7 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
         status = derived_status(volume, deal_volume, remain)
     return Order(
         id=ident,
-        side=Side(side_text),
+        side=_SIDES[side_text],
         price=_money(row.get("price"), endpoint, f"{where}.price"),
         volume=volume,
         deal_volume=deal_volume,
@@ -290,7 +300,8 @@ def parse_order(raw: object, endpoint: str, where: str = "order") -> Order:
     )
 
 
-_STATUSES = frozenset(OrderStatus)
+_STATUSES = {int(status): status for status in OrderStatus}
+_SIDES = {side.value: side for side in Side}
 
 
 def derived_status(volume: Decimal, deal: Decimal, remain: Decimal | None) -> OrderStatus:

@@ -18,7 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -39,6 +39,7 @@ from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
 from rebalancer.exchange.signing import Target, signed_params, without_secrets
 from rebalancer.exchange.urls import check_base_url, host_header
+from rebalancer.exchange.wire import Wire
 from rebalancer.vocab import RateKind
 
 log = logging.getLogger(__name__)
@@ -124,12 +125,14 @@ class Transport:
         self.session.headers["User-Agent"] = "rebalancer/0.1"
         # Sent as signed: the HMAC signature covers the Host header's value.
         self.session.headers["Host"] = self.host
+        self.wire = Wire(self.session, self.base_url, self._verify)
 
     def __repr__(self) -> str:
         return f"Transport({self.base_url!r}, api_key={mask(self.api_key)!r})"
 
     def close(self) -> None:
         """Close the pooled connections."""
+        self.wire.close()
         self.session.close()
 
     def now_ms(self) -> int:
@@ -212,7 +215,6 @@ class Transport:
 
     def _send(self, method: str, path: str, params: dict[str, str], *, write: bool) -> Any:
         endpoint = path
-        url = f"{self.base_url}/open/api/{path}"
         total = self.profile.read_timeout
         timeout = (min(self.profile.connect_timeout, total), total)
         self.limiter.acquire(RateKind.WRITE if write else RateKind.READ)
@@ -220,7 +222,8 @@ class Transport:
         sent_ms = time.time_ns() // 1_000_000
         with deadline(total) as limit:
             try:
-                response = self._through_adapter(self._prepared(method, url, params, write), timeout)
+                request, on_wire = self.wire.prepare(method, path, params, write)
+                response = self.wire.send(request, on_wire, timeout)
                 with response:
                     text = self._body(response, endpoint, write)
             except requests.RequestException as error:
@@ -228,34 +231,6 @@ class Transport:
                 raise self._transport_error(error, endpoint, write, late=late, unopened=connect_failure()) from None
         received_ms = time.time_ns() // 1_000_000
         return self._answer(response, text, endpoint, write, sent_ms, received_ms)
-
-    def _prepared(self, method: str, url: str, params: dict[str, str], write: bool) -> requests.PreparedRequest:
-        """The request ``session.get``/``post`` would send (the session's headers, cookies and hooks), prepared
-        without merging settings that never change (the session's own, read once in ``__init__``): that merging was
-        a tenth of a request's CPU. The steps are ``PreparedRequest.prepare``'s, in its order."""
-        request = requests.PreparedRequest()
-        request.prepare_method(method)
-        request.prepare_url(url if write or not params else f"{url}?{urlencode(params)}", None)  # as requests would
-        request.prepare_headers(self.session.headers)
-        if self.session.cookies:
-            # An empty jar adds no Cookie header, but asking it costs a mock request and three URL parses.
-            request.prepare_cookies(self.session.cookies)
-        request.prepare_body(params if write else None, None)
-        request.prepare_auth(None, url)
-        request.prepare_hooks(self.session.hooks)
-        return request
-
-    def _through_adapter(self, request: requests.PreparedRequest, timeout: tuple[float, float]) -> requests.Response:
-        """What ``Session.send`` does for a request that follows no redirect and streams its answer: the adapter's
-        send, the response hooks, the cookies the answer sets kept for the next request. Without the rest of it
-        (defaults merged again, redirect look-ahead, elapsed time): a twentieth of a request's CPU."""
-        adapter = self.session.get_adapter(request.url or "")
-        response = adapter.send(
-            request, stream=True, timeout=timeout, verify=self._verify, proxies=self.session.proxies
-        )
-        response = requests.hooks.dispatch_hook("response", request.hooks, response)
-        requests.cookies.extract_cookies_to_jar(self.session.cookies, request, response.raw)
-        return response
 
     def _body(self, response: requests.Response, endpoint: str, write: bool) -> str:
         """The answer body as text, read in chunks up to ``MAX_ANSWER_BYTES``; a larger one is refused."""

@@ -30,16 +30,17 @@ def _seen(response: requests.Response, **kwargs: object) -> None:
     """A response hook."""
 
 
-@given(params, st.booleans(), st.booleans())
-def test_prepared_as_the_session_would_prepare_it(fields: dict[str, str], write: bool, cookie: bool) -> None:
+@given(params, st.booleans(), st.booleans(), st.sampled_from(["v2/new_order", "order_info", "a b/é%41"]))
+def test_prepared_as_the_session_would_prepare_it(fields: dict[str, str], write: bool, cookie: bool, path: str) -> None:
     ours = transport(cookie)
-    url = f"{URL}/open/api/v2/new_order"
+    url = f"{URL}/open/api/{path}"
     method = "POST" if write else "GET"
-    mine = ours._prepared(method, url, fields, write)
+    mine, on_wire = ours.wire.prepare(method, path, fields, write)
     theirs = ours.session.prepare_request(
         requests.Request(method, url, params=None if write else fields, data=fields if write else None)
     )
     assert (mine.method, mine.url, mine.body) == (theirs.method, theirs.url, theirs.body)
+    assert on_wire == theirs.path_url
     assert dict(mine.headers) == dict(theirs.headers) and mine.hooks == theirs.hooks == {"response": [_seen]}
     assert mine.headers.get("Cookie") == ("session=abc" if cookie else None) and mine.headers["Host"] == "127.0.0.1:9"
     ours.close()
