@@ -48,6 +48,7 @@ def cases(store: Any, job: str) -> dict[str, Callable[[], object]]:
     size = Decimal("0.001")
     watch = tuple(Seen(f"w{i}", Side.BUY, Decimal("29850"), Decimal(0), f"buy[{i}]", size) for i in range(10))
     counter = [0]
+    standing = [f"o{i}" for i in range(2)]  # the orders the previous replacing pass placed: this one replaces them
 
     def quiet() -> object:
         return store.record_outcome(
@@ -73,8 +74,8 @@ def cases(store: Any, job: str) -> dict[str, Callable[[], object]]:
         results = tuple(
             OrderResult("place", p.side.value, str(p.price), str(p.volume), order_id, "placed")
             for p, order_id in zip(placements, placed, strict=True)
-        ) + tuple(OrderResult("cancel", "BUY", "29820", "0.001", f"c{n}{i}", "cancelled") for i in range(2))
-        return store.record_outcome(
+        ) + tuple(OrderResult("cancel", "BUY", "29820", "0.001", order_id, "cancelled") for order_id in standing)
+        recorded = store.record_outcome(
             PassOutcome(
                 job=job,
                 mode=Mode.RUN,
@@ -89,12 +90,14 @@ def cases(store: Any, job: str) -> dict[str, Callable[[], object]]:
                 results=results,
                 close=in_flight,
                 placed=placed,
-                ownership=OwnershipChange(untrack=(f"c{n}0", f"c{n}1")),
+                ownership=OwnershipChange(untrack=tuple(standing)),
                 watch=watch,
-                forget=(f"c{n}0",),
+                forget=(standing[0],),
                 cleared=("buy[4]", "sell[4]"),
             )
         )
+        standing[:] = placed
+        return recorded
 
     return {
         "is_paused": lambda: store.is_paused(job),
