@@ -50,20 +50,16 @@ def cases(store: Any, job: str) -> dict[str, Callable[[], object]]:
     counter = [0]
     standing = [f"o{i}" for i in range(2)]  # the orders the previous replacing pass placed: this one replaces them
 
-    def quiet() -> object:
-        return store.record_outcome(
-            PassOutcome(
-                job=job,
-                mode=Mode.RUN,
-                started_at=now,
-                pass_id=None,
-                result=PassResult.NO_CHANGES,
-                summary={"keep": 10, "place": 0, "cancel": 0},
-                duration_ms=3,
-                reference_price="30000",
-                fingerprint="0123456789abcdef",
-            )
+    def outcome(pass_id: int | None, result: PassResult, **changes: Any) -> PassOutcome:
+        """A pass's outcome as the runner hands it over: the pass row's columns and the ``changes`` it made."""
+        changed = 2 if result is PassResult.OK else 0
+        summary = {"keep": 10 - changed, "place": changed, "cancel": changed}
+        return PassOutcome(
+            job, Mode.RUN, now, pass_id, result, summary, reference_price="30000", fingerprint="0123456789ab", **changes
         )
+
+    def quiet() -> object:
+        return store.record_outcome(outcome(None, PassResult.NO_CHANGES, duration_ms=3))
 
     def replacing() -> object:
         counter[0] += 1
@@ -76,16 +72,10 @@ def cases(store: Any, job: str) -> dict[str, Callable[[], object]]:
             for p, order_id in zip(placements, placed, strict=True)
         ) + tuple(OrderResult("cancel", "BUY", "29820", "0.001", order_id, "cancelled") for order_id in standing)
         recorded = store.record_outcome(
-            PassOutcome(
-                job=job,
-                mode=Mode.RUN,
-                started_at=now,
-                pass_id=pass_id,
-                result=PassResult.OK,
-                summary={"keep": 8, "place": 2, "cancel": 2},
+            outcome(
+                pass_id,
+                PassResult.OK,
                 duration_ms=8,
-                reference_price="30000",
-                fingerprint="0123456789abcdef",
                 batches=(BatchWrite(0, {"symbol": "btcusdt", "mass_place": "[]"}, {"code": "0"}, None, now),),
                 results=results,
                 close=in_flight,
