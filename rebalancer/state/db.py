@@ -2,7 +2,9 @@
 
 SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; each writing transaction
 starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing with
-"database is locked" when a read turns into a write. PostgreSQL needs nothing special: every check-then-write
+"database is locked" when a read turns into a write. ``tx`` sends that ``BEGIN`` to the driver's connection itself:
+through SQLAlchemy (a ``begin`` event running ``exec_driver_sql``) it cost a whole statement's execution and kept
+the engine's event dispatch on for every other statement. PostgreSQL needs nothing special: every check-then-write
 the store does is a single statement. Database failures surface as ``StateError`` with a one-line message
 and no password.
 """
@@ -10,6 +12,7 @@ and no password.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +29,6 @@ from rebalancer.errors import StateError
 from rebalancer.logs import redact, register_secret
 from rebalancer.state import schema
 
-_WRITE = "rebalancer_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent schema creation on PostgreSQL
 SUPPORTED = ("sqlite", "postgresql")
 
@@ -66,23 +68,6 @@ def _secret_query(parsed: URL) -> dict[str, str]:
     }
 
 
-def _redacted_parameters(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> tuple[str, Any]:
-    """SQLAlchemy ``before_cursor_execute``: every text parameter with the registered secrets redacted."""
-    if executemany and isinstance(parameters, list | tuple):
-        return statement, type(parameters)(_redacted_row(row) for row in parameters)
-    return statement, _redacted_row(parameters)
-
-
-def _redacted_row(row: Any) -> Any:
-    if isinstance(row, dict):
-        return {key: redact(value) if isinstance(value, str) else value for key, value in row.items()}
-    if isinstance(row, list | tuple):
-        return type(row)(redact(value) if isinstance(value, str) else value for value in row)
-    return row
-
-
 class Database:
     """An SQLAlchemy engine on a SQLite or PostgreSQL URL, with the state store's tables in place."""
 
@@ -104,8 +89,6 @@ class Database:
             self._engine = create_engine(parsed)
         except (SQLAlchemyError, ImportError) as exc:
             raise StateError(f"state store {self.display}: {exc}") from exc
-        # Whatever a pass hands the store (an exchange's message quoting the api_key...), no secret is written.
-        event.listen(self._engine, "before_cursor_execute", _redacted_parameters, retval=True)
         if self.dialect == "sqlite":
             self._configure_sqlite(busy_timeout_ms)
         elif pg_settings:
@@ -140,21 +123,17 @@ class Database:
             )
 
     def _configure_sqlite(self, busy_timeout_ms: int) -> None:
-        """Per-connection pragmas, and explicit BEGINs so that writers wait for each other."""
+        """Per-connection pragmas; ``tx``, not the sqlite3 module, opens transactions (so writers wait for each
+        other)."""
 
         @event.listens_for(self._engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let the "begin" hook below, not the sqlite3 module, open transactions.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.close()
-
-        @event.listens_for(self._engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
     def _configure_postgresql(self, settings: Mapping[str, str]) -> None:
         """Session settings (``SET name = value``) on every new PostgreSQL connection, e.g. lock timeouts."""
@@ -192,15 +171,17 @@ class Database:
         """One transaction, committed if the block succeeds; database failures become ``StateError``."""
         self.check_file()
         try:
-            with self._engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{_WRITE: True})
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
+            with self._engine.connect() as conn, conn.begin():
+                if self.dialect == "sqlite":
+                    driver: Any = conn.connection.driver_connection
+                    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             cause = exc.orig if isinstance(exc, DBAPIError) else exc
             first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-            raise StateError(f"state store {self.display}: {first_line}") from exc
+            # The stored values were redacted by their columns' types (``schema.RedactedString``); the database's
+            # own message may quote a statement's value all the same.
+            raise StateError(f"state store {self.display}: {redact(first_line)}") from exc
 
     def upsert(self, table: Table) -> Any:
         """An INSERT of this database's dialect, which offers ``on_conflict_do_nothing/update``."""

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select
+from sqlalchemy import Connection, Select, bindparam, delete, func, select
 
 from rebalancer.core.fills import Fill, Seen
 from rebalancer.models import Side, format_decimal
@@ -117,7 +117,7 @@ def record_fills_in(
         conn.execute(_FORGET_WATCHED, {"job": job, "ids": gone[start : start + _CHUNK]})
     if watch:
         conn.execute(
-            t.watched_orders.insert(),
+            _INSERT_WATCHED,
             [
                 {
                     "job": job,
@@ -136,13 +136,8 @@ def record_fills_in(
 
 def fills_in(conn: Connection, job: str, since: datetime | None = None, *, pass_id: int | None = None) -> list[Fill]:
     """``FillState.fills`` inside an open transaction."""
-    c = t.fills.c
-    query = select(t.fills).where(c.job == job)
-    if since is not None:
-        query = query.where(c.filled_at_ms >= to_ms(since))
-    if pass_id is not None:
-        query = query.where(c.pass_id == pass_id)
-    rows = conn.execute(query.order_by(c.filled_at_ms, c.order_id, c.deal_volume)).all()
+    values: dict[str, object] = {"job": job, "since_ms": None if since is None else to_ms(since), "pass_id": pass_id}
+    rows = conn.execute(_FILLS[since is not None, pass_id is not None], values).all()
     return [
         Fill(
             r.order_id,
@@ -157,9 +152,25 @@ def fills_in(conn: Connection, job: str, since: datetime | None = None, *, pass_
     ]
 
 
+def _fills(since: bool, of_pass: bool) -> Select[Any]:
+    c = t.fills.c
+    query = select(t.fills).where(c.job == bindparam("job"))
+    if since:
+        query = query.where(c.filled_at_ms >= bindparam("since_ms"))
+    if of_pass:
+        query = query.where(c.pass_id == bindparam("pass_id"))
+    return query.order_by(c.filled_at_ms, c.order_id, c.deal_volume)
+
+
+# Read by every pass of a job with a loss limit: built once, one statement per kind of ``fills_in`` call.
+_FILLS = {(since, of_pass): _fills(since, of_pass) for since in (False, True) for of_pass in (False, True)}
+_COUNT_SINCE = select(t.job_risk.c.count_since_ms).where(t.job_risk.c.job == bindparam("job"))
+_INSERT_WATCHED = t.watched_orders.insert()
+
+
 def count_since_in(conn: Connection, job: str) -> datetime | None:
     """``FillState.count_since`` inside an open transaction."""
-    ms = conn.execute(select(t.job_risk.c.count_since_ms).where(t.job_risk.c.job == job)).scalar()
+    ms = conn.execute(_COUNT_SINCE, {"job": job}).scalar()
     return None if ms is None else from_ms(ms)
 
 

@@ -81,7 +81,8 @@ class BatchWrite:
 class PassOutcome:
     """Everything a finished pass records, written in one transaction by ``record_outcome``.
 
-    ``pass_id`` is None when no ``PreSend`` opened the pass row (it is inserted then). ``close`` names the
+    ``pass_id`` is None when no ``PreSend`` opened the pass row (it is inserted then); a pass's results are all
+    stored here (the write-ahead stores none), numbered from 0 in the order given. ``close`` names the
     in-flight record to close, tracking ``placed``; ``late`` marks one whose write may still land. ``fills``,
     ``watch`` and ``forget`` are the fills ledger's changes; ``rejected`` (level, code, message) and ``cleared``
     the per-level rejection backoff's; ``origin`` why the pass ran and where its prices came from.

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Unpack
+from typing import Any, Unpack
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, select, update
 
 from rebalancer.core.blind import Sight
 from rebalancer.core.fills import Fill, Seen
@@ -149,7 +149,7 @@ class PassIO:
                 pass_id = outcome.pass_id
             for batch in outcome.batches:
                 batch_in(conn, pass_id, batch.index, batch.request, batch.answer, batch.error, batch.recorded_at)
-            results_in(conn, pass_id, outcome.results, start=0 if outcome.pass_id is None else None)
+            results_in(conn, pass_id, outcome.results, start=0)  # the write-ahead stores none: no count needed
             if outcome.late is not None:
                 mark_late_in(conn, *outcome.late)
             if outcome.close is not None:
@@ -184,12 +184,18 @@ def ended_columns(outcome: PassOutcome) -> dict[str, object]:
 # The statements of every pass are built once: building and keying an SQLAlchemy statement costs more CPU than
 # SQLite takes to run it. Values go in as parameters.
 _FINISH_PASS = update(t.passes).where(t.passes.c.id == bindparam("pass_id_"))
+_INSERT_PASS = t.passes.insert()
+_INSERT_BATCH = t.batches.insert()
+_INSERT_RESULTS = t.order_results.insert()
+_INSERT_IN_FLIGHT = t.in_flight.insert()
+_INSERT_PLACEMENTS = t.in_flight_placements.insert()
+_MARK_LATE = update(t.in_flight).where(t.in_flight.c.id == bindparam("id_"))
 
 
 def insert_pass_in(conn: Connection, job: str, mode: Mode, started_at: datetime, ended: Mapping[str, object]) -> int:
     """Insert a pass row (``ended``: the columns of ``pass_outcome``, empty for a pass still running)."""
     values = {"job": job, "mode": mode, "started_at_ms": to_ms(started_at), **ended}
-    return inserted_id(conn.execute(t.passes.insert(), values))
+    return inserted_id(conn.execute(_INSERT_PASS, values))
 
 
 def finish_pass_in(conn: Connection, pass_id: int, ended: Mapping[str, object]) -> None:
@@ -217,7 +223,7 @@ def batch_in(
         "answer": None if answer is None else dump_json(answer),
         "error": error,
     }
-    return inserted_id(conn.execute(t.batches.insert(), values))
+    return inserted_id(conn.execute(_INSERT_BATCH, values))
 
 
 RESULT_FIELDS = ("action", "side", "price", "volume", "order_id", "status", "code", "message")
@@ -237,7 +243,7 @@ def results_in(conn: Connection, pass_id: int, results: Sequence[OrderResult], s
         {"pass_id": pass_id, "seq": start + i, **{k: getattr(r, k) for k in RESULT_FIELDS}}
         for i, r in enumerate(results)
     ]
-    conn.execute(t.order_results.insert(), rows)
+    conn.execute(_INSERT_RESULTS, rows)
 
 
 def track_in(db: Database, conn: Connection, job: str, ids: Iterable[str], now: datetime) -> None:
@@ -274,7 +280,7 @@ def begin_in_flight_in(
 ) -> int:
     """Record, before sending, what a batch of ``job`` will place; returns the id to close it by."""
     in_flight_id = inserted_id(
-        conn.execute(t.in_flight.insert(), {"job": job, "pass_id": pass_id, "created_at_ms": to_ms(created_at)})
+        conn.execute(_INSERT_IN_FLIGHT, {"job": job, "pass_id": pass_id, "created_at_ms": to_ms(created_at)})
     )
     if placements:
         rows = [
@@ -287,7 +293,7 @@ def begin_in_flight_in(
             }
             for i, p in enumerate(placements)
         ]
-        conn.execute(t.in_flight_placements.insert(), rows)
+        conn.execute(_INSERT_PLACEMENTS, rows)
     return in_flight_id
 
 
@@ -313,7 +319,7 @@ _CLOSE_IN_FLIGHT = (
 
 def mark_late_in(conn: Connection, in_flight_id: int, until: datetime) -> None:
     """Note that an in-flight record's write timed out and may still land on the book until ``until``."""
-    conn.execute(update(t.in_flight).where(t.in_flight.c.id == in_flight_id).values(late_until_ms=to_ms(until)))
+    conn.execute(_MARK_LATE, {"id_": in_flight_id, "late_until_ms": to_ms(until)})
 
 
 def pause_for_risk_in(db: Database, conn: Connection, job: str, paused_by: str, reason: str, at: datetime) -> None:
@@ -336,11 +342,7 @@ def set_paused_in(db: Database, conn: Connection, job: str, paused: bool, now: d
 def sight_in(conn: Connection, job: str, seen_at: datetime | None) -> Sight:
     """What ``rebalancer.core.blind`` needs besides ``seen_at``: when the job's newest and first finished passes
     started, in one statement (two index seeks)."""
-    c = t.passes.c
-    finished = select(c.started_at_ms).where(c.job == job, c.result.is_not(None)).limit(1)
-    newest = finished.order_by(c.started_at_ms.desc(), c.id.desc()).scalar_subquery()
-    first = finished.order_by(c.started_at_ms, c.id).scalar_subquery()
-    row = conn.execute(select(newest.label("newest"), first.label("first"))).one()
+    row = conn.execute(_SIGHT, {"job": job}).one()
     if row.newest is None:
         return Sight(seen_at)
     last = cell("passes", "started_at_ms", row.newest, stored_ms)
@@ -353,6 +355,17 @@ def paused_in(conn: Connection, job: str) -> bool:
 
 
 _PAUSED = select(t.job_flags.c.paused).where(t.job_flags.c.job == bindparam("job"))
+
+
+def _sight() -> Select[Any]:
+    c = t.passes.c
+    finished = select(c.started_at_ms).where(c.job == bindparam("job"), c.result.is_not(None)).limit(1)
+    newest = finished.order_by(c.started_at_ms.desc(), c.id.desc()).scalar_subquery()
+    first = finished.order_by(c.started_at_ms, c.id).scalar_subquery()
+    return select(newest.label("newest"), first.label("first"))
+
+
+_SIGHT = _sight()
 
 
 def tracked_ids_in(conn: Connection, job: str) -> frozenset[str]:
@@ -370,19 +383,20 @@ _OPEN_IN_FLIGHT = (
 )
 
 
+_PLACEMENTS = (
+    select(t.in_flight_placements)
+    .where(t.in_flight_placements.c.in_flight_id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.in_flight_placements.c.in_flight_id, t.in_flight_placements.c.seq)
+)
+
+
 def open_in_flight_in(conn: Connection, job: str) -> list[InFlight]:
     """In-flight records of ``job`` never closed, oldest first, inside an open transaction."""
-    p = t.in_flight_placements.c
     heads = conn.execute(_OPEN_IN_FLIGHT, {"job": job}).all()
     ids = [h.id for h in heads]
     placements: dict[int, list[Placement]] = {i: [] for i in ids}
     for start in range(0, len(ids), _CHUNK):
-        rows = conn.execute(
-            select(t.in_flight_placements)
-            .where(p.in_flight_id.in_(ids[start : start + _CHUNK]))
-            .order_by(p.in_flight_id, p.seq)
-        )
-        for r in rows:
+        for r in conn.execute(_PLACEMENTS, {"ids": ids[start : start + _CHUNK]}):
             placements[r.in_flight_id].append(
                 Placement(
                     cell("in_flight_placements", "side", r.side, Side),

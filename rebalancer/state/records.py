@@ -70,8 +70,17 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: object) -> Any:
     """A JSON-ready rendering of ``value``: Decimals as exact text, dataclasses and enums by their content."""
+    if type(value) in _JSON_LEAVES:  # most of a document, so asked first (exact types: an enum is a str or int too)
+        return value
+    if type(value) is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_plain(v) for v in value]
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, enum.Enum):

@@ -8,10 +8,13 @@ later release can migrate an old store and an old release refuses a newer one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -19,11 +22,39 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     text,
 )
 
+from rebalancer.logs import redact
+
 # 2: leases.epoch (fencing tokens); the cluster tables. 3: watched_orders.volume. 4: passes.wake and .prices
 SCHEMA_VERSION = 4
+
+
+class RedactedString(TypeDecorator[str]):
+    """``String`` whose values have every registered secret replaced by ``***`` on their way into the database.
+
+    Whatever a pass hands the store (an exchange's message quoting the api_key...), no secret is written: every text
+    column of every table is of this type or ``RedactedText`` (``tests/state/test_state_redaction.py`` holds them to
+    it). Being the column's bind processor, it runs for the text parameters of the statements that use the column
+    and for nothing else, with no per-statement hook.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """``value`` redacted when it is text (None and other values as they are)."""
+        return redact(value) if isinstance(value, str) else value
+
+
+class RedactedText(RedactedString):
+    """``Text`` redacted as ``RedactedString`` is."""
+
+    impl = Text
+    cache_ok = True  # asked of each class, not inherited
+
 
 metadata = MetaData()
 
@@ -38,18 +69,18 @@ passes = Table(
     "passes",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("job", String(200), nullable=False),
-    Column("mode", String(32), nullable=False),
+    Column("job", RedactedString(200), nullable=False),
+    Column("mode", RedactedString(32), nullable=False),
     Column("started_at_ms", BigInteger, nullable=False),
     Column("duration_ms", BigInteger),
-    Column("result", String(32)),
-    Column("summary", Text, nullable=False, default="{}"),
-    Column("warnings", Text, nullable=False, default="[]"),
-    Column("error", Text),
-    Column("reference_price", String(64)),
-    Column("fingerprint", String(200)),
-    Column("wake", String(16)),  # why the pass ran: timer, reference, trade, market (NULL: a command's pass)
-    Column("prices", String(16)),  # where its market prices came from: rest or stream (NULL: none were read)
+    Column("result", RedactedString(32)),
+    Column("summary", RedactedText, nullable=False, default="{}"),
+    Column("warnings", RedactedText, nullable=False, default="[]"),
+    Column("error", RedactedText),
+    Column("reference_price", RedactedString(64)),
+    Column("fingerprint", RedactedString(200)),
+    Column("wake", RedactedString(16)),  # why the pass ran: timer, reference, trade, market (NULL: a command's pass)
+    Column("prices", RedactedString(16)),  # where its market prices came from: rest or stream (NULL: none were read)
     Index("ix_passes_job_started", "job", "started_at_ms"),
     # Each job's latest pass, and its latest failed one, for ``rebalancer status`` (one index seek per job).
     Index("ix_passes_job_id", "job", "id"),
@@ -70,9 +101,9 @@ batches = Table(
     Column("pass_id", Integer, ForeignKey("passes.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("batch_index", Integer, nullable=False),
     Column("recorded_at_ms", BigInteger, nullable=False),
-    Column("request", Text, nullable=False),
-    Column("answer", Text),
-    Column("error", Text),
+    Column("request", RedactedText, nullable=False),
+    Column("answer", RedactedText),
+    Column("error", RedactedText),
 )
 
 # The outcome of each cancel and placement of a pass, as confirmed by reading the book back.
@@ -82,22 +113,22 @@ order_results = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("pass_id", Integer, ForeignKey("passes.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("seq", Integer, nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("side", String(8), nullable=False),
-    Column("price", String(64), nullable=False),
-    Column("volume", String(64), nullable=False),
-    Column("order_id", String(64)),
-    Column("status", String(16), nullable=False),
-    Column("code", String(64)),
-    Column("message", Text),
+    Column("action", RedactedString(16), nullable=False),
+    Column("side", RedactedString(8), nullable=False),
+    Column("price", RedactedString(64), nullable=False),
+    Column("volume", RedactedString(64), nullable=False),
+    Column("order_id", RedactedString(64)),
+    Column("status", RedactedString(16), nullable=False),
+    Column("code", RedactedString(64)),
+    Column("message", RedactedText),
 )
 
 # Order ids a job with ``ownership: tracked`` placed and may therefore cancel.
 tracked_orders = Table(
     "tracked_orders",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("order_id", String(64), primary_key=True),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("order_id", RedactedString(64), primary_key=True),
     Column("tracked_at_ms", BigInteger, nullable=False),
 )
 
@@ -106,7 +137,7 @@ in_flight = Table(
     "in_flight",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("job", String(200), nullable=False, index=True),
+    Column("job", RedactedString(200), nullable=False, index=True),
     Column("pass_id", Integer, ForeignKey("passes.id", ondelete="SET NULL")),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("closed_at_ms", BigInteger),
@@ -119,16 +150,16 @@ in_flight_placements = Table(
     metadata,
     Column("in_flight_id", Integer, ForeignKey("in_flight.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", Integer, primary_key=True),
-    Column("side", String(8), nullable=False),
-    Column("price", String(64), nullable=False),
-    Column("volume", String(64), nullable=False),
+    Column("side", RedactedString(8), nullable=False),
+    Column("price", RedactedString(64), nullable=False),
+    Column("volume", RedactedString(64), nullable=False),
 )
 
 # Per-job switches set from the command line (``rebalancer pause/resume JOB``).
 job_flags = Table(
     "job_flags",
     metadata,
-    Column("job", String(200), primary_key=True),
+    Column("job", RedactedString(200), primary_key=True),
     Column("paused", Boolean, nullable=False, default=False),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
@@ -138,8 +169,8 @@ job_flags = Table(
 leases = Table(
     "leases",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("holder", String(200), nullable=False),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("holder", RedactedString(200), nullable=False),
     Column("acquired_at_ms", BigInteger, nullable=False),
     Column("expires_at_ms", BigInteger, nullable=False),
     Column("epoch", BigInteger, nullable=False, server_default=text("0")),
@@ -149,10 +180,10 @@ leases = Table(
 level_rejections = Table(
     "level_rejections",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("level", String(64), primary_key=True),
-    Column("code", String(64), nullable=False),
-    Column("message", Text),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("level", RedactedString(64), primary_key=True),
+    Column("code", RedactedString(64), nullable=False),
+    Column("message", RedactedText),
     Column("times", Integer, nullable=False),
     Column("not_before_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
@@ -162,11 +193,11 @@ level_rejections = Table(
 daemon_jobs = Table(
     "daemon_jobs",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("holder", String(200), nullable=False),
-    Column("source", Text, nullable=False),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("holder", RedactedString(200), nullable=False),
+    Column("source", RedactedText, nullable=False),
     Column("every_ms", BigInteger),
-    Column("cron", String(200)),
+    Column("cron", RedactedString(200)),
     Column("paused_in_file", Boolean, nullable=False, default=False),
     Column("registered_at_ms", BigInteger, nullable=False),
 )
@@ -175,10 +206,10 @@ daemon_jobs = Table(
 reload_failures = Table(
     "reload_failures",
     metadata,
-    Column("file", String(1000), primary_key=True),
-    Column("job", String(200)),
-    Column("holder", String(200), nullable=False),
-    Column("problem", Text, nullable=False),
+    Column("file", RedactedString(1000), primary_key=True),
+    Column("job", RedactedString(200)),
+    Column("holder", RedactedString(200), nullable=False),
+    Column("problem", RedactedText, nullable=False),
     Column("times", Integer, nullable=False),
     Column("first_failed_at_ms", BigInteger, nullable=False),
     Column("last_failed_at_ms", BigInteger, nullable=False),
@@ -188,8 +219,8 @@ reload_failures = Table(
 cluster_members = Table(
     "cluster_members",
     metadata,
-    Column("member", String(200), primary_key=True),
-    Column("host", String(200), nullable=False),
+    Column("member", RedactedString(200), primary_key=True),
+    Column("host", RedactedString(200), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("concurrency", Integer, nullable=False),
     Column("started_at_ms", BigInteger, nullable=False),
@@ -204,26 +235,26 @@ cluster_members = Table(
 cluster_jobs = Table(
     "cluster_jobs",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("fingerprint", String(200), nullable=False),
-    Column("defined_by", String(200), nullable=False),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("fingerprint", RedactedString(200), nullable=False),
+    Column("defined_by", RedactedString(200), nullable=False),
     Column("defined_at_ms", BigInteger, nullable=False),
-    Column("schedule", Text, nullable=False),
+    Column("schedule", RedactedText, nullable=False),
     Column("next_due_ms", BigInteger, nullable=False),
     Column("failures", Integer, nullable=False, default=0),
     Column("not_before_ms", BigInteger, nullable=False, default=0),
-    Column("last_member", String(200)),
+    Column("last_member", RedactedString(200)),
     Column("last_pass_at_ms", BigInteger),
-    Column("last_result", String(32)),
+    Column("last_result", RedactedString(32)),
 )
 
 # The version of each job each member loaded; one that differs from ``cluster_jobs`` is not run by that member.
 cluster_member_jobs = Table(
     "cluster_member_jobs",
     metadata,
-    Column("member", String(200), primary_key=True),
-    Column("job", String(200), primary_key=True),
-    Column("fingerprint", String(200), nullable=False),
+    Column("member", RedactedString(200), primary_key=True),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("fingerprint", RedactedString(200), nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
@@ -232,7 +263,7 @@ rate_grants = Table(
     "rate_grants",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("bucket", String(200), nullable=False),
+    Column("bucket", RedactedString(200), nullable=False),
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_rate_grants_bucket_at", "bucket", "at_ms"),
 )
@@ -241,27 +272,28 @@ rate_grants = Table(
 watched_orders = Table(
     "watched_orders",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("order_id", String(64), primary_key=True),
-    Column("side", String(8), nullable=False),
-    Column("price", String(64), nullable=False),
-    Column("deal_volume", String(64), nullable=False),
-    Column("level", String(64)),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("order_id", RedactedString(64), primary_key=True),
+    Column("side", RedactedString(8), nullable=False),
+    Column("price", RedactedString(64), nullable=False),
+    Column("deal_volume", RedactedString(64), nullable=False),
+    Column("level", RedactedString(64)),
     Column("seen_at_ms", BigInteger, nullable=False),
-    Column("volume", String(64)),  # the order's volume when first seen: no fill is learnt past it (NULL: unknown)
+    # The order's volume when first seen: no fill is learnt past it (NULL: unknown).
+    Column("volume", RedactedString(64)),
 )
 
 # Every fill of a job's own orders; keyed by the cumulative deal volume it brought the order to, so never twice.
 fills = Table(
     "fills",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("order_id", String(64), primary_key=True),
-    Column("deal_volume", String(64), primary_key=True),
-    Column("side", String(8), nullable=False),
-    Column("price", String(64), nullable=False),
-    Column("volume", String(64), nullable=False),
-    Column("level", String(64)),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("order_id", RedactedString(64), primary_key=True),
+    Column("deal_volume", RedactedString(64), primary_key=True),
+    Column("side", RedactedString(8), nullable=False),
+    Column("price", RedactedString(64), nullable=False),
+    Column("volume", RedactedString(64), nullable=False),
+    Column("level", RedactedString(64)),
     Column("filled_at_ms", BigInteger, nullable=False),
     Column("pass_id", Integer, ForeignKey("passes.id", ondelete="SET NULL")),
     Index("ix_fills_job_at", "job", "filled_at_ms"),
@@ -271,9 +303,9 @@ fills = Table(
 job_risk = Table(
     "job_risk",
     metadata,
-    Column("job", String(200), primary_key=True),
-    Column("paused_by", String(32)),
-    Column("reason", Text),
+    Column("job", RedactedString(200), primary_key=True),
+    Column("paused_by", RedactedString(32)),
+    Column("reason", RedactedText),
     Column("count_since_ms", BigInteger),
     Column("updated_at_ms", BigInteger, nullable=False),
 )

@@ -19,7 +19,7 @@ from rebalancer.models import BatchAnswer, PriceSource, ResultGroup, Side
 from rebalancer.state import schema as state_schema
 from rebalancer.state.records import dump_json, load_json
 from rebalancer.state.store import OrderResult, StateStore
-from rebalancer.vocab import WakeReason
+from rebalancer.vocab import Mode, PassResult, WakeReason
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -253,6 +253,21 @@ def test_json_keeps_decimals_exact(value: Decimal) -> None:
     assert isinstance(text, str)
     assert "E" not in text.upper()
     assert Decimal(text) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ({"keep": 3, "place": 0}, '{"keep":3,"place":0}'),
+        ([Side.BUY, WakeReason.TIMER, "BUY", 1, True, None], '["BUY","timer","BUY",1,true,null]'),
+        ({"mode": Mode.RUN, 2: (Decimal("1.50"), {"x": [PassResult.OK]})}, '{"2":["1.50",{"x":["ok"]}],"mode":"run"}'),
+        (ResultGroup("0", "ok", ("1", "2")), '{"code":"0","message":"ok","order_ids":["1","2"]}'),
+        (T0, '"2026-11-25T09:00:00+00:00"'),
+        ({"in": [{"deep": [Decimal("1E-8")]}]}, '{"in":[{"deep":["0.00000001"]}]}'),
+    ],
+)
+def test_json_renders_enums_decimals_and_containers_at_any_depth(value: object, text: str) -> None:
+    assert dump_json(value) == text
 
 
 def test_a_version_1_store_gains_lease_epochs(tmp_path: Path) -> None:
