@@ -134,30 +134,11 @@ class Wire:
                 timeout=_timeout(*timeout),
                 chunked=not (request.body is None or "Content-Length" in headers),
             )
-        except (ProtocolError, OSError) as err:
-            raise ConnectionError(err, request=request) from err
-        except MaxRetryError as e:
-            if isinstance(e.reason, ConnectTimeoutError) and not isinstance(e.reason, NewConnectionError):
-                raise ConnectTimeout(e, request=request) from e
-            if isinstance(e.reason, ResponseError):
-                raise RetryError(e, request=request) from e
-            if isinstance(e.reason, _ProxyError):
-                raise ProxyError(e, request=request) from e
-            if isinstance(e.reason, _SSLError):
-                raise SSLError(e, request=request) from e
-            raise ConnectionError(e, request=request) from e
-        except ClosedPoolError as e:
-            raise ConnectionError(e, request=request) from e
-        except _ProxyError as e:
-            raise ProxyError(e) from e
-        except (_SSLError, _HTTPError) as e:
-            if isinstance(e, _SSLError):
-                raise SSLError(e, request=request) from e
-            if isinstance(e, ReadTimeoutError):
-                raise ReadTimeout(e, request=request) from e
-            if isinstance(e, _InvalidHeader):
-                raise InvalidHeader(e, request=request) from e
-            raise
+        except (OSError, _HTTPError) as error:
+            mapped = _as_requests_error(error, request)
+            if mapped is None:
+                raise
+            raise mapped from error
         response = self._response(request, raw)
         response = dispatch_hook("response", request.hooks, response)
         if _sets_cookies(raw):
@@ -192,6 +173,38 @@ class Wire:
         response.request = request
         response.connection = self.adapter
         return response
+
+
+_AFTER_RETRIES: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
+    (ResponseError, RetryError),
+    (_ProxyError, ProxyError),
+    (_SSLError, SSLError),
+)
+"""What ends the retries (``MaxRetryError.reason``) → what ``requests`` raises, past a connect timeout."""
+
+_AT_ONCE: tuple[tuple[type[Exception], type[requests.RequestException]], ...] = (
+    (_SSLError, SSLError),
+    (ReadTimeoutError, ReadTimeout),
+    (_InvalidHeader, InvalidHeader),
+)
+"""urllib3's errors raised without retries → what ``requests`` raises (a proxy error is told apart before)."""
+
+
+def _as_requests_error(error: Exception, request: requests.PreparedRequest) -> Exception | None:
+    """The exception ``requests``' adapter turns urllib3's ``error`` into (None where it lets it through), so that
+    ``Transport`` maps what reaches it exactly as before."""
+    if isinstance(error, ProtocolError | OSError | ClosedPoolError):
+        return ConnectionError(error, request=request)
+    if isinstance(error, MaxRetryError):
+        reason = error.reason
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return ConnectTimeout(error, request=request)
+        raised = next((r for kind, r in _AFTER_RETRIES if isinstance(reason, kind)), ConnectionError)
+        return raised(error, request=request)
+    if isinstance(error, _ProxyError):
+        return ProxyError(error)
+    raised_at_once = next((r for kind, r in _AT_ONCE if isinstance(error, kind)), None)
+    return None if raised_at_once is None else raised_at_once(error, request=request)
 
 
 def _sets_cookies(raw: BaseHTTPResponse) -> bool:
