@@ -75,6 +75,21 @@ def _cancelled(daemon: Daemon, world: Streamed, old: list[Order]) -> list[Order]
     return gone
 
 
+def _filled_then_cancelled(daemon: Daemon, world: Streamed) -> tuple[Order, list[Order]]:
+    """Move the market; the lowest buy is listed unfilled by the move's pass, filled 0.004 while that pass's batch
+    waits at the sandbox, then cancelled by it. That buy, and the orders the batch cancelled."""
+    faults = world.server.app.faults
+    faults.endpoints, faults.latency = {BATCH}, 2.0  # the batch waits at the sandbox before it cancels
+    reads = _count(world, *OPEN_ORDERS)
+    old = _move(world)
+    buy = _lowest(old, Side.BUY)
+    wait_for(lambda: _count(world, *OPEN_ORDERS) > reads, "the move's pass read the book, its batch waits")
+    world.engine.fill(int(buy.id), "0.004")
+    gone = _replaced(daemon, world, old)
+    faults.latency = 0.0
+    return buy, gone
+
+
 def _lowest(orders: list[Order], side: Side) -> Order:
     return min((o for o in orders if o.side is side), key=lambda o: o.price)
 
@@ -128,15 +143,8 @@ def test_a_dropped_stream_sends_every_read(tmp_path: Path, calm: Streamed) -> No
 def test_a_fill_printed_just_before_our_cancel_is_learnt(tmp_path: Path, calm: Streamed) -> None:
     with running(tmp_path, [_job(tmp_path, calm, min_gap="5s")]) as daemon:
         _settled(daemon, calm)
-        faults = calm.server.app.faults
-        faults.endpoints, faults.latency = {BATCH}, 2.0  # the batch waits at the sandbox before it cancels
-        infos, reads = _count(calm, ORDER_INFO), _count(calm, *OPEN_ORDERS)
-        old = _move(calm)
-        buy = _lowest(old, Side.BUY)
-        wait_for(lambda: _count(calm, *OPEN_ORDERS) > reads, "the move's pass read the book, its batch waits")
-        calm.engine.fill(int(buy.id), "0.004")  # listed unfilled, filled (printed on the stream), then cancelled
-        gone = _replaced(daemon, calm, old)
-        faults.latency = 0.0
+        infos = _count(calm, ORDER_INFO)
+        buy, gone = _filled_then_cancelled(daemon, calm)  # its trade printed on the stream
         wait_for(lambda: not _watched(daemon) & {o.id for o in gone}, "the pass after the cancel")
         (fill,) = daemon.store.fills("s1")
         assert (fill.order_id, fill.volume) == (buy.id, D("0.004"))
@@ -162,15 +170,8 @@ def test_an_audit_catches_a_fill_a_stalled_trade_channel_hid_and_distrusts_the_s
     with running(tmp_path, [_job(tmp_path, world, min_gap="5s")]) as daemon:
         _settled(daemon, world)
         _witness(daemon).audit_every = 1  # every read the witness would save is audited
-        faults = world.server.app.faults
-        faults.endpoints, faults.latency = {BATCH}, 2.0  # the batch waits at the sandbox before it cancels
-        infos, reads = _count(world, ORDER_INFO), _count(world, *OPEN_ORDERS)
-        old = _move(world)
-        buy = _lowest(old, Side.BUY)
-        wait_for(lambda: _count(world, *OPEN_ORDERS) > reads, "the move's pass read the book, its batch waits")
-        world.engine.fill(int(buy.id), "0.004")  # listed unfilled, filled (its trade never pushed), then cancelled
-        gone = _replaced(daemon, world, old)
-        faults.latency = 0.0
+        infos = _count(world, ORDER_INFO)
+        buy, gone = _filled_then_cancelled(daemon, world)  # its trade never pushed
         daemon.run_pass_now("s1")  # no trade wakes it: the stream printed none
         wait_for(lambda: not _watched(daemon) & {o.id for o in gone}, "the pass after the cancel")
         (fill,) = daemon.store.fills("s1")
