@@ -9,6 +9,11 @@ filled it. Any doubt sends the read: an order we did not cancel (it most likely 
 cover the whole window (subscribed, reconnected or garbage received since), a silence longer than the job's
 staleness bound, a frame that arrived later than ``SETTLE_MS`` after its own time, or a cancel answered less than
 ``SETTLE_MS`` ago (a trade printed just before it may still be on its way).
+
+A server that stops pushing one symbol's trades while the connection and its depth frames stay alive looks like a
+quiet market. So one in every ``AUDIT_EVERY`` reads the witness would save is made anyway (``audited``); when such a
+read shows a deal volume above the one last seen (``caught``), the stream missed a fill, and the witness of that
+stream never vouches again in the process (``why_read`` with ``distrusted``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ SILENCE_FLOOR_MS = 100
 """Shorter gaps between frames are not recorded; a job whose staleness bound is shorter is always read."""
 KEEP_MS = 15 * 60 * 1000
 """How far back the stream's record goes: an order last seen before that is always read."""
+AUDIT_EVERY = 10
+"""One in this many of the reads the witness would save is made anyway, to check that the stream told the truth."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +66,14 @@ class Sighting:
     cancelled_ms: int | None
 
 
-def why_read(order: Sighting, tape: TapeView | None, now_ms: int, stale_ms: int) -> str | None:
+def why_read(
+    order: Sighting, tape: TapeView | None, now_ms: int, stale_ms: int, *, distrusted: bool = False
+) -> str | None:
     """Why the order's ``order_info`` must be read; None when the stream proves it could not have filled since it
-    was last seen (then it is forgotten with the deal volume last seen, and the read is saved)."""
+    was last seen (then it is forgotten with the deal volume last seen, and the read is saved). A ``distrusted``
+    stream (one caught missing a fill) proves nothing."""
+    if distrusted:
+        return "the stream was caught missing a fill"
     if order.cancelled_ms is None:
         return "not cancelled by the job"
     if order.seen_deal_volume != order.deal_volume:
@@ -84,3 +96,14 @@ def why_read(order: Sighting, tape: TapeView | None, now_ms: int, stale_ms: int)
 def reaches(side: Side, price: Decimal, traded: Decimal) -> bool:
     """Whether a trade at ``traded`` is at or through a ``side`` order's ``price`` (so that it could have filled)."""
     return traded <= price if side is Side.BUY else traded >= price
+
+
+def audited(saved: int, every: int) -> bool:
+    """Whether the ``saved``-th read (counted from 1) the witness would save is made anyway: exactly one in ``every``
+    (every one when ``every`` is 1 or less), deterministic so that a test and an operator can count on it."""
+    return every <= 1 or saved % every == 0
+
+
+def caught(seen_deal_volume: Decimal, read_deal_volume: Decimal) -> bool:
+    """Whether an audited read shows a fill the stream said was impossible: a deal volume above the one last seen."""
+    return read_deal_volume > seen_deal_volume

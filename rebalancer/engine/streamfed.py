@@ -9,13 +9,16 @@ the ticker is read over REST as before (``source`` ``rest``).
 With a ``Witness`` (the daemon's and the cluster member's stream source give one per job), it also remembers when
 each of the job's orders was last listed by an open-orders read and when the job's own batch cancelled it, so that
 a pass can skip the ``order_info`` of an order the stream proves could not have filled (``saw_no_fill``,
-``core.witness``).
+``core.witness``). One in ``audit_every`` of those reads is made anyway; one that shows a fill the stream missed
+distrusts the witness of every job on that stream URL (``StreamTrust``) until the process ends, and says so once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from rebalancer.core.fills import Seen
-from rebalancer.core.witness import KEEP_MS, Sighting, TapeView, why_read
+from rebalancer.core.witness import AUDIT_EVERY, KEEP_MS, Sighting, TapeView, audited, caught, why_read
 from rebalancer.exchange import Exchange
 from rebalancer.job import Job, ReferenceKind
 from rebalancer.models import Balances, BatchAnswer, FundingNeed, Order, SymbolRules, Target, Ticker
@@ -33,6 +36,26 @@ FreshTicker = Callable[[], "Ticker | None"]
 Opener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 TapeOf = Callable[[int, int], "TapeView | None"]
 """The record of the job's symbol from ``since_ms`` to ``now_ms``; None when the job's stream keeps none."""
+CLEAN, MISSED = "clean", "missed_fill"
+"""The results of an audited read: the stream told the truth, or it missed a fill."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class StreamTrust:
+    """Whether the witnesses of one stream URL may still vouch: not once an audited read caught the stream missing
+    a fill, until the process ends (shared by every job on the stream; ``stream``: its URL as logs show it)."""
+
+    stream: str = ""
+    distrusted: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def distrust(self) -> bool:
+        """Distrust the stream from now on; True the first time (so that it is said once)."""
+        with self._lock:
+            first, self.distrusted = not self.distrusted, True
+            return first
 
 
 @dataclass(eq=False)
@@ -41,15 +64,23 @@ class Witness:
 
     ``seen``: per order id, the deal volume and time (ms) of the last open-orders read that listed it (the time the
     read was sent); ``cancelled``: per order id, when the job's own batch that cancelled it was answered. Both go
-    with the process: an order the job cancelled before a restart is always read.
+    with the process: an order the job cancelled before a restart is always read. ``saved``: the reads it could
+    have saved, one in ``audit_every`` of them made anyway (``auditing``: per order id, the deal volume last seen);
+    ``audits``: the audited reads by result (``CLEAN``, ``MISSED``).
     """
 
     tape: TapeOf
     stale_ms: int
     clock: Callable[[], float] = time.time
+    job: str = ""
+    trust: StreamTrust = field(default_factory=StreamTrust)
+    audit_every: int = AUDIT_EVERY
     seen: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
     cancelled: dict[str, int] = field(default_factory=dict)
+    auditing: dict[str, Decimal] = field(default_factory=dict)
     skipped: int = 0
+    saved: int = 0
+    audits: dict[str, int] = field(default_factory=lambda: {CLEAN: 0, MISSED: 0})
 
     def listed(self, orders: Sequence[Order], at_ms: int) -> None:
         """An open-orders read sent at ``at_ms`` listed ``orders``; what the stream no longer keeps is forgotten."""
@@ -60,6 +91,8 @@ class Witness:
             del self.seen[order_id]
         for order_id in [i for i, at in self.cancelled.items() if at < horizon]:
             del self.cancelled[order_id]
+        for order_id in [i for i in self.auditing if i not in self.seen]:
+            del self.auditing[order_id]
 
     def cancelled_now(self, order_ids: Sequence[str]) -> None:
         """The job's own batch that cancelled ``order_ids`` ended now."""
@@ -67,20 +100,48 @@ class Witness:
 
     def saw_no_fill(self, seen: Seen) -> bool:
         """True when the stream proves ``seen`` (a watched order that left the book) could not have filled since it
-        was last listed (``core.witness.why_read``): its ``order_info`` need not be read. Counted in ``skipped``."""
+        was last listed (``core.witness.why_read``): its ``order_info`` need not be read. Counted in ``skipped``.
+        False for one in ``audit_every`` of them all the same (``core.witness.audited``): that read is an audit,
+        checked by ``read_back``."""
         last = self.seen.get(seen.order_id)
-        if last is None:
+        if last is None or seen.order_id in self.auditing:
             return False
         now_ms = self.now_ms()
         sighting = Sighting(
             seen.side, seen.price, seen.deal_volume, last[0], last[1], self.cancelled.get(seen.order_id)
         )
-        if why_read(sighting, self.tape(last[1], now_ms), now_ms, self.stale_ms) is not None:
+        tape = self.tape(last[1], now_ms)
+        if why_read(sighting, tape, now_ms, self.stale_ms, distrusted=self.trust.distrusted) is not None:
+            return False
+        self.saved += 1
+        if audited(self.saved, self.audit_every):
+            self.auditing[seen.order_id] = last[0]
             return False
         del self.seen[seen.order_id]
         self.cancelled.pop(seen.order_id, None)
         self.skipped += 1
         return True
+
+    def read_back(self, order: Order) -> None:
+        """An ``order_info`` read answered ``order``: when it was an audit and shows a fill the stream missed
+        (``core.witness.caught``), the stream is distrusted from now on and a warning says so once."""
+        seen_volume = self.auditing.pop(order.id, None)
+        if seen_volume is None:
+            return
+        missed = caught(seen_volume, order.deal_volume)
+        self.audits[MISSED if missed else CLEAN] += 1
+        if missed and self.trust.distrust():
+            log.warning(
+                "market stream distrusted: an audited order_info found a fill its trades did not show; every order"
+                " of its jobs is read from now on",
+                extra={
+                    "stream": self.trust.stream,
+                    "job": self.job,
+                    "order": order.id,
+                    "seen_deal_volume": str(seen_volume),
+                    "deal_volume": str(order.deal_volume),
+                },
+            )
 
     def now_ms(self) -> int:
         """The witness's clock in ms (the stream's receive times are on the same clock)."""
@@ -161,8 +222,12 @@ class StreamFed:
         return orders
 
     def order_info(self, symbol: str, order_id: str) -> Order:
-        """The exchange's ``order_info``."""
-        return self.exchange.order_info(symbol, order_id)
+        """The exchange's ``order_info``. The witness checks what it answered when the read was an audit."""
+        order = self.exchange.order_info(symbol, order_id)
+        witness = self._told() if symbol.lower() == self._symbol.lower() else None
+        if witness is not None:
+            witness.read_back(order)
+        return order
 
     def replace(self, rules: SymbolRules, cancel_ids: Sequence[str], place: Sequence[Target]) -> BatchAnswer:
         """The exchange's ``replace``. The witness notes the orders cancelled, as of when the batch ended (answered

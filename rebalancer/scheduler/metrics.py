@@ -170,6 +170,13 @@ class Metrics:
             ["job"],
             registry=self.registry,
         )
+        self.order_info_audits = Counter(
+            "rebalancer_order_info_audits",
+            "order_info reads a job's stream would have saved, made anyway to check it, by result: clean, or"
+            " missed_fill (the stream missed a fill: its jobs read every order from then on, until a restart).",
+            ["job", "result"],
+            registry=self.registry,
+        )
         self.stream_lag = Histogram(
             "rebalancer_stream_frame_lag_seconds",
             "Receive time minus the frame's own time, per stream.",
@@ -209,6 +216,7 @@ class Metrics:
             (self.wakes, ("job", "reason")),
             (self.rejected, ("job", "code")),
             (self.filled, ("job", "side")),
+            (self.order_info_audits, ("job", "result")),
         ):
             for labels in _label_sets(metric, names):
                 if labels[0] == job:

@@ -16,7 +16,9 @@ every pass the scheduler tells the source what the pass left (``learn``).
 
 Each job has a ``Witness`` (``engine.streamfed``) over its symbol's tape (``stream.tape``), so that its passes skip
 the ``order_info`` of an order they cancelled that the stream proves could not have filled
-(counted in ``rebalancer_order_info_skipped_total``).
+(counted in ``rebalancer_order_info_skipped_total``); the witnesses of one stream URL share its ``StreamTrust``,
+lost for the process once an audited read catches the stream missing a fill
+(``rebalancer_order_info_audits_total``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from rebalancer.core.wake import Book, Pacer, Watcher
 from rebalancer.defaults import STREAM_CHECK_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
-from rebalancer.engine.streamfed import Opener, Witness, stream_fed
+from rebalancer.engine.streamfed import Opener, StreamTrust, Witness, stream_fed
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
 from rebalancer.models import Ticker
@@ -72,6 +74,7 @@ class _Watch:
     witness: Witness
     learnt: int = 0
     counted: int = 0  # the witness's skipped reads told to the metric
+    audits_told: dict[str, int] = field(default_factory=dict)  # its audited reads told, by result
     fresh: bool = False  # its market data comes from the stream (else it polls, for ``why``)
     why: str = "no book yet"
     stale_seconds: float = field(init=False)  # the book silent this long, the job polls (``exchange.stream_stale``)
@@ -111,6 +114,7 @@ class StreamWakes:
         self._inbox = Inbox(clock)  # what the hubs' threads hand over, and the held-back wakes
         self._urls: dict[str, str] = {}  # a job's ``stream`` value → the URL it resolved to
         self._hubs: dict[str, StreamHub] = {}  # the hub of each URL whose connection changes are told here
+        self._trusts: dict[str, StreamTrust] = {}  # per URL: may its witnesses vouch (``engine.streamfed``)
         self._held = contextlib.ExitStack()  # the embedded sandbox, while a job follows its stream
         self._wake: Wake | None = None
         self._thread: threading.Thread | None = None
@@ -146,7 +150,9 @@ class StreamWakes:
         pacer = Pacer(int(job.schedule.min_gap_seconds * 1000))
         stale_ms = int(job.exchange.stream_stale_seconds * 1000)
         tape = self._inbox.tape(key)
-        witness = Witness(tape.view, stale_ms, self._clock)
+        with self._lock:
+            trust = self._trusts.setdefault(url, StreamTrust(stream_label(url)))  # kept while the process runs
+        witness = Witness(tape.view, stale_ms, self._clock, job=job.name, trust=trust)
         watch = _Watch(job, Watcher(job, stale_ms), feed, pacer, witness)
         hub = feed.subscription.hub
         age = hub.age(channel(feed.symbol, DEPTH)) if hub.stats().connected else None
@@ -218,6 +224,10 @@ class StreamWakes:
             skipped, watch.counted = watch.witness.skipped - watch.counted, watch.witness.skipped
             if skipped:
                 self.metrics.order_info_skipped.labels(name).inc(skipped)
+            for result, count in watch.witness.audits.items():
+                told, watch.audits_told[result] = watch.audits_told.get(result, 0), count
+                if count > told:
+                    self.metrics.order_info_audits.labels(name, result).inc(count - told)
             wake = self._raise(watch, watch.watcher.learn(report.snapshot, standing(report)), now)
         self._emit([wake])
 

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rebalancer.core.witness import SETTLE_MS, SILENCE_FLOOR_MS, Sighting, TapeView, reaches, why_read
+from rebalancer.core.witness import (
+    SETTLE_MS,
+    SILENCE_FLOOR_MS,
+    Sighting,
+    TapeView,
+    audited,
+    caught,
+    reaches,
+    why_read,
+)
 from rebalancer.models import Side
 
 D = Decimal
@@ -112,3 +121,28 @@ def test_a_skip_only_when_every_rule_holds(
 )
 def test_reaches_whatever_the_taker_side(side: Side, traded: str, reached: bool) -> None:
     assert reaches(side, D("100"), D(traded)) is reached
+
+
+@given(st.integers(1, 50), st.integers(0, 200))
+def test_the_audit_picks_exactly_one_in_n_of_any_n_in_a_row(every: int, start: int) -> None:
+    picked = [n for n in range(start + 1, start + every + 1) if audited(n, every)]
+    assert len(picked) == 1
+
+
+def test_an_audit_every_1_or_less_reads_all() -> None:
+    assert all(audited(n, every) for n in range(1, 20) for every in (1, 0, -3))
+
+
+@given(
+    st.sampled_from([BUY, SELL]),
+    st.one_of(st.none(), st.builds(TapeView, st.booleans(), st.just(()), st.integers(0, 10_000), st.booleans())),
+    st.integers(0, 200_000),
+    st.integers(0, 10_000),
+)
+def test_a_distrusted_stream_never_vouches(order: Sighting, tape: TapeView | None, now: int, stale: int) -> None:
+    assert why_read(order, tape, now, stale, distrusted=True) == "the stream was caught missing a fill"
+
+
+@pytest.mark.parametrize(("seen", "read", "missed"), [("0", "0", False), ("0.5", "0.5", False), ("0.5", "0.6", True)])
+def test_caught_only_by_a_deal_volume_above_the_one_last_seen(seen: str, read: str, missed: bool) -> None:
+    assert caught(D(seen), D(read)) is missed
