@@ -137,7 +137,8 @@ def after_send(job: Job, in_flight: int | None, execution: Execution, now: datet
 
 @dataclass(frozen=True, slots=True)
 class WatchChange:
-    """The fills ledger's changes of a pass: fills learnt, orders to watch from now on, ids no longer watched."""
+    """The fills ledger's changes of a pass: fills learnt, watched rows new or changed since the last pass (to
+    write), ids no longer watched. Rows the pass left as they were are not in it: the store keeps them."""
 
     fills: tuple[Fill, ...] = ()
     watch: tuple[Seen, ...] = ()
@@ -145,15 +146,15 @@ class WatchChange:
 
 
 def watch_change(learnt: Learnt, plan: Plan, placed: Sequence[OrderOutcome] = ()) -> WatchChange:
-    """The fills learnt and the next watch list, each order with its level when the plan knows it, plus the orders
-    just placed. Nothing when nothing changed, so a quiet pass writes no fills statement."""
+    """The fills learnt and what changed in the watch list: each order with its level when the plan knows it, plus
+    the orders just placed, keeping only rows that differ from ``learnt.previous`` (what the store holds), so a
+    pass writes the rows it changed rather than the whole list, and a quiet pass writes no fills statement."""
     levels = {a.order_id: a.level for a in plan.actions if a.order_id and a.level}
     watch = [dataclasses.replace(s, level=s.level or levels.get(s.order_id)) for s in learnt.watch]
-    if not learnt.fills and not learnt.forget and {s.order_id: s for s in watch} == learnt.previous:
-        watch = []
     fresh = {o.order_id: seen_placed(o) for o in placed if o.status is OutcomeStatus.PLACED and o.order_id}
     rows = [s for s in watch if s.order_id not in fresh] + list(fresh.values())
-    return WatchChange(fills=learnt.fills, watch=tuple(rows), forget=learnt.forget)
+    changed = tuple(s for s in rows if learnt.previous.get(s.order_id) != s)
+    return WatchChange(fills=learnt.fills, watch=changed, forget=learnt.forget)
 
 
 def seen_placed(outcome: OrderOutcome) -> Seen:

@@ -1,7 +1,8 @@
 """The fills ledger of ``StateStore``: orders watched for fills, the fills learnt, and each job's loss count start.
 
-``StateStore`` inherits these methods. ``record_fills`` writes a pass's learnt fills and the new watch list in one
-transaction; a fill already stored (same order and cumulative deal volume) is skipped, so recording is idempotent.
+``StateStore`` inherits these methods. ``record_fills`` writes a pass's learnt fills and the changes of its watch list
+(rows forgotten, rows new or changed) in one transaction; a fill already stored (same order and cumulative deal
+volume) is skipped, so recording is idempotent.
 ``count_since`` is when the job's fills start counting toward ``limits.max_loss``: its first fill, or the last
 ``resume``.
 """
@@ -43,7 +44,8 @@ class FillState:
         forget: Iterable[str],
         now: datetime,
     ) -> None:
-        """Store new ``fills`` (skipping any stored before), watch ``watch`` from now on, stop watching ``forget``."""
+        """Store new ``fills`` (skipping any stored before), stop watching ``forget``, then watch ``watch`` from now
+        on (each row written over any stored for its order; watched rows not named are kept as they are)."""
         with self._db.tx(write=True) as conn:
             record_fills_in(self._db, conn, job, pass_id, fills, watch, forget, now)
 
@@ -112,12 +114,12 @@ def record_fills_in(
             for f in fills
         ]
         conn.execute(db.insert_new(t.fills), rows)
-    gone = sorted(set(forget) | {s.order_id for s in watch})
+    gone = sorted(set(forget))
     for start in range(0, len(gone), _CHUNK):
         conn.execute(_FORGET_WATCHED, {"job": job, "ids": gone[start : start + _CHUNK]})
     if watch:
         conn.execute(
-            _INSERT_WATCHED,
+            _upsert_watched(db),
             [
                 {
                     "job": job,
@@ -165,7 +167,20 @@ def _fills(since: bool, of_pass: bool) -> Select[Any]:
 # Read by every pass of a job with a loss limit: built once, one statement per kind of ``fills_in`` call.
 _FILLS = {(since, of_pass): _fills(since, of_pass) for since in (False, True) for of_pass in (False, True)}
 _COUNT_SINCE = select(t.job_risk.c.count_since_ms).where(t.job_risk.c.job == bindparam("job"))
-_INSERT_WATCHED = t.watched_orders.insert()
+_UPSERT_WATCHED: dict[str, Any] = {}  # by dialect
+
+
+def _upsert_watched(db: Database) -> Any:
+    """The statement writing watched rows over any stored for the same order, built once per dialect."""
+    statement = _UPSERT_WATCHED.get(db.dialect)
+    if statement is None:
+        insert = db.upsert(t.watched_orders)
+        c = t.watched_orders.c
+        columns = [col.name for col in t.watched_orders.columns if col.name not in ("job", "order_id")]
+        statement = _UPSERT_WATCHED[db.dialect] = insert.on_conflict_do_update(
+            index_elements=[c.job, c.order_id], set_={name: insert.excluded[name] for name in columns}
+        )
+    return statement
 
 
 def count_since_in(conn: Connection, job: str) -> datetime | None:

@@ -50,7 +50,13 @@ from rebalancer.state.records import (
     to_ms,
     without_secrets,
 )
-from rebalancer.state.rejections import clear_rejections_in, held_levels_in, record_rejections_in, seen_reference_in
+from rebalancer.state.rejections import (
+    SEEN_REFERENCE,
+    clear_rejections_in,
+    held_levels_in,
+    record_rejections_in,
+    seen_of,
+)
 from rebalancer.vocab import Mode
 
 _CHUNK = 500  # ids per IN (...) clause, well below SQLite's bound-parameter limit
@@ -89,7 +95,8 @@ class PassIO:
         passes ran."""
         with self._db.tx(write=False) as conn:
             since = count_since_in(conn, job) if loss else None
-            seen = seen_reference_in(conn, job)
+            head = conn.execute(_SEEN_AND_PAUSED, {"job": job}).one()
+            seen = seen_of(head)
             return PassInputs(
                 tracked=tracked_ids_in(conn, job),
                 in_flight=tuple(open_in_flight_in(conn, job)),
@@ -100,7 +107,7 @@ class PassIO:
                 loss_since=since,
                 loss_fills=tuple(fills_in(conn, job, since)) if loss else (),
                 sight=sight_in(conn, job, None if seen is None else seen[1]) if sight else Sight(),
-                paused=paused_in(conn, job),
+                paused=bool(head.paused),
             )
 
     def record_pass(self, job: str, mode: Mode, started_at: datetime, **ended: Unpack[Ended]) -> int:
@@ -355,6 +362,18 @@ def paused_in(conn: Connection, job: str) -> bool:
 
 
 _PAUSED = select(t.job_flags.c.paused).where(t.job_flags.c.job == bindparam("job"))
+
+
+def _seen_and_paused() -> Select[Any]:
+    """The pass's last observed reference (as ``seen_reference_in``) and its pause switch (as ``paused_in``) in one
+    row: three scalar subqueries, index seeks each, so the pass's read sends one statement fewer."""
+    price = SEEN_REFERENCE.with_only_columns(t.passes.c.reference_price).scalar_subquery()
+    started = SEEN_REFERENCE.with_only_columns(t.passes.c.started_at_ms).scalar_subquery()
+    paused = _PAUSED.scalar_subquery()
+    return select(price.label("reference_price"), started.label("started_at_ms"), paused.label("paused"))
+
+
+_SEEN_AND_PAUSED = _seen_and_paused()
 
 
 def _sight() -> Select[Any]:

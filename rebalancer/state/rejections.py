@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select
 
@@ -87,7 +88,7 @@ class GuardState:
 
 
 # Read by every pass, so built once (building and keying a statement costs more CPU than SQLite takes to run it).
-_SEEN_REFERENCE = (
+SEEN_REFERENCE = (
     select(t.passes.c.reference_price, t.passes.c.started_at_ms)
     .where(t.passes.c.job == bindparam("job"), t.passes.c.result.is_not(None), t.passes.c.reference_price.is_not(None))
     .order_by(t.passes.c.started_at_ms.desc(), t.passes.c.id.desc())
@@ -112,8 +113,13 @@ def last_reference_in(conn: Connection, job: str) -> Decimal | None:
 
 def seen_reference_in(conn: Connection, job: str) -> tuple[Decimal, datetime] | None:
     """The last observed reference (as ``last_reference_in``) and when its pass started, in the same statement."""
-    row = conn.execute(_SEEN_REFERENCE, {"job": job}).first()
-    if row is None:
+    return seen_of(conn.execute(SEEN_REFERENCE, {"job": job}).first())
+
+
+def seen_of(row: Any) -> tuple[Decimal, datetime] | None:
+    """The observed reference and its pass's start from a row of ``reference_price`` and ``started_at_ms`` (None
+    for no row, a NULL price or a price of 0), so statements that read it with other columns decode it alike."""
+    if row is None or row.reference_price is None:
         return None
     price = cell("passes", "reference_price", row.reference_price, stored_decimal)
     return (price, cell("passes", "started_at_ms", row.started_at_ms, stored_ms)) if price > 0 else None

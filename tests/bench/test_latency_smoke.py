@@ -169,4 +169,4 @@ def test_pass_cpu_quick_measures_quiet_and_replacing_daemon_passes(tmp_path):
     assert quiet["connections_opened"] == replacing["connections_opened"] == 0, "one kept-alive connection"
     assert quiet["transactions_per_pass"] == 2, "the pass's read (the pause switch in it), the pass row"
     assert replacing["transactions_per_pass"] == 3, "the read, the write-ahead (fenced), the outcome"
-    assert quiet["sql_statements_per_pass"] == 8, "6 SELECTs and the pause switch in the read, the pass row (no BEGIN)"
+    assert quiet["sql_statements_per_pass"] == 7, "6 SELECTs in the read (the pause switch in one), the pass row"
