@@ -27,9 +27,10 @@ from decimal import Decimal
 
 from rebalancer.core.ladder import quote_of, reference_price
 from rebalancer.core.plan import draft_plan
+from rebalancer.core.witness import reaches
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
-from rebalancer.models import MarketSnapshot, Order, PriceSource, Side, Ticker
+from rebalancer.models import MarketSnapshot, Order, PriceSource, Ticker
 from rebalancer.vocab import WakeReason
 
 NONE: frozenset[WakeReason] = frozenset()
@@ -117,7 +118,7 @@ class Pacer:
 def trade_reaches(price: Decimal, orders: Sequence[Order]) -> bool:
     """True when a trade at ``price`` is at or through one of the resting ``orders`` (a buy at or above the
     trade's price, a sell at or below it)."""
-    return any(o.remaining > 0 and (price <= o.price if o.side is Side.BUY else price >= o.price) for o in orders)
+    return any(o.remaining > 0 and reaches(o.side, o.price, price) for o in orders)
 
 
 def market_alarm(bid: Decimal | None, ask: Decimal | None, age_ms: int, stale_ms: int) -> bool:
