@@ -37,6 +37,8 @@ Opener = Callable[[Job], contextlib.AbstractContextManager[Exchange]]
 TapeOf = Callable[[int, int], "TapeView | None"]
 """The record of the job's symbol from ``since_ms`` to ``now_ms``; None when the job's stream keeps none."""
 CLEAN, MISSED = "clean", "missed_fill"
+SKIPPED = "skipped"
+"""What a witness counts: an audited read by its result, or a read saved."""
 """The results of an audited read: the stream told the truth, or it missed a fill."""
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ class Witness:
     read was sent); ``cancelled``: per order id, when the job's own batch that cancelled it was answered. Both go
     with the process: an order the job cancelled before a restart is always read. ``saved``: the reads it could
     have saved, one in ``audit_every`` of them made anyway (``auditing``: per order id, the deal volume last seen);
-    ``audits``: the audited reads by result (``CLEAN``, ``MISSED``).
+    ``audits``: the audited reads by result (``CLEAN``, ``MISSED``). ``told`` hears each count as it is made
+    (``SKIPPED``, ``CLEAN`` or ``MISSED``): the daemon's metrics.
     """
 
     tape: TapeOf
@@ -81,6 +84,7 @@ class Witness:
     skipped: int = 0
     saved: int = 0
     audits: dict[str, int] = field(default_factory=lambda: {CLEAN: 0, MISSED: 0})
+    told: Callable[[str], None] = lambda counted: None
 
     def listed(self, orders: Sequence[Order], at_ms: int) -> None:
         """An open-orders read sent at ``at_ms`` listed ``orders``; what the stream no longer keeps is forgotten."""
@@ -120,6 +124,7 @@ class Witness:
         del self.seen[seen.order_id]
         self.cancelled.pop(seen.order_id, None)
         self.skipped += 1
+        self.told(SKIPPED)
         return True
 
     def read_back(self, order: Order) -> None:
@@ -129,7 +134,9 @@ class Witness:
         if seen_volume is None:
             return
         missed = caught(seen_volume, order.deal_volume)
-        self.audits[MISSED if missed else CLEAN] += 1
+        result = MISSED if missed else CLEAN
+        self.audits[result] += 1
+        self.told(result)
         if missed and self.trust.distrust():
             log.warning(
                 "market stream distrusted: an audited order_info found a fill its trades did not show; every order"

@@ -35,7 +35,7 @@ from rebalancer.core.wake import Book, Pacer, Watcher
 from rebalancer.defaults import STREAM_CHECK_SECONDS
 from rebalancer.engine.connect import stream_url
 from rebalancer.engine.runner import PassReport
-from rebalancer.engine.streamfed import Opener, StreamTrust, Witness, stream_fed
+from rebalancer.engine.streamfed import SKIPPED, Opener, StreamTrust, Witness, stream_fed
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
 from rebalancer.models import Ticker
@@ -73,8 +73,6 @@ class _Watch:
     pacer: Pacer
     witness: Witness
     learnt: int = 0
-    counted: int = 0  # the witness's skipped reads told to the metric
-    audits_told: dict[str, int] = field(default_factory=dict)  # its audited reads told, by result
     fresh: bool = False  # its market data comes from the stream (else it polls, for ``why``)
     why: str = "no book yet"
     stale_seconds: float = field(init=False)  # the book silent this long, the job polls (``exchange.stream_stale``)
@@ -152,7 +150,7 @@ class StreamWakes:
         tape = self._inbox.tape(key)
         with self._lock:
             trust = self._trusts.setdefault(url, StreamTrust(stream_label(url)))  # kept while the process runs
-        witness = Witness(tape.view, stale_ms, self._clock, job=job.name, trust=trust)
+        witness = Witness(tape.view, stale_ms, self._clock, job=job.name, trust=trust, told=self._teller(job.name))
         watch = _Watch(job, Watcher(job, stale_ms), feed, pacer, witness)
         hub = feed.subscription.hub
         age = hub.age(channel(feed.symbol, DEPTH)) if hub.stats().connected else None
@@ -221,15 +219,21 @@ class StreamWakes:
             if report is None:
                 return
             watch.learnt += 1
-            skipped, watch.counted = watch.witness.skipped - watch.counted, watch.witness.skipped
-            if skipped:
-                self.metrics.order_info_skipped.labels(name).inc(skipped)
-            for result, count in watch.witness.audits.items():
-                told, watch.audits_told[result] = watch.audits_told.get(result, 0), count
-                if count > told:
-                    self.metrics.order_info_audits.labels(name, result).inc(count - told)
             wake = self._raise(watch, watch.watcher.learn(report.snapshot, standing(report)), now)
         self._emit([wake])
+
+    def _teller(self, name: str) -> Callable[[str], None]:
+        """What job ``name``'s witness tells as it counts: a saved read or an audit's result, into the metrics."""
+
+        def tell(counted: str) -> None:
+            if name not in self._watches:  # removed meanwhile: its series are gone and stay gone
+                return
+            if counted == SKIPPED:
+                self.metrics.order_info_skipped.labels(name).inc()
+            else:
+                self.metrics.order_info_audits.labels(name, counted).inc()
+
+        return tell
 
     def ticker(self, name: str) -> Ticker | None:
         """The job's market as streamed, while its stream is fresh; None when it polls."""
