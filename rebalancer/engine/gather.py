@@ -119,10 +119,11 @@ def learn_own_fills(
     """
     mine = [o for o in snapshot.open_orders if owned is None or o.id in owned]
     listed = {o.id for o in snapshot.open_orders}
-    witness = exchange if isinstance(exchange, NoFillWitness) else None
+    gone = sorted(set(watched) - listed, key=id_key)
+    witness = _witness(exchange) if gone else None
     left: dict[str, Order | None] = {}
     unfilled: set[str] = set()
-    for order_id in sorted(set(watched) - listed, key=id_key):
+    for order_id in gone:
         if witness is not None and witness.saw_no_fill(watched[order_id]):
             unfilled.add(order_id)
             continue
@@ -131,3 +132,9 @@ def learn_own_fills(
         except RebalancerError:
             left[order_id] = None
     return learn_fills(watched, mine, left, now, frozenset(unfilled))
+
+
+def _witness(exchange: Exchange) -> NoFillWitness | None:
+    """``exchange`` when it is a ``NoFillWitness``: the test ``isinstance`` makes of a runtime-checkable protocol
+    (the method is there and not None), without the protocol machinery's ~10 µs a call."""
+    return exchange if getattr(exchange, "saw_no_fill", None) is not None else None  # type: ignore[return-value]
