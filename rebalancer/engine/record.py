@@ -61,9 +61,14 @@ def sent_outcome(
     duration_ms: int,
     now: datetime,
     origin: Origin,
+    on_record: frozenset[str] | None = None,
 ) -> PassOutcome:
     """A pass that went to send: the batches, per-order results, ownership after the send, the fills ledger and the
-    rejection backoff. When ``execute`` refused before sending, the in-flight record closes with nothing in it."""
+    rejection backoff. When ``execute`` refused before sending, the in-flight record closes with nothing in it.
+
+    ``on_record``: the levels with a rejection on record when the pass read the store (None: not known); a level
+    placed now has its record cleared, and one without a record has nothing to clear (no statement for it).
+    """
     execution = sent.execution
     if execution is None:
         error = sent.error
@@ -103,7 +108,11 @@ def sent_outcome(
         watch=watch.watch,
         forget=watch.forget,
         rejected=tuple((o.level, o.code, o.message) for o in places if o.status is OutcomeStatus.REJECTED and o.level),
-        cleared=tuple(o.level for o in places if o.status is OutcomeStatus.PLACED and o.level),
+        cleared=tuple(
+            o.level
+            for o in places
+            if o.status is OutcomeStatus.PLACED and o.level and (on_record is None or o.level in on_record)
+        ),
         recorded_at=now,
         origin=origin,
     )

@@ -212,7 +212,9 @@ def _run_pass(
         raise
     sent = send(job, exchange, snapshot, plan, Checkpoint(job, decision.book), fence)
     ahead = committed(ahead, fence)
-    outcome = sent_outcome(job, mode, plan, ahead, sent, learnt, _ms(clock() - started), wall(), origin)
+    # A plan shown to a person may be sent minutes after the read: clear every placed level's record, as before.
+    on_record = gathered.inputs.rejections_on_record if approve is None else None
+    outcome = sent_outcome(job, mode, plan, ahead, sent, learnt, _ms(clock() - started), wall(), origin, on_record)
     store.record_outcome(outcome)
     if sent.execution is None:
         if outcome.result is not PassResult.FENCED and sent.error is not None:

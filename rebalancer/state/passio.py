@@ -53,8 +53,8 @@ from rebalancer.state.records import (
 from rebalancer.state.rejections import (
     SEEN_REFERENCE,
     clear_rejections_in,
-    held_levels_in,
     record_rejections_in,
+    rejections_in,
     seen_of,
 )
 from rebalancer.vocab import Mode
@@ -80,6 +80,7 @@ class PassInputs:
     loss_fills: tuple[Fill, ...] = ()  # with ``loss``: the fills counted toward ``limits.max_loss``
     sight: Sight = field(default_factory=Sight)  # with ``sight``: when the job last saw a price (``core.blind``)
     paused: bool = False  # the job's pause switch, read in the same transaction (a scheduler's pass stops on it)
+    rejections_on_record: frozenset[str] | None = None  # levels with a rejection record (None: not read)
 
 
 class PassIO:
@@ -97,17 +98,19 @@ class PassIO:
             since = count_since_in(conn, job) if loss else None
             head = conn.execute(_SEEN_AND_PAUSED, {"job": job}).one()
             seen = seen_of(head)
+            held, on_record = rejections_in(conn, job, now)
             return PassInputs(
                 tracked=tracked_ids_in(conn, job),
                 in_flight=tuple(open_in_flight_in(conn, job)),
                 last_reference=None if seen is None else seen[0],
-                held_levels=held_levels_in(conn, job, now),
+                held_levels=held,
                 watched=watched_in(conn, job),
                 last_fills=last_fills_in(conn, job),
                 loss_since=since,
                 loss_fills=tuple(fills_in(conn, job, since)) if loss else (),
                 sight=sight_in(conn, job, None if seen is None else seen[1]) if sight else Sight(),
                 paused=bool(head.paused),
+                rejections_on_record=on_record,
             )
 
     def record_pass(self, job: str, mode: Mode, started_at: datetime, **ended: Unpack[Ended]) -> int:

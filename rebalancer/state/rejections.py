@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, and_, bindparam, delete, select
 
 from rebalancer.defaults import REJECTION_BACKOFF_BASE_SECONDS, REJECTION_BACKOFF_CAP_SECONDS
 from rebalancer.state import schema as t
@@ -103,6 +103,14 @@ _HELD_LEVELS = (
     )
     .order_by(t.level_rejections.c.level)
 )
+_ON_RECORD = (
+    select(
+        t.level_rejections,
+        and_(t.level_rejections.c.times >= 2, t.level_rejections.c.not_before_ms > bindparam("now_ms")).label("held"),
+    )
+    .where(t.level_rejections.c.job == bindparam("job"))
+    .order_by(t.level_rejections.c.level)
+)
 
 
 def last_reference_in(conn: Connection, job: str) -> Decimal | None:
@@ -127,12 +135,25 @@ def seen_of(row: Any) -> tuple[Decimal, datetime] | None:
 
 def held_levels_in(conn: Connection, job: str, now: datetime) -> dict[str, str]:
     """``GuardState.held_levels`` inside an open transaction."""
-    held = {}
-    for r in conn.execute(_HELD_LEVELS, {"job": job, "now_ms": to_ms(now)}).all():
-        until = cell("level_rejections", "not_before_ms", r.not_before_ms, stored_ms).strftime("%H:%M:%S UTC")
-        detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
-        held[r.level] = f"until {until} after {r.times} rejections ({detail})"
-    return held
+    return {r.level: _why_held(r) for r in conn.execute(_HELD_LEVELS, {"job": job, "now_ms": to_ms(now)}).all()}
+
+
+def rejections_in(conn: Connection, job: str, now: datetime) -> tuple[dict[str, str], frozenset[str]]:
+    """The levels held at ``now`` (as ``held_levels_in``) and every level with a rejection on record, held or not,
+    in one statement: a pass clears the record of a level it places only when there is one to clear."""
+    held: dict[str, str] = {}
+    levels = set()
+    for r in conn.execute(_ON_RECORD, {"job": job, "now_ms": to_ms(now)}).all():
+        levels.add(r.level)
+        if r.held:
+            held[r.level] = _why_held(r)
+    return held, frozenset(levels)
+
+
+def _why_held(r: Any) -> str:
+    until = cell("level_rejections", "not_before_ms", r.not_before_ms, stored_ms).strftime("%H:%M:%S UTC")
+    detail = f"code {r.code}: {r.message}" if r.message else f"code {r.code}"
+    return f"until {until} after {r.times} rejections ({detail})"
 
 
 def record_rejections_in(

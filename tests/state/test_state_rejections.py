@@ -109,3 +109,15 @@ def test_last_reference_is_the_newest_finished_pass_that_read_one(store: StateSt
     assert store.last_reference("btc") == Decimal("33720.00")
     _pass(store, "btc", 40, "31000.5", result="error")
     assert store.last_reference("btc") == Decimal("31000.5")
+
+
+def test_a_pass_reads_the_held_levels_and_every_level_on_record_in_one_go(store: StateStore) -> None:
+    store.record_rejections("btc", [("buy[0]", "19", None), ("buy[1]", "19", None)], at(0))
+    store.record_rejections("btc", [("buy[1]", "19", None)], at(1))  # buy[1] held until at(31); buy[0] not held
+    store.record_rejections("eth", [("sell[0]", "19", None)], at(0))
+    for moment in (at(1), at(30.999), at(31), at(500)):
+        inputs = store.pass_inputs("btc", moment)
+        assert inputs.held_levels == store.held_levels("btc", moment)
+        assert inputs.rejections_on_record == frozenset({"buy[0]", "buy[1]"})
+    store.clear_rejections("btc", ["buy[0]", "buy[1]"])
+    assert store.pass_inputs("btc", at(1)).rejections_on_record == frozenset()
