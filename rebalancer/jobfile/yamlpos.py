@@ -141,8 +141,8 @@ class _GuardedLoader(_Guard, yaml.SafeLoader):
     """The pure-Python safe loader, guarded: its error messages and marks are the ones reported."""
 
 
-class _FastLoader(_Guard, Composer, _CParser or object, Resolver):  # type: ignore[misc]
-    """The guarded composer over libyaml's C parser: the same nodes and marks several times faster, for a text
+class _FastLoader(_Guard, Composer, Resolver, _CParser or object):  # type: ignore[misc]
+    """The guarded composer over libyaml's C parser: the same nodes and marks in about a third of the time, for a text
     that reads without error (any error is read again with ``_GuardedLoader``, whose words are reported)."""
 
     def __init__(self, stream: str) -> None:
