@@ -1,11 +1,13 @@
 """``rebalancer run --workers N``: N daemon processes on one machine, each running a share of the jobs.
 
 One process's passes queue on the GIL (bench/RESULTS-daemon.md): past one core of passes, a second process is the
-only way to the second core. The parent loads the job files (all valid or nothing starts) and forks N workers; each
-is a whole daemon (``Supervisor``) on the shared state store with its own leases, as cluster members share one, for
-the jobs whose name falls in its share (``share_of``: the same split at every reload, so a job never moves). The
-parent forwards SIGTERM/SIGINT/SIGHUP, serves one ``/metrics`` (every worker's samples, labelled ``worker``) and one
-``/readyz`` (ready when every worker is), and stops them all when one dies.
+only way to the second core. The parent loads the job files (all valid or nothing starts), forks N-1 workers for
+shares 1..N-1 and runs share 0 itself: each process is a whole daemon (``Supervisor``) on the shared state store
+with its own leases, as cluster members share one, for the jobs whose name falls in its share (``share_of``: the
+same split at every reload, so a job never moves). An idle parent would only hold the originals of the pages its
+workers copied. The parent forwards SIGTERM/SIGINT/SIGHUP (and answers them for its own share), serves one
+``/metrics`` (every process's samples, labelled ``worker``, the parent's own ``0``) and one ``/readyz`` (ready when
+every process is), and, from a thread watching the workers, stops everything when one dies.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from types import FrameType
 
+from rebalancer.daemon.heap import start_trimming
 from rebalancer.daemon.supervisor import Supervisor
 from rebalancer.defaults import FLEET_PROBE_SECONDS, STOP_WAIT_SECONDS
 from rebalancer.errors import RebalancerError
@@ -86,6 +89,7 @@ def run_daemon(paths: Sequence[str], *, workers: int = 1, http: str | None = Non
         fleet = Fleet(paths, workers, http=http, watch=watch)
         fleet.install_signals()
         return fleet.run()
+    start_trimming()
     with StateStore() as store:
         supervisor = Supervisor(paths, store, http=http, watch=watch)
         supervisor.install_signals()
@@ -108,37 +112,42 @@ def one_malloc_arena() -> None:
 
 
 class Fleet:
-    """The parent of ``count`` worker processes; ``run`` returns the exit status."""
+    """The parent of ``count - 1`` worker processes, itself running share 0; ``run`` returns the exit status."""
 
     def __init__(self, paths: Sequence[str], count: int, *, http: str | None = None, watch: bool = True) -> None:
         self.paths = list(paths)
         self.count = count
         self._watch = watch
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # shared with the parent's own supervisor: set, its passes stop too
+        self._reload = threading.Event()
         self._signals = 0
+        self._told: set[int] = set()  # the workers sent a stop signal already (a second one exits at once)
+        self._died = False
         self._workers: list[multiprocessing.process.BaseProcess] = []
-        self._urls: list[str] = []
+        self._urls: list[str] = []  # by share: the parent's own internal server first
         self._http = http_server(http, self._exposition, self._ready) if http else None
 
     def install_signals(self) -> None:
-        """SIGTERM/SIGINT stop every worker (a second one makes them exit at once); SIGHUP reloads every worker."""
+        """SIGTERM/SIGINT stop every process (a second one makes them exit at once); SIGHUP reloads every one."""
         signal.signal(signal.SIGTERM, self._on_stop_signal)
         signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
 
     def run(self) -> int:
-        """Load the jobs, start the workers, wait for a stop signal or a worker's death, stop every worker."""
+        """Load the jobs, start the workers, run share 0 here until a stop signal or a worker's death, stop all."""
         jobs = load(self.paths)
         with StateStore():  # made and migrated here, once: workers opening a new store at once would race for it
             pass
         context = multiprocessing.get_context("fork")  # the workers start from the jobs loaded here
-        # What the parent holds now (modules, jobs) is shared with the workers page by page until written. A worker's
-        # garbage collector writes to every object it tracks, copying those pages into each worker: frozen, the
-        # collector leaves them alone, so the workers keep sharing them (and the parent too: it stays frozen).
+        # What the parent holds now (modules, jobs) is shared with the workers page by page until written. A garbage
+        # collector writes to every object it tracks, copying those pages into the process that collects: frozen,
+        # the collector leaves them alone, in the workers and in the parent, which runs passes too. The garbage of
+        # loading is collected first; what is frozen is what lives as long as the process or is freed by reference
+        # counting (a job replaced at a reload).
         gc.collect()
         gc.freeze()
         reports: list[Connection] = []
-        for share in range(self.count):
+        for share in range(1, self.count):
             receive, send = context.Pipe(duplex=False)
             worker = context.Process(
                 target=_worker,
@@ -150,23 +159,46 @@ class Fleet:
             self._workers.append(worker)
             reports.append(receive)
         if self._stop.is_set():  # a stop signal while they were starting reached only those started before it
-            self._forward(signal.SIGTERM)
-        self._urls = [_first_report(report) for report in reports]
-        if self._http is not None:
-            self._http.start()
-            log.info("serving metrics", extra={"url": self._http.url})
-        log.info("workers started", extra={"jobs": len(jobs), "workers": self.count})
-        gone: list[multiprocessing.process.BaseProcess] = []
-        while not self._stop.is_set() and not gone:
+            self._tell_workers()
+        start_trimming()
+        try:
+            with StateStore() as store:
+                own = Supervisor(
+                    self.paths,
+                    store,
+                    http="127.0.0.1:0" if self._http is not None else None,
+                    watch=self._watch,
+                    mine=_mine(0, self.count),
+                    stop=self._stop,
+                    reload=self._reload,
+                )
+                self._urls = [own.url or "", *(_first_report(report) for report in reports)]
+                if self._http is not None:
+                    self._http.start()
+                    log.info("serving metrics", extra={"url": self._http.url})
+                threading.Thread(target=self._watch_workers, name="rebalancer-fleet-watch", daemon=True).start()
+                log.info("workers started", extra={"jobs": len(jobs), "workers": self.count})
+                if not self._stop.is_set():
+                    own.run(jobs)
+        finally:
+            self._stop.set()
+            self._tell_workers()
+            status = self._join_all()
+        return status or int(self._died)
+
+    def _watch_workers(self) -> None:
+        """Until stopped: when a worker dies, stop the parent's own passes and every other worker."""
+        while not self._stop.is_set():
             ready = wait([worker.sentinel for worker in self._workers], timeout=FLEET_PROBE_SECONDS)
             gone = [worker for worker in self._workers if worker.sentinel in ready]
-        died = bool(gone) and not self._stop.is_set()
-        if died:
-            dead = gone[0]
-            dead.join()  # its sentinel is ready a moment before its exit status
-            log.error("a worker stopped; stopping the others", extra={"worker": dead.name, "code": dead.exitcode})
-            self._forward(signal.SIGTERM)  # after a stop signal, the handler has forwarded it already
-        return self._join_all() or int(died)
+            if gone and not self._stop.is_set():
+                dead = gone[0]
+                dead.join()  # its sentinel is ready a moment before its exit status
+                log.error("a worker stopped; stopping the others", extra={"worker": dead.name, "code": dead.exitcode})
+                self._died = True
+                self._stop.set()
+                self._tell_workers()
+                return
 
     def _join_all(self) -> int:
         """Wait for every worker to stop (bounded), stop serving; 0 if all exited with 0."""
@@ -181,9 +213,15 @@ class Fleet:
         log.info("workers stopped")
         return 0 if all(w.exitcode == 0 for w in self._workers) else 1
 
-    def _forward(self, signum: int) -> None:
+    def _tell_workers(self) -> None:
+        """Send SIGTERM to every worker that was sent no stop signal yet: a second one would make it exit at once."""
+        self._forward(signal.SIGTERM, only_untold=True)
+
+    def _forward(self, signum: int, *, only_untold: bool = False) -> None:
         for worker in self._workers:
-            if worker.pid is not None and worker.is_alive():
+            if worker.pid is not None and worker.is_alive() and not (only_untold and worker.pid in self._told):
+                if signum != signal.SIGHUP:
+                    self._told.add(worker.pid)
                 os.kill(worker.pid, signum)
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -194,12 +232,17 @@ class Fleet:
             os.write(2, b"Second signal: exiting now.\n")
             os._exit(130)
 
+    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._reload.set()
+        self._forward(signum)
+
     def _exposition(self) -> bytes:
-        """Every worker's ``/metrics``, merged; a worker that does not answer is left out of this scrape."""
+        """Every process's ``/metrics`` (the parent's own share first), merged; one that does not answer is left
+        out of this scrape."""
         return merged([_get(url + "/metrics") or b"" for url in self._urls])
 
     def _ready(self) -> bool:
-        """Ready once every worker answers its ``/readyz`` with 200."""
+        """Ready once every process, the parent's own share included, answers its ``/readyz`` with 200."""
         return len(self._urls) == self.count and all(_get(url + "/readyz") is not None for url in self._urls)
 
 
@@ -209,6 +252,7 @@ def _worker(
     """One worker process: a whole daemon for the jobs of its share, until SIGTERM or the parent's death."""
     os.setpgrp()  # a terminal's Ctrl-C reaches only the parent, which forwards it once
     parent = os.getppid()
+    start_trimming()
     try:
         with StateStore() as store:
             supervisor = Supervisor(

@@ -40,6 +40,8 @@ class Supervisor(StopAndReload):
         watch: bool = True,
         daemon: Daemon | None = None,
         mine: Callable[[str], bool] | None = None,
+        stop: threading.Event | None = None,
+        reload: threading.Event | None = None,
     ) -> None:
         self.paths = list(paths)
         self._mine = mine or (lambda _name: True)  # which jobs, by name, this daemon runs (``run --workers``)
@@ -47,8 +49,9 @@ class Supervisor(StopAndReload):
         self.daemon = daemon or Daemon(store)
         self._by_file: dict[str, Job] = {}
         self._failing: set[str] = set()
-        self._stop = threading.Event()
-        self._reload = threading.Event()
+        # What the main thread waits on; ``run --workers``' parent sets them for its own share as for its workers.
+        self._stop = stop or threading.Event()
+        self._reload = reload or threading.Event()
         self._signals = 0
         self._watch = watch
         self._http: HealthServer | None = None

@@ -93,17 +93,21 @@ def _passes_by_worker(metrics: str) -> dict[str, set[str]]:
     return found
 
 
-def _leases_held(state: Path) -> int:
+def _leases_held(state: Path, job: str | None = None) -> int:
+    """How many leases (of every job, or of ``job``) are held at this moment."""
     with sqlite3.connect(state / "state.db") as db:
         now_ms = int(time.time() * 1000)
-        return int(db.execute("SELECT count(*) FROM leases WHERE expires_at_ms > ?", (now_ms,)).fetchone()[0])
+        query = "SELECT count(*) FROM leases WHERE expires_at_ms > ? AND (? IS NULL OR job = ?)"
+        return int(db.execute(query, (now_ms, job, job)).fetchone()[0])
 
 
 def _worker_pids(parent: int) -> list[int]:
     return [int(pid) for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
 
 
-def test_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(tmp_path, job_text, spawn, wait_for):
+def test_parent_and_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(
+    tmp_path, job_text, spawn, wait_for
+):
     folder = tmp_path / "jobs"
     folder.mkdir()
     names = [f"w{i}" for i in range(6)]
@@ -113,7 +117,9 @@ def test_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(tmp_path
     daemon = spawn(str(folder), "--workers", "2", "--http", http, "--no-watch")
     assert wait_for(lambda: (r := _get(f"http://{http}/readyz")) is not None and r.status_code == 200, timeout=60)
     expected = {name: {str(share_of(name, 2))} for name in names}
-    assert {share_of(name, 2) for name in names} == {0, 1}, "the test needs jobs in both workers"
+    assert {share_of(name, 2) for name in names} == {0, 1}, "the test needs jobs in both shares"
+    # One worker process only: the jobs of share 0 (worker="0") get their passes from the parent itself.
+    assert wait_for(lambda: len(_worker_pids(daemon.process.pid)) == 1, timeout=30)
     assert wait_for(lambda: _passes_by_worker(_get(f"http://{http}/metrics").text) == expected, timeout=30)
 
     (folder / "w6.yaml").write_text(job_text("w6", levels=1, ownership="tracked"))
@@ -122,7 +128,8 @@ def test_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(tmp_path
     assert wait_for(lambda: _passes_by_worker(_get(f"http://{http}/metrics").text) == expected, timeout=30)
 
     workers = _worker_pids(daemon.process.pid)
-    assert len(workers) == 2
+    assert len(workers) == 1
+    assert _leases_held(tmp_path / "state") == len(expected)
     assert daemon.stop(signal.SIGTERM) == 0
     assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=10)
     assert _leases_held(tmp_path / "state") == 0
@@ -133,15 +140,19 @@ def test_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(tmp_path
 def test_a_worker_that_dies_stops_the_others_and_the_parent_fails(tmp_path, job_text, spawn, wait_for):
     folder = tmp_path / "jobs"
     folder.mkdir()
-    for name in ("a", "b"):  # in two of the three workers (SPLITS)
+    for name in ("a", "b"):  # a in the parent's own share 0, b in share 2 (SPLITS)
         (folder / f"{name}.yaml").write_text(job_text(name, levels=1, ownership="tracked"))
     daemon = spawn(str(folder), "--workers", "3", "--no-watch")
     assert wait_for(lambda: daemon.log.count("daemon started") == 3, timeout=60)
+    assert wait_for(lambda: _leases_held(tmp_path / "state", "a") == 1, timeout=30)
     first, *others = _worker_pids(daemon.process.pid)
+    assert len(others) == 1
     os.kill(first, signal.SIGKILL)
     assert daemon.process.wait(30) == 1
     assert re.search(r"a worker stopped; stopping the others", daemon.log)
     assert not any(_alive(pid) for pid in others)
+    assert _leases_held(tmp_path / "state", "a") == 0, "the parent's own passes stopped and released their lease"
+    assert daemon.log.count("daemon stopped") == 2  # the parent's own and the other worker's
 
 
 def _alive(pid: int) -> bool:
@@ -173,11 +184,12 @@ def test_bad_workers_is_one_error_line_and_nothing_runs(tmp_path, job_text, daem
 
 def test_workers_stop_when_the_parent_is_killed(tmp_path, job_text, spawn, wait_for):
     job = tmp_path / "a.yaml"
-    job.write_text(job_text("a", levels=1, ownership="tracked"))
+    job.write_text(job_text("a", levels=1, ownership="tracked"))  # share 1 of 2: the worker's, not the parent's
     daemon = spawn(str(job), "--workers", "2", "--no-watch")
     assert wait_for(lambda: daemon.log.count("daemon started") == 2, timeout=60)
+    assert wait_for(lambda: _leases_held(tmp_path / "state", "a") == 1, timeout=30)
     workers = _worker_pids(daemon.process.pid)
     daemon.kill()
     assert wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=30)
-    assert daemon.log.count("the parent process is gone: stopping") == 2
+    assert daemon.log.count("the parent process is gone: stopping") == 1
     assert _leases_held(tmp_path / "state") == 0
