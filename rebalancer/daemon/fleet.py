@@ -222,7 +222,8 @@ class Fleet:
             if worker.pid is not None and worker.is_alive() and not (only_untold and worker.pid in self._told):
                 if signum != signal.SIGHUP:
                     self._told.add(worker.pid)
-                os.kill(worker.pid, signum)
+                with contextlib.suppress(ProcessLookupError):  # reaped meanwhile by the other thread
+                    os.kill(worker.pid, signum)
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signals += 1
