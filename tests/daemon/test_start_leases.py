@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from rebalancer.state.store import StateStore
 from tests.daemon.test_daemon import _book
-from tests.daemon.test_lease_keeper import _jobs
+from tests.daemon.test_lease_keeper import THREE, _jobs
 from tests.daemonkit import running
 
 
@@ -39,24 +39,16 @@ def lease_takes(store: StateStore) -> Iterator[list[str]]:
 def test_every_lease_is_taken_in_one_statement_and_a_held_job_is_left_alone(
     tmp_path: Path, sandbox: Any, job_text: Callable[..., str], wait_for: Callable[..., bool]
 ) -> None:
-    jobs = _jobs(
-        tmp_path,
-        job_text,
-        {
-            "k1": {"ownership": "tracked"},
-            "k2": {"ownership": "tracked", "size": "0.02"},
-            "held": {"symbol": "ethusdt", "size": "0.5"},
-        },
-    )
+    jobs = _jobs(tmp_path, job_text, THREE)  # k3 is held by another process
     with StateStore(f"sqlite:///{tmp_path}/state.db") as store:
-        assert store.acquire_lease("held", "another-process", 600) == 1
+        assert store.acquire_lease("k3", "another-process", 600) == 1
         with lease_takes(store) as takes, running(store, jobs, lease_seconds=600) as daemon:
             assert wait_for(daemon.ready)
             assert len(takes) == 2, "one for every job at start, one more by the held job's first pass"
             assert store.lease_holder("k1") == daemon.holder and store.lease_holder("k2") == daemon.holder
-            assert store.lease_holder("held") == "another-process"
-            assert [len(store.history(name)) for name in ("k1", "k2", "held")] == [1, 1, 0]
+            assert store.lease_holder("k3") == "another-process"
+            assert [len(store.history(name)) for name in ("k1", "k2", "k3")] == [1, 1, 0]
             assert not _book(sandbox, "ethusdt"), "nothing sent for the held job"
             sessions = {s.job.name: s for s in daemon._sessions()}
-            assert sessions["held"].lease is None
+            assert sessions["k3"].lease is None
             assert all(store.lease_is_current(n, daemon.holder, sessions[n].lease.epoch, 0) for n in ("k1", "k2"))  # type: ignore[union-attr]
