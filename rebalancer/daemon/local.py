@@ -69,12 +69,23 @@ class LocalCoordination:
         )
         return slot
 
-    def take_leases(self, slots: Sequence[Slot]) -> int:
-        """Take the lease of every slot's job not paused by its file, in a few statements, before their first
-        passes (each would otherwise take its own in a write transaction); how many were taken. A job left out
-        (held by another process, or the store failing) takes its lease at its first pass, as any pass would."""
+    def prepare(self, slots: Sequence[Slot]) -> int:
+        """Ready the first passes of newly loaded slots in two statements instead of two transactions a pass: read
+        the store's pause switches of every job at once, then take the lease of every job not paused (by its file
+        or the store) at once; how many leases were taken. A job left out (held by another process, or the store
+        failing) reads its switch or takes its lease at its first pass, as any pass would; a job paused after the
+        read is found so by its pass's own store read."""
+        try:
+            paused = self.store.paused_jobs()
+        except RebalancerError as exc:
+            log.warning(
+                "could not read the pause switches at start; each pass reads its own", extra={"error": str(exc)}
+            )
+            return 0
+        for slot in slots:
+            slot.paused_in_store = slot.job.name in paused
         at = time.monotonic()
-        sessions = {slot.job.name: _session(slot) for slot in slots if not slot.job.paused}
+        sessions = {slot.job.name: _session(slot) for slot in slots if not (slot.job.paused or slot.paused_in_store)}
         try:
             taken = self.store.take_leases(list(sessions), self.holder, self._lease_seconds)
         except RebalancerError as exc:
