@@ -1,12 +1,13 @@
-"""The single daemon's coordination plug: a job's lease is kept in the state store across passes (taken, renewed
-for every job at once by the lease keeper, ``rebalancer.daemon.keeper``, released when the job pauses or stops),
-failures are counted in memory and back the job off, and a job whose ``on_stop`` is ``cancel`` cancels its orders
-under its lease when it stops.
+"""The single daemon's coordination plug: a job's lease is kept in the state store across passes (taken for every
+job at once at start, ``prepare``; renewed for every job at once by the lease keeper, ``rebalancer.daemon.keeper``;
+released when the job pauses or stops), failures are counted in memory and back the job off, and a job whose
+``on_stop`` is ``cancel`` cancels its orders under its lease when it stops.
 
 The store's pause switch is read by the pass itself, in its one store read (``StateStore.pass_inputs``): a pass that
 finds it on stops there (``JobPaused``), nothing written or sent, and is counted as a paused job's skip. Only while
 the job was last found paused does ``claim`` read the switch before the pass, in a transaction of its own, so a
-paused job makes no market reads and its resume is seen at its next tick.
+paused job makes no market reads and its resume is seen at its next tick. At start ``prepare`` reads every job's
+switch in one statement, so only the jobs found paused there read it again before their first pass.
 """
 
 from __future__ import annotations
