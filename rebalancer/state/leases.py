@@ -114,7 +114,8 @@ class LeaseState:
         if not holder:
             raise ValueError("a lease needs a holder name")
         now_ms = to_ms(now or _now())
-        names = list(dict.fromkeys(jobs))
+        names = sorted(set(jobs))  # each job once (a row may change once a statement), and in one order for all
+        # processes: two daemons starting together lock the rows in the same order, never each waiting for the other
         taken: dict[str, int] = {}
         with self._db.tx(write=True) as conn:
             for start in range(0, len(names), TAKE_CHUNK):

@@ -3,6 +3,8 @@ epochs, and a lease another holder has is never taken. Every test runs on SQLite
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -81,3 +83,29 @@ def test_many_jobs_take_a_few_statements(store: StateStore) -> None:
 def test_bad_arguments(store: StateStore, holder: str, ttl: float) -> None:
     with pytest.raises(ValueError):
         store.take_leases(["btc"], holder, ttl)
+
+
+def test_racing_stores_never_both_take_one_job(open_store: Callable[[], StateStore]) -> None:
+    # Separate StateStore objects on one database, as daemons starting together would hold, on overlapping jobs.
+    stores = [open_store() for _ in range(4)]
+    jobs = [f"job{i:03d}" for i in range(60)]
+    barrier = threading.Barrier(len(stores))
+    taken: list[dict[str, int]] = [{} for _ in stores]
+    errors: list[BaseException] = []
+
+    def contend(index: int) -> None:
+        try:
+            barrier.wait()
+            taken[index] = stores[index].take_leases(jobs[index * 10 :], f"process-{index}", 30, at(0))
+        except BaseException as exc:  # reported to the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=contend, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    holders = {job: [f"process-{i}" for i, got in enumerate(taken) if job in got] for job in jobs}
+    assert all(len(winners) == 1 for winners in holders.values()), holders
+    assert all(stores[0].lease_holder(job, at(1)) == winners[0] for job, winners in holders.items())
