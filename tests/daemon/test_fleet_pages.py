@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from rebalancer.daemon.fleet_pages import FleetPages, merged_rows, worker_rows
 from rebalancer.defaults import FLEET_ROWS_LIMIT, JOBS_PER_WORKER
 from rebalancer.pictures import status_page
 from rebalancer.scheduler.pages import rows_json
+from tests.daemon.test_fleet import _free_port, _get, _worker_pids
 
 
 @pytest.mark.parametrize(
@@ -149,28 +148,11 @@ def test_the_parent_leaves_out_a_worker_that_answers_garbage_and_says_so(liar, b
     assert status == ("200 OK" if passed_on else "503 Service Unavailable")
 
 
-def _free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return int(listener.getsockname()[1])
-
-
-def _get(url: str) -> requests.Response | None:
-    try:
-        return requests.get(url, timeout=10)
-    except requests.RequestException:
-        return None
-
-
 def _listed(url: str) -> set[str]:
     answer = _get(url)
     if answer is None or answer.status_code != 200:
         return set()
     return {part.split("'")[0] for part in answer.text.split("data-job='")[1:]}
-
-
-def _worker_pids(parent: int) -> list[int]:
-    return [int(pid) for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
 
 
 def test_the_parent_serves_every_workers_jobs_on_its_pages(tmp_path, job_text, spawn, wait_for):
