@@ -80,7 +80,7 @@ def merged_rows(
         daemons.append(answer[0])
         for row in answer[1]:
             if row["job"] is None:
-                unnamed.setdefault(row["source"], row)
+                unnamed.setdefault(row.get("source"), row)
             elif owner(row["job"]) == share:
                 named.append(row)
     named.sort(key=lambda row: str(row["job"]))
@@ -94,7 +94,7 @@ def worker_rows(answer: tuple[int, bytes] | None) -> tuple[str, list[Row]] | Non
         return None
     try:
         document = json.loads(answer[1])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested past the parser's depth
         return None
     if not isinstance(document, dict) or not isinstance(document.get("daemon"), str):
         return None
@@ -105,7 +105,7 @@ def worker_rows(answer: tuple[int, bytes] | None) -> tuple[str, list[Row]] | Non
 
 
 def _is_row(row: object) -> bool:
-    if not isinstance(row, dict) or not isinstance(row.get("job"), str | None):
+    if not isinstance(row, dict) or "job" not in row or not isinstance(row["job"], str | None):
         return False
     if not isinstance(row.get("source"), str | None) or not isinstance(row.get("paused"), bool):
         return False
