@@ -8,12 +8,25 @@ Every check-then-write is one statement, or one transaction under a PostgreSQL a
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Boolean, String, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    String,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    update,
+    values,
+)
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
@@ -106,11 +119,21 @@ class ClusterState:
         with self._db.tx(write=True) as conn:
             conn.execute(stmt)
 
-    def member_heartbeat(self, member: str, now: datetime | None = None) -> None:
-        """Note that ``member`` is alive now."""
-        c = t.cluster_members.c
+    def member_beat(
+        self, member: str, leases: Sequence[tuple[str, str, int, float]] = (), now: datetime | None = None
+    ) -> set[str]:
+        """Note that ``member`` is alive now and renew the leases of its running passes, in one statement: each
+        ``(job, holder, epoch, ttl_seconds)`` is extended to its ttl from now if that holder still holds it under
+        that epoch, unexpired (as ``renew_lease``). Returns the holders renewed.
+
+        One statement a beat, however many passes run, where a renewal each was one transaction each."""
+        now_ms = _now_ms(now)
+        beat = update(t.cluster_members).where(t.cluster_members.c.member == member).values(heartbeat_at_ms=now_ms)
         with self._db.tx(write=True) as conn:
-            conn.execute(update(t.cluster_members).where(c.member == member).values(heartbeat_at_ms=_now_ms(now)))
+            if not leases:
+                conn.execute(beat)
+                return set()
+            return {row.holder for row in conn.execute(_renew_passes(beat, leases, now_ms))}
 
     def member_stopped(self, member: str, now: datetime | None = None) -> None:
         """Note that ``member`` stopped cleanly, and forget which job versions it had."""
@@ -361,6 +384,27 @@ def _token_tally(delete_expired: bool) -> Any:
     bucket, cut = bindparam("tok_bucket", type_=String), bindparam("tok_cut", type_=BigInteger)
     tally = select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket, g.at_ms > cut)
     return tally.add_cte(_expired_tokens().returning(g.id).cte("expired")) if delete_expired else tally
+
+
+def _renew_passes(beat: Any, leases: Sequence[tuple[str, str, int, float]], now_ms: int) -> Any:
+    """``member_beat``'s statement: the leases renewed from a VALUES list, the heartbeat riding along as a
+    PostgreSQL data-modifying CTE."""
+    c = t.leases.c
+    wanted = values(
+        column("job", String),
+        column("holder", String),
+        column("epoch", BigInteger),
+        column("until_ms", BigInteger),
+        name="renewal",
+    ).data([(job, holder, epoch, now_ms + int(ttl * 1000)) for job, holder, epoch, ttl in leases])
+    r = wanted.c
+    return (
+        update(t.leases)
+        .where(c.job == r.job, c.holder == r.holder, c.epoch == r.epoch, c.expires_at_ms > now_ms)
+        .values(expires_at_ms=r.until_ms)
+        .returning(c.holder)
+        .add_cte(beat.returning(t.cluster_members.c.member).cte("beat"))
+    )
 
 
 @functools.cache
