@@ -211,3 +211,12 @@ def test_the_queue_pool_checks_a_connection_before_use_only_after_it_sat_idle(cl
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_the_queues_connections_run_each_query_as_its_own_transaction(cluster_url: str) -> None:
+    async def autocommit() -> bool:
+        app = make_app(cluster_url)
+        async with app.open_async(), app.connector.pool.connection() as conn:
+            return bool(conn.autocommit)
+
+    assert asyncio.run(autocommit()), "no BEGIN and COMMIT round trips around procrastinate's one-statement queries"
