@@ -105,7 +105,7 @@ class SandboxApp:
             return Answer("404", "not found", None, 404).send(start_response)
         if request.method != route.method:
             return Answer("405", f"use {route.method}", None, 405).send(start_response)
-        params = {name: request.values.get(name, "") for name in request.values}
+        params = received_params(request)
         served = self._serve(request, route, params)
         self._log(request, params, served)
         if served is None:
@@ -205,6 +205,15 @@ class Answer:
 
 STATUS_LINES = {status: f"{status} {HTTP_STATUS_CODES[status].upper()}" for status in (200, 404, 405, 429, 500)}
 """The status lines of the /open/api answers, spelled as Werkzeug spells them."""
+
+
+def received_params(request: Request) -> dict[str, str]:
+    """Each received parameter's first value, the query string's before the form's (as ``request.values`` gives
+    them; a GET's form is not read)."""
+    first_args = dict(request.args.items())
+    if request.method == "GET":
+        return first_args
+    return {**dict(request.form.items()), **first_args}
 
 
 def check_prefix(prefix: str) -> str:

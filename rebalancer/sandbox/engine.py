@@ -49,6 +49,10 @@ Depth = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]
 """(bids, asks), best first, as (price, volume) pairs; kept between calls, so never changed by a reader."""
 
 
+def _newest_first(order: SimOrder) -> int:
+    return -order.id
+
+
 def wall_ms() -> int:
     """Wall-clock time in milliseconds."""
     return time.time_ns() // 1_000_000
@@ -309,6 +313,14 @@ class Engine:
             self._market(symbol)
             mine = (o for o in self.open_by_symbol[symbol].values() if o.api_key == api_key)
             return [o.copy() for o in sorted(mine, key=lambda o: o.id, reverse=True)]
+
+    def open_order_page(self, api_key: str, symbol: str, start: int, stop: int) -> tuple[int, list[SimOrder]]:
+        """How many open orders the account has on ``symbol``, and copies of those at ``start:stop`` newest first
+        (a page of the API's list: only the page is copied)."""
+        with self.lock:
+            self._market(symbol)
+            mine = sorted((o for o in self.open_by_symbol[symbol].values() if o.api_key == api_key), key=_newest_first)
+            return len(mine), [o.copy() for o in mine[start:stop]]
 
     def open_orders(self, api_key: str, symbol: str) -> tuple[Order, ...]:
         """The account's open orders on ``symbol`` as shared frozen values, newest first."""

@@ -177,12 +177,11 @@ def open_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, 
     rules = known_rules(engine, params)
     symbol = rules.symbol
     page, size = page_params(params, faults)
-    orders = engine.open_order_records(api_key, symbol)
-    chunk = orders[(page - 1) * size : page * size]
+    count, chunk = engine.open_order_page(api_key, symbol, (page - 1) * size, page * size)
     rows = [order_row(o, rules) for o in chunk]
     if faults.duplicate_ids and rows:
         rows = [{**row, "id": rows[0]["id"]} for row in rows]
-    return {"count": len(orders), "resultList": rows}
+    return {"count": count, "resultList": rows}
 
 
 def order_info(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:
