@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import parse_qsl
 
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
@@ -91,23 +92,26 @@ class SandboxApp:
             save_world(self.engine, self.save_path)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.startswith("/sandbox/"):
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        request_path = "/" + _wsgi_text(environ.get("PATH_INFO") or "").lstrip("/")  # as Werkzeug's Request reads it
+        if request_path.startswith("/sandbox/"):
+            request = Request(environ)
             if not is_loopback(request.remote_addr):
                 response = envelope("403", "the sandbox controls answer loopback clients only", None, 403)
             else:
                 response = control.handle(self, request)
             return response(environ, start_response)
-        path = self._route_path(request.path)
+        path = self._route_path(request_path)
         unserved = path in self.faults.unserved or (self.faults.legacy_paths and path in V2_ONLY)
         route = None if unserved else ROUTES.get(path)
         if route is None:
             return Answer("404", "not found", None, 404).send(start_response)
-        if request.method != route.method:
+        if method != route.method:
             return Answer("405", f"use {route.method}", None, 405).send(start_response)
-        params = received_params(request)
-        served = self._serve(request, route, params)
-        self._log(request, params, served)
+        received = Received(method, environ.get("HTTP_HOST", ""), request_path)
+        params = received_params(environ, method)
+        served = self._serve(received, environ.get("REMOTE_ADDR"), route, params)
+        self._log(received, params, served)
         if served is None:
             self._drop(environ)
         return served.send(start_response)
@@ -118,13 +122,15 @@ class SandboxApp:
             return path
         return path[len(self.prefix) :] if path.startswith(self.prefix + "/") else ""
 
-    def _serve(self, request: Request, route: Route, params: dict[str, str]) -> Answer | None:
+    def _serve(
+        self, received: Received, remote_addr: str | None, route: Route, params: dict[str, str]
+    ) -> Answer | None:
         faults, engine = self.faults, self.engine
-        injected = faults.applies_to(request.path)
+        injected = faults.applies_to(received.path)
         if injected and faults.latency > 0:
             time.sleep(faults.latency)
         if faults.rate_limits:
-            client = params.get("api_key") or request.remote_addr or "-"
+            client = params.get("api_key") or remote_addr or "-"
             kind, limit = ("write", faults.write_limit) if route.writes else ("read", faults.read_limit)
             wait = self.limiter.allow(client, kind, limit)
             if wait is not None:
@@ -137,7 +143,6 @@ class SandboxApp:
         try:
             api_key = None
             if route.signed:
-                received = Received(request.method, request.environ.get("HTTP_HOST", ""), request.path)
                 api_key = verify_signed(
                     params,
                     engine.secret_for,
@@ -165,18 +170,18 @@ class SandboxApp:
         # The server treats a connection error as "client went away" and writes nothing more.
         raise ConnectionAbortedError("answer dropped on purpose (injected fault)")
 
-    def _log(self, request: Request, params: dict[str, str], answer: Answer | None) -> None:
+    def _log(self, received: Received, params: dict[str, str], answer: Answer | None) -> None:
         entry = {
             "time": wall_ms(),
-            "method": request.method,
-            "path": request.path,
+            "method": received.method,
+            "path": received.path,
             "params": {k: v[:LOGGED_VALUE_CHARS] for k, v in params.items()},
             "status": 0 if answer is None else answer.status,
             "code": None if answer is None else answer.code,
         }
         with self._log_lock:
             self.requests.append(entry)
-            self.counts[request.path] += 1
+            self.counts[received.path] += 1
 
 
 class Answer:
@@ -207,13 +212,23 @@ STATUS_LINES = {status: f"{status} {HTTP_STATUS_CODES[status].upper()}" for stat
 """The status lines of the /open/api answers, spelled as Werkzeug spells them."""
 
 
-def received_params(request: Request) -> dict[str, str]:
-    """Each received parameter's first value, the query string's before the form's (as ``request.values`` gives
-    them; a GET's form is not read)."""
-    first_args = dict(request.args.items())
-    if request.method == "GET":
-        return first_args
-    return {**dict(request.form.items()), **first_args}
+def received_params(environ: WSGIEnvironment, method: str) -> dict[str, str]:
+    """Each received parameter's first value, the query string's before the form's, as Werkzeug's
+    ``request.values`` gives them (a GET's form is not read): the query string parsed as Werkzeug parses it, the
+    form of other methods read by Werkzeug itself."""
+    pairs = parse_qsl(
+        environ.get("QUERY_STRING", "").encode("latin1").decode(), keep_blank_values=True, errors="werkzeug.url_quote"
+    )
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    if method == "GET":
+        return params
+    return {**dict(Request(environ).form.items()), **params}
+
+
+def _wsgi_text(value: str) -> str:
+    return value.encode("latin1").decode(errors="replace")
 
 
 def check_prefix(prefix: str) -> str:
