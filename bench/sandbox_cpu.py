@@ -33,19 +33,9 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-START_PRICE = Decimal(100)
+sys.path.insert(0, str(ROOT / "bench"))  # the daemon benchmark's accounts; not ROOT: --against picks the package
 
-
-def credentials(index: int) -> tuple[str, str]:
-    """A deterministic API key and secret for account ``index`` (benchmark accounts protect nothing)."""
-    key = hashlib.sha256(f"cpu-key-{index}".encode()).hexdigest()[:32]
-    secret = hashlib.sha256(f"cpu-secret-{index}".encode()).hexdigest()[:32]
-    return key, secret
-
-
-def symbol_of(index: int) -> str:
-    """The symbol account ``index`` trades."""
-    return f"c{index:04d}usdt"
+from daemon_bench import START_PRICE, credentials, symbol_of  # noqa: E402
 
 
 def serve(symbols: int) -> None:
@@ -56,12 +46,12 @@ def serve(symbols: int) -> None:
     from rebalancer.sandbox.server import SandboxServer
 
     specs = [
-        SymbolSpec(symbol_of(i), f"c{i:04d}", "usdt", 2, 4, Decimal("0.0001"), START_PRICE) for i in range(symbols)
+        SymbolSpec(symbol_of(i), f"b{i:04d}", "usdt", 2, 4, Decimal("0.0001"), START_PRICE) for i in range(symbols)
     ]
     engine = Engine.create(seed=7, clock="real", symbols=specs)
     for i in range(symbols):
         key, secret = credentials(i)
-        engine.add_account(key, secret, {"usdt": 10**7, f"c{i:04d}": 10**5})
+        engine.add_account(key, secret, {"usdt": 10**7, f"b{i:04d}": 10**5})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with SandboxServer(engine, Faults(rate_limits=False)) as server:
