@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl
@@ -108,10 +109,10 @@ class SandboxApp:
             return Answer("404", "not found", None, 404).send(start_response)
         if method != route.method:
             return Answer("405", f"use {route.method}", None, 405).send(start_response)
-        received = Received(method, environ.get("HTTP_HOST", ""), request_path)
+        incoming = Incoming(method, request_path, environ.get("HTTP_HOST", ""), environ.get("REMOTE_ADDR"))
         params = received_params(environ, method)
-        served = self._serve(received, environ.get("REMOTE_ADDR"), route, params)
-        self._log(received, params, served)
+        served = self._serve(incoming, route, params)
+        self._log(incoming, params, served)
         if served is None:
             self._drop(environ)
         return served.send(start_response)
@@ -122,15 +123,13 @@ class SandboxApp:
             return path
         return path[len(self.prefix) :] if path.startswith(self.prefix + "/") else ""
 
-    def _serve(
-        self, received: Received, remote_addr: str | None, route: Route, params: dict[str, str]
-    ) -> Answer | None:
+    def _serve(self, request: Incoming, route: Route, params: dict[str, str]) -> Answer | None:
         faults, engine = self.faults, self.engine
-        injected = faults.applies_to(received.path)
+        injected = faults.applies_to(request.path)
         if injected and faults.latency > 0:
             time.sleep(faults.latency)
         if faults.rate_limits:
-            client = params.get("api_key") or remote_addr or "-"
+            client = params.get("api_key") or request.remote_addr or "-"
             kind, limit = ("write", faults.write_limit) if route.writes else ("read", faults.read_limit)
             wait = self.limiter.allow(client, kind, limit)
             if wait is not None:
@@ -148,7 +147,7 @@ class SandboxApp:
                     engine.secret_for,
                     wall_ms(),
                     faults.time_window_s,
-                    received=received,
+                    received=Received(request.method, request.host, request.path),
                     mode=faults.sign,
                 )
             data = route.handler(engine, params, api_key, faults)
@@ -170,18 +169,29 @@ class SandboxApp:
         # The server treats a connection error as "client went away" and writes nothing more.
         raise ConnectionAbortedError("answer dropped on purpose (injected fault)")
 
-    def _log(self, received: Received, params: dict[str, str], answer: Answer | None) -> None:
+    def _log(self, request: Incoming, params: dict[str, str], answer: Answer | None) -> None:
         entry = {
             "time": wall_ms(),
-            "method": received.method,
-            "path": received.path,
+            "method": request.method,
+            "path": request.path,
             "params": {k: v[:LOGGED_VALUE_CHARS] for k, v in params.items()},
             "status": 0 if answer is None else answer.status,
             "code": None if answer is None else answer.code,
         }
         with self._log_lock:
             self.requests.append(entry)
-            self.counts[received.path] += 1
+            self.counts[request.path] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What the sandbox uses of an /open/api request besides its parameters: method, path (as Werkzeug's
+    ``Request.path`` reads it), the Host header as received and the client's address."""
+
+    method: str
+    path: str
+    host: str
+    remote_addr: str | None
 
 
 class Answer:
