@@ -125,6 +125,13 @@ SCHEDULER_THREADS = 16
 FLEET_PROBE_SECONDS = 1.0
 """``run --workers``: how long the parent waits on a worker's ``/metrics`` or ``/readyz``, and how often it looks."""
 
+JOBS_PER_WORKER = 400
+"""``run --workers auto``: one worker process per this many jobs loaded at start, up to the cores available (one
+process runs a few hundred jobs at a 5 s interval: bench/RESULTS-daemon.md)."""
+
+FLEET_ROWS_LIMIT = 64 * 1024 * 1024
+"""``run --workers``: the most bytes the parent reads of a worker's answer for its status pages (a few KiB a job)."""
+
 OVERLOAD_LOG_SECONDS = 60.0
 """Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""
 

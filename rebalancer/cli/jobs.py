@@ -11,13 +11,33 @@ import click
 
 from rebalancer import logs
 from rebalancer.cli.shared import color, confirm, load, log_level, open_store
-from rebalancer.defaults import CLUSTER_PG_SESSION
+from rebalancer.defaults import CLUSTER_PG_SESSION, JOBS_PER_WORKER
 from rebalancer.errors import ConfigError, Declined, LeaseLost
 from rebalancer.state.paths import default_url
 from rebalancer.vocab import Mode, PassResult
 
 MAX_PLAN_BYTES = 16 * 1024 * 1024
 """A longer file is no saved plan: a plan of thousands of orders is well under a megabyte."""
+
+AUTO = "auto"
+"""``run --workers auto``: as many worker processes as the jobs need, up to the cores available."""
+
+
+class WorkerCount(click.IntRange):
+    """``--workers``: an integer 1–64, or ``auto`` (None to the command)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """None for ``auto``, else the integer in range (click's own messages for anything else)."""
+        if value is None or (isinstance(value, str) and value.strip().lower() == AUTO):
+            return None
+        return super().convert(value, param, ctx)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """How ``--help`` names the value."""
+        return "[1-64|auto]"
+
 
 if TYPE_CHECKING:
     from rebalancer.core.plan import Plan
@@ -145,10 +165,14 @@ def cancel(job_path: str, yes: bool) -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
+    type=WorkerCount(1, 64),
+    default=AUTO,
     show_default=True,
-    help="Worker processes on this machine, each running a share of the jobs (one process uses one core).",
+    help=(
+        "Worker processes on this machine, each running a share of the jobs (one process uses one core). auto: one "
+        f"per {JOBS_PER_WORKER} jobs loaded at start, up to the cores this process may use; one with --once or "
+        "--cluster."
+    ),
 )
 def run(
     paths: tuple[str, ...],
@@ -158,13 +182,13 @@ def run(
     watch: bool,
     cluster: bool,
     concurrency: int | None,
-    workers: int,
+    workers: int | None,
 ) -> None:
     """The daemon: every job on its schedule until SIGTERM/SIGINT; SIGHUP reloads the job files."""
     import logging
 
     logs.setup(log_format, log_level(logging.INFO))
-    if workers > 1 and (cluster or once):
+    if workers is not None and workers > 1 and (cluster or once):
         other = "--cluster" if cluster else "--once"
         raise ConfigError(f"--workers starts worker processes of one daemon; it does not go with {other}")
     if cluster:

@@ -81,7 +81,11 @@ def make_app(url: str) -> procrastinate.App:
 
 
 def _queue_pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
-    """procrastinate's connection pool, checking a connection before use only when it sat idle a while.
+    """procrastinate's connection pool, its connections in autocommit, checking one before use only when it sat
+    idle a while.
+
+    Every queue query is one statement (procrastinate's procedures): in autocommit it is one round trip, where an
+    implicit transaction added a BEGIN and a COMMIT to each (a pass's fetch and finish among them).
 
     procrastinate asks the pool to check every connection it hands out (a round trip to the server each time, so
     several per pass); a connection back from use within ``IDLE_CHECK_SECONDS`` was alive then, and one that died
@@ -98,7 +102,10 @@ def _queue_pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
         if time.monotonic() - returned.get(conn, 0.0) > IDLE_CHECK_SECONDS:
             await AsyncConnectionPool.check_connection(conn)
 
-    return AsyncConnectionPool(**{**options, "check": check_if_idle, "reset": note_return})
+    async def autocommit(conn: Any) -> None:
+        await conn.set_autocommit(True)
+
+    return AsyncConnectionPool(**{**options, "configure": autocommit, "check": check_if_idle, "reset": note_return})
 
 
 def _register_tasks(app: procrastinate.App) -> None:

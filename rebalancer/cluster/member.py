@@ -300,13 +300,14 @@ class Member:
 
     def beat(self) -> None:
         """Prove the member alive and renew the lease of every running pass (the heartbeat thread, every second)."""
-        self.store.member_heartbeat(self.name)
-        leases = [(lease, self._table.get(lease.job)) for lease in self.plug.leases()]
-        for lease, slot in leases:
-            if slot is None:
-                continue
-            renewed = self.store.renew_lease(lease.job, lease.holder, lease.epoch, self.plug.lease_for(slot))
-            if not renewed and self.plug.running(lease):  # else the pass ended (and let go) meanwhile
+        running = []
+        for lease in self.plug.leases():
+            slot = self._table.get(lease.job)
+            if slot is not None:
+                running.append((lease, self.plug.lease_for(slot)))
+        renewed = self.store.member_beat(self.name, [(ls.job, ls.holder, ls.epoch, ttl) for ls, ttl in running])
+        for lease, _ in running:
+            if lease.holder not in renewed and self.plug.running(lease):  # else the pass ended (and let go) meanwhile
                 log.warning("lease lost while the pass runs; it will send nothing more", extra={"job": lease.job})
 
     def reconcile(self, name: str, due_ms: int, *, pass_id: int) -> PassResult | Skip:

@@ -6,8 +6,10 @@ shares 1..N-1 and runs share 0 itself: each process is a whole daemon (``Supervi
 with its own leases, as cluster members share one, for the jobs whose name falls in its share (``share_of``: the
 same split at every reload, so a job never moves). An idle parent would only hold the originals of the pages its
 workers copied. The parent forwards SIGTERM/SIGINT/SIGHUP (and answers them for its own share), serves one
-``/metrics`` (every process's samples, labelled ``worker``, the parent's own ``0``) and one ``/readyz`` (ready when
-every process is), and, from a thread watching the workers, stops everything when one dies.
+``/metrics`` (every process's samples, labelled ``worker``, the parent's own ``0``), one ``/readyz`` (ready when
+every process is) and the status pages of every process's jobs (``fleet_pages``), and, from a thread watching
+the workers, stops everything when one dies. ``--workers auto`` (the default) is ``worker_count``: one process per
+``JOBS_PER_WORKER`` jobs, up to the cores this process may use.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from types import FrameType
 
+from rebalancer.daemon.fleet_pages import FleetPages
 from rebalancer.daemon.heap import start_trimming
 from rebalancer.daemon.supervisor import Supervisor
-from rebalancer.defaults import FLEET_PROBE_SECONDS, STOP_WAIT_SECONDS
+from rebalancer.defaults import FLEET_PROBE_SECONDS, JOBS_PER_WORKER, STOP_WAIT_SECONDS
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
 from rebalancer.scheduler.metrics import http_server
@@ -37,6 +40,8 @@ from rebalancer.scheduler.watch import load
 from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
+MAX_WORKERS = 64
+"""The most worker processes ``run --workers`` starts."""
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP_PROXY between the processes
 
 
@@ -81,19 +86,34 @@ def merged(expositions: Sequence[bytes]) -> bytes:
     return "".join(f"{header}\n" + "".join(f"{line}\n" for line in samples[header]) for header in order).encode()
 
 
-def run_daemon(paths: Sequence[str], *, workers: int = 1, http: str | None = None, watch: bool = True) -> int:
-    """``rebalancer run``: the daemon in this process, or the parent of ``workers`` worker processes; the exit
-    status once stopped."""
+def worker_count(jobs: int, cores: int) -> int:
+    """``--workers auto``: one worker per ``JOBS_PER_WORKER`` jobs (at least one), but no more than ``cores``: a
+    worker past the jobs' need only costs memory, and one past the cores only waits for a core."""
+    return max(1, min(cores, -(-jobs // JOBS_PER_WORKER), MAX_WORKERS))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and ``taskset`` narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_daemon(paths: Sequence[str], *, workers: int | None = 1, http: str | None = None, watch: bool = True) -> int:
+    """``rebalancer run``: the daemon in this process, or the parent of ``workers`` worker processes (None: as many
+    as ``worker_count`` says for the jobs loaded now); the exit status once stopped."""
     one_malloc_arena()
+    jobs = None
+    if workers is None:
+        jobs = load(paths)
+        workers = worker_count(len(jobs), available_cores())
     if workers > 1:
-        fleet = Fleet(paths, workers, http=http, watch=watch)
+        fleet = Fleet(paths, workers, http=http, watch=watch, jobs=jobs)
         fleet.install_signals()
         return fleet.run()
     start_trimming()
     with StateStore() as store:
         supervisor = Supervisor(paths, store, http=http, watch=watch)
         supervisor.install_signals()
-        supervisor.run()
+        supervisor.run(jobs)
     return 0
 
 
@@ -114,8 +134,17 @@ def one_malloc_arena() -> None:
 class Fleet:
     """The parent of ``count - 1`` worker processes, itself running share 0; ``run`` returns the exit status."""
 
-    def __init__(self, paths: Sequence[str], count: int, *, http: str | None = None, watch: bool = True) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        count: int,
+        *,
+        http: str | None = None,
+        watch: bool = True,
+        jobs: Sequence[Job] | None = None,
+    ) -> None:
         self.paths = list(paths)
+        self._loaded = None if jobs is None else list(jobs)
         self.count = count
         self._watch = watch
         self._stop = threading.Event()  # shared with the parent's own supervisor: set, its passes stop too
@@ -125,7 +154,7 @@ class Fleet:
         self._died = False
         self._workers: list[multiprocessing.process.BaseProcess] = []
         self._urls: list[str] = []  # by share: the parent's own internal server first
-        self._http = http_server(http, self._exposition, self._ready) if http else None
+        self._http = http_server(http, self._exposition, self._ready, self._pages().respond) if http else None
 
     def install_signals(self) -> None:
         """SIGTERM/SIGINT stop every process (a second one makes them exit at once); SIGHUP reloads every one."""
@@ -135,7 +164,7 @@ class Fleet:
 
     def run(self) -> int:
         """Load the jobs, start the workers, run share 0 here until a stop signal or a worker's death, stop all."""
-        jobs = load(self.paths)
+        jobs = load(self.paths) if self._loaded is None else self._loaded
         with StateStore():  # made and migrated here, once: workers opening a new store at once would race for it
             pass
         context = multiprocessing.get_context("fork")  # the workers start from the jobs loaded here
@@ -236,6 +265,10 @@ class Fleet:
     def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
         self._reload.set()
         self._forward(signum)
+
+    def _pages(self) -> FleetPages:
+        """``/`` and ``/jobs/NAME`` of every process's jobs, from each one's own pages (the parent's own first)."""
+        return FleetPages(lambda: self._urls, lambda name: share_of(name, self.count))
 
     def _exposition(self) -> bytes:
         """Every process's ``/metrics`` (the parent's own share first), merged; one that does not answer is left

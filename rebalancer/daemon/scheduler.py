@@ -106,8 +106,10 @@ class Daemon:
             return self._timer.running and all(slot.passes > 0 for slot in self._slots.values())
 
     def start(self, jobs: Sequence[Job]) -> None:
-        """Connect every job's exchange (all or nothing), schedule them with a first pass now, start the clock."""
+        """Connect every job's exchange (all or nothing), ready their first passes together (pause switches read,
+        leases taken: ``LocalCoordination.prepare``), schedule them with a first pass now, start the clock."""
         slots = [self._attach(slot) for slot in self._table.open_all(jobs)]
+        self.plug.prepare(slots)
         for slot in slots:
             self._schedule(slot)
         for index in range(self._worker_count):

@@ -112,11 +112,17 @@ class JobSession:
         if epoch is None:
             self.lease, self._renew_at = None, 0.0
             return False
+        self.taken(epoch, now)
+        return True
+
+    def taken(self, epoch: int, at: float) -> None:
+        """The job's lease is held under ``epoch``, taken or renewed for its whole lifetime by a statement that
+        started at monotonic time ``at`` (``hold``, or the daemon taking every job's lease at start in one
+        statement): trust it for a third of that lifetime."""
         if self.lease is None or self.lease.epoch != epoch:
             # Taken afresh: another process may have run the job meanwhile, so carried balances are stale.
             self.exchange.forget_balances()
-        self.lease, self._renew_at = Lease(self.job.name, self.holder, epoch), now + self.ttl_seconds / 3
-        return True
+        self.lease, self._renew_at = Lease(self.job.name, self.holder, epoch), at + self.ttl_seconds / 3
 
     def renewed(self, epoch: int, at: float) -> None:
         """The lease under ``epoch`` was renewed for its whole lifetime by a statement that started at monotonic

@@ -102,10 +102,11 @@ def index_page(
     daemon: str | None = None,
     member: str | None = None,
     members: Sequence[Mapping[str, Any]] = (),
+    notes: Sequence[str] = (),
 ) -> str:
     """``/``: one table row per job (state, last pass, result, owned orders, next due, fills, errors); served by a
     cluster ``member``, each row also names the member that ran the job last, and ``members`` (the status
-    ``--members`` rows) are listed below."""
+    ``--members`` rows) are listed below. ``notes`` (what the page leaves out, and why) go above the table."""
     title = "rebalancer: jobs"
     parts = _head(title)
     parts.append(f"<h1>{escape(title)}</h1>")
@@ -115,6 +116,7 @@ def index_page(
     if member:
         sub += f" · cluster member {member}"
     parts.append(f"<div class='sub'>{escape(sub)}</div>")
+    parts.extend(f"<p class='note'>{escape(note)}</p>" for note in notes)
     clustered = member is not None
     parts.append(
         "<table class='jobs'><tr><th>job</th><th>state</th><th>last pass</th><th>result</th><th>owned orders</th>"
@@ -237,4 +239,12 @@ def not_found_page(name: str) -> str:
     """The page for a job this daemon does not know."""
     parts = _head(f"rebalancer: no job {name}")
     parts.append(f"<h1>No job named {escape(name)}</h1><p><a href='/'>all jobs</a></p></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def unanswered_page(name: str, why: str) -> str:
+    """The page for a job whose page could not be had just now (``run --workers``: its worker did not answer)."""
+    parts = _head(f"rebalancer: job {name}")
+    parts.append(f"<h1>Job {escape(name)}</h1><p class='note'>{escape(why)}</p><p><a href='/'>all jobs</a></p>")
+    parts.append("</body></html>")
     return "\n".join(parts) + "\n"

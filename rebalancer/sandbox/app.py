@@ -12,23 +12,25 @@ loopback clients only.
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import parse_qsl
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Request
 
 from rebalancer.sandbox import control
 from rebalancer.sandbox.book import Reject
 from rebalancer.sandbox.checks import Received, is_loopback, verify_signed
 from rebalancer.sandbox.engine import Engine, wall_ms
 from rebalancer.sandbox.faults import Faults, RateLimiter
-from rebalancer.sandbox.openapi import envelope
+from rebalancer.sandbox.openapi import envelope, envelope_body
 from rebalancer.sandbox.routes import ROUTES, V2_ONLY, Route
 from rebalancer.sandbox.world import save as save_world
 
@@ -91,26 +93,29 @@ class SandboxApp:
             save_world(self.engine, self.save_path)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.startswith("/sandbox/"):
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        request_path = "/" + _wsgi_text(environ.get("PATH_INFO") or "").lstrip("/")  # as Werkzeug's Request reads it
+        if request_path.startswith("/sandbox/"):
+            request = Request(environ)
             if not is_loopback(request.remote_addr):
                 response = envelope("403", "the sandbox controls answer loopback clients only", None, 403)
             else:
                 response = control.handle(self, request)
             return response(environ, start_response)
-        path = self._route_path(request.path)
+        path = self._route_path(request_path)
         unserved = path in self.faults.unserved or (self.faults.legacy_paths and path in V2_ONLY)
         route = None if unserved else ROUTES.get(path)
         if route is None:
-            return envelope("404", "not found", None, 404)(environ, start_response)
-        if request.method != route.method:
-            return envelope("405", f"use {route.method}", None, 405)(environ, start_response)
-        params = {name: request.values.get(name, "") for name in request.values}
-        served = self._serve(request, route, params)
-        self._log(request, params, served)
+            return Answer("404", "not found", None, 404).send(start_response)
+        if method != route.method:
+            return Answer("405", f"use {route.method}", None, 405).send(start_response)
+        incoming = Incoming(method, request_path, environ.get("HTTP_HOST", ""), environ.get("REMOTE_ADDR"))
+        params = received_params(environ, method)
+        served = self._serve(incoming, route, params)
+        self._log(incoming, params, served)
         if served is None:
             self._drop(environ)
-        return served(environ, start_response)
+        return served.send(start_response)
 
     def _route_path(self, path: str) -> str:
         """The /open/api path a request names: with a prefix, only paths under it are served."""
@@ -118,7 +123,7 @@ class SandboxApp:
             return path
         return path[len(self.prefix) :] if path.startswith(self.prefix + "/") else ""
 
-    def _serve(self, request: Request, route: Route, params: dict[str, str]) -> Response | None:
+    def _serve(self, request: Incoming, route: Route, params: dict[str, str]) -> Answer | None:
         faults, engine = self.faults, self.engine
         injected = faults.applies_to(request.path)
         if injected and faults.latency > 0:
@@ -128,36 +133,33 @@ class SandboxApp:
             kind, limit = ("write", faults.write_limit) if route.writes else ("read", faults.read_limit)
             wait = self.limiter.allow(client, kind, limit)
             if wait is not None:
-                response = envelope("10069", "request rate too high", None, 429)
-                response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
-                return response
+                return Answer("10069", "request rate too high", None, 429, retry_after=max(1, int(wait + 0.999)))
         if injected and faults.roll(faults.error_500):
-            return envelope("100001", "system error (injected fault)", None, 500)
+            return Answer("100001", "system error (injected fault)", None, 500)
         if injected and faults.roll(faults.rate_429):
-            return envelope("10069", "request rate too high (injected fault)", None, 429)
+            return Answer("10069", "request rate too high (injected fault)", None, 429)
         engine.catch_up()
         try:
             api_key = None
             if route.signed:
-                received = Received(request.method, request.environ.get("HTTP_HOST", ""), request.path)
                 api_key = verify_signed(
                     params,
                     engine.secret_for,
                     wall_ms(),
                     faults.time_window_s,
-                    received=received,
+                    received=Received(request.method, request.host, request.path),
                     mode=faults.sign,
                 )
             data = route.handler(engine, params, api_key, faults)
         except Reject as exc:
-            return envelope(exc.code, exc.msg, None)
+            return Answer(exc.code, exc.msg, None)
         if route.writes:
             self.save()
             if injected and faults.roll(faults.drop_after_apply):
                 if faults.drop_mode == "close":
                     return None
-                return envelope("100001", "system error (injected fault; the write was applied)", None, 500)
-        return envelope("0", "suc", data)
+                return Answer("100001", "system error (injected fault; the write was applied)", None, 500)
+        return Answer("0", "suc", data)
 
     def _drop(self, environ: WSGIEnvironment) -> NoReturn:
         sock = environ.get("werkzeug.socket")
@@ -167,24 +169,76 @@ class SandboxApp:
         # The server treats a connection error as "client went away" and writes nothing more.
         raise ConnectionAbortedError("answer dropped on purpose (injected fault)")
 
-    def _log(self, request: Request, params: dict[str, str], response: Response | None) -> None:
-        code = None
-        if response is not None:
-            try:
-                code = json.loads(response.get_data()).get("code")
-            except ValueError:
-                code = None
+    def _log(self, request: Incoming, params: dict[str, str], answer: Answer | None) -> None:
         entry = {
             "time": wall_ms(),
             "method": request.method,
             "path": request.path,
             "params": {k: v[:LOGGED_VALUE_CHARS] for k, v in params.items()},
-            "status": 0 if response is None else response.status_code,
-            "code": code,
+            "status": 0 if answer is None else answer.status,
+            "code": None if answer is None else answer.code,
         }
         with self._log_lock:
             self.requests.append(entry)
             self.counts[request.path] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What the sandbox uses of an /open/api request besides its parameters: method, path (as Werkzeug's
+    ``Request.path`` reads it), the Host header as received and the client's address."""
+
+    method: str
+    path: str
+    host: str
+    remote_addr: str | None
+
+
+class Answer:
+    """An /open/api answer: the envelope's ``code``, its JSON body and the HTTP status, sent as a plain WSGI
+    answer (``Content-Type``, ``Content-Length`` and, when rate limited, ``Retry-After``): the same bytes a
+    Werkzeug response would send, without building one per request."""
+
+    __slots__ = ("body", "code", "retry_after", "status")
+
+    def __init__(
+        self, code: str, msg: str | None, data: Any, status: int = 200, *, retry_after: int | None = None
+    ) -> None:
+        self.code = code
+        self.body = envelope_body(code, msg, data)
+        self.status = status
+        self.retry_after = retry_after
+
+    def send(self, start_response: StartResponse) -> list[bytes]:
+        """Start the WSGI answer and return its body."""
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(self.body)))]
+        if self.retry_after is not None:
+            headers.append(("Retry-After", str(self.retry_after)))
+        start_response(STATUS_LINES[self.status], headers)
+        return [self.body]
+
+
+STATUS_LINES = {status: f"{status} {HTTP_STATUS_CODES[status].upper()}" for status in (200, 404, 405, 429, 500)}
+"""The status lines of the /open/api answers, spelled as Werkzeug spells them."""
+
+
+def received_params(environ: WSGIEnvironment, method: str) -> dict[str, str]:
+    """Each received parameter's first value, the query string's before the form's, as Werkzeug's
+    ``request.values`` gives them (a GET's form is not read): the query string parsed as Werkzeug parses it, the
+    form of other methods read by Werkzeug itself."""
+    pairs = parse_qsl(
+        environ.get("QUERY_STRING", "").encode("latin1").decode(), keep_blank_values=True, errors="werkzeug.url_quote"
+    )
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    if method == "GET":
+        return params
+    return {**dict(Request(environ).form.items()), **params}
+
+
+def _wsgi_text(value: str) -> str:
+    return value.encode("latin1").decode(errors="replace")
 
 
 def check_prefix(prefix: str) -> str:

@@ -45,6 +45,14 @@ KEPT_FILLS = 1000
 CLOCKS = ("real", "manual")
 
 
+Depth = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]
+"""(bids, asks), best first, as (price, volume) pairs; kept between calls, so never changed by a reader."""
+
+
+def _newest_first(order: SimOrder) -> int:
+    return -order.id
+
+
 def wall_ms() -> int:
     """Wall-clock time in milliseconds."""
     return time.time_ns() // 1_000_000
@@ -81,6 +89,8 @@ class Engine:
         self.fills: deque[Fill] = deque(maxlen=KEPT_FILLS)
         self.next_order_id = 1001
         self.next_trade_id = 1
+        self._depths: dict[str, tuple[tuple[int, str], Depth]] = {}
+        """Each symbol's crowd depth with the (tick count, mid) it was drawn for: it is the same until either moves."""
         self.listeners: list[Callable[[str], None]] = []
         """Called with a symbol, under the lock, after its market stepped or its orders changed: must not block."""
 
@@ -207,7 +217,7 @@ class Engine:
         is crossed only where accounts' orders cross each other. REST depth and the stream's push both read this."""
         with self.lock:
             market = self._market(symbol)
-            bids, asks = market.synthetic_depth(self.seed)
+            bids, asks = self._crowd_depth(market)
             sides = {Side.BUY: dict(bids), Side.SELL: dict(asks)}
             for order in self.open_by_symbol[symbol].values():
                 levels = sides[order.side]
@@ -304,6 +314,14 @@ class Engine:
             mine = (o for o in self.open_by_symbol[symbol].values() if o.api_key == api_key)
             return [o.copy() for o in sorted(mine, key=lambda o: o.id, reverse=True)]
 
+    def open_order_page(self, api_key: str, symbol: str, start: int, stop: int) -> tuple[int, list[SimOrder]]:
+        """How many open orders the account has on ``symbol``, and copies of those at ``start:stop`` newest first
+        (a page of the API's list: only the page is copied)."""
+        with self.lock:
+            self._market(symbol)
+            mine = sorted((o for o in self.open_by_symbol[symbol].values() if o.api_key == api_key), key=_newest_first)
+            return len(mine), [o.copy() for o in mine[start:stop]]
+
     def open_orders(self, api_key: str, symbol: str) -> tuple[Order, ...]:
         """The account's open orders on ``symbol`` as shared frozen values, newest first."""
         return tuple(o.to_model() for o in self.open_order_records(api_key, symbol))
@@ -346,9 +364,21 @@ class Engine:
             self._match(market)
             self._notify(market.spec.symbol)
 
+    def _crowd_depth(self, market: MarketState) -> Depth:
+        """The crowd's depth of ``market``, drawn once per tick and mid (the draw is seeded by both)."""
+        key = (market.tick_count, str(market.mid))
+        kept = self._depths.get(market.spec.symbol)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        depth = market.synthetic_depth(self.seed)
+        self._depths[market.spec.symbol] = (key, depth)
+        return depth
+
     def _match(self, market: MarketState) -> None:
-        bid, ask = market.synthetic_bid(), market.synthetic_ask()
         resting = self.open_by_symbol[market.spec.symbol]
+        if not resting:
+            return
+        bid, ask = market.synthetic_bid(), market.synthetic_ask()
         for order_id in sorted(resting):
             order = resting[order_id]
             crossed = order.price >= ask if order.side is Side.BUY else order.price <= bid
@@ -357,7 +387,7 @@ class Engine:
 
     def _take(self, market: MarketState, order: SimOrder) -> None:
         """A marketable order trades at once with the crowd's depth, best level first, at each level's price."""
-        bids, asks = market.synthetic_depth(self.seed)
+        bids, asks = self._crowd_depth(market)
         for price, available in asks if order.side is Side.BUY else bids:
             reachable = price <= order.price if order.side is Side.BUY else price >= order.price
             if not reachable or order.remaining <= 0:

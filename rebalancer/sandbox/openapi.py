@@ -26,6 +26,7 @@ from rebalancer.sandbox.market import fmt_amount
 MAX_BATCH = 1000
 DEPTH_TYPES = frozenset(f"step{i}" for i in range(6))
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 Handler = Callable[[Engine, Mapping[str, str], "str | None", Faults], Any]
 
 
@@ -44,10 +45,14 @@ def known_rules(engine: Engine, params: Mapping[str, str], code: str = READ_UNKN
         raise Reject(code, f"unknown symbol {symbol[:40]!r}") from None
 
 
+def envelope_body(code: str, msg: str | None, data: Any) -> bytes:
+    """The documented answer's body: ``code`` as text, ``msg``, ``data``, compact JSON in UTF-8."""
+    return _COMPACT.encode({"code": code, "msg": msg, "data": data}).encode("utf-8")
+
+
 def envelope(code: str, msg: str | None, data: Any, status: int = 200) -> Response:
-    """The documented answer: ``code`` as text, ``msg``, ``data``."""
-    body = json.dumps({"code": code, "msg": msg, "data": data}, separators=(",", ":"))
-    return Response(body, status=status, mimetype="application/json")
+    """The documented answer as a Werkzeug response (the controls' answers)."""
+    return Response(envelope_body(code, msg, data), status=status, mimetype="application/json")
 
 
 def order_row(order: SimOrder, rules: SymbolRules) -> dict[str, Any]:
@@ -172,12 +177,11 @@ def open_orders(engine: Engine, params: Mapping[str, str], api_key: str | None, 
     rules = known_rules(engine, params)
     symbol = rules.symbol
     page, size = page_params(params, faults)
-    orders = engine.open_order_records(api_key, symbol)
-    chunk = orders[(page - 1) * size : page * size]
+    count, chunk = engine.open_order_page(api_key, symbol, (page - 1) * size, page * size)
     rows = [order_row(o, rules) for o in chunk]
     if faults.duplicate_ids and rows:
         rows = [{**row, "id": rows[0]["id"]} for row in rows]
-    return {"count": len(orders), "resultList": rows}
+    return {"count": count, "resultList": rows}
 
 
 def order_info(engine: Engine, params: Mapping[str, str], api_key: str | None, faults: Faults) -> Any:

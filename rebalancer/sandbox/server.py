@@ -9,9 +9,11 @@ so a client's session reuses one connection and a benchmark measures the client,
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import io
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -44,9 +46,21 @@ class QuietHandler(WSGIRequestHandler):
     disable_nagle_algorithm = True  # the headers and the body leave in two writes: the second must not wait
     _body: LimitedStream | None = None
     _sized_answer = False
+    _date_text: tuple[int, str] = (-1, "")
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Say nothing: ``GET /sandbox/requests`` shows the traffic."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header's text, formatted once per second (every answer of that second sends the same)."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        second = int(time.time())
+        kept = QuietHandler._date_text
+        if kept[0] != second:
+            kept = (second, email.utils.formatdate(second, usegmt=True))
+            QuietHandler._date_text = kept  # one tuple swapped whole: a race only formats the same second twice
+        return kept[1]
 
     def make_environ(self) -> Any:
         """Werkzeug's environ, its input limited to this request's body (read to its end after the answer)."""

@@ -10,6 +10,7 @@ it last, and the page lists the members.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 RECENT_PASSES = 20
 """How many of a job's passes its page lists."""
+
+ROWS_PATH = "/fleet/rows"
+"""The rows of ``/`` as JSON, for the parent of ``run --workers``, which merges every worker's into one page."""
 
 
 class PageSource(Protocol):
@@ -74,6 +78,8 @@ class StatusPages:
         if path.startswith("/jobs/"):
             name = unquote(path.removeprefix("/jobs/"))
             return self._job(name)
+        if path == ROWS_PATH and self._cluster is None:
+            return "200 OK", rows_json(self._name, self._rows(datetime.now(UTC))[0])
         return None
 
     def _rows(self, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -104,3 +110,10 @@ class StatusPages:
             planned_at=last[1] if last else None,
         )
         return "200 OK", page.encode()
+
+
+def rows_json(name: str, rows: list[dict[str, Any]]) -> bytes:
+    """``{"daemon": name, "rows": rows}`` as JSON with ``<``, ``>`` and ``&`` escaped: the server labels it HTML, so
+    no job name or error text in it can become markup in a browser."""
+    text = json.dumps({"daemon": name, "rows": rows}, default=str)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").encode()

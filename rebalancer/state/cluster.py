@@ -8,12 +8,25 @@ Every check-then-write is one statement, or one transaction under a PostgreSQL a
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Boolean, String, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    String,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    update,
+    values,
+)
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
@@ -106,11 +119,21 @@ class ClusterState:
         with self._db.tx(write=True) as conn:
             conn.execute(stmt)
 
-    def member_heartbeat(self, member: str, now: datetime | None = None) -> None:
-        """Note that ``member`` is alive now."""
-        c = t.cluster_members.c
+    def member_beat(
+        self, member: str, leases: Sequence[tuple[str, str, int, float]] = (), now: datetime | None = None
+    ) -> set[str]:
+        """Note that ``member`` is alive now and renew the leases of its running passes, in one statement: each
+        ``(job, holder, epoch, ttl_seconds)`` is extended to its ttl from now if that holder still holds it under
+        that epoch, unexpired (as ``renew_lease``). Returns the holders renewed.
+
+        One statement a beat, however many passes run, where a renewal each was one transaction each."""
+        now_ms = _now_ms(now)
+        beat = update(t.cluster_members).where(t.cluster_members.c.member == member).values(heartbeat_at_ms=now_ms)
         with self._db.tx(write=True) as conn:
-            conn.execute(update(t.cluster_members).where(c.member == member).values(heartbeat_at_ms=_now_ms(now)))
+            if not leases:
+                conn.execute(beat)
+                return set()
+            return {row.holder for row in conn.execute(_renew_passes(beat, leases, now_ms))}
 
     def member_stopped(self, member: str, now: datetime | None = None) -> None:
         """Note that ``member`` stopped cleanly, and forget which job versions it had."""
@@ -322,7 +345,7 @@ class ClusterState:
         ``give_back`` is ``(until_ms, n)``: n tokens of an earlier block that were never sent, returned first.
         One transaction, serialised per bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
         its clock read once the bucket is held, so takers never overdraw; with no token, ``wait`` is the seconds
-        until the window has room.
+        until the window has room. On PostgreSQL it is two statements: the lock, then everything else in one.
         """
         period_ms = int(period_seconds * 1000)
         g = t.rate_grants.c
@@ -331,13 +354,28 @@ class ClusterState:
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
             now_ms = _now_ms(now)
             until_ms = now_ms + int(hold_seconds * 1000)
+            if self._db.dialect == "postgresql":
+                back_at, back_n = give_back if give_back is not None and give_back[1] > 0 else (0, 0)
+                params = {
+                    "tok_bucket": bucket,
+                    "tok_cut": now_ms - period_ms,
+                    "tok_count": count,
+                    "tok_most": most if until_ms > now_ms else 1,
+                    "tok_now": now_ms,
+                    "tok_until": until_ms,
+                    "back_at": back_at,
+                    "back_n": back_n,
+                }
+                used, oldest, taken = conn.execute(_TAKE_TOKENS, params).one()
+                if used >= count:
+                    return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
+                return RateTokens(int(taken), 0.0, until_ms)
             if give_back is not None and give_back[1] > 0:
                 unsent = select(g.id).where(g.bucket == bucket, g.at_ms == give_back[0]).limit(give_back[1])
                 conn.execute(delete(t.rate_grants).where(g.id.in_(unsent.scalar_subquery())))
             window = {"tok_bucket": bucket, "tok_cut": now_ms - period_ms}
-            if self._db.dialect != "postgresql":
-                conn.execute(_expired_tokens(), window)
-            used, oldest = conn.execute(_token_tally(self._db.dialect == "postgresql"), window).one()
+            conn.execute(_expired_tokens(), window)
+            used, oldest = conn.execute(_token_tally(), window).one()
             if used >= count:
                 return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
             stamps = [now_ms]
@@ -347,6 +385,37 @@ class ClusterState:
             return RateTokens(len(stamps), 0.0, until_ms)
 
 
+# take_rate_tokens's one statement on PostgreSQL, once the bucket is locked: the given-back tokens and the expired
+# ones deleted, the window's tokens counted (data-modifying CTEs share one snapshot, so the given-back ones are
+# left out of the count by id), and, when there is room, the block inserted: its first token now, the others at
+# the end of the hold, never more than half of what is free, at least one.
+_TAKE_TOKENS = text(
+    f"""
+    WITH back AS (
+        DELETE FROM {t.rate_grants.name} WHERE id IN (
+            SELECT id FROM {t.rate_grants.name} WHERE bucket = :tok_bucket AND at_ms = :back_at LIMIT :back_n
+        ) RETURNING id
+    ), expired AS (
+        DELETE FROM {t.rate_grants.name} WHERE bucket = :tok_bucket AND at_ms <= :tok_cut RETURNING id
+    ), tally AS (
+        SELECT count(*) AS used, min(at_ms) AS oldest FROM {t.rate_grants.name}
+        WHERE bucket = :tok_bucket AND at_ms > :tok_cut AND id NOT IN (SELECT id FROM back)
+    ), block AS (
+        INSERT INTO {t.rate_grants.name} (bucket, at_ms)
+        SELECT :tok_bucket, CASE WHEN i = 1 THEN :tok_now ELSE :tok_until END
+        FROM tally, generate_series(1, GREATEST(1, LEAST(:tok_most, (:tok_count - tally.used) / 2))) AS i
+        WHERE tally.used < :tok_count
+        RETURNING id
+    )
+    SELECT tally.used, tally.oldest, (SELECT count(*) FROM block) AS taken FROM tally
+    """
+).bindparams(
+    bindparam("tok_bucket", type_=String),
+    *(bindparam(n, type_=BigInteger) for n in ("tok_cut", "tok_count", "tok_most", "tok_now", "tok_until", "back_at")),
+    bindparam("back_n", type_=BigInteger),
+)
+
+
 def _expired_tokens() -> Any:
     """The DELETE of a bucket's tokens that left the window."""
     g = t.rate_grants.c
@@ -354,13 +423,32 @@ def _expired_tokens() -> Any:
 
 
 @functools.cache
-def _token_tally(delete_expired: bool) -> Any:
-    """The count of a bucket's tokens in the window and the oldest one (built once); counting only the window's
-    rows, the expired ones can go in the same statement (a data-modifying CTE, on PostgreSQL)."""
+def _token_tally() -> Any:
+    """The count of a bucket's tokens in the window and the oldest one (built once; SQLite)."""
     g = t.rate_grants.c
     bucket, cut = bindparam("tok_bucket", type_=String), bindparam("tok_cut", type_=BigInteger)
-    tally = select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket, g.at_ms > cut)
-    return tally.add_cte(_expired_tokens().returning(g.id).cte("expired")) if delete_expired else tally
+    return select(func.count(), func.min(g.at_ms)).where(g.bucket == bucket, g.at_ms > cut)
+
+
+def _renew_passes(beat: Any, leases: Sequence[tuple[str, str, int, float]], now_ms: int) -> Any:
+    """``member_beat``'s statement: the leases renewed from a VALUES list, the heartbeat riding along as a
+    PostgreSQL data-modifying CTE."""
+    c = t.leases.c
+    wanted = values(
+        column("job", String),
+        column("holder", String),
+        column("epoch", BigInteger),
+        column("until_ms", BigInteger),
+        name="renewal",
+    ).data([(job, holder, epoch, now_ms + int(ttl * 1000)) for job, holder, epoch, ttl in leases])
+    r = wanted.c
+    return (
+        update(t.leases)
+        .where(c.job == r.job, c.holder == r.holder, c.epoch == r.epoch, c.expires_at_ms > now_ms)
+        .values(expires_at_ms=r.until_ms)
+        .returning(c.holder)
+        .add_cte(beat.returning(t.cluster_members.c.member).cte("beat"))
+    )
 
 
 @functools.cache

@@ -100,6 +100,30 @@ class LeaseState:
         cell("leases", "expires_at_ms", expires, stored_ms)
         return None
 
+    def take_leases(
+        self, jobs: Sequence[str], holder: str, ttl_seconds: float, now: datetime | None = None
+    ) -> dict[str, int]:
+        """``acquire_lease`` for every job of ``jobs``, a few hundred jobs a statement (a daemon starting with a
+        thousand jobs: a handful of writes, not a thousand); the jobs ``holder`` now holds, with their epochs.
+
+        Each lease is taken by the same rule as ``acquire_lease``; a job left out (held by another holder, even one
+        that is gone) is for ``take_over_lease`` to try.
+        """
+        if ttl_seconds <= 0:
+            raise ValueError("a lease needs a positive ttl")
+        if not holder:
+            raise ValueError("a lease needs a holder name")
+        now_ms = to_ms(now or _now())
+        names = sorted(set(jobs))  # each job once (a row may change once a statement), and in one order for all
+        # processes: two daemons starting together lock the rows in the same order, never each waiting for the other
+        taken: dict[str, int] = {}
+        with self._db.tx(write=True) as conn:
+            for start in range(0, len(names), TAKE_CHUNK):
+                stmt = take_statement(self._db, names[start : start + TAKE_CHUNK], holder, ttl_seconds, now_ms)
+                for row in conn.execute(stmt):
+                    taken[row.job] = cell("leases", "epoch", row.epoch, int)
+        return taken
+
     def release_lease(self, job: str, holder: str) -> bool:
         """Give up the lease on ``job`` if ``holder`` holds it; True if it did.
 
@@ -228,20 +252,43 @@ def acquire_statement(db: Database) -> Any:
             expires_at_ms=bindparam("lease_expires_ms"),
             epoch=1,
         )
-        renewal = (c.holder == insert.excluded.holder) & (c.expires_at_ms > now_ms)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[c.job],
-            set_={
-                "holder": insert.excluded.holder,
-                # A renewal keeps the original acquisition time and the epoch.
-                "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=insert.excluded.acquired_at_ms),
-                "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
-                "expires_at_ms": insert.excluded.expires_at_ms,
-            },
-            where=(c.holder == insert.excluded.holder) | (c.expires_at_ms <= now_ms),
-        ).returning(c.epoch)
-        _ACQUIRE[db.dialect] = stmt
+        stmt = _ACQUIRE[db.dialect] = _taking(insert, now_ms).returning(c.epoch)
     return stmt
+
+
+def _taking(insert: Any, now_ms: Any) -> Any:
+    """``insert`` (of a lease row per job, acquired at ``now_ms``) made the lease rule: a row already there is taken
+    when its holder is the inserted one (a renewal: epoch and acquisition time kept) or when it expired (a new
+    acquisition: the epoch raised by one); any other row is left as it is."""
+    c = t.leases.c
+    renewal = (c.holder == insert.excluded.holder) & (c.expires_at_ms > now_ms)
+    return insert.on_conflict_do_update(
+        index_elements=[c.job],
+        set_={
+            "holder": insert.excluded.holder,
+            "acquired_at_ms": case((renewal, c.acquired_at_ms), else_=insert.excluded.acquired_at_ms),
+            "epoch": case((renewal, c.epoch), else_=c.epoch + 1),
+            "expires_at_ms": insert.excluded.expires_at_ms,
+        },
+        where=(c.holder == insert.excluded.holder) | (c.expires_at_ms <= now_ms),
+    )
+
+
+TAKE_CHUNK = 500
+"""Jobs per statement of ``LeaseState.take_leases``: well under either database's bound on parameters."""
+
+
+def take_statement(db: Database, jobs: Sequence[str], holder: str, ttl_seconds: float, now_ms: int) -> Any:
+    """``acquire_statement`` for every job of ``jobs`` at once: one multi-row conditional upsert that returns the
+    job and epoch of each lease ``holder`` now holds."""
+    c = t.leases.c
+    until_ms = now_ms + int(ttl_seconds * 1000)
+    rows = [
+        {"job": job, "holder": holder, "acquired_at_ms": now_ms, "expires_at_ms": until_ms, "epoch": 1} for job in jobs
+    ]
+    insert = db.upsert(t.leases).values(rows)
+    # Every row is acquired at ``now_ms``: the excluded row's acquisition time is the statement's now.
+    return _taking(insert, insert.excluded.acquired_at_ms).returning(c.job, c.epoch)
 
 
 def acquire_params(job: str, holder: str, ttl_seconds: float, now_ms: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ PostgreSQL database and the test sandbox.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,32 @@ def test_a_pass_starts_only_on_the_clusters_version_unpaused_and_with_the_lease(
         assert store.lease_holder("j") == "m#2"
         held = store.begin_cluster_pass("j", "v1", "m#3", 9)
         assert held.cluster is not None and not held.paused and held.epoch is None, "held by the pass before"
+
+
+def test_a_beat_renews_every_running_pass_lease_and_the_heartbeat_in_one_statement(cluster_url: str) -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    with StateStore(cluster_url) as store:
+        store.register_member("m", "h", 1, 1, now=t0)
+        for job in ("a", "b", "c", "d"):
+            store.define_cluster_job(job, "v1", EVERY, "m", replace=False)
+        assert store.acquire_lease("a", "m#1", 10, now=t0) == 1
+        assert store.acquire_lease("b", "m#2", 10, now=t0) == 1
+        assert store.acquire_lease("c", "m#3", 2, now=t0) == 1
+        assert store.acquire_lease("d", "other#4", 10, now=t0) == 1
+        later = t0 + timedelta(seconds=5)
+        renewed = store.member_beat(
+            "m",
+            [("a", "m#1", 1, 20), ("b", "m#2", 7, 20), ("c", "m#3", 1, 20), ("d", "m#4", 1, 20)],
+            now=later,
+        )
+        assert renewed == {"m#1"}, "only a lease its holder still holds, under its epoch, unexpired, is renewed"
+        assert store.lease_expiry("a") == later + timedelta(seconds=20)
+        assert store.lease_expiry("b") == t0 + timedelta(seconds=10), "another epoch: not renewed"
+        assert store.lease_expiry("d") == t0 + timedelta(seconds=10), "another holder's lease is not touched"
+        assert store.acquire_lease("c", "x#5", 10, now=later) == 2, "the expired lease stays expired"
+        assert [r.heartbeat_at for r in store.members()] == [later], "the heartbeat rides along"
+        assert store.member_beat("m", now=later + timedelta(seconds=1)) == set()
+        assert [r.heartbeat_at for r in store.members()] == [later + timedelta(seconds=1)]
 
 
 def test_a_pass_record_lets_its_lease_go_in_the_same_transaction(cluster_url: str) -> None:
@@ -185,3 +211,12 @@ def test_the_queue_pool_checks_a_connection_before_use_only_after_it_sat_idle(cl
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_the_queues_connections_run_each_query_as_its_own_transaction(cluster_url: str) -> None:
+    async def autocommit() -> bool:
+        app = make_app(cluster_url)
+        async with app.open_async(), app.connector.pool.connection() as conn:
+            return bool(conn.autocommit)
+
+    assert asyncio.run(autocommit()), "no BEGIN and COMMIT round trips around procrastinate's one-statement queries"

@@ -39,6 +39,14 @@ def statements(store: StateStore) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", hook)
 
 
+THREE = {
+    "k1": {"ownership": "tracked"},
+    "k2": {"ownership": "tracked", "size": "0.02"},
+    "k3": {"symbol": "ethusdt", "size": "0.5"},
+}
+"""Three jobs on their own orders: two of one symbol (tracked), one of another."""
+
+
 def _jobs(tmp_path: Path, job_text: Callable[..., str], texts: dict[str, dict[str, str]]) -> list[Any]:
     jobs = []
     for name, kw in texts.items():
@@ -51,15 +59,7 @@ def _jobs(tmp_path: Path, job_text: Callable[..., str], texts: dict[str, dict[st
 def test_one_statement_renews_every_lease_of_the_daemon_and_its_sessions_trust_it(
     tmp_path: Path, sandbox: Any, job_text: Callable[..., str], wait_for: Callable[..., bool]
 ) -> None:
-    jobs = _jobs(
-        tmp_path,
-        job_text,
-        {
-            "k1": {"ownership": "tracked"},
-            "k2": {"ownership": "tracked", "size": "0.02"},
-            "k3": {"symbol": "ethusdt", "size": "0.5"},
-        },
-    )
+    jobs = _jobs(tmp_path, job_text, THREE)
     with (
         StateStore(f"sqlite:///{tmp_path}/state.db") as store,
         running(store, jobs, lease_seconds=600) as daemon,
