@@ -221,10 +221,11 @@ def leases_held(state_db: Path) -> int:
         return int(db.execute("SELECT count(*) FROM leases WHERE expires_at_ms > ?", (now_ms,)).fetchone()[0])
 
 
-def daemon_command(jobs: Path, http: str, workers: int = 1) -> list[str]:
-    """``rebalancer run`` as in production (passes are counted from the state store, not from the log)."""
+def daemon_command(jobs: Path, http: str, workers: str = "1") -> list[str]:
+    """``rebalancer run`` as in production (passes are counted from the state store, not from the log), with
+    ``--workers`` always given: the daemon's own default depends on its version."""
     command = [sys.executable, "-m", "rebalancer", "run", str(jobs), "--log-format", "json", "--http", http]
-    return command + (["--workers", str(workers)] if workers > 1 else [])
+    return [*command, "--workers", workers]
 
 
 def wait_ready(url: str, daemon: subprocess.Popen[bytes], timeout: float) -> float | None:
@@ -373,7 +374,7 @@ def limit_verdict(stats: dict[str, Any], resources: dict[str, Any], interval: in
     return f"not reached: daemon {daemon} %, sandbox {sandbox} % of one core{capacity}"
 
 
-def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: int = 1) -> dict[str, Any]:
+def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: str = "1") -> dict[str, Any]:
     """Start both processes (the daemon from the checkout ``source``), measure the window, stop them, analyse."""
     sandbox_log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed below
     daemon_log_path = workdir / "daemon.log"
@@ -395,6 +396,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: i
         )
         ready_s = wait_ready(f"http://{http}", daemon, timeout=max(30.0, args.jobs * 0.1))
         startup_rss = tree_rss_mib(daemon.pid)
+        processes = len(tree(daemon.pid))  # ``--workers auto`` decides at start
         time.sleep(args.interval)  # let the start-up burst settle out of the window
         window_start = datetime.now(UTC)
         load_start = os.getloadavg()[0]
@@ -448,7 +450,8 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: i
         "machine": platform.machine(),
         "profile": {
             "jobs": args.jobs,
-            "workers": workers,
+            "workers": int(workers) if workers.isdigit() else workers,
+            "processes": processes,
             "seconds": args.seconds,
             "interval_s": args.interval,
             "levels_per_side": args.levels,
@@ -466,7 +469,7 @@ def run(args: argparse.Namespace, workdir: Path, source: Path = ROOT, workers: i
         "source": str(source),
         "daemon_exit_code": exit_code,
         "stop_s": round(stop_s, 1),
-        "limit": limit_verdict(stats, resources, args.interval, workers),
+        "limit": limit_verdict(stats, resources, args.interval, processes),
         "window": [window_start.isoformat(), window_end.isoformat()],
     }
 
@@ -532,8 +535,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--keep", type=Path, default=None, help="keep job files, logs and state in this directory")
     parser.add_argument("--source", type=Path, default=ROOT, help="run the daemon from this checkout")
     parser.add_argument("--against", type=Path, default=None, help="first run the daemon from this checkout")
-    workers_help = "run --workers N for the --source daemon (main's, with --against, runs as one process)"
-    parser.add_argument("--workers", type=int, default=1, help=workers_help)
+    workers_help = "run --workers N (or auto) for the --source daemon (main's, with --against, runs as one process)"
+    parser.add_argument("--workers", default="1", help=workers_help)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -548,7 +551,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         with tempfile.TemporaryDirectory(prefix="daemon-bench-") as tmp:
             workdir = (args.keep / str(index) if args.against else args.keep) if args.keep else Path(tmp)
             workdir.mkdir(parents=True, exist_ok=True)
-            workers = args.workers if index == len(sources) - 1 else 1
+            workers = args.workers if index == len(sources) - 1 else "1"
             docs.append(run(args, workdir.resolve(), source.resolve(), workers))
     doc = docs[-1]
     print(table(doc, docs[0] if args.against else None))

@@ -78,6 +78,7 @@ def test_daemon_quick_reports_latency_lateness_and_resources(tmp_path):
 def test_daemon_quick_with_workers_counts_every_process(tmp_path):
     doc = _run("daemon_bench.py", tmp_path / "daemon.json", "--workers", "2", timeout=180.0)
     assert doc["profile"]["workers"] == 2
+    assert doc["profile"]["processes"] == 2  # the parent runs a share itself beside one worker
     assert doc["passes"]["passes"] > 0 and doc["passes"]["errors"] == 0
     assert doc["passes"]["jobs_without_a_pass"] == 0
     assert doc["daemon_exit_code"] == 0 and doc["leases_held_after_exit"] == 0
