@@ -129,8 +129,12 @@ JOBS_PER_WORKER = 400
 """``run --workers auto``: one worker process per this many jobs loaded at start, up to the cores available (one
 process runs a few hundred jobs at a 5 s interval: bench/RESULTS-daemon.md)."""
 
+MAX_WORKERS = 64
+"""The most processes ``run --workers`` starts."""
+
 FLEET_ROWS_LIMIT = 64 * 1024 * 1024
-"""``run --workers``: the most bytes the parent reads of a worker's answer for its status pages (a few KiB a job)."""
+"""``run --workers``: the most bytes the parent reads of a worker's answer (its status page rows, a few KiB a job;
+its ``/metrics``, under a megabyte at a thousand jobs)."""
 
 OVERLOAD_LOG_SECONDS = 60.0
 """Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""

@@ -11,7 +11,7 @@ import click
 
 from rebalancer import logs
 from rebalancer.cli.shared import color, confirm, load, log_level, open_store
-from rebalancer.defaults import CLUSTER_PG_SESSION, JOBS_PER_WORKER
+from rebalancer.defaults import CLUSTER_PG_SESSION, JOBS_PER_WORKER, MAX_WORKERS
 from rebalancer.errors import ConfigError, Declined, LeaseLost
 from rebalancer.state.paths import default_url
 from rebalancer.vocab import Mode, PassResult
@@ -24,7 +24,7 @@ AUTO = "auto"
 
 
 class WorkerCount(click.IntRange):
-    """``--workers``: an integer 1–64, or ``auto`` (None to the command)."""
+    """``--workers``: an integer 1–``MAX_WORKERS``, or ``auto`` (None to the command)."""
 
     name = "integer"
 
@@ -36,7 +36,7 @@ class WorkerCount(click.IntRange):
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         """How ``--help`` names the value."""
-        return "[1-64|auto]"
+        return f"[1-{MAX_WORKERS}|auto]"
 
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def cancel(job_path: str, yes: bool) -> None:
 )
 @click.option(
     "--workers",
-    type=WorkerCount(1, 64),
+    type=WorkerCount(1, MAX_WORKERS),
     default=AUTO,
     show_default=True,
     help=(

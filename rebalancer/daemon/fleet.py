@@ -15,7 +15,6 @@ the workers, stops everything when one dies. ``--workers auto`` (the default) is
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import logging
 import multiprocessing
@@ -23,16 +22,15 @@ import os
 import signal
 import sys
 import threading
-import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from types import FrameType
 
-from rebalancer.daemon.fleet_pages import FleetPages
-from rebalancer.daemon.heap import start_trimming
+from rebalancer.daemon.fleet_pages import FleetPages, fetch
+from rebalancer.daemon.heap import one_malloc_arena, start_trimming
 from rebalancer.daemon.supervisor import Supervisor
-from rebalancer.defaults import FLEET_PROBE_SECONDS, JOBS_PER_WORKER, STOP_WAIT_SECONDS
+from rebalancer.defaults import FLEET_PROBE_SECONDS, JOBS_PER_WORKER, MAX_WORKERS, STOP_WAIT_SECONDS
 from rebalancer.errors import RebalancerError
 from rebalancer.job import Job
 from rebalancer.scheduler.metrics import http_server
@@ -40,9 +38,6 @@ from rebalancer.scheduler.watch import load
 from rebalancer.state.store import StateStore
 
 log = logging.getLogger("rebalancer.daemon")
-MAX_WORKERS = 64
-"""The most worker processes ``run --workers`` starts."""
-_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP_PROXY between the processes
 
 
 def share_of(name: str, count: int) -> int:
@@ -115,20 +110,6 @@ def run_daemon(paths: Sequence[str], *, workers: int | None = 1, http: str | Non
         supervisor.install_signals()
         supervisor.run(jobs)
     return 0
-
-
-_M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-def one_malloc_arena() -> None:
-    """Have glibc's malloc serve every thread of this process (and of workers forked from it) from one arena.
-
-    By default each thread that allocates gets an arena of its own, and the pass threads leave each of theirs part
-    used: one arena saves about a tenth of the daemon's memory (bench/daemon_bench.py). The passes hold the GIL
-    while they allocate, so the threads hardly ever wait on the arena's lock. Elsewhere than glibc: nothing.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
 
 
 class Fleet:
@@ -317,10 +298,5 @@ def _first_report(report: Connection) -> str:
 
 def _get(url: str) -> bytes | None:
     """The body of a 200 answer from a worker on loopback; None for anything else."""
-    if not url.startswith("http://127.0.0.1:"):
-        return None
-    try:
-        with _LOOPBACK.open(url, timeout=FLEET_PROBE_SECONDS) as answer:
-            return bytes(answer.read())
-    except OSError:
-        return None
+    answer = fetch(url)
+    return answer[1] if answer is not None and answer[0] == 200 else None

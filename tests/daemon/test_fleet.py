@@ -105,9 +105,7 @@ def _worker_pids(parent: int) -> list[int]:
     return [int(pid) for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
 
 
-def test_parent_and_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(
-    tmp_path, job_text, spawn, wait_for
-):
+def test_parent_and_workers_share_the_jobs_serve_one_metrics_reload_and_stop_clean(tmp_path, job_text, spawn, wait_for):
     folder = tmp_path / "jobs"
     folder.mkdir()
     names = [f"w{i}" for i in range(6)]
