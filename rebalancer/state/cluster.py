@@ -8,7 +8,7 @@ Every check-then-write is one statement, or one transaction under a PostgreSQL a
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
+from rebalancer.state.hot import HotStatement
 from rebalancer.state.leases import acquire_params, acquire_statement, release_statement
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.vocab import PassResult
@@ -233,29 +234,44 @@ class ClusterState:
         """Every job of the cluster, by name."""
         with self._db.tx(write=False) as conn:
             rows = conn.execute(select(t.cluster_jobs).order_by(t.cluster_jobs.c.job)).all()
-        return [_cluster_job(r) for r in rows]
+        return [_cluster_job(r._mapping) for r in rows]
 
     def cluster_job(self, job: str) -> ClusterJob | None:
         """One job of the cluster, or None."""
         with self._db.tx(write=False) as conn:
             row = conn.execute(select(t.cluster_jobs).where(t.cluster_jobs.c.job == job)).first()
-        return None if row is None else _cluster_job(row)
+        return None if row is None else _cluster_job(row._mapping)
 
     def begin_cluster_pass(
         self, job: str, fingerprint: str, holder: str, ttl_seconds: float, now: datetime | None = None
     ) -> PassStart:
-        """A cluster pass's start, in one transaction: the cluster's record of ``job`` and whether it is paused, and,
-        when ``fingerprint`` is the cluster's version and the job is not paused, its lease for ``holder`` (the
-        epoch; None while another holds it). See ``acquire_lease`` for the lease's rules."""
+        """A cluster pass's start: the cluster's record of ``job`` and whether it is paused, and, when
+        ``fingerprint`` is the cluster's version and the job is not paused, its lease for ``holder`` (the epoch;
+        None while another holds it). See ``acquire_lease`` for the lease's rules.
+
+        Two statements (the read, then the lease's conditional upsert), each committing by itself: read committed,
+        a transaction around them would hold nothing more (the read locks no row), and a pause committed between
+        them is found by the pass's own store read. On PostgreSQL they go straight to the driver
+        (``rebalancer.state.hot``): a member runs them on every pass."""
+        if self._db.dialect == "postgresql":
+            with self._db.driver() as pg:
+                row = pg.named(_hot().pass_start, {"start_job": job})
+                if row is None:
+                    return PassStart(None, False, None)
+                cluster, is_paused = _cluster_job(row), bool(row["paused"])
+                if cluster.fingerprint != fingerprint or is_paused:
+                    return PassStart(cluster, is_paused, None)
+                taken = pg.first(_hot().acquire, acquire_params(job, holder, ttl_seconds, _now_ms(now)))
+                return PassStart(cluster, False, None if taken is None or taken[0] is None else int(taken[0]))
         with self._db.tx(write=True) as conn:
-            row = conn.execute(_pass_start_query(), {"start_job": job}).first()
-            if row is None:
+            found = conn.execute(_pass_start_query(), {"start_job": job}).first()
+            if found is None:
                 return PassStart(None, False, None)
-            cluster, is_paused = _cluster_job(row), bool(row.paused)
+            cluster, is_paused = _cluster_job(found._mapping), bool(found.paused)
             if cluster.fingerprint != fingerprint or is_paused:
                 return PassStart(cluster, is_paused, None)
             params = acquire_params(job, holder, ttl_seconds, _now_ms(now))
-            epoch = conn.execute(acquire_statement(self._db), params).scalar()
+            epoch = conn.execute(acquire_statement(self._db.dialect), params).scalar()
             return PassStart(cluster, False, None if epoch is None else int(epoch))
 
     # Dispatch.
@@ -282,7 +298,7 @@ class ClusterState:
             .order_by(c.next_due_ms, c.job)
         )
         with self._db.tx(write=False) as conn:
-            return [_cluster_job(r) for r in conn.execute(query).all()]
+            return [_cluster_job(r._mapping) for r in conn.execute(query).all()]
 
     def set_next_due(self, due: dict[str, int]) -> None:
         """Set each job's next due time (epoch milliseconds)."""
@@ -320,6 +336,10 @@ class ClusterState:
             "rec_fenced": 1 if result == PassResult.FENCED else 0,
             "rec_holder": lease_holder or "",  # no holder is named "": then no lease is touched
         }
+        if self._db.dialect == "postgresql":
+            with self._db.driver() as pg:
+                failures = pg.first(_hot().pass_record, params)
+            return int(failures[0] or 0) if failures is not None else 0
         with self._db.tx(write=True) as conn:
             return int(conn.execute(_pass_record_statement(), params).scalar() or 0)
 
@@ -349,12 +369,11 @@ class ClusterState:
         """
         period_ms = int(period_seconds * 1000)
         g = t.rate_grants.c
-        with self._db.tx(write=True) as conn:
-            if self._db.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:bucket))"), {"bucket": bucket})
-            now_ms = _now_ms(now)
-            until_ms = now_ms + int(hold_seconds * 1000)
-            if self._db.dialect == "postgresql":
+        if self._db.dialect == "postgresql":
+            with self._db.driver(transaction=True) as pg:
+                pg.rows(_hot().bucket_lock, {"bucket": bucket})
+                now_ms = _now_ms(now)
+                until_ms = now_ms + int(hold_seconds * 1000)
                 back_at, back_n = give_back if give_back is not None and give_back[1] > 0 else (0, 0)
                 params = {
                     "tok_bucket": bucket,
@@ -366,10 +385,15 @@ class ClusterState:
                     "back_at": back_at,
                     "back_n": back_n,
                 }
-                used, oldest, taken = conn.execute(_TAKE_TOKENS, params).one()
-                if used >= count:
-                    return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
-                return RateTokens(int(taken), 0.0, until_ms)
+                tally = pg.first(_hot().take_tokens, params)
+            assert tally is not None  # one row: the tally's aggregate
+            used, oldest, taken = tally
+            if used >= count:
+                return RateTokens(0, max(0.001, (oldest + period_ms - now_ms) / 1000), until_ms)
+            return RateTokens(int(taken), 0.0, until_ms)
+        with self._db.tx(write=True) as conn:
+            now_ms = _now_ms(now)
+            until_ms = now_ms + int(hold_seconds * 1000)
             if give_back is not None and give_back[1] > 0:
                 unsent = select(g.id).where(g.bucket == bucket, g.at_ms == give_back[0]).limit(give_back[1])
                 conn.execute(delete(t.rate_grants).where(g.id.in_(unsent.scalar_subquery())))
@@ -384,6 +408,9 @@ class ClusterState:
             conn.execute(t.rate_grants.insert(), [{"bucket": bucket, "at_ms": at} for at in stamps])
             return RateTokens(len(stamps), 0.0, until_ms)
 
+
+# take_rate_tokens's bucket lock on PostgreSQL, held to the end of its transaction.
+_BUCKET_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:bucket))").bindparams(bindparam("bucket", type_=String))
 
 # take_rate_tokens's one statement on PostgreSQL, once the bucket is locked: the given-back tokens and the expired
 # ones deleted, the window's tokens counted (data-modifying CTEs share one snapshot, so the given-back ones are
@@ -488,16 +515,38 @@ def _pass_record_statement() -> Any:
     )
 
 
-def _cluster_job(row: Any) -> ClusterJob:
+def _cluster_job(row: Mapping[str, Any]) -> ClusterJob:
     return ClusterJob(
-        job=row.job,
-        fingerprint=row.fingerprint,
-        defined_by=row.defined_by,
-        schedule=row.schedule,
-        next_due_ms=int(row.next_due_ms),
-        failures=int(row.failures),
-        not_before_ms=int(row.not_before_ms),
-        last_member=row.last_member,
-        last_pass_at=None if row.last_pass_at_ms is None else from_ms(row.last_pass_at_ms),
-        last_result=row.last_result,
+        job=row["job"],
+        fingerprint=row["fingerprint"],
+        defined_by=row["defined_by"],
+        schedule=row["schedule"],
+        next_due_ms=int(row["next_due_ms"]),
+        failures=int(row["failures"]),
+        not_before_ms=int(row["not_before_ms"]),
+        last_member=row["last_member"],
+        last_pass_at=None if row["last_pass_at_ms"] is None else from_ms(row["last_pass_at_ms"]),
+        last_result=row["last_result"],
+    )
+
+
+class _HotStatements(NamedTuple):
+    """A member's per-pass statements, compiled for the driver (``rebalancer.state.hot``)."""
+
+    pass_start: HotStatement
+    acquire: HotStatement
+    pass_record: HotStatement
+    bucket_lock: HotStatement
+    take_tokens: HotStatement
+
+
+@functools.cache
+def _hot() -> _HotStatements:
+    """The member's per-pass statements, compiled once, the first time a member needs them."""
+    return _HotStatements(
+        pass_start=HotStatement(_pass_start_query()),
+        acquire=HotStatement(acquire_statement("postgresql")),
+        pass_record=HotStatement(_pass_record_statement()),
+        bucket_lock=HotStatement(_BUCKET_LOCK),
+        take_tokens=HotStatement(_TAKE_TOKENS),
     )

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, CursorResult, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +28,9 @@ from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.errors import StateError
 from rebalancer.logs import redact, register_secret
 from rebalancer.state import schema
+
+if TYPE_CHECKING:
+    from rebalancer.state.hot import HotConnection
 
 _PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent schema creation on PostgreSQL
 SUPPORTED = ("sqlite", "postgresql")
@@ -177,15 +180,51 @@ class Database:
                     driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
         except (SQLAlchemyError, sqlite3.Error) as exc:
-            cause = exc.orig if isinstance(exc, DBAPIError) else exc
-            first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-            # The stored values were redacted by their columns' types (``schema.RedactedString``); the database's
-            # own message may quote a statement's value all the same.
-            raise StateError(f"state store {self.display}: {redact(first_line)}") from exc
+            raise self._failure(exc.orig if isinstance(exc, DBAPIError) else exc) from exc
+
+    @contextmanager
+    def driver(self, *, transaction: bool = False) -> Iterator[HotConnection]:
+        """PostgreSQL only: the pooled psycopg connection itself, for a cluster member's hot statements
+        (``rebalancer.state.hot``): each statement commits by itself, or, with ``transaction``, all of the block's
+        statements commit together at its end. Failures become ``StateError`` as in ``tx``; a connection that broke
+        is dropped from the pool."""
+        import psycopg
+
+        from rebalancer.state.hot import HotConnection
+
+        try:
+            pooled = self._engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise self._failure(exc.orig if isinstance(exc, DBAPIError) else exc) from exc
+        pg = pooled.driver_connection
+        try:
+            pg.autocommit = not transaction
+            yield HotConnection(pg)
+            if transaction:
+                pg.commit()
+        except psycopg.Error as exc:
+            if pg.broken or pg.closed:
+                pooled.invalidate()
+            raise self._failure(exc) from exc
+        finally:
+            if not pg.closed:
+                if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    pg.rollback()
+                pg.autocommit = False
+            pooled.close()
+
+    def _failure(self, cause: BaseException) -> StateError:
+        """A database failure as the one-line ``StateError`` every caller of the store sees.
+
+        The stored values were redacted on their way in (``schema.RedactedString``, ``HotStatement.params``); the
+        database's own message may quote a statement's value all the same.
+        """
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        return StateError(f"state store {self.display}: {redact(first_line)}")
 
     def upsert(self, table: Table) -> Any:
         """An INSERT of this database's dialect, which offers ``on_conflict_do_nothing/update``."""
-        return sqlite_insert(table) if self.dialect == "sqlite" else pg_insert(table)
+        return upsert_for(self.dialect, table)
 
     def insert_new(self, table: Table) -> Any:
         """An INSERT that leaves rows already there as they are (``ON CONFLICT DO NOTHING``), built once per table:
@@ -215,6 +254,11 @@ def _migrate(conn: Connection, version: int) -> None:
         if column not in passes:
             conn.execute(text(f"ALTER TABLE passes ADD COLUMN {column} VARCHAR(16)"))
     conn.execute(schema.schema_version.update().values(version=schema.SCHEMA_VERSION))
+
+
+def upsert_for(dialect: str, table: Table) -> Any:
+    """An INSERT of ``dialect`` (``sqlite`` or ``postgresql``), which offers ``on_conflict_do_nothing/update``."""
+    return sqlite_insert(table) if dialect == "sqlite" else pg_insert(table)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

@@ -6,6 +6,7 @@ whose holder was a process on this host that no longer exists (killed, crashed) 
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Sequence
@@ -16,7 +17,8 @@ from sqlalchemy import Connection, bindparam, case, select, update
 
 from rebalancer.errors import LeaseLost
 from rebalancer.state import schema as t
-from rebalancer.state.db import Database
+from rebalancer.state.db import Database, upsert_for
+from rebalancer.state.hot import HotStatement
 from rebalancer.state.records import cell, from_ms, stored_ms, to_ms
 
 
@@ -59,9 +61,18 @@ def lease_current_in(
     conn: Connection, job: str, holder: str, epoch: int, margin_seconds: float, now: datetime | None = None
 ) -> bool:
     """``lease_is_current`` on ``conn``, inside a transaction of the caller's (the write-ahead's)."""
+    return conn.execute(_CURRENT, _current_params(job, holder, epoch, margin_seconds, now)).first() is not None
+
+
+def _current_params(job: str, holder: str, epoch: int, margin_seconds: float, now: datetime | None) -> dict[str, Any]:
     until_ms = to_ms(now or _now()) + int(margin_seconds * 1000)
-    values = {"job": job, "holder": holder, "epoch": epoch, "until_ms": until_ms}
-    return conn.execute(_CURRENT, values).first() is not None
+    return {"job": job, "holder": holder, "epoch": epoch, "until_ms": until_ms}
+
+
+@functools.cache
+def _current_hot() -> HotStatement:
+    """The fencing read compiled for the driver (``rebalancer.state.hot``): a member runs it before every write."""
+    return HotStatement(_CURRENT)
 
 
 def lease_lost(job: str, holder: str, epoch: int, margin_seconds: float) -> LeaseLost:
@@ -91,7 +102,7 @@ class LeaseState:
         c = t.leases.c
         with self._db.tx(write=True) as conn:
             params = acquire_params(job, holder, ttl_seconds, to_ms(now or _now()))
-            epoch = conn.execute(acquire_statement(self._db), params).scalar()
+            epoch = conn.execute(acquire_statement(self._db.dialect), params).scalar()
             if epoch is not None:
                 return cell("leases", "epoch", epoch, int)
             expires = conn.execute(select(c.expires_at_ms).where(c.job == job)).scalar()
@@ -167,6 +178,9 @@ class LeaseState:
         The fencing check of a pass right before it writes to the exchange: read from the database, never from
         what the process remembers, so a pass that stalled past its lease finds out.
         """
+        if self._db.dialect == "postgresql":
+            with self._db.driver() as pg:
+                return pg.first(_current_hot(), _current_params(job, holder, epoch, margin_seconds, now)) is not None
         with self._db.tx(write=False) as conn:
             return lease_current_in(conn, job, holder, epoch, margin_seconds, now)
 
@@ -238,21 +252,21 @@ _RENEW_ALL = (  # a daemon's lease keeper runs it every few seconds: built once
 _ACQUIRE: dict[str, Any] = {}
 
 
-def acquire_statement(db: Database) -> Any:
+def acquire_statement(dialect: str) -> Any:
     """The one conditional upsert of ``LeaseState.acquire_lease``, with ``acquire_params``: it returns the epoch
     when the holder holds the lease. Built once per dialect (a pass runs it every time: no rebuilding)."""
-    stmt = _ACQUIRE.get(db.dialect)
+    stmt = _ACQUIRE.get(dialect)
     if stmt is None:
         c = t.leases.c
         now_ms = bindparam("lease_now_ms", type_=c.expires_at_ms.type)
-        insert = db.upsert(t.leases).values(
+        insert = upsert_for(dialect, t.leases).values(
             job=bindparam("lease_job"),
             holder=bindparam("lease_holder"),
             acquired_at_ms=now_ms,
             expires_at_ms=bindparam("lease_expires_ms"),
             epoch=1,
         )
-        stmt = _ACQUIRE[db.dialect] = _taking(insert, now_ms).returning(c.epoch)
+        stmt = _ACQUIRE[dialect] = _taking(insert, now_ms).returning(c.epoch)
     return stmt
 
 
