@@ -205,6 +205,10 @@ CLUSTER_WORKER_HEARTBEAT_SECONDS = 1.0
 CLUSTER_STALLED_AFTER_SECONDS = 4.0
 """A worker without a heartbeat for this long is dead or frozen: the cluster ends its running jobs."""
 
+CLUSTER_RECOVER_SECONDS = 2.0
+"""How often every member looks for running jobs of dead or frozen workers and ends them: well inside the lease's 9 s,
+so a dead member's jobs still continue as soon as its leases expire."""
+
 CLUSTER_MEMBER_STALE_SECONDS = 5.0
 """A member without a heartbeat for this long is not counted on to run a job (dispatch, status)."""
 

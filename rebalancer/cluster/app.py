@@ -1,17 +1,21 @@
-"""The procrastinate application of a cluster: its connection, its schema, and its three tasks.
+"""The procrastinate application of a cluster: its connection, its schema, its two tasks and its recovery.
 
 - ``reconcile(job, due_ms)``: one pass of one job, deferred with ``lock=job`` (one job's passes never overlap) and
   ``queueing_lock=job`` (at most one pass per job waits).
 - ``dispatch``: a periodic task, every second, deferred once per second across all members, that enqueues the jobs
   that are due (``rebalancer.cluster.dispatcher``). It has its own lock, so two dispatches never overlap.
-- ``recover``: a periodic task, every second, that ends the jobs of members whose worker heartbeat stopped, which
-  frees their locks so the job continues on a live member.
+- ``end_stalled_jobs``: every member's worker loop calls it every ``CLUSTER_RECOVER_SECONDS``; it ends the jobs of
+  members whose worker heartbeat stopped, which frees their locks so the job continues on a live member. It is not a
+  queued task: one every second cost a deferral by every member, a fetch and a finish (a tenth of a member's CPU at
+  twelve passes a second), and it must not wait behind the lock of a dispatch a frozen member holds.
 
 The queue lives in its own PostgreSQL schema (``QUEUE_SCHEMA``) of the state store's database, created on start.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -34,7 +38,7 @@ log = logging.getLogger("rebalancer.cluster")
 QUEUE_SCHEMA = "rebalancer_queue"
 RECONCILE = "rebalancer.reconcile"
 CONTROL_PRIORITY = 10  # dispatch and recovery go before any waiting pass
-IDLE_CHECK_SECONDS = 5.0  # a queue connection idle longer is checked before use
+IDLE_CHECK_SECONDS = 5.0  # a queue connection not handed out for longer is checked before use
 _SCHEMA_LOCK = 0x7262_7175_6575  # advisory lock key serialising the queue schema's creation
 
 
@@ -81,31 +85,33 @@ def make_app(url: str) -> procrastinate.App:
 
 
 def _queue_pool(**options: Any) -> psycopg_pool.AsyncConnectionPool:
-    """procrastinate's connection pool, its connections in autocommit, checking one before use only when it sat
-    idle a while.
+    """procrastinate's connection pool, its connections in autocommit, checking one before use only when it was
+    not handed out for a while.
 
     Every queue query is one statement (procrastinate's procedures): in autocommit it is one round trip, where an
     implicit transaction added a BEGIN and a COMMIT to each (a pass's fetch and finish among them).
 
     procrastinate asks the pool to check every connection it hands out (a round trip to the server each time, so
-    several per pass); a connection back from use within ``IDLE_CHECK_SECONDS`` was alive then, and one that died
-    since fails its query, which the worker survives (it is restarted) and the pool replaces.
+    several per pass); a connection handed out within ``IDLE_CHECK_SECONDS`` was alive then, and one that died
+    since fails its query, which the worker survives (it is restarted) and the pool replaces. The time is noted as a
+    connection is handed out, not as it comes back: a pool with a return hook sends every return through its
+    background worker, a task and several event-loop turns per query.
     """
     from psycopg_pool import AsyncConnectionPool
 
-    returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-    async def note_return(conn: Any) -> None:
-        returned[conn] = time.monotonic()
+    handed: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     async def check_if_idle(conn: Any) -> None:
-        if time.monotonic() - returned.get(conn, 0.0) > IDLE_CHECK_SECONDS:
+        now = time.monotonic()
+        last = handed.get(conn)
+        if last is None or now - last > IDLE_CHECK_SECONDS:
             await AsyncConnectionPool.check_connection(conn)
+        handed[conn] = now
 
     async def autocommit(conn: Any) -> None:
         await conn.set_autocommit(True)
 
-    return AsyncConnectionPool(**{**options, "configure": autocommit, "check": check_if_idle, "reset": note_return})
+    return AsyncConnectionPool(**{**options, "configure": autocommit, "check": check_if_idle})
 
 
 def _register_tasks(app: procrastinate.App) -> None:
@@ -129,10 +135,23 @@ def _register_tasks(app: procrastinate.App) -> None:
         member: Member = context.additional_context["member"]
         return await dispatch_due(member.store, reconcile)
 
-    @app.periodic(cron="* * * * * *", periodic_id="recover", priority=CONTROL_PRIORITY)
     @app.task(name="rebalancer.recover", pass_context=True)
     async def recover(context: JobContext, timestamp: int) -> int:
+        """A recovery an older member deferred as a periodic task (during a rolling upgrade): run, not refused."""
         return await end_stalled_jobs(context.app)
+
+
+async def recover_every(app: Any, seconds: float, stop: asyncio.Event) -> None:
+    """``end_stalled_jobs`` every ``seconds`` until ``stop``; a failure is logged and the next round tries again."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+        if stop.is_set():
+            return
+        try:
+            await end_stalled_jobs(app)
+        except Exception as exc:  # the database away for a while: the worker notices too, and is restarted
+            log.warning("recovery of stalled passes failed", extra={"error": str(exc)})
 
 
 async def end_stalled_jobs(app: Any) -> int:

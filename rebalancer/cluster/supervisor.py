@@ -18,11 +18,12 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from rebalancer.cluster.app import ensure_queue_schema, make_app
+from rebalancer.cluster.app import ensure_queue_schema, make_app, recover_every
 from rebalancer.cluster.member import Member
 from rebalancer.cluster.view import ClusterView
 from rebalancer.defaults import (
     CLUSTER_PASSES_PER_CORE,
+    CLUSTER_RECOVER_SECONDS,
     CLUSTER_RENEW_SECONDS,
     CLUSTER_STALLED_AFTER_SECONDS,
     CLUSTER_WORKER_HEARTBEAT_SECONDS,
@@ -170,22 +171,32 @@ class ClusterSupervisor(StopAndReload):
         self._worker_stop = asyncio.Event()
         app = make_app(self.url)
         async with app.open_async():
-            while not self._worker_stop.is_set():
-                run = asyncio.create_task(app.run_worker_async(**self._worker_options()))
-                stop = asyncio.create_task(self._worker_stop.wait())
-                self._ready.set()
-                await asyncio.wait({run, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if stop.done():
-                    run.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await run
-                    return
-                stop.cancel()
-                failure = run.exception()
-                log.error(
-                    "queue worker stopped; starting it again", extra={"error": str(failure) if failure else "no error"}
-                )
-                await asyncio.sleep(RESTART_PAUSE_SECONDS)
+            recovery = asyncio.create_task(recover_every(app, CLUSTER_RECOVER_SECONDS, self._worker_stop))
+            try:
+                await self._serve(app)
+            finally:
+                self._worker_stop.set()
+                await recovery
+
+    async def _serve(self, app: Any) -> None:
+        """Run the queue's worker until told to stop, starting it again when it fails."""
+        assert self._worker_stop is not None
+        while not self._worker_stop.is_set():
+            run = asyncio.create_task(app.run_worker_async(**self._worker_options()))
+            stop = asyncio.create_task(self._worker_stop.wait())
+            self._ready.set()
+            await asyncio.wait({run, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.done():
+                run.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await run
+                return
+            stop.cancel()
+            failure = run.exception()
+            log.error(
+                "queue worker stopped; starting it again", extra={"error": str(failure) if failure else "no error"}
+            )
+            await asyncio.sleep(RESTART_PAUSE_SECONDS)
 
     def _worker_options(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    RowMapping,
     String,
     bindparam,
     case,
@@ -515,7 +516,7 @@ def _pass_record_statement() -> Any:
     )
 
 
-def _cluster_job(row: Mapping[str, Any]) -> ClusterJob:
+def _cluster_job(row: Mapping[str, Any] | RowMapping) -> ClusterJob:
     return ClusterJob(
         job=row["job"],
         fingerprint=row["fingerprint"],

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,9 +28,7 @@ from rebalancer.defaults import BUSY_TIMEOUT_MS
 from rebalancer.errors import StateError
 from rebalancer.logs import redact, register_secret
 from rebalancer.state import schema
-
-if TYPE_CHECKING:
-    from rebalancer.state.hot import HotConnection
+from rebalancer.state.hot import HotConnection
 
 _PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent schema creation on PostgreSQL
 SUPPORTED = ("sqlite", "postgresql")
@@ -180,7 +178,7 @@ class Database:
                     driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
         except (SQLAlchemyError, sqlite3.Error) as exc:
-            raise self._failure(exc.orig if isinstance(exc, DBAPIError) else exc) from exc
+            raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
 
     @contextmanager
     def driver(self, *, transaction: bool = False) -> Iterator[HotConnection]:
@@ -190,13 +188,11 @@ class Database:
         is dropped from the pool."""
         import psycopg
 
-        from rebalancer.state.hot import HotConnection
-
         try:
             pooled = self._engine.raw_connection()
         except SQLAlchemyError as exc:
-            raise self._failure(exc.orig if isinstance(exc, DBAPIError) else exc) from exc
-        pg = pooled.driver_connection
+            raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
+        pg: Any = pooled.driver_connection
         try:
             pg.autocommit = not transaction
             yield HotConnection(pg)

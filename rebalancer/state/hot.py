@@ -31,7 +31,7 @@ class HotStatement:
     def __init__(self, statement: ClauseElement) -> None:
         from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
-        compiled = statement.compile(dialect=PGDialect_psycopg())
+        compiled: Any = statement.compile(dialect=PGDialect_psycopg())  # an SQLCompiler: its binds and their names
         self.sql: str = compiled.string
         self.defaults: dict[str, Any] = {
             compiled.bind_names[bind]: bind.value for bind in compiled.binds.values() if not bind.required

@@ -180,8 +180,8 @@ def test_dispatch_sends_every_due_pass_in_one_go_and_one_by_one_when_one_still_w
 
 
 def test_the_queue_pool_checks_a_connection_before_use_only_after_it_sat_idle(cluster_url: str, monkeypatch) -> None:
-    """Within ``IDLE_CHECK_SECONDS`` of its return a connection is handed out unchecked (a dead one fails its query);
-    past it, a dead one is noticed and replaced before use."""
+    """Within ``IDLE_CHECK_SECONDS`` of its last handout a connection is handed out unchecked (a dead one fails its
+    query); past it, or at its first handout, a dead one is noticed and replaced before use."""
 
     def kill(pid: int) -> None:
         with psycopg.connect(conninfo(cluster_url), autocommit=True) as admin:
