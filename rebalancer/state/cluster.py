@@ -32,7 +32,7 @@ from sqlalchemy import (
 from rebalancer.state import schema as t
 from rebalancer.state.db import Database
 from rebalancer.state.hot import HotStatement
-from rebalancer.state.leases import acquire_params, acquire_statement, release_statement
+from rebalancer.state.leases import acquire_params, acquire_statement, acquire_when, release_statement
 from rebalancer.state.records import from_ms, to_ms
 from rebalancer.vocab import PassResult
 
@@ -250,20 +250,25 @@ class ClusterState:
         ``fingerprint`` is the cluster's version and the job is not paused, its lease for ``holder`` (the epoch;
         None while another holds it). See ``acquire_lease`` for the lease's rules.
 
-        Two statements (the read, then the lease's conditional upsert), each committing by itself: read committed,
-        a transaction around them would hold nothing more (the read locks no row), and a pause committed between
-        them is found by the pass's own store read. On PostgreSQL they go straight to the driver
-        (``rebalancer.state.hot``): a member runs them on every pass."""
+        On PostgreSQL one statement, straight to the driver (``rebalancer.state.hot``: a member runs it on every
+        pass): the read, with the lease's conditional upsert as a data-modifying CTE made only when the version
+        matches and the job is not paused, all in one snapshot. On SQLite (tests), the read then the upsert in one
+        transaction."""
         if self._db.dialect == "postgresql":
+            now_ms = _now_ms(now)
+            params = {
+                "start_job": job,
+                "start_fingerprint": fingerprint,
+                "lease_holder": holder,
+                "lease_now_ms": now_ms,
+                "lease_expires_ms": now_ms + int(ttl_seconds * 1000),
+            }
             with self._db.driver() as pg:
-                row = pg.named(_hot().pass_start, {"start_job": job})
-                if row is None:
-                    return PassStart(None, False, None)
-                cluster, is_paused = _cluster_job(row), bool(row["paused"])
-                if cluster.fingerprint != fingerprint or is_paused:
-                    return PassStart(cluster, is_paused, None)
-                taken = pg.first(_hot().acquire, acquire_params(job, holder, ttl_seconds, _now_ms(now)))
-                return PassStart(cluster, False, None if taken is None or taken[0] is None else int(taken[0]))
+                row = pg.named(_hot().pass_start, params)
+            if row is None:
+                return PassStart(None, False, None)
+            epoch = row["lease_epoch"]
+            return PassStart(_cluster_job(row), bool(row["paused"]), None if epoch is None else int(epoch))
         with self._db.tx(write=True) as conn:
             found = conn.execute(_pass_start_query(), {"start_job": job}).first()
             if found is None:
@@ -501,6 +506,28 @@ def _pass_start_query() -> Any:
 
 
 @functools.cache
+def _pass_start_statement() -> Any:
+    """``begin_cluster_pass``'s one statement on PostgreSQL (built once): the job's cluster row, its pause switch,
+    and the epoch of the lease taken for the pass (NULL when none was: another version, paused, or held)."""
+    c, flags = t.cluster_jobs.c, t.job_flags.c
+    job = bindparam("start_job", type_=String)
+    paused = select(flags.paused).where(flags.job == job).scalar_subquery()
+    runnable = (
+        select(c.job).where(c.job == job, c.fingerprint == bindparam("start_fingerprint", type_=String)).exists()
+        & ~select(flags.job).where(flags.job == job, flags.paused).exists()
+    )
+    taken = acquire_when(
+        runnable,
+        job,
+        bindparam("lease_holder", type_=String),
+        bindparam("lease_now_ms", type_=BigInteger),
+        bindparam("lease_expires_ms", type_=BigInteger),
+    ).cte("taken")
+    epoch = select(taken.c.epoch).scalar_subquery()
+    return select(t.cluster_jobs, paused.label("paused"), epoch.label("lease_epoch")).where(c.job == job).add_cte(taken)
+
+
+@functools.cache
 def _pass_record_statement() -> Any:
     """``record_cluster_pass``'s one statement (built once): the job's bookkeeping, with the member's counts and the
     lease's release riding along as PostgreSQL data-modifying CTEs."""
@@ -548,7 +575,6 @@ class _HotStatements(NamedTuple):
     """A member's per-pass statements, compiled for the driver (``rebalancer.state.hot``)."""
 
     pass_start: HotStatement
-    acquire: HotStatement
     pass_record: HotStatement
     bucket_lock: HotStatement
     take_tokens: HotStatement
@@ -558,8 +584,7 @@ class _HotStatements(NamedTuple):
 def _hot() -> _HotStatements:
     """The member's per-pass statements, compiled once, the first time a member needs them."""
     return _HotStatements(
-        pass_start=HotStatement(_pass_start_query()),
-        acquire=HotStatement(acquire_statement("postgresql")),
+        pass_start=HotStatement(_pass_start_statement()),
         pass_record=HotStatement(_pass_record_statement()),
         bucket_lock=HotStatement(_BUCKET_LOCK),
         take_tokens=HotStatement(_TAKE_TOKENS),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, case, literal, select, update
 
 from rebalancer.errors import LeaseLost
 from rebalancer.state import schema as t
@@ -268,6 +268,17 @@ def acquire_statement(dialect: str) -> Any:
         )
         stmt = _ACQUIRE[dialect] = _taking(insert, now_ms).returning(c.epoch)
     return stmt
+
+
+def acquire_when(condition: Any, job: Any, holder: Any, now_ms: Any, expires_ms: Any) -> Any:
+    """``acquire_statement``'s conditional upsert on PostgreSQL, made only when ``condition`` (an SQL boolean, e.g.
+    over other tables) holds: a cluster pass's start takes its lease in the statement that reads the job. Returns
+    the epoch when the holder holds the lease; the arguments are SQL expressions (bind parameters)."""
+    source = select(job, holder, now_ms, expires_ms, literal(1, BigInteger)).where(condition)
+    insert = upsert_for("postgresql", t.leases).from_select(
+        ["job", "holder", "acquired_at_ms", "expires_at_ms", "epoch"], source
+    )
+    return _taking(insert, now_ms).returning(t.leases.c.epoch)
 
 
 def _taking(insert: Any, now_ms: Any) -> Any:
