@@ -9,6 +9,7 @@ where the last one stopped. The dispatcher runs once a second: a period under a 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -51,11 +52,16 @@ def schedule_of(text: str) -> Schedule:
 
 def next_due_ms(job: str, schedule: str, after_ms: int) -> int:
     """The job's first fire time strictly after ``after_ms``: late passes are coalesced into one."""
-
-    trigger = schedule_trigger(job, schedule_of(schedule), PHASE_START)
     after = from_ms(after_ms + 1)
-    fire = trigger.get_next_fire_time(None, after)
+    fire = _trigger(job, schedule).get_next_fire_time(None, after)
     return to_ms(fire) if fire is not None else after_ms + 3_600_000
+
+
+@functools.lru_cache(maxsize=8192)
+def _trigger(job: str, schedule: str) -> Any:
+    """The trigger of ``job`` on its ``schedule`` text, built once (the dispatcher asks it for every pass it sends;
+    a trigger's fire times depend on its arguments alone)."""
+    return schedule_trigger(job, schedule_of(schedule), PHASE_START)
 
 
 async def dispatch_due(store: StateStore, reconcile: Any) -> int:
