@@ -145,6 +145,9 @@ METRICS_RENDER_BUDGET_SECONDS = 0.05
 METRICS_REFRESH_SECONDS = 10.0
 """How old a background ``/metrics`` rendering may get: well within Prometheus's usual 15-60 s scrape interval."""
 
+WARM_POLL_SECONDS = 0.5
+"""How often a starting process asks whether it is ready, to render ``/metrics`` before the first scrape."""
+
 MARKET_TICK_SECONDS = 1.0
 """The daemon's jobs on one deployment share one ticker read per second: a reference that young is current."""
 

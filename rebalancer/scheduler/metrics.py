@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from rebalancer.defaults import METRICS_REFRESH_SECONDS, METRICS_RENDER_BUDGET_SECONDS
+from rebalancer.defaults import METRICS_REFRESH_SECONDS, METRICS_RENDER_BUDGET_SECONDS, WARM_POLL_SECONDS
 from rebalancer.errors import ConfigError
 from rebalancer.jobfile.urls import display_url
 from rebalancer.stream.client import StreamStats
@@ -301,8 +301,10 @@ class HealthServer:
         return f"http://{name}:{port}"
 
     def start(self) -> None:
-        """Start serving in the background."""
+        """Start serving in the background; the ``/metrics`` text is rendered ahead of the first scrape once the
+        process is ready."""
         self._thread.start()
+        self._exposition.warm(self._ready)
 
     def stop(self) -> None:
         """Stop serving."""
@@ -392,6 +394,30 @@ class CachedExposition:
         if start:
             threading.Thread(target=self._keep_fresh, name="rebalancer-metrics", daemon=True).start()
         return body
+
+    def warm(self, ready: Callable[[], bool], poll: float = WARM_POLL_SECONDS) -> None:
+        """Render once in the background as soon as ``ready()`` (every job's first pass made: the registry holds
+        its series), so that the first scrape does not render in the foreground either: a costly rendering is then
+        kept fresh as if a scrape had just come, for as long as an unscraped one is (``6 × refresh``)."""
+
+        def wait_then_render() -> None:
+            wait = poll
+            while not ready():  # a fleet's parent asks its workers: less and less often while they start
+                if self._closed.wait(wait):
+                    return
+                wait = min(wait * 1.5, self._refresh)
+            with self._lock:
+                self._scraped = time.monotonic()
+                if self._kept_fresh:
+                    return
+            _, slow = self._timed_render()
+            with self._lock:
+                start = slow and not self._kept_fresh and not self._closed.is_set()
+                self._kept_fresh = self._kept_fresh or start
+            if start:
+                self._keep_fresh()
+
+        threading.Thread(target=wait_then_render, name="rebalancer-metrics-warm", daemon=True).start()
 
     def close(self) -> None:
         """Stop rendering in the background."""

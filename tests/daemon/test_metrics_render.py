@@ -55,6 +55,27 @@ def test_the_background_stops_when_nobody_scrapes_and_the_next_scrape_renders(wa
         cache.close()
 
 
+def test_a_costly_rendering_is_made_ahead_of_the_first_scrape_once_the_process_is_ready(wait_for) -> None:
+    renders = _Renders()
+    threads: list[str] = []
+
+    def render() -> bytes:
+        threads.append(threading.current_thread().name)
+        return renders()
+
+    ready = threading.Event()
+    cache = CachedExposition(render, budget=-1.0, refresh=0.05)
+    try:
+        cache.warm(ready.is_set, poll=0.01)
+        assert wait_for(lambda: threads == [] and not cache._kept_fresh)  # nothing rendered while not ready
+        ready.set()
+        assert wait_for(lambda: cache._kept_fresh and renders.last >= 2)
+        answer = cache.get()
+        assert answer.startswith(b"render ") and threading.current_thread().name not in threads
+    finally:
+        cache.close()
+
+
 def test_the_exposition_has_no_created_series() -> None:
     metrics = Metrics()
     metrics.passes.labels("j", "ok").inc()
