@@ -110,7 +110,7 @@ class ClusterCoordination:
 
     def claim(self, slot: Slot, due: Due) -> Claim | Skip:
         """Run only the cluster's version of the job, unpaused, under a fresh lease named after the queue's pass
-        (the three checked in one transaction)."""
+        (the three checked in one statement)."""
         name = slot.job.name
         late = max(0.0, (to_ms(datetime.now(UTC)) - (due.due_ms or 0)) / 1000)
         holder = f"{self.member.name}#{due.pass_id}"

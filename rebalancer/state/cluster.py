@@ -296,7 +296,8 @@ class ClusterState:
             return
         c = t.cluster_jobs.c
         if self._db.dialect == "postgresql":
-            moved = values(column("job", String), column("due_ms", BigInteger), name="moved").data(list(due.items()))
+            job_type = t.cluster_jobs.c.job.type  # redacted, as the names it is compared with were stored
+            moved = values(column("job", job_type), column("due_ms", BigInteger), name="moved").data(list(due.items()))
             stmt = update(t.cluster_jobs).where(c.job == moved.c.job).values(next_due_ms=moved.c.due_ms)
             with self._db.tx(write=True) as conn:
                 conn.execute(stmt)

@@ -203,10 +203,13 @@ class Database:
                 pooled.invalidate()
             raise self._failure(exc) from exc
         finally:
-            if not pg.closed:
-                if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    pg.rollback()
-                pg.autocommit = False
+            try:
+                if not pg.closed:
+                    if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        pg.rollback()  # the block failed half way: nothing of it stays
+                    pg.autocommit = False
+            except psycopg.Error:
+                pooled.invalidate()
             pooled.close()
 
     def _failure(self, cause: BaseException) -> StateError:

@@ -1,12 +1,12 @@
 """A cluster member's hot statements on PostgreSQL: built with SQLAlchemy, compiled once, run on the driver itself.
 
 A member runs a few statements of its own on every pass: the pass's start (version, pause switch and lease), its
-record, a block of shared rate tokens, the fence before a write. Through SQLAlchemy's execution each cost about
-0.2 ms of CPU beyond what psycopg itself spends (the statement's cache lookup, its bind and result processing, the
-transaction's bookkeeping), and a single statement paid two more round trips for ``BEGIN`` and ``COMMIT``: together
-about a fifth of a member's CPU per pass. ``HotStatement`` keeps SQLAlchemy as the one place a statement is built
-(and type-cast, exactly as SQLAlchemy sends it), compiled to psycopg's text once; ``Database.driver`` lends the
-pooled psycopg connection, in autocommit for one statement or in one explicit transaction.
+record, a block of shared rate tokens, the fence before a write (a daemon on PostgreSQL runs that one too). Through
+SQLAlchemy's execution each cost about 0.2 ms of CPU beyond what psycopg itself spends (the statement's cache
+lookup, its bind and result processing, the transaction's bookkeeping), and a single statement paid two more round
+trips for ``BEGIN`` and ``COMMIT``. ``HotStatement`` keeps SQLAlchemy as the one place a statement is built (and
+type-cast, exactly as SQLAlchemy sends it), compiled to psycopg's text once; ``Database.driver`` lends the pooled
+psycopg connection, in autocommit for one statement or in one explicit transaction.
 
 Every text parameter is redacted on its way in, as the columns' own type does for SQLAlchemy's statements
 (``rebalancer.state.schema.RedactedString``): no secret reaches the store by this road either.
