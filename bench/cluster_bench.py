@@ -10,20 +10,25 @@ passes that changed something: quiet ones are logged at debug), and the members'
 passes: **CPU per pass**. Then, with two or more members, the first member is SIGKILLed and the takeover time of each
 of its jobs is the time until another member's next pass of it.
 
-Last, the same jobs on the same sandbox are run by one single daemon (``python -m rebalancer run DIR``, no
-``--cluster``) on a fresh PostgreSQL database of its own, measured the same way, so that a member's CPU per pass
-and the daemon's come from one run (``member_vs_daemon``: the one-member figure over the daemon's).
+The one-member run is measured side by side with one single daemon (``python -m rebalancer run DIR``, no
+``--cluster``) running a copy of the jobs at the same time: the same number of jobs and schedule, on accounts and
+symbols of their own on the same sandbox, with a fresh PostgreSQL database of its own, over the same window. So the
+member's CPU per pass and the daemon's are measured on the same machine at the same moment (``member_vs_daemon``:
+the member's figure over the daemon's): this machine's speed drifts by a fifth from one minute to the next, which a
+daemon measured after the members would put into the ratio.
 
     python bench/cluster_bench.py [--jobs 60] [--interval 5] [--seconds 40] [--members 1,2,3] [--concurrency N]
                                   [--no-daemon] [--quick] [--out FILE]
 
-``--quick`` (12 jobs, 10 s window, 1 and 2 members, then the daemon) is a smoke run. The machine is shared: the load
-average at the start of each run is recorded with its figures; CPU time is less sensitive to that than wall time.
+``--quick`` (12 jobs, 10 s window, 1 member beside the daemon, then 2 members) is a smoke run. The machine is
+shared: the load average at the start of each run is recorded with its figures; CPU time is less sensitive to that
+than wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -149,37 +154,49 @@ def shut_down(procs: list[subprocess.Popen[bytes]], logs: list[IO[bytes]], db_na
     drop_database(db_name)
 
 
-def measure(
-    args: argparse.Namespace, store: Any, mode: str, procs: list[subprocess.Popen[bytes]], sandbox_pid: int
-) -> tuple[dict[str, Any], datetime, datetime]:
-    """Wait until every job made a pass, then measure a window of ``--seconds``: passes, durations and CPU."""
+def wait_first_passes(store: Any, mode: str, jobs: int) -> None:
+    """Wait (bounded) until every job has a stored pass of ``mode``."""
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and jobs_with_a_pass(store, mode) < args.jobs:
+    while time.monotonic() < deadline and jobs_with_a_pass(store, mode) < jobs:
         time.sleep(0.5)
+
+
+def measure(
+    args: argparse.Namespace, runs: list[tuple[Any, str, list[subprocess.Popen[bytes]]]], sandbox_pid: int
+) -> tuple[list[dict[str, Any]], datetime, datetime]:
+    """Once every job of every run made a pass, one window of ``--seconds`` over all of them at once: each run's
+    passes, durations and CPU (``runs``: its store, its pass mode and its processes)."""
+    for store, mode, _ in runs:
+        wait_first_passes(store, mode, args.jobs)
     time.sleep(1.0)  # the first passes' burst out of the window
     start = datetime.now(UTC)
-    cpu_before = sum(cpu_seconds(p.pid) for p in procs)
+    cpu_before = [sum(cpu_seconds(p.pid) for p in procs) for _, _, procs in runs]
     sandbox_before = cpu_seconds(sandbox_pid)
-    members_before = member_passes(store)
+    members_before = [member_passes(store) for store, _, _ in runs]
     time.sleep(args.seconds)
     end = datetime.now(UTC)
-    cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
-    members_after = member_passes(store)
+    cpu = [
+        sum(cpu_seconds(p.pid) for p in procs) - before for (_, _, procs), before in zip(runs, cpu_before, strict=True)
+    ]
     sandbox_cpu = cpu_seconds(sandbox_pid) - sandbox_before
     window = (end - start).total_seconds()
-    passes = stored_passes(store, mode, start, end)
-    durations = [duration for _, duration in passes]
-    figures = {
-        "passes_per_s": round(len(passes) / window, 2),
-        "due_per_s": round(args.jobs / args.interval, 2),
-        "duration_ms": {f"p{q}": percentile(durations, q) for q in (50, 95)},
-        "cpu_s_per_s": round(cpu / window, 2),
-        "cpu_ms_per_pass": round(1000 * cpu / len(passes), 2) if passes else None,
-        "sandbox_cpu_s_per_s": round(sandbox_cpu / window, 2),
-    }
-    if members_after:
-        figures["passes_per_member"] = sorted(n - members_before.get(m, 0) for m, n in members_after.items())
-    return figures, start, end
+    results = []
+    for (store, mode, _), used, before in zip(runs, cpu, members_before, strict=True):
+        passes = stored_passes(store, mode, start, end)
+        durations = [duration for _, duration in passes]
+        figures = {
+            "passes_per_s": round(len(passes) / window, 2),
+            "due_per_s": round(args.jobs / args.interval, 2),
+            "duration_ms": {f"p{q}": percentile(durations, q) for q in (50, 95)},
+            "cpu_s_per_s": round(used / window, 2),
+            "cpu_ms_per_pass": round(1000 * used / len(passes), 2) if passes else None,
+            "sandbox_cpu_s_per_s": round(sandbox_cpu / window, 2),
+        }
+        after = member_passes(store)
+        if after:
+            figures["passes_per_member"] = sorted(n - before.get(m, 0) for m, n in after.items())
+        results.append(figures)
+    return results, start, end
 
 
 def process_env(env: dict[str, str], db_url: str, workdir: Path) -> dict[str, str]:
@@ -195,11 +212,18 @@ def process_env(env: dict[str, str], db_url: str, workdir: Path) -> dict[str, st
 
 
 def run_members(
-    args: argparse.Namespace, members: int, sandbox_pid: int, folder: Path, env: dict[str, str], workdir: Path
-) -> dict[str, Any]:
-    """One measurement with ``members`` members on a fresh database."""
+    args: argparse.Namespace,
+    members: int,
+    sandbox_pid: int,
+    folders: tuple[Path, Path | None],
+    env: dict[str, str],
+    workdir: Path,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One measurement with ``members`` members on a fresh database; with a second job folder, the single daemon
+    running those jobs at the same time on a database of its own, measured over the same window."""
     from rebalancer.state.store import StateStore
 
+    folder, beside = folders
     db_name, db_url = fresh_database()
     logs = [workdir / f"m{members}-{i}.log" for i in range(members)]
     load = os.getloadavg()[0]
@@ -207,6 +231,14 @@ def run_members(
     procs, handles = start_processes(
         members, ["--cluster", *concurrency], folder, process_env(env, db_url, workdir), logs
     )
+    daemon_db: tuple[str, str] | None = None
+    daemon_procs: list[subprocess.Popen[bytes]] = []
+    daemon_handles: list[IO[bytes]] = []
+    if beside is not None:
+        daemon_db = fresh_database()
+        daemon_procs, daemon_handles = start_processes(
+            1, [], beside, process_env(env, daemon_db[1], workdir), [workdir / "daemon.log"]
+        )
     result: dict[str, Any] = {
         "members": members,
         "jobs": args.jobs,
@@ -214,37 +246,27 @@ def run_members(
         "concurrency": args.concurrency or CLUSTER_PASSES_PER_CORE * (os.cpu_count() or 1),
         "load_average_at_start": round(load, 1),
     }
+    daemon: dict[str, Any] | None = None
     try:
-        with StateStore(db_url) as store:
-            figures, start, end = measure(args, store, "cluster", procs, sandbox_pid)
+        with contextlib.ExitStack() as stores:
+            store = stores.enter_context(StateStore(db_url))
+            runs = [(store, "cluster", procs)]
+            if daemon_db is not None:
+                runs.append((stores.enter_context(StateStore(daemon_db[1])), "run", daemon_procs))
+            figures, start, end = measure(args, runs, sandbox_pid)
             late = [float(r["late_ms"]) for r in pass_lines(logs) if start <= stamp(r) < end]
-            result |= figures
+            result |= figures[0]
             result["late_ms_changed_passes"] = {f"p{q}": percentile(late, q) for q in (50, 95, 99)}
+            if daemon_db is not None:
+                daemon = {"daemon": 1, "jobs": args.jobs, "interval_s": args.interval, "beside_members": members}
+                daemon |= figures[1]
             if members > 1:
                 result["takeover_s"] = takeover(store, procs[0])
     finally:
+        if daemon_db is not None:
+            shut_down(daemon_procs, daemon_handles, daemon_db[0])
         shut_down(procs, handles, db_name)
-    return result
-
-
-def run_daemon(
-    args: argparse.Namespace, sandbox_pid: int, folder: Path, env: dict[str, str], workdir: Path
-) -> dict[str, Any]:
-    """The same jobs run by one single daemon (``run`` without ``--cluster``) on a fresh database, measured alike."""
-    from rebalancer.state.store import StateStore
-
-    db_name, db_url = fresh_database()
-    load = os.getloadavg()[0]
-    procs, handles = start_processes(1, [], folder, process_env(env, db_url, workdir), [workdir / "daemon.log"])
-    result: dict[str, Any] = {"daemon": 1, "jobs": args.jobs, "interval_s": args.interval}
-    result["load_average_at_start"] = round(load, 1)
-    try:
-        with StateStore(db_url) as store:
-            figures, _, _ = measure(args, store, "run", procs, sandbox_pid)
-            result |= figures
-    finally:
-        shut_down(procs, handles, db_name)
-    return result
+    return result, daemon
 
 
 def takeover(store: Any, victim: subprocess.Popen[bytes]) -> dict[str, float | int | None]:
@@ -291,7 +313,7 @@ def main() -> None:
     parser.add_argument("--members", default="1,2,3")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--concurrency", type=int, help="passes at once per member (default: the member's own)")
-    parser.add_argument("--no-daemon", action="store_true", help="skip the single daemon's run")
+    parser.add_argument("--no-daemon", action="store_true", help="no single daemon beside the one-member run")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -299,19 +321,33 @@ def main() -> None:
         args.jobs, args.seconds, args.members = 12, 10, "1,2"
     args.server_limits = False
     counts = [int(n) for n in args.members.split(",")]
+    if not args.no_daemon and 1 not in counts:
+        counts.insert(0, 1)  # the daemon is measured beside one member
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         workdir = Path(tmp)
         sandbox_log = open(workdir / "sandbox.log", "wb")  # noqa: SIM115 - closed below
+        jobs = args.jobs
+        args.jobs = 2 * jobs  # accounts and symbols for the daemon's copy of the jobs too
         sandbox, url = start_sandbox(args, sandbox_log)
+        args.jobs = jobs
         try:
-            env = write_jobs(workdir / "jobs", args.jobs, url, args.interval, 3, 0.0)
+            env = write_jobs(workdir / "all", 2 * jobs, url, args.interval, 3, 0.0)
+            (workdir / "jobs").mkdir()
+            beside = workdir / "daemon-jobs"
+            beside.mkdir()
+            for index in range(2 * jobs):  # the first half for the members, the second for the daemon beside them
+                name = f"job{index:04d}.yaml"
+                (workdir / "all" / name).rename((workdir / "jobs" if index < jobs else beside) / name)
             runs = []
+            daemon = None
             for members in counts:
-                runs.append(run_members(args, members, sandbox.pid, workdir / "jobs", env, workdir))
-                print(json.dumps(runs[-1]), flush=True)
-            daemon = None if args.no_daemon else run_daemon(args, sandbox.pid, workdir / "jobs", env, workdir)
-            if daemon is not None:
-                print(json.dumps(daemon), flush=True)
+                paired = beside if members == 1 and not args.no_daemon else None
+                run, measured = run_members(args, members, sandbox.pid, (workdir / "jobs", paired), env, workdir)
+                runs.append(run)
+                print(json.dumps(run), flush=True)
+                if measured is not None:
+                    daemon = measured
+                    print(json.dumps(daemon), flush=True)
         finally:
             stop(sandbox)
             sandbox_log.close()

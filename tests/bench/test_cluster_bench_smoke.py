@@ -34,4 +34,5 @@ def test_cluster_bench_quick_reports_cpu_per_pass_for_members_and_the_daemon(tmp
         assert row["passes_per_s"] > 0 and row["cpu_ms_per_pass"] > 0, row
     assert sum(doc["runs"][1]["passes_per_member"]) > 0
     assert "takeover_s" in doc["runs"][1]
+    assert doc["daemon"]["beside_members"] == 1, "the daemon is measured beside the one-member run, same window"
     assert doc["member_vs_daemon"] == round(doc["runs"][0]["cpu_ms_per_pass"] / doc["daemon"]["cpu_ms_per_pass"], 2)
