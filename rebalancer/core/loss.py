@@ -89,8 +89,15 @@ def loss_of(fills: Sequence[Fill], reference: Decimal, limit: Decimal, since: da
     received = sum((f.price * f.volume for f in fills if f.side is Side.SELL), ZERO)
     total = -((received - paid) + (bought - sold) * reference)
     matched = min(bought, sold)
-    realised = ZERO if matched == 0 else matched * (paid / bought - received / sold)
+    realised = ZERO if matched == 0 else _matched_value(paid, bought, matched) - _matched_value(received, sold, matched)
     return Loss(since, realised + ZERO, total - realised, limit)
+
+
+def _matched_value(value: Decimal, volume: Decimal, matched: Decimal) -> Decimal:
+    """The part of a side's ``value`` (paid or received for ``volume``) that its ``matched`` volume carries, at the
+    side's average price: exactly ``value`` when the whole side is matched, so a flat book's loss is all realised and
+    its unrealised part exactly zero (an average's rounding left 1E-32 there)."""
+    return value if matched == volume else value * matched / volume
 
 
 def _shown(value: Decimal, places: int) -> str:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rebalancer.core.fills import Fill
@@ -96,6 +96,7 @@ _fills = st.lists(
 
 @settings(max_examples=examples(100), deadline=None)
 @given(_fills, st.integers(1, 400))
+@example([(B, 1, 1), (B, 1, 2), (S, 1, 1), (S, 2, 2)], 1)  # flat, with averages that do not divide exactly
 def test_the_figures_match_exact_fractions(rows: list[tuple[Side, int, int]], ref: int) -> None:
     """Prices in cents and volumes in thousandths (sub-1 values); the expected figures are computed with exact
     fractions: the total from the cash flow and the position, the realised part from the matched volume at the
