@@ -208,6 +208,13 @@ CLUSTER_WORKER_HEARTBEAT_SECONDS = 1.0
 CLUSTER_STALLED_AFTER_SECONDS = 4.0
 """A worker without a heartbeat for this long is dead or frozen: the cluster ends its running jobs."""
 
+CLUSTER_DISPATCH_SECONDS = 1.0
+"""How often each member hands out the passes that are due: with N members, about N times a second in all."""
+
+CLUSTER_DISPATCH_CLAIM_SECONDS = 5.0
+"""A dispatching member claims the due jobs it reads for this long: it moves them on within milliseconds once their
+passes are queued; if it dies first, they are due again this much later."""
+
 CLUSTER_RECOVER_SECONDS = 2.0
 """How often every member looks for running jobs of dead or frozen workers and ends them: well inside the lease's 9 s,
 so a dead member's jobs still continue as soon as its leases expire."""

@@ -2,12 +2,14 @@
 
 - ``reconcile(job, due_ms)``: one pass of one job, deferred with ``lock=job`` (one job's passes never overlap) and
   ``queueing_lock=job`` (at most one pass per job waits).
-- ``dispatch``: a periodic task, every second, deferred once per second across all members, that enqueues the jobs
-  that are due (``rebalancer.cluster.dispatcher``). It has its own lock, so two dispatches never overlap.
-- ``end_stalled_jobs``: every member's worker loop calls it every ``CLUSTER_RECOVER_SECONDS``; it ends the jobs of
-  members whose worker heartbeat stopped, which frees their locks so the job continues on a live member. It is not a
-  queued task: one every second cost a deferral by every member, a fetch and a finish (a tenth of a member's CPU at
-  twelve passes a second), and it must not wait behind the lock of a dispatch a frozen member holds.
+- The dispatch (``rebalancer.cluster.dispatcher.dispatch_every``) and ``end_stalled_jobs`` are not queued tasks:
+  every member's worker loop runs them, the dispatch every ``CLUSTER_DISPATCH_SECONDS`` (a due job is claimed in the
+  store by the member that finds it first), the recovery every ``CLUSTER_RECOVER_SECONDS`` (it ends the jobs of
+  members whose worker heartbeat stopped, which frees their locks so the job continues on a live member). As
+  periodic queued tasks they cost every member a deferral, a wake-up and a fetch each second, and one member a
+  finish more: half of an idle member's CPU.
+- ``dispatch`` and ``recover`` stay registered as plain tasks, so that the ones an older member deferred as periodic
+  tasks still run during a rolling upgrade.
 
 The queue lives in its own PostgreSQL schema (``QUEUE_SCHEMA``) of the state store's database, created on start.
 """
@@ -19,6 +21,7 @@ import contextlib
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
@@ -37,7 +40,6 @@ log = logging.getLogger("rebalancer.cluster")
 
 QUEUE_SCHEMA = "rebalancer_queue"
 RECONCILE = "rebalancer.reconcile"
-CONTROL_PRIORITY = 10  # dispatch and recovery go before any waiting pass
 IDLE_CHECK_SECONDS = 5.0  # a queue connection not handed out for longer is checked before use
 _SCHEMA_LOCK = 0x7262_7175_6575  # advisory lock key serialising the queue schema's creation
 
@@ -122,16 +124,9 @@ def _register_tasks(app: procrastinate.App) -> None:
         member: Member = context.additional_context["member"]
         return member.reconcile(job, due_ms, pass_id=int(context.job.id or 0))
 
-    @app.periodic(
-        cron="* * * * * *",
-        periodic_id="dispatch",
-        lock="rebalancer.dispatch",
-        queueing_lock="rebalancer.dispatch",
-        priority=CONTROL_PRIORITY,
-    )
     @app.task(name="rebalancer.dispatch", pass_context=True)
     async def dispatch(context: JobContext, timestamp: int) -> int:
-
+        """A dispatch an older member deferred as a periodic task (during a rolling upgrade): run, not refused."""
         member: Member = context.additional_context["member"]
         return await dispatch_due(member.store, reconcile)
 
@@ -139,6 +134,22 @@ def _register_tasks(app: procrastinate.App) -> None:
     async def recover(context: JobContext, timestamp: int) -> int:
         """A recovery an older member deferred as a periodic task (during a rolling upgrade): run, not refused."""
         return await end_stalled_jobs(context.app)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop for the queue's worker where uvloop is installed (the ``cluster`` extra brings it, except
+    on Windows), else None: asyncio's own.
+
+    The worker's loop runs procrastinate's fetch and finish of every pass and the dispatch, each a few queries on
+    psycopg's asynchronous connections; asyncio's pure-Python loop (a reader added and removed per wait, a handle per
+    callback) cost a member about half a millisecond of CPU per pass more than uvloop
+    (``bench/RESULTS-cluster.md``).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def recover_every(app: Any, seconds: float, stop: asyncio.Event) -> None:

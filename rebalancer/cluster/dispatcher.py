@@ -1,14 +1,17 @@
-"""Which jobs are due, and enqueueing them: the body of the cluster's periodic ``dispatch`` task.
+"""Which jobs are due, and enqueueing them: every member's dispatch, once a second.
 
 Fire times come from the same triggers as the single daemon (``rebalancer.scheduler.timing``), so ``every``,
 ``cron`` and ``jitter`` keep their meaning; every member builds them from one fixed start, so they agree on the
 phase. The next due time of each job is kept in the state store, so whichever member dispatches carries on from
-where the last one stopped. The dispatcher runs once a second: a period under a second is served once a second.
+where the last one stopped. Every member's worker loop dispatches once a second (``dispatch_every``), each on its own
+phase; a job's due pass is claimed in the store by the one that finds it first (``claim_due_cluster_jobs``), so it is
+handed out once. A period under a second is served about once a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -16,7 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from rebalancer.defaults import CLUSTER_MEMBER_STALE_SECONDS
+from rebalancer.defaults import CLUSTER_DISPATCH_CLAIM_SECONDS, CLUSTER_MEMBER_STALE_SECONDS
 from rebalancer.job import Schedule
 from rebalancer.scheduler.timing import schedule_trigger
 from rebalancer.state.records import from_ms, to_ms
@@ -64,19 +67,45 @@ def _trigger(job: str, schedule: str) -> Any:
     return schedule_trigger(job, schedule_of(schedule), PHASE_START)
 
 
+async def dispatch_every(store: StateStore, reconcile: Any, seconds: float, stop: asyncio.Event) -> None:
+    """``dispatch_due`` now and then every ``seconds`` until ``stop``; a failure is logged and the next round tries
+    again.
+
+    It runs in every member's worker loop rather than as a queued periodic task: that task cost every member a
+    deferral, a wake-up and an empty fetch each second, and the member that fetched it a fetch and a finish more,
+    half of an idle member's CPU (``bench/RESULTS-cluster.md``).
+    """
+    while not stop.is_set():
+        try:
+            await dispatch_due(store, reconcile)
+        except Exception as exc:  # the database away for a while: the worker notices too, and is restarted
+            log.warning("dispatch of due passes failed", extra={"error": str(exc)})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
 async def dispatch_due(store: StateStore, reconcile: Any) -> int:
-    """Enqueue a pass of every due job (at most one waits per job) and move its due time on; how many were sent.
+    """Enqueue a pass of every due job this member claims (at most one waits per job) and move its due time on;
+    how many were sent.
 
     The passes go in one statement; when a job's previous pass still waits (its queueing lock refuses the whole
-    statement), they go one by one, so every other job still gets its pass.
+    statement), they go one by one, so every other job still gets its pass. If they cannot be queued, the claimed
+    jobs are made due again at once.
     """
     now_ms = to_ms(datetime.now(UTC))
-    due = await asyncio.to_thread(store.due_cluster_jobs, CLUSTER_MEMBER_STALE_SECONDS)
+    due = await asyncio.to_thread(
+        store.claim_due_cluster_jobs, CLUSTER_MEMBER_STALE_SECONDS, CLUSTER_DISPATCH_CLAIM_SECONDS
+    )
     if not due:
         return 0
     deferrers = [reconcile.configure(lock=job.job, queueing_lock=job.job) for job in due]
     passes = [d.make_new_job(job=job.job, due_ms=job.next_due_ms) for d, job in zip(deferrers, due, strict=True)]
-    sent = await _defer(deferrers[0].job_manager, passes)
+    try:
+        sent = await _defer(deferrers[0].job_manager, passes)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(store.set_next_due, {job.job: job.next_due_ms for job in due})
+        raise
     moved = {job.job: next_due_ms(job.job, job.schedule, max(now_ms, job.next_due_ms)) for job in due}
     await asyncio.to_thread(store.set_next_due, moved)
     return sent

@@ -3,7 +3,8 @@
 The main thread waits for signals and job-file edits (as the single daemon does); a heartbeat thread proves the
 member alive and renews the leases of its running passes every second; the worker thread runs procrastinate's
 worker with four concurrent passes per core (``--concurrency``; a pass mostly waits on the network), and starts it
-again if it fails (for instance after the member was frozen so long that its worker registration was pruned).
+again if it fails (for instance after the member was frozen so long that its worker registration was pruned). The
+worker's event loop is uvloop's where it is installed (``event_loop_factory``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from rebalancer.cluster.app import ensure_queue_schema, make_app, recover_every
+from rebalancer.cluster.app import RECONCILE, ensure_queue_schema, event_loop_factory, make_app, recover_every
+from rebalancer.cluster.dispatcher import dispatch_every
 from rebalancer.cluster.member import Member
 from rebalancer.cluster.view import ClusterView
 from rebalancer.defaults import (
+    CLUSTER_DISPATCH_SECONDS,
     CLUSTER_PASSES_PER_CORE,
     CLUSTER_RECOVER_SECONDS,
     CLUSTER_RENEW_SECONDS,
@@ -108,7 +111,12 @@ class ClusterSupervisor(StopAndReload):
             self._http.start()
         log.info(
             "member started",
-            extra={"member": self.member.name, "jobs": len(jobs), "concurrency": self.member.concurrency},
+            extra={
+                "member": self.member.name,
+                "jobs": len(jobs),
+                "concurrency": self.member.concurrency,
+                "event_loop": "uvloop" if event_loop_factory() else "asyncio",
+            },
         )
 
         def worker_alive() -> None:
@@ -163,7 +171,8 @@ class ClusterSupervisor(StopAndReload):
                 log.error("heartbeat failed", extra={"error": str(exc)})
 
     def _work(self) -> None:
-        asyncio.run(self._worker_main())
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(self._worker_main())
 
     async def _worker_main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -171,12 +180,18 @@ class ClusterSupervisor(StopAndReload):
         self._worker_stop = asyncio.Event()
         app = make_app(self.url)
         async with app.open_async():
-            recovery = asyncio.create_task(recover_every(app, CLUSTER_RECOVER_SECONDS, self._worker_stop))
+            reconcile = app.tasks[RECONCILE]
+            control = [
+                asyncio.create_task(recover_every(app, CLUSTER_RECOVER_SECONDS, self._worker_stop)),
+                asyncio.create_task(
+                    dispatch_every(self.member.store, reconcile, CLUSTER_DISPATCH_SECONDS, self._worker_stop)
+                ),
+            ]
             try:
                 await self._serve(app)
             finally:
                 self._worker_stop.set()
-                await recovery
+                await asyncio.gather(*control)
 
     async def _serve(self, app: Any) -> None:
         """Run the queue's worker until told to stop, starting it again when it fails."""

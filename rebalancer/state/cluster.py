@@ -289,6 +289,27 @@ class ClusterState:
         with self._db.tx(write=False) as conn:
             return [_cluster_job(r._mapping) for r in conn.execute(_due_query(), params).all()]
 
+    def claim_due_cluster_jobs(
+        self, stale_after_seconds: float, hold_seconds: float, now: datetime | None = None
+    ) -> list[ClusterJob]:
+        """The jobs due now (as ``due_cluster_jobs``, with the due times they had), claimed by the caller: their
+        due time moves ``hold_seconds`` on in the same transaction.
+
+        Every member dispatches; a member claiming at the same moment waits for this one's row locks
+        (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) and then finds the jobs no longer due, so a pass is
+        handed out once. The caller moves each due time to the job's next fire time (``set_next_due``) once its pass
+        is queued; a caller that dies first leaves the jobs due again after the hold.
+        """
+        now_ms = _now_ms(now)
+        params = {"due_now_ms": now_ms, "due_alive_ms": now_ms - int(stale_after_seconds * 1000)}
+        with self._db.tx(write=True) as conn:
+            due = [_cluster_job(r._mapping) for r in conn.execute(_claim_query(), params).all()]
+            if due:
+                c = t.cluster_jobs.c
+                claimed = update(t.cluster_jobs).where(c.job.in_([job.job for job in due]))
+                conn.execute(claimed.values(next_due_ms=now_ms + int(hold_seconds * 1000)))
+        return due
+
     def set_next_due(self, due: dict[str, int]) -> None:
         """Set each job's next due time (epoch milliseconds); on PostgreSQL in one statement, however many jobs (the
         dispatcher moves every job it sent, every second)."""
@@ -496,6 +517,12 @@ def _due_query() -> Any:
         .where(c.next_due_ms <= now_ms, c.not_before_ms <= now_ms, runnable, ~paused)
         .order_by(c.next_due_ms, c.job)
     )
+
+
+@functools.cache
+def _claim_query() -> Any:
+    """``claim_due_cluster_jobs``'s read: the due query, its rows locked until the claim commits."""
+    return _due_query().with_for_update()
 
 
 @functools.cache

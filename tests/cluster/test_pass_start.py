@@ -179,6 +179,52 @@ def test_dispatch_sends_every_due_pass_in_one_go_and_one_by_one_when_one_still_w
     assert sorted(r[0] for r in rows) == ["a", "b", "c"]
 
 
+def test_a_due_pass_is_claimed_by_one_member_however_many_dispatch_at_once(cluster_url: str) -> None:
+    """Every member dispatches on its own phase: the claim moves the due time in the transaction that read it, and a
+    member reading at the same moment waits for its row locks, then finds nothing due. Two claimers are made to read
+    at the same moment by a third session holding the rows' locks until both wait for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = datetime.now(UTC)
+    jobs = [f"j{i:02d}" for i in range(30)]
+    with StateStore(cluster_url) as store, psycopg.connect(conninfo(cluster_url)) as blocker:
+        store.register_member("m", "h", 1, 1)
+        for job in jobs:
+            store.define_cluster_job(job, "v", EVERY, "m", replace=False)
+        store.set_next_due(dict.fromkeys(jobs, to_ms(now) - 500))
+        blocker.execute("SELECT job FROM cluster_jobs FOR UPDATE")
+        with ThreadPoolExecutor(2) as pool:
+            pending = [pool.submit(store.claim_due_cluster_jobs, 5, 2, now) for _ in range(2)]
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            with psycopg.connect(conninfo(cluster_url), autocommit=True) as watcher:
+                both_wait = wait_for(lambda: watcher.execute(waiting).fetchone() == (2,), 30)
+            assert both_wait, "both claimers wait for the rows' locks"
+            blocker.commit()
+            claims = [future.result(timeout=30) for future in pending]
+        claimed = [job.job for claim in claims for job in claim]
+        assert sorted(claimed) == jobs, "each due job claimed exactly once"
+        assert all(job.next_due_ms == to_ms(now) - 500 for claim in claims for job in claim), "with its due time"
+        assert {job.next_due_ms for job in store.cluster_jobs()} == {to_ms(now) + 2_000}, "held for the claim"
+        assert store.claim_due_cluster_jobs(5, 2, now + timedelta(seconds=1)) == []
+        again = store.claim_due_cluster_jobs(5, 2, now + timedelta(seconds=3))
+        assert len(again) == 30, "a claim never moved on (its member died) is due again after the hold"
+
+
+def test_a_dispatch_that_cannot_queue_its_passes_leaves_the_jobs_due(cluster_url: str) -> None:
+    ensure_queue_schema(cluster_url)
+    app = make_app(cluster_url)  # never opened: deferring fails as with the queue's database away
+    now_ms = to_ms(datetime.now(UTC))
+    with StateStore(cluster_url) as store:
+        store.register_member("m", "h", 1, 1)
+        store.define_cluster_job("a", "v", EVERY, "m", replace=False)
+        store.set_next_due({"a": now_ms - 100})
+        with pytest.raises(Exception):  # noqa: B017 - whichever error procrastinate raises for a closed app
+            asyncio.run(dispatch_due(store, app.tasks[RECONCILE]))
+        assert [job.next_due_ms for job in store.cluster_jobs()] == [now_ms - 100], "due again, not held"
+
+
 def test_the_queue_pool_checks_a_connection_before_use_only_after_it_sat_idle(cluster_url: str, monkeypatch) -> None:
     """Within ``IDLE_CHECK_SECONDS`` of its last handout a connection is handed out unchecked (a dead one fails its
     query); past it, or at its first handout, a dead one is noticed and replaced before use."""
