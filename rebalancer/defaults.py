@@ -209,7 +209,8 @@ CLUSTER_STALLED_AFTER_SECONDS = 4.0
 """A worker without a heartbeat for this long is dead or frozen: the cluster ends its running jobs."""
 
 CLUSTER_DISPATCH_SECONDS = 1.0
-"""How often each member hands out the passes that are due: with N members, about N times a second in all."""
+"""How often the passes that are due are handed out: every member tries on each whole multiple of it on the clock,
+and the first one claims them."""
 
 CLUSTER_DISPATCH_CLAIM_SECONDS = 5.0
 """A dispatching member claims the due jobs it reads for this long: it moves them on within milliseconds once their

@@ -3,9 +3,9 @@
 Fire times come from the same triggers as the single daemon (``rebalancer.scheduler.timing``), so ``every``,
 ``cron`` and ``jitter`` keep their meaning; every member builds them from one fixed start, so they agree on the
 phase. The next due time of each job is kept in the state store, so whichever member dispatches carries on from
-where the last one stopped. Every member's worker loop dispatches once a second (``dispatch_every``), each on its own
-phase; a job's due pass is claimed in the store by the one that finds it first (``claim_due_cluster_jobs``), so it is
-handed out once. A period under a second is served about once a second.
+where the last one stopped. Every member's worker loop dispatches on each whole second of the clock
+(``dispatch_every``); a job's due pass is claimed in the store by the member that finds it first
+(``claim_due_cluster_jobs``), so it is handed out once. A period under a second is served once a second.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -68,12 +69,13 @@ def _trigger(job: str, schedule: str) -> Any:
 
 
 async def dispatch_every(store: StateStore, reconcile: Any, seconds: float, stop: asyncio.Event) -> None:
-    """``dispatch_due`` now and then every ``seconds`` until ``stop``; a failure is logged and the next round tries
-    again.
+    """``dispatch_due`` now, then at every whole multiple of ``seconds`` of the clock, until ``stop``; a failure is
+    logged and the next round tries again.
 
     It runs in every member's worker loop rather than as a queued periodic task: that task cost every member a
     deferral, a wake-up and an empty fetch each second, and the member that fetched it a fetch and a finish more,
-    half of an idle member's CPU (``bench/RESULTS-cluster.md``).
+    half of an idle member's CPU (``bench/RESULTS-cluster.md``). The members dispatch on the same ticks: one claims
+    what is due and the others find nothing, so the queue gets one batch a tick, which wakes every member once.
     """
     while not stop.is_set():
         try:
@@ -81,7 +83,7 @@ async def dispatch_every(store: StateStore, reconcile: Any, seconds: float, stop
         except Exception as exc:  # the database away for a while: the worker notices too, and is restarted
             log.warning("dispatch of due passes failed", extra={"error": str(exc)})
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
+            await asyncio.wait_for(stop.wait(), seconds - time.time() % seconds)
 
 
 async def dispatch_due(store: StateStore, reconcile: Any) -> int:
