@@ -382,13 +382,14 @@ class ClusterState:
         ``give_back`` is ``(until_ms, n)``: n tokens of an earlier block that were never sent, returned first.
         One transaction, serialised per bucket (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
         its clock read once the bucket is held, so takers never overdraw; with no token, ``wait`` is the seconds
-        until the window has room. On PostgreSQL it is two statements: the lock, then everything else in one.
+        until the window has room. On PostgreSQL it is two round trips: ``BEGIN`` and the lock, then everything else
+        in one statement and ``COMMIT``.
         """
         period_ms = int(period_seconds * 1000)
         g = t.rate_grants.c
         if self._db.dialect == "postgresql":
-            with self._db.driver(transaction=True) as pg:
-                pg.rows(_hot().bucket_lock, {"bucket": bucket})
+            with self._db.driver() as pg:
+                pg.script(_hot().bucket_lock, {"bucket": bucket})  # BEGIN and the lock: the clock is read once held
                 now_ms = _now_ms(now)
                 until_ms = now_ms + int(hold_seconds * 1000)
                 back_at, back_n = give_back if give_back is not None and give_back[1] > 0 else (0, 0)
@@ -402,7 +403,7 @@ class ClusterState:
                     "back_at": back_at,
                     "back_n": back_n,
                 }
-                tally = pg.first(_hot().take_tokens, params)
+                tally = pg.script(_hot().take_tokens, params)  # the block, then COMMIT
             assert tally is not None  # one row: the tally's aggregate
             used, oldest, taken = tally
             if used >= count:
@@ -614,6 +615,6 @@ def _hot() -> _HotStatements:
     return _HotStatements(
         pass_start=HotStatement(_pass_start_statement()),
         pass_record=HotStatement(_pass_record_statement()),
-        bucket_lock=HotStatement(_BUCKET_LOCK),
-        take_tokens=HotStatement(_TAKE_TOKENS),
+        bucket_lock=HotStatement(_BUCKET_LOCK, before="BEGIN"),
+        take_tokens=HotStatement(_TAKE_TOKENS, after="COMMIT"),
     )

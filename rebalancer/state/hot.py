@@ -24,15 +24,16 @@ from rebalancer.logs import redact
 
 class HotStatement:
     """One statement compiled once for psycopg (``%(name)s`` parameters, SQLAlchemy's casts kept), with the
-    values its construct fixed itself (``epoch=1``) as defaults under the caller's."""
+    values its construct fixed itself (``epoch=1``) as defaults under the caller's; ``before`` and ``after`` are
+    plain statements sent with it in one round trip (``HotConnection.script``), such as ``BEGIN`` and ``COMMIT``."""
 
     __slots__ = ("defaults", "sql")
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, *, before: str = "", after: str = "") -> None:
         from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
         compiled: Any = statement.compile(dialect=PGDialect_psycopg())  # an SQLCompiler: its binds and their names
-        self.sql: str = compiled.string
+        self.sql: str = "; ".join(part for part in (before, compiled.string, after) if part)
         self.defaults: dict[str, Any] = {
             compiled.bind_names[bind]: bind.value for bind in compiled.binds.values() if not bind.required
         }
@@ -60,6 +61,20 @@ class HotConnection:
         """The statement's first row, or None."""
         cursor = self._pg.execute(statement.sql, statement.params(values))
         return cursor.fetchone() if cursor.description is not None else None
+
+    def script(self, statement: HotStatement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of the first result that has rows, or None, of a statement sent with its parameters bound
+        client-side: one round trip however many statements its text holds (``HotStatement``'s ``before`` and
+        ``after``), each with a snapshot of its own. A failing statement ends the script there; its transaction is
+        left failed, for ``Database.driver`` to roll back."""
+        from psycopg import ClientCursor
+
+        cursor = ClientCursor(self._pg)
+        cursor.execute(statement.sql, statement.params(values))
+        while cursor.description is None:
+            if not cursor.nextset():
+                return None
+        return cursor.fetchone()
 
     def named(self, statement: HotStatement, values: Mapping[str, Any]) -> dict[str, Any] | None:
         """The statement's first row by column name, or None."""

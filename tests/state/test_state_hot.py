@@ -88,6 +88,38 @@ def test_a_transaction_whose_block_fails_leaves_nothing_and_the_connection_clean
     assert count == (0,) and autocommit is True
 
 
+def test_a_script_left_half_way_or_failing_leaves_nothing_and_the_connection_clean(
+    pg_store: StateStore, store_url: str
+) -> None:
+    """A rate-token block is two scripts (``BEGIN`` and the bucket's lock, then the block and ``COMMIT``): a caller
+    failing between them, or the second failing before its ``COMMIT``, leaves nothing written and the lock let go."""
+    import psycopg
+
+    from rebalancer.state.cluster import _hot
+
+    insert = HotStatement(schema.rate_grants.insert().values(bucket="b", at_ms=1))
+    with pytest.raises(RuntimeError), pg_store._db.driver() as pg:
+        pg.script(_hot().bucket_lock, {"bucket": "b"})
+        pg.rows(insert, {})
+        raise RuntimeError("the caller failed between its two round trips")
+    with pytest.raises(StateError), pg_store._db.driver() as pg:
+        pg.script(_hot().bucket_lock, {"bucket": "b"})
+        pg.rows(insert, {})
+        pg.script(HotStatement(text("SELECT 1 / 0"), after="COMMIT"), {})
+    with pg_store._db.driver() as pg:
+        count = pg.first(HotStatement(text("SELECT count(*) FROM rate_grants")), {})
+        status = pg._pg.info.transaction_status
+    assert count == (0,) and status == psycopg.pq.TransactionStatus.IDLE
+    admin = create_engine(store_url)
+    try:
+        with admin.connect() as conn:
+            held = conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
+    finally:
+        admin.dispose()
+    assert held == 0, "the bucket's lock went with the transaction"
+    assert pg_store.take_rate_tokens("b", 10, 1.0, most=4, hold_seconds=0.5, now=NOW).taken == 4
+
+
 def test_the_hot_pass_start_answers_as_the_sqlalchemy_one(pg_store: StateStore) -> None:
     pg_store.register_member("m", "host", 1, 4, now=NOW)
     pg_store.define_cluster_job("j", "fp", SCHEDULE, "m", replace=False, now=NOW)
