@@ -110,7 +110,6 @@ class Transport:
         self.on_write = on_write
         self.time_offset_ms = 0
         self._sleep = sleep
-        self._random = random.Random()
         self.host = host_header(self.base_url)
         self.prefix = urlsplit(self.base_url).path.rstrip("/")
         self.session = requests.Session()
@@ -190,7 +189,9 @@ class Transport:
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.profile.backoff_max, self.profile.backoff_base * (2**attempt))
-        return self._random.uniform(0, ceiling)
+        # The module's generator, shared by every transport of the process (reseeded in a forked worker): one per
+        # transport held 2.5 KiB of state for each job.
+        return random.uniform(0, ceiling)
 
     def write(self, path: str, params: Mapping[str, str]) -> Any:
         """POST ``path`` once, form-encoded and signed. Never retried (the module docstring says why)."""
