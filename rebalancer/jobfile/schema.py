@@ -55,7 +55,26 @@ def validator() -> jsonschema.protocols.Validator:
     """
     jsonschema.Draft202012Validator.check_schema(schema())
     strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
-    return strict(schema())
+    return strict(_inlined(schema(), schema()))
+
+
+def _inlined(node: Any, root: Mapping[str, Any], through: tuple[str, ...] = ()) -> Any:
+    """``node`` with every local ``$ref`` replaced by what it points to (beside its other keywords, through
+    ``allOf``, which means the same): the validator then never looks a reference up, which was a third of the time
+    a fleet's start spent checking a thousand job files. A reference back into one it is inside stays as it is."""
+    if isinstance(node, list):
+        return [_inlined(item, root, through) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and ref not in through:
+        target: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        inlined = _inlined(target, root, (*through, ref))
+        others = {key: _inlined(value, root, through) for key, value in node.items() if key != "$ref"}
+        return {"allOf": [inlined], **others} if others else inlined
+    return {key: _inlined(value, root, through) for key, value in node.items()}
 
 
 def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,3 +178,35 @@ def test_each_key_given_a_mapping_list_or_odd_scalar_is_a_positioned_problem(
     _set(tree, path, wrong)
     outcome = _load(scratch, yaml.safe_dump(tree).encode("utf-8"))
     assert isinstance(outcome, Job | JobFileError)
+
+
+def _errors(validator: Any, data: Any) -> list[tuple[Any, ...]]:
+    """Every error as what a problem is written from: place, keyword, message and the node's words and keys."""
+
+    def read(node: Any) -> str:
+        node = node if isinstance(node, dict) else {}
+        words = {key: node.get(key) for key in ("x-messages", "x-expect", "type", "enum", "pattern")}
+        return json.dumps({**words, "properties": sorted(node.get("properties", {}))}, sort_keys=True)
+
+    return sorted(
+        (tuple(map(str, e.absolute_path)), str(e.validator), e.message, read(e.schema))
+        for e in validator.iter_errors(data)
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=st.dictionaries(st.sampled_from(KEYS), TREES, max_size=8), example=st.sampled_from(EXAMPLES))
+def test_the_inlined_validator_reports_exactly_what_the_referencing_one_does(
+    tree: dict[str, Any], example: Path
+) -> None:
+    """The job schema is validated with every ``$ref`` inlined (no reference looked up per file); every error,
+    its place, keyword, message and what its schema node says (``x-messages``, ``x-expect``, its keys) are the
+    same."""
+    import jsonschema
+
+    from rebalancer.jobfile.schema import _ecma_pattern, schema, validator
+
+    referencing = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})(schema())
+    mixed = {**yaml.safe_load(example.read_text(encoding="utf-8")), **tree}
+    for data in (tree, mixed):
+        assert _errors(validator(), data) == _errors(referencing, data)
