@@ -9,6 +9,7 @@ import contextlib
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -363,7 +364,11 @@ class CachedExposition:
     """The ``/metrics`` text: rendered at each scrape while that is cheap. Once a rendering costs more than
     ``budget`` seconds of CPU (prometheus-client spends ~5 µs a sample, and a job has ~40 samples: ~0.2 s at a
     thousand jobs), a background thread renders it every ``refresh`` seconds while scrapes keep coming, and a
-    scrape answers the latest rendering at once, at most ``refresh`` seconds old."""
+    scrape answers the latest rendering at once, at most ``refresh`` seconds old.
+
+    The latest rendering is kept compressed (zlib's fastest level): at a thousand jobs the text is 3 MB, held by
+    every process of a fleet and again merged by its parent, and 7 % of that compressed; a scrape decompresses it
+    in a few milliseconds."""
 
     def __init__(
         self,
@@ -376,7 +381,7 @@ class CachedExposition:
         self._budget = budget
         self._refresh = refresh
         self._lock = threading.Lock()
-        self._latest = b""
+        self._latest = zlib.compress(b"")
         self._kept_fresh = False
         self._scraped = time.monotonic()
         self._closed = threading.Event()
@@ -386,7 +391,7 @@ class CachedExposition:
         with self._lock:
             self._scraped = time.monotonic()
             if self._kept_fresh:
-                return self._latest
+                return zlib.decompress(self._latest)
         body, slow = self._timed_render()
         with self._lock:
             start = slow and not self._kept_fresh and not self._closed.is_set()
@@ -427,8 +432,9 @@ class CachedExposition:
         started = time.thread_time()
         body = self._render()
         slow = time.thread_time() - started > self._budget
+        kept = zlib.compress(body, 1)
         with self._lock:
-            self._latest = body
+            self._latest = kept
         return body, slow
 
     def _keep_fresh(self) -> None:

@@ -38,7 +38,8 @@ def test_a_costly_rendering_is_answered_from_the_background_and_kept_fresh(wait_
         seen = renders.last
         answer = cache.get()
         assert renders.last <= seen + 1  # answered without rendering for this scrape
-        assert answer in (f"render {seen}\n".encode(), f"render {seen + 1}\n".encode())
+        # The background's latest: a rendering is kept (compressed) a moment after it was counted.
+        assert answer in {f"render {n}\n".encode() for n in (seen - 1, seen, seen + 1)}
     finally:
         cache.close()
 
