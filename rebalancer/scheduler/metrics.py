@@ -393,10 +393,7 @@ class CachedExposition:
             if self._kept_fresh:
                 return zlib.decompress(self._latest)
         body, slow = self._timed_render()
-        with self._lock:
-            start = slow and not self._kept_fresh and not self._closed.is_set()
-            self._kept_fresh = self._kept_fresh or start
-        if start:
+        if self._takes_over(slow):
             threading.Thread(target=self._keep_fresh, name="rebalancer-metrics", daemon=True).start()
         return body
 
@@ -416,13 +413,18 @@ class CachedExposition:
                 if self._kept_fresh:
                     return
             _, slow = self._timed_render()
-            with self._lock:
-                start = slow and not self._kept_fresh and not self._closed.is_set()
-                self._kept_fresh = self._kept_fresh or start
-            if start:
+            if self._takes_over(slow):
                 self._keep_fresh()
 
         threading.Thread(target=wait_then_render, name="rebalancer-metrics-warm", daemon=True).start()
+
+    def _takes_over(self, slow: bool) -> bool:
+        """True when the caller, after a ``slow`` rendering, is to keep it fresh in the background: nobody does
+        yet and the cache is open."""
+        with self._lock:
+            start = slow and not self._kept_fresh and not self._closed.is_set()
+            self._kept_fresh = self._kept_fresh or start
+        return start
 
     def close(self) -> None:
         """Stop rendering in the background."""

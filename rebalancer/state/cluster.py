@@ -282,18 +282,12 @@ class ClusterState:
 
     # Dispatch.
 
-    def due_cluster_jobs(self, stale_after_seconds: float, now: datetime | None = None) -> list[ClusterJob]:
-        """Jobs due now, not paused, not backing off, that a live member has loaded at the cluster's version."""
-        now_ms = _now_ms(now)
-        params = {"due_now_ms": now_ms, "due_alive_ms": now_ms - int(stale_after_seconds * 1000)}
-        with self._db.tx(write=False) as conn:
-            return [_cluster_job(r._mapping) for r in conn.execute(_due_query(), params).all()]
-
     def claim_due_cluster_jobs(
         self, stale_after_seconds: float, hold_seconds: float, now: datetime | None = None
     ) -> list[ClusterJob]:
-        """The jobs due now (as ``due_cluster_jobs``, with the due times they had), claimed by the caller: their
-        due time moves ``hold_seconds`` on in the same transaction.
+        """The jobs due now, not paused, not backing off, that a live member has loaded at the cluster's version
+        (with the due times they had), claimed by the caller: their due time moves ``hold_seconds`` on in the same
+        transaction.
 
         Every member dispatches; a member claiming at the same moment waits for this one's row locks
         (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) and then finds the jobs no longer due, so a pass is
@@ -498,7 +492,7 @@ def _renew_passes(beat: Any, leases: Sequence[tuple[str, str, int, float]], now_
 
 @functools.cache
 def _due_query() -> Any:
-    """``due_cluster_jobs``'s query (built once: the dispatcher runs it every second)."""
+    """The jobs due now that a live member runs (built once: every member dispatches every second)."""
     c, mj, m = t.cluster_jobs.c, t.cluster_member_jobs.c, t.cluster_members.c
     now_ms = bindparam("due_now_ms", type_=BigInteger)
     runnable = (

@@ -181,11 +181,12 @@ class Database:
             raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
 
     @contextmanager
-    def driver(self, *, transaction: bool = False) -> Iterator[HotConnection]:
+    def driver(self) -> Iterator[HotConnection]:
         """PostgreSQL only: the pooled psycopg connection itself, for a cluster member's hot statements
-        (``rebalancer.state.hot``): each statement commits by itself, or, with ``transaction``, all of the block's
-        statements commit together at its end. Failures become ``StateError`` as in ``tx``; a connection that broke
-        is dropped from the pool."""
+        (``rebalancer.state.hot``), in autocommit: each statement commits by itself, and a script that opens a
+        transaction (``HotStatement(before="BEGIN")``) commits it in a later script. A transaction left open or failed
+        when the block ends is rolled back. Failures become ``StateError`` as in ``tx``; a connection that broke is
+        dropped from the pool."""
         import psycopg
 
         try:
@@ -194,10 +195,8 @@ class Database:
             raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
         pg: Any = pooled.driver_connection
         try:
-            pg.autocommit = not transaction
+            pg.autocommit = True
             yield HotConnection(pg)
-            if transaction:
-                pg.commit()
         except psycopg.Error as exc:
             if pg.broken or pg.closed:
                 pooled.invalidate()

@@ -6,7 +6,8 @@ SQLAlchemy's execution each cost about 0.2 ms of CPU beyond what psycopg itself 
 lookup, its bind and result processing, the transaction's bookkeeping), and a single statement paid two more round
 trips for ``BEGIN`` and ``COMMIT``. ``HotStatement`` keeps SQLAlchemy as the one place a statement is built (and
 type-cast, exactly as SQLAlchemy sends it), compiled to psycopg's text once; ``Database.driver`` lends the pooled
-psycopg connection, in autocommit for one statement or in one explicit transaction.
+psycopg connection in autocommit. A transaction of several statements is scripts bound client-side, each one round
+trip (``HotConnection.script``: ``BEGIN`` with the first, ``COMMIT`` with the last).
 
 Every text parameter is redacted on its way in, as the columns' own type does for SQLAlchemy's statements
 (``rebalancer.state.schema.RedactedString``): no secret reaches the store by this road either.

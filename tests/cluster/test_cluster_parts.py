@@ -62,8 +62,8 @@ def test_due_jobs_need_a_live_member_with_the_cluster_version_and_skip_paused_an
         store.set_paused("b", True)
         store.record_cluster_pass("c", "m1", "error", failed=True, backoff_seconds=60, now=T0)
         now = T0 + timedelta(seconds=1)
-        assert [j.job for j in store.due_cluster_jobs(5, now)] == ["a", "d"]
-        assert store.due_cluster_jobs(5, T0 + timedelta(seconds=30)) == [], "the member's heartbeat is stale"
+        assert [j.job for j in store.claim_due_cluster_jobs(5, 0, now)] == ["a", "d"]  # claimed, held for 0 s
+        assert store.claim_due_cluster_jobs(5, 0, T0 + timedelta(seconds=30)) == [], "the member's heartbeat is stale"
 
 
 def test_the_first_member_defines_a_job_and_a_reload_of_an_edited_file_redefines_it(

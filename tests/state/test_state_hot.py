@@ -78,9 +78,9 @@ def test_a_connection_that_broke_is_dropped_and_the_next_statement_runs(pg_store
 
 
 def test_a_transaction_whose_block_fails_leaves_nothing_and_the_connection_clean(pg_store: StateStore) -> None:
-    insert = HotStatement(schema.rate_grants.insert().values(bucket="b", at_ms=1))
-    with pytest.raises(RuntimeError), pg_store._db.driver(transaction=True) as pg:
-        pg.rows(insert, {})
+    insert = HotStatement(schema.rate_grants.insert().values(bucket="b", at_ms=1), before="BEGIN")
+    with pytest.raises(RuntimeError), pg_store._db.driver() as pg:
+        pg.script(insert, {})
         raise RuntimeError("the caller failed half way")
     with pg_store._db.driver() as pg:
         count = pg.first(HotStatement(text("SELECT count(*) FROM rate_grants")), {})
