@@ -51,6 +51,10 @@ READ_RETRY_BACKOFF_SECONDS = 0.25
 READ_RETRY_BACKOFF_CAP_SECONDS = 8.0
 """Longest wait between read retries, so that the retries of one pass stay within a daemon period."""
 
+POOLED_CONNECTIONS = 256
+"""Idle keep-alive connections kept per exchange URL in one process, shared by its transports: as many as were open
+at once, up to this (a daemon's passes send 16 requests at once at most); more are opened and closed as needed."""
+
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """A larger answer body is refused: the largest documented answer (1000 orders of a page) is well under 1 MiB."""
 

@@ -33,8 +33,9 @@ from rebalancer.errors import (
     RequestError,
     TransientError,
 )
-from rebalancer.exchange.deadline import DeadlineAdapter, connect_failure, deadline
+from rebalancer.exchange.deadline import connect_failure, deadline
 from rebalancer.exchange.parse import decode_json, parse_envelope
+from rebalancer.exchange.pools import give_back, take_adapter
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.ratelimit import KeyLimiter, limiter_for
 from rebalancer.exchange.signing import Target, signed_params, without_secrets
@@ -113,12 +114,13 @@ class Transport:
         self.host = host_header(self.base_url)
         self.prefix = urlsplit(self.base_url).path.rstrip("/")
         self.session = requests.Session()
-        for scheme in ("http://", "https://"):
-            self.session.mount(scheme, DeadlineAdapter())
         # The environment (proxies, CA bundle) is read once here rather than on every request, as requests would:
         # that scan of os.environ was a sixth of a quiet daemon pass's CPU.
         self.session.trust_env = False
         self.session.proxies.update(_environ_proxies(self.base_url))
+        self._adapter = take_adapter(self.base_url, self.session.proxies)
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, self._adapter)
         self._verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.session.verify = self._verify
         self.session.headers["User-Agent"] = "rebalancer/0.1"
@@ -130,9 +132,11 @@ class Transport:
         return f"Transport({self.base_url!r}, api_key={mask(self.api_key)!r})"
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Let go of the pooled connections (closed once no other transport of the process uses them)."""
         self.wire.close()
+        self.session.adapters.clear()
         self.session.close()
+        give_back(self._adapter)
 
     def now_ms(self) -> int:
         """Local time in ms, corrected by the measured server offset."""
