@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rebalancer.errors import Problem
 from rebalancer.job import Job
-from rebalancer.jobfile.load import FileRead, conflict
+from rebalancer.jobfile.load import Accepted, FileRead
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,17 @@ def merge(reads: Sequence[FileRead], previous: Mapping[str, Job], listing_proble
     ``listing_problems`` are problems of the listing itself (a watched folder found empty): the previous jobs of
     that folder's files keep running rather than being stopped by what may be a checkout in progress.
     """
-    jobs: list[Job] = []
+    accepted = Accepted()
     by_file: dict[str, Job] = {}
     refused: list[Refused] = []
     loaded: list[str] = []
 
     def keep_previous(file: str, path: Path, problems: tuple[Problem, ...]) -> None:
         old = previous.get(file)
-        if old is not None and conflict(FileRead(path, old, (), (1, 1)), jobs) is not None:
+        if old is not None and accepted.conflict(FileRead(path, old, (), (1, 1))) is not None:
             old = None
         if old is not None:
-            jobs.append(old)
+            accepted.add(old)
             by_file[file] = old
         refused.append(Refused(file, problems, old))
 
@@ -61,11 +61,11 @@ def merge(reads: Sequence[FileRead], previous: Mapping[str, Job], listing_proble
         if read.job is None:
             keep_previous(file, read.path, read.problems)
             continue
-        clash = conflict(read, jobs)
+        clash = accepted.conflict(read)
         if clash is not None:
             keep_previous(file, read.path, (clash,))
             continue
-        jobs.append(read.job)
+        accepted.add(read.job)
         by_file[file] = read.job
         loaded.append(file)
     for problem in listing_problems:
@@ -73,8 +73,8 @@ def merge(reads: Sequence[FileRead], previous: Mapping[str, Job], listing_proble
         for file, old in previous.items():
             if file in by_file or Path(file).parent != folder:
                 continue
-            if conflict(FileRead(Path(file), old, (), (1, 1)), jobs) is None:
-                jobs.append(old)
+            if accepted.conflict(FileRead(Path(file), old, (), (1, 1))) is None:
+                accepted.add(old)
                 by_file[file] = old
         refused.append(Refused(problem.file, (problem,), None))
-    return Merged(jobs, by_file, refused, loaded)
+    return Merged(accepted.jobs, by_file, refused, loaded)

@@ -80,3 +80,23 @@ def test_two_jobs_owning_one_symbol_on_one_account_are_refused(tmp_path):
     assert "each would cancel the other's orders" in problems[0].message
     (tmp_path / "a.yaml").write_text(body.format(name="a", ownership="tracked"))
     assert check_paths([tmp_path]) == []
+
+
+def test_a_symbol_owner_is_refused_beside_any_earlier_job_of_its_market_and_only_of_its_market(tmp_path):
+    """Jobs are checked against those before them by market: two tracked jobs share a market, a third one owning
+    the symbol is refused naming the first of them, and a job of another symbol on the same account is not."""
+    from rebalancer.jobfile.load import check_paths, load_jobs
+
+    body = (
+        "version: 1\nname: {name}\nsymbol: {symbol}\nownership: {ownership}\n"
+        "orders:\n  - {{side: buy, price: '1', size: '1'}}\n"
+    )
+    (tmp_path / "a.yaml").write_text(body.format(name="a", symbol="btcusdt", ownership="tracked"))
+    (tmp_path / "b.yaml").write_text(body.format(name="b", symbol="btcusdt", ownership="tracked"))
+    (tmp_path / "c.yaml").write_text(body.format(name="c", symbol="ethusdt", ownership="symbol"))
+    (tmp_path / "d.yaml").write_text(body.format(name="d", symbol="btcusdt", ownership="symbol"))
+    problems = check_paths([tmp_path])
+    assert [(p.file, p.path) for p in problems] == [(str(tmp_path / "d.yaml"), "ownership")]
+    assert f"job 'a' ({tmp_path / 'a.yaml'})" in problems[0].message
+    (tmp_path / "d.yaml").unlink()
+    assert [job.name for job in load_jobs([tmp_path])] == ["a", "b", "c"]
