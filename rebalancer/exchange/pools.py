@@ -46,7 +46,8 @@ def take_adapter(base_url: str, proxies: Mapping[str, str]) -> DeadlineAdapter:
 
 
 def give_back(adapter: DeadlineAdapter) -> None:
-    """One user less of ``adapter``; the last one closes its connections. Giving back twice is harmless."""
+    """One user less of ``adapter`` (each ``take_adapter`` is given back once); the last one closes its
+    connections."""
     with _lock:
         for key, shared in _shared.items():
             if shared.adapter is adapter:

@@ -16,6 +16,7 @@ import os
 import random
 import ssl
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -118,9 +119,11 @@ class Transport:
         # that scan of os.environ was a sixth of a quiet daemon pass's CPU.
         self.session.trust_env = False
         self.session.proxies.update(_environ_proxies(self.base_url))
-        self._adapter = take_adapter(self.base_url, self.session.proxies)
+        adapter = take_adapter(self.base_url, self.session.proxies)
+        # Given back once: by ``close``, or when the transport is collected unclosed.
+        self._give_back = weakref.finalize(self, give_back, adapter)
         for scheme in ("http://", "https://"):
-            self.session.mount(scheme, self._adapter)
+            self.session.mount(scheme, adapter)
         self._verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.session.verify = self._verify
         self.session.headers["User-Agent"] = "rebalancer/0.1"
@@ -136,7 +139,7 @@ class Transport:
         self.wire.close()
         self.session.adapters.clear()
         self.session.close()
-        give_back(self._adapter)
+        self._give_back()
 
     def now_ms(self) -> int:
         """Local time in ms, corrected by the measured server offset."""

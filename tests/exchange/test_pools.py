@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import socket
@@ -51,11 +52,28 @@ def test_the_last_transport_to_let_go_closes_the_connections(server: SandboxServ
     assert server.connections_accepted == 1
     second.close()
     assert shared_adapters() == before
-    second.close()  # closing again gives nothing back twice
     third = transport(server.url)  # a new transport after the last one let go opens a new connection
     third.read("common/symbols", {}, signed=False)
     assert server.connections_accepted == 2
     third.close()
+
+
+def test_a_transport_closed_twice_or_dropped_unclosed_gives_its_share_back_once(server: SandboxServer) -> None:
+    before = shared_adapters()
+    kept, closed_twice = transport(server.url), transport(server.url)
+    kept.read("common/symbols", {}, signed=False)
+    closed_twice.close()
+    closed_twice.close()  # a second close must not take the kept transport's share
+    kept.read("common/symbols", {}, signed=False)
+    assert server.connections_accepted == 1 and shared_adapters() == before + 1
+    dropped = transport(server.url)
+    del dropped
+    gc.collect()
+    kept.read("common/symbols", {}, signed=False)
+    assert server.connections_accepted == 1
+    del kept
+    gc.collect()
+    assert shared_adapters() == before  # the last one collected unclosed closed the pool
 
 
 def test_different_urls_keep_different_connections(server: SandboxServer) -> None:
