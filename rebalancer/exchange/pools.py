@@ -61,10 +61,10 @@ def give_back(adapter: DeadlineAdapter) -> None:
     adapter.close()
 
 
-def shared_adapters() -> int:
-    """How many adapters the process holds now (one per base URL and proxy setting in use)."""
+def adapter_users(base_url: str) -> int:
+    """How many transports of this process share the connections of ``base_url`` now (0: it holds none)."""
     with _lock:
-        return len(_shared)
+        return sum(shared.users for (url, _), shared in _shared.items() if url == base_url)
 
 
 def _forget_in_child() -> None:

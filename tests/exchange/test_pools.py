@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rebalancer.exchange.pools import shared_adapters
+from rebalancer.exchange.pools import adapter_users
 from rebalancer.exchange.profile import ExchangeProfile
 from rebalancer.exchange.transport import Transport
 from rebalancer.sandbox.engine import DEMO_API_KEY, DEMO_SECRET_KEY, Engine
@@ -43,15 +43,14 @@ def test_transports_of_one_url_send_over_one_connection(server: SandboxServer) -
 
 
 def test_the_last_transport_to_let_go_closes_the_connections(server: SandboxServer) -> None:
-    before = shared_adapters()
     first, second = transport(server.url), transport(server.url)
     first.read("common/symbols", {}, signed=False)
-    assert shared_adapters() == before + 1
+    assert adapter_users(server.url) == 2
     first.close()
     second.read("common/symbols", {}, signed=False)  # the pool outlives the transport that opened it
     assert server.connections_accepted == 1
     second.close()
-    assert shared_adapters() == before
+    assert adapter_users(server.url) == 0
     third = transport(server.url)  # a new transport after the last one let go opens a new connection
     third.read("common/symbols", {}, signed=False)
     assert server.connections_accepted == 2
@@ -59,13 +58,12 @@ def test_the_last_transport_to_let_go_closes_the_connections(server: SandboxServ
 
 
 def test_a_transport_closed_twice_or_dropped_unclosed_gives_its_share_back_once(server: SandboxServer) -> None:
-    before = shared_adapters()
     kept, closed_twice = transport(server.url), transport(server.url)
     kept.read("common/symbols", {}, signed=False)
     closed_twice.close()
     closed_twice.close()  # a second close must not take the kept transport's share
     kept.read("common/symbols", {}, signed=False)
-    assert server.connections_accepted == 1 and shared_adapters() == before + 1
+    assert server.connections_accepted == 1 and adapter_users(server.url) == 1
     dropped = transport(server.url)
     del dropped
     gc.collect()
@@ -73,7 +71,7 @@ def test_a_transport_closed_twice_or_dropped_unclosed_gives_its_share_back_once(
     assert server.connections_accepted == 1
     del kept
     gc.collect()
-    assert shared_adapters() == before  # the last one collected unclosed closed the pool
+    assert adapter_users(server.url) == 0  # the last one, collected unclosed, let go of the pool
 
 
 def test_different_urls_keep_different_connections(server: SandboxServer) -> None:
@@ -115,17 +113,17 @@ def test_passes_sending_at_once_each_get_a_connection_and_none_is_dropped(
         each.close()
 
 
-def _count_in_child(report: multiprocessing.connection.Connection) -> None:
-    report.send(shared_adapters())
+def _count_in_child(report: multiprocessing.connection.Connection, url: str) -> None:
+    report.send(adapter_users(url))
 
 
 def test_a_forked_process_starts_without_the_parents_connections(server: SandboxServer) -> None:
     held = transport(server.url)
     held.read("common/symbols", {}, signed=False)
-    assert shared_adapters() >= 1
+    assert adapter_users(server.url) == 1
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_count_in_child, args=(send,))
+    child = context.Process(target=_count_in_child, args=(send, server.url))
     child.start()
     assert receive.poll(60)
     assert receive.recv() == 0
