@@ -137,9 +137,7 @@ class Transport:
     def close(self) -> None:
         """Let go of the pooled connections (closed once no other transport of the process uses them)."""
         self.wire.close()
-        self.session.adapters.clear()
-        self.session.close()
-        self._give_back()
+        self._give_back()  # not ``session.close()``: that would close the adapter the other transports share
 
     def now_ms(self) -> int:
         """Local time in ms, corrected by the measured server offset."""
