@@ -43,7 +43,11 @@ from rebalancer.stream.client import StreamHub
 from rebalancer.stream.recording import Recorder
 from rebalancer.vocab import ActionKind
 
-STEPS = 250  # simulated seconds
+# Simulated seconds: at least STEPS, then on until the run has MIN_FILLS fills (at most MAX_STEPS). On a loaded
+# machine a step takes longer, the daemon passes more often between two, and 250 steps may fill fewer times.
+STEPS = 250
+MAX_STEPS = 1000
+MIN_FILLS = 20
 STEP = 0.02  # wall seconds between two steps, besides waiting for the stream to settle
 SETTLE = 0.02
 QUIET = 0.3  # no step this close before a pass is due: every frame a step sends is recorded before the pass
@@ -119,7 +123,7 @@ def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
         due: datetime | None = start
         fire: datetime | None = None
         operations = 0
-        for step in range(STEPS + 1):
+        for step in range(MAX_STEPS + 1):
             while due is not None:
                 ahead = (due - datetime.now(UTC)).total_seconds()
                 if ahead > QUIET:
@@ -134,7 +138,7 @@ def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
                 while fire is not None and fire <= due:
                     fire = trigger.get_next_fire_time(fire, due)
                 due = fire  # every fire time in turn: a late pass sees the market it would have seen on time
-            if step == STEPS:
+            if step >= STEPS and (step == MAX_STEPS or len(store.fills(job.name)) >= MIN_FILLS):
                 break
             engine.advance(1)
             _settle(recorder)
@@ -152,7 +156,7 @@ def test_a_recorded_daemon_run_replays_to_its_fills_and_operations(
 
     bought = sum((f.volume for f in fills if f.side.value == "BUY"), Decimal(0))
     sold = sum((f.volume for f in fills if f.side.value == "SELL"), Decimal(0))
-    assert len(fills) >= 20, "the run must fill often enough to compare"
+    assert len(fills) >= MIN_FILLS, "the run must fill often enough to compare"
     result = replay_cli(
         str(path),
         "--market",
