@@ -165,6 +165,9 @@ STREAM_CHECK_SECONDS = 0.25
 BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for the lock: a daemon and a command may write at the same moment."""
 
+GROUP_COMMIT_LARGEST = 32
+"""The most pass writes one SQLite transaction commits together: a group holds the write lock ~1 ms a write."""
+
 SANDBOX_LOCK_WAIT_SECONDS = 10.0
 """How long a command waits for another process's embedded sandbox to save its world."""
 

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,14 +24,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from rebalancer.defaults import BUSY_TIMEOUT_MS
+from rebalancer.defaults import BUSY_TIMEOUT_MS, GROUP_COMMIT_LARGEST
 from rebalancer.errors import StateError
 from rebalancer.logs import redact, register_secret
 from rebalancer.state import schema
+from rebalancer.state.group_commit import GroupCommit, Write
 from rebalancer.state.hot import HotConnection
 
 _PG_INIT_LOCK = 0x7265_6261_6C61  # advisory lock key serialising concurrent schema creation on PostgreSQL
 SUPPORTED = ("sqlite", "postgresql")
+T = TypeVar("T")
 
 
 _SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
@@ -100,6 +102,7 @@ class Database:
             self._engine.dispose()
             raise
         self._identity = self._file_identity()
+        self._group = GroupCommit(lambda: self.tx(write=True), self._failure, GROUP_COMMIT_LARGEST)
 
     def _file_identity(self) -> tuple[int, int] | None:
         """(device, inode) of the SQLite file, or None when it is gone (or the store is not a file)."""
@@ -179,6 +182,16 @@ class Database:
                 yield conn
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
+
+    def write(self, write: Write[T]) -> T:
+        """Run ``write`` in a writing transaction and return its result once committed: on SQLite, in one
+        transaction with the writes other threads of this process hand in at the same time
+        (``rebalancer.state.group_commit``), since they would otherwise queue one by one for its one write lock.
+        On PostgreSQL, which locks rows, each write has a transaction of its own."""
+        if self.dialect != "sqlite":
+            with self.tx(write=True) as conn:
+                return write(conn)
+        return self._group.run(write)
 
     @contextmanager
     def driver(self) -> Iterator[HotConnection]:

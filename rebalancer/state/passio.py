@@ -128,21 +128,7 @@ class PassIO:
         nothing written.
         """
         check_pass_key(presend.job, presend.mode)
-        at, origin, fence = presend.started_at, presend.origin, presend.fence
-        with self._db.tx(write=True) as conn:
-            if fence is not None and not lease_current_in(
-                conn, presend.job, fence.holder, fence.epoch, fence.margin_seconds
-            ):
-                raise lease_lost(presend.job, fence.holder, fence.epoch, fence.margin_seconds)
-            pass_id = insert_pass_in(conn, presend.job, presend.mode, at, origin_columns(origin.wake, origin.prices))
-            ownership_in(self._db, conn, presend.job, presend.ownership, _now())
-            if presend.pause is not None:
-                paused_by, reason = presend.pause
-                pause_for_risk_in(self._db, conn, presend.job, paused_by, reason, at)
-            in_flight = None
-            if presend.placements:
-                in_flight = begin_in_flight_in(conn, presend.job, pass_id, presend.placements, _now())
-            return pass_id, in_flight
+        return self._db.write(lambda conn: presend_in(self._db, conn, presend))
 
     def record_outcome(self, outcome: PassOutcome) -> int:
         """Record everything a finished pass decided in one transaction; returns the pass id.
@@ -150,29 +136,50 @@ class PassIO:
         Nothing is written unless all of it is: a value the store refuses rolls the whole outcome back.
         """
         ended = ended_columns(outcome)
-        job, at = outcome.job, outcome.recorded_at or outcome.started_at
-        with self._db.tx(write=True) as conn:
-            if outcome.pass_id is None:
-                check_pass_key(job, outcome.mode)
-                pass_id = insert_pass_in(conn, job, outcome.mode, outcome.started_at, ended)
-            else:
-                pass_id = outcome.pass_id
-            for batch in outcome.batches:
-                batch_in(conn, pass_id, batch.index, batch.request, batch.answer, batch.error, batch.recorded_at)
-            results_in(conn, pass_id, outcome.results, start=0)  # the write-ahead stores none: no count needed
-            if outcome.late is not None:
-                mark_late_in(conn, *outcome.late)
-            if outcome.close is not None:
-                close_in_flight_in(self._db, conn, outcome.close, outcome.placed, _now())
-            ownership_in(self._db, conn, job, outcome.ownership, _now())
-            if outcome.fills or outcome.watch or outcome.forget:
-                record_fills_in(self._db, conn, job, pass_id, outcome.fills, outcome.watch, outcome.forget, at)
-            record_rejections_in(self._db, conn, job, outcome.rejected, at)
-            if outcome.cleared:
-                clear_rejections_in(conn, job, outcome.cleared)
-            if outcome.pass_id is not None:
-                finish_pass_in(conn, pass_id, ended)
-            return pass_id
+        if outcome.pass_id is None:
+            check_pass_key(outcome.job, outcome.mode)
+        return self._db.write(lambda conn: outcome_in(self._db, conn, outcome, ended))
+
+
+def presend_in(db: Database, conn: Connection, presend: PreSend) -> tuple[int, int | None]:
+    """``record_presend``'s statements, on an open writing transaction."""
+    at, origin, fence = presend.started_at, presend.origin, presend.fence
+    if fence is not None and not lease_current_in(conn, presend.job, fence.holder, fence.epoch, fence.margin_seconds):
+        raise lease_lost(presend.job, fence.holder, fence.epoch, fence.margin_seconds)
+    pass_id = insert_pass_in(conn, presend.job, presend.mode, at, origin_columns(origin.wake, origin.prices))
+    ownership_in(db, conn, presend.job, presend.ownership, _now())
+    if presend.pause is not None:
+        paused_by, reason = presend.pause
+        pause_for_risk_in(db, conn, presend.job, paused_by, reason, at)
+    in_flight = None
+    if presend.placements:
+        in_flight = begin_in_flight_in(conn, presend.job, pass_id, presend.placements, _now())
+    return pass_id, in_flight
+
+
+def outcome_in(db: Database, conn: Connection, outcome: PassOutcome, ended: Mapping[str, object]) -> int:
+    """``record_outcome``'s statements, on an open writing transaction (``ended``: the outcome's ``ended_columns``)."""
+    job, at = outcome.job, outcome.recorded_at or outcome.started_at
+    if outcome.pass_id is None:
+        pass_id = insert_pass_in(conn, job, outcome.mode, outcome.started_at, ended)
+    else:
+        pass_id = outcome.pass_id
+    for batch in outcome.batches:
+        batch_in(conn, pass_id, batch.index, batch.request, batch.answer, batch.error, batch.recorded_at)
+    results_in(conn, pass_id, outcome.results, start=0)  # the write-ahead stores none: no count needed
+    if outcome.late is not None:
+        mark_late_in(conn, *outcome.late)
+    if outcome.close is not None:
+        close_in_flight_in(db, conn, outcome.close, outcome.placed, _now())
+    ownership_in(db, conn, job, outcome.ownership, _now())
+    if outcome.fills or outcome.watch or outcome.forget:
+        record_fills_in(db, conn, job, pass_id, outcome.fills, outcome.watch, outcome.forget, at)
+    record_rejections_in(db, conn, job, outcome.rejected, at)
+    if outcome.cleared:
+        clear_rejections_in(conn, job, outcome.cleared)
+    if outcome.pass_id is not None:
+        finish_pass_in(conn, pass_id, ended)
+    return pass_id
 
 
 def ended_columns(outcome: PassOutcome) -> dict[str, object]:
