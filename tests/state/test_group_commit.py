@@ -7,6 +7,7 @@ reads, is checked against what each write did.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +73,10 @@ def db(tmp_path: Path) -> Iterator[Database]:
     database.close()
 
 
+def _queued_is(queued: Callable[[], int], count: int) -> bool:
+    return queued() == count
+
+
 def _grouped(
     group: GroupCommit, writes: list[Callable[[Connection], Any]], queued: Callable[[], int]
 ) -> list[tuple[str, Any]]:
@@ -98,7 +103,7 @@ def _grouped(
     for index in range(len(writes)):
         threads.append(threading.Thread(target=caller, args=(index,)))
         threads[-1].start()
-        _wait_for(lambda index=index: queued() == index + 1, "the writes to queue in order")
+        _wait_for(functools.partial(_queued_is, queued, index + 1), "the writes to queue in order")
     release.set()
     for thread in [leader, *threads]:
         thread.join(DEADLINE)
