@@ -165,6 +165,11 @@ STREAM_CHECK_SECONDS = 0.25
 BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for the lock: a daemon and a command may write at the same moment."""
 
+BUSY_RETRY_FIRST_SECONDS = 0.0002
+BUSY_RETRY_LONGEST_SECONDS = 0.002
+"""How often a SQLite writer asks again for the write lock another process holds: from 0.2 ms, doubling up to 2 ms
+(a try costs ~10 µs of CPU; SQLite's own busy handler sleeps up to 100 ms between tries)."""
+
 GROUP_COMMIT_LARGEST = 32
 """The most pass writes one SQLite transaction commits together: a group holds the write lock ~1 ms a write."""
 

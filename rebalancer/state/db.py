@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from rebalancer.defaults import BUSY_TIMEOUT_MS, GROUP_COMMIT_LARGEST
+from rebalancer.defaults import (
+    BUSY_RETRY_FIRST_SECONDS,
+    BUSY_RETRY_LONGEST_SECONDS,
+    BUSY_TIMEOUT_MS,
+    GROUP_COMMIT_LARGEST,
+)
 from rebalancer.errors import StateError
 from rebalancer.logs import redact, register_secret
 from rebalancer.state import schema
@@ -85,6 +91,7 @@ class Database:
         self._file: Path | None = None
         self._identity: tuple[int, int] | None = None
         self._insert_new: dict[str, Any] = {}
+        self._busy_timeout_ms = int(busy_timeout_ms)
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             self._file = Path(parsed.database).expanduser()
             self._file.parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +185,10 @@ class Database:
             with self._engine.connect() as conn, conn.begin():
                 if self.dialect == "sqlite":
                     driver: Any = conn.connection.driver_connection
-                    driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    if write:
+                        self._begin_immediate(driver)
+                    else:
+                        driver.execute("BEGIN")
                 yield conn
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
@@ -192,6 +202,30 @@ class Database:
             with self.tx(write=True) as conn:
                 return write(conn)
         return self._group.run(write)
+
+    def _begin_immediate(self, driver: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, asked again every millisecond or two while another process holds the write lock,
+        for at most the busy timeout (then SQLite's "database is locked").
+
+        SQLite's own busy handler sleeps longer and longer between tries, up to 100 ms each: with two processes
+        of a fleet taking turns at the lock for a few milliseconds at a time, a waiting writer slept through most
+        of its turns while the lock stood free.
+        """
+        driver.execute("PRAGMA busy_timeout = 0")
+        try:
+            deadline = time.monotonic() + self._busy_timeout_ms / 1000
+            pause = BUSY_RETRY_FIRST_SECONDS
+            while True:
+                try:
+                    driver.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() + pause > deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, BUSY_RETRY_LONGEST_SECONDS)
+        finally:
+            driver.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
 
     @contextmanager
     def driver(self) -> Iterator[HotConnection]:
