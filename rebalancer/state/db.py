@@ -1,12 +1,13 @@
 """The state store's database: an engine that several processes can share, and its schema kept current.
 
 SQLite (the default) runs in WAL mode with a busy timeout and foreign keys on; each writing transaction
-starts with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing with
-"database is locked" when a read turns into a write. ``tx`` sends that ``BEGIN`` to the driver's connection itself:
-through SQLAlchemy (a ``begin`` event running ``exec_driver_sql``) it cost a whole statement's execution and kept
-the engine's event dispatch on for every other statement. PostgreSQL needs nothing special: every check-then-write
-the store does is a single statement. Database failures surface as ``StateError`` with a one-line message
-and no password.
+starts with ``BEGIN IMMEDIATE`` so that concurrent writers wait for the lock at their start (asking again every
+millisecond or two, for at most the busy timeout) instead of failing with "database is locked" when a read turns
+into a write. ``tx`` sends that ``BEGIN`` to the driver's connection itself: through SQLAlchemy (a ``begin`` event
+running ``exec_driver_sql``) it cost a whole statement's execution and kept the engine's event dispatch on for
+every other statement. A process's pass writes share transactions (``write``, ``rebalancer.state.group_commit``).
+PostgreSQL needs nothing special: every check-then-write the store does is a single statement. Database failures
+surface as ``StateError`` with a one-line message and no password.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Database:
         self._identity: tuple[int, int] | None = None
         self._insert_new: dict[str, Any] = {}
         self._busy_timeout_ms = int(busy_timeout_ms)
+        self._busy_handler_back = f"PRAGMA busy_timeout = {self._busy_timeout_ms}"
         if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
             self._file = Path(parsed.database).expanduser()
             self._file.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,7 @@ class Database:
                 time.sleep(pause)
                 pause = min(pause * 2, BUSY_RETRY_LONGEST_SECONDS)
         finally:
-            driver.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            driver.execute(self._busy_handler_back)
 
     @contextmanager
     def driver(self) -> Iterator[HotConnection]:

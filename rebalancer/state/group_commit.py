@@ -19,7 +19,6 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
@@ -32,16 +31,17 @@ T = TypeVar("T")
 Write = Callable[[Connection], T]
 
 
-@dataclass(eq=False, slots=True)
 class _Ticket(Generic[T]):
     """One caller's write, and what came of it."""
 
-    write: Write[T]
-    woken: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False  # this caller commits the next group
-    done: bool = False
-    result: T | None = None
-    error: BaseException | None = None
+    __slots__ = ("done", "error", "result", "woken", "write")
+
+    def __init__(self, write: Write[T]) -> None:
+        self.write = write
+        self.woken: threading.Event | None = None  # a caller that waits for another's commit waits on this
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
 
 
 class GroupCommit:
@@ -83,36 +83,38 @@ class GroupCommit:
         """
         ticket: _Ticket[T] = _Ticket(write)
         with self._lock:
-            self._waiting.append(ticket)
-            if not self._leading:
-                self._leading = ticket.lead = True
-        if not ticket.lead:
-            ticket.woken.wait()
-        if not ticket.done:  # handed the lead: the group this commits holds its own write
-            self._lead()
+            leads = not self._leading
+            if leads:
+                self._leading = True
+            else:
+                ticket.woken = threading.Event()
+                self._waiting.append(ticket)
+        if not leads:
+            ticket.woken.wait()  # type: ignore[union-attr]  # set just above
+        if not ticket.done:  # the lead is this caller's: first in line, or handed on by the last leader
+            self._lead(ticket)
         if ticket.error is not None:
             raise ticket.error
         return ticket.result  # type: ignore[return-value]  # set by the write that succeeded
 
-    def _lead(self) -> None:
-        """Commit the writes waiting now, wake their callers, and hand the lead on to the next one waiting."""
+    def _lead(self, own: _Ticket[Any]) -> None:
+        """Commit ``own`` with the writes waiting now, wake their callers, and hand the lead on to the next one
+        waiting."""
         with self._lock:
-            group = self._waiting[: self._largest]
-            del self._waiting[: self._largest]
+            group = [own, *self._waiting[: self._largest - 1]]
+            del self._waiting[: self._largest - 1]
         try:
             self._commit(group)
         finally:
             with self._lock:
-                successor = self._waiting[0] if self._waiting else None
-                if successor is None:
-                    self._leading = False
-                else:
-                    successor.lead = True
+                successor = self._waiting.pop(0) if self._waiting else None
+                self._leading = successor is not None
             for ticket in group:
                 ticket.done = True
-                ticket.woken.set()
+                if ticket.woken is not None:
+                    ticket.woken.set()
             if successor is not None:
-                successor.woken.set()
+                successor.woken.set()  # type: ignore[union-attr]  # every waiting ticket has its event
 
     def _commit(self, group: list[_Ticket[Any]]) -> None:
         """One transaction for ``group``; a write alone needs no savepoint (its failure is the transaction's)."""
