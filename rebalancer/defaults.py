@@ -166,9 +166,11 @@ BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for the lock: a daemon and a command may write at the same moment."""
 
 BUSY_RETRY_FIRST_SECONDS = 0.0002
+"""How soon a SQLite writer asks again for the write lock another process holds (then twice as long each time)."""
+
 BUSY_RETRY_LONGEST_SECONDS = 0.002
-"""How often a SQLite writer asks again for the write lock another process holds: from 0.2 ms, doubling up to 2 ms
-(a try costs ~10 µs of CPU; SQLite's own busy handler sleeps up to 100 ms between tries)."""
+"""The longest a SQLite writer waits between two asks for the write lock: a try costs ~10 µs of CPU, and SQLite's own
+busy handler, which sleeps up to 100 ms between tries, slept through most of the turns another process left it."""
 
 GROUP_COMMIT_LARGEST = 32
 """The most pass writes one SQLite transaction commits together: a group holds the write lock ~1 ms a write."""
