@@ -196,11 +196,12 @@ class Database:
             raise self._failure(exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc) from exc
 
     def write(self, write: Write[T]) -> T:
-        """Run ``write`` in a writing transaction and return its result once committed: on SQLite, in one
+        """Run ``write`` in a writing transaction and return its result once committed: on a SQLite file, in one
         transaction with the writes other threads of this process hand in at the same time
         (``rebalancer.state.group_commit``), since they would otherwise queue one by one for its one write lock.
-        On PostgreSQL, which locks rows, each write has a transaction of its own."""
-        if self.dialect != "sqlite":
+        On PostgreSQL, which locks rows, each write has a transaction of its own; so has a write to an in-memory
+        SQLite database, which is a database of each thread's own."""
+        if self._file is None:
             with self.tx(write=True) as conn:
                 return write(conn)
         return self._group.run(write)
