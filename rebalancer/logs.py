@@ -31,9 +31,12 @@ class Redactor:
 
     Up to ``regex_limit`` forms, one compiled alternation finds them (C speed, cheap to rebuild). Past it (a daemon
     with hundreds of jobs' keys) a prefix index does: its cost per character of text does not grow with the number
-    of forms, and a new secret goes in without rebuilding anything. Either way the leftmost match wins, and at one
-    place the longest form. Registration takes a lock; redaction reads without it (the pattern is replaced whole,
-    the index only gains entries, each a tuple replaced whole).
+    of forms, and a new secret goes in without rebuilding anything. The index is looked up only inside runs of
+    6 or more characters that occur in some form (found by one compiled character class, at C speed): a form is
+    made of such characters, so it lies inside one run, and most of a JSON answer is too short a run to hold one
+    (it cost 0.56 ms to scan a 2.4 KB answer character by character). Either way the leftmost match wins, and at
+    one place the longest form. Registration takes a lock; redaction reads without it (the pattern, the character
+    class and each index entry are replaced whole, and the index only gains entries).
     """
 
     def __init__(self, regex_limit: int = _REGEX_LIMIT) -> None:
@@ -42,6 +45,8 @@ class Redactor:
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
         self._by_prefix: dict[str, tuple[str, ...]] = {}  # first _MIN_SECRET characters → forms, longest first
+        self._characters: set[str] = set()  # every character of every form
+        self._runs: re.Pattern[str] | None = None  # runs of _MIN_SECRET or more of those characters
 
     def register(self, value: str) -> None:
         """Remember ``value`` and its written forms (nothing for a value shorter than 6 or already known)."""
@@ -55,6 +60,11 @@ class Redactor:
             for form in new:  # every written form is at least as long as the secret
                 head = form[:_MIN_SECRET]
                 self._by_prefix[head] = tuple(sorted({*self._by_prefix.get(head, ()), form}, key=len, reverse=True))
+            characters = set().union(*new) - self._characters
+            if characters:
+                self._characters |= characters
+                listed = "".join(re.escape(c) for c in sorted(self._characters))
+                self._runs = re.compile(f"[{listed}]{{{_MIN_SECRET},}}")
             if len(self._forms) > self._regex_limit:
                 self._pattern = None  # sorting every form again per secret made a daemon's start quadratic
                 return
@@ -63,22 +73,23 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with every known form replaced by ``***``."""
-        pattern, index = self._pattern, self._by_prefix
+        pattern, runs, index = self._pattern, self._runs, self._by_prefix
         if pattern is not None:
             return pattern.sub(REDACTED, text)
-        if not index:
+        if runs is None:
             return text
         pieces: list[str] = []
-        start = i = 0
-        last = len(text) - _MIN_SECRET
-        while i <= last:
-            for form in index.get(text[i : i + _MIN_SECRET], ()):
-                if text.startswith(form, i):
-                    pieces += (text[start:i], REDACTED)
-                    i = start = i + len(form)
-                    break
-            else:
-                i += 1
+        start = 0
+        for run in runs.finditer(text):
+            i, last = run.start(), run.end() - _MIN_SECRET
+            while i <= last:
+                for form in index.get(text[i : i + _MIN_SECRET], ()):
+                    if text.startswith(form, i):
+                        pieces += (text[start:i], REDACTED)
+                        i = start = i + len(form)
+                        break
+                else:
+                    i += 1
         if not pieces:
             return text
         pieces.append(text[start:])

@@ -44,6 +44,21 @@ def test_both_ways_redact_what_a_plain_scan_does(secrets: list[str], parts: list
     assert many.redact(text) == _reference(text, set().union(*map(_written_forms, secrets)))
 
 
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(st.text("ab1-", min_size=6, max_size=10), min_size=1, max_size=6),
+    st.lists(st.one_of(st.text("ab1- :,{x", max_size=8), st.integers(0, 5)), max_size=12),
+)
+def test_text_between_secrets_of_characters_no_secret_has(secrets: list[str], parts: list[object]) -> None:
+    """The index is looked up only inside runs of characters some form has: text made partly of others (JSON
+    punctuation, spaces) is redacted exactly as a plain scan does, a secret cut by such a character found no more."""
+    many = Redactor(regex_limit=0)
+    for secret in secrets:
+        many.register(secret)
+    text = "".join(secrets[p % len(secrets)] if isinstance(p, int) else str(p) for p in parts)
+    assert many.redact(text) == _reference(text, set().union(*map(_written_forms, secrets)))
+
+
 def test_written_forms_and_overlaps_by_table() -> None:
     for limit in (0, 10_000):
         redactor = Redactor(regex_limit=limit)
@@ -65,3 +80,5 @@ def test_many_secrets_use_the_index_and_still_find_each_one() -> None:
     text = " ".join(f"job{n}={key}" for n, key in enumerate(keys))
     assert redactor.redact(text) == " ".join(f"job{n}=***" for n in range(len(keys)))
     assert redactor.redact(text + " 0000-key-").endswith(" 0000-key-")
+    assert redactor.redact('{"a":"0000-key-0000"}') == '{"a":"***"}', "a secret between JSON punctuation"
+    assert redactor.redact("0000-key 0000") == "0000-key 0000", "a secret cut by a character none has"
