@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rebalancer.core.funding import funding_need
 from rebalancer.defaults import MAX_PAGES, OPEN_ORDER_BOUND
@@ -183,7 +183,7 @@ class OpenApiClient:
         """The symbol's own ticker (``get_ticker``), read now."""
         return parse_ticker(self.transport.read("get_ticker", {"symbol": symbol}, signed=False))
 
-    def all_tickers(self) -> dict[str, Ticker]:
+    def all_tickers(self) -> Mapping[str, Ticker]:
         """Every symbol's ticker in one request (``get_allticker``, where the deployment serves it)."""
         return parse_all_tickers(self.transport.read("get_allticker", {}, signed=False))
 

@@ -33,6 +33,7 @@ from rebalancer.errors import (
     TransientError,
     endpoint_label,
 )
+from rebalancer.exchange.parse import TickerTable
 from rebalancer.models import SymbolRules, Ticker
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class DeploymentData:
         self._symbols: Mapping[str, SymbolRules] = {}
         self._symbols_at = float("-inf")
         self._symbols_read = threading.Lock()
-        self._tickers: dict[str, tuple[float, Ticker]] = {}
+        self._tickers: dict[str, tuple[float, Ticker]] = {}  # symbols read one by one
+        self._table: tuple[float, Mapping[str, Ticker]] | None = None  # the latest read of every symbol
         self._ticker_reads: dict[str, threading.Lock] = {}
         self.serves_all_tickers: bool | None = None
         """None until tried; then whether ``get_allticker`` answered."""
@@ -163,9 +165,10 @@ class DeploymentData:
                 table = self._read_all(read_all)
                 if table is not None:
                     with self._lock:
-                        self._tickers.update({name.lower(): (started, t) for name, t in table.items()})
-                    if key in table:
-                        return table[key]
+                        self._table = (started, table)
+                    found = table.get(key)
+                    if found is not None:
+                        return found
             ticker = read_one(symbol)
             with self._lock:
                 self._tickers[key] = (started, ticker)
@@ -187,13 +190,18 @@ class DeploymentData:
             )
             return None
         self.serves_all_tickers = True
+        if isinstance(table, TickerTable):
+            return table  # its symbols are lower-case, and each row is read only when asked for
         return {name.lower(): t for name, t in table.items()}
 
     def _cached(self, key: str, max_age: float) -> Ticker | None:
         with self._lock:
-            hit = self._tickers.get(key)
-        if hit is not None and self._clock() - hit[0] <= max_age:
+            hit, table = self._tickers.get(key), self._table
+        now = self._clock()
+        if hit is not None and now - hit[0] <= max_age:
             return hit[1]
+        if table is not None and now - table[0] <= max_age:
+            return table[1].get(key)
         return None
 
     def _read_lock(self, key: str) -> threading.Lock:

@@ -7,7 +7,7 @@ touches the network; every failure is a ``rebalancer.errors`` exception, never a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -160,28 +160,56 @@ def parse_ticker(data: object, endpoint: str = "get_ticker") -> Ticker:
     )
 
 
-def parse_all_tickers(data: object, endpoint: str = "get_allticker") -> dict[str, Ticker]:
+def parse_all_tickers(data: object, endpoint: str = "get_allticker") -> TickerTable:
     """Every symbol's ticker from ``data.ticker`` (or ``data`` itself when it is the list), by lower-case symbol.
 
     Rows are ``get_ticker`` objects with a ``symbol``. A row that cannot be read is left out (its symbol's own
     ``get_ticker`` is asked instead), so one odd market does not cost every other its ticker. A row without a
-    ``time`` takes the answer's ``date``.
+    ``time`` takes the answer's ``date``. Each row is read when its symbol is first asked for (``TickerTable``).
     """
     body = data.get("ticker") if isinstance(data, dict) else data
     rows = _list(body, endpoint, "ticker")
     date = data.get("date") if isinstance(data, dict) else None
-    tickers: dict[str, Ticker] = {}
+    by_symbol: dict[str, Mapping[str, object]] = {}
     for raw in rows:
         if not isinstance(raw, dict):
             continue
         symbol = _text(raw.get("symbol")).strip().lower()
-        if not symbol:
-            continue
+        if symbol:
+            by_symbol[symbol] = {"time": date, **raw} if raw.get("time") is None else raw
+    return TickerTable(by_symbol, endpoint)
+
+
+class TickerTable(Mapping[str, Ticker]):
+    """The tickers of one ``get_allticker`` answer by lower-case symbol, each row read (``parse_ticker``) the
+    first time its symbol is asked for. A daemon reads every symbol of a deployment once a second and its jobs
+    ask for a few of them: reading all thousand rows cost it more than the answer's JSON. A row that cannot be
+    read is not in the table, as if the answer had left it out."""
+
+    def __init__(self, rows: Mapping[str, Mapping[str, object]], endpoint: str) -> None:
+        self._rows = rows
+        self._endpoint = endpoint
+        self._read: dict[str, Ticker | None] = {}  # None: the row cannot be read
+
+    def __getitem__(self, symbol: str) -> Ticker:
         try:
-            tickers[symbol] = parse_ticker({"time": date, **raw} if raw.get("time") is None else raw, endpoint)
-        except BadResponse:
-            continue
-    return tickers
+            ticker = self._read[symbol]
+        except KeyError:
+            raw = self._rows[symbol]
+            try:
+                ticker = parse_ticker(raw, self._endpoint)
+            except BadResponse:
+                ticker = None
+            self._read[symbol] = ticker
+        if ticker is None:
+            raise KeyError(symbol)
+        return ticker
+
+    def __iter__(self) -> Iterator[str]:
+        return (symbol for symbol in list(self._rows) if symbol in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _levels(value: object, endpoint: str, side: str) -> tuple[tuple[Decimal, Decimal], ...]:

@@ -175,3 +175,49 @@ def test_an_all_ticker_answer_skips_rows_it_cannot_read_and_dates_rows_without_a
     assert list(table) == ["btcusdt"]
     assert table["btcusdt"].bid == Decimal("30000.1") and table["btcusdt"].time == 1700000000000
     assert list(parse_all_tickers([{"symbol": "x", "buy": "1", "sell": "2", "last": "1", "time": 5}])) == ["x"]
+
+
+class _CountedRows(dict[str, Any]):
+    """Rows that count how often each is read."""
+
+    def __init__(self, rows: dict[str, Any]) -> None:
+        super().__init__(rows)
+        self.reads: list[str] = []
+
+    def __getitem__(self, symbol: str) -> Any:
+        self.reads.append(symbol)
+        return super().__getitem__(symbol)
+
+
+def test_a_ticker_table_reads_a_row_only_when_its_symbol_is_asked_for_and_only_once() -> None:
+    from rebalancer.exchange.parse import TickerTable
+
+    good = {"buy": "1.1", "sell": "1.2", "last": "1.1", "time": 5}
+    rows = _CountedRows({"a": good, "b": good, "bad": {**good, "buy": "NaN"}})
+    table = TickerTable(rows, "get_allticker")
+    assert table["a"].bid == Decimal("1.1") and table["a"].bid == Decimal("1.1")
+    assert "bad" not in table and "bad" not in table and table.get("missing") is None
+    assert rows.reads == ["a", "bad", "missing"], "b never read; a and the bad row read once each"
+    assert sorted(table) == ["a", "b"] and len(table) == 2
+
+
+def test_a_symbol_whose_all_ticker_row_is_unreadable_reads_its_own_and_the_others_share_the_table() -> None:
+    from rebalancer.exchange.parse import parse_all_tickers
+
+    answer = {
+        "ticker": [
+            {"symbol": "BTCUSDT", "buy": "30000.1", "sell": "30000.2", "last": "30000.1", "time": 1},
+            {"symbol": "ETHUSDT", "buy": "-1e999999", "sell": "1", "last": "1", "time": 1},
+        ]
+    }
+    clock, one = Clock(), Counting(TICK)
+    every = Counting(parse_all_tickers(answer))
+    data = DeploymentData("https://x.example", clock=clock)
+    assert data.ticker("btcusdt", 1.0, one, every).bid == Decimal("30000.1")
+    assert data.ticker("ethusdt", 1.0, one, every) is TICK, "its own get_ticker (after the table is read again)"
+    assert data.ticker("btcusdt", 1.0, one, every).bid == Decimal("30000.1")
+    assert data.ticker("ethusdt", 1.0, one, every) is TICK
+    assert (every.calls, one.calls) == (2, 1)
+    clock.now += 1.5
+    data.ticker("btcusdt", 1.0, one, every)
+    assert every.calls == 3, "the table ages like any ticker"
