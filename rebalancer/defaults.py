@@ -144,7 +144,8 @@ OVERLOAD_LOG_SECONDS = 60.0
 """Overload (passes due faster than they run) is logged at most once a minute: said, not flooded."""
 
 METRICS_RENDER_BUDGET_SECONDS = 0.05
-"""A ``/metrics`` rendering that costs more CPU than this (about 500 jobs) is kept fresh in the background instead."""
+"""A ``/metrics`` rendering that takes longer than this, in CPU (about 500 jobs) or on the clock (a busy process, a
+fleet's parent waiting for its workers), is kept fresh in the background instead."""
 
 METRICS_REFRESH_SECONDS = 10.0
 """How old a background ``/metrics`` rendering may get: well within Prometheus's usual 15-60 s scrape interval."""

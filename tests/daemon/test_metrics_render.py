@@ -1,4 +1,4 @@
-"""``/metrics`` rendering: per scrape while cheap; past the CPU budget, kept fresh in the background."""
+"""``/metrics`` rendering: per scrape while cheap; past the budget (CPU or clock), kept fresh in the background."""
 
 from __future__ import annotations
 
@@ -40,6 +40,23 @@ def test_a_costly_rendering_is_answered_from_the_background_and_kept_fresh(wait_
         assert renders.last <= seen + 1  # answered without rendering for this scrape
         # The background's latest: a rendering is kept (compressed) a moment after it was counted.
         assert answer in {f"render {n}\n".encode() for n in (seen - 1, seen, seen + 1)}
+    finally:
+        cache.close()
+
+
+def test_a_rendering_slow_on_the_clock_but_cheap_in_cpu_is_kept_fresh_in_the_background(wait_for) -> None:
+    """A fleet's parent merging its workers' texts spends little CPU but waits for their answers: a scrape must not
+    wait for that either."""
+    renders = _Renders()
+
+    def waits_then_renders() -> bytes:
+        threading.Event().wait(0.05)  # an answer from elsewhere, no CPU spent
+        return renders()
+
+    cache = CachedExposition(waits_then_renders, budget=0.01, refresh=0.05)
+    try:
+        assert cache.get() == b"render 1\n"
+        assert wait_for(lambda: cache._kept_fresh and renders.last >= 2)
     finally:
         cache.close()
 
